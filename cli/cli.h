@@ -1,0 +1,37 @@
+/* The mailstead command: shared declarations of the subcommands. */
+#ifndef MS_CLI_H
+#define MS_CLI_H
+
+#include "core/conf.h"
+#include "store/store.h"
+
+struct cli {
+	const char *conf_path;	/* -c, $MAILSTEAD_CONF, or the installed default */
+	struct conf *conf;	/* loaded on demand by cli_conf() */
+	struct db_pool *pool;
+	struct store *store;
+};
+
+/* Load the configuration (exit 1 with "file:line: message" on errors). */
+struct conf *cli_conf(struct cli *cli);
+/* Connect to the database and open the store (exit 1 on failure). */
+struct store *cli_store(struct cli *cli);
+
+int cmd_migrate(struct cli *cli, int argc, char **argv);
+int cmd_domain(struct cli *cli, int argc, char **argv);
+int cmd_account(struct cli *cli, int argc, char **argv);
+int cmd_address(struct cli *cli, int argc, char **argv);
+int cmd_setaccountpassword(struct cli *cli, int argc, char **argv);
+int cmd_localserve(struct cli *cli, int argc, char **argv);
+
+/* Read one line (the password) from stdin without echo when it is a
+ * terminal; strips the newline. Returns 0 or -1. */
+int cli_read_password(const char *prompt, struct buf *out);
+
+/* Status page server for localserve (libmicrohttpd). */
+struct websrv;
+struct websrv *websrv_start(struct store *st, const char *hostport,
+	const char *templates_dir, const char **error_r);
+void websrv_stop(struct websrv **w);
+
+#endif

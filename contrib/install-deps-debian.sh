@@ -1,0 +1,30 @@
+#!/bin/sh
+# Install what Mailstead needs to build, run and test on Debian 12.
+# Runs apt-get as root (directly, or through sudo when not root).
+set -eu
+pkgs="build-essential autoconf automake pkg-config
+ libssl-dev libpq-dev postgresql libcurl4-openssl-dev libjson-c-dev
+ libunbound-dev libidn2-dev libpsl-dev libinih-dev libcrypt-dev zlib1g-dev
+ libfcgi-dev libmicrohttpd-dev libcmocka-dev
+ swaks python3 curl"
+if [ "$(id -u)" -eq 0 ]; then
+	as_root=""
+elif command -v sudo >/dev/null 2>&1; then
+	as_root="sudo"
+else
+	echo "install-deps-debian.sh: run as root (or install sudo)" >&2
+	exit 1
+fi
+missing=""
+for p in $pkgs; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+	echo "install-deps-debian.sh: all packages present"
+	exit 0
+fi
+echo "install-deps-debian.sh: installing$missing"
+$as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+# shellcheck disable=SC2086
+$as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing

@@ -1,0 +1,665 @@
+/* Mailbox commands: SELECT/EXAMINE, LIST/LSUB, NAMESPACE, STATUS, APPEND,
+ * IDLE, and the selected-state CHECK, CLOSE, UNSELECT, EXPUNGE
+ * (RFC 9051 sections 6.3 and 6.4). */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "imap_session.h"
+
+#define DELIM '/'
+
+/* ---- SELECT / EXAMINE ---- */
+
+/*
+ * RFC 9051 6.3.2: select = "SELECT" SP mailbox [select-params]
+ * The untagged responses: FLAGS, EXISTS, LIST (IMAP4rev2), OK [UIDVALIDITY],
+ * OK [UIDNEXT], OK [PERMANENTFLAGS]; IMAP4rev1 (RFC 3501 6.3.1) also
+ * expects RECENT. A SELECT while a mailbox is selected first deselects it
+ * and says so with OK [CLOSED]; a failed SELECT leaves no mailbox selected.
+ */
+void
+imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
+{
+	bool examine = strcmp(cmd->name, "EXAMINE") == 0;
+	struct store_mailbox mb;
+	struct imap_view *v;
+	struct buf name, b;
+	const char *error;
+	int64_t modseq;
+	size_t i;
+	int r;
+
+	if (cmd->nargs != 1) {
+		if (cmd->nargs == 2)
+			imap_reply(cmd, IMAP_BAD, "%s parameters are not supported", cmd->name);
+		else
+			imap_reply(cmd, IMAP_BAD, "Usage: %s mailbox", cmd->name);
+		return;
+	}
+	buf_init(&name);
+	if (imap_mailbox_arg(s, &cmd->args[0], &name, &error) < 0) {
+		imap_reply(cmd, IMAP_BAD, "%s", error);
+		buf_free(&name);
+		return;
+	}
+	if (s->sel != NULL) {
+		imap_view_close(s);
+		imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
+	}
+	memset(&mb, 0, sizeof(mb));
+	r = store_mailbox_get(s->d->store, s->account_id, name.data, &mb, &error);
+	if (r <= 0) {
+		if (r < 0) {
+			log_error(imap_cid(s), "proto=imap ev=select error=%s", lq(error));
+			imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Temporary failure");
+		} else {
+			imap_reply(cmd, IMAP_NO, "[NONEXISTENT] Mailbox does not exist");
+		}
+		buf_free(&name);
+		return;
+	}
+	v = xcalloc(1, sizeof(*v));
+	v->id = mb.id;
+	v->name = xstrdup(mb.name);
+	v->uidvalidity = mb.uidvalidity;
+	v->uidnext = mb.uidnext;
+	v->readonly = examine;
+	/* The modseq first: changes after it are reported by the next sync
+	 * even when the UID list below already includes them. */
+	if (store_account_modseq(s->d->store, s->account_id, &modseq, &error) < 0 ||
+	    store_mailbox_uids(s->d->store, mb.id, &v->uids, &v->n, &error) < 0) {
+		log_error(imap_cid(s), "proto=imap ev=select error=%s", lq(error));
+		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Temporary failure");
+		free(v->uids);
+		free(v->name);
+		free(v);
+		store_mailbox_free(&mb);
+		buf_free(&name);
+		return;
+	}
+	v->cap = v->n;
+	v->modseq = modseq;
+	if (v->n > 0 && v->uids[v->n - 1] >= v->uidnext)
+		v->uidnext = v->uids[v->n - 1] + 1;
+	v->keywords = xcalloc(mb.nkeywords + 1, sizeof(char *));
+	for (i = 0; i < mb.nkeywords; i++)
+		v->keywords[v->nkeywords++] = xstrdup(mb.keywords[i]);
+	s->sel = v;
+	s->state = IMAP_SELECTED;
+
+	imap_view_send_flags(s);
+	imap_untagged(s, "%zu EXISTS", v->n);
+	if (!(s->enabled & IMAP_EN_REV2))
+		imap_untagged(s, "0 RECENT");
+	imap_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", v->uidvalidity);
+	imap_untagged(s, "OK [UIDNEXT %u] Predicted next UID", v->uidnext);
+	if (s->enabled & IMAP_EN_REV2) {
+		buf_init(&b);
+		buf_puts(&b, "LIST () \"/\" ");
+		imap_buf_mailbox(s, &b, v->name);
+		imap_untagged(s, "%s", b.data);
+		buf_free(&b);
+	}
+	log_info(imap_cid(s), "proto=imap ev=select mailbox=%s messages=%zu readonly=%s",
+		lq(v->name), v->n, examine ? "yes" : "no");
+	imap_reply(cmd, IMAP_OK, "[%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE",
+		cmd->name);
+	store_mailbox_free(&mb);
+	buf_free(&name);
+}
+
+/* ---- LIST / LSUB ---- */
+
+/* RFC 9051 6.3.9: "*" matches zero or more characters at this position,
+ * "%" is like "*" but does not match a hierarchy delimiter. Dynamic
+ * programming over (pattern, name) keeps it linear in their product. */
+static bool
+pattern_match(const char *pat, size_t pn, const char *name, size_t nn)
+{
+	bool *row = xcalloc(nn + 1, sizeof(bool)), *next = xcalloc(nn + 1, sizeof(bool));
+	size_t i, j;
+	bool ok;
+
+	/* row[j]: pattern[0..i) matches name[0..j) */
+	row[0] = true;
+	for (i = 0; i < pn; i++) {
+		char pc = pat[i];
+
+		memset(next, 0, (nn + 1) * sizeof(bool));
+		for (j = 0; j <= nn; j++) {
+			if (pc == '*' || pc == '%') {
+				/* zero chars, or extend a previous match */
+				if (row[j] || (j > 0 && next[j - 1] &&
+					    (pc == '*' || name[j - 1] != DELIM)))
+					next[j] = true;
+			} else if (j > 0 && row[j - 1] && name[j - 1] == pc) {
+				next[j] = true;
+			}
+		}
+		memcpy(row, next, (nn + 1) * sizeof(bool));
+	}
+	ok = row[nn];
+	free(row);
+	free(next);
+	return ok;
+}
+
+struct list_entry {
+	char *name;		/* display form, "INBOX/..." */
+	const struct store_mailbox *mb;	/* NULL: implied parent */
+	bool children;
+};
+
+static int
+cmp_entry(const void *a, const void *b)
+{
+	const struct list_entry *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+static const char *
+special_use_attr(const char *su)
+{
+	static const struct {
+		const char *su, *attr;
+	} map[] = {
+		{ "sent", "\\Sent" }, { "drafts", "\\Drafts" }, { "trash", "\\Trash" },
+		{ "junk", "\\Junk" }, { "archive", "\\Archive" },
+	};
+	size_t i;
+
+	for (i = 0; su != NULL && i < MS_NELEM(map); i++)
+		if (strcmp(su, map[i].su) == 0)
+			return map[i].attr;
+	return NULL;
+}
+
+/* Display name: the store's "Inbox" is INBOX. */
+static char *
+display_name(const char *name)
+{
+	if (strncmp(name, "Inbox", 5) == 0 && (name[5] == '\0' || name[5] == DELIM))
+		return xasprintf("INBOX%s", name + 5);
+	return xstrdup(name);
+}
+
+static bool
+has_entry(const struct list_entry *e, size_t n, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(e[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+static void
+list_or_lsub(struct imap_session *s, struct imap_cmd *cmd, bool lsub)
+{
+	struct store_mailbox *mbs = NULL;
+	struct list_entry *e = NULL;
+	size_t nmbs = 0, ne = 0, i, j;
+	struct buf ref, pat, full, b;
+	const char *error;
+
+	/* list = "LIST" SP mailbox SP mbox-or-pat (basic form; the extended
+	 * form with selection and return options comes with LIST-EXTENDED) */
+	if (cmd->nargs != 2) {
+		imap_reply(cmd, IMAP_BAD, cmd->nargs > 2 ?
+			"LIST-EXTENDED options are not supported" :
+			"Usage: LIST reference pattern");
+		return;
+	}
+	buf_init(&ref);
+	buf_init(&pat);
+	buf_init(&full);
+	if (imap_mailbox_arg(s, &cmd->args[0], &ref, &error) < 0 ||
+	    imap_mailbox_arg(s, &cmd->args[1], &pat, &error) < 0) {
+		imap_reply(cmd, IMAP_BAD, "%s", error);
+		goto out;
+	}
+	if (pat.len == 0 && !lsub) {
+		/* "An empty ("" string) mailbox name argument is a special
+		 * request to return the hierarchy delimiter and the root name
+		 * of the name given in the reference." */
+		imap_untagged(s, "LIST (\\Noselect) \"/\" \"\"");
+		goto out;
+	}
+	buf_append(&full, ref.data, ref.len);
+	buf_append(&full, pat.data, pat.len);
+	/* INBOX is case-insensitive, also with wildcards right after it. */
+	if (full.len >= 5 && ms_strncaseeq(full.data, "INBOX", 5) &&
+	    (full.len == 5 || strchr("/*%", full.data[5]) != NULL))
+		memcpy(full.data, "INBOX", 5);
+
+	if (store_mailbox_list(s->d->store, s->account_id, &mbs, &nmbs, &error) < 0) {
+		log_error(imap_cid(s), "proto=imap ev=list error=%s", lq(error));
+		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Temporary failure");
+		goto out;
+	}
+	e = xcalloc(nmbs * 2 + 1, sizeof(*e));
+	for (i = 0; i < nmbs; i++) {
+		if (lsub && !mbs[i].subscribed)
+			continue;
+		e[ne].name = display_name(mbs[i].name);
+		e[ne].mb = &mbs[i];
+		ne++;
+	}
+	/* Parents that are not mailboxes themselves ("a" of "a/b"). */
+	for (i = 0, j = ne; i < j; i++) {
+		char *p = xstrdup(e[i].name), *slash;
+
+		while ((slash = strrchr(p, DELIM)) != NULL) {
+			*slash = '\0';
+			if (p[0] == '\0' || has_entry(e, ne, p))
+				break;
+			e = xrealloc(e, (ne + 1) * sizeof(*e));
+			e[ne].name = xstrdup(p);
+			e[ne].mb = NULL;
+			e[ne].children = false;
+			ne++;
+		}
+		free(p);
+	}
+	for (i = 0; i < ne; i++) {
+		size_t len = strlen(e[i].name);
+
+		for (j = 0; j < ne && !e[i].children; j++)
+			if (strncmp(e[j].name, e[i].name, len) == 0 &&
+			    e[j].name[len] == DELIM)
+				e[i].children = true;
+	}
+	qsort(e, ne, sizeof(*e), cmp_entry);
+
+	buf_init(&b);
+	for (i = 0; i < ne; i++) {
+		const char *su;
+
+		if (!pattern_match(full.data, full.len, e[i].name, strlen(e[i].name)))
+			continue;
+		buf_reset(&b);
+		buf_puts(&b, lsub ? "LSUB (" : "LIST (");
+		if (e[i].mb == NULL)
+			buf_puts(&b, "\\Noselect ");
+		buf_puts(&b, e[i].children ? "\\HasChildren" : "\\HasNoChildren");
+		su = e[i].mb ? special_use_attr(e[i].mb->special_use) : NULL;
+		if (su != NULL && !lsub) {
+			buf_putc(&b, ' ');
+			buf_puts(&b, su);
+		}
+		buf_puts(&b, ") \"/\" ");
+		imap_buf_mailbox(s, &b, e[i].name);
+		imap_untagged(s, "%s", b.data);
+	}
+	buf_free(&b);
+out:
+	for (i = 0; i < ne; i++)
+		free(e[i].name);
+	free(e);
+	store_mailboxes_free(mbs, nmbs);
+	buf_free(&ref);
+	buf_free(&pat);
+	buf_free(&full);
+}
+
+void
+imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd)
+{
+	list_or_lsub(s, cmd, false);
+}
+
+/* RFC 3501 6.3.9 (IMAP4rev1 only; RFC 9051 keeps it as deprecated). */
+void
+imap_cmd_lsub(struct imap_session *s, struct imap_cmd *cmd)
+{
+	list_or_lsub(s, cmd, true);
+}
+
+/* RFC 9051 6.3.10: one personal namespace with no prefix. */
+void
+imap_cmd_namespace(struct imap_session *s, struct imap_cmd *cmd)
+{
+	if (cmd->nargs != 0) {
+		imap_reply(cmd, IMAP_BAD, "NAMESPACE takes no arguments");
+		return;
+	}
+	imap_untagged(s, "NAMESPACE ((\"\" \"/\")) NIL NIL");
+}
+
+/* ---- STATUS ---- */
+
+/* RFC 9051 6.3.11: status = "STATUS" SP mailbox SP
+ *   "(" status-att *(SP status-att) ")"
+ * status-att = "MESSAGES" / "UIDNEXT" / "UIDVALIDITY" / "UNSEEN" /
+ *   "DELETED" / "SIZE"; IMAP4rev1 also has "RECENT" (always 0 here). */
+void
+imap_cmd_status(struct imap_session *s, struct imap_cmd *cmd)
+{
+	const struct imap_arg *atts;
+	struct store_mailbox mb;
+	struct buf name, b;
+	const char *error;
+	size_t n, i;
+	int r;
+
+	if (cmd->nargs != 2 || !imap_arg_list(&cmd->args[1], &atts, &n) || n == 0) {
+		imap_reply(cmd, IMAP_BAD, "Usage: STATUS mailbox (items)");
+		return;
+	}
+	buf_init(&name);
+	if (imap_mailbox_arg(s, &cmd->args[0], &name, &error) < 0) {
+		imap_reply(cmd, IMAP_BAD, "%s", error);
+		buf_free(&name);
+		return;
+	}
+	memset(&mb, 0, sizeof(mb));
+	r = store_mailbox_get(s->d->store, s->account_id, name.data, &mb, &error);
+	buf_free(&name);
+	if (r <= 0) {
+		if (r < 0)
+			log_error(imap_cid(s), "proto=imap ev=status error=%s", lq(error));
+		imap_reply(cmd, IMAP_NO, r < 0 ? "[UNAVAILABLE] Temporary failure" :
+			"[NONEXISTENT] Mailbox does not exist");
+		return;
+	}
+	buf_init(&b);
+	buf_puts(&b, "STATUS ");
+	imap_buf_mailbox(s, &b, mb.name);
+	buf_puts(&b, " (");
+	for (i = 0; i < n; i++) {
+		const char *att;
+
+		if (!imap_arg_atom(&atts[i], &att))
+			att = "";
+		if (i > 0)
+			buf_putc(&b, ' ');
+		if (ms_strcaseeq(att, "MESSAGES"))
+			buf_printf(&b, "MESSAGES %lld", (long long)mb.count_total);
+		else if (ms_strcaseeq(att, "UIDNEXT"))
+			buf_printf(&b, "UIDNEXT %u", mb.uidnext);
+		else if (ms_strcaseeq(att, "UIDVALIDITY"))
+			buf_printf(&b, "UIDVALIDITY %u", mb.uidvalidity);
+		else if (ms_strcaseeq(att, "UNSEEN"))
+			buf_printf(&b, "UNSEEN %lld", (long long)mb.count_unseen);
+		else if (ms_strcaseeq(att, "DELETED"))
+			buf_printf(&b, "DELETED %lld", (long long)mb.count_deleted);
+		else if (ms_strcaseeq(att, "SIZE"))
+			buf_printf(&b, "SIZE %lld", (long long)mb.size);
+		else if (ms_strcaseeq(att, "RECENT") && !(s->enabled & IMAP_EN_REV2))
+			buf_puts(&b, "RECENT 0");
+		else {
+			imap_reply(cmd, IMAP_BAD, "Unknown STATUS item");
+			goto out;
+		}
+	}
+	buf_putc(&b, ')');
+	imap_untagged(s, "%s", b.data);
+out:
+	buf_free(&b);
+	store_mailbox_free(&mb);
+}
+
+/* ---- selected state ---- */
+
+/* RFC 9051 6.4.1: CHECK is NOOP in IMAP4rev2 (the dispatcher reports
+ * changes). */
+void
+imap_cmd_check(struct imap_session *s, struct imap_cmd *cmd)
+{
+	(void)s;
+	if (cmd->nargs != 0)
+		imap_reply(cmd, IMAP_BAD, "CHECK takes no arguments");
+}
+
+/* RFC 9051 6.4.1 (CLOSE): expunge \Deleted messages without untagged
+ * EXPUNGE responses when the mailbox is read-write, then deselect. */
+void
+imap_cmd_close(struct imap_session *s, struct imap_cmd *cmd)
+{
+	uint32_t *exp = NULL;
+	size_t nexp = 0;
+	const char *error;
+
+	if (cmd->nargs != 0) {
+		imap_reply(cmd, IMAP_BAD, "CLOSE takes no arguments");
+		return;
+	}
+	if (!s->sel->readonly &&
+	    store_expunge(s->d->store, s->account_id, s->sel->id, NULL, 0, &exp, &nexp,
+		    &error) < 0)
+		log_error(imap_cid(s), "proto=imap ev=close-expunge error=%s", lq(error));
+	free(exp);
+	imap_view_close(s);
+}
+
+/* RFC 9051 6.4.2: like CLOSE without expunging. */
+void
+imap_cmd_unselect(struct imap_session *s, struct imap_cmd *cmd)
+{
+	if (cmd->nargs != 0) {
+		imap_reply(cmd, IMAP_BAD, "UNSELECT takes no arguments");
+		return;
+	}
+	imap_view_close(s);
+}
+
+/* RFC 9051 6.4.3 (EXPUNGE) and 6.4.9 (UID EXPUNGE sequence-set): untagged
+ * EXPUNGE for each removed message, sent by the dispatcher's sync. */
+void
+imap_cmd_expunge(struct imap_session *s, struct imap_cmd *cmd)
+{
+	struct imap_view *v = s->sel;
+	uint32_t *idx = NULL, *uids = NULL, *exp = NULL;
+	size_t nidx = 0, nexp = 0, i;
+	const char *error;
+
+	if (cmd->nargs != (cmd->uid ? 1u : 0u)) {
+		imap_reply(cmd, IMAP_BAD, cmd->uid ? "Usage: UID EXPUNGE uid-set" :
+			"EXPUNGE takes no arguments");
+		return;
+	}
+	if (v->readonly) {
+		imap_reply(cmd, IMAP_NO, "[READ-ONLY] Mailbox is read-only");
+		return;
+	}
+	if (cmd->uid) {
+		if (imap_view_indexes(s, cmd, &cmd->args[0], &idx, &nidx) < 0)
+			return;
+		if (nidx == 0) {
+			free(idx);
+			return;
+		}
+		uids = xmalloc(nidx * sizeof(*uids));
+		for (i = 0; i < nidx; i++)
+			uids[i] = v->uids[idx[i]];
+	}
+	if (store_expunge(s->d->store, s->account_id, v->id, uids, nidx, &exp, &nexp,
+		    &error) < 0) {
+		log_error(imap_cid(s), "proto=imap ev=expunge error=%s", lq(error));
+		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Expunge failed");
+	} else {
+		log_info(imap_cid(s), "proto=imap ev=expunge mailbox=%s count=%zu",
+			lq(v->name), nexp);
+		imap_view_expunged(s, exp, nexp);
+	}
+	free(exp);
+	free(uids);
+	free(idx);
+}
+
+/* ---- IDLE ---- */
+
+/* RFC 9051 6.3.13 (RFC 2177): idle = "IDLE" CRLF "DONE". The server sends
+ * "+ idling", then untagged updates as they happen (woken by the change
+ * notification), until the client sends DONE. */
+void
+imap_cmd_idle(struct imap_session *s, struct imap_cmd *cmd)
+{
+	if (cmd->nargs != 0) {
+		imap_reply(cmd, IMAP_BAD, "IDLE takes no arguments");
+		return;
+	}
+	imap_write(s, "+ idling\r\n", 10);
+	(void)imap_sync(s, true, true);
+	imap_parser_want_line(s->parser);
+	for (;;) {
+		enum imap_parse_result ev;
+		enum imap_read r = imap_session_read(s, true, &ev);
+		const char *line;
+		size_t len;
+
+		if (r == IMAP_READ_WAKE) {
+			(void)imap_sync(s, true, true);
+			continue;
+		}
+		if (r != IMAP_READ_EVENT) {
+			if (r == IMAP_READ_TIMEOUT)
+				imap_bye(s, "autologout; idle too long");
+			else if (r == IMAP_READ_STOP)
+				imap_bye(s, "Server shutting down");
+			s->state = IMAP_LOGOUT;
+			cmd->replied = true;
+			return;
+		}
+		if (ev != IMAP_PARSE_LINE) {
+			imap_reply(cmd, IMAP_BAD, "Line too long, expected DONE");
+			return;
+		}
+		line = imap_parser_line(s->parser, &len);
+		if (len == 4 && ms_strncaseeq(line, "DONE", 4))
+			break;
+		imap_reply(cmd, IMAP_BAD, "Expected DONE");
+		return;
+	}
+	imap_reply(cmd, IMAP_OK, "IDLE terminated");
+}
+
+/* ---- APPEND ---- */
+
+/*
+ * RFC 9051 6.3.12:
+ *   append      = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
+ * The literal (up to [imap] max_literal_size) is in memory already; it goes
+ * to a temporary file and store_deliver, which links and fsyncs it before
+ * the transaction commits. OK [APPENDUID uidvalidity uid] (RFC 4315, part
+ * of IMAP4rev2).
+ */
+void
+imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
+{
+	const struct imap_arg *a = cmd->args, *flist = NULL, *lit;
+	size_t n = cmd->nargs, nflags = 0, nkw = 0, off, i = 1;
+	char **kw = NULL, *path = NULL;
+	struct store_mailbox mb;
+	struct store_msg_in in;
+	struct store_rcpt rcpt;
+	struct buf name;
+	const char *error, *date;
+	unsigned flags = 0;
+	int64_t received = 0;
+	int fd, r;
+
+	if (n < 2 || n > 4) {
+		imap_reply(cmd, IMAP_BAD, "Usage: APPEND mailbox [(flags)] [date-time] literal");
+		return;
+	}
+	if (imap_arg_list(&a[i], &flist, &nflags))
+		i++;
+	if (i < n - 1) {
+		if (!imap_arg_string(&a[i], &date, NULL) ||
+		    imap_parse_datetime(date, &received) < 0) {
+			imap_reply(cmd, IMAP_BAD, "Invalid date-time");
+			return;
+		}
+		i++;
+	}
+	lit = &a[n - 1];
+	if (i != n - 1 || lit->type != IMAP_ARG_LITERAL) {
+		imap_reply(cmd, IMAP_BAD, "APPEND needs the message as a literal");
+		return;
+	}
+	if (lit->literal8) {
+		imap_reply(cmd, IMAP_NO, "[UNKNOWN-CTE] BINARY APPEND is not supported");
+		return;
+	}
+	if (imap_parse_flags(flist, nflags, &flags, &kw, &nkw, &error) < 0) {
+		imap_reply(cmd, IMAP_BAD, "%s", error);
+		return;
+	}
+	buf_init(&name);
+	memset(&mb, 0, sizeof(mb));
+	if (imap_mailbox_arg(s, &a[0], &name, &error) < 0) {
+		imap_reply(cmd, IMAP_BAD, "%s", error);
+		goto out;
+	}
+	r = store_mailbox_get(s->d->store, s->account_id, name.data, &mb, &error);
+	if (r <= 0) {
+		if (r < 0)
+			log_error(imap_cid(s), "proto=imap ev=append error=%s", lq(error));
+		imap_reply(cmd, IMAP_NO, r < 0 ? "[UNAVAILABLE] Temporary failure" :
+			"[TRYCREATE] Mailbox does not exist");
+		goto out;
+	}
+	fd = store_tmpfile(s->d->store, &path, &error);
+	if (fd < 0) {
+		log_error(imap_cid(s), "proto=imap ev=append error=%s", lq(error));
+		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Temporary failure");
+		goto out;
+	}
+	for (off = 0; off < lit->len;) {
+		ssize_t w = write(fd, lit->u.str + off, lit->len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
+	if (off != lit->len || fsync(fd) < 0) {
+		log_error(imap_cid(s), "proto=imap ev=append error=%s",
+			lq(strerror(errno)));
+		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Cannot write message");
+		close(fd);
+		goto out;
+	}
+	close(fd);
+	memset(&in, 0, sizeof(in));
+	in.path = path;
+	in.received = received;
+	in.flags = flags;
+	in.keywords = (const char *const *)kw;
+	in.nkeywords = nkw;
+	memset(&rcpt, 0, sizeof(rcpt));
+	rcpt.account_id = s->account_id;
+	rcpt.mailbox = mb.name;
+	if (store_deliver(s->d->store, &in, &rcpt, 1, &error) < 0) {
+		log_error(imap_cid(s), "proto=imap ev=append error=%s", lq(error));
+		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Cannot store message");
+		goto out;
+	}
+	log_info(imap_cid(s), "proto=imap ev=append mailbox=%s size=%zu uid=%u",
+		lq(mb.name), lit->len, rcpt.uid);
+	imap_reply(cmd, IMAP_OK, "[APPENDUID %u %u] APPEND completed", mb.uidvalidity,
+		rcpt.uid);
+	/* "If the mailbox is currently selected, the normal new message
+	 * actions SHOULD occur": EXISTS right away. */
+	if (s->sel != NULL && s->sel->id == mb.id)
+		(void)imap_sync(s, true, true);
+out:
+	if (path != NULL) {
+		(void)unlink(path);
+		free(path);
+	}
+	imap_keywords_free(kw, nkw);
+	store_mailbox_free(&mb);
+	buf_free(&name);
+}

@@ -1,0 +1,1149 @@
+/* FETCH and STORE (RFC 9051 6.4.5, 6.4.6, 7.5.2): fetch attribute parsing,
+ * body sections with byte offsets from the stored MIME structure, ENVELOPE
+ * and BODYSTRUCTURE, implicit \Seen, and flag changes.
+ *
+ * The message IMAP shows is msg_prefix (header lines added at delivery,
+ * stored in the database) followed by the file. The MIME offsets are
+ * relative to the file, so every offset is shifted by prefix_len, and the
+ * top-level header section runs from 0 (the prefix) to the file's body. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "mail/mime.h"
+#include "imap_session.h"
+
+#define FETCH_BATCH 200
+#define MAX_SECTION_PARTS 32
+
+enum fetch_kind {
+	F_UID,
+	F_FLAGS,
+	F_INTERNALDATE,
+	F_SIZE,
+	F_ENVELOPE,
+	F_BODYSTRUCTURE,
+	F_BODY,			/* non-extensible BODYSTRUCTURE */
+	F_SECTION,		/* BODY[...], BODY.PEEK[...], RFC822, RFC822.* */
+};
+
+enum sect_text {
+	ST_ALL,			/* BODY[] or BODY[1.2] */
+	ST_HEADER,
+	ST_FIELDS,
+	ST_FIELDS_NOT,
+	ST_TEXT,
+	ST_MIME,
+};
+
+struct fetch_item {
+	enum fetch_kind kind;
+	uint32_t part[MAX_SECTION_PARTS];
+	size_t npart;
+	enum sect_text text;
+	const char **fields;	/* into the parser's arena */
+	size_t nfields;
+	bool peek;
+	bool partial;
+	uint64_t pstart, plen;
+	char *label;		/* "BODY[HEADER]", "RFC822.TEXT" */
+};
+
+struct fetch_req {
+	struct fetch_item *items;
+	size_t n;
+	bool need_parsed, need_bytes, sets_seen, has_flags, has_uid;
+};
+
+static void
+req_free(struct fetch_req *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++) {
+		free(r->items[i].label);
+		free(r->items[i].fields);
+	}
+	free(r->items);
+	memset(r, 0, sizeof(*r));
+}
+
+static struct fetch_item *
+add_item(struct fetch_req *r, enum fetch_kind kind)
+{
+	struct fetch_item *it;
+
+	r->items = xrealloc(r->items, (r->n + 1) * sizeof(*r->items));
+	it = &r->items[r->n++];
+	memset(it, 0, sizeof(*it));
+	it->kind = kind;
+	if (kind == F_FLAGS)
+		r->has_flags = true;
+	if (kind == F_UID)
+		r->has_uid = true;
+	if (kind == F_ENVELOPE || kind == F_BODY || kind == F_BODYSTRUCTURE)
+		r->need_parsed = true;
+	return it;
+}
+
+/*
+ *   section         = "[" [section-spec] "]"
+ *   section-spec    = section-msgtext / (section-part ["." section-text])
+ *   section-msgtext = "HEADER" / "HEADER.FIELDS" [".NOT"] SP header-list /
+ *                     "TEXT"
+ *   section-part    = nz-number *("." nz-number)
+ *   section-text    = section-msgtext / "MIME"
+ * spec is the text between "[" and "]" (or up to the header-list).
+ */
+static int
+parse_section_spec(struct fetch_item *it, const char *spec, size_t n)
+{
+	size_t i = 0;
+
+	it->text = ST_ALL;
+	while (i < n && spec[i] >= '0' && spec[i] <= '9') {
+		uint64_t v = 0;
+		size_t start = i;
+
+		while (i < n && spec[i] >= '0' && spec[i] <= '9') {
+			v = v * 10 + (uint64_t)(spec[i] - '0');
+			if (v > UINT32_MAX)
+				return -1;
+			i++;
+		}
+		if (spec[start] == '0' || it->npart == MAX_SECTION_PARTS)
+			return -1;
+		it->part[it->npart++] = (uint32_t)v;
+		if (i == n)
+			return 0;
+		if (spec[i] != '.')
+			return -1;
+		i++;
+		if (i == n)
+			return -1;
+	}
+	spec += i;
+	n -= i;
+	if (n == 0)
+		return 0;
+	if (n == 6 && ms_strncaseeq(spec, "HEADER", 6))
+		it->text = ST_HEADER;
+	else if (n == 4 && ms_strncaseeq(spec, "TEXT", 4))
+		it->text = ST_TEXT;
+	else if (n == 4 && ms_strncaseeq(spec, "MIME", 4) && it->npart > 0)
+		it->text = ST_MIME;
+	else if (n == 13 && ms_strncaseeq(spec, "HEADER.FIELDS", 13))
+		it->text = ST_FIELDS;
+	else if (n == 17 && ms_strncaseeq(spec, "HEADER.FIELDS.NOT", 17))
+		it->text = ST_FIELDS_NOT;
+	else
+		return -1;
+	return 0;
+}
+
+/* partial = "<" number64 "." nz-number64 ">" */
+static int
+parse_partial(struct fetch_item *it, const char *s)
+{
+	const char *dot, *end;
+
+	if (*s == '\0')
+		return 0;
+	dot = strchr(s, '.');
+	end = strchr(s, '>');
+	if (s[0] != '<' || dot == NULL || end == NULL || end[1] != '\0' || dot > end ||
+	    ms_parse_u64n(s + 1, (size_t)(dot - s - 1), 0, INT64_MAX, &it->pstart) < 0 ||
+	    ms_parse_u64n(dot + 1, (size_t)(end - dot - 1), 1, INT64_MAX, &it->plen) < 0)
+		return -1;
+	it->partial = true;
+	return 0;
+}
+
+static bool
+valid_field_name(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return false;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f || s[i] == ':')
+			return false;
+	return true;
+}
+
+/* One fetch-att starting at args[*i]; BODY[HEADER.FIELDS (..)] spans three
+ * arguments. Returns 0 or -1 with *error_r. */
+static int
+parse_att(struct imap_session *s, struct fetch_req *r, const struct imap_arg *args,
+	size_t n, size_t *i, const char **error_r)
+{
+	const char *att, *rest, *close, *after;
+	struct fetch_item *it;
+	struct buf label;
+
+	(void)s;
+	if (!imap_arg_atom(&args[*i], &att)) {
+		*error_r = "Invalid fetch attribute";
+		return -1;
+	}
+	(*i)++;
+	if (ms_strcaseeq(att, "UID")) {
+		add_item(r, F_UID);
+	} else if (ms_strcaseeq(att, "FLAGS")) {
+		add_item(r, F_FLAGS);
+	} else if (ms_strcaseeq(att, "INTERNALDATE")) {
+		add_item(r, F_INTERNALDATE);
+	} else if (ms_strcaseeq(att, "RFC822.SIZE")) {
+		add_item(r, F_SIZE);
+	} else if (ms_strcaseeq(att, "ENVELOPE")) {
+		add_item(r, F_ENVELOPE);
+	} else if (ms_strcaseeq(att, "BODYSTRUCTURE")) {
+		add_item(r, F_BODYSTRUCTURE);
+	} else if (ms_strcaseeq(att, "BODY")) {
+		add_item(r, F_BODY);
+	} else if (ms_strcaseeq(att, "RFC822") || ms_strcaseeq(att, "RFC822.HEADER") ||
+		   ms_strcaseeq(att, "RFC822.TEXT")) {
+		/* RFC 3501 6.4.5: RFC822 = BODY[], RFC822.HEADER =
+		 * BODY.PEEK[HEADER], RFC822.TEXT = BODY[TEXT], each answered
+		 * under its own name. */
+		it = add_item(r, F_SECTION);
+		it->text = att[6] == '\0' ? ST_ALL : ms_strcaseeq(att + 7, "HEADER") ?
+			ST_HEADER : ST_TEXT;
+		it->peek = it->text == ST_HEADER;
+		it->label = xstrdup(att[6] == '\0' ? "RFC822" : it->text == ST_HEADER ?
+			"RFC822.HEADER" : "RFC822.TEXT");
+		r->need_bytes = true;
+		r->need_parsed = r->need_parsed || it->text != ST_ALL;
+		r->sets_seen = r->sets_seen || !it->peek;
+	} else if (ms_startswith_ci(att, "BODY[") || ms_startswith_ci(att, "BODY.PEEK[")) {
+		it = add_item(r, F_SECTION);
+		it->peek = ms_startswith_ci(att, "BODY.PEEK[");
+		rest = strchr(att, '[') + 1;
+		close = strchr(rest, ']');
+		if (close != NULL) {
+			after = close + 1;
+		} else {
+			/* "BODY[HEADER.FIELDS" (header-list) "]..." */
+			const struct imap_arg *list;
+			size_t nl, k;
+
+			if (*i + 1 >= n || !imap_arg_list(&args[*i], &list, &nl) ||
+			    nl == 0 || !imap_arg_atom(&args[*i + 1], &after) ||
+			    after[0] != ']') {
+				*error_r = "Invalid body section";
+				return -1;
+			}
+			close = rest + strlen(rest);
+			it->fields = xcalloc(nl, sizeof(*it->fields));
+			for (k = 0; k < nl; k++) {
+				size_t fl;
+
+				if (!imap_arg_astring(&list[k], &it->fields[k], &fl) ||
+				    !valid_field_name(it->fields[k], fl)) {
+					*error_r = "Invalid header field name";
+					return -1;
+				}
+			}
+			it->nfields = nl;
+			after++;
+			*i += 2;
+		}
+		if (parse_section_spec(it, rest, (size_t)(close - rest)) < 0 ||
+		    ((it->text == ST_FIELDS || it->text == ST_FIELDS_NOT) != (it->nfields > 0))) {
+			*error_r = "Invalid body section";
+			return -1;
+		}
+		if (parse_partial(it, after) < 0) {
+			*error_r = "Invalid partial range";
+			return -1;
+		}
+		/* The label is the section as the client wrote it (upper
+		 * case), which the response must repeat. */
+		buf_init(&label);
+		buf_puts(&label, "BODY[");
+		buf_append(&label, rest, (size_t)(close - rest));
+		if (it->nfields > 0) {
+			size_t k;
+
+			buf_puts(&label, " (");
+			for (k = 0; k < it->nfields; k++) {
+				if (k > 0)
+					buf_putc(&label, ' ');
+				imap_buf_astring(s, &label, it->fields[k]);
+			}
+			buf_putc(&label, ')');
+		}
+		buf_putc(&label, ']');
+		{
+			size_t k;
+
+			for (k = 5; k < label.len && label.data[k] != ' '; k++)
+				label.data[k] = ms_toupper(label.data[k]);
+		}
+		it->label = buf_steal(&label);
+		buf_free(&label);
+		r->need_bytes = true;
+		if (it->npart > 0 || it->text != ST_ALL)
+			r->need_parsed = true;
+		r->sets_seen = r->sets_seen || !it->peek;
+	} else {
+		*error_r = "Unknown fetch attribute";
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ *   fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" /
+ *           fetch-att / "(" fetch-att *(SP fetch-att) ")")
+ */
+static int
+parse_fetch_atts(struct imap_session *s, struct fetch_req *r,
+	const struct imap_arg *args, size_t nargs, const char **error_r)
+{
+	const struct imap_arg *list;
+	size_t n, i = 0;
+
+	if (nargs == 1 && imap_arg_atom_eq(&args[0], "ALL")) {
+		add_item(r, F_FLAGS);
+		add_item(r, F_INTERNALDATE);
+		add_item(r, F_SIZE);
+		add_item(r, F_ENVELOPE);
+		return 0;
+	}
+	if (nargs == 1 && imap_arg_atom_eq(&args[0], "FAST")) {
+		add_item(r, F_FLAGS);
+		add_item(r, F_INTERNALDATE);
+		add_item(r, F_SIZE);
+		return 0;
+	}
+	if (nargs == 1 && imap_arg_atom_eq(&args[0], "FULL")) {
+		add_item(r, F_FLAGS);
+		add_item(r, F_INTERNALDATE);
+		add_item(r, F_SIZE);
+		add_item(r, F_ENVELOPE);
+		add_item(r, F_BODY);
+		return 0;
+	}
+	if (nargs == 1 && imap_arg_list(&args[0], &list, &n)) {
+		if (n == 0) {
+			*error_r = "Empty fetch attribute list";
+			return -1;
+		}
+		while (i < n)
+			if (parse_att(s, r, list, n, &i, error_r) < 0)
+				return -1;
+		return 0;
+	}
+	/* A single attribute; BODY[HEADER.FIELDS (..)] is three arguments. */
+	if (nargs == 0 || parse_att(s, r, args, nargs, &i, error_r) < 0)
+		return nargs == 0 ? (*error_r = "Missing fetch attributes", -1) : -1;
+	if (i != nargs) {
+		*error_r = "Fetch modifiers are not supported";
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- ENVELOPE and BODYSTRUCTURE ---- */
+
+/* Display names are decoded UTF-8; IMAP4rev1 wants them as RFC 2047
+ * encoded-words when not ASCII. */
+static void
+buf_addr_name(struct imap_session *s, struct buf *out, const char *name)
+{
+	size_t i, n = strlen(name);
+	bool ascii = true;
+	struct buf enc;
+
+	if (n == 0) {
+		buf_puts(out, "NIL");
+		return;
+	}
+	for (i = 0; i < n; i++)
+		if ((unsigned char)name[i] >= 0x80)
+			ascii = false;
+	if (ascii || (s->enabled & IMAP_EN_REV2)) {
+		imap_buf_string(s, out, name, n);
+		return;
+	}
+	buf_init(&enc);
+	i = 0;
+	while (i < n) {
+		size_t take = n - i > 45 ? 45 : n - i;
+
+		/* do not split a UTF-8 sequence between encoded-words */
+		while (i + take < n && take > 0 &&
+		       ((unsigned char)name[i + take] & 0xc0) == 0x80)
+			take--;
+		if (take == 0)
+			take = n - i;
+		if (enc.len > 0)
+			buf_putc(&enc, ' ');
+		buf_puts(&enc, "=?utf-8?b?");
+		ms_base64_encode(&enc, name + i, take);
+		buf_puts(&enc, "?=");
+		i += take;
+	}
+	imap_buf_string(s, out, enc.data, enc.len);
+	buf_free(&enc);
+}
+
+/* env-from etc. = "(" 1*address ")" / nil; groups per RFC 9051 7.5.2:
+ * a start "(NIL NIL groupname NIL)" and an end "(NIL NIL NIL NIL)". */
+static void
+buf_addrs(struct imap_session *s, struct buf *out, const struct mail_hdr_addrs *l)
+{
+	const char *group = NULL;
+	size_t i;
+
+	if (l == NULL || l->n == 0) {
+		buf_puts(out, "NIL");
+		return;
+	}
+	buf_putc(out, '(');
+	for (i = 0; i < l->n; i++) {
+		const struct mail_hdr_addr *a = &l->v[i];
+
+		if (group != NULL && (a->group == NULL || strcmp(a->group, group) != 0)) {
+			buf_puts(out, "(NIL NIL NIL NIL)");
+			group = NULL;
+		}
+		if (a->group != NULL && group == NULL) {
+			buf_puts(out, "(NIL NIL ");
+			imap_buf_nstring(s, out, a->group);
+			buf_puts(out, " NIL)");
+			group = a->group;
+		}
+		buf_putc(out, '(');
+		buf_addr_name(s, out, a->name ? a->name : "");
+		buf_puts(out, " NIL ");
+		imap_buf_nstring(s, out, a->localpart);
+		buf_putc(out, ' ');
+		imap_buf_nstring(s, out, a->domain);
+		buf_putc(out, ')');
+	}
+	if (group != NULL)
+		buf_puts(out, "(NIL NIL NIL NIL)");
+	buf_putc(out, ')');
+}
+
+/*
+ *   envelope = "(" env-date SP env-subject SP env-from SP env-sender SP
+ *              env-reply-to SP env-to SP env-cc SP env-bcc SP
+ *              env-in-reply-to SP env-message-id ")"
+ * "If the Sender or Reply-To header lines are absent in the [RFC5322]
+ * header, or are present but empty, the server sets the corresponding
+ * member of the envelope to be the same value as the from member."
+ */
+static void
+buf_envelope(struct imap_session *s, struct buf *out, const struct mime_envelope *e)
+{
+	if (e == NULL) {
+		buf_puts(out, "(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)");
+		return;
+	}
+	buf_putc(out, '(');
+	imap_buf_nstring(s, out, e->date);
+	buf_putc(out, ' ');
+	imap_buf_nstring(s, out, e->subject);
+	buf_putc(out, ' ');
+	buf_addrs(s, out, &e->from);
+	buf_putc(out, ' ');
+	buf_addrs(s, out, e->sender.n > 0 ? &e->sender : &e->from);
+	buf_putc(out, ' ');
+	buf_addrs(s, out, e->reply_to.n > 0 ? &e->reply_to : &e->from);
+	buf_putc(out, ' ');
+	buf_addrs(s, out, &e->to);
+	buf_putc(out, ' ');
+	buf_addrs(s, out, &e->cc);
+	buf_putc(out, ' ');
+	buf_addrs(s, out, &e->bcc);
+	buf_putc(out, ' ');
+	imap_buf_nstring(s, out, e->in_reply_to);
+	buf_putc(out, ' ');
+	imap_buf_nstring(s, out, e->message_id);
+	buf_putc(out, ')');
+}
+
+/* body-fld-param = "(" string SP string *(SP string SP string) ")" / nil */
+static void
+buf_params(struct imap_session *s, struct buf *out, const struct mime_param *p, size_t n)
+{
+	size_t i;
+
+	if (n == 0) {
+		buf_puts(out, "NIL");
+		return;
+	}
+	buf_putc(out, '(');
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			buf_putc(out, ' ');
+		imap_buf_nstring(s, out, p[i].name ? p[i].name : "");
+		buf_putc(out, ' ');
+		imap_buf_nstring(s, out, p[i].value ? p[i].value : "");
+	}
+	buf_putc(out, ')');
+}
+
+/* body-fld-dsp SP body-fld-lang SP body-fld-loc */
+static void
+buf_ext_common(struct imap_session *s, struct buf *out, const struct mime_part *p)
+{
+	if (p->disposition == NULL) {
+		buf_puts(out, "NIL");
+	} else {
+		buf_putc(out, '(');
+		imap_buf_nstring(s, out, p->disposition);
+		buf_putc(out, ' ');
+		buf_params(s, out, p->disp_params, p->ndisp_params);
+		buf_putc(out, ')');
+	}
+	buf_putc(out, ' ');
+	imap_buf_nstring(s, out, p->language);
+	buf_putc(out, ' ');
+	imap_buf_nstring(s, out, p->location);
+}
+
+static bool
+streq(const char *a, const char *b)
+{
+	return a != NULL && ms_strcaseeq(a, b);
+}
+
+/*
+ *   body            = "(" (body-type-1part / body-type-mpart) ")"
+ *   body-type-1part = (body-type-basic / body-type-msg / body-type-text)
+ *                     [SP body-ext-1part]
+ *   body-type-basic = media-basic SP body-fields
+ *   body-type-msg   = media-message SP body-fields SP envelope
+ *                     SP body SP body-fld-lines
+ *   body-type-text  = media-text SP body-fields SP body-fld-lines
+ *   body-fields     = body-fld-param SP body-fld-id SP body-fld-desc SP
+ *                     body-fld-enc SP body-fld-octets
+ *   body-ext-1part  = body-fld-md5 [SP body-fld-dsp [SP body-fld-lang
+ *                     [SP body-fld-loc *(SP body-extension)]]]
+ *   body-type-mpart = 1*body SP media-subtype [SP body-ext-mpart]
+ *   body-ext-mpart  = body-fld-param [SP body-fld-dsp [SP body-fld-lang
+ *                     [SP body-fld-loc *(SP body-extension)]]]
+ */
+static void
+buf_body(struct imap_session *s, struct buf *out, const struct mime_part *p,
+	bool ext, unsigned depth)
+{
+	const char *type = p->type ? p->type : "text";
+	const char *subtype = p->subtype ? p->subtype : "plain";
+	uint64_t size = p->end > p->body_start ? p->end - p->body_start : 0;
+	size_t i;
+
+	if (streq(type, "multipart") && depth < 64) {
+		buf_putc(out, '(');
+		for (i = 0; i < p->nparts; i++)
+			buf_body(s, out, &p->parts[i], ext, depth + 1);
+		if (p->nparts == 0)	/* the grammar needs one body */
+			buf_puts(out, "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)");
+		buf_putc(out, ' ');
+		imap_buf_nstring(s, out, subtype);
+		if (ext) {
+			buf_putc(out, ' ');
+			buf_params(s, out, p->params, p->nparams);
+			buf_putc(out, ' ');
+			buf_ext_common(s, out, p);
+		}
+		buf_putc(out, ')');
+		return;
+	}
+	buf_putc(out, '(');
+	imap_buf_nstring(s, out, type);
+	buf_putc(out, ' ');
+	imap_buf_nstring(s, out, subtype);
+	buf_putc(out, ' ');
+	buf_params(s, out, p->params, p->nparams);
+	buf_putc(out, ' ');
+	imap_buf_nstring(s, out, p->id);
+	buf_putc(out, ' ');
+	imap_buf_nstring(s, out, p->description);
+	buf_putc(out, ' ');
+	imap_buf_nstring(s, out, p->encoding ? p->encoding : "7bit");
+	buf_printf(out, " %llu", (unsigned long long)size);
+	if (streq(type, "message") && (streq(subtype, "rfc822") || streq(subtype, "global"))) {
+		buf_putc(out, ' ');
+		if (p->message != NULL && depth < 64) {
+			buf_envelope(s, out, p->message->envelope);
+			buf_putc(out, ' ');
+			buf_body(s, out, p->message, ext, depth + 1);
+		} else {
+			buf_envelope(s, out, NULL);
+			buf_puts(out, " (\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)");
+		}
+		buf_printf(out, " %llu", (unsigned long long)p->body_lines);
+	} else if (streq(type, "text")) {
+		buf_printf(out, " %llu", (unsigned long long)p->body_lines);
+	}
+	if (ext) {
+		buf_putc(out, ' ');
+		imap_buf_nstring(s, out, p->md5);
+		buf_putc(out, ' ');
+		buf_ext_common(s, out, p);
+	}
+	buf_putc(out, ')');
+}
+
+/* ---- body sections ---- */
+
+/*
+ * RFC 9051 6.4.5: "Every message has at least one part number.
+ * Non-[MIME-IMB] messages, and non-multipart [MIME-IMB] messages with no
+ * encapsulated message, only have a part 1." A number selects a child of a
+ * multipart; inside a message/rfc822 part the numbers continue in the
+ * encapsulated message.
+ */
+static const struct mime_part *
+in_message(const struct mime_part *m, uint32_t num)
+{
+	if (streq(m->type, "multipart"))
+		return num >= 1 && num <= m->nparts ? &m->parts[num - 1] : NULL;
+	return num == 1 ? m : NULL;
+}
+
+static const struct mime_part *
+find_part(const struct mime_part *root, const uint32_t *nums, size_t n)
+{
+	const struct mime_part *p = in_message(root, nums[0]);
+	size_t i;
+
+	for (i = 1; p != NULL && i < n; i++) {
+		if (streq(p->type, "multipart"))
+			p = nums[i] >= 1 && nums[i] <= p->nparts ? &p->parts[nums[i] - 1] : NULL;
+		else if (p->message != NULL && p != root)
+			p = in_message(p->message, nums[i]);
+		else
+			p = NULL;
+	}
+	return p;
+}
+
+static bool
+field_listed(const struct fetch_item *it, const char *name, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < it->nfields; i++)
+		if (strlen(it->fields[i]) == len && ms_strncaseeq(it->fields[i], name, len))
+			return true;
+	return false;
+}
+
+/* HEADER.FIELDS [.NOT]: the matching fields, raw with their folding, and
+ * the blank line ("Subsetting does not exclude the [RFC-5322] delimiting
+ * blank line between the header and the body"). */
+static void
+filter_header(const struct fetch_item *it, const char *h, size_t n, struct buf *out)
+{
+	size_t i = 0;
+	bool keep = false;
+
+	while (i < n) {
+		const char *nl = memchr(h + i, '\n', n - i);
+		size_t end = nl ? (size_t)(nl - h) + 1 : n;
+		size_t len = end - i;
+
+		if (len <= 2 && (h[i] == '\r' || h[i] == '\n')) {
+			buf_append(out, h + i, len);	/* the blank line */
+			break;
+		}
+		if (h[i] != ' ' && h[i] != '\t') {
+			const char *colon = memchr(h + i, ':', len);
+			size_t nl_len = colon ? (size_t)(colon - (h + i)) : len;
+
+			while (nl_len > 0 && (h[i + nl_len - 1] == ' ' || h[i + nl_len - 1] == '\t'))
+				nl_len--;
+			keep = colon != NULL &&
+				field_listed(it, h + i, nl_len) == (it->text == ST_FIELDS);
+		}
+		if (keep)
+			buf_append(out, h + i, len);
+		i = end;
+	}
+}
+
+/* The bytes of one section of msg[0..len) (prefix included). Returns false
+ * when the section does not exist (answered NIL). */
+static bool
+section_bytes(const struct fetch_item *it, const struct mime_part *root,
+	const char *msg, size_t len, size_t prefix, struct buf *tmp,
+	const char **data_r, size_t *n_r)
+{
+	const struct mime_part *p = root, *m;
+	uint64_t a, b;
+
+#define CLAMP(x) ((x) > len ? len : (size_t)(x))
+	if (it->npart == 0 && it->text == ST_ALL) {
+		*data_r = msg;
+		*n_r = len;
+		return true;
+	}
+	if (root == NULL)
+		return false;
+	if (it->npart > 0) {
+		p = find_part(root, it->part, it->npart);
+		if (p == NULL)
+			return false;
+	}
+	switch (it->text) {
+	case ST_ALL:
+		a = prefix + p->body_start;
+		b = prefix + p->end;
+		break;
+	case ST_MIME:
+		a = p == root ? 0 : prefix + p->header_start;
+		b = prefix + p->body_start;
+		break;
+	default:
+		/* HEADER/TEXT of the message itself or of a message/rfc822
+		 * part's encapsulated message */
+		if (it->npart == 0)
+			m = root;
+		else if (p != root && p->message != NULL)
+			m = p->message;
+		else
+			return false;
+		if (it->text == ST_TEXT) {
+			a = prefix + m->body_start;
+			b = prefix + m->end;
+		} else {
+			a = m == root ? 0 : prefix + m->header_start;
+			b = prefix + m->body_start;
+		}
+		break;
+	}
+	a = CLAMP(a);
+	b = CLAMP(b);
+	if (b < a)
+		b = a;
+	if (it->text == ST_FIELDS || it->text == ST_FIELDS_NOT) {
+		buf_reset(tmp);
+		filter_header(it, msg + a, (size_t)(b - a), tmp);
+		*data_r = tmp->data;
+		*n_r = tmp->len;
+		return true;
+	}
+	*data_r = msg + a;
+	*n_r = (size_t)(b - a);
+	return true;
+#undef CLAMP
+}
+
+/* ---- FETCH ---- */
+
+struct fetch_msg {
+	uint32_t seq;
+	struct store_msg *m;
+	bool show_flags;	/* \Seen was set implicitly */
+	struct mime_part *tree;
+	struct buf bytes;
+	bool have_bytes, read_failed;
+};
+
+static void
+load_message(struct imap_session *s, const struct fetch_req *r, struct fetch_msg *fm)
+{
+	const char *error;
+
+	if (r->need_bytes || (r->need_parsed && fm->m->parsed == NULL)) {
+		if (store_msg_read(s->d->store, fm->m->id, fm->m->file_path, &fm->bytes,
+			    &error) < 0) {
+			log_error(imap_cid(s), "proto=imap ev=fetch-read uid=%u error=%s",
+				fm->m->uid, lq(error));
+			fm->read_failed = true;
+		} else {
+			fm->have_bytes = true;
+		}
+	}
+	if (!r->need_parsed)
+		return;
+	if (fm->m->parsed != NULL)
+		fm->tree = mime_from_json(fm->m->parsed, strlen(fm->m->parsed));
+	if (fm->tree == NULL && fm->have_bytes) {
+		size_t pre = fm->m->prefix_len <= fm->bytes.len ? fm->m->prefix_len : 0;
+
+		fm->tree = mime_parse(fm->bytes.data + pre, fm->bytes.len - pre);
+	}
+}
+
+static void
+write_message(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *r,
+	struct fetch_msg *fm, struct buf *out)
+{
+	const struct store_msg *m = fm->m;
+	struct buf tmp;
+	size_t i;
+	bool first = true;
+
+#define SEP() do { if (!first) buf_putc(out, ' '); first = false; } while (0)
+	buf_init(&tmp);
+	buf_reset(out);
+	buf_printf(out, "* %u FETCH (", fm->seq);
+	/* RFC 9051 6.4.9: UID FETCH always returns UID. */
+	if (cmd->uid && !r->has_uid) {
+		SEP();
+		buf_printf(out, "UID %u", m->uid);
+	}
+	if (fm->show_flags && !r->has_flags) {
+		SEP();
+		buf_puts(out, "FLAGS ");
+		imap_buf_flags(out, m->flags, m->keywords, m->nkeywords);
+	}
+	for (i = 0; i < r->n; i++) {
+		const struct fetch_item *it = &r->items[i];
+		const char *data;
+		size_t n;
+
+		SEP();
+		switch (it->kind) {
+		case F_UID:
+			buf_printf(out, "UID %u", m->uid);
+			break;
+		case F_FLAGS:
+			buf_puts(out, "FLAGS ");
+			imap_buf_flags(out, m->flags, m->keywords, m->nkeywords);
+			break;
+		case F_INTERNALDATE:
+			buf_puts(out, "INTERNALDATE \"");
+			imap_buf_datetime(out, m->received);
+			buf_putc(out, '"');
+			break;
+		case F_SIZE:
+			buf_printf(out, "RFC822.SIZE %lld", (long long)(fm->have_bytes ?
+				(long long)fm->bytes.len : (long long)m->size));
+			break;
+		case F_ENVELOPE:
+			buf_puts(out, "ENVELOPE ");
+			buf_envelope(s, out, fm->tree ? fm->tree->envelope : NULL);
+			break;
+		case F_BODYSTRUCTURE:
+		case F_BODY:
+			buf_puts(out, it->kind == F_BODY ? "BODY " : "BODYSTRUCTURE ");
+			if (fm->tree != NULL)
+				buf_body(s, out, fm->tree, it->kind == F_BODYSTRUCTURE, 0);
+			else
+				buf_puts(out, "(\"text\" \"plain\" NIL NIL NIL \"7bit\" 0 0)");
+			break;
+		case F_SECTION:
+			buf_puts(out, it->label);
+			if (it->partial)
+				buf_printf(out, "<%llu>", (unsigned long long)it->pstart);
+			buf_putc(out, ' ');
+			if (!fm->have_bytes ||
+			    !section_bytes(it, fm->tree, fm->bytes.data, fm->bytes.len,
+				    m->prefix_len <= fm->bytes.len ? m->prefix_len : 0,
+				    &tmp, &data, &n)) {
+				buf_puts(out, "NIL");
+				break;
+			}
+			if (it->partial) {
+				/* "If the starting octet is beyond the end of
+				 * the text, an empty string is returned." */
+				if (it->pstart >= n) {
+					n = 0;
+				} else {
+					data += it->pstart;
+					n -= (size_t)it->pstart;
+					if (it->plen < n)
+						n = (size_t)it->plen;
+				}
+			}
+			/* Always a literal: bodies may hold CR, LF and
+			 * 8-bit bytes. */
+			buf_printf(out, "{%zu}\r\n", n);
+			imap_write(s, out->data, out->len);
+			imap_write(s, data, n);
+			buf_reset(out);
+			break;
+		}
+	}
+	buf_puts(out, ")\r\n");
+	imap_write(s, out->data, out->len);
+	buf_free(&tmp);
+#undef SEP
+}
+
+/* Set \Seen on the messages of a batch that lack it (RFC 9051 6.4.5:
+ * BODY[section] "The \Seen flag is implicitly set; if this causes the
+ * flags to change, they SHOULD be included as part of the FETCH
+ * responses."). */
+static void
+implicit_seen(struct imap_session *s, struct fetch_msg *fms, size_t n)
+{
+	struct store_flag_change *ch = NULL;
+	uint32_t *uids = xmalloc((n + 1) * sizeof(*uids));
+	size_t nuids = 0, nch = 0, i, j;
+	const char *error;
+
+	for (i = 0; i < n; i++)
+		if (!(fms[i].m->flags & SF_SEEN))
+			uids[nuids++] = fms[i].m->uid;
+	if (nuids > 0 &&
+	    store_flags_change(s->d->store, s->account_id, s->sel->id, uids, nuids,
+		    STORE_FLAGS_ADD, SF_SEEN, NULL, 0, -1, &ch, &nch, NULL, NULL,
+		    &error) < 0)
+		log_error(imap_cid(s), "proto=imap ev=fetch-seen error=%s", lq(error));
+	for (i = 0; i < nch; i++) {
+		imap_view_own(s, ch[i].modseq);
+		for (j = 0; j < n; j++) {
+			if (fms[j].m->uid == ch[i].uid) {
+				fms[j].m->flags = ch[i].flags;
+				fms[j].show_flags = true;
+			}
+		}
+	}
+	store_flag_changes_free(ch, nch);
+	free(uids);
+}
+
+/* Run the request over view indexes idx[0..n); returns -1 when some
+ * message could not be read. */
+static int
+fetch_run(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *r,
+	const uint32_t *idx, size_t n, bool *expunged_r)
+{
+	struct imap_view *v = s->sel;
+	uint32_t *uids = xmalloc(FETCH_BATCH * sizeof(*uids));
+	uint32_t *seqs = xmalloc(FETCH_BATCH * sizeof(*seqs));
+	struct buf out;
+	size_t off = 0, i;
+	int ret = 0;
+
+	buf_init(&out);
+	while (off < n && !s->c->failed) {
+		struct store_msg *msgs = NULL;
+		struct fetch_msg *fms;
+		size_t nb = 0, nm = 0, j = 0;
+		const char *error;
+
+		for (; off < n && nb < FETCH_BATCH; off++) {
+			uint32_t uid = v->uids[idx[off]];
+
+			if (imap_view_pending(v, uid)) {
+				*expunged_r = true;
+				continue;
+			}
+			uids[nb] = uid;
+			seqs[nb] = idx[off] + 1;
+			nb++;
+		}
+		if (nb == 0)
+			continue;
+		if (store_msgs_get(s->d->store, v->id, uids, nb, r->need_parsed, &msgs, &nm,
+			    &error) < 0) {
+			log_error(imap_cid(s), "proto=imap ev=fetch error=%s", lq(error));
+			ret = -1;
+			break;
+		}
+		if (nm < nb)
+			*expunged_r = true;	/* expunged meanwhile */
+		fms = xcalloc(nm + 1, sizeof(*fms));
+		for (i = 0; i < nm; i++) {
+			while (j < nb && uids[j] != msgs[i].uid)
+				j++;
+			fms[i].seq = j < nb ? seqs[j] : 0;
+			fms[i].m = &msgs[i];
+			buf_init(&fms[i].bytes);
+			/* keywords first: FLAGS must be announced before use */
+			imap_view_keywords(s, msgs[i].keywords, msgs[i].nkeywords);
+		}
+		if (r->sets_seen && !v->readonly)
+			implicit_seen(s, fms, nm);
+		for (i = 0; i < nm && !s->c->failed; i++) {
+			if (fms[i].seq == 0)
+				continue;
+			load_message(s, r, &fms[i]);
+			if (fms[i].read_failed)
+				ret = -1;
+			write_message(s, cmd, r, &fms[i], &out);
+			mime_free(&fms[i].tree);
+			buf_free(&fms[i].bytes);
+		}
+		for (; i < nm; i++)
+			buf_free(&fms[i].bytes);
+		free(fms);
+		store_msgs_free(msgs, nm);
+	}
+	buf_free(&out);
+	free(uids);
+	free(seqs);
+	return ret;
+}
+
+/* fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" /
+ *         fetch-att / "(" fetch-att *(SP fetch-att) ")") */
+void
+imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
+{
+	struct fetch_req req;
+	uint32_t *idx = NULL;
+	size_t nidx = 0;
+	const char *error;
+	bool expunged = false;
+
+	if (cmd->nargs < 2) {
+		imap_reply(cmd, IMAP_BAD, "Usage: FETCH sequence-set attributes");
+		return;
+	}
+	memset(&req, 0, sizeof(req));
+	if (parse_fetch_atts(s, &req, cmd->args + 1, cmd->nargs - 1, &error) < 0) {
+		imap_reply(cmd, IMAP_BAD, "%s", error);
+		req_free(&req);
+		return;
+	}
+	if (imap_view_indexes(s, cmd, &cmd->args[0], &idx, &nidx) < 0) {
+		req_free(&req);
+		return;
+	}
+	if (fetch_run(s, cmd, &req, idx, nidx, &expunged) < 0)
+		imap_reply(cmd, IMAP_NO, "[SERVERBUG] Some messages could not be read");
+	else if (expunged)
+		imap_reply(cmd, IMAP_OK, "[EXPUNGEISSUED] Some messages were expunged");
+	free(idx);
+	req_free(&req);
+}
+
+/* ---- STORE ---- */
+
+static int
+cmp_change(const void *a, const void *b)
+{
+	const struct store_flag_change *x = a, *y = b;
+
+	return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/*
+ * RFC 9051 6.4.6:
+ *   store           = "STORE" SP sequence-set SP store-att-flags
+ *   store-att-flags = (["+" / "-"] "FLAGS" [".SILENT"]) SP
+ *                     (flag-list / (flag *(SP flag)))
+ * Without .SILENT the new flags of each message are sent as untagged
+ * FETCH (with UID for UID STORE).
+ */
+void
+imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
+{
+	struct imap_view *v = s->sel;
+	struct store_flag_change *ch = NULL;
+	struct store_msg *msgs = NULL;
+	const struct imap_arg *flist;
+	enum store_flag_op op = STORE_FLAGS_SET;
+	uint32_t *idx = NULL, *uids = NULL;
+	size_t nidx = 0, nuids = 0, nch = 0, nflist, nkw = 0, nm = 0, i, j, k;
+	char **kw = NULL;
+	const char *att, *error;
+	unsigned flags;
+	bool silent = false;
+	struct buf b;
+
+	if (cmd->nargs < 3 || !imap_arg_atom(&cmd->args[1], &att)) {
+		imap_reply(cmd, IMAP_BAD, cmd->nargs >= 2 && cmd->args[1].type == IMAP_ARG_LIST ?
+			"STORE modifiers are not supported" :
+			"Usage: STORE sequence-set [+|-]FLAGS[.SILENT] (flags)");
+		return;
+	}
+	if (att[0] == '+' || att[0] == '-') {
+		op = att[0] == '+' ? STORE_FLAGS_ADD : STORE_FLAGS_REMOVE;
+		att++;
+	}
+	if (ms_strcaseeq(att, "FLAGS.SILENT"))
+		silent = true;
+	else if (!ms_strcaseeq(att, "FLAGS")) {
+		imap_reply(cmd, IMAP_BAD, "Unknown STORE attribute");
+		return;
+	}
+	if (cmd->nargs == 3 && imap_arg_list(&cmd->args[2], &flist, &nflist)) {
+		/* flag-list */
+	} else {
+		flist = &cmd->args[2];
+		nflist = cmd->nargs - 2;
+	}
+	if (imap_parse_flags(flist, nflist, &flags, &kw, &nkw, &error) < 0) {
+		imap_reply(cmd, IMAP_BAD, "%s", error);
+		return;
+	}
+	if (v->readonly) {
+		imap_reply(cmd, IMAP_NO, "[READ-ONLY] Mailbox is read-only");
+		goto out;
+	}
+	if (imap_view_indexes(s, cmd, &cmd->args[0], &idx, &nidx) < 0)
+		goto out;
+	uids = xmalloc((nidx + 1) * sizeof(*uids));
+	for (i = 0; i < nidx; i++)
+		if (!imap_view_pending(v, v->uids[idx[i]]))
+			uids[nuids++] = v->uids[idx[i]];
+	if (nuids == 0)
+		goto out;
+	if (store_flags_change(s->d->store, s->account_id, v->id, uids, nuids, op, flags,
+		    (const char *const *)kw, nkw, -1, &ch, &nch, NULL, NULL, &error) < 0) {
+		log_error(imap_cid(s), "proto=imap ev=store error=%s", lq(error));
+		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Cannot change flags");
+		goto out;
+	}
+	for (i = 0; i < nch; i++) {
+		imap_view_own(s, ch[i].modseq);
+		imap_view_keywords(s, ch[i].keywords, ch[i].nkeywords);
+	}
+	if (silent)
+		goto out;
+	/* Messages that did not change still get their flags (RFC 9051
+	 * 6.4.6: "the server SHOULD send an untagged FETCH response"). */
+	if (nch > 1)
+		qsort(ch, nch, sizeof(*ch), cmp_change);
+	if (nch < nuids) {
+		uint32_t *rest = xmalloc(nuids * sizeof(*rest));
+		size_t nrest = 0;
+
+		for (i = 0, k = 0; i < nuids; i++) {
+			while (k < nch && ch[k].uid < uids[i])
+				k++;
+			if (k == nch || ch[k].uid != uids[i])
+				rest[nrest++] = uids[i];
+		}
+		if (store_msgs_get(s->d->store, v->id, rest, nrest, false, &msgs, &nm,
+			    &error) < 0)
+			log_error(imap_cid(s), "proto=imap ev=store error=%s", lq(error));
+		free(rest);
+	}
+	/* uids, ch and msgs are all ascending by UID: one merge pass. */
+	buf_init(&b);
+	for (i = 0, j = 0, k = 0; i < nidx; i++) {
+		uint32_t uid = v->uids[idx[i]];
+
+		while (k < nch && ch[k].uid < uid)
+			k++;
+		while (j < nm && msgs[j].uid < uid)
+			j++;
+		buf_reset(&b);
+		buf_printf(&b, "* %u FETCH (", idx[i] + 1);
+		if (cmd->uid)
+			buf_printf(&b, "UID %u ", uid);
+		buf_puts(&b, "FLAGS ");
+		if (k < nch && ch[k].uid == uid)
+			imap_buf_flags(&b, ch[k].flags, ch[k].keywords, ch[k].nkeywords);
+		else if (j < nm && msgs[j].uid == uid)
+			imap_buf_flags(&b, msgs[j].flags, msgs[j].keywords, msgs[j].nkeywords);
+		else
+			continue;
+		buf_puts(&b, ")\r\n");
+		imap_write(s, b.data, b.len);
+	}
+	buf_free(&b);
+out:
+	store_msgs_free(msgs, nm);
+	store_flag_changes_free(ch, nch);
+	imap_keywords_free(kw, nkw);
+	free(uids);
+	free(idx);
+}

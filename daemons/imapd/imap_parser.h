@@ -1,0 +1,125 @@
+/* IMAP command parser (RFC 9051 section 9, RFC 3501 section 9, LITERAL+ RFC
+ * 7888): a resumable, bounded tokenizer fed arbitrary chunks of client input.
+ * It turns "tag SP name [SP args] CRLF" into a small tree of arguments and
+ * leaves meaning to the command handlers. Malformed input is skipped through
+ * the end of the command (including the bytes of announced non-synchronizing
+ * literals) so the session can answer BAD and continue. */
+#ifndef IMAP_PARSER_H
+#define IMAP_PARSER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum imap_arg_type {
+	IMAP_ARG_ATOM,		/* atom, sequence set, flag, BODY[...] pieces */
+	IMAP_ARG_QUOTED,	/* quoted string, escapes removed */
+	IMAP_ARG_LITERAL,	/* {n}, {n+} or (literal8) ~{n} */
+	IMAP_ARG_NIL,		/* the atom NIL (any case) */
+	IMAP_ARG_LIST,		/* parenthesized list */
+};
+
+struct imap_arg {
+	enum imap_arg_type type;
+	bool literal8;		/* ~{n} (RFC 3516 BINARY) */
+	bool has_nul;		/* string contains a NUL byte (literals only) */
+	size_t len;		/* string bytes, or number of list elements */
+	union {
+		char *str;	/* NUL-terminated (also for NIL: "NIL") */
+		struct imap_arg *list;
+	} u;
+};
+
+/* A parsed command. All memory belongs to the parser and stays valid until
+ * the next command starts being parsed (line mode keeps it). */
+struct imap_command {
+	const char *tag;	/* NULL when the error came before a tag */
+	const char *name;	/* as sent by the client */
+	const struct imap_arg *args;
+	size_t nargs;
+};
+
+struct imap_parser_limits {
+	size_t max_line;	/* bytes of one command outside literal data */
+	uint64_t max_literal;	/* one literal, and all literals of a command */
+	unsigned max_depth;	/* list nesting (32) */
+	unsigned max_args;	/* arguments including lists (10000) */
+};
+
+enum imap_parse_result {
+	IMAP_PARSE_MORE,	/* all input consumed; feed more */
+	IMAP_PARSE_COMMAND,	/* a complete command: imap_parser_command() */
+	IMAP_PARSE_LITERAL,	/* a literal announcement {n}/{n+} CRLF was read */
+	IMAP_PARSE_LINE,	/* line mode: imap_parser_line() */
+	IMAP_PARSE_ERROR,	/* command skipped: imap_parser_error() */
+};
+
+enum imap_parse_error {
+	IMAP_PERR_NONE,
+	IMAP_PERR_SYNTAX,	/* answer "<tag> BAD <reason>" (or "* BAD") */
+	IMAP_PERR_TOOBIG,	/* a literal over the limit: "<tag> NO [TOOBIG]" */
+	IMAP_PERR_FATAL,	/* cannot resynchronize: "* BYE" and close */
+};
+
+struct imap_parser;
+
+/* A new parser; limits are copied. Never returns NULL. */
+struct imap_parser *imap_parser_new(const struct imap_parser_limits *lim);
+void imap_parser_free(struct imap_parser **p);
+
+/* Feed len bytes. Returns at the first event; *consumed_r says how many bytes
+ * were used (all of them for IMAP_PARSE_MORE); the caller feeds the rest
+ * again later. After COMMAND, LINE or ERROR the next call starts a new
+ * command (or a line in line mode). After LITERAL the caller either sends
+ * "+ Ready for literal data" (synchronizing literal) and keeps feeding, or
+ * calls imap_parser_literal_refuse() first. */
+enum imap_parse_result imap_parser_feed(struct imap_parser *p, const void *data,
+	size_t len, size_t *consumed_r);
+
+/* The command after IMAP_PARSE_COMMAND (and tag/name so far after
+ * IMAP_PARSE_LITERAL or IMAP_PARSE_ERROR; name may then be NULL). */
+const struct imap_command *imap_parser_command(const struct imap_parser *p);
+
+/* After IMAP_PARSE_ERROR: the kind and a human-readable reason (static). */
+enum imap_parse_error imap_parser_error(const struct imap_parser *p,
+	const char **reason_r);
+
+/* After IMAP_PARSE_LITERAL: the announced size and whether the client waits
+ * for a continuation request (synchronizing literal). */
+uint64_t imap_parser_literal_size(const struct imap_parser *p);
+bool imap_parser_literal_sync(const struct imap_parser *p);
+/* Refuse the literal just announced (e.g. too large for this command). A
+ * synchronizing literal ends the command at once (the client sends no data);
+ * a non-synchronizing one is read and discarded with the rest of the
+ * command. The next feed returns IMAP_PARSE_ERROR with kind and reason. */
+void imap_parser_literal_refuse(struct imap_parser *p, enum imap_parse_error kind,
+	const char *reason);
+
+/* True when no byte of a new command has been read yet (between commands). */
+bool imap_parser_idle(const struct imap_parser *p);
+
+/* Line mode, for AUTHENTICATE responses and IDLE's DONE: the next feed reads
+ * one raw line (up to max_line bytes) and returns IMAP_PARSE_LINE, or
+ * IMAP_PARSE_ERROR when it was too long. The current command stays valid. */
+void imap_parser_want_line(struct imap_parser *p);
+/* The line without CRLF, NUL-terminated. */
+const char *imap_parser_line(const struct imap_parser *p, size_t *len_r);
+
+/* ---- argument accessors: true when the argument has that form ---- */
+
+/* An atom (not NIL). */
+bool imap_arg_atom(const struct imap_arg *a, const char **s_r);
+/* An atom equal to word, ignoring ASCII case. */
+bool imap_arg_atom_eq(const struct imap_arg *a, const char *word);
+/* astring = 1*ASTRING-CHAR / string: atom, NIL (as "NIL"), quoted or
+ * literal; strings containing NUL are refused. len_r may be NULL. */
+bool imap_arg_astring(const struct imap_arg *a, const char **s_r, size_t *len_r);
+/* string = quoted / literal (no NUL). */
+bool imap_arg_string(const struct imap_arg *a, const char **s_r, size_t *len_r);
+/* nstring = string / nil; *s_r is NULL for NIL. */
+bool imap_arg_nstring(const struct imap_arg *a, const char **s_r, size_t *len_r);
+/* A parenthesized list. */
+bool imap_arg_list(const struct imap_arg *a, const struct imap_arg **list_r,
+	size_t *n_r);
+
+#endif

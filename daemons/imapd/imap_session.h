@@ -1,0 +1,221 @@
+/* One IMAP connection: state (RFC 9051 section 3), the command table and
+ * dispatcher, the selected mailbox's view (UIDs by sequence number) kept in
+ * step with the store, and response writers shared by the command files
+ * (imap_cmd_*.c, imap_fetch.c, imap_search.c). Internal to mailstead-imapd.
+ *
+ * Adding a command: write an imap_cmd_fn in a command file, declare it
+ * below, add a row to the table in imap_session.c with its state and
+ * expunge flags. The handler parses cmd->args, writes untagged responses
+ * with the writers below and sets the tagged result with imap_reply(); the
+ * dispatcher sends pending mailbox updates and then the tagged line. */
+#ifndef IMAP_SESSION_H
+#define IMAP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/conf.h"
+#include "net/conn.h"
+#include "store/store.h"
+#include "imap_notify.h"
+#include "imap_parser.h"
+#include "imap_seqset.h"
+
+/* Process-wide state, read-only once net_serve runs. */
+struct imapd {
+	const struct conf *conf;
+	struct store *store;
+	struct imap_registry *registry;
+	/* Until the TLS issue lands, listeners are plain text. When this is
+	 * false, LOGIN/AUTHENTICATE are refused without TLS and CAPABILITY
+	 * announces LOGINDISABLED instead of AUTH=PLAIN (RFC 9051 6.2.3). */
+	bool plaintext_auth;
+};
+
+enum imap_state {
+	IMAP_NOTAUTH,
+	IMAP_AUTH,
+	IMAP_SELECTED,
+	IMAP_LOGOUT,
+};
+
+/* Extensions turned on by ENABLE (RFC 5161). */
+enum imap_enabled {
+	IMAP_EN_REV2 = 1 << 0,	/* IMAP4rev2 behaviour (ESEARCH, no RECENT) */
+};
+
+/* The selected mailbox as the client knows it. Sequence number n is
+ * uids[n-1]. Expunges seen in the store while EXPUNGE responses are not
+ * allowed (RFC 9051 7.5.1) stay in uids and are listed in pending_expunge
+ * until the next command that may report them. */
+struct imap_view {
+	int64_t id;
+	char *name;		/* store name ("Inbox", "Archive/2026") */
+	uint32_t uidvalidity, uidnext;
+	bool readonly;
+	uint32_t *uids;
+	size_t n, cap;
+	int64_t modseq;		/* account modseq reported up to */
+	uint32_t *pending_expunge;	/* ascending */
+	size_t npending;
+	char **keywords;	/* announced in FLAGS */
+	size_t nkeywords;
+	int64_t *own;		/* modseqs of our own changes already reported */
+	size_t nown;
+};
+
+struct imap_session {
+	struct conn *c;
+	struct imapd *d;
+	struct imap_parser *parser;
+	enum imap_state state;
+	unsigned enabled;	/* enum imap_enabled */
+	bool tls;
+	int64_t account_id;
+	char *username;
+	struct imap_view *sel;
+	struct imap_waiter waiter;
+	bool changes_pending;	/* a change notification arrived */
+	char in[16384];
+	size_t inpos, inlen;
+};
+
+enum imap_status { IMAP_OK, IMAP_NO, IMAP_BAD };
+
+/* Command flags in the table. */
+enum {
+	CMDF_NOTAUTH = 1 << 0,	/* only before authentication */
+	CMDF_AUTH = 1 << 1,	/* needs authenticated or selected state */
+	CMDF_SELECTED = 1 << 2,	/* needs a selected mailbox */
+	CMDF_UID = 1 << 3,	/* has a UID form */
+	CMDF_NO_EXPUNGE = 1 << 4,	/* no EXPUNGE responses (non-UID form) */
+	CMDF_SYNC = 1 << 5,	/* always look for mailbox changes */
+};
+
+struct imap_cmd {
+	const char *tag;
+	const char *name;	/* canonical upper case, without "UID " */
+	bool uid;
+	const struct imap_arg *args;
+	size_t nargs;
+	unsigned flags;
+	enum imap_status status;
+	struct buf reply;	/* text after the status, "[CODE] text" */
+	bool replied;		/* the handler wrote the tagged line itself */
+};
+
+typedef void imap_cmd_fn(struct imap_session *s, struct imap_cmd *cmd);
+
+/* Entry point for net_serve; ctx is the struct imapd. */
+void imap_session_run(struct conn *c, void *ctx);
+
+/* ---- results and output ---- */
+
+/* Set the tagged result ("[CODE] text" in fmt). The last call wins. */
+void imap_reply(struct imap_cmd *cmd, enum imap_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Untagged response: "* " + formatted text + CRLF. */
+void imap_untagged(struct imap_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* Append an IMAP string (quoted when safe, else a literal) to out. */
+void imap_buf_string(struct imap_session *s, struct buf *out, const char *str,
+	size_t len);
+/* An astring: bare when it is a non-empty atom (not NIL), else a string. */
+void imap_buf_astring(struct imap_session *s, struct buf *out, const char *str);
+/* Same, NIL when str is NULL. */
+void imap_buf_nstring(struct imap_session *s, struct buf *out, const char *str);
+/* Append "(\Seen kw1 ...)". */
+void imap_buf_flags(struct buf *out, unsigned flags, char *const *kw, size_t nkw);
+/* Append a mailbox name as the client sees it (INBOX, modified UTF-7). */
+void imap_buf_mailbox(struct imap_session *s, struct buf *out, const char *name);
+/* A client's mailbox argument to the store name ("inbox" -> "Inbox",
+ * modified UTF-7 decoded). Returns 0 or -1 with *error_r. */
+int imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a,
+	struct buf *name_r, const char **error_r);
+/* "* BYE text", also after a read timeout (which marks the connection
+ * failed for reading). */
+void imap_bye(struct imap_session *s, const char *text);
+/* Write to the connection. */
+void imap_write(struct imap_session *s, const void *p, size_t n);
+
+/* ---- input inside a command (AUTHENTICATE, IDLE) ---- */
+
+enum imap_read {
+	IMAP_READ_EVENT,	/* *ev has a parser event */
+	IMAP_READ_EOF,
+	IMAP_READ_TIMEOUT,
+	IMAP_READ_STOP,		/* daemon shutting down */
+	IMAP_READ_WAKE,		/* change notification (only with wake) */
+};
+/* Read until the parser has an event. With wake, a change notification
+ * interrupts the wait between lines. */
+enum imap_read imap_session_read(struct imap_session *s, bool wake,
+	enum imap_parse_result *ev);
+
+/* ---- the selected mailbox ---- */
+
+/* Report changes made by others since the last report: EXISTS, FETCH FLAGS,
+ * FLAGS for new keywords, and EXPUNGE when allowed. With force the store is
+ * asked even without a notification. Returns 0, or -1 (logged). */
+int imap_sync(struct imap_session *s, bool allow_expunge, bool force);
+/* Leave the selected state (no EXPUNGE responses). */
+void imap_view_close(struct imap_session *s);
+/* Remember a modseq of our own change, so imap_sync does not repeat it. */
+void imap_view_own(struct imap_session *s, int64_t modseq);
+/* Is uid expunged in the store but not yet reported? */
+bool imap_view_pending(const struct imap_view *v, uint32_t uid);
+/* Note keywords possibly new to the mailbox; sends FLAGS when there are. */
+void imap_view_keywords(struct imap_session *s, char *const *kw, size_t n);
+/* Resolve a sequence-set argument to view indexes (cmd->uid: UIDs). On
+ * failure sets a BAD reply and returns -1. */
+int imap_view_indexes(struct imap_session *s, struct imap_cmd *cmd,
+	const struct imap_arg *a, uint32_t **idx_r, size_t *n_r);
+/* "FLAGS (...)" and "OK [PERMANENTFLAGS (...)]" for the view. */
+void imap_view_send_flags(struct imap_session *s);
+/* Messages expunged by this session: reported at the next point where
+ * EXPUNGE responses are allowed. */
+void imap_view_expunged(struct imap_session *s, const uint32_t *uids, size_t n);
+
+/* ---- flags and dates ---- */
+
+/* Parse flags (RFC 9051 section 9: flag = "\Answered" / "\Flagged" /
+ * "\Deleted" / "\Seen" / "\Draft" / flag-keyword / flag-extension) into
+ * store bits and keywords (lower-cased, malloc'd; free with
+ * imap_keywords_free). Returns 0 or -1 with *error_r. */
+int imap_parse_flags(const struct imap_arg *v, size_t n, unsigned *flags_r,
+	char ***kw_r, size_t *nkw_r, const char **error_r);
+void imap_keywords_free(char **kw, size_t n);
+/* Append "dd-Mon-yyyy hh:mm:ss +zzzz" (date-time, without quotes) in local
+ * time. */
+void imap_buf_datetime(struct buf *out, int64_t t);
+/* Parse date-time "dd-Mon-yyyy hh:mm:ss +zzzz" (day may be space-padded
+ * or one digit). Returns 0 and unix seconds, or -1. */
+int imap_parse_datetime(const char *s, int64_t *t_r);
+/* Parse date-text "d-Mon-yyyy" into year, month (1-12), day. */
+int imap_parse_date(const char *s, int *y_r, int *m_r, int *d_r);
+
+/* Log prefix helpers */
+const char *imap_cid(const struct imap_session *s);
+
+/* ---- command handlers ---- */
+
+/* imap_cmd_auth.c: any state and not-authenticated state */
+imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_id,
+	imap_cmd_login, imap_cmd_authenticate, imap_cmd_enable;
+/* The CAPABILITY list for the session's current state. */
+void imap_capabilities(struct imap_session *s, struct buf *out);
+
+/* imap_cmd_mailbox.c: authenticated and selected state */
+imap_cmd_fn imap_cmd_select, imap_cmd_list, imap_cmd_lsub, imap_cmd_namespace,
+	imap_cmd_status, imap_cmd_check, imap_cmd_close, imap_cmd_unselect,
+	imap_cmd_expunge, imap_cmd_idle, imap_cmd_append;
+
+/* imap_fetch.c */
+imap_cmd_fn imap_cmd_fetch, imap_cmd_store;
+
+/* imap_search.c */
+imap_cmd_fn imap_cmd_search;
+
+#endif

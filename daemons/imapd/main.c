@@ -1,0 +1,111 @@
+/* mailstead-imapd: IMAP4rev2/IMAP4rev1 server. Binds the listeners as root,
+ * drops privileges, starts the change-notification listener and serves one
+ * thread per connection (imap_session.c). */
+#include "config.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/conf.h"
+#include "core/daemon.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "db/db.h"
+#include "net/conn.h"
+#include "store/store.h"
+#include "imap_notify.h"
+#include "imap_session.h"
+
+/* Wake every session once the daemon is told to stop, so sessions waiting
+ * for a command or in IDLE say "* BYE" right away. */
+static void *
+stop_watcher(void *arg)
+{
+	struct imap_registry *reg = arg;
+
+	while (!daemon_stop)
+		usleep(200 * 1000);
+	imap_registry_wake(reg, -1);
+	return NULL;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct conf *conf = daemon_start("mailstead-imapd", argc, argv);
+	struct db_listener *listener;
+	struct net_server srv;
+	struct db_pool *pool;
+	struct imapd d;
+	pthread_t watcher;
+	const char *error;
+	size_t i;
+	int *fds;
+
+	if (conf->imap.l.listen.n == 0)
+		ms_fatal("mailstead-imapd: no [imap] listen addresses configured");
+
+	/* Bind while still root (ports below 1024). */
+	fds = xcalloc(conf->imap.l.listen.n, sizeof(*fds));
+	for (i = 0; i < conf->imap.l.listen.n; i++) {
+		fds[i] = net_listen(conf->imap.l.listen.v[i], &error);
+		if (fds[i] < 0)
+			ms_fatal("mailstead-imapd: %s", error);
+	}
+	if (daemon_drop_privileges(conf->general.user, &error) < 0)
+		ms_fatal("mailstead-imapd: %s", error);
+
+	pool = db_pool_create(conf->database.conninfo, (unsigned)conf->database.pool_size,
+		&error);
+	if (pool == NULL)
+		ms_fatal("mailstead-imapd: database: %s", error);
+	memset(&d, 0, sizeof(d));
+	d.conf = conf;
+	d.store = store_open(pool, conf->general.datadir, &error);
+	if (d.store == NULL)
+		ms_fatal("mailstead-imapd: store: %s", error);
+	d.registry = imap_registry_new();
+	/* No TLS yet (TLS issue): the listeners are loopback/test ones and
+	 * plain-text authentication is allowed. The TLS issue sets this from
+	 * the configuration and marks TLS sessions. */
+	d.plaintext_auth = true;
+
+	listener = db_listener_start(conf->database.conninfo, &error);
+	if (listener == NULL)
+		ms_fatal("mailstead-imapd: change listener: %s", error);
+	(void)db_listener_subscribe(listener, STORE_NOTIFY_CHANNEL,
+		imap_registry_on_notify, d.registry);
+	if (pthread_create(&watcher, NULL, stop_watcher, d.registry) != 0)
+		ms_fatal("mailstead-imapd: cannot start thread");
+
+	memset(&srv, 0, sizeof(srv));
+	srv.fds = fds;
+	srv.nfds = conf->imap.l.listen.n;
+	srv.max_conns = (unsigned)conf->imap.l.max_connections;
+	srv.timeout_ms = (int)(conf->imap.l.timeout * 1000);
+	srv.fn = imap_session_run;
+	srv.ctx = &d;
+	srv.proto = "imap";
+	for (i = 0; i < conf->imap.l.listen.n; i++)
+		log_info(NULL, "proto=imap ev=listen addr=%s", lq(conf->imap.l.listen.v[i]));
+	net_serve(&srv, "* BYE too many connections\r\n", &daemon_stop);
+	log_info(NULL, "proto=imap ev=stop");
+
+	pthread_join(watcher, NULL);
+	db_listener_stop(&listener);
+	for (i = 0; i < srv.nfds; i++)
+		close(fds[i]);
+	free(fds);
+	/* Sessions still running after net_serve's grace period may use the
+	 * store and the configuration: then exit without tearing them down. */
+	if (net_active_conns() == 0) {
+		store_close(&d.store);
+		db_pool_destroy(&pool);
+		imap_registry_free(&d.registry);
+		conf_free(&conf);
+	}
+	return 0;
+}

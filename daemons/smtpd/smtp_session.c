@@ -1,0 +1,945 @@
+/* The SMTP server session of mailstead-smtpd (RFC 5321 with PIPELINING,
+ * SIZE, ENHANCEDSTATUSCODES, 8BITMIME, LIMITS and SMTPUTF8). Commands are
+ * dispatched through one table; each has a check (sequence, syntax, policy:
+ * replies and returns -1 to refuse, leaves the session alone) and a proceed
+ * (changes state and replies), in the manner of OpenSMTPD's smtp_check_*
+ * and smtp_proceed_*. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "smtp_data.h"
+#include "smtp_parse.h"
+#include "smtp_session.h"
+
+/* After this many refused commands (5xx) the client is disconnected. */
+#define SMTP_MAX_ERRORS 20
+/* Message bytes collected in memory before a write to the temp file. */
+#define SMTP_DATA_WBUF (256 * 1024)
+/* Idle waits are cut into slices this long to notice a shutdown. */
+#define SMTP_WAIT_SLICE_MS 1000
+
+/* Command flags. */
+enum {
+	/* Allowed when TLS is required but not active yet (RFC 3207 4). */
+	SMTP_CF_PRE_TLS = 1 << 0,
+	/* Allowed before AUTH on a submission listener (RFC 6409 4.3). */
+	SMTP_CF_PRE_AUTH = 1 << 1,
+	/* RFC 2920 3.1: "The EHLO, DATA, VRFY, EXPN, TURN, QUIT, and NOOP
+	 * commands can only appear as the last command in a group"; flush the
+	 * replies after them without waiting for more input. */
+	SMTP_CF_ENDS_GROUP = 1 << 2,
+	/* Needs EHLO/HELO first (RFC 5321 4.1.4: a server may refuse MAIL
+	 * before EHLO/HELO with 503). */
+	SMTP_CF_NEEDS_HELO = 1 << 3,
+	/* Known verb whose extension is not offered yet: 502. */
+	SMTP_CF_NOT_IMPLEMENTED = 1 << 4,
+};
+
+struct tx_rcpt {
+	char *addr;		/* localpart@domain for logs and "for" */
+	char *localpart;
+	char *domain;		/* lower-case Unicode, as stored in domains.name */
+	struct store_dest dest;
+};
+
+/* The mail transaction (RFC 5321 3.3): MAIL, RCPT..., DATA. */
+struct smtp_tx {
+	bool active;		/* MAIL accepted */
+	struct smtp_mail mail;
+	char *from;		/* formatted reverse-path without "<>"; "" for <> */
+	struct tx_rcpt *rcpts;
+	size_t nrcpts, cap;
+};
+
+struct smtp_session {
+	struct conn *c;
+	const struct smtp_server *srv;
+	const struct conf *conf;
+	const char *cid;
+
+	struct smtp_helo helo;
+	bool helo_done;
+	bool esmtp;		/* EHLO rather than HELO */
+	char *remote_name;	/* verified reverse name (iprev, later); NULL */
+
+	/* Slots for later issues; constant false for now. */
+	bool tls;		/* STARTTLS done or implicit TLS */
+	bool tls_required;	/* refuse most commands before STARTTLS */
+	bool submission;	/* submission listener: AUTH required */
+	bool authenticated;
+
+	struct smtp_tx tx;
+	unsigned ntx;		/* transactions that reached DATA */
+	unsigned nerrors;
+	bool quit;		/* end the session after the replies */
+	struct buf line;
+};
+
+/* Parsed arguments passed from a check to its proceed. */
+struct smtp_cmd {
+	struct smtp_cmdline line;
+	union {
+		struct smtp_helo helo;
+		struct smtp_mail mail;
+		struct {
+			struct smtp_rcpt rcpt;
+			struct store_dest dest;
+			const char *domain;	/* lookup domain (postmaster: ours) */
+			char *addr;		/* formatted, for logs and "for" */
+			bool duplicate;
+		} rcpt;
+	} u;
+};
+
+typedef int smtp_check_fn(struct smtp_session *s, struct smtp_cmd *cmd);
+typedef void smtp_proceed_fn(struct smtp_session *s, struct smtp_cmd *cmd);
+
+struct smtp_cmd_def {
+	enum smtp_verb verb;
+	unsigned flags;
+	smtp_check_fn *check;	/* NULL: always allowed */
+	smtp_proceed_fn *proceed;
+	void (*cleanup)(struct smtp_cmd *cmd);	/* frees u; may be NULL */
+};
+
+/* ---- replies ---- */
+
+static void reply(struct smtp_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/* One reply line; fmt is the line without CRLF. */
+static void
+reply(struct smtp_session *s, const char *fmt, ...)
+{
+	va_list ap;
+	struct buf b;
+
+	buf_init(&b);
+	va_start(ap, fmt);
+	buf_vprintf(&b, fmt, ap);
+	va_end(ap);
+	buf_puts(&b, "\r\n");
+	(void)conn_write(s->c, b.data, b.len);
+	buf_free(&b);
+}
+
+/* Refuse a command with a complete reply line; 5xx replies count towards
+ * the error limit. */
+static void
+refuse(struct smtp_session *s, const char *line)
+{
+	reply(s, "%s", line);
+	if (line[0] == '5')
+		s->nerrors++;
+	log_debug(s->cid, "proto=smtp ev=refused reply=%s", lq(line));
+}
+
+/* Is a complete line already buffered (then more replies will follow
+ * before we need to wait for the client, so flushing can wait)? */
+static bool
+has_buffered_line(struct conn *c)
+{
+	size_t n;
+	const char *p = conn_peek(c, &n);
+
+	return n > 0 && memchr(p, '\n', n) != NULL;
+}
+
+/* Say goodbye after a read timeout: writing may still work. */
+static void
+reply_timeout(struct smtp_session *s)
+{
+	log_info(s->cid, "proto=smtp ev=timeout");
+	if (!conn_recover_timeout(s->c))
+		return;
+	reply(s, "421 4.4.2 %s timeout, closing connection", s->srv->hostname);
+	(void)conn_flush(s->c);
+	s->c->failed = true;
+}
+
+/* ---- transaction ---- */
+
+static void
+tx_reset(struct smtp_session *s)
+{
+	size_t i;
+
+	smtp_mail_free(&s->tx.mail);
+	free(s->tx.from);
+	for (i = 0; i < s->tx.nrcpts; i++) {
+		free(s->tx.rcpts[i].addr);
+		free(s->tx.rcpts[i].localpart);
+		free(s->tx.rcpts[i].domain);
+	}
+	free(s->tx.rcpts);
+	memset(&s->tx, 0, sizeof(s->tx));
+}
+
+/* ---- EHLO / HELO ---- */
+
+static int
+check_helo(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	const char *r;
+
+	if (smtp_parse_helo(cmd->line.args, cmd->line.argslen,
+		    cmd->line.verb == SMTP_VERB_EHLO, &cmd->u.helo, &r) < 0) {
+		refuse(s, r);
+		return -1;
+	}
+	return 0;
+}
+
+/* RFC 5321 4.1.1.1 and the order of FEATURES.md section 2. */
+static void
+reply_ehlo_lines(struct smtp_session *s)
+{
+	char size[48], limits[48];
+	const char *lines[16];
+	size_t n = 0, i;
+
+	(void)snprintf(size, sizeof(size), "SIZE %llu",
+		(unsigned long long)s->conf->smtp.max_message_size);
+	(void)snprintf(limits, sizeof(limits), "LIMITS RCPTMAX=%llu",
+		(unsigned long long)s->conf->smtp.max_recipients);
+	lines[n++] = s->srv->hostname;
+	lines[n++] = "PIPELINING";		/* RFC 2920 */
+	lines[n++] = size;			/* RFC 1870 */
+	/* STARTTLS (RFC 3207) before TLS, REQUIRETLS (RFC 8689) after it. */
+	/* Submission only: AUTH <mechanisms> (RFC 4954), FUTURERELEASE (RFC 4865). */
+	lines[n++] = "ENHANCEDSTATUSCODES";	/* RFC 2034 */
+	lines[n++] = "8BITMIME";		/* RFC 6152 */
+	lines[n++] = limits;			/* RFC 9422 */
+	lines[n++] = "SMTPUTF8";		/* RFC 6531 */
+	for (i = 0; i < n; i++)
+		reply(s, "250%c%s", i + 1 < n ? '-' : ' ', lines[i]);
+}
+
+static void
+proceed_helo(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	bool ehlo = cmd->line.verb == SMTP_VERB_EHLO;
+
+	/* RFC 5321 4.1.4: EHLO/HELO after a transaction started resets it. */
+	tx_reset(s);
+	smtp_helo_free(&s->helo);
+	s->helo = cmd->u.helo;
+	memset(&cmd->u.helo, 0, sizeof(cmd->u.helo));
+	s->helo_done = true;
+	s->esmtp = ehlo;
+	log_info(s->cid, "proto=smtp ev=%s helo=%s", ehlo ? "ehlo" : "helo",
+		lq(s->helo.name));
+	/* RFC 2034 3: no enhanced status code in the EHLO/HELO reply. */
+	if (ehlo)
+		reply_ehlo_lines(s);
+	else
+		reply(s, "250 %s", s->srv->hostname);
+}
+
+static void
+cleanup_helo(struct smtp_cmd *cmd)
+{
+	smtp_helo_free(&cmd->u.helo);
+}
+
+/* ---- MAIL ---- */
+
+static int
+check_mail(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	struct smtp_mail *m = &cmd->u.mail;
+	const char *r;
+
+	/* RFC 5321 4.1.4: "MAIL ... MUST NOT be sent if a mail transaction is
+	 * already open". */
+	if (s->tx.active) {
+		refuse(s, "503 5.5.1 nested MAIL command, send RSET first");
+		return -1;
+	}
+	if (smtp_parse_mail(cmd->line.args, cmd->line.argslen, m, &r) < 0) {
+		refuse(s, r);
+		log_info(s->cid, "proto=smtp ev=mail result=refused reply=%s", lq(r));
+		return -1;
+	}
+	/* RFC 1869 / 5321 4.1.1.11: parameters of extensions that were not
+	 * announced (HELO announces none) are refused with 555. */
+	if (!s->esmtp && (m->has_size || m->body != SMTP_BODY_NONE || m->smtputf8)) {
+		refuse(s, "555 5.5.4 MAIL parameters require EHLO");
+		return -1;
+	}
+	/* RFC 1870 6.1: a declared size above the fixed maximum gets 552. */
+	if (m->has_size && m->size > s->conf->smtp.max_message_size) {
+		refuse(s, "552 5.3.4 message size exceeds fixed maximum message size");
+		log_info(s->cid, "proto=smtp ev=mail result=too-big size=%llu",
+			(unsigned long long)m->size);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+proceed_mail(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	struct buf b;
+
+	tx_reset(s);
+	s->tx.active = true;
+	s->tx.mail = cmd->u.mail;
+	memset(&cmd->u.mail, 0, sizeof(cmd->u.mail));
+	buf_init(&b);
+	mail_addr_format(&b, &s->tx.mail.from, s->tx.mail.smtputf8);
+	s->tx.from = buf_steal(&b);
+	buf_free(&b);
+	log_info(s->cid, "proto=smtp ev=mail from=%s size=%s body=%s smtputf8=%s result=ok",
+		lq(s->tx.from), s->tx.mail.has_size ?
+		ms_err("%llu", (unsigned long long)s->tx.mail.size) : "-",
+		s->tx.mail.body == SMTP_BODY_8BITMIME ? "8bitmime" :
+		s->tx.mail.body == SMTP_BODY_7BIT ? "7bit" : "none",
+		s->tx.mail.smtputf8 ? "yes" : "no");
+	reply(s, "250 2.1.0 sender OK");
+}
+
+static void
+cleanup_mail(struct smtp_cmd *cmd)
+{
+	smtp_mail_free(&cmd->u.mail);
+}
+
+/* ---- RCPT ---- */
+
+/* A configured smtp_error is meant to be a whole reply ("550 5.1.1 no
+ * longer here"); make sure it is one line that starts with a 4xx/5xx code. */
+static void
+reply_configured_error(struct smtp_session *s, const char *err)
+{
+	struct buf b;
+	const char *p;
+
+	buf_init(&b);
+	if (!((err[0] == '4' || err[0] == '5') && err[1] >= '0' && err[1] <= '9' &&
+	    err[2] >= '0' && err[2] <= '9' && err[3] == ' '))
+		buf_puts(&b, "550 5.7.1 ");
+	for (p = err; *p != '\0'; p++)
+		buf_putc(&b, (unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p);
+	refuse(s, b.data);
+	buf_free(&b);
+}
+
+static int
+check_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	struct smtp_rcpt *r = &cmd->u.rcpt.rcpt;
+	struct store_dest *dest = &cmd->u.rcpt.dest;
+	const char *reason, *error;
+	size_t i;
+
+	if (!s->tx.active) {
+		refuse(s, "503 5.5.1 need MAIL before RCPT");
+		return -1;
+	}
+	if (smtp_parse_rcpt(cmd->line.args, cmd->line.argslen, s->tx.mail.smtputf8,
+		    r, &reason) < 0) {
+		refuse(s, reason);
+		log_info(s->cid, "proto=smtp ev=rcpt result=refused reply=%s", lq(reason));
+		return -1;
+	}
+	/* RFC 5321 4.1.1.3: "<Postmaster>" is postmaster at our host name. */
+	cmd->u.rcpt.domain = r->postmaster ? s->srv->hostname : r->to.domain;
+	{
+		struct mail_addr a = r->to;
+		struct buf b;
+
+		buf_init(&b);
+		if (r->postmaster)
+			a.domain = a.domain_ascii = (char *)s->srv->hostname;
+		mail_addr_format(&b, &a, s->tx.mail.smtputf8);
+		cmd->u.rcpt.addr = buf_steal(&b);
+		buf_free(&b);
+	}
+	/* RFC 5321 4.5.3.1.10: 452 for too many recipients; the client
+	 * sends the rest in a later transaction. Not counted as an error. */
+	if (s->tx.nrcpts >= s->conf->smtp.max_recipients ||
+	    (s->tx.mail.null_sender && s->tx.nrcpts >= 1)) {
+		reply(s, "452 4.5.3 too many recipients");
+		log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=too-many",
+			lq(cmd->u.rcpt.addr));
+		return -1;
+	}
+	if (store_lookup_dest(s->srv->store, r->to.localpart, cmd->u.rcpt.domain,
+		    dest, &error) < 0) {
+		log_error(s->cid, "proto=smtp ev=rcpt rcpt=%s result=error err=%s",
+			lq(cmd->u.rcpt.addr), lq(error));
+		reply(s, "451 4.3.0 temporary error looking up recipient, try again later");
+		return -1;
+	}
+	/* RFC 5321 4.5.1: postmaster must be accepted even when our host
+	 * name is not one of the mail domains. */
+	if (r->postmaster && dest->status == STORE_DEST_NOT_LOCAL &&
+	    store_lookup_postmaster(s->srv->store, dest, &error) < 0) {
+		log_error(s->cid, "proto=smtp ev=rcpt rcpt=%s result=error err=%s",
+			lq(cmd->u.rcpt.addr), lq(error));
+		reply(s, "451 4.3.0 temporary error looking up recipient, try again later");
+		return -1;
+	}
+	switch (dest->status) {
+	case STORE_DEST_OK:
+		break;
+	case STORE_DEST_UNKNOWN:
+		reason = "unknown";
+		refuse(s, "550 5.1.1 no such user");
+		goto refused;
+	case STORE_DEST_NOT_LOCAL:
+		/* Never an open relay: only local domains are accepted here.
+		 * Authenticated submission (later issue) queues instead. */
+		reason = "relay-denied";
+		refuse(s, "550 5.7.1 relaying denied");
+		goto refused;
+	case STORE_DEST_DISABLED:
+		reason = "disabled";
+		reply(s, "450 4.2.1 recipient domain temporarily disabled, try again later");
+		goto refused;
+	case STORE_DEST_SMTP_ERROR:
+		reason = "smtp-error";
+		reply_configured_error(s, dest->smtp_error);
+		goto refused;
+	default:
+		reason = "error";
+		reply(s, "451 4.3.0 temporary error looking up recipient");
+		goto refused;
+	}
+	/* The same destination twice is accepted but delivered once. */
+	for (i = 0; i < s->tx.nrcpts; i++) {
+		if (s->tx.rcpts[i].dest.account_id == dest->account_id &&
+		    strcmp(s->tx.rcpts[i].dest.mailbox, dest->mailbox) == 0)
+			cmd->u.rcpt.duplicate = true;
+	}
+	return 0;
+refused:
+	log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=%s",
+		lq(cmd->u.rcpt.addr), reason);
+	return -1;
+}
+
+static void
+proceed_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	struct smtp_rcpt *r = &cmd->u.rcpt.rcpt;
+	struct tx_rcpt *t;
+
+	if (cmd->u.rcpt.duplicate) {
+		log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=duplicate account=%lld",
+			lq(cmd->u.rcpt.addr), (long long)cmd->u.rcpt.dest.account_id);
+		reply(s, "250 2.1.5 recipient OK (duplicate)");
+		return;
+	}
+	if (s->tx.nrcpts == s->tx.cap) {
+		s->tx.cap = s->tx.cap ? s->tx.cap * 2 : 4;
+		s->tx.rcpts = xrealloc(s->tx.rcpts, s->tx.cap * sizeof(*s->tx.rcpts));
+	}
+	t = &s->tx.rcpts[s->tx.nrcpts++];
+	memset(t, 0, sizeof(*t));
+	t->addr = cmd->u.rcpt.addr;
+	cmd->u.rcpt.addr = NULL;
+	t->localpart = xstrdup(r->to.localpart);
+	t->domain = xstrdup(cmd->u.rcpt.domain);
+	t->dest = cmd->u.rcpt.dest;
+	log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=ok account=%lld mailbox=%s",
+		lq(t->addr), (long long)t->dest.account_id, lq(t->dest.mailbox));
+	reply(s, "250 2.1.5 recipient OK");
+}
+
+static void
+cleanup_rcpt(struct smtp_cmd *cmd)
+{
+	smtp_rcpt_free(&cmd->u.rcpt.rcpt);
+	free(cmd->u.rcpt.addr);
+}
+
+/* ---- DATA ---- */
+
+static int
+check_data(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	const char *r;
+
+	if (!s->tx.active) {
+		refuse(s, "503 5.5.1 need MAIL and RCPT before DATA");
+		return -1;
+	}
+	/* RFC 5321 3.3: with no accepted recipient, 554 "no valid recipients". */
+	if (s->tx.nrcpts == 0) {
+		refuse(s, "554 5.5.1 no valid recipients");
+		return -1;
+	}
+	if (smtp_parse_noargs(cmd->line.args, cmd->line.argslen, &r) < 0) {
+		refuse(s, r);
+		return -1;
+	}
+	return 0;
+}
+
+/* Read the message text after 354 through the end-of-data line, writing
+ * the unstuffed bytes to fd. Returns 0 when the end was read (d->done), -1
+ * when the connection ended first (EOF, timeout, error). Write errors do
+ * not stop the reading; they are reported in *write_errno_r. */
+static int
+data_read(struct smtp_session *s, struct smtp_data *d, int fd, int *write_errno_r)
+{
+	struct buf out;
+	int rc = 0;
+
+	buf_init(&out);
+	buf_reserve(&out, SMTP_DATA_WBUF + 4);
+	*write_errno_r = 0;
+	while (!d->done) {
+		size_t avail;
+		const char *p = conn_peek(s->c, &avail);
+
+		if (avail == 0) {
+			char ch;
+
+			/* Fills the connection buffer and hands us one byte;
+			 * the rest stays buffered for the peek above. */
+			if (conn_read(s->c, &ch, 1) <= 0) {
+				rc = -1;
+				break;
+			}
+			(void)smtp_data_feed(d, &ch, 1, *write_errno_r ? NULL : &out);
+		} else {
+			conn_skip(s->c,
+				smtp_data_feed(d, p, avail, *write_errno_r ? NULL : &out));
+		}
+		if (out.len >= SMTP_DATA_WBUF || (d->done && out.len > 0)) {
+			if (*write_errno_r == 0 && ms_write_all(fd, out.data, out.len) < 0)
+				*write_errno_r = errno ? errno : EIO;
+			buf_reset(&out);
+		}
+	}
+	buf_free(&out);
+	return rc;
+}
+
+/* RFC 5321 4.4 trace information:
+ *   Return-path-line  = "Return-Path:" FWS Reverse-path <CRLF>
+ *   Time-stamp-line  = "Received:" FWS Stamp <CRLF>
+ *   Stamp          = From-domain By-domain Opt-info [CFWS] ";"
+ *                    FWS date-time
+ *   From-domain    = "FROM" FWS Extended-Domain
+ *   By-domain      = CFWS "BY" FWS Extended-Domain
+ *   Extended-Domain  = Domain /
+ *                    ( Domain FWS "(" TCP-info ")" ) /
+ *                    ( address-literal FWS "(" TCP-info ")" )
+ *   TCP-info       = address-literal / ( Domain FWS address-literal )
+ *   Opt-info       = [Via] [With] [ID] [For] [Additional-Registered-Clauses]
+ *   With           = CFWS "WITH" FWS Protocol
+ *   ID             = CFWS "ID" FWS ( Atom / msg-id )
+ *   For            = CFWS "FOR" FWS ( Path / Mailbox )
+ * Protocol names: ESMTP/SMTP (RFC 5321), ESMTPS/ESMTPA/ESMTPSA (RFC 3848),
+ * UTF8SMTP/UTF8SMTPS/UTF8SMTPA/UTF8SMTPSA (RFC 6531 4.3). The "for" clause
+ * names the recipient only when there is exactly one, so recipients do not
+ * learn about each other. */
+static void
+build_prefix(struct smtp_session *s, const char *txid, struct buf *p)
+{
+	const char *proto = s->tx.mail.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
+	bool v6 = strchr(s->c->remote_ip, ':') != NULL;
+
+	buf_printf(p, "Return-Path: <%s>\r\n", s->tx.from);
+	buf_printf(p, "Received: from %s (%s [%s%s])\r\n\tby %s (Mailstead) with %s%s%s id %s",
+		s->helo.name, s->remote_name ? s->remote_name : "unknown",
+		v6 ? "IPv6:" : "", s->c->remote_ip, s->srv->hostname, proto,
+		s->esmtp && s->tls ? "S" : "", s->esmtp && s->authenticated ? "A" : "",
+		txid);
+	if (s->tx.nrcpts == 1)
+		buf_printf(p, "\r\n\tfor <%s>", s->tx.rcpts[0].addr);
+	buf_puts(p, "; ");
+	ms_rfc5322_date(p, time(NULL));
+	buf_puts(p, "\r\n");
+}
+
+/* Deliver the received file to all recipients at once. Returns 0 when it
+ * is durable (only then may 250 be sent). */
+static int
+data_deliver(struct smtp_session *s, const char *path, const char *txid,
+	struct buf *ids, const char **error_r)
+{
+	struct store_rcpt *rc = xcalloc(s->tx.nrcpts, sizeof(*rc));
+	struct store_msg_in msg;
+	struct buf prefix;
+	size_t i;
+	int r;
+
+	buf_init(&prefix);
+	build_prefix(s, txid, &prefix);
+	memset(&msg, 0, sizeof(msg));
+	msg.path = path;
+	msg.prefix = prefix.data;
+	msg.prefix_len = prefix.len;
+	msg.remote_ip = s->c->remote_ip;
+	msg.ehlo = s->helo.name;
+	msg.mailfrom = s->tx.from;
+	for (i = 0; i < s->tx.nrcpts; i++) {
+		const struct tx_rcpt *t = &s->tx.rcpts[i];
+
+		rc[i].account_id = t->dest.account_id;
+		rc[i].mailbox = t->dest.mailbox[0] != '\0' ? t->dest.mailbox : NULL;
+		rc[i].rcpt_localpart = t->localpart;
+		rc[i].rcpt_domain = t->domain;
+	}
+	r = store_deliver(s->srv->store, &msg, rc, s->tx.nrcpts, error_r);
+	if (r == 0) {
+		for (i = 0; i < s->tx.nrcpts; i++)
+			buf_printf(ids, "%s%lld", i ? "," : "", (long long)rc[i].message_id);
+	}
+	buf_free(&prefix);
+	free(rc);
+	return r;
+}
+
+static void
+proceed_data(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	struct smtp_data d;
+	char *path = NULL;
+	const char *error, *rej;
+	char txid[48];
+	struct buf ids;
+	int fd, werr, rd;
+
+	fd = store_tmpfile(s->srv->store, &path, &error);
+	if (fd < 0) {
+		log_error(s->cid, "proto=smtp ev=data result=error err=%s", lq(error));
+		reply(s, "451 4.3.0 temporary error, try again later");
+		return;
+	}
+	s->ntx++;
+	(void)snprintf(txid, sizeof(txid), "%s-%u", s->cid, s->ntx);
+	reply(s, "354 start mail input; end with <CRLF>.<CRLF>");
+	if (conn_flush(s->c) < 0) {
+		close(fd);
+		(void)unlink(path);
+		free(path);
+		s->quit = true;
+		return;
+	}
+	smtp_data_init(&d, s->conf->smtp.max_message_size);
+	rd = data_read(s, &d, fd, &werr);
+	if (rd < 0) {
+		/* Nothing is stored for an unfinished transfer. */
+		close(fd);
+		(void)unlink(path);
+		free(path);
+		log_info(s->cid, "proto=smtp ev=data result=aborted reason=%s size=%llu txid=%s",
+			s->c->timed_out ? "timeout" : s->c->eof ? "eof" : "io-error",
+			(unsigned long long)d.size, txid);
+		if (s->c->timed_out)
+			reply_timeout(s);
+		s->quit = true;
+		tx_reset(s);
+		return;
+	}
+	buf_init(&ids);
+	rej = smtp_data_reject_reply(&d);
+	if (rej == NULL && werr == 0 && fsync(fd) < 0)
+		werr = errno;
+	close(fd);
+	if (rej != NULL) {
+		refuse(s, rej);
+		log_info(s->cid, "proto=smtp ev=data result=rejected reply=%s size=%llu "
+			"bare_cr=%s bare_lf=%s received=%u rcpts=%zu txid=%s",
+			lq(rej), (unsigned long long)d.size, d.bare_cr ? "yes" : "no",
+			d.bare_lf ? "yes" : "no", d.received, s->tx.nrcpts, txid);
+	} else if (werr != 0) {
+		/* store_deliver links the file: it must be on disk first. */
+		log_error(s->cid, "proto=smtp ev=data result=error err=%s txid=%s",
+			lq(strerror(werr)), txid);
+		if (werr == ENOSPC || werr == EDQUOT)
+			reply(s, "452 4.3.1 insufficient system storage");
+		else
+			reply(s, "451 4.3.0 temporary error storing message");
+	} else if (data_deliver(s, path, txid, &ids, &error) < 0) {
+		log_error(s->cid, "proto=smtp ev=data result=error err=%s size=%llu "
+			"rcpts=%zu txid=%s", lq(error), (unsigned long long)d.size,
+			s->tx.nrcpts, txid);
+		reply(s, "451 4.3.0 temporary error storing message, try again later");
+	} else {
+		/* Durable for every recipient: only now may we say 250. */
+		log_info(s->cid, "proto=smtp ev=data result=delivered size=%llu 8bit=%s "
+			"rcpts=%zu msgids=%s txid=%s", (unsigned long long)d.size,
+			d.eightbit ? "yes" : "no", s->tx.nrcpts, ids.data, txid);
+		reply(s, "250 2.0.0 message queued as %s", txid);
+	}
+	/* Delivered messages are hard links now; the temp name always goes. */
+	(void)unlink(path);
+	free(path);
+	buf_free(&ids);
+	/* RFC 5321 4.1.1.4: the transaction ends with the DATA reply. */
+	tx_reset(s);
+}
+
+/* ---- the small commands ---- */
+
+static int
+check_noargs(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	const char *r;
+
+	if (smtp_parse_noargs(cmd->line.args, cmd->line.argslen, &r) < 0) {
+		refuse(s, r);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+proceed_rset(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	tx_reset(s);
+	reply(s, "250 2.0.0 OK");
+}
+
+/* RFC 5321 4.1.1.9: noop = "NOOP" [ SP String ] CRLF; the string is ignored. */
+static void
+proceed_noop(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	reply(s, "250 2.0.0 OK");
+}
+
+static void
+proceed_quit(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	reply(s, "221 2.0.0 %s closing connection", s->srv->hostname);
+	s->quit = true;
+}
+
+/* RFC 5321 4.1.1.6: vrfy = "VRFY" SP String CRLF. */
+static int
+check_vrfy(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	if (cmd->line.argslen == 0) {
+		refuse(s, "501 5.5.4 VRFY requires an argument");
+		return -1;
+	}
+	return 0;
+}
+
+/* RFC 5321 3.5.3: 252 when the server will not verify but will accept. */
+static void
+proceed_vrfy(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	reply(s, "252 2.5.0 cannot VRFY user, but will accept message and attempt delivery");
+}
+
+/* RFC 5321 3.5.2: EXPN may be disabled; lists are not disclosed. */
+static void
+proceed_expn(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	reply(s, "502 5.5.1 EXPN not available");
+}
+
+static void
+proceed_help(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	reply(s, "214 2.0.0 Mailstead ESMTP; commands: EHLO HELO MAIL RCPT DATA "
+		"RSET NOOP QUIT VRFY HELP; see RFC 5321");
+}
+
+/* The command table. Later issues fill in STARTTLS (flags PRE_TLS,
+ * PRE_AUTH, ENDS_GROUP; check: not yet TLS; proceed: handshake and reset
+ * the session) and AUTH (PRE_AUTH; check: submission, TLS, not yet
+ * authenticated; proceed: SASL exchange). */
+static const struct smtp_cmd_def smtp_cmds[] = {
+	{ SMTP_VERB_EHLO, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH | SMTP_CF_ENDS_GROUP,
+	  check_helo, proceed_helo, cleanup_helo },
+	{ SMTP_VERB_HELO, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH | SMTP_CF_ENDS_GROUP,
+	  check_helo, proceed_helo, cleanup_helo },
+	{ SMTP_VERB_MAIL, SMTP_CF_NEEDS_HELO, check_mail, proceed_mail, cleanup_mail },
+	{ SMTP_VERB_RCPT, SMTP_CF_NEEDS_HELO, check_rcpt, proceed_rcpt, cleanup_rcpt },
+	{ SMTP_VERB_DATA, SMTP_CF_NEEDS_HELO | SMTP_CF_ENDS_GROUP,
+	  check_data, proceed_data, NULL },
+	{ SMTP_VERB_RSET, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH,
+	  check_noargs, proceed_rset, NULL },
+	{ SMTP_VERB_NOOP, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH | SMTP_CF_ENDS_GROUP,
+	  NULL, proceed_noop, NULL },
+	{ SMTP_VERB_QUIT, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH | SMTP_CF_ENDS_GROUP,
+	  check_noargs, proceed_quit, NULL },
+	{ SMTP_VERB_VRFY, SMTP_CF_ENDS_GROUP, check_vrfy, proceed_vrfy, NULL },
+	{ SMTP_VERB_EXPN, SMTP_CF_ENDS_GROUP, NULL, proceed_expn, NULL },
+	{ SMTP_VERB_HELP, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH, NULL, proceed_help, NULL },
+	{ SMTP_VERB_STARTTLS, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH | SMTP_CF_ENDS_GROUP |
+	  SMTP_CF_NOT_IMPLEMENTED, NULL, NULL, NULL },
+	{ SMTP_VERB_AUTH, SMTP_CF_PRE_AUTH | SMTP_CF_NOT_IMPLEMENTED, NULL, NULL, NULL },
+	{ SMTP_VERB_BDAT, SMTP_CF_NOT_IMPLEMENTED, NULL, NULL, NULL },
+};
+
+static const struct smtp_cmd_def *
+cmd_lookup(enum smtp_verb verb)
+{
+	size_t i;
+
+	for (i = 0; i < MS_NELEM(smtp_cmds); i++)
+		if (smtp_cmds[i].verb == verb)
+			return &smtp_cmds[i];
+	return NULL;
+}
+
+/* Checks every command shares, from the table flags. */
+static int
+check_common(struct smtp_session *s, const struct smtp_cmd_def *def)
+{
+	if (def->flags & SMTP_CF_NOT_IMPLEMENTED) {
+		refuse(s, "502 5.5.1 command not implemented");
+		return -1;
+	}
+	/* RFC 3207 4: "530 5.7.0 Must issue a STARTTLS command first". */
+	if (s->tls_required && !s->tls && !(def->flags & SMTP_CF_PRE_TLS)) {
+		refuse(s, "530 5.7.0 must issue a STARTTLS command first");
+		return -1;
+	}
+	/* RFC 4954 6: 530 5.7.0 Authentication required. */
+	if (s->submission && !s->authenticated && !(def->flags & SMTP_CF_PRE_AUTH)) {
+		refuse(s, "530 5.7.0 authentication required");
+		return -1;
+	}
+	if ((def->flags & SMTP_CF_NEEDS_HELO) && !s->helo_done) {
+		refuse(s, "503 5.5.1 send EHLO or HELO first");
+		return -1;
+	}
+	return 0;
+}
+
+/* Handle one line as read (with its line ending). */
+static void
+dispatch(struct smtp_session *s, const char *raw, size_t n)
+{
+	const struct smtp_cmd_def *def;
+	struct smtp_cmd cmd;
+	const char *r;
+
+	memset(&cmd, 0, sizeof(cmd));
+	if (smtp_parse_line(raw, n, &cmd.line, &r) < 0) {
+		refuse(s, r);
+		return;
+	}
+	def = cmd_lookup(cmd.line.verb);
+	if (def == NULL) {
+		/* Only the verb, at debug level: after a refused DATA a client
+		 * may send its message text as "commands". */
+		refuse(s, "500 5.5.1 command not recognized");
+		log_debug(s->cid, "proto=smtp ev=unknown-command verb=%s",
+			lqn(raw, strcspn(raw, " \r\n") < 16 ? strcspn(raw, " \r\n") : 16));
+		return;
+	}
+	if (check_common(s, def) == 0 &&
+	    (def->check == NULL || def->check(s, &cmd) == 0))
+		def->proceed(s, &cmd);
+	if (def->cleanup != NULL)
+		def->cleanup(&cmd);
+	if (def->flags & SMTP_CF_ENDS_GROUP)
+		(void)conn_flush(s->c);
+}
+
+/* Wait for the next command. Returns 1 with a line in s->line, 0 when
+ * the line was handled here (too long) and -1 when the session is over
+ * (EOF, timeout, shutdown, error; any goodbye is sent). */
+static int
+read_command(struct smtp_session *s)
+{
+	struct conn *c = s->c;
+	int64_t deadline;
+	int r;
+
+	/* RFC 2920 3.2: replies may be held while more commands of the group
+	 * are buffered, but must be sent before waiting for the client. */
+	if (!has_buffered_line(c) && conn_flush(c) < 0)
+		return -1;
+	if (!conn_has_input(c)) {
+		deadline = ms_mono_ms() + c->timeout_ms;
+		for (;;) {
+			int64_t left = deadline - ms_mono_ms();
+
+			if (*s->srv->stop) {
+				log_info(s->cid, "proto=smtp ev=shutdown");
+				reply(s, "421 4.3.2 %s shutting down", s->srv->hostname);
+				(void)conn_flush(c);
+				return -1;
+			}
+			if (left <= 0) {
+				reply_timeout(s);
+				return -1;
+			}
+			r = conn_wait(c, -1, left < SMTP_WAIT_SLICE_MS ?
+				(int)left : SMTP_WAIT_SLICE_MS);
+			if (r < 0)
+				return -1;
+			if (r > 0)
+				break;
+		}
+	}
+	r = conn_read_line(c, &s->line, s->conf->smtp.max_line_length);
+	if (r == 1) {
+		if (s->line.data[s->line.len - 1] != '\n') {
+			/* A last line without "\n" at EOF: not a command. */
+			log_info(s->cid, "proto=smtp ev=eof partial_line=yes");
+			return -1;
+		}
+		return 1;
+	}
+	if (r == 0) {
+		log_info(s->cid, "proto=smtp ev=eof");
+		return -1;
+	}
+	if (r == -1) {
+		if (c->timed_out)
+			reply_timeout(s);
+		return -1;
+	}
+	/* RFC 5321 4.5.3.1.4 limits command lines; answer and go on. */
+	refuse(s, "500 5.5.2 line too long");
+	return c->eof ? -1 : 0;
+}
+
+void
+smtp_session_run(struct conn *c, void *ctx)
+{
+	const struct smtp_server *srv = ctx;
+	struct smtp_session s;
+
+	memset(&s, 0, sizeof(s));
+	s.c = c;
+	s.srv = srv;
+	s.conf = srv->conf;
+	s.cid = c->cid;
+	buf_init(&s.line);
+
+	/* RFC 5321 4.2: greeting = "220 " Domain [ SP textstring ] CRLF. */
+	reply(&s, "220 %s ESMTP Mailstead", srv->hostname);
+	while (!s.quit && !c->failed) {
+		int r = read_command(&s);
+
+		if (r < 0)
+			break;
+		if (r > 0)
+			dispatch(&s, s.line.data, s.line.len);
+		if (s.nerrors >= SMTP_MAX_ERRORS) {
+			log_info(s.cid, "proto=smtp ev=too-many-errors errors=%u", s.nerrors);
+			reply(&s, "421 4.7.0 %s too many errors, closing connection",
+				srv->hostname);
+			break;
+		}
+	}
+	(void)conn_flush(c);
+	tx_reset(&s);
+	smtp_helo_free(&s.helo);
+	free(s.remote_name);
+	buf_free(&s.line);
+}

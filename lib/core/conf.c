@@ -1,0 +1,430 @@
+/* mailstead.conf parsing. libinih does the INI syntax; a reader wrapper
+ * counts lines so every error can name file:line. Multi-line values are
+ * turned off so the count is exact, and a line too long for libinih's line
+ * buffer is an error rather than being split into two "lines". */
+#include "config.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "log.h"
+#include "util.h"
+
+enum conf_type {
+	CT_STR,
+	CT_LIST,	/* space or comma separated */
+	CT_UINT,
+	CT_SIZE,
+	CT_DURATION,
+	CT_LOGLEVEL,
+	CT_HOSTPORTS,	/* list of host:port */
+};
+
+struct conf_key {
+	const char *section;
+	const char *name;
+	enum conf_type type;
+	size_t off;
+	const char *dflt;	/* NULL: no default */
+	bool required;
+	uint64_t min, max;	/* CT_UINT/CT_SIZE/CT_DURATION; CT_STR: min length */
+};
+
+#define O(f) offsetof(struct conf, f)
+
+/* Longest line accepted, including the newline; libinih's default of 200
+ * is too short for a libpq conninfo with TLS options. */
+#define CONF_MAX_LINE 4096
+
+static const struct conf_key keys[] = {
+	{ "general", "hostname", CT_STR, O(general.hostname), NULL, true, 1, 0 },
+	{ "general", "datadir", CT_STR, O(general.datadir), NULL, true, 1, 0 },
+	{ "general", "user", CT_STR, O(general.user), NULL, false, 0, 0 },
+	{ "general", "loglevel", CT_LOGLEVEL, O(general.loglevel), "info", false, 0, 0 },
+	{ "general", "sqldir", CT_STR, O(general.sqldir), MS_SQLDIR, false, 0, 0 },
+
+	/* An empty conninfo is valid: libpq then uses the PG* environment. */
+	{ "database", "conninfo", CT_STR, O(database.conninfo), NULL, true, 0, 0 },
+	{ "database", "pool_size", CT_UINT, O(database.pool_size), "16", false, 1, 1000 },
+
+	{ "smtp", "listen", CT_HOSTPORTS, O(smtp.l.listen), "", false, 0, 0 },
+	{ "smtp", "timeout", CT_DURATION, O(smtp.l.timeout), "5m", false, 1, 86400 },
+	{ "smtp", "max_connections", CT_UINT, O(smtp.l.max_connections), "500", false, 1, 100000 },
+	{ "smtp", "max_message_size", CT_SIZE, O(smtp.max_message_size), "100m", false, 1024, (uint64_t)1 << 40 },
+	{ "smtp", "max_recipients", CT_UINT, O(smtp.max_recipients), "1000", false, 1, 100000 },
+	{ "smtp", "max_line_length", CT_UINT, O(smtp.max_line_length), "4096", false, 512, 1 << 20 },
+
+	{ "imap", "listen", CT_HOSTPORTS, O(imap.l.listen), "", false, 0, 0 },
+	{ "imap", "timeout", CT_DURATION, O(imap.l.timeout), "30m", false, 60, 86400 },
+	{ "imap", "max_connections", CT_UINT, O(imap.l.max_connections), "1000", false, 1, 100000 },
+	{ "imap", "max_literal_size", CT_SIZE, O(imap.max_literal_size), "100m", false, 1024, (uint64_t)1 << 40 },
+	{ "imap", "max_line_length", CT_UINT, O(imap.max_line_length), "65536", false, 1024, 1 << 24 },
+
+	{ "web", "listen", CT_HOSTPORTS, O(web.listen), "", false, 0, 0 },
+};
+
+struct parse_state {
+	struct conf *conf;
+	const char *name;
+	FILE *fp;
+	const char *str;	/* when parsing a string */
+	int line;
+	bool seen[MS_NELEM(keys)];
+	const char *error;
+	int error_line;	/* line of error; 0 when it has none */
+};
+
+static void
+strlist_free(struct conf_strlist *l)
+{
+	size_t i;
+
+	for (i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static void
+strlist_parse(struct conf_strlist *l, const char *value)
+{
+	const char *p = value;
+
+	strlist_free(l);
+	while (*p) {
+		size_t n;
+
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		n = strcspn(p, " ,\t");
+		if (n == 0)
+			break;
+		l->v = xrealloc(l->v, (l->n + 1) * sizeof(char *));
+		l->v[l->n++] = xstrndup(p, n);
+		p += n;
+	}
+}
+
+int
+conf_split_hostport(const char *s, char **host_r, unsigned *port_r)
+{
+	const char *colon;
+	uint64_t port;
+	char *host;
+
+	if (s[0] == '[') {
+		/* Brackets only around an IPv6 literal (RFC 3986 IP-literal). */
+		const char *end = strchr(s, ']');
+		if (end == NULL || end[1] != ':')
+			return -1;
+		host = xstrndup(s + 1, (size_t)(end - s - 1));
+		colon = end + 1;
+		if (strchr(host, ':') == NULL || strchr(host, '[') != NULL) {
+			free(host);
+			return -1;
+		}
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL || colon == s)
+			return -1;
+		host = xstrndup(s, (size_t)(colon - s));
+		if (strpbrk(host, ":[]") != NULL) {
+			free(host);
+			return -1;
+		}
+	}
+	if (ms_parse_u64(colon + 1, 0, 65535, &port) < 0) {
+		free(host);
+		return -1;
+	}
+	*host_r = host;
+	*port_r = (unsigned)port;
+	return 0;
+}
+
+/* Store value into the field described by k; on error set st->error. */
+static int
+set_value(struct parse_state *st, const struct conf_key *k, const char *value)
+{
+	char *field = (char *)st->conf + k->off;
+	uint64_t v = 0;
+	size_t i;
+
+	switch (k->type) {
+	case CT_STR:
+		if (strlen(value) < k->min) {
+			st->error = ms_err("%s:%d: [%s] %s must not be empty",
+				st->name, st->line, k->section, k->name);
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return 0;
+	case CT_LIST:
+		strlist_parse((struct conf_strlist *)field, value);
+		return 0;
+	case CT_HOSTPORTS: {
+		struct conf_strlist *l = (struct conf_strlist *)field;
+
+		strlist_parse(l, value);
+		for (i = 0; i < l->n; i++) {
+			char *host;
+			unsigned port;
+
+			if (conf_split_hostport(l->v[i], &host, &port) < 0) {
+				st->error = ms_err("%s:%d: [%s] %s: bad address %s (want host:port or [ipv6]:port)",
+					st->name, st->line, k->section, k->name, l->v[i]);
+				return -1;
+			}
+			free(host);
+		}
+		return 0;
+	}
+	case CT_LOGLEVEL: {
+		enum ms_log_level lvl;
+
+		if (log_parse_level(value, &lvl) < 0) {
+			st->error = ms_err("%s:%d: [%s] %s: unknown level %s (want debug, info, warn or error)",
+				st->name, st->line, k->section, k->name, value);
+			return -1;
+		}
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return 0;
+	}
+	case CT_UINT:
+		if (ms_parse_u64(value, 0, UINT64_MAX, &v) < 0) {
+			st->error = ms_err("%s:%d: [%s] %s: not a number: %s",
+				st->name, st->line, k->section, k->name, value);
+			return -1;
+		}
+		break;
+	case CT_SIZE:
+		if (ms_parse_size(value, &v) < 0) {
+			st->error = ms_err("%s:%d: [%s] %s: not a size (like 25m or 1g): %s",
+				st->name, st->line, k->section, k->name, value);
+			return -1;
+		}
+		break;
+	case CT_DURATION:
+		if (ms_parse_duration(value, &v) < 0) {
+			st->error = ms_err("%s:%d: [%s] %s: not a duration (like 30s, 5m, 2h): %s",
+				st->name, st->line, k->section, k->name, value);
+			return -1;
+		}
+		break;
+	}
+	if (v < k->min || v > k->max) {
+		st->error = ms_err("%s:%d: [%s] %s: %s is out of range (%llu to %llu)",
+			st->name, st->line, k->section, k->name, value,
+			(unsigned long long)k->min, (unsigned long long)k->max);
+		return -1;
+	}
+	*(uint64_t *)field = v;
+	return 0;
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct parse_state *st = user;
+	bool known_section = false;
+	size_t i;
+
+	if (st->error != NULL)
+		return 0;
+	if (name != NULL && name[0] == '\0')
+		return 0;	/* "= value": libinih reports a syntax error */
+	if (section[0] == '\0' && name != NULL) {
+		st->error = ms_err("%s:%d: %s is outside any [section]", st->name,
+			st->line, name);
+		st->error_line = st->line;
+		return 0;
+	}
+	for (i = 0; i < MS_NELEM(keys); i++) {
+		if (strcmp(keys[i].section, section) != 0)
+			continue;
+		known_section = true;
+		if (name == NULL || strcmp(keys[i].name, name) != 0)
+			continue;
+		if (st->seen[i]) {
+			st->error = ms_err("%s:%d: [%s] %s is set twice",
+				st->name, st->line, section, name);
+			st->error_line = st->line;
+			return 0;
+		}
+		st->seen[i] = true;
+		if (set_value(st, &keys[i], value) < 0) {
+			st->error_line = st->line;
+			return 0;
+		}
+		return 1;
+	}
+	if (!known_section)
+		st->error = ms_err("%s:%d: unknown section [%s]", st->name, st->line, section);
+	else if (name != NULL)
+		st->error = ms_err("%s:%d: unknown key %s in [%s]", st->name, st->line, name, section);
+	if (st->error != NULL)
+		st->error_line = st->line;
+	return st->error == NULL;
+}
+
+static char *
+reader(char *str, int num, void *stream)
+{
+	struct parse_state *st = stream;
+	bool more;
+	size_t n;
+
+	if (st->error != NULL)
+		return NULL;
+	if (st->fp != NULL) {
+		if (fgets(str, num, st->fp) == NULL) {
+			if (ferror(st->fp)) {
+				st->error = ms_err("%s: cannot read: %s", st->name,
+					strerror(errno));
+				st->error_line = 0;
+			}
+			return NULL;
+		}
+		n = strlen(str);
+		more = false;
+		if (n == (size_t)num - 1 && str[n - 1] != '\n') {
+			int c = getc(st->fp);
+
+			more = c != EOF;
+			if (more)
+				(void)ungetc(c, st->fp);
+		}
+	} else {
+		if (*st->str == '\0')
+			return NULL;
+		n = strcspn(st->str, "\n");
+		if (st->str[n] == '\n')
+			n++;
+		if (n > (size_t)num - 1)
+			n = (size_t)num - 1;
+		memcpy(str, st->str, n);
+		str[n] = '\0';
+		st->str += n;
+		more = *st->str != '\0';
+	}
+	st->line++;
+	/* A full buffer without the newline: the rest of the line would come
+	 * back as a line of its own, so stop here. */
+	if (n == (size_t)num - 1 && str[n - 1] != '\n' && more) {
+		st->error = ms_err("%s:%d: line too long (more than %d characters)",
+			st->name, st->line, num - 2);
+		st->error_line = st->line;
+		return NULL;
+	}
+	return str;
+}
+
+static int
+finish(struct parse_state *st, int rc, struct conf **conf_r, const char **error_r)
+{
+	struct conf *conf = st->conf;
+	size_t i;
+
+	/* libinih keeps going after an error and returns the line of the
+	 * first one; report whichever came first, ours or its syntax error. */
+	if (rc > 0 && (st->error == NULL || (st->error_line > 0 && rc < st->error_line)))
+		st->error = ms_err("%s:%d: syntax error (want [section] or key = value)",
+			st->name, rc);
+	if (st->error == NULL && rc < 0)
+		st->error = ms_err("%s: cannot parse: out of memory", st->name);
+	for (i = 0; i < MS_NELEM(keys) && st->error == NULL; i++) {
+		if (st->seen[i])
+			continue;
+		if (keys[i].required) {
+			st->error = ms_err("%s: [%s] %s is required", st->name,
+				keys[i].section, keys[i].name);
+			break;
+		}
+		if (keys[i].dflt != NULL && set_value(st, &keys[i], keys[i].dflt) < 0)
+			ms_panic("bad default for %s.%s", keys[i].section, keys[i].name);
+	}
+	if (st->error != NULL) {
+		*error_r = st->error;
+		conf_free(&conf);
+		return -1;
+	}
+	*conf_r = conf;
+	return 0;
+}
+
+/* Debian's libinih has its compile-time options as globals; set the ones
+ * the line numbers and limits above depend on. */
+static int
+parse(struct parse_state *st)
+{
+	ini_allow_multiline = false;
+	ini_use_stack = true;
+	ini_max_line = CONF_MAX_LINE;
+	return ini_parse_stream(reader, st, handler, st);
+}
+
+int
+conf_load(const char *path, struct conf **conf_r, const char **error_r)
+{
+	struct parse_state st;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	st.name = path;
+	st.fp = fopen(path, "r");
+	if (st.fp == NULL) {
+		*error_r = ms_err("%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	st.conf = xcalloc(1, sizeof(*st.conf));
+	st.conf->path = xstrdup(path);
+	rc = parse(&st);
+	fclose(st.fp);
+	return finish(&st, rc, conf_r, error_r);
+}
+
+int
+conf_load_string(const char *name, const char *text, struct conf **conf_r,
+	const char **error_r)
+{
+	struct parse_state st;
+	int rc;
+
+	memset(&st, 0, sizeof(st));
+	st.name = name;
+	st.str = text;
+	st.conf = xcalloc(1, sizeof(*st.conf));
+	st.conf->path = xstrdup(name);
+	rc = parse(&st);
+	return finish(&st, rc, conf_r, error_r);
+}
+
+void
+conf_free(struct conf **confp)
+{
+	struct conf *conf = *confp;
+	size_t i;
+
+	if (conf == NULL)
+		return;
+	for (i = 0; i < MS_NELEM(keys); i++) {
+		char *field = (char *)conf + keys[i].off;
+
+		if (keys[i].type == CT_STR || keys[i].type == CT_LOGLEVEL)
+			free(*(char **)field);
+		else if (keys[i].type == CT_LIST || keys[i].type == CT_HOSTPORTS)
+			strlist_free((struct conf_strlist *)field);
+	}
+	free(conf->path);
+	free(conf);
+	*confp = NULL;
+}

@@ -1,0 +1,317 @@
+/* Connection I/O with timeouts. Every blocking call first polls with the
+ * connection timeout, so a silent or slow peer cannot hold a thread forever. */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "net/conn.h"
+
+static void
+sockaddr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
+	unsigned *port)
+{
+	ip[0] = '\0';
+	*port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)ss;
+		inet_ntop(AF_INET, &s4->sin_addr, ip, (socklen_t)iplen);
+		*port = ntohs(s4->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, (socklen_t)iplen);
+		*port = ntohs(s6->sin6_port);
+		/* IPv4-mapped addresses are shown as IPv4. */
+		if (strncmp(ip, "::ffff:", 7) == 0 && strchr(ip + 7, '.') != NULL)
+			memmove(ip, ip + 7, strlen(ip + 7) + 1);
+	}
+}
+
+void
+conn_init(struct conn *c, int fd, int timeout_ms)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	memset(c, 0, sizeof(*c));
+	c->fd = fd;
+	c->timeout_ms = timeout_ms;
+	buf_init(&c->wbuf);
+	log_new_cid(c->cid, sizeof(c->cid));
+	len = sizeof(ss);
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+		sockaddr_text(&ss, c->remote_ip, sizeof(c->remote_ip), &c->remote_port);
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		sockaddr_text(&ss, c->local_ip, sizeof(c->local_ip), &c->local_port);
+}
+
+void
+conn_close(struct conn *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	buf_free(&c->wbuf);
+}
+
+static int
+wait_fd(struct conn *c, short events)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = events };
+
+	for (;;) {
+		int r = poll(&pfd, 1, c->timeout_ms);
+
+		if (r > 0)
+			return 0;
+		if (r == 0) {
+			c->timed_out = true;
+			c->failed = true;
+			return -1;
+		}
+		if (errno != EINTR) {
+			c->failed = true;
+			return -1;
+		}
+	}
+}
+
+/* Fill the read buffer; returns bytes read, 0 on EOF, -1 on error. */
+static ssize_t
+fill(struct conn *c)
+{
+	ssize_t r;
+
+	if (c->failed)
+		return -1;
+	if (c->eof)
+		return 0;
+	if (c->rpos > 0 && c->rpos == c->rlen)
+		c->rpos = c->rlen = 0;
+	if (c->rpos > 0 && c->rlen == sizeof(c->rbuf)) {
+		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+		c->rlen -= c->rpos;
+		c->rpos = 0;
+	}
+	for (;;) {
+		if (wait_fd(c, POLLIN) < 0)
+			return -1;
+		r = read(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		break;
+	}
+	if (r < 0) {
+		c->failed = true;
+		return -1;
+	}
+	if (r == 0) {
+		c->eof = true;
+		return 0;
+	}
+	c->rlen += (size_t)r;
+	c->nread += (unsigned long long)r;
+	return r;
+}
+
+int
+conn_read_line(struct conn *c, struct buf *line, size_t max)
+{
+	bool toolong = false;
+
+	buf_reset(line);
+	for (;;) {
+		char *start = c->rbuf + c->rpos;
+		size_t avail = c->rlen - c->rpos;
+		char *nl = memchr(start, '\n', avail);
+		size_t take = nl ? (size_t)(nl - start) + 1 : avail;
+		ssize_t r;
+
+		if (!toolong) {
+			if (line->len + take > max) {
+				toolong = true;
+				buf_reset(line);
+			} else {
+				buf_append(line, start, take);
+			}
+		}
+		c->rpos += take;
+		if (nl != NULL)
+			return toolong ? -2 : 1;
+		r = fill(c);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			if (toolong)
+				return -2;
+			return line->len > 0 ? 1 : 0;
+		}
+	}
+}
+
+ssize_t
+conn_read(struct conn *c, void *p, size_t n)
+{
+	size_t avail;
+
+	if (c->rpos == c->rlen) {
+		ssize_t r = fill(c);
+		if (r <= 0)
+			return r;
+	}
+	avail = c->rlen - c->rpos;
+	if (n > avail)
+		n = avail;
+	memcpy(p, c->rbuf + c->rpos, n);
+	c->rpos += n;
+	return (ssize_t)n;
+}
+
+int
+conn_read_exact(struct conn *c, struct buf *out, size_t n)
+{
+	while (n > 0) {
+		size_t avail = c->rlen - c->rpos, take;
+
+		if (avail == 0) {
+			if (fill(c) <= 0)
+				return -1;
+			continue;
+		}
+		take = avail < n ? avail : n;
+		buf_append(out, c->rbuf + c->rpos, take);
+		c->rpos += take;
+		n -= take;
+	}
+	return 0;
+}
+
+bool
+conn_has_input(const struct conn *c)
+{
+	return c->rpos < c->rlen;
+}
+
+const char *
+conn_peek(struct conn *c, size_t *n_r)
+{
+	*n_r = c->rlen - c->rpos;
+	return c->rbuf + c->rpos;
+}
+
+void
+conn_skip(struct conn *c, size_t n)
+{
+	if (n > c->rlen - c->rpos)
+		ms_panic("conn_skip beyond buffered input");
+	c->rpos += n;
+}
+
+bool
+conn_recover_timeout(struct conn *c)
+{
+	if (!c->timed_out)
+		return false;
+	c->timed_out = false;
+	c->failed = false;
+	return true;
+}
+
+int
+conn_flush(struct conn *c)
+{
+	size_t off = 0;
+
+	if (c->failed)
+		return -1;
+	while (off < c->wbuf.len) {
+		ssize_t w;
+
+		if (wait_fd(c, POLLOUT) < 0)
+			break;
+		w = send(c->fd, c->wbuf.data + off, c->wbuf.len - off, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			c->failed = true;
+			break;
+		}
+		off += (size_t)w;
+		c->nwritten += (unsigned long long)w;
+	}
+	buf_reset(&c->wbuf);
+	return c->failed ? -1 : 0;
+}
+
+int
+conn_write(struct conn *c, const void *p, size_t n)
+{
+	if (c->failed)
+		return -1;
+	buf_append(&c->wbuf, p, n);
+	if (c->wbuf.len >= 65536)
+		return conn_flush(c);
+	return 0;
+}
+
+int
+conn_puts(struct conn *c, const char *s)
+{
+	return conn_write(c, s, strlen(s));
+}
+
+int
+conn_printf(struct conn *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->failed)
+		return -1;
+	va_start(ap, fmt);
+	buf_vprintf(&c->wbuf, fmt, ap);
+	va_end(ap);
+	if (c->wbuf.len >= 65536)
+		return conn_flush(c);
+	return 0;
+}
+
+int
+conn_wait(struct conn *c, int extra_fd, int timeout_ms)
+{
+	struct pollfd pfd[2];
+	nfds_t n = 1;
+
+	if (conn_has_input(c))
+		return 1;
+	pfd[0].fd = c->fd;
+	pfd[0].events = POLLIN;
+	if (extra_fd >= 0) {
+		pfd[1].fd = extra_fd;
+		pfd[1].events = POLLIN;
+		n = 2;
+	}
+	for (;;) {
+		int r = poll(pfd, n, timeout_ms);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return 0;
+		if (pfd[0].revents)
+			return 1;
+		return 2;
+	}
+}

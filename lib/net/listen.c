@@ -1,0 +1,156 @@
+/* Listening sockets and the accept loop: one detached thread per
+ * connection, bounded by a connection limit. */
+#include "config.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/conf.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "net/conn.h"
+
+static _Atomic unsigned active;
+
+unsigned
+net_active_conns(void)
+{
+	return active;
+}
+
+int
+net_listen(const char *hostport, const char **error_r)
+{
+	struct addrinfo hints, *res = NULL;
+	char *host;
+	unsigned port;
+	char portstr[8];
+	int fd, on = 1, rc;
+
+	if (conf_split_hostport(hostport, &host, &port) < 0) {
+		*error_r = ms_err("bad listen address %s", hostport);
+		return -1;
+	}
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	(void)snprintf(portstr, sizeof(portstr), "%u", port);
+	rc = getaddrinfo(host[0] ? host : NULL, portstr, &hints, &res);
+	free(host);
+	if (rc != 0) {
+		*error_r = ms_err("listen %s: %s", hostport, gai_strerror(rc));
+		return -1;
+	}
+	fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		*error_r = ms_err("listen %s: socket: %s", hostport, strerror(errno));
+		freeaddrinfo(res);
+		return -1;
+	}
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	if (res->ai_family == AF_INET6)
+		(void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof(on));
+	if (bind(fd, res->ai_addr, res->ai_addrlen) < 0 || listen(fd, 512) < 0) {
+		*error_r = ms_err("listen %s: %s", hostport, strerror(errno));
+		close(fd);
+		freeaddrinfo(res);
+		return -1;
+	}
+	freeaddrinfo(res);
+	return fd;
+}
+
+struct conn_thread {
+	struct net_server *srv;
+	int fd;
+};
+
+static void *
+conn_main(void *arg)
+{
+	struct conn_thread *ct = arg;
+	struct conn c;
+
+	conn_init(&c, ct->fd, ct->srv->timeout_ms);
+	log_info(c.cid, "proto=%s ev=connect remote=%s local=%s", ct->srv->proto,
+		lq(c.remote_ip), lq(c.local_ip));
+	ct->srv->fn(&c, ct->srv->ctx);
+	log_info(c.cid, "proto=%s ev=disconnect read=%llu written=%llu",
+		ct->srv->proto, c.nread, c.nwritten);
+	conn_close(&c);
+	free(ct);
+	active--;
+	return NULL;
+}
+
+int
+net_serve(struct net_server *srv, const char *busy_reply,
+	volatile sig_atomic_t *stop)
+{
+	struct pollfd *pfds = xcalloc(srv->nfds, sizeof(*pfds));
+	pthread_attr_t attr;
+	size_t i;
+	int waited;
+
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 512 * 1024);
+	for (i = 0; i < srv->nfds; i++) {
+		pfds[i].fd = srv->fds[i];
+		pfds[i].events = POLLIN;
+	}
+	while (!*stop) {
+		int r = poll(pfds, srv->nfds, 500);
+
+		if (r <= 0)
+			continue;
+		for (i = 0; i < srv->nfds; i++) {
+			struct conn_thread *ct;
+			pthread_t t;
+			int fd, one = 1;
+
+			if (!(pfds[i].revents & POLLIN))
+				continue;
+			fd = accept4(srv->fds[i], NULL, NULL, SOCK_CLOEXEC);
+			if (fd < 0)
+				continue;
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+			if (active >= srv->max_conns) {
+				if (busy_reply != NULL)
+					(void)send(fd, busy_reply, strlen(busy_reply),
+						MSG_NOSIGNAL | MSG_DONTWAIT);
+				close(fd);
+				log_warn(NULL, "proto=%s ev=busy max_connections=%u",
+					srv->proto, srv->max_conns);
+				continue;
+			}
+			ct = xmalloc(sizeof(*ct));
+			ct->srv = srv;
+			ct->fd = fd;
+			active++;
+			if (pthread_create(&t, &attr, conn_main, ct) != 0) {
+				active--;
+				close(fd);
+				free(ct);
+				log_error(NULL, "proto=%s ev=thread-create-failed", srv->proto);
+			}
+		}
+	}
+	pthread_attr_destroy(&attr);
+	free(pfds);
+	/* Give running sessions a moment to finish. */
+	for (waited = 0; active > 0 && waited < 100; waited++)
+		usleep(100 * 1000);
+	return 0;
+}

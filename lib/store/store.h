@@ -1,0 +1,261 @@
+/* Accounts, mailboxes and messages: rows in PostgreSQL plus message files
+ * under <datadir>/msg/. Every change bumps the account's modseq and sends a
+ * NOTIFY on channel "mailstead_changes" with payload
+ * "<account_id> <mailbox_id> <modseq>" so other processes (IMAP IDLE,
+ * webmail) pick it up. Functions return 0 on success and -1 with *error_r
+ * (per-thread storage) on failure unless stated otherwise. */
+#ifndef MS_STORE_H
+#define MS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "db/db.h"
+
+#define STORE_NOTIFY_CHANNEL "mailstead_changes"
+
+/* System flags, stored as bits in messages.flags. */
+enum store_flag {
+	SF_SEEN = 1 << 0,
+	SF_ANSWERED = 1 << 1,
+	SF_FLAGGED = 1 << 2,
+	SF_DELETED = 1 << 3,
+	SF_DRAFT = 1 << 4,
+	SF_FORWARDED = 1 << 5,	/* $Forwarded */
+	SF_JUNK = 1 << 6,	/* $Junk */
+	SF_NOTJUNK = 1 << 7,	/* $NotJunk */
+	SF_PHISHING = 1 << 8,	/* $Phishing */
+	SF_MDNSENT = 1 << 9,	/* $MDNSent */
+};
+#define SF_ALL 0x3ff
+
+/* IMAP name of a flag bit ("\\Seen", "$Junk"), or NULL. */
+const char *store_flag_name(unsigned bit);
+/* Flag bit for an IMAP flag/keyword name (case-insensitive), or 0 when it
+ * is not a system flag (then it is a keyword). */
+unsigned store_flag_parse(const char *name, size_t len);
+
+struct store {
+	struct db_pool *pool;
+	char *datadir;
+};
+
+/* Create the store handle and make sure <datadir>/tmp and msg exist. */
+struct store *store_open(struct db_pool *pool, const char *datadir,
+	const char **error_r);
+void store_close(struct store **st);
+
+/* ---- domains, accounts, credentials (store_account.c) ---- */
+
+/* Add a domain (name already lower case; IDNA handled by the caller).
+ * Returns 0, or -1 (also when it exists). */
+int store_domain_add(struct store *st, const char *domain, const char **error_r);
+
+/* Create an account named after its address localpart@domain (domain must
+ * exist), with the address as destination and the default mailboxes Inbox,
+ * Sent, Drafts, Trash, Junk, Archive (with special-use flags). Sets
+ * *account_id_r. */
+int store_account_add(struct store *st, const char *localpart,
+	const char *domain, int64_t *account_id_r, const char **error_r);
+
+/* Add another destination address for an account. An empty localpart is
+ * the @domain catch-all. */
+int store_address_add(struct store *st, const char *localpart,
+	const char *domain, int64_t account_id, const char **error_r);
+
+/* Account id by account name or by one of its addresses. Returns 1 found,
+ * 0 not found, -1 error. */
+int store_account_find(struct store *st, const char *name_or_address,
+	int64_t *account_id_r, const char **error_r);
+
+/* Set the password: stores the yescrypt hash, SCRAM-SHA-1/256 keys and
+ * CRAM-MD5 pads (lib/auth/password.h). */
+int store_password_set(struct store *st, int64_t account_id,
+	const char *password, const char **error_r);
+
+/* Check a login (an address or account name) and password. Returns 1 and
+ * *account_id_r when valid, 0 when not (unknown user, wrong password, login
+ * disabled), -1 on error. Takes about the same time for unknown users. */
+int store_login(struct store *st, const char *username, const char *password,
+	int64_t *account_id_r, const char **error_r);
+
+/* ---- recipient lookup (store_lookup.c) ---- */
+
+enum store_dest_status {
+	STORE_DEST_OK,
+	STORE_DEST_UNKNOWN,	/* domain is ours, address is not */
+	STORE_DEST_NOT_LOCAL,	/* domain is not ours (relay) */
+	STORE_DEST_DISABLED,	/* domain disabled: temporary failure */
+	STORE_DEST_SMTP_ERROR,	/* address configured to reject (smtp_error) */
+};
+
+struct store_dest {
+	enum store_dest_status status;
+	int64_t account_id;
+	int64_t address_id;
+	char mailbox[256];	/* destination mailbox name */
+	char smtp_error[256];	/* for STORE_DEST_SMTP_ERROR */
+	char canonical[512];	/* canonical localpart@domain that matched */
+};
+
+/* Find the destination for localpart@domain (domain in lower case; localpart
+ * as given). Applies the domain's case sensitivity and catch-all separators,
+ * then the exact address, then the @domain catch-all; postmaster@ any local
+ * domain falls back to the first account of that domain when not defined. */
+int store_lookup_dest(struct store *st, const char *localpart,
+	const char *domain, struct store_dest *dest, const char **error_r);
+
+/* Destination for the server's own postmaster (RCPT TO:<Postmaster> when
+ * the host name is not a mail domain): the first account created. Sets
+ * dest->status to STORE_DEST_OK, or STORE_DEST_UNKNOWN when there are no
+ * accounts. */
+int store_lookup_postmaster(struct store *st, struct store_dest *dest,
+	const char **error_r);
+
+/* ---- delivery (store_deliver.c) ---- */
+
+/* A temporary file for an incoming message: <datadir>/tmp/<random>.
+ * Returns the open fd (O_RDWR) and its path in *path_r (malloc'd). */
+int store_tmpfile(struct store *st, char **path_r, const char **error_r);
+
+struct store_msg_in {
+	const char *path;	/* file with the message as received, fsync'd */
+	const char *prefix;	/* header lines we add (CRLF-terminated) */
+	size_t prefix_len;
+	int64_t received;	/* unix seconds; 0 = now */
+	unsigned flags;		/* initial SF_* flags */
+	const char *const *keywords;	/* initial keywords, or NULL */
+	size_t nkeywords;
+	/* Envelope and connection facts; NULL/empty when not applicable. */
+	const char *remote_ip;
+	const char *ehlo;
+	const char *mailfrom;	/* "" for the null sender */
+};
+
+struct store_rcpt {
+	int64_t account_id;
+	const char *mailbox;	/* name; created if missing ("Inbox" if NULL) */
+	const char *rcpt_localpart;
+	const char *rcpt_domain;
+	/* Set by store_deliver: */
+	int64_t message_id;
+	int64_t mailbox_id;
+	uint32_t uid;
+};
+
+/* Deliver one message to n recipients atomically: link the file into
+ * msg/<id/8192>/<id> for each, fsync the directories, then insert all rows
+ * and update counts in one transaction and NOTIFY. On return 0 the message
+ * is durable for every recipient; on -1 nothing was stored (links removed).
+ * The MIME structure, preview and envelope columns are derived from the
+ * file. The caller removes the temporary file afterwards. */
+int store_deliver(struct store *st, const struct store_msg_in *msg,
+	struct store_rcpt *rcpts, size_t n, const char **error_r);
+
+/* ---- mailboxes and messages (store_mailbox.c, store_message.c) ---- */
+
+struct store_mailbox {
+	int64_t id;
+	char *name;
+	uint32_t uidvalidity;
+	uint32_t uidnext;
+	char *special_use;	/* "sent", ... or NULL */
+	bool subscribed;
+	int64_t count_total, count_deleted, count_unread, count_unseen, size;
+	char **keywords;
+	size_t nkeywords;
+};
+void store_mailbox_free(struct store_mailbox *mb);
+void store_mailboxes_free(struct store_mailbox *mbs, size_t n);
+
+/* All mailboxes of the account, ordered by name (Inbox first). */
+int store_mailbox_list(struct store *st, int64_t account_id,
+	struct store_mailbox **mbs_r, size_t *n_r, const char **error_r);
+/* One mailbox by name ("INBOX" case-insensitively is Inbox). Returns 1
+ * found, 0 not found, -1 error. */
+int store_mailbox_get(struct store *st, int64_t account_id, const char *name,
+	struct store_mailbox *mb_r, const char **error_r);
+/* Highest modseq of the account (the account's current modseq). */
+int store_account_modseq(struct store *st, int64_t account_id,
+	int64_t *modseq_r, const char **error_r);
+
+struct store_msg {
+	int64_t id;
+	uint32_t uid;
+	unsigned flags;
+	char **keywords;
+	size_t nkeywords;
+	int64_t modseq;
+	int64_t size;
+	int64_t received;	/* unix seconds */
+	char *file_path;	/* relative to datadir */
+	size_t prefix_len;	/* length of msg_prefix */
+	char *parsed;		/* JSON text of the MIME structure (mime.h) */
+};
+void store_msg_free(struct store_msg *m);
+void store_msgs_free(struct store_msg *ms, size_t n);
+
+/* UIDs of all messages in the mailbox, ascending. */
+int store_mailbox_uids(struct store *st, int64_t mailbox_id, uint32_t **uids_r,
+	size_t *n_r, const char **error_r);
+
+/* Metadata of the messages with the given UIDs (ascending, unique) in the
+ * mailbox; UIDs that no longer exist are skipped. with_parsed loads the
+ * MIME JSON too. */
+int store_msgs_get(struct store *st, int64_t mailbox_id, const uint32_t *uids,
+	size_t n, bool with_parsed, struct store_msg **msgs_r, size_t *n_r,
+	const char **error_r);
+
+/* Read the whole message (prefix followed by the file) into out. */
+int store_msg_read(struct store *st, int64_t message_id, const char *file_path,
+	struct buf *out, const char **error_r);
+
+enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
+
+struct store_flag_change {
+	uint32_t uid;
+	unsigned flags;
+	char **keywords;
+	size_t nkeywords;
+	int64_t modseq;
+};
+void store_flag_changes_free(struct store_flag_change *c, size_t n);
+
+/* Change flags/keywords of the messages with the given UIDs. Messages whose
+ * modseq is above unchangedsince (when >= 0) are not changed and their UIDs
+ * returned in *failed_r (may be NULL when unchangedsince < 0). The new state
+ * of every message that actually changed is returned in *changes_r. */
+int store_flags_change(struct store *st, int64_t account_id, int64_t mailbox_id,
+	const uint32_t *uids, size_t n, enum store_flag_op op, unsigned flags,
+	const char *const *keywords, size_t nkeywords, int64_t unchangedsince,
+	struct store_flag_change **changes_r, size_t *nchanges_r,
+	uint32_t **failed_r, size_t *nfailed_r, const char **error_r);
+
+/* Expunge messages with \Deleted in the mailbox; when uids is non-NULL only
+ * those among the given UIDs. Expunged UIDs (ascending) go to *expunged_r.
+ * Leaves tombstones, updates counts, removes files after commit. */
+int store_expunge(struct store *st, int64_t account_id, int64_t mailbox_id,
+	const uint32_t *uids, size_t n, uint32_t **expunged_r, size_t *nexpunged_r,
+	const char **error_r);
+
+/* Changes in a mailbox since modseq: messages added or changed (uid, flags,
+ * keywords, modseq; created true when createseq > since) and UIDs expunged
+ * (tombstones with modseq > since). *modseq_r is the account modseq the
+ * answer is consistent with. */
+struct store_change {
+	uint32_t uid;
+	bool created;
+	unsigned flags;
+	char **keywords;
+	size_t nkeywords;
+	int64_t modseq;
+};
+int store_changes_since(struct store *st, int64_t account_id, int64_t mailbox_id,
+	int64_t since, struct store_change **changes_r, size_t *n_r,
+	uint32_t **expunged_r, size_t *nexpunged_r, int64_t *modseq_r,
+	const char **error_r);
+void store_changes_free(struct store_change *c, size_t n);
+
+#endif

@@ -1,0 +1,608 @@
+/* Reading messages, changing flags, expunging, and change tracking. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "store/store.h"
+#include "store/store_private.h"
+
+void
+store_msg_free(struct store_msg *m)
+{
+	store_free_words(m->keywords, m->nkeywords);
+	free(m->file_path);
+	free(m->parsed);
+	memset(m, 0, sizeof(*m));
+}
+
+void
+store_msgs_free(struct store_msg *ms, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		store_msg_free(&ms[i]);
+	free(ms);
+}
+
+void
+store_flag_changes_free(struct store_flag_change *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		store_free_words(c[i].keywords, c[i].nkeywords);
+	free(c);
+}
+
+void
+store_changes_free(struct store_change *c, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		store_free_words(c[i].keywords, c[i].nkeywords);
+	free(c);
+}
+
+static uint32_t *
+uids_from_result(const PGresult *res, int col, size_t *n_r)
+{
+	int i, n = PQntuples(res);
+	uint32_t *v = xcalloc((size_t)n, sizeof(uint32_t));
+
+	for (i = 0; i < n; i++)
+		v[i] = (uint32_t)db_get_i64(res, i, col);
+	*n_r = (size_t)n;
+	return v;
+}
+
+int
+store_mailbox_uids(struct store *st, int64_t mailbox_id, uint32_t **uids_r,
+	size_t *n_r, const char **error_r)
+{
+	PGconn *c = db_get(st->pool, error_r);
+	PGresult *res;
+
+	if (c == NULL)
+		return -1;
+	res = db_execv(c, error_r,
+		"SELECT uid FROM messages WHERE mailbox_id = $1 ORDER BY uid", 1,
+		db_i64(mailbox_id));
+	db_put(st->pool, c);
+	if (res == NULL)
+		return -1;
+	*uids_r = uids_from_result(res, 0, n_r);
+	PQclear(res);
+	return 0;
+}
+
+int
+store_msgs_get(struct store *st, int64_t mailbox_id, const uint32_t *uids,
+	size_t n, bool with_parsed, struct store_msg **msgs_r, size_t *n_r,
+	const char **error_r)
+{
+	PGconn *c;
+	PGresult *res;
+	struct buf arr;
+	int i, rows;
+
+	*msgs_r = NULL;
+	*n_r = 0;
+	if (n == 0)
+		return 0;
+	buf_init(&arr);
+	store_pg_uid_array(&arr, uids, n);
+	c = db_get(st->pool, error_r);
+	if (c == NULL) {
+		buf_free(&arr);
+		return -1;
+	}
+	res = db_execv(c, error_r,
+		"SELECT id, uid, flags, array_to_string(keywords, ' '), modseq, size,"
+		" extract(epoch FROM received)::bigint, file_path, length(msg_prefix),"
+		" CASE WHEN $3 THEN parsed::text END"
+		" FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid",
+		3, db_i64(mailbox_id), arr.data, with_parsed ? "true" : "false");
+	db_put(st->pool, c);
+	buf_free(&arr);
+	if (res == NULL)
+		return -1;
+	rows = PQntuples(res);
+	*msgs_r = xcalloc((size_t)rows, sizeof(struct store_msg));
+	for (i = 0; i < rows; i++) {
+		struct store_msg *m = &(*msgs_r)[i];
+
+		m->id = db_get_i64(res, i, 0);
+		m->uid = (uint32_t)db_get_i64(res, i, 1);
+		m->flags = (unsigned)db_get_i64(res, i, 2);
+		store_split_words(PQgetvalue(res, i, 3), &m->keywords, &m->nkeywords);
+		m->modseq = db_get_i64(res, i, 4);
+		m->size = db_get_i64(res, i, 5);
+		m->received = db_get_i64(res, i, 6);
+		m->file_path = xstrdup(PQgetvalue(res, i, 7));
+		m->prefix_len = (size_t)db_get_i64(res, i, 8);
+		m->parsed = PQgetisnull(res, i, 9) ? NULL : xstrdup(PQgetvalue(res, i, 9));
+	}
+	*n_r = (size_t)rows;
+	PQclear(res);
+	return 0;
+}
+
+int
+store_msg_read(struct store *st, int64_t message_id, const char *file_path,
+	struct buf *out, const char **error_r)
+{
+	PGconn *c = db_get(st->pool, error_r);
+	const char *params[1];
+	int formats[1] = { 0 };
+	PGresult *res;
+	struct buf path;
+
+	if (c == NULL)
+		return -1;
+	params[0] = db_i64(message_id);
+	/* Binary result so the prefix bytes arrive without hex decoding. */
+	res = PQexecParams(c, "SELECT msg_prefix FROM messages WHERE id = $1", 1,
+		NULL, params, NULL, formats, 1);
+	db_put(st->pool, c);
+	if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
+		*error_r = PQresultStatus(res) == PGRES_TUPLES_OK ? "message not found" :
+			ms_err("database: %s", PQresultErrorMessage(res));
+		PQclear(res);
+		return -1;
+	}
+	buf_append(out, PQgetvalue(res, 0, 0), (size_t)PQgetlength(res, 0, 0));
+	PQclear(res);
+	buf_init(&path);
+	buf_printf(&path, "%s/%s", st->datadir, file_path);
+	if (ms_read_file(path.data, out) < 0) {
+		*error_r = ms_err("reading %s: %s", path.data, strerror(errno));
+		buf_free(&path);
+		return -1;
+	}
+	buf_free(&path);
+	return 0;
+}
+
+struct flags_ctx {
+	int64_t account_id, mailbox_id;
+	const uint32_t *uids;
+	size_t n;
+	enum store_flag_op op;
+	unsigned flags;
+	char **keywords;	/* lower case */
+	size_t nkeywords;
+	int64_t unchangedsince;
+	struct store_flag_change *changes;
+	size_t nchanges;
+	uint32_t *failed;
+	size_t nfailed;
+};
+
+static bool
+has_word(char **v, size_t n, const char *w)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v[i], w) == 0)
+			return true;
+	return false;
+}
+
+/* Apply the operation to one message's keywords; returns true if changed. */
+static bool
+apply_keywords(struct flags_ctx *ctx, char ***kw, size_t *nkw)
+{
+	bool changed = false;
+	size_t i, j;
+
+	switch (ctx->op) {
+	case STORE_FLAGS_SET:
+		if (*nkw != ctx->nkeywords)
+			changed = true;
+		for (i = 0; i < ctx->nkeywords && !changed; i++)
+			if (!has_word(*kw, *nkw, ctx->keywords[i]))
+				changed = true;
+		if (changed) {
+			store_free_words(*kw, *nkw);
+			*kw = xcalloc(ctx->nkeywords ? ctx->nkeywords : 1, sizeof(char *));
+			for (i = 0; i < ctx->nkeywords; i++)
+				(*kw)[i] = xstrdup(ctx->keywords[i]);
+			*nkw = ctx->nkeywords;
+		}
+		break;
+	case STORE_FLAGS_ADD:
+		for (i = 0; i < ctx->nkeywords; i++) {
+			if (has_word(*kw, *nkw, ctx->keywords[i]))
+				continue;
+			*kw = xrealloc(*kw, (*nkw + 1) * sizeof(char *));
+			(*kw)[(*nkw)++] = xstrdup(ctx->keywords[i]);
+			changed = true;
+		}
+		break;
+	case STORE_FLAGS_REMOVE:
+		for (i = 0; i < *nkw;) {
+			if (has_word(ctx->keywords, ctx->nkeywords, (*kw)[i])) {
+				free((*kw)[i]);
+				for (j = i + 1; j < *nkw; j++)
+					(*kw)[j - 1] = (*kw)[j];
+				(*nkw)--;
+				changed = true;
+			} else {
+				i++;
+			}
+		}
+		break;
+	}
+	return changed;
+}
+
+static int
+flags_tx(PGconn *c, void *arg, const char **error_r)
+{
+	struct flags_ctx *ctx = arg;
+	struct buf arr, kw, fl;
+	PGresult *res;
+	int64_t modseq = 0;
+	int64_t d_unseen = 0, d_unread = 0, d_deleted = 0;
+	int i, rows, rc = -1;
+
+	/* A retried transaction starts over. */
+	store_flag_changes_free(ctx->changes, ctx->nchanges);
+	ctx->changes = NULL;
+	ctx->nchanges = 0;
+	free(ctx->failed);
+	ctx->failed = NULL;
+	ctx->nfailed = 0;
+
+	if (store_bump_modseq(c, ctx->account_id, &modseq, error_r) < 0)
+		return -1;
+	buf_init(&arr);
+	buf_init(&kw);
+	buf_init(&fl);
+	store_pg_uid_array(&arr, ctx->uids, ctx->n);
+	res = db_execv(c, error_r,
+		"SELECT id, uid, flags, array_to_string(keywords, ' '), modseq FROM messages"
+		" WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid FOR UPDATE",
+		2, db_i64(ctx->mailbox_id), arr.data);
+	if (res == NULL)
+		goto out;
+	rows = PQntuples(res);
+	ctx->changes = xcalloc((size_t)rows, sizeof(*ctx->changes));
+	for (i = 0; i < rows; i++) {
+		unsigned old = (unsigned)db_get_i64(res, i, 2), nf = old;
+		uint32_t uid = (uint32_t)db_get_i64(res, i, 1);
+		char **words;
+		size_t nwords;
+		bool kwchanged;
+
+		if (ctx->unchangedsince >= 0 && db_get_i64(res, i, 4) > ctx->unchangedsince) {
+			ctx->failed = xrealloc(ctx->failed, (ctx->nfailed + 1) * sizeof(uint32_t));
+			ctx->failed[ctx->nfailed++] = uid;
+			continue;
+		}
+		if (ctx->op == STORE_FLAGS_SET)
+			nf = ctx->flags;
+		else if (ctx->op == STORE_FLAGS_ADD)
+			nf = old | ctx->flags;
+		else
+			nf = old & ~ctx->flags;
+		store_split_words(PQgetvalue(res, i, 3), &words, &nwords);
+		kwchanged = apply_keywords(ctx, &words, &nwords);
+		if (nf == old && !kwchanged) {
+			store_free_words(words, nwords);
+			continue;
+		}
+		buf_reset(&kw);
+		store_pg_text_array(&kw, (const char *const *)words, nwords);
+		buf_reset(&fl);
+		buf_printf(&fl, "%u", nf);
+		if (db_cmd(c, error_r,
+			    "UPDATE messages SET flags = $2, keywords = $3, modseq = $4 WHERE id = $1",
+			    4, db_i64(db_get_i64(res, i, 0)), fl.data, kw.data, db_i64(modseq)) < 0) {
+			store_free_words(words, nwords);
+			PQclear(res);
+			goto out;
+		}
+		d_unseen += (int64_t)!(nf & SF_SEEN) - (int64_t)!(old & SF_SEEN);
+		d_unread += (int64_t)!(nf & (SF_SEEN | SF_DELETED)) -
+			(int64_t)!(old & (SF_SEEN | SF_DELETED));
+		d_deleted += (int64_t)!!(nf & SF_DELETED) - (int64_t)!!(old & SF_DELETED);
+		ctx->changes[ctx->nchanges].uid = uid;
+		ctx->changes[ctx->nchanges].flags = nf;
+		ctx->changes[ctx->nchanges].keywords = words;
+		ctx->changes[ctx->nchanges].nkeywords = nwords;
+		ctx->changes[ctx->nchanges].modseq = modseq;
+		ctx->nchanges++;
+	}
+	PQclear(res);
+	if (ctx->nchanges > 0) {
+		buf_reset(&kw);
+		store_pg_text_array(&kw, (const char *const *)ctx->keywords, ctx->nkeywords);
+		if (db_cmd(c, error_r,
+			    "UPDATE mailboxes SET count_unseen = count_unseen + $2,"
+			    " count_unread = count_unread + $3, count_deleted = count_deleted + $4,"
+			    " keywords = CASE WHEN $6 THEN ARRAY(SELECT DISTINCT k FROM"
+			    "  unnest(keywords || $5::text[]) k ORDER BY k) ELSE keywords END"
+			    " WHERE id = $1",
+			    6, db_i64(ctx->mailbox_id), db_i64(d_unseen), db_i64(d_unread),
+			    db_i64(d_deleted), kw.data,
+			    ctx->op != STORE_FLAGS_REMOVE && ctx->nkeywords > 0 ? "true" : "false") < 0)
+			goto out;
+		if (store_notify(c, ctx->account_id, ctx->mailbox_id, modseq, error_r) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	buf_free(&arr);
+	buf_free(&kw);
+	buf_free(&fl);
+	return rc;
+}
+
+int
+store_flags_change(struct store *st, int64_t account_id, int64_t mailbox_id,
+	const uint32_t *uids, size_t n, enum store_flag_op op, unsigned flags,
+	const char *const *keywords, size_t nkeywords, int64_t unchangedsince,
+	struct store_flag_change **changes_r, size_t *nchanges_r,
+	uint32_t **failed_r, size_t *nfailed_r, const char **error_r)
+{
+	struct flags_ctx ctx;
+	size_t i;
+	int rc;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.account_id = account_id;
+	ctx.mailbox_id = mailbox_id;
+	ctx.uids = uids;
+	ctx.n = n;
+	ctx.op = op;
+	ctx.flags = flags & SF_ALL;
+	ctx.unchangedsince = unchangedsince;
+	ctx.keywords = xcalloc(nkeywords ? nkeywords : 1, sizeof(char *));
+	for (i = 0; i < nkeywords; i++) {
+		ctx.keywords[i] = xstrdup(keywords[i]);
+		ms_str_lower(ctx.keywords[i]);
+	}
+	ctx.nkeywords = nkeywords;
+	if (n == 0) {
+		rc = 0;
+	} else {
+		rc = db_tx(st->pool, flags_tx, &ctx, error_r);
+	}
+	store_free_words(ctx.keywords, ctx.nkeywords);
+	if (rc < 0) {
+		store_flag_changes_free(ctx.changes, ctx.nchanges);
+		free(ctx.failed);
+		return -1;
+	}
+	*changes_r = ctx.changes;
+	*nchanges_r = ctx.nchanges;
+	if (failed_r != NULL) {
+		*failed_r = ctx.failed;
+		*nfailed_r = ctx.nfailed;
+	} else {
+		free(ctx.failed);
+	}
+	return 0;
+}
+
+struct expunge_ctx {
+	int64_t account_id, mailbox_id;
+	const uint32_t *uids;
+	size_t n;
+	uint32_t *expunged;
+	size_t nexpunged;
+	char **paths;
+};
+
+static int
+expunge_tx(PGconn *c, void *arg, const char **error_r)
+{
+	struct expunge_ctx *ctx = arg;
+	struct buf arr;
+	PGresult *res;
+	int64_t modseq, size = 0, unseen = 0, unread = 0, deleted = 0;
+	int i, rows;
+
+	free(ctx->expunged);
+	store_free_words(ctx->paths, ctx->nexpunged);
+	ctx->expunged = NULL;
+	ctx->paths = NULL;
+	ctx->nexpunged = 0;
+	if (store_bump_modseq(c, ctx->account_id, &modseq, error_r) < 0)
+		return -1;
+	buf_init(&arr);
+	if (ctx->uids != NULL)
+		store_pg_uid_array(&arr, ctx->uids, ctx->n);
+	res = db_execv(c, error_r,
+		"DELETE FROM messages WHERE mailbox_id = $1 AND flags & 8 <> 0"
+		" AND ($2::bigint[] IS NULL OR uid = ANY($2::bigint[]))"
+		" RETURNING uid, file_path, size, flags",
+		2, db_i64(ctx->mailbox_id), ctx->uids != NULL ? arr.data : NULL);
+	buf_free(&arr);
+	if (res == NULL)
+		return -1;
+	rows = PQntuples(res);
+	ctx->expunged = xcalloc((size_t)rows, sizeof(uint32_t));
+	ctx->paths = xcalloc((size_t)rows, sizeof(char *));
+	for (i = 0; i < rows; i++) {
+		unsigned f = (unsigned)db_get_i64(res, i, 3);
+
+		ctx->expunged[i] = (uint32_t)db_get_i64(res, i, 0);
+		ctx->paths[i] = xstrdup(PQgetvalue(res, i, 1));
+		size += db_get_i64(res, i, 2);
+		unseen += !(f & SF_SEEN);
+		unread += !(f & (SF_SEEN | SF_DELETED));
+		deleted += !!(f & SF_DELETED);
+	}
+	ctx->nexpunged = (size_t)rows;
+	PQclear(res);
+	if (rows == 0)
+		return 0;
+	/* Sort UIDs: RETURNING order is unspecified. */
+	for (i = 1; i < rows; i++) {
+		int j;
+		for (j = i; j > 0 && ctx->expunged[j] < ctx->expunged[j - 1]; j--) {
+			uint32_t t = ctx->expunged[j];
+			ctx->expunged[j] = ctx->expunged[j - 1];
+			ctx->expunged[j - 1] = t;
+		}
+	}
+	buf_init(&arr);
+	store_pg_uid_array(&arr, ctx->expunged, ctx->nexpunged);
+	if (db_cmd(c, error_r,
+		    "INSERT INTO expunged (account_id, mailbox_id, uid, modseq)"
+		    " SELECT $1, $2, u, $4 FROM unnest($3::bigint[]) u"
+		    " ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = EXCLUDED.modseq",
+		    4, db_i64(ctx->account_id), db_i64(ctx->mailbox_id), arr.data,
+		    db_i64(modseq)) < 0 ||
+	    db_cmd(c, error_r,
+		    "UPDATE mailboxes SET count_total = count_total - $2, size = size - $3,"
+		    " count_unseen = count_unseen - $4, count_unread = count_unread - $5,"
+		    " count_deleted = count_deleted - $6 WHERE id = $1",
+		    6, db_i64(ctx->mailbox_id), db_i64(rows), db_i64(size), db_i64(unseen),
+		    db_i64(unread), db_i64(deleted)) < 0 ||
+	    db_cmd(c, error_r,
+		    "UPDATE accounts SET disk_usage = disk_usage - $2 WHERE id = $1",
+		    2, db_i64(ctx->account_id), db_i64(size)) < 0 ||
+	    store_notify(c, ctx->account_id, ctx->mailbox_id, modseq, error_r) < 0) {
+		buf_free(&arr);
+		return -1;
+	}
+	buf_free(&arr);
+	return 0;
+}
+
+int
+store_expunge(struct store *st, int64_t account_id, int64_t mailbox_id,
+	const uint32_t *uids, size_t n, uint32_t **expunged_r, size_t *nexpunged_r,
+	const char **error_r)
+{
+	struct expunge_ctx ctx;
+	size_t i;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.account_id = account_id;
+	ctx.mailbox_id = mailbox_id;
+	ctx.uids = uids;
+	ctx.n = n;
+	if (uids != NULL && n == 0) {
+		*expunged_r = NULL;
+		*nexpunged_r = 0;
+		return 0;
+	}
+	if (db_tx(st->pool, expunge_tx, &ctx, error_r) < 0) {
+		free(ctx.expunged);
+		store_free_words(ctx.paths, ctx.nexpunged);
+		return -1;
+	}
+	/* The rows are gone; the files can go. A crash before this leaves
+	 * orphan files that verifydata removes. */
+	for (i = 0; i < ctx.nexpunged; i++) {
+		struct buf p;
+
+		buf_init(&p);
+		buf_printf(&p, "%s/%s", st->datadir, ctx.paths[i]);
+		if (unlink(p.data) < 0 && errno != ENOENT)
+			log_warn(NULL, "ev=unlink-failed path=%s error=%s", lq(p.data),
+				lq(strerror(errno)));
+		buf_free(&p);
+	}
+	store_free_words(ctx.paths, ctx.nexpunged);
+	*expunged_r = ctx.expunged;
+	*nexpunged_r = ctx.nexpunged;
+	return 0;
+}
+
+struct changes_ctx {
+	int64_t account_id, mailbox_id, since;
+	struct store_change *changes;
+	size_t n;
+	uint32_t *expunged;
+	size_t nexpunged;
+	int64_t modseq;
+};
+
+static int
+changes_tx(PGconn *c, void *arg, const char **error_r)
+{
+	struct changes_ctx *ctx = arg;
+	PGresult *res;
+	int i, rows;
+
+	store_changes_free(ctx->changes, ctx->n);
+	free(ctx->expunged);
+	ctx->changes = NULL;
+	ctx->expunged = NULL;
+	ctx->n = ctx->nexpunged = 0;
+	/* One snapshot for the modseq and both queries. */
+	if (db_cmd(c, error_r, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0) < 0)
+		return -1;
+	res = db_execv(c, error_r, "SELECT modseq FROM accounts WHERE id = $1", 1,
+		db_i64(ctx->account_id));
+	if (res == NULL)
+		return -1;
+	ctx->modseq = db_get_i64(res, 0, 0);
+	PQclear(res);
+	res = db_execv(c, error_r,
+		"SELECT uid, createseq > $2, flags, array_to_string(keywords, ' '), modseq"
+		" FROM messages WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
+		2, db_i64(ctx->mailbox_id), db_i64(ctx->since));
+	if (res == NULL)
+		return -1;
+	rows = PQntuples(res);
+	ctx->changes = xcalloc((size_t)rows, sizeof(*ctx->changes));
+	for (i = 0; i < rows; i++) {
+		struct store_change *ch = &ctx->changes[i];
+
+		ch->uid = (uint32_t)db_get_i64(res, i, 0);
+		ch->created = db_get_bool(res, i, 1);
+		ch->flags = (unsigned)db_get_i64(res, i, 2);
+		store_split_words(PQgetvalue(res, i, 3), &ch->keywords, &ch->nkeywords);
+		ch->modseq = db_get_i64(res, i, 4);
+	}
+	ctx->n = (size_t)rows;
+	PQclear(res);
+	res = db_execv(c, error_r,
+		"SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
+		2, db_i64(ctx->mailbox_id), db_i64(ctx->since));
+	if (res == NULL)
+		return -1;
+	ctx->expunged = uids_from_result(res, 0, &ctx->nexpunged);
+	PQclear(res);
+	return 0;
+}
+
+int
+store_changes_since(struct store *st, int64_t account_id, int64_t mailbox_id,
+	int64_t since, struct store_change **changes_r, size_t *n_r,
+	uint32_t **expunged_r, size_t *nexpunged_r, int64_t *modseq_r,
+	const char **error_r)
+{
+	struct changes_ctx ctx;
+
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.account_id = account_id;
+	ctx.mailbox_id = mailbox_id;
+	ctx.since = since;
+	if (db_tx(st->pool, changes_tx, &ctx, error_r) < 0) {
+		store_changes_free(ctx.changes, ctx.n);
+		free(ctx.expunged);
+		return -1;
+	}
+	*changes_r = ctx.changes;
+	*n_r = ctx.n;
+	*expunged_r = ctx.expunged;
+	*nexpunged_r = ctx.nexpunged;
+	*modseq_r = ctx.modseq;
+	return 0;
+}

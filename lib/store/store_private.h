@@ -1,0 +1,32 @@
+/* Helpers shared by the store's source files; not for other modules. */
+#ifndef MS_STORE_PRIVATE_H
+#define MS_STORE_PRIVATE_H
+
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "db/db.h"
+
+/* Increment and return the account's modseq, locking the account row for
+ * the rest of the transaction (the lock orders concurrent changes of one
+ * account, so modseqs become visible in increasing order). */
+int store_bump_modseq(PGconn *c, int64_t account_id, int64_t *modseq_r,
+	const char **error_r);
+/* NOTIFY the change channel (delivered at commit). */
+int store_notify(PGconn *c, int64_t account_id, int64_t mailbox_id,
+	int64_t modseq, const char **error_r);
+/* Split a space-separated string (array_to_string output) into words. */
+void store_split_words(const char *s, char ***v_r, size_t *n_r);
+void store_free_words(char **v, size_t n);
+/* PostgreSQL array literals for parameters. */
+void store_pg_text_array(struct buf *out, const char *const *v, size_t n);
+void store_pg_uid_array(struct buf *out, const uint32_t *uids, size_t n);
+/* Canonical localpart for lookups in a domain: lower case (ASCII) unless
+ * case-sensitive, cut at the first catch-all separator. Appends to out. */
+void store_canon_localpart(struct buf *out, const char *localpart,
+	bool case_sensitive, const char *separators);
+/* Create a mailbox in the account inside a transaction; sets *id_r. */
+int store_mailbox_create_tx(PGconn *c, int64_t account_id, const char *name,
+	const char *special_use, int64_t *id_r, const char **error_r);
+
+#endif

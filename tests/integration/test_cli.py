@@ -1,0 +1,450 @@
+"""The mailstead command: migrate, config errors, version/help, domains,
+accounts, addresses (including the catch-all), passwords, and localserve
+(private cluster, delivery, status page, clean stop, resume)."""
+
+import glob
+import imaplib
+import os
+import re
+import signal
+import smtplib
+import subprocess
+import time
+import urllib.request
+
+import harness
+from harness import CLI, OTHER, OTHER_PASSWORD, PASSWORD, SENDER, USER, make_message, unique
+
+srv = None
+
+
+def setUpModule():
+    global srv
+    srv = harness.Server("cli").start()
+
+
+def tearDownModule():
+    if srv:
+        srv.stop()
+
+
+def run(*args, input=None, timeout=60):
+    return subprocess.run([CLI] + list(args), input=input, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=timeout, cwd=srv.dir)
+
+
+def applied_count(text):
+    """The number of migrations `migrate` says it applied: the first number
+    after "applied", else the first number in the output."""
+    m = re.search(r"(?i)appl\w*\D{0,30}?(\d+)", text) or re.search(r"\b(\d+)\b", text)
+    if not m:
+        raise AssertionError("migrate printed no count: %r" % text)
+    return int(m.group(1))
+
+
+def migration_files():
+    return sorted(glob.glob(os.path.join(harness.TOP_SRCDIR, "sql", "[0-9]*.sql")))
+
+
+def imap_login_ok(user, password, port=None):
+    m = imaplib.IMAP4("127.0.0.1", port or srv.imap_port, timeout=harness.TIMEOUT)
+    try:
+        m.login(user, password)
+        return True
+    except imaplib.IMAP4.error:
+        return False
+    finally:
+        try:
+            m.logout()
+        except Exception:  # noqa: BLE001
+            m.shutdown()
+
+
+class CliTest(harness.TestCase):
+
+    def write(self, name, text):
+        path = os.path.join(srv.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def fresh_db_conf(self):
+        db = unique("db").replace("-", "_")
+        srv.pg.createdb(db)
+        text = srv.conf_text(database={"conninfo": srv.pg.conninfo(db)})
+        return db, self.write(db + ".conf", text)
+
+    def test_migrate_fresh_then_again(self):
+        n = len(migration_files())
+        self.assertGreater(n, 0)
+        # The harness migrated the main database already: nothing to do.
+        self.assertEqual(applied_count(srv.migrate_output), n, srv.migrate_output)
+        r = srv.cli("migrate")
+        self.assertEqual(applied_count(r.stdout + r.stderr), 0, r.stdout + r.stderr)
+        db, conf = self.fresh_db_conf()
+        r = srv.cli("migrate", conf=conf)
+        self.assertEqual(applied_count(r.stdout + r.stderr), n, r.stdout + r.stderr)
+        self.assertEqual(srv.pg.psql("select count(*) from accounts", dbname=db), [["0"]])
+        r = srv.cli("migrate", conf=conf)
+        self.assertEqual(applied_count(r.stdout + r.stderr), 0, r.stdout + r.stderr)
+
+    def test_migrate_concurrently(self):
+        db, conf = self.fresh_db_conf()
+        procs = [subprocess.Popen([CLI, "-c", conf, "migrate"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.STDOUT, text=True) for _ in range(3)]
+        outs = [p.communicate(60)[0] for p in procs]
+        self.assertEqual([p.returncode for p in procs], [0, 0, 0], outs)
+        self.assertEqual(srv.pg.psql("select count(*) from domains", dbname=db), [["0"]])
+
+    def test_bad_config_reported_with_file_and_line(self):
+        good = srv.conf_text().splitlines()
+        cases = []
+        # Unknown key on line 3.
+        bad = list(good)
+        bad.insert(2, "no_such_key = 1")
+        cases.append(("unknown-key", bad, 3))
+        # Bad size value.
+        bad = list(good)
+        i = next(i for i, ln in enumerate(bad) if ln.startswith("max_message_size"))
+        bad[i] = "max_message_size = lots"
+        cases.append(("bad-size", bad, i + 1))
+        # A line that is not key = value.
+        bad = list(good)
+        bad.insert(4, "this line is garbage")
+        cases.append(("garbage", bad, 5))
+        # Bad listen address.
+        bad = list(good)
+        i = next(i for i, ln in enumerate(bad) if ln.startswith("listen") and "127.0.0.1" in ln)
+        bad[i] = "listen = 127.0.0.1:notaport"
+        cases.append(("bad-listen", bad, i + 1))
+        for name, lines, lineno in cases:
+            with self.subTest(case=name):
+                path = self.write("bad-%s.conf" % name, "\n".join(lines) + "\n")
+                for prog in ([CLI, "-c", path, "migrate"], [harness.DAEMONS["smtpd"], "-c", path],
+                             [harness.DAEMONS["imapd"], "-c", path]):
+                    r = subprocess.run(prog, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                       text=True, timeout=30)
+                    self.assertNotEqual(r.returncode, 0, "%s accepted %s" % (prog[0], name))
+                    self.assertIn("%s:%d:" % (path, lineno), r.stdout,
+                                  "%s: error does not name file:line" % os.path.basename(prog[0]))
+
+    def test_missing_config_file(self):
+        path = os.path.join(srv.dir, "does-not-exist.conf")
+        r = run("-c", path, "migrate")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(path, r.stdout + r.stderr)
+
+    def test_version_and_help(self):
+        r = run("version")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"\d+\.\d+\.\d+")
+        r = run("help")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout + r.stderr
+        for cmd in ("migrate", "domain", "account", "address", "setaccountpassword", "localserve", "version"):
+            self.assertIn(cmd, out, "help does not list %s" % cmd)
+        r = run("help", "localserve")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("-smtp-port", r.stdout + r.stderr)
+        r = run("no-such-command")
+        self.assertNotEqual(r.returncode, 0)
+
+    def test_account_add_unknown_domain(self):
+        addr = "someone@unknown-domain.example"
+        r = srv.cli("account", "add", addr, check=False)
+        self.assertNotEqual(r.returncode, 0, "account add for unknown domain succeeded")
+        self.assertIn("unknown-domain.example", r.stdout + r.stderr)
+        self.assertEqual(srv.psql("select count(*) from accounts where name = :'n'", n=addr), [["0"]])
+        # Nothing half-created: after adding the domain the same command works.
+        srv.cli("domain", "add", "unknown-domain.example")
+        srv.cli("account", "add", addr)
+        r = srv.cli("account", "add", addr, check=False)
+        self.assertNotEqual(r.returncode, 0, "duplicate account add succeeded")
+        r = srv.cli("domain", "add", "unknown-domain.example", check=False)
+        self.assertNotEqual(r.returncode, 0, "duplicate domain add succeeded")
+
+    def test_account_usage_view(self):
+        # The documented reporting view agrees with what IMAP shows.
+        addr = "%s@example.org" % unique("usage")
+        pw = unique("pw")
+        srv.add_account(addr, pw)
+        self.assertEqual(srv.psql("select messages, bytes, unseen from account_usage where account = :'a'",
+                                  a=addr), [["0", "0", "0"]])
+        for _ in range(2):
+            msg, _ = make_message(to=addr)
+            self.assertEqual(srv.deliver(msg, rcpts=[addr])[0], 250)
+        m = srv.imap(addr, pw)
+        try:
+            m.select("INBOX")
+            sizes = harness.fetch_by_uid(m, "1:*", "(RFC822.SIZE)")
+            uid = min(sizes)
+            harness.fetch_by_uid(m, uid, "(BODY[])")  # sets \Seen
+        finally:
+            m.logout()
+        total = sum(int(it["RFC822.SIZE"]) for it in sizes.values())
+        self.assertEqual(srv.psql("select messages, bytes, unseen from account_usage where account = :'a'",
+                                  a=addr), [["2", str(total), "1"]])
+
+    def test_setaccountpassword(self):
+        addr = "%s@example.org" % unique("pw")
+        srv.add_account(addr, "first-password")
+        self.assertTrue(imap_login_ok(addr, "first-password"))
+        srv.cli("setaccountpassword", addr, input="second password!\n")
+        self.assertTrue(imap_login_ok(addr, "second password!"))
+        self.assertFalse(imap_login_ok(addr, "first-password"), "old password still works")
+        r = srv.cli("setaccountpassword", "nobody-at-all@example.org", input="x-password\n", check=False)
+        self.assertNotEqual(r.returncode, 0)
+
+    def test_address_add_extra_destination(self):
+        srv.cli("address", "add", "alias-for-other@example.org", OTHER)
+        msg, _ = make_message(to="alias-for-other@example.org")
+        code, resp = srv.deliver(msg, rcpts=["alias-for-other@example.org"])
+        self.assertEqual(code, 250, resp)
+        self.assertDelivered(srv, msg, OTHER, OTHER_PASSWORD)
+        r = srv.cli("address", "add", "x@not-our-domain.example", OTHER, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        r = srv.cli("address", "add", "y@example.org", "no-such-account@example.org", check=False)
+        self.assertNotEqual(r.returncode, 0)
+
+    def test_address_add_catchall(self):
+        with srv.smtp() as s:
+            s.mail(SENDER)
+            self.assertEqual(s.rcpt("random-before@example.org")[0], 550)
+        srv.cli("address", "add", "@example.org", USER)
+        msg, _ = make_message(to="anything-%s@example.org" % unique())
+        code, resp = srv.deliver(msg, rcpts=["anything-goes-here@example.org"])
+        self.assertEqual(code, 250, resp)
+        self.assertDelivered(srv, msg, USER, PASSWORD)
+        # Explicit addresses still win over the catch-all.
+        msg2, _ = make_message(to=OTHER)
+        self.assertEqual(srv.deliver(msg2, rcpts=[OTHER])[0], 250)
+        self.assertDelivered(srv, msg2, OTHER, OTHER_PASSWORD)
+        # Other domains still rejected.
+        with srv.smtp() as s:
+            s.mail(SENDER)
+            self.assertEqual(s.rcpt("x@elsewhere.example")[0], 550)
+
+
+# ------------------------------------------------------------------ localserve
+
+def read_env(path):
+    r = subprocess.run(["sh", "-c", 'set -a; . "$1" >/dev/null; env', "sh", path],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                       env={"PATH": "/usr/bin:/bin"})
+    if r.returncode != 0:
+        raise AssertionError("sourcing %s failed: %s" % (path, r.stderr))
+    env = {}
+    for ln in r.stdout.splitlines():
+        k, _, v = ln.partition("=")
+        env[k] = v
+    return env
+
+
+def procs_mentioning(text):
+    """PIDs of processes whose command line contains text."""
+    out = []
+    for d in glob.glob("/proc/[0-9]*"):
+        try:
+            with open(d + "/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        if text in cmd and int(os.path.basename(d)) != os.getpid():
+            out.append((int(os.path.basename(d)), cmd))
+    return out
+
+
+class LocalTarget:
+    """Adapter so TestCase.assertDelivered can read from a localserve."""
+
+    def __init__(self, imap_port):
+        self.imap_port = imap_port
+
+    def imap(self, user, password):
+        m = imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=harness.TIMEOUT)
+        m.login(user, password)
+        return m
+
+
+class LocalserveTest(harness.TestCase):
+    """One localserve instance driven through its life: first run, use,
+    SIGTERM, resume. Methods run in name order."""
+
+    proc = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = os.path.join(srv.dir, "local")
+        cls.log = os.path.join(srv.dir, "logs", "localserve.log")
+        cls.smtp_port, cls.imap_port, cls.http_port = (harness.free_port() for _ in range(3))
+        cls.sent = []
+        cls.first_env = None
+        try:
+            cls.start()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def start(cls):
+        logf = open(cls.log, "ab")
+        cls.log_offset = os.path.getsize(cls.log)
+        cls.proc = subprocess.Popen(
+            [CLI, "localserve", "-dir", cls.dir, "-smtp-port", str(cls.smtp_port),
+             "-imap-port", str(cls.imap_port), "-http-port", str(cls.http_port)],
+            stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, cwd=srv.dir)
+        logf.close()
+        envfile = os.path.join(cls.dir, "localserve.env")
+        ready = harness.wait_for(
+            lambda: cls.proc.poll() is not None or (
+                os.path.exists(envfile) and all(harness.port_open(p) for p in
+                                                (cls.smtp_port, cls.imap_port, cls.http_port))),
+            120, 0.2)
+        if cls.proc.poll() is not None or not ready:
+            raise AssertionError("localserve not ready (exit %s):\n%s"
+                                 % (cls.proc.poll(), harness.tail(cls.log, 60)))
+
+    @classmethod
+    def stop(cls, timeout=15):
+        """SIGTERM; returns seconds taken, or None when it had to be killed."""
+        if not cls.proc or cls.proc.poll() is not None:
+            return 0
+        t0 = time.monotonic()
+        cls.proc.send_signal(signal.SIGTERM)
+        try:
+            cls.proc.wait(timeout)
+            return time.monotonic() - t0
+        except subprocess.TimeoutExpired:
+            cls.proc.kill()
+            cls.proc.wait()
+            return None
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.stop()
+        # A postmaster left behind by a failed run: stop it (immediate mode).
+        for pidfile in glob.glob(os.path.join(cls.dir, "**", "postmaster.pid"), recursive=True):
+            try:
+                with open(pidfile) as f:
+                    pid = int(f.readline())
+                os.kill(pid, signal.SIGQUIT)
+            except (OSError, ValueError):
+                pass
+
+    def output(self):
+        with open(self.log, "rb") as f:
+            f.seek(self.log_offset)
+            return f.read().decode("utf-8", "replace")
+
+    def env(self):
+        return read_env(os.path.join(self.dir, "localserve.env"))
+
+    def test_1_first_run_prints_credentials_and_writes_files(self):
+        env = self.env()
+        type(self).first_env = env
+        for k in ("MAILSTEAD_CONF", "SMTP_PORT", "IMAP_PORT", "HTTP_PORT", "ACCOUNT", "PASSWORD",
+                  "PGHOST", "PGPORT", "PGDATABASE", "PGUSER"):
+            self.assertTrue(env.get(k), "localserve.env lacks %s: %r" % (k, env))
+        self.assertEqual(os.path.realpath(env["MAILSTEAD_CONF"]),
+                         os.path.realpath(os.path.join(self.dir, "mailstead.conf")))
+        self.assertTrue(os.path.isfile(env["MAILSTEAD_CONF"]))
+        self.assertEqual((int(env["SMTP_PORT"]), int(env["IMAP_PORT"]), int(env["HTTP_PORT"])),
+                         (self.smtp_port, self.imap_port, self.http_port))
+        self.assertIn("@", env["ACCOUNT"])
+        out = self.output()
+        self.assertIn(env["ACCOUNT"], out, "address not printed")
+        self.assertIn(env["PASSWORD"], out, "password not printed")
+        # Nothing of it runs as root (PostgreSQL refuses to; the daemons and
+        # the web server must not).
+        if harness.is_root():
+            procs = procs_mentioning(self.dir) + [(self.proc.pid, "localserve")]
+            self.assertGreaterEqual(len(procs), 3, procs)
+            for pid, cmd in procs:
+                for tid, (uids, _gids, _groups) in harness.proc_ids(pid).items():
+                    self.assertNotIn(0, uids, "runs as root: %s (task %d)" % (cmd, tid))
+        # psql with the variables from the env file reaches the database.
+        r = subprocess.run(["sh", "-c", '. "$1"; export PGHOST PGPORT PGDATABASE PGUSER; '
+                            'exec "$2" -X -A -t -c "select count(*) from accounts"', "sh",
+                            os.path.join(self.dir, "localserve.env"),
+                            os.path.join(harness.pg_bindir(), "psql")],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertGreaterEqual(int(r.stdout.strip()), 1)
+
+    def test_2_swaks_delivers_and_imap_reads(self):
+        env = self.first_env or self.env()
+        r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % self.smtp_port, "--to", env["ACCOUNT"]],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout.decode("utf-8", "replace"))
+        for _ in range(2):
+            msg, _ = make_message(to=env["ACCOUNT"])
+            with smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=harness.TIMEOUT) as s:
+                s.sendmail(SENDER, [env["ACCOUNT"]], msg)
+            self.sent.append(msg)
+        target = LocalTarget(self.imap_port)
+        for msg in self.sent:
+            self.assertDelivered(target, msg, env["ACCOUNT"], env["PASSWORD"])
+        m = target.imap(env["ACCOUNT"], env["PASSWORD"])
+        try:
+            typ, data = m.select("INBOX", readonly=True)
+            self.assertEqual(int(data[0]), 3)
+        finally:
+            m.logout()
+
+    def test_3_cli_against_localserve(self):
+        env = self.first_env or self.env()
+        conf = env["MAILSTEAD_CONF"]
+
+        def cli(*args, input=None):
+            r = subprocess.run([CLI, "-c", conf] + list(args), input=input, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, "%s: %s" % (args, r.stdout))
+            return r.stdout
+
+        self.assertEqual(applied_count(cli("migrate")), 0)
+        domain = env["ACCOUNT"].split("@", 1)[1]
+        extra = "extra@" + domain
+        cli("account", "add", extra)
+        cli("setaccountpassword", extra, input="extra-password\n")
+        self.assertTrue(imap_login_ok(extra, "extra-password", port=self.imap_port))
+
+    def test_4_status_page(self):
+        env = self.first_env or self.env()
+        with urllib.request.urlopen("http://127.0.0.1:%d/" % self.http_port, timeout=20) as resp:
+            self.assertEqual(resp.status, 200)
+            page = resp.read().decode("utf-8", "replace")
+        self.assertIn(env["ACCOUNT"], page)
+        self.assertRegex(page, re.escape(env["ACCOUNT"]) + r"(?s:.){0,400}?\b3\b",
+                         "status page does not show 3 messages for the account")
+
+    def test_5_sigterm_stops_everything_then_resume(self):
+        env = self.first_env or self.env()
+        took = self.stop(15)
+        self.assertIsNotNone(took, "localserve did not exit within 15 s of SIGTERM")
+        self.assertEqual(self.proc.returncode, 0, "localserve exit status after SIGTERM")
+        time.sleep(0.5)
+        left = procs_mentioning(self.dir)
+        self.assertEqual(left, [], "processes still running for the localserve dir")
+        self.assertEqual(glob.glob(os.path.join(self.dir, "**", "postmaster.pid"), recursive=True), [],
+                         "postgres did not shut down")
+        for p in (self.smtp_port, self.imap_port, self.http_port):
+            self.assertFalse(harness.port_open(p), "port %d still open" % p)
+
+        type(self).start()
+        env2 = self.env()
+        self.assertEqual(env2["ACCOUNT"], env["ACCOUNT"])
+        self.assertEqual(env2["PASSWORD"], env["PASSWORD"])
+        target = LocalTarget(self.imap_port)
+        for msg in self.sent:
+            self.assertDelivered(target, msg, env["ACCOUNT"], env["PASSWORD"])
+        m = target.imap(env["ACCOUNT"], env["PASSWORD"])
+        try:
+            typ, data = m.select("INBOX", readonly=True)
+            self.assertEqual(int(data[0]), 3)
+        finally:
+            m.logout()
+        self.assertTrue(imap_login_ok("extra@" + env["ACCOUNT"].split("@", 1)[1], "extra-password",
+                                      port=self.imap_port))
+        took = self.stop(15)
+        self.assertIsNotNone(took, "localserve did not exit within 15 s of SIGTERM (second run)")
+        self.assertEqual(self.proc.returncode, 0, "localserve exit status after SIGTERM (second run)")
