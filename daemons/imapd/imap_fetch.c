@@ -596,38 +596,6 @@ buf_body(struct imap_session *s, struct buf *out, const struct mime_part *p,
 
 /* ---- body sections ---- */
 
-/*
- * RFC 9051 6.4.5: "Every message has at least one part number.
- * Non-[MIME-IMB] messages, and non-multipart [MIME-IMB] messages with no
- * encapsulated message, only have a part 1." A number selects a child of a
- * multipart; inside a message/rfc822 part the numbers continue in the
- * encapsulated message.
- */
-static const struct mime_part *
-in_message(const struct mime_part *m, uint32_t num)
-{
-	if (streq(m->type, "multipart"))
-		return num >= 1 && num <= m->nparts ? &m->parts[num - 1] : NULL;
-	return num == 1 ? m : NULL;
-}
-
-static const struct mime_part *
-find_part(const struct mime_part *root, const uint32_t *nums, size_t n)
-{
-	const struct mime_part *p = in_message(root, nums[0]);
-	size_t i;
-
-	for (i = 1; p != NULL && i < n; i++) {
-		if (streq(p->type, "multipart"))
-			p = nums[i] >= 1 && nums[i] <= p->nparts ? &p->parts[nums[i] - 1] : NULL;
-		else if (p->message != NULL && p != root)
-			p = in_message(p->message, nums[i]);
-		else
-			p = NULL;
-	}
-	return p;
-}
-
 static bool
 field_listed(const struct fetch_item *it, const char *name, size_t len)
 {
@@ -691,7 +659,7 @@ section_bytes(const struct fetch_item *it, const struct mime_part *root,
 	if (root == NULL)
 		return false;
 	if (it->npart > 0) {
-		p = find_part(root, it->part, it->npart);
+		p = mime_find_section(root, it->part, it->npart);
 		if (p == NULL)
 			return false;
 	}

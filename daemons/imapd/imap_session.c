@@ -87,8 +87,7 @@ imap_write(struct imap_session *s, const void *p, size_t n)
 void
 imap_bye(struct imap_session *s, const char *text)
 {
-	if (s->c->timed_out)
-		s->c->failed = false;
+	(void)conn_recover_timeout(s->c);
 	(void)conn_printf(s->c, "* BYE %s\r\n", text);
 }
 
