@@ -40,8 +40,10 @@ enum {
 	/* Needs EHLO/HELO first (RFC 5321 4.1.4: a server may refuse MAIL
 	 * before EHLO/HELO with 503). */
 	SMTP_CF_NEEDS_HELO = 1 << 3,
-	/* Known verb whose extension is not offered yet: 502. */
-	SMTP_CF_NOT_IMPLEMENTED = 1 << 4,
+	/* Known verb whose extension this listener does not offer: STARTTLS
+	 * without TLS configured, AUTH outside submission, BDAT (no CHUNKING,
+	 * as in the reference). RFC 5321 4.2.4: 502. */
+	SMTP_CF_NOT_OFFERED = 1 << 4,
 };
 
 struct tx_rcpt {
@@ -776,9 +778,9 @@ static const struct smtp_cmd_def smtp_cmds[] = {
 	{ SMTP_VERB_EXPN, SMTP_CF_ENDS_GROUP, NULL, proceed_expn, NULL },
 	{ SMTP_VERB_HELP, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH, NULL, proceed_help, NULL },
 	{ SMTP_VERB_STARTTLS, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH | SMTP_CF_ENDS_GROUP |
-	  SMTP_CF_NOT_IMPLEMENTED, NULL, NULL, NULL },
-	{ SMTP_VERB_AUTH, SMTP_CF_PRE_AUTH | SMTP_CF_NOT_IMPLEMENTED, NULL, NULL, NULL },
-	{ SMTP_VERB_BDAT, SMTP_CF_NOT_IMPLEMENTED, NULL, NULL, NULL },
+	  SMTP_CF_NOT_OFFERED, NULL, NULL, NULL },
+	{ SMTP_VERB_AUTH, SMTP_CF_PRE_AUTH | SMTP_CF_NOT_OFFERED, NULL, NULL, NULL },
+	{ SMTP_VERB_BDAT, SMTP_CF_NOT_OFFERED, NULL, NULL, NULL },
 };
 
 static const struct smtp_cmd_def *
@@ -796,8 +798,8 @@ cmd_lookup(enum smtp_verb verb)
 static int
 check_common(struct smtp_session *s, const struct smtp_cmd_def *def)
 {
-	if (def->flags & SMTP_CF_NOT_IMPLEMENTED) {
-		refuse(s, "502 5.5.1 command not implemented");
+	if (def->flags & SMTP_CF_NOT_OFFERED) {
+		refuse(s, "502 5.5.1 command not offered on this listener");
 		return -1;
 	}
 	/* RFC 3207 4: "530 5.7.0 Must issue a STARTTLS command first". */

@@ -96,6 +96,22 @@ class CliTest(harness.TestCase):
         self.assertEqual([p.returncode for p in procs], [0, 0, 0], outs)
         self.assertEqual(srv.pg.psql("select count(*) from domains", dbname=db), [["0"]])
 
+    def test_schema_is_documented(self):
+        # psql's \d+ must explain every table, view and column we create
+        # (the migration bookkeeping table is the only exception).
+        rows = srv.psql(
+            "select c.relname, coalesce(a.attname, '') from pg_class c"
+            " join pg_namespace n on n.oid = c.relnamespace and n.nspname = 'public'"
+            " left join pg_attribute a on a.attrelid = c.oid and a.attnum > 0"
+            "  and not a.attisdropped and c.relkind = 'r'"
+            " where c.relkind in ('r', 'v') and c.relname <> 'schema_migrations'"
+            " and (a.attname is null and obj_description(c.oid, 'pg_class') is null"
+            "  or a.attname is not null and col_description(c.oid, a.attnum) is null)")
+        self.assertEqual(rows, [], "tables/columns without COMMENT ON")
+        self.assertGreater(int(srv.psql(
+            "select count(*) from pg_description d join pg_class c on c.oid = d.objoid"
+            " where c.relname = 'messages'")[0][0]), 40)
+
     def test_bad_config_reported_with_file_and_line(self):
         good = srv.conf_text().splitlines()
         cases = []
