@@ -318,14 +318,16 @@ write_config(struct ls *ls)
 		"[database]\n"
 		"conninfo = host=%s/pgsock port=" LS_PGPORT " dbname=mailstead user=" LS_USER "\n"
 		"pool_size = 8\n\n"
-		"[smtp]\n"
-		"listen = 127.0.0.1:%u\n\n"
-		"[imap]\n"
-		"listen = 127.0.0.1:%u\n\n"
 		"[web]\n"
-		"listen = 127.0.0.1:%u\n",
+		"listen = 127.0.0.1:%u\n\n"
+		"[listener local]\n"
+		"ips = 127.0.0.1\n"
+		"smtp = %u\n"
+		"imap = %u\n"
+		"; Plain-text logins are fine on loopback.\n"
+		"imap_require_starttls = no\n",
 		ls->dir, ls->dir, ls->root ? "user = " LS_USER "\n" : "", ls->sqldir, ls->dir,
-		ls->smtp_port, ls->imap_port, ls->http_port);
+		ls->http_port, ls->smtp_port, ls->imap_port);
 	write_file(path, b.data, 0640);
 	buf_free(&b);
 	free(path);

@@ -42,18 +42,37 @@ main(int argc, char **argv)
 	struct imapd d;
 	pthread_t watcher;
 	const char *error;
-	size_t i;
+	size_t i, nfds = 0;
 	int *fds;
 
-	if (conf->imap.l.listen.n == 0)
-		ms_fatal("mailstead-imapd: no [imap] listen addresses configured");
+	/* Bind while still root (ports below 1024): the imap port of every
+	 * listener on each of its IPs. */
+	{
+		size_t li, ip, max = 0;
 
-	/* Bind while still root (ports below 1024). */
-	fds = xcalloc(conf->imap.l.listen.n, sizeof(*fds));
-	for (i = 0; i < conf->imap.l.listen.n; i++) {
-		fds[i] = net_listen(conf->imap.l.listen.v[i], &error);
-		if (fds[i] < 0)
-			ms_fatal("mailstead-imapd: %s", error);
+		for (li = 0; li < conf->nlisteners; li++)
+			max += conf->listeners[li].ips.n;
+		fds = xcalloc(max ? max : 1, sizeof(*fds));
+		for (li = 0; li < conf->nlisteners; li++) {
+			const struct conf_listener_def *l = &conf->listeners[li];
+
+			if (l->imaps != 0)
+				ms_fatal("mailstead-imapd: [listener %s] imaps: implicit TLS for IMAP "
+					"is not available in this version; use imap", l->name);
+			for (ip = 0; l->imap != 0 && ip < l->ips.n; ip++) {
+				char *addr = conf_hostport(l->ips.v[ip], (unsigned)l->imap);
+
+				fds[nfds] = net_listen(addr, &error);
+				if (fds[nfds] < 0)
+					ms_fatal("mailstead-imapd: [listener %s] imap: %s", l->name, error);
+				nfds++;
+				log_info(NULL, "proto=imap ev=listen listener=%s addr=%s", lq(l->name),
+					lq(addr));
+				free(addr);
+			}
+		}
+		if (nfds == 0)
+			ms_fatal("mailstead-imapd: no listener has an imap port");
 	}
 	if (daemon_drop_privileges(conf->general.user, &error) < 0)
 		ms_fatal("mailstead-imapd: %s", error);
@@ -62,6 +81,8 @@ main(int argc, char **argv)
 		&error);
 	if (pool == NULL)
 		ms_fatal("mailstead-imapd: database: %s", error);
+	if (db_migrate_pool(pool, conf->general.sqldir, &error) < 0)
+		ms_fatal("mailstead-imapd: migrate: %s", error);
 	memset(&d, 0, sizeof(d));
 	d.conf = conf;
 	d.store = store_open(pool, conf->general.datadir, &error);
@@ -83,14 +104,12 @@ main(int argc, char **argv)
 
 	memset(&srv, 0, sizeof(srv));
 	srv.fds = fds;
-	srv.nfds = conf->imap.l.listen.n;
+	srv.nfds = nfds;
 	srv.max_conns = (unsigned)conf->imap.l.max_connections;
 	srv.timeout_ms = (int)(conf->imap.l.timeout * 1000);
 	srv.fn = imap_session_run;
 	srv.ctx = &d;
 	srv.proto = "imap";
-	for (i = 0; i < conf->imap.l.listen.n; i++)
-		log_info(NULL, "proto=imap ev=listen addr=%s", lq(conf->imap.l.listen.v[i]));
 	net_serve(&srv, "* BYE too many connections\r\n", &daemon_stop);
 	log_info(NULL, "proto=imap ev=stop");
 

@@ -210,7 +210,7 @@ reply_ehlo_lines(struct smtp_session *s)
 	size_t n = 0, i;
 
 	(void)snprintf(size, sizeof(size), "SIZE %llu",
-		(unsigned long long)s->conf->smtp.max_message_size);
+		(unsigned long long)s->srv->max_message_size);
 	(void)snprintf(limits, sizeof(limits), "LIMITS RCPTMAX=%llu",
 		(unsigned long long)s->conf->smtp.max_recipients);
 	lines[n++] = s->srv->hostname;
@@ -279,7 +279,7 @@ check_mail(struct smtp_session *s, struct smtp_cmd *cmd)
 		return -1;
 	}
 	/* RFC 1870 6.1: a declared size above the fixed maximum gets 552. */
-	if (m->has_size && m->size > s->conf->smtp.max_message_size) {
+	if (m->has_size && m->size > s->srv->max_message_size) {
 		refuse(s, "552 5.3.4 message size exceeds fixed maximum message size");
 		log_info(s->cid, "proto=smtp ev=mail result=too-big size=%llu",
 			(unsigned long long)m->size);
@@ -633,7 +633,7 @@ proceed_data(struct smtp_session *s, struct smtp_cmd *cmd)
 		s->quit = true;
 		return;
 	}
-	smtp_data_init(&d, s->conf->smtp.max_message_size);
+	smtp_data_init(&d, s->srv->max_message_size);
 	rd = data_read(s, &d, fd, &werr);
 	if (rd < 0) {
 		/* Nothing is stored for an unfinished transfer. */

@@ -5,19 +5,28 @@
 #define MS_SMTP_SESSION_H
 
 #include <signal.h>
+#include <stdint.h>
 
 #include "core/conf.h"
 #include "net/conn.h"
 #include "store/store.h"
 
-/* Shared, read-only state of one listener; lives as long as net_serve. */
+enum smtp_kind {
+	SMTP_KIND_SMTP,		/* incoming mail, port 25 */
+	SMTP_KIND_SUBMISSION,	/* 587, STARTTLS */
+	SMTP_KIND_SUBMISSIONS,	/* 465, implicit TLS */
+};
+
+/* Shared, read-only state of one listening service (one per listener and
+ * kind); lives as long as net_serve. */
 struct smtp_server {
 	const struct conf *conf;
+	const struct conf_listener_def *listener;
+	enum smtp_kind kind;
 	struct store *store;
-	const char *hostname;		/* conf->general.hostname */
+	const char *hostname;		/* listener host name */
+	uint64_t max_message_size;	/* per listener */
 	volatile sig_atomic_t *stop;	/* set on shutdown: idle sessions end */
-	/* Later issues: listener kind (submission), TLS context, whether TLS is
-	 * required, the DNS resolver for SPF/iprev. */
 };
 
 /* Serve one connection until QUIT, EOF, timeout, too many errors or

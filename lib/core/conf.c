@@ -4,6 +4,7 @@
  * buffer is an error rather than being split into two "lines". */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <ini.h>
 #include <stddef.h>
@@ -24,6 +25,8 @@ enum conf_type {
 	CT_DURATION,
 	CT_LOGLEVEL,
 	CT_HOSTPORTS,	/* list of host:port */
+	CT_BOOL,
+	CT_IPS,		/* list of IP addresses */
 };
 
 struct conf_key {
@@ -53,14 +56,12 @@ static const struct conf_key keys[] = {
 	{ "database", "conninfo", CT_STR, O(database.conninfo), NULL, true, 0, 0 },
 	{ "database", "pool_size", CT_UINT, O(database.pool_size), "16", false, 1, 1000 },
 
-	{ "smtp", "listen", CT_HOSTPORTS, O(smtp.l.listen), "", false, 0, 0 },
 	{ "smtp", "timeout", CT_DURATION, O(smtp.l.timeout), "5m", false, 1, 86400 },
 	{ "smtp", "max_connections", CT_UINT, O(smtp.l.max_connections), "500", false, 1, 100000 },
 	{ "smtp", "max_message_size", CT_SIZE, O(smtp.max_message_size), "100m", false, 1024, (uint64_t)1 << 40 },
 	{ "smtp", "max_recipients", CT_UINT, O(smtp.max_recipients), "1000", false, 1, 100000 },
 	{ "smtp", "max_line_length", CT_UINT, O(smtp.max_line_length), "4096", false, 512, 1 << 20 },
 
-	{ "imap", "listen", CT_HOSTPORTS, O(imap.l.listen), "", false, 0, 0 },
 	{ "imap", "timeout", CT_DURATION, O(imap.l.timeout), "30m", false, 60, 86400 },
 	{ "imap", "max_connections", CT_UINT, O(imap.l.max_connections), "1000", false, 1, 100000 },
 	{ "imap", "max_literal_size", CT_SIZE, O(imap.max_literal_size), "100m", false, 1024, (uint64_t)1 << 40 },
@@ -69,6 +70,35 @@ static const struct conf_key keys[] = {
 	{ "web", "listen", CT_HOSTPORTS, O(web.listen), "", false, 0, 0 },
 };
 
+#define L(f) offsetof(struct conf_listener_def, f)
+#define MAXSIZE ((uint64_t)1 << 40)
+
+/* Keys of [listener NAME] sections; offsets into struct conf_listener_def.
+ * Defaults "@..." are resolved in finish_listener. */
+static const struct conf_key lkeys[] = {
+	{ "listener", "ips", CT_IPS, L(ips), NULL, true, 0, 0 },
+	{ "listener", "hostname", CT_STR, L(hostname), NULL, false, 1, 0 },
+	{ "listener", "tls_cert", CT_LIST, L(tls_cert), "", false, 0, 0 },
+	{ "listener", "tls_key", CT_LIST, L(tls_key), "", false, 0, 0 },
+	{ "listener", "tls_min_version", CT_STR, L(tls_min_version), "1.2", false, 1, 0 },
+	{ "listener", "tls_session_tickets", CT_BOOL, L(tls_session_tickets), "yes", false, 0, 0 },
+	{ "listener", "tls_client_auth", CT_BOOL, L(tls_client_auth), "yes", false, 0, 0 },
+	{ "listener", "smtp", CT_UINT, L(smtp), "0", false, 0, 65535 },
+	{ "listener", "submission", CT_UINT, L(submission), "0", false, 0, 65535 },
+	{ "listener", "submissions", CT_UINT, L(submissions), "0", false, 0, 65535 },
+	{ "listener", "imap", CT_UINT, L(imap), "0", false, 0, 65535 },
+	{ "listener", "imaps", CT_UINT, L(imaps), "0", false, 0, 65535 },
+	{ "listener", "smtp_starttls", CT_BOOL, L(smtp_starttls), "yes", false, 0, 0 },
+	{ "listener", "smtp_require_starttls", CT_BOOL, L(smtp_require_starttls), "no", false, 0, 0 },
+	{ "listener", "smtp_requiretls", CT_BOOL, L(smtp_requiretls), "yes", false, 0, 0 },
+	{ "listener", "submission_require_starttls", CT_BOOL, L(submission_require_starttls), "yes", false, 0, 0 },
+	{ "listener", "imap_require_starttls", CT_BOOL, L(imap_require_starttls), "yes", false, 0, 0 },
+	{ "listener", "max_message_size", CT_SIZE, L(max_message_size), NULL, false, 1024, MAXSIZE },
+	{ "listener", "first_time_sender_delay", CT_DURATION, L(first_time_sender_delay), "15s", false, 0, 3600 },
+};
+
+#define MAX_LISTENERS 64
+
 struct parse_state {
 	struct conf *conf;
 	const char *name;
@@ -76,6 +106,9 @@ struct parse_state {
 	const char *str;	/* when parsing a string */
 	int line;
 	bool seen[MS_NELEM(keys)];
+	bool (*lseen)[MS_NELEM(lkeys)];	/* per listener */
+	const char *cur_section;	/* for messages about listener keys */
+	struct buf secbuf;
 	const char *error;
 	int error_line;	/* line of error; 0 when it has none */
 };
@@ -151,9 +184,12 @@ conf_split_hostport(const char *s, char **host_r, unsigned *port_r)
 
 /* Store value into the field described by k; on error set st->error. */
 static int
-set_value(struct parse_state *st, const struct conf_key *k, const char *value)
+set_value(struct parse_state *st, char *base, const struct conf_key *k,
+	const char *value)
 {
-	char *field = (char *)st->conf + k->off;
+	char *field = base + k->off;
+	/* Section as the user wrote it, e.g. "listener public". */
+	const char *sect = st->cur_section != NULL ? st->cur_section : k->section;
 	uint64_t v = 0;
 	size_t i;
 
@@ -161,7 +197,7 @@ set_value(struct parse_state *st, const struct conf_key *k, const char *value)
 	case CT_STR:
 		if (strlen(value) < k->min) {
 			st->error = ms_err("%s:%d: [%s] %s must not be empty",
-				st->name, st->line, k->section, k->name);
+				st->name, st->line, sect, k->name);
 			return -1;
 		}
 		free(*(char **)field);
@@ -170,6 +206,37 @@ set_value(struct parse_state *st, const struct conf_key *k, const char *value)
 	case CT_LIST:
 		strlist_parse((struct conf_strlist *)field, value);
 		return 0;
+	case CT_BOOL: {
+		bool b;
+
+		if (ms_parse_bool(value, &b) < 0) {
+			st->error = ms_err("%s:%d: [%s] %s: want yes or no, not %s",
+				st->name, st->line, sect, k->name, value);
+			return -1;
+		}
+		*(bool *)field = b;
+		return 0;
+	}
+	case CT_IPS: {
+		struct conf_strlist *l = (struct conf_strlist *)field;
+		unsigned char tmp[16];
+
+		strlist_parse(l, value);
+		for (i = 0; i < l->n; i++) {
+			if (inet_pton(AF_INET, l->v[i], tmp) != 1 &&
+			    inet_pton(AF_INET6, l->v[i], tmp) != 1) {
+				st->error = ms_err("%s:%d: [%s] %s: not an IP address: %s",
+					st->name, st->line, sect, k->name, l->v[i]);
+				return -1;
+			}
+		}
+		if (l->n == 0) {
+			st->error = ms_err("%s:%d: [%s] %s: at least one IP address is needed",
+				st->name, st->line, sect, k->name);
+			return -1;
+		}
+		return 0;
+	}
 	case CT_HOSTPORTS: {
 		struct conf_strlist *l = (struct conf_strlist *)field;
 
@@ -180,7 +247,7 @@ set_value(struct parse_state *st, const struct conf_key *k, const char *value)
 
 			if (conf_split_hostport(l->v[i], &host, &port) < 0) {
 				st->error = ms_err("%s:%d: [%s] %s: bad address %s (want host:port or [ipv6]:port)",
-					st->name, st->line, k->section, k->name, l->v[i]);
+					st->name, st->line, sect, k->name, l->v[i]);
 				return -1;
 			}
 			free(host);
@@ -192,7 +259,7 @@ set_value(struct parse_state *st, const struct conf_key *k, const char *value)
 
 		if (log_parse_level(value, &lvl) < 0) {
 			st->error = ms_err("%s:%d: [%s] %s: unknown level %s (want debug, info, warn or error)",
-				st->name, st->line, k->section, k->name, value);
+				st->name, st->line, sect, k->name, value);
 			return -1;
 		}
 		free(*(char **)field);
@@ -202,33 +269,154 @@ set_value(struct parse_state *st, const struct conf_key *k, const char *value)
 	case CT_UINT:
 		if (ms_parse_u64(value, 0, UINT64_MAX, &v) < 0) {
 			st->error = ms_err("%s:%d: [%s] %s: not a number: %s",
-				st->name, st->line, k->section, k->name, value);
+				st->name, st->line, sect, k->name, value);
 			return -1;
 		}
 		break;
 	case CT_SIZE:
 		if (ms_parse_size(value, &v) < 0) {
 			st->error = ms_err("%s:%d: [%s] %s: not a size (like 25m or 1g): %s",
-				st->name, st->line, k->section, k->name, value);
+				st->name, st->line, sect, k->name, value);
 			return -1;
 		}
 		break;
 	case CT_DURATION:
 		if (ms_parse_duration(value, &v) < 0) {
 			st->error = ms_err("%s:%d: [%s] %s: not a duration (like 30s, 5m, 2h): %s",
-				st->name, st->line, k->section, k->name, value);
+				st->name, st->line, sect, k->name, value);
 			return -1;
 		}
 		break;
 	}
 	if (v < k->min || v > k->max) {
 		st->error = ms_err("%s:%d: [%s] %s: %s is out of range (%llu to %llu)",
-			st->name, st->line, k->section, k->name, value,
+			st->name, st->line, sect, k->name, value,
 			(unsigned long long)k->min, (unsigned long long)k->max);
 		return -1;
 	}
 	*(uint64_t *)field = v;
 	return 0;
+}
+
+/* A key in [listener NAME]: find or create the listener and set it. */
+static int
+listener_value(struct parse_state *st, const char *lname, const char *name,
+	const char *value)
+{
+	struct conf *conf = st->conf;
+	struct conf_listener_def *l = NULL;
+	size_t i, li;
+
+	for (li = 0; li < conf->nlisteners; li++) {
+		if (strcmp(conf->listeners[li].name, lname) == 0) {
+			l = &conf->listeners[li];
+			break;
+		}
+	}
+	if (l == NULL) {
+		if (lname[0] == '\0' || strchr(lname, ' ') != NULL) {
+			st->error = ms_err("%s:%d: bad listener name [listener %s] (want one word)",
+				st->name, st->line, lname);
+			st->error_line = st->line;
+			return 0;
+		}
+		if (conf->nlisteners >= MAX_LISTENERS) {
+			st->error = ms_err("%s:%d: too many listeners (at most %d)",
+				st->name, st->line, MAX_LISTENERS);
+			st->error_line = st->line;
+			return 0;
+		}
+		conf->listeners = xrealloc(conf->listeners,
+			(conf->nlisteners + 1) * sizeof(*conf->listeners));
+		st->lseen = xrealloc(st->lseen, (conf->nlisteners + 1) * sizeof(*st->lseen));
+		li = conf->nlisteners++;
+		l = &conf->listeners[li];
+		memset(l, 0, sizeof(*l));
+		memset(st->lseen[li], 0, sizeof(st->lseen[li]));
+		l->name = xstrdup(lname);
+		l->line = st->line;
+	}
+	if (name == NULL)
+		return 1;
+	for (i = 0; i < MS_NELEM(lkeys); i++) {
+		if (strcmp(lkeys[i].name, name) != 0)
+			continue;
+		if (st->lseen[li][i]) {
+			st->error = ms_err("%s:%d: [listener %s] %s is set twice",
+				st->name, st->line, lname, name);
+			st->error_line = st->line;
+			return 0;
+		}
+		st->lseen[li][i] = true;
+		buf_reset(&st->secbuf);
+		buf_printf(&st->secbuf, "listener %s", lname);
+		st->cur_section = st->secbuf.data;
+		if (set_value(st, (char *)l, &lkeys[i], value) < 0) {
+			st->error_line = st->line;
+			return 0;
+		}
+		st->cur_section = NULL;
+		return 1;
+	}
+	st->error = ms_err("%s:%d: unknown key %s in [listener %s]", st->name,
+		st->line, name, lname);
+	st->error_line = st->line;
+	return 0;
+}
+
+/* Defaults and cross-checks of one listener after the whole file is read. */
+static void
+finish_listener(struct parse_state *st, size_t li)
+{
+	struct conf *conf = st->conf;
+	struct conf_listener_def *l = &conf->listeners[li];
+	uint64_t ports[5];
+	size_t i, j;
+
+	for (i = 0; i < MS_NELEM(lkeys) && st->error == NULL; i++) {
+		if (st->lseen[li][i])
+			continue;
+		if (lkeys[i].required) {
+			st->error = ms_err("%s:%d: [listener %s] %s is required", st->name,
+				l->line, l->name, lkeys[i].name);
+			return;
+		}
+		if (lkeys[i].dflt != NULL && set_value(st, (char *)l, &lkeys[i], lkeys[i].dflt) < 0)
+			ms_panic("bad default for listener.%s", lkeys[i].name);
+	}
+	if (st->error != NULL)
+		return;
+	if (l->hostname == NULL)
+		l->hostname = xstrdup(conf->general.hostname);
+	if (l->max_message_size == 0)
+		l->max_message_size = conf->smtp.max_message_size;
+	if (strcmp(l->tls_min_version, "1.2") != 0 && strcmp(l->tls_min_version, "1.3") != 0) {
+		st->error = ms_err("%s:%d: [listener %s] tls_min_version must be 1.2 or 1.3",
+			st->name, l->line, l->name);
+		return;
+	}
+	if (l->tls_cert.n != l->tls_key.n) {
+		st->error = ms_err("%s:%d: [listener %s] tls_cert and tls_key must list the same number of files",
+			st->name, l->line, l->name);
+		return;
+	}
+	if (l->tls_cert.n == 0 && (l->submissions || l->imaps)) {
+		st->error = ms_err("%s:%d: [listener %s] submissions and imaps need tls_cert and tls_key",
+			st->name, l->line, l->name);
+		return;
+	}
+	ports[0] = l->smtp;
+	ports[1] = l->submission;
+	ports[2] = l->submissions;
+	ports[3] = l->imap;
+	ports[4] = l->imaps;
+	for (i = 0; i < 5; i++)
+		for (j = i + 1; j < 5; j++)
+			if (ports[i] != 0 && ports[i] == ports[j]) {
+				st->error = ms_err("%s:%d: [listener %s] port %llu is used twice",
+					st->name, l->line, l->name, (unsigned long long)ports[i]);
+				return;
+			}
 }
 
 static int
@@ -248,6 +436,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 		st->error_line = st->line;
 		return 0;
 	}
+	if (strncmp(section, "listener ", 9) == 0)
+		return listener_value(st, section + 9, name, value);
 	for (i = 0; i < MS_NELEM(keys); i++) {
 		if (strcmp(keys[i].section, section) != 0)
 			continue;
@@ -261,7 +451,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 			return 0;
 		}
 		st->seen[i] = true;
-		if (set_value(st, &keys[i], value) < 0) {
+		if (set_value(st, (char *)st->conf, &keys[i], value) < 0) {
 			st->error_line = st->line;
 			return 0;
 		}
@@ -349,9 +539,14 @@ finish(struct parse_state *st, int rc, struct conf **conf_r, const char **error_
 				keys[i].section, keys[i].name);
 			break;
 		}
-		if (keys[i].dflt != NULL && set_value(st, &keys[i], keys[i].dflt) < 0)
+		if (keys[i].dflt != NULL && set_value(st, (char *)conf, &keys[i], keys[i].dflt) < 0)
 			ms_panic("bad default for %s.%s", keys[i].section, keys[i].name);
 	}
+	for (i = 0; i < conf->nlisteners && st->error == NULL; i++)
+		finish_listener(st, i);
+	free(st->lseen);
+	st->lseen = NULL;
+	buf_free(&st->secbuf);
 	if (st->error != NULL) {
 		*error_r = st->error;
 		conf_free(&conf);
@@ -379,10 +574,12 @@ conf_load(const char *path, struct conf **conf_r, const char **error_r)
 	int rc;
 
 	memset(&st, 0, sizeof(st));
+	buf_init(&st.secbuf);
 	st.name = path;
 	st.fp = fopen(path, "r");
 	if (st.fp == NULL) {
 		*error_r = ms_err("%s: cannot open: %s", path, strerror(errno));
+		buf_free(&st.secbuf);
 		return -1;
 	}
 	st.conf = xcalloc(1, sizeof(*st.conf));
@@ -400,12 +597,28 @@ conf_load_string(const char *name, const char *text, struct conf **conf_r,
 	int rc;
 
 	memset(&st, 0, sizeof(st));
+	buf_init(&st.secbuf);
 	st.name = name;
 	st.str = text;
 	st.conf = xcalloc(1, sizeof(*st.conf));
 	st.conf->path = xstrdup(name);
 	rc = parse(&st);
 	return finish(&st, rc, conf_r, error_r);
+}
+
+static void
+free_fields(char *base, const struct conf_key *k, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char *field = base + k[i].off;
+
+		if (k[i].type == CT_STR || k[i].type == CT_LOGLEVEL)
+			free(*(char **)field);
+		else if (k[i].type == CT_LIST || k[i].type == CT_HOSTPORTS || k[i].type == CT_IPS)
+			strlist_free((struct conf_strlist *)field);
+	}
 }
 
 void
@@ -416,15 +629,20 @@ conf_free(struct conf **confp)
 
 	if (conf == NULL)
 		return;
-	for (i = 0; i < MS_NELEM(keys); i++) {
-		char *field = (char *)conf + keys[i].off;
-
-		if (keys[i].type == CT_STR || keys[i].type == CT_LOGLEVEL)
-			free(*(char **)field);
-		else if (keys[i].type == CT_LIST || keys[i].type == CT_HOSTPORTS)
-			strlist_free((struct conf_strlist *)field);
+	free_fields((char *)conf, keys, MS_NELEM(keys));
+	for (i = 0; i < conf->nlisteners; i++) {
+		free_fields((char *)&conf->listeners[i], lkeys, MS_NELEM(lkeys));
+		free(conf->listeners[i].name);
 	}
+	free(conf->listeners);
 	free(conf->path);
 	free(conf);
 	*confp = NULL;
+}
+
+char *
+conf_hostport(const char *ip, unsigned port)
+{
+	return strchr(ip, ':') != NULL ? xasprintf("[%s]:%u", ip, port) :
+		xasprintf("%s:%u", ip, port);
 }

@@ -15,10 +15,32 @@ struct conf_strlist {
 	size_t n;
 };
 
+/* Settings shared by all listeners of one protocol. */
 struct conf_listener {
-	struct conf_strlist listen;	/* empty: service disabled */
 	uint64_t timeout;	/* seconds of client inactivity */
 	uint64_t max_connections;	/* total concurrent connections */
+};
+
+/* One [listener NAME] section: the addresses, host name and TLS files of a
+ * set of IPs, and which services run on them (port 0: service off). */
+struct conf_listener_def {
+	char *name;
+	int line;		/* where the section starts, for errors */
+	struct conf_strlist ips;	/* "0.0.0.0", "::", "127.0.0.1" ... */
+	char *hostname;		/* default: [general] hostname */
+	struct conf_strlist tls_cert;	/* PEM certificate chain files */
+	struct conf_strlist tls_key;	/* matching private key files */
+	char *tls_min_version;	/* "1.2" or "1.3" */
+	bool tls_session_tickets;
+	bool tls_client_auth;	/* ask for client certificates (EXTERNAL) */
+	uint64_t smtp, submission, submissions, imap, imaps;	/* ports */
+	bool smtp_starttls;	/* offer STARTTLS on smtp (when TLS files exist) */
+	bool smtp_require_starttls;	/* refuse mail before STARTTLS */
+	bool smtp_requiretls;	/* announce REQUIRETLS (RFC 8689) after TLS */
+	bool submission_require_starttls;	/* no AUTH before TLS */
+	bool imap_require_starttls;	/* LOGINDISABLED before TLS */
+	uint64_t max_message_size;	/* default: [smtp] max_message_size */
+	uint64_t first_time_sender_delay;	/* seconds, incoming smtp */
 };
 
 struct conf {
@@ -53,6 +75,9 @@ struct conf {
 	struct {
 		struct conf_strlist listen;	/* libmicrohttpd server (localserve) */
 	} web;
+
+	struct conf_listener_def *listeners;
+	size_t nlisteners;
 };
 
 /* Load and validate path. Returns 0 and a new conf in *conf_r, or -1 with
@@ -62,6 +87,9 @@ int conf_load(const char *path, struct conf **conf_r, const char **error_r);
 int conf_load_string(const char *name, const char *text, struct conf **conf_r,
 	const char **error_r);
 void conf_free(struct conf **conf);
+
+/* Format ip and port as "ip:port" or "[ipv6]:port" (malloc'd). */
+char *conf_hostport(const char *ip, unsigned port);
 
 /* Split "host:port" or "[v6]:port" into a malloc'd host and a port.
  * Returns 0 or -1. */

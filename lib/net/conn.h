@@ -87,6 +87,9 @@ struct net_server {
 	int timeout_ms;
 	net_conn_fn *fn;
 	void *ctx;
+	/* Optional, one per fd: passed to fn instead of ctx, so one server
+	 * can serve differently configured sockets (smtp, submission, ...). */
+	void **fd_ctx;
 	const char *proto;	/* for logs: "smtp", "imap" */
 };
 

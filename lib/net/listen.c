@@ -73,6 +73,7 @@ net_listen(const char *hostport, const char **error_r)
 
 struct conn_thread {
 	struct net_server *srv;
+	void *ctx;
 	int fd;
 };
 
@@ -85,7 +86,7 @@ conn_main(void *arg)
 	conn_init(&c, ct->fd, ct->srv->timeout_ms);
 	log_info(c.cid, "proto=%s ev=connect remote=%s local=%s", ct->srv->proto,
 		lq(c.remote_ip), lq(c.local_ip));
-	ct->srv->fn(&c, ct->srv->ctx);
+	ct->srv->fn(&c, ct->ctx);
 	log_info(c.cid, "proto=%s ev=disconnect read=%llu written=%llu",
 		ct->srv->proto, c.nread, c.nwritten);
 	conn_close(&c);
@@ -137,6 +138,7 @@ net_serve(struct net_server *srv, const char *busy_reply,
 			}
 			ct = xmalloc(sizeof(*ct));
 			ct->srv = srv;
+			ct->ctx = srv->fd_ctx != NULL ? srv->fd_ctx[i] : srv->ctx;
 			ct->fd = fd;
 			active++;
 			if (pthread_create(&t, &attr, conn_main, ct) != 0) {

@@ -699,11 +699,14 @@ class Server:
             self.start_daemon(d)
 
     def conf_text(self, **over):
-        smtp = {"listen": "127.0.0.1:%d" % self.ports["smtpd"], "timeout": "5m",
+        smtp = {"timeout": "5m",
                 "max_message_size": "100m", "max_recipients": "1000", "max_line_length": "4096"}
         smtp.update(self.smtp_conf)
-        imap = {"listen": "127.0.0.1:%d" % self.ports["imapd"], "timeout": "30m"}
+        imap = {"timeout": "30m"}
         imap.update(self.imap_conf)
+        listener = {"ips": "127.0.0.1", "smtp": str(self.ports["smtpd"]),
+                    "imap": str(self.ports["imapd"]), "imap_require_starttls": "no"}
+        listener.update(over.get("listener", {}))
         general = {"hostname": HOSTNAME, "datadir": self.datadir, "loglevel": "debug",
                    "sqldir": os.path.join(TOP_SRCDIR, "sql")}
         if self.owner:
@@ -712,7 +715,8 @@ class Server:
         db = {"conninfo": self.pg.conninfo(), "pool_size": "8"}
         db.update(over.get("database", {}))
         out = []
-        for sect, kv in (("general", general), ("database", db), ("smtp", smtp), ("imap", imap)):
+        for sect, kv in (("general", general), ("database", db), ("smtp", smtp), ("imap", imap),
+                         ("listener test", listener)):
             out.append("[%s]" % sect)
             out += ["%s = %s" % (k, v) for k, v in kv.items()]
             out.append("")

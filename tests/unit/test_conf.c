@@ -43,7 +43,6 @@ static const char full[] =
 	"pool_size = 32\n"
 	"\n"
 	"[smtp]\n"
-	"listen = 0.0.0.0:25, [::]:25 127.0.0.1:587\n"
 	"timeout = 2m\n"
 	"max_connections = 200\n"
 	"max_message_size = 50m\n"
@@ -51,14 +50,38 @@ static const char full[] =
 	"max_line_length = 2048\n"
 	"\n"
 	"[imap]\n"
-	"listen = [::1]:143\n"
 	"timeout = 1h\n"
 	"max_connections = 300\n"
 	"max_literal_size = 1g\n"
 	"max_line_length = 8192\n"
 	"\n"
 	"[web]\n"
-	"listen = 127.0.0.1:8080\n";
+	"listen = 127.0.0.1:8080\n"
+	"\n"
+	"[listener public]\n"
+	"ips = 0.0.0.0, ::\n"
+	"hostname = mx1.example.org\n"
+	"tls_cert = /etc/a.pem /etc/b.pem\n"
+	"tls_key = /etc/a.key /etc/b.key\n"
+	"tls_min_version = 1.3\n"
+	"tls_session_tickets = no\n"
+	"tls_client_auth = no\n"
+	"smtp = 25\n"
+	"submission = 587\n"
+	"submissions = 465\n"
+	"imap = 143\n"
+	"imaps = 993\n"
+	"smtp_starttls = yes\n"
+	"smtp_require_starttls = yes\n"
+	"smtp_requiretls = no\n"
+	"submission_require_starttls = no\n"
+	"imap_require_starttls = no\n"
+	"max_message_size = 20m\n"
+	"first_time_sender_delay = 0\n"
+	"\n"
+	"[listener internal]\n"
+	"ips = 127.0.0.1\n"
+	"imap = 1143\n";
 
 static void
 test_full_config(void **state)
@@ -77,18 +100,12 @@ test_full_config(void **state)
 	assert_string_equal(c->database.conninfo, "host=/run/postgresql dbname=mail user=mail");
 	assert_int_equal(c->database.pool_size, 32);
 
-	assert_int_equal(c->smtp.l.listen.n, 3);
-	assert_string_equal(c->smtp.l.listen.v[0], "0.0.0.0:25");
-	assert_string_equal(c->smtp.l.listen.v[1], "[::]:25");
-	assert_string_equal(c->smtp.l.listen.v[2], "127.0.0.1:587");
 	assert_int_equal(c->smtp.l.timeout, 120);
 	assert_int_equal(c->smtp.l.max_connections, 200);
 	assert_int_equal(c->smtp.max_message_size, 50ULL << 20);
 	assert_int_equal(c->smtp.max_recipients, 250);
 	assert_int_equal(c->smtp.max_line_length, 2048);
 
-	assert_int_equal(c->imap.l.listen.n, 1);
-	assert_string_equal(c->imap.l.listen.v[0], "[::1]:143");
 	assert_int_equal(c->imap.l.timeout, 3600);
 	assert_int_equal(c->imap.l.max_connections, 300);
 	assert_int_equal(c->imap.max_literal_size, 1ULL << 30);
@@ -96,9 +113,51 @@ test_full_config(void **state)
 
 	assert_int_equal(c->web.listen.n, 1);
 	assert_string_equal(c->web.listen.v[0], "127.0.0.1:8080");
+
+	assert_int_equal(c->nlisteners, 2);
+	{
+		const struct conf_listener_def *l = &c->listeners[0], *l2 = &c->listeners[1];
+
+		assert_string_equal(l->name, "public");
+		assert_int_equal(l->ips.n, 2);
+		assert_string_equal(l->ips.v[1], "::");
+		assert_string_equal(l->hostname, "mx1.example.org");
+		assert_int_equal(l->tls_cert.n, 2);
+		assert_string_equal(l->tls_key.v[1], "/etc/b.key");
+		assert_string_equal(l->tls_min_version, "1.3");
+		assert_false(l->tls_session_tickets);
+		assert_false(l->tls_client_auth);
+		assert_int_equal(l->smtp, 25);
+		assert_int_equal(l->submission, 587);
+		assert_int_equal(l->submissions, 465);
+		assert_int_equal(l->imap, 143);
+		assert_int_equal(l->imaps, 993);
+		assert_true(l->smtp_require_starttls);
+		assert_false(l->smtp_requiretls);
+		assert_false(l->submission_require_starttls);
+		assert_false(l->imap_require_starttls);
+		assert_int_equal(l->max_message_size, 20ULL << 20);
+		assert_int_equal(l->first_time_sender_delay, 0);
+		/* Defaults of a listener. */
+		assert_string_equal(l2->name, "internal");
+		assert_string_equal(l2->hostname, "mail.example.org");
+		assert_int_equal(l2->smtp, 0);
+		assert_int_equal(l2->imap, 1143);
+		assert_int_equal(l2->tls_cert.n, 0);
+		assert_string_equal(l2->tls_min_version, "1.2");
+		assert_true(l2->tls_session_tickets);
+		assert_true(l2->tls_client_auth);
+		assert_true(l2->smtp_starttls);
+		assert_true(l2->smtp_requiretls);
+		assert_true(l2->submission_require_starttls);
+		assert_true(l2->imap_require_starttls);
+		assert_int_equal(l2->max_message_size, 50ULL << 20);
+		assert_int_equal(l2->first_time_sender_delay, 15);
+	}
 	conf_free(&c);
 	assert_null(c);
 }
+
 
 static void
 test_defaults(void **state)
@@ -115,15 +174,14 @@ test_defaults(void **state)
 	assert_string_equal(c->database.conninfo, "dbname=mailstead");
 	assert_int_equal(c->database.pool_size, 16);
 
-	/* No listen address: the service is disabled. */
-	assert_int_equal(c->smtp.l.listen.n, 0);
+	/* No listeners: no service runs. */
+	assert_int_equal(c->nlisteners, 0);
 	assert_int_equal(c->smtp.l.timeout, 300);
 	assert_int_equal(c->smtp.l.max_connections, 500);
 	assert_int_equal(c->smtp.max_message_size, 100ULL << 20);
 	assert_int_equal(c->smtp.max_recipients, 1000);
 	assert_int_equal(c->smtp.max_line_length, 4096);
 
-	assert_int_equal(c->imap.l.listen.n, 0);
 	assert_int_equal(c->imap.l.timeout, 1800);
 	assert_int_equal(c->imap.l.max_connections, 1000);
 	assert_int_equal(c->imap.max_literal_size, 100ULL << 20);
@@ -147,14 +205,15 @@ test_syntax_variants(void **state)
 		"datadir: /data\r\n"
 		"[database]\r\n"
 		"conninfo =\r\n"
-		"[smtp]\r\n"
+		"[web]\r\n"
 		"listen =\r\n"
+		"[smtp]\r\n"
 		"max_recipients = 5 ; five\r\n", &c, &err), 0);
 	assert_string_equal(c->general.hostname, "mx.example.com");
 	assert_string_equal(c->general.datadir, "/data");
 	/* libpq reads an empty conninfo as "use PG* variables". */
 	assert_string_equal(c->database.conninfo, "");
-	assert_int_equal(c->smtp.l.listen.n, 0);
+	assert_int_equal(c->web.listen.n, 0);
 	assert_int_equal(c->smtp.max_recipients, 5);
 	conf_free(&c);
 }
@@ -204,6 +263,33 @@ expect_error(const char *text, const char *want)
 	assert_ptr_equal(c, (struct conf *)&c);
 	assert_non_null(err);
 	assert_string_equal(err, want);
+}
+
+static void
+test_listener_errors(void **state)
+{
+	expect_error(MINIMAL "[listener a]\nsmtp = 25\n",
+		"t.conf:7: [listener a] ips is required");
+	expect_error(MINIMAL "[listener a]\nips = 1.2.3\n",
+		"t.conf:7: [listener a] ips: not an IP address: 1.2.3");
+	expect_error(MINIMAL "[listener a]\nips = 127.0.0.1\nsmtp = 70000\n",
+		"t.conf:8: [listener a] smtp: 70000 is out of range (0 to 65535)");
+	expect_error(MINIMAL "[listener a]\nips = 127.0.0.1\nsmtp = 25\nimap = 25\n",
+		"t.conf:7: [listener a] port 25 is used twice");
+	expect_error(MINIMAL "[listener a]\nips = 127.0.0.1\nsubmissions = 465\n",
+		"t.conf:7: [listener a] submissions and imaps need tls_cert and tls_key");
+	expect_error(MINIMAL "[listener a]\nips = 127.0.0.1\ntls_cert = a b\ntls_key = a\n",
+		"t.conf:7: [listener a] tls_cert and tls_key must list the same number of files");
+	expect_error(MINIMAL "[listener a]\nips = ::1\ntls_min_version = 1.1\n",
+		"t.conf:7: [listener a] tls_min_version must be 1.2 or 1.3");
+	expect_error(MINIMAL "[listener a]\nips = ::1\nsmtp_starttls = maybe\n",
+		"t.conf:8: [listener a] smtp_starttls: want yes or no, not maybe");
+	expect_error(MINIMAL "[listener a]\nips = ::1\nbogus = 1\n",
+		"t.conf:8: unknown key bogus in [listener a]");
+	expect_error(MINIMAL "[listener a]\nips = ::1\nips = ::1\n",
+		"t.conf:8: [listener a] ips is set twice");
+	expect_error(MINIMAL "[listener a b]\nips = ::1\n",
+		"t.conf:7: bad listener name [listener a b] (want one word)");
 }
 
 static void
@@ -290,10 +376,10 @@ test_error_bad_duration(void **state)
 static void
 test_error_bad_hostport(void **state)
 {
-	expect_error(MINIMAL "[smtp]\nlisten = 127.0.0.1\n",
-		"t.conf:7: [smtp] listen: bad address 127.0.0.1 (want host:port or [ipv6]:port)");
-	expect_error(MINIMAL "[imap]\nlisten = [::1]:143 ::1:993\n",
-		"t.conf:7: [imap] listen: bad address ::1:993 (want host:port or [ipv6]:port)");
+	expect_error(MINIMAL "[web]\nlisten = 127.0.0.1\n",
+		"t.conf:7: [web] listen: bad address 127.0.0.1 (want host:port or [ipv6]:port)");
+	expect_error(MINIMAL "[web]\nlisten = [::1]:143 ::1:993\n",
+		"t.conf:7: [web] listen: bad address ::1:993 (want host:port or [ipv6]:port)");
 	expect_error(MINIMAL "[web]\nlisten = localhost:70000\n",
 		"t.conf:7: [web] listen: bad address localhost:70000 (want host:port or [ipv6]:port)");
 }
@@ -400,7 +486,7 @@ test_load_file(void **state)
 	assert_int_equal(conf_load(path, &c, &err), 0);
 	assert_string_equal(c->path, path);
 	assert_string_equal(c->general.hostname, "mail.example.org");
-	assert_int_equal(c->smtp.l.listen.n, 3);
+	assert_int_equal(c->nlisteners, 2);
 	assert_int_equal(c->imap.max_literal_size, 1ULL << 30);
 	conf_free(&c);
 	assert_int_equal(unlink(path), 0);
@@ -518,6 +604,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_full_config),
+		cmocka_unit_test(test_listener_errors),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_syntax_variants),
 		cmocka_unit_test(test_range_boundaries),
