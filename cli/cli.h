@@ -28,6 +28,11 @@ int cmd_localserve(struct cli *cli, int argc, char **argv);
  * terminal; strips the newline. Returns 0 or -1. */
 int cli_read_password(const char *prompt, struct buf *out);
 
+/* Make a self-signed certificate for localhost (key mode 0600) unless both
+ * files exist. Returns 0 or -1 with *error_r. */
+int selfsigned_ensure(const char *cert_path, const char *key_path,
+	const char **error_r);
+
 /* Status page server for localserve (libmicrohttpd). */
 struct websrv;
 struct websrv *websrv_start(struct store *st, const char *hostport,

@@ -3,6 +3,7 @@
  * on loopback ports, and a status page. See "mailstead help localserve". */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -37,11 +38,33 @@ struct ls {
 	pid_t pids[2];
 	int64_t started[2];	/* ms, for restart backoff */
 	struct buf password;
+	bool dir_created;	/* -dir did not exist before this run */
+	bool pg_started;	/* PostgreSQL runs: stop it on every exit */
+	int fails[2];		/* quick successive daemon failures */
 };
 
 static const char *const daemon_names[2] = { "mailstead-smtpd", "mailstead-imapd" };
 
 static volatile sig_atomic_t ls_stop, ls_child;
+static struct ls *ls_cleanup;	/* for the exit handler */
+
+static void stop_daemons(struct ls *ls);
+static void stop_postgres(struct ls *ls);
+
+/* Every exit after PostgreSQL started, including ms_fatal's, stops the
+ * daemons and PostgreSQL so nothing is left running. */
+static void
+ls_atexit(void)
+{
+	struct ls *ls = ls_cleanup;
+
+	if (ls == NULL)
+		return;
+	ls_cleanup = NULL;
+	stop_daemons(ls);
+	if (ls->pg_started)
+		stop_postgres(ls);
+}
 
 static void
 on_stop(int sig)
@@ -61,6 +84,60 @@ static char *
 path_join(const char *a, const char *b)
 {
 	return xasprintf("%s/%s", a, b);
+}
+
+/* A libpq connection-string value: single-quoted, ' and \ escaped. */
+static void
+conninfo_quote(struct buf *out, const char *v)
+{
+	buf_putc(out, '\'');
+	for (; *v; v++) {
+		if (*v == '\'' || *v == '\\')
+			buf_putc(out, '\\');
+		buf_putc(out, *v);
+	}
+	buf_putc(out, '\'');
+}
+
+/* A shell word: single-quoted, with ' written as '\''. */
+static void
+shell_quote(struct buf *out, const char *v)
+{
+	buf_putc(out, '\'');
+	for (; *v; v++) {
+		if (*v == '\'')
+			buf_puts(out, "'\\''");
+		else
+			buf_putc(out, *v);
+	}
+	buf_putc(out, '\'');
+}
+
+/* A PostgreSQL configuration string value. */
+static void
+pgconf_quote(struct buf *out, const char *v)
+{
+	buf_putc(out, '\'');
+	for (; *v; v++) {
+		if (*v == '\'')
+			buf_putc(out, '\'');
+		buf_putc(out, *v);
+	}
+	buf_putc(out, '\'');
+}
+
+static char *
+conninfo_for(const struct ls *ls, const char *dbname)
+{
+	struct buf b;
+	char *sock = path_join(ls->dir, "pgsock");
+
+	buf_init(&b);
+	buf_puts(&b, "host=");
+	conninfo_quote(&b, sock);
+	buf_printf(&b, " port=" LS_PGPORT " dbname=%s user=" LS_USER, dbname);
+	free(sock);
+	return buf_steal(&b);
 }
 
 static bool
@@ -174,6 +251,22 @@ ensure_user(void)
 			"useradd --system --user-group %s", LS_USER, LS_USER);
 }
 
+static bool
+dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	bool empty = true;
+
+	if (d == NULL)
+		return false;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			empty = false;
+	closedir(d);
+	return empty;
+}
+
 /* As root, make the data directory reachable for LS_USER: own it, and give
  * search (x) permission on parent directories that lack it (e.g. /root). */
 static void
@@ -184,6 +277,15 @@ prepare_root(struct ls *ls)
 
 	ensure_user();
 	pw = getpwnam(LS_USER);
+	if (!ls->dir_created) {
+		struct stat stb;
+
+		/* Never hand an existing directory with someone else's files
+		 * (say /root) to the unprivileged user. */
+		if (stat(ls->dir, &stb) == 0 && stb.st_uid != pw->pw_uid && !dir_is_empty(ls->dir))
+			ms_fatal("mailstead localserve: %s exists, is not empty and is not owned by %s; "
+				"choose a new -dir", ls->dir, LS_USER);
+	}
 	if (chown(ls->dir, pw->pw_uid, pw->pw_gid) < 0)
 		ms_fatal("mailstead localserve: chown %s: %s", ls->dir, strerror(errno));
 	p = xstrdup(ls->dir);
@@ -209,8 +311,11 @@ static void
 write_file(const char *path, const char *content, mode_t mode)
 {
 	char *tmp = xasprintf("%s.tmp", path);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+	int fd;
 
+	/* A leftover temporary file must not lend us its permissions. */
+	(void)unlink(tmp);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0 || ms_write_all(fd, content, strlen(content)) < 0 || fsync(fd) < 0)
 		ms_fatal("mailstead localserve: writing %s: %s", tmp, strerror(errno));
 	close(fd);
@@ -245,15 +350,48 @@ start_postgres(struct ls *ls)
 		if (run(argv, log) != 0)
 			ms_fatal("mailstead localserve: initdb failed; see %s", log);
 	}
-	opts = xasprintf("-k %s -c listen_addresses= -p " LS_PGPORT, sock);
 	{
-		char *argv[] = { pgctl, "-D", pgdata, "-l", log, "-w", "-t", "60",
-			"-o", opts, "start", NULL };
+		/* Our settings live in an included file rewritten at every start,
+		 * so a moved data directory keeps working and paths with spaces
+		 * need no shell quoting. */
+		char *inc = path_join(pgdata, "mailstead-localserve.conf");
+		char *main_conf = path_join(pgdata, "postgresql.conf");
+		struct buf b, conf;
 
-		printf("starting PostgreSQL (log: %s)\n", log);
-		fflush(stdout);
-		if (run(argv, NULL) != 0)
-			ms_fatal("mailstead localserve: PostgreSQL did not start; see %s", log);
+		buf_init(&b);
+		buf_init(&conf);
+		buf_puts(&b, "# Written by mailstead localserve at each start.\n"
+			"listen_addresses = ''\nport = " LS_PGPORT "\nunix_socket_directories = ");
+		pgconf_quote(&b, sock);
+		buf_putc(&b, '\n');
+		write_file(inc, b.data, 0600);
+		if (ms_read_file(main_conf, &conf) < 0)
+			ms_fatal("mailstead localserve: reading %s: %s", main_conf, strerror(errno));
+		if (strstr(conf.data, "include_if_exists = 'mailstead-localserve.conf'") == NULL) {
+			buf_puts(&conf, "\ninclude_if_exists = 'mailstead-localserve.conf'\n");
+			write_file(main_conf, conf.data, 0600);
+		}
+		buf_free(&b);
+		buf_free(&conf);
+		free(inc);
+		free(main_conf);
+	}
+	opts = NULL;
+	{
+		char *status_argv[] = { pgctl, "-D", pgdata, "status", NULL };
+		char *argv[] = { pgctl, "-D", pgdata, "-l", log, "-w", "-t", "60", "start", NULL };
+
+		if (run(status_argv, "/dev/null") == 0) {
+			/* Left running by a localserve that was killed. */
+			printf("PostgreSQL is already running for %s; using it\n", pgdata);
+		} else {
+			printf("starting PostgreSQL (log: %s)\n", log);
+			fflush(stdout);
+			ls->pg_started = true;	/* from here on, stop it on exit */
+			if (run(argv, NULL) != 0)
+				ms_fatal("mailstead localserve: PostgreSQL did not start; see %s", log);
+		}
+		ls->pg_started = true;
 	}
 	free(opts);
 	free(pgdata);
@@ -280,9 +418,8 @@ stop_postgres(struct ls *ls)
 static void
 create_database(struct ls *ls)
 {
-	char *ci = xasprintf("host=%s/pgsock port=" LS_PGPORT " dbname=postgres user=" LS_USER,
-		ls->dir);
-	PGconn *c = PQconnectdb(ci);
+	char *ci = conninfo_for(ls, "postgres");
+	PGconn *c = db_connect(ci);
 	PGresult *res;
 	const char *error;
 
@@ -304,6 +441,7 @@ write_config(struct ls *ls)
 {
 	struct buf b;
 	char *path = path_join(ls->dir, "mailstead.conf");
+	char *ci = conninfo_for(ls, "mailstead");
 
 	buf_init(&b);
 	buf_printf(&b,
@@ -316,21 +454,25 @@ write_config(struct ls *ls)
 		"loglevel = info\n"
 		"sqldir = %s\n\n"
 		"[database]\n"
-		"conninfo = host=%s/pgsock port=" LS_PGPORT " dbname=mailstead user=" LS_USER "\n"
+		"conninfo = %s\n"
 		"pool_size = 8\n\n"
 		"[web]\n"
 		"listen = 127.0.0.1:%u\n\n"
 		"[listener local]\n"
 		"ips = 127.0.0.1\n"
+		"hostname = localhost\n"
+		"tls_cert = %s/tls/localhost.crt\n"
+		"tls_key = %s/tls/localhost.key\n"
 		"smtp = %u\n"
 		"imap = %u\n"
 		"; Plain-text logins are fine on loopback.\n"
 		"imap_require_starttls = no\n",
-		ls->dir, ls->dir, ls->root ? "user = " LS_USER "\n" : "", ls->sqldir, ls->dir,
-		ls->http_port, ls->smtp_port, ls->imap_port);
+		ls->dir, ls->dir, ls->root ? "user = " LS_USER "\n" : "", ls->sqldir, ci,
+		ls->http_port, ls->dir, ls->dir, ls->smtp_port, ls->imap_port);
 	write_file(path, b.data, 0640);
 	buf_free(&b);
 	free(path);
+	free(ci);
 }
 
 /* Read PASSWORD=... from an existing localserve.env. */
@@ -352,33 +494,45 @@ load_password(struct ls *ls)
 }
 
 static void
+env_line(struct buf *b, const char *name, const char *value)
+{
+	buf_printf(b, "%s=", name);
+	shell_quote(b, value);
+	buf_putc(b, '\n');
+}
+
+static void
 write_env(struct ls *ls)
 {
-	struct buf b;
+	struct buf b, v;
 	char *path = path_join(ls->dir, "localserve.env");
 
 	buf_init(&b);
-	buf_printf(&b,
-		"# Written by \"mailstead localserve\"; source it in shell scripts.\n"
-		"MAILSTEAD_DIR='%s'\n"
-		"PASSWORD='%s'\n"
-		"MAILSTEAD_CONF='%s/mailstead.conf'\n"
-		"SMTP_PORT=%u\n"
-		"IMAP_PORT=%u\n"
-		"HTTP_PORT=%u\n"
-		"ACCOUNT='" LS_LOCALPART "@" LS_DOMAIN "'\n"
-		"PGHOST='%s/pgsock'\n"
-		"PGPORT=" LS_PGPORT "\n"
-		"PGDATABASE=mailstead\n"
-		"PGUSER=" LS_USER "\n"
-		"export MAILSTEAD_CONF PGHOST PGPORT PGDATABASE PGUSER\n",
-		ls->dir, ls->password.data, ls->dir, ls->smtp_port, ls->imap_port,
-		ls->http_port, ls->dir);
-	/* The first line after the comment must be MAILSTEAD_DIR so
-	 * load_password's "\nPASSWORD='" search works. */
+	buf_init(&v);
+	buf_puts(&b, "# Written by \"mailstead localserve\"; source it in shell scripts.\n");
+	env_line(&b, "MAILSTEAD_DIR", ls->dir);
+	/* load_password finds the password on the line "PASSWORD='...'". */
+	env_line(&b, "PASSWORD", ls->password.data);
+	buf_printf(&v, "%s/mailstead.conf", ls->dir);
+	env_line(&b, "MAILSTEAD_CONF", v.data);
+	buf_printf(&b, "SMTP_PORT=%u\nIMAP_PORT=%u\nHTTP_PORT=%u\n", ls->smtp_port,
+		ls->imap_port, ls->http_port);
+	env_line(&b, "ACCOUNT", LS_LOCALPART "@" LS_DOMAIN);
+	buf_reset(&v);
+	buf_printf(&v, "%s/tls/localhost.crt", ls->dir);
+	env_line(&b, "TLS_CERT", v.data);
+	buf_reset(&v);
+	buf_printf(&v, "%s/tls/localhost.key", ls->dir);
+	env_line(&b, "TLS_KEY", v.data);
+	buf_reset(&v);
+	buf_printf(&v, "%s/pgsock", ls->dir);
+	env_line(&b, "PGHOST", v.data);
+	buf_puts(&b, "PGPORT=" LS_PGPORT "\nPGDATABASE=mailstead\nPGUSER=" LS_USER "\n"
+		"export MAILSTEAD_CONF PGHOST PGPORT PGDATABASE PGUSER\n");
 	write_file(path, b.data, 0600);
 	buf_wipe(&b);
 	buf_free(&b);
+	buf_free(&v);
 	free(path);
 }
 
@@ -451,8 +605,16 @@ reap(struct ls *ls)
 				break;
 			log_warn(NULL, "ev=daemon-exited daemon=%s status=%d", daemon_names[i],
 				WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st));
-			if (ms_mono_ms() - ls->started[i] < 1000)
+			/* A daemon that keeps dying right after start (port in
+			 * use, bad configuration) is not restarted forever. */
+			if (ms_mono_ms() - ls->started[i] < 5000) {
+				if (++ls->fails[i] >= 5)
+					ms_fatal("mailstead localserve: %s keeps exiting; stopping",
+						daemon_names[i]);
 				sleep(1);
+			} else {
+				ls->fails[i] = 0;
+			}
 			ls->pids[i] = spawn_daemon(ls, i);
 		}
 	}
@@ -538,6 +700,10 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 		if (!is_file(ls.paths_sbin[i], X_OK))
 			ms_fatal("mailstead localserve: %s not found (build with make, or make install)",
 				ls.paths_sbin[i]);
+	if (strpbrk(dir, " \t\n;#\"'\\") != NULL)
+		ms_fatal("mailstead localserve: -dir %s: use a path without spaces, quotes, ';' or '#' "
+			"(it goes into mailstead.conf and a shell file)", dir);
+	ls.dir_created = access(dir, F_OK) != 0;
 	if (ms_mkdir_p(dir, 0750) < 0)
 		ms_fatal("mailstead localserve: creating %s: %s", dir, strerror(errno));
 	ls.dir = realpath(dir, NULL);
@@ -566,6 +732,21 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 	sa.sa_handler = SIG_IGN;
 	sigaction(SIGPIPE, &sa, NULL);
 
+	{
+		char *tlsdir = path_join(ls.dir, "tls");
+		char *crt = path_join(tlsdir, "localhost.crt");
+		char *key = path_join(tlsdir, "localhost.key");
+
+		if (mkdir(tlsdir, 0750) < 0 && errno != EEXIST)
+			ms_fatal("mailstead localserve: mkdir %s: %s", tlsdir, strerror(errno));
+		if (selfsigned_ensure(crt, key, &error) < 0)
+			ms_fatal("mailstead localserve: TLS certificate: %s", error);
+		free(tlsdir);
+		free(crt);
+		free(key);
+	}
+	ls_cleanup = &ls;
+	atexit(ls_atexit);
 	start_postgres(&ls);
 	create_database(&ls);
 	write_config(&ls);
@@ -591,7 +772,7 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &block, &old);
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2 && !ls_stop; i++)
 		ls.pids[i] = spawn_daemon(&ls, i);
 	http = xasprintf("127.0.0.1:%u", ls.http_port);
 	web = websrv_start(st, http, ls.templatesdir, &error);
@@ -616,6 +797,7 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 		}
 	}
 	printf("stopping\n");
+	ls_cleanup = NULL;
 	stop_daemons(&ls);
 	websrv_stop(&web);
 	store_close(&cli->store);

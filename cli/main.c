@@ -115,7 +115,7 @@ cli_store(struct cli *cli)
 	cli->pool = db_pool_create(conf->database.conninfo, 2, &error);
 	if (cli->pool == NULL)
 		ms_fatal("mailstead: %s", error);
-	cli->store = store_open(cli->pool, conf->general.datadir, &error);
+	cli->store = store_open(cli->pool, conf->general.datadir, 0, &error);
 	if (cli->store == NULL)
 		ms_fatal("mailstead: %s", error);
 	return cli->store;

@@ -85,7 +85,7 @@ main(int argc, char **argv)
 		ms_fatal("mailstead-imapd: migrate: %s", error);
 	memset(&d, 0, sizeof(d));
 	d.conf = conf;
-	d.store = store_open(pool, conf->general.datadir, &error);
+	d.store = store_open(pool, conf->general.datadir, STORE_OPEN_DIRS, &error);
 	if (d.store == NULL)
 		ms_fatal("mailstead-imapd: store: %s", error);
 	d.registry = imap_registry_new();

@@ -87,27 +87,25 @@ main(int argc, char **argv)
 
 	conf = daemon_start("mailstead-smtpd", argc, argv);
 	memset(&b, 0, sizeof(b));
+	/* Bind while still root (port 25), then give up root for good. */
+	bind_all(conf, &b);
+	if (b.n == 0) {
+		log_info(NULL, "proto=smtp ev=disabled reason=%s",
+			lq("no listener has smtp, submission or submissions ports"));
+		conf_free(&conf);
+		return 0;
+	}
+	if (daemon_drop_privileges(conf->general.user, &error) < 0)
+		ms_fatal("mailstead-smtpd: %s", error);
+	/* Everything else as the unprivileged user: the database identity
+	 * (peer authentication) and the owner of the directories created. */
 	pool = db_pool_create(conf->database.conninfo,
 		(unsigned)conf->database.pool_size, &error);
 	if (pool == NULL)
 		ms_fatal("mailstead-smtpd: database: %s", error);
 	if (db_migrate_pool(pool, conf->general.sqldir, &error) < 0)
 		ms_fatal("mailstead-smtpd: migrate: %s", error);
-
-	/* Bind while still root (port 25), then give up root for good. */
-	bind_all(conf, &b);
-	if (b.n == 0) {
-		log_info(NULL, "proto=smtp ev=disabled reason=%s",
-			lq("no listener has smtp, submission or submissions ports"));
-		db_pool_destroy(&pool);
-		conf_free(&conf);
-		return 0;
-	}
-	if (daemon_drop_privileges(conf->general.user, &error) < 0)
-		ms_fatal("mailstead-smtpd: %s", error);
-	/* After dropping root, so directories the store creates belong to
-	 * the daemon's user. */
-	store = store_open(pool, conf->general.datadir, &error);
+	store = store_open(pool, conf->general.datadir, STORE_OPEN_DIRS, &error);
 	if (store == NULL)
 		ms_fatal("mailstead-smtpd: store: %s", error);
 	for (i = 0; i < b.nservers; i++)

@@ -12,6 +12,10 @@
 
 struct db_pool;
 
+/* Connect with a 10 second connect timeout added to conninfo. The caller
+ * checks PQstatus and PQfinish()es the result. */
+PGconn *db_connect(const char *conninfo);
+
 /* Connect up to size connections lazily (the first one now, to fail early).
  * Returns the pool or NULL with *error_r set. */
 struct db_pool *db_pool_create(const char *conninfo, unsigned size,
@@ -57,7 +61,9 @@ typedef int db_tx_fn(PGconn *conn, void *ctx, const char **error_r);
  * transaction (up to 10 times, with a short random backoff) when it fails
  * with a serialization failure (40001) or deadlock (40P01), including at
  * COMMIT. fn must therefore be safe to run again. Returns 0 when committed,
- * -1 with *error_r otherwise. */
+ * -1 with *error_r when it was not, and -2 with *error_r when the
+ * connection broke during COMMIT so the outcome is unknown (the caller must
+ * then keep whatever the rows may refer to, e.g. message files). */
 int db_tx(struct db_pool *pool, db_tx_fn *fn, void *ctx, const char **error_r);
 
 /* Apply the migrations sql/NNN_name.sql in sqldir that are not yet recorded

@@ -100,7 +100,7 @@ reconnect(struct db_listener *l)
 	while (!l->stop) {
 		if (l->conn != NULL)
 			PQfinish(l->conn);
-		l->conn = PQconnectdb(l->conninfo);
+		l->conn = db_connect(l->conninfo);
 		if (PQstatus(l->conn) == CONNECTION_OK) {
 			pthread_mutex_lock(&l->mu);
 			l->nlistened = 0;
@@ -131,11 +131,17 @@ listener_main(void *arg)
 			reconnect(l);
 			continue;
 		}
+		/* LISTEN in listen_pending may have read notifications. */
+		while ((n = PQnotifies(l->conn)) != NULL) {
+			dispatch(l, n->relname, n->extra);
+			PQfreemem(n);
+		}
+		memset(pfd, 0, sizeof(pfd));
 		pfd[0].fd = PQsocket(l->conn);
 		pfd[0].events = POLLIN;
 		pfd[1].fd = l->wake[0];
 		pfd[1].events = POLLIN;
-		if (poll(pfd, 2, 1000) < 0 && errno != EINTR)
+		if (poll(pfd, 2, 1000) < 0)
 			continue;
 		if (pfd[1].revents & POLLIN) {
 			char tmp[64];
@@ -163,7 +169,7 @@ db_listener_start(const char *conninfo, const char **error_r)
 	struct db_listener *l = xcalloc(1, sizeof(*l));
 
 	l->conninfo = xstrdup(conninfo);
-	l->conn = PQconnectdb(conninfo);
+	l->conn = db_connect(conninfo);
 	if (PQstatus(l->conn) != CONNECTION_OK) {
 		*error_r = ms_err("listener: connecting to database: %s",
 			PQerrorMessage(l->conn));

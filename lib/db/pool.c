@@ -3,6 +3,7 @@
  * transaction or a statement. */
 #include "config.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -28,10 +29,21 @@ struct db_pool {
 
 static __thread char last_sqlstate[6];
 
+PGconn *
+db_connect(const char *conninfo)
+{
+	/* The conninfo string is expanded first; the keywords after it
+	 * override, so a dead server cannot hang a connect forever. */
+	static const char *const keys[] = { "dbname", "connect_timeout", NULL };
+	const char *values[] = { conninfo, "10", NULL };
+
+	return PQconnectdbParams(keys, values, 1);
+}
+
 static PGconn *
 connect_one(const char *conninfo, const char **error_r)
 {
-	PGconn *c = PQconnectdb(conninfo);
+	PGconn *c = db_connect(conninfo);
 
 	if (PQstatus(c) != CONNECTION_OK) {
 		/* The libpq message may contain the conninfo host but never a
@@ -102,6 +114,15 @@ db_get(struct db_pool *p, const char **error_r)
 	if (p->nidle > 0) {
 		c = p->idle[--p->nidle];
 		pthread_mutex_unlock(&p->mu);
+		/* An idle connection whose socket is readable has been closed by
+		 * the server (restart, idle timeout) or has a notice pending:
+		 * consuming the input makes PQstatus tell which. */
+		{
+			struct pollfd pfd = { .fd = PQsocket(c), .events = POLLIN };
+
+			if (pfd.fd >= 0 && poll(&pfd, 1, 0) > 0)
+				(void)PQconsumeInput(c);
+		}
 		if (PQstatus(c) != CONNECTION_OK) {
 			PQreset(c);
 			if (PQstatus(c) != CONNECTION_OK) {
@@ -293,28 +314,69 @@ retryable(const char *state)
 	return strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0;
 }
 
+/* COMMIT and report whether it happened: 0 committed, -1 rolled back
+ * (e.g. serialization failure, or the transaction had already failed),
+ * -2 unknown (the connection broke: the server may have committed). */
+static int
+commit(PGconn *c, const char **error_r)
+{
+	PGresult *res;
+	int rc;
+
+	if (PQtransactionStatus(c) != PQTRANS_INTRANS) {
+		/* A failed statement aborted the transaction: COMMIT would
+		 * only roll back. */
+		*error_r = "transaction aborted";
+		return -1;
+	}
+	res = PQexec(c, "COMMIT");
+	if (res == NULL || PQstatus(c) != CONNECTION_OK) {
+		*error_r = ms_err("database connection lost during COMMIT: %s", PQerrorMessage(c));
+		PQclear(res);
+		last_sqlstate[0] = '\0';
+		return -2;
+	}
+	if (PQresultStatus(res) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(res), "COMMIT") == 0) {
+		PQclear(res);
+		last_sqlstate[0] = '\0';
+		return 0;
+	}
+	rc = -1;
+	(void)ms_strlcpy(last_sqlstate, PQresultErrorField(res, PG_DIAG_SQLSTATE) ?
+		PQresultErrorField(res, PG_DIAG_SQLSTATE) : "", sizeof(last_sqlstate));
+	*error_r = ms_err("database: COMMIT: %s", PQresultErrorMessage(res)[0] ?
+		PQresultErrorMessage(res) : PQcmdStatus(res));
+	PQclear(res);
+	return rc;
+}
+
 int
 db_tx(struct db_pool *pool, db_tx_fn *fn, void *ctx, const char **error_r)
 {
 	const char *err = NULL;
 	PGconn *c;
-	int attempt;
+	int attempt, rc = -1;
 
 	c = db_get(pool, error_r);
 	if (c == NULL)
 		return -1;
 	for (attempt = 0; attempt < 10; attempt++) {
-		int rc;
-
-		if (db_cmd(c, &err, "BEGIN", 0) < 0)
-			break;
-		rc = fn(c, ctx, &err);
-		if (rc == 0) {
-			if (db_cmd(c, &err, "COMMIT", 0) == 0) {
-				db_put(pool, c);
-				return 0;
+		if (db_cmd(c, &err, "BEGIN", 0) < 0) {
+			/* Nothing ran yet: a broken connection can be reset and
+			 * the transaction tried again. */
+			if (PQstatus(c) != CONNECTION_OK && attempt == 0) {
+				PQreset(c);
+				if (PQstatus(c) == CONNECTION_OK)
+					continue;
 			}
+			break;
+		}
+		if (fn(c, ctx, &err) == 0) {
+			rc = commit(c, &err);
+			if (rc == 0 || rc == -2)
+				break;
 		} else {
+			rc = -1;
 			/* fn's failure may have been a serialization failure. */
 			PQclear(PQexec(c, "ROLLBACK"));
 		}
@@ -326,9 +388,11 @@ db_tx(struct db_pool *pool, db_tx_fn *fn, void *ctx, const char **error_r)
 		/* Random backoff of 1..(attempt+1)*10 ms against a livelock. */
 		usleep((useconds_t)(1000 * (1 + ms_random_u64() % (10 * (unsigned)(attempt + 1)))));
 	}
-	if (PQtransactionStatus(c) != PQTRANS_IDLE)
+	if (rc != 0 && PQstatus(c) == CONNECTION_OK &&
+	    PQtransactionStatus(c) != PQTRANS_IDLE)
 		PQclear(PQexec(c, "ROLLBACK"));
 	db_put(pool, c);
-	*error_r = err ? err : "database transaction failed";
-	return -1;
+	if (rc != 0)
+		*error_r = err ? err : "database transaction failed";
+	return rc == 0 ? 0 : rc;
 }

@@ -37,31 +37,32 @@ store_flag_parse(const char *name, size_t len)
 }
 
 struct store *
-store_open(struct db_pool *pool, const char *datadir, const char **error_r)
+store_open(struct db_pool *pool, const char *datadir, unsigned flags,
+	const char **error_r)
 {
+	static const char *const subdirs[] = { "tmp", "msg" };
 	struct store *st;
-	struct buf p;
+	size_t i;
 
-	buf_init(&p);
-	buf_printf(&p, "%s/tmp", datadir);
-	if (ms_mkdir_p(p.data, 0750) < 0) {
-		*error_r = ms_err("creating %s: %s", p.data, strerror(errno));
+	for (i = 0; (flags & STORE_OPEN_DIRS) && i < MS_NELEM(subdirs); i++) {
+		struct buf p;
+
+		buf_init(&p);
+		buf_printf(&p, "%s/%s", datadir, subdirs[i]);
+		if (ms_mkdir_p(p.data, 0750) < 0) {
+			*error_r = ms_err("creating %s: %s", p.data, strerror(errno));
+			buf_free(&p);
+			return NULL;
+		}
 		buf_free(&p);
-		return NULL;
 	}
-	buf_reset(&p);
-	buf_printf(&p, "%s/msg", datadir);
-	if (ms_mkdir_p(p.data, 0750) < 0) {
-		*error_r = ms_err("creating %s: %s", p.data, strerror(errno));
-		buf_free(&p);
-		return NULL;
-	}
-	buf_free(&p);
 	/* Make the entries of tmp/ and msg/ durable once at start. */
-	(void)ms_fsync_dir(datadir);
+	if (flags & STORE_OPEN_DIRS)
+		(void)ms_fsync_dir(datadir);
 	st = xcalloc(1, sizeof(*st));
 	st->pool = pool;
 	st->datadir = xstrdup(datadir);
+	st->durable_bucket = -1;
 	return st;
 }
 

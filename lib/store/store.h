@@ -40,11 +40,20 @@ unsigned store_flag_parse(const char *name, size_t len);
 struct store {
 	struct db_pool *pool;
 	char *datadir;
+	/* Highest msg/ bucket directory known to be durable in msg/; -1
+	 * none. Starts at -1 so the first delivery of a process syncs once. */
+	_Atomic int64_t durable_bucket;
 };
 
-/* Create the store handle and make sure <datadir>/tmp and msg exist. */
+enum store_open_flags {
+	STORE_OPEN_DIRS = 1,	/* create <datadir>/tmp and msg (daemons) */
+};
+
+/* Create the store handle. With STORE_OPEN_DIRS, make sure <datadir>/tmp
+ * and msg exist (call after dropping privileges so they get the daemon's
+ * owner); commands that only touch the database pass 0. */
 struct store *store_open(struct db_pool *pool, const char *datadir,
-	const char **error_r);
+	unsigned flags, const char **error_r);
 void store_close(struct store **st);
 
 /* ---- domains, accounts, credentials (store_account.c) ---- */
@@ -89,6 +98,8 @@ enum store_dest_status {
 	STORE_DEST_NOT_LOCAL,	/* domain is not ours (relay) */
 	STORE_DEST_DISABLED,	/* domain disabled: temporary failure */
 	STORE_DEST_SMTP_ERROR,	/* address configured to reject (smtp_error) */
+	STORE_DEST_ALIAS,	/* an alias: only store_recipient_lookup
+				 * (store_rules.h) gives its members */
 };
 
 struct store_dest {
@@ -102,8 +113,10 @@ struct store_dest {
 
 /* Find the destination for localpart@domain (domain in lower case; localpart
  * as given). Applies the domain's case sensitivity and catch-all separators,
- * then the exact address, then the @domain catch-all; postmaster@ any local
- * domain falls back to the first account of that domain when not defined. */
+ * then the exact address or alias, then the @domain catch-all; postmaster@
+ * any local domain falls back to the first account of that domain when not
+ * defined. A summary of store_recipient_lookup (store_rules.h), which also
+ * returns rulesets and alias members and is what smtpd uses. */
 int store_lookup_dest(struct store *st, const char *localpart,
 	const char *domain, struct store_dest *dest, const char **error_r);
 

@@ -60,17 +60,47 @@ store_mailbox_create_tx(PGconn *c, int64_t account_id, const char *name,
 	const char *special_use, int64_t *id_r, const char **error_r)
 {
 	PGresult *res;
-	int64_t modseq;
+	int64_t modseq, parent_id = 0;
+	const char *slash = strrchr(name, '/');
 
+	if (name[0] == '\0' || name[0] == '/' || (slash != NULL && slash[1] == '\0') ||
+	    strstr(name, "//") != NULL) {
+		*error_r = ms_err("bad mailbox name %s", name);
+		return -1;
+	}
+	/* Hierarchical names need their parents ("Archive/2026" needs
+	 * "Archive"), created as plain mailboxes when missing. */
+	if (slash != NULL) {
+		char *parent = xstrndup(name, (size_t)(slash - name));
+
+		res = db_execv(c, error_r,
+			"SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2",
+			2, db_i64(account_id), parent);
+		if (res == NULL) {
+			free(parent);
+			return -1;
+		}
+		if (PQntuples(res) == 1) {
+			parent_id = db_get_i64(res, 0, 0);
+		} else if (store_mailbox_create_tx(c, account_id, parent, NULL, &parent_id,
+			       error_r) < 0) {
+			PQclear(res);
+			free(parent);
+			return -1;
+		}
+		PQclear(res);
+		free(parent);
+	}
 	if (store_bump_modseq(c, account_id, &modseq, error_r) < 0)
 		return -1;
 	res = db_execv(c, error_r,
 		"WITH v AS (UPDATE accounts SET next_uidvalidity = next_uidvalidity + 1"
 		"  WHERE id = $1 RETURNING next_uidvalidity - 1 AS uv)"
 		" INSERT INTO mailboxes (account_id, name, uidvalidity, special_use,"
-		"  modseq, createseq)"
-		" SELECT $1, $2, (SELECT uv FROM v), $3, $4, $4 RETURNING id",
-		4, db_i64(account_id), name, special_use, db_i64(modseq));
+		"  modseq, createseq, parent_id)"
+		" SELECT $1, $2, (SELECT uv FROM v), $3, $4, $4, $5 RETURNING id",
+		5, db_i64(account_id), name, special_use, db_i64(modseq),
+		parent_id ? db_i64(parent_id) : NULL);
 	if (res == NULL)
 		return -1;
 	*id_r = db_get_i64(res, 0, 0);

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,7 +173,9 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	const char *relpath, const char **error_r)
 {
 	const struct store_msg_in *msg = ctx->msg;
-	const char *mbname = r->mailbox ? r->mailbox : "Inbox";
+	/* "INBOX" in any case is the inbox, as in IMAP (RFC 9051 5.1). */
+	const char *mbname = r->mailbox == NULL || ms_strcaseeq(r->mailbox, "inbox") ?
+		"Inbox" : r->mailbox;
 	struct buf kw, flags;
 	PGresult *res;
 	int64_t modseq, mailbox_id, quota, usage;
@@ -229,7 +232,7 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 		return -1;
 	r->uid = (uint32_t)db_get_i64(res, 0, 0);
 	PQclear(res);
-	if (r->uid == 0 || r->uid == UINT32_MAX) {
+	if (r->uid == 0) {
 		*error_r = "mailbox UID space exhausted";
 		return -1;
 	}
@@ -275,8 +278,8 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 		" message_id, subject_base, message_hash, mailbox_orig_id)"
 		" VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, to_timestamp($9), $10, $11,"
 		" $12::jsonb, $13, $14::inet, $15, $16,"
-		" CASE WHEN $16 = '' THEN '' ELSE left($16, length($16) - strpos(reverse($16), '@')) END,"
-		" CASE WHEN $16 = '' THEN '' ELSE lower(right($16, strpos(reverse($16), '@') - 1)) END,"
+		" CASE WHEN strpos($16, '@') = 0 THEN $16 ELSE left($16, length($16) - strpos(reverse($16), '@')) END,"
+		" CASE WHEN strpos($16, '@') = 0 THEN '' ELSE lower(right($16, strpos(reverse($16), '@') - 1)) END,"
 		" $17, $18, $19, lower($20), $21, $22, decode($23, 'hex'), $3)",
 		23, values, lengths, formats, error_r);
 	buf_free(&kw);
@@ -288,6 +291,20 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 		    "UPDATE accounts SET disk_usage = disk_usage + $2 WHERE id = $1",
 		    2, db_i64(r->account_id), db_i64(ctx->f->size)) < 0)
 		return -1;
+	if (msg->nkeywords > 0) {
+		/* New keywords become part of the mailbox's FLAGS. */
+		buf_init(&kw);
+		store_pg_text_array(&kw, msg->keywords, msg->nkeywords);
+		rc = db_cmd(c, error_r,
+			"UPDATE mailboxes SET keywords = ARRAY(SELECT DISTINCT k FROM"
+			" unnest(keywords || lower($2::text)::text[]) k ORDER BY k)"
+			" WHERE id = $1 AND NOT lower($2::text)::text[] <@ keywords",
+			2, db_i64(mailbox_id), kw.data);
+		buf_free(&kw);
+		if (rc < 0)
+			return -1;
+		rc = -1;
+	}
 	r->mailbox_id = mailbox_id;
 	if (store_notify(c, r->account_id, mailbox_id, modseq, error_r) < 0)
 		return -1;
@@ -341,9 +358,14 @@ link_file(struct store *st, const char *tmp, int64_t id, char **relpath_r,
 	buf_printf(&rel, "msg/%lld/%lld", (long long)(id / MSG_PER_DIR), (long long)id);
 	buf_printf(&dir, "%s/msg/%lld", st->datadir, (long long)(id / MSG_PER_DIR));
 	buf_printf(&full, "%s/%s", st->datadir, rel.data);
-	if (mkdir(dir.data, 0750) == 0) {
-		/* A new bucket directory: its entry in msg/ must be durable
-		 * too, or a crash could lose it with every file inside. */
+	if (mkdir(dir.data, 0750) < 0 && errno != EEXIST) {
+		*error_r = ms_err("creating %s: %s", dir.data, strerror(errno));
+		goto out;
+	}
+	/* The bucket directory's entry in msg/ must be durable before any
+	 * file in it is committed; whoever created it, fsync msg/ once per
+	 * new bucket (another thread may have made it and not synced yet). */
+	if (id / MSG_PER_DIR > atomic_load(&st->durable_bucket)) {
 		struct buf parent;
 
 		buf_init(&parent);
@@ -354,9 +376,7 @@ link_file(struct store *st, const char *tmp, int64_t id, char **relpath_r,
 			goto out;
 		}
 		buf_free(&parent);
-	} else if (errno != EEXIST) {
-		*error_r = ms_err("creating %s: %s", dir.data, strerror(errno));
-		goto out;
+		atomic_store(&st->durable_bucket, id / MSG_PER_DIR);
 	}
 	if (link(tmp, full.data) < 0) {
 		*error_r = ms_err("linking message to %s: %s", full.data, strerror(errno));
@@ -436,10 +456,14 @@ store_deliver(struct store *st, const struct store_msg_in *msg,
 	rc = db_tx(st->pool, deliver_tx, &ctx, error_r);
 out:
 	for (i = 0; i < n; i++) {
-		if (ctx.paths[i] != NULL && rc < 0)
+		/* After an unknown COMMIT outcome (-2) the rows may exist: keep
+		 * the files (at worst orphans, which verifydata reports). */
+		if (ctx.paths[i] != NULL && rc == -1)
 			unlink_rel(st, ctx.paths[i]);
 		free(ctx.paths[i]);
 	}
+	if (rc < 0)
+		rc = -1;
 	free(ctx.paths);
 	free(ctx.order);
 	buf_free(&f.parsed);
