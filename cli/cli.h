@@ -21,8 +21,16 @@ int cmd_migrate(struct cli *cli, int argc, char **argv);
 int cmd_domain(struct cli *cli, int argc, char **argv);
 int cmd_account(struct cli *cli, int argc, char **argv);
 int cmd_address(struct cli *cli, int argc, char **argv);
+/* Local delivery rules (cmd_rules.c); cmd_domain/cmd_address hand "set"
+ * and "rm" to the first three. */
+int cmd_domain_set(struct cli *cli, int argc, char **argv);
+int cmd_address_rm(struct cli *cli, int argc, char **argv);
+int cmd_address_set(struct cli *cli, int argc, char **argv);
+int cmd_alias(struct cli *cli, int argc, char **argv);
+int cmd_ruleset(struct cli *cli, int argc, char **argv);
 int cmd_setaccountpassword(struct cli *cli, int argc, char **argv);
 int cmd_localserve(struct cli *cli, int argc, char **argv);
+int cmd_queue(struct cli *cli, int argc, char **argv);
 
 /* Read one line (the password) from stdin without echo when it is a
  * terminal; strips the newline. Returns 0 or -1. */

@@ -1,5 +1,5 @@
 /* Administrative subcommands: migrate, domain, account, address,
- * setaccountpassword. */
+ * setaccountpassword ("domain set", "address rm|set": cmd_rules.c). */
 #include "config.h"
 
 #include <stdio.h>
@@ -85,6 +85,8 @@ cmd_domain(struct cli *cli, int argc, char **argv)
 		print_rows(cli, "SELECT name FROM domains ORDER BY name");
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], "set") == 0)
+		return cmd_domain_set(cli, argc, argv);
 	if (argc != 3 || strcmp(argv[1], "add") != 0)
 		return 2;
 	dom = parse_domain(argv[2]);
@@ -170,6 +172,10 @@ cmd_address(struct cli *cli, int argc, char **argv)
 	int64_t id;
 	int found;
 
+	if (argc >= 2 && strcmp(argv[1], "rm") == 0)
+		return cmd_address_rm(cli, argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "set") == 0)
+		return cmd_address_set(cli, argc, argv);
 	if (argc != 4 || strcmp(argv[1], "add") != 0)
 		return 2;
 	if (split_address(argv[2], &a) < 0)

@@ -34,19 +34,112 @@ static const struct command commands[] = {
 	{ "migrate", cmd_migrate, "migrate",
 	  "Apply the database migrations (sql/NNN_name.sql) that are not applied yet.\n"
 	  "Safe to run concurrently and repeatedly." },
-	{ "domain", cmd_domain, "domain add DOMAIN | domain list",
+	{ "domain", cmd_domain, "domain add DOMAIN | domain list | domain set DOMAIN SETTING VALUE",
 	  "Add a domain Mailstead receives mail for, or list the domains. Unicode\n"
-	  "domain names are accepted and stored in Unicode form." },
+	  "domain names are accepted and stored in Unicode form.\n"
+	  "  domain set DOMAIN catchall-separators CHARS\n"
+	  "      Localparts are cut at the first of these characters before lookup:\n"
+	  "      with \"+-\", user+tag@ and user-tag@ deliver to user@. \"\" for none.\n"
+	  "  domain set DOMAIN case-sensitive yes|no\n"
+	  "      Compare localparts exactly instead of in lower case (default no).\n"
+	  "  domain set DOMAIN disabled yes|no\n"
+	  "      A disabled domain gets 450 (try again later) for every recipient.\n"
+	  "  domain set DOMAIN reports-only yes|no\n"
+	  "      Only exact addresses (DMARC/TLS report addresses) receive mail: no\n"
+	  "      aliases, no catch-all." },
 	{ "account", cmd_account, "account add ADDRESS | account list",
 	  "Create an account for ADDRESS (its domain must exist) with the mailboxes\n"
 	  "Inbox, Sent, Drafts, Trash, Junk and Archive; or list the accounts. Set a\n"
 	  "password with setaccountpassword." },
-	{ "address", cmd_address, "address add ADDRESS ACCOUNT",
+	{ "address", cmd_address,
+	  "address add ADDRESS ACCOUNT | address rm ADDRESS | address set ADDRESS SETTING VALUE",
 	  "Deliver mail for ADDRESS to ACCOUNT (an account name or one of its\n"
-	  "addresses). \"@domain\" makes a catch-all for the domain." },
+	  "addresses). \"@domain\" makes a catch-all for the domain: it gets mail for\n"
+	  "localparts that are neither an address nor an alias.\n"
+	  "  address rm ADDRESS\n"
+	  "      Remove the address with its rulesets and alias memberships (refused\n"
+	  "      when it is the last member of an alias).\n"
+	  "  address set ADDRESS mailbox NAME\n"
+	  "      Mailbox for mail no ruleset matches (default Inbox; created when\n"
+	  "      missing).\n"
+	  "  address set ADDRESS smtp-error \"550 5.1.1 gone\"\n"
+	  "      Refuse RCPT TO for the address with this reply (4xx or 5xx; \"\" to\n"
+	  "      accept mail again). Useful next to a catch-all.\n"
+	  "  address set ADDRESS message-auth-required-smtp-error TEXT\n"
+	  "      Refuse messages whose From is not DMARC-aligned verified (with SPF\n"
+	  "      or DKIM), with a 5xx reply carrying TEXT (\"\" to turn off).\n"
+	  "  address set ADDRESS full-name NAME\n"
+	  "      Display name for composing messages from this address." },
+	{ "alias", cmd_alias,
+	  "alias list [DOMAIN] | alias add ALIAS MEMBER... [OPTIONS] | alias rm ALIAS |\n"
+	  "          alias set ALIAS SETTING yes|no | alias addaddr|rmaddr ALIAS MEMBER...",
+	  "Aliases (lists): mail to ALIAS goes to every member. Members in our domains\n"
+	  "must be existing addresses and get the message in their account, sorted by\n"
+	  "that address's mailbox and rulesets. Members elsewhere are stored for\n"
+	  "forwarding through the outgoing queue; until the queue forwards alias mail,\n"
+	  "only local members receive it. A member who is also a direct recipient of\n"
+	  "the same message, or its sender, gets no extra copy.\n"
+	  "Options and settings (default no):\n"
+	  "  --post-public / post-public      anyone may send to the alias; otherwise\n"
+	  "                                   only members (by the message From address;\n"
+	  "                                   others get 550 5.7.2 after DATA)\n"
+	  "  --list-members / list-members    members may see the other members\n"
+	  "  --allow-msg-from / allow-msg-from  members may send with the alias as From\n"
+	  "alias list prints ADDRESS<TAB>post-public=..<TAB>list-members=..<TAB>\n"
+	  "allow-msg-from=..<TAB>members=A,B,..; an alias keeps at least one member." },
+	{ "ruleset", cmd_ruleset,
+	  "ruleset add ADDRESS --mailbox NAME [CONDITIONS] [MODIFIERS] |\n"
+	  "          ruleset list ADDRESS | ruleset rm ADDRESS N",
+	  "Rulesets of an address choose the mailbox for incoming mail: the first\n"
+	  "ruleset (in list order) whose conditions all match wins, else the address's\n"
+	  "mailbox. The mailbox is created when missing. Conditions (at least one):\n"
+	  "  --mailfrom REGEXP         matches the SMTP MAIL FROM address\n"
+	  "  --msgfrom REGEXP          matches the message From address\n"
+	  "  --verified-domain DOMAIN  DOMAIN or a subdomain is SPF or DKIM verified\n"
+	  "  --header FIELD=VALUE      both regexps (lower case) match one header field\n"
+	  "                            (name, and unfolded, trimmed, lower-cased value);\n"
+	  "                            may be repeated, e.g. --header '^list-id$=<a\\.b>'\n"
+	  "Modifiers for junk filtering: --is-forward (needs --mailfrom and\n"
+	  "--verified-domain), --list-allow-domain DOMAIN, --accept-rejects-to-mailbox\n"
+	  "NAME; and --comment TEXT. Regular expressions are POSIX extended (as\n"
+	  "egrep), case-sensitive unless they start with (?i), and match anywhere in\n"
+	  "the text unless anchored with ^ and $. ruleset list numbers the rulesets;\n"
+	  "ruleset rm removes number N." },
 	{ "setaccountpassword", cmd_setaccountpassword, "setaccountpassword ACCOUNT",
 	  "Set the password of ACCOUNT, read from standard input (asked twice on a\n"
 	  "terminal). Stores a yescrypt hash and the SCRAM/CRAM-MD5 secrets." },
+	{ "queue", cmd_queue,
+	  "queue list|add|dump|hold|unhold|drop|holdrules|suppress ... (help queue)",
+	  "The outgoing queue (mailstead-queued delivers it). Listings are tab-separated\n"
+	  "with a header line, escaped like psql COPY text; times are UTC.\n"
+	  "  queue list [-account ACCOUNT] [-n MAX]\n"
+	  "      Queued messages by next delivery attempt.\n"
+	  "  queue add -from ADDRESS -to ADDRESS [-to ADDRESS ...] [-account ACCOUNT]\n"
+	  "        [-holdfor SECONDS | -holduntil YYYY-MM-DDTHH:MM:SSZ]\n"
+	  "        [-requiretls yes|no|default] [-limits] FILE|-\n"
+	  "      Inject a message (bare LF becomes CRLF) for delivery, as submission\n"
+	  "      would queue it: Message-Id/Date added when missing, X-Mailstead-Extra-*\n"
+	  "      headers become extra data, hold rules apply, FUTURERELEASE up to 60\n"
+	  "      days. The sender account is -account, else the account of the -from\n"
+	  "      address, else none (\"<>\" is the null sender). -limits enforces the\n"
+	  "      account's send limits. Prints ID<TAB>RECIPIENT per recipient.\n"
+	  "  queue dump ID\n"
+	  "      Print the message as it will be sent.\n"
+	  "  queue hold ID... | queue unhold ID...\n"
+	  "      Put messages on hold (no delivery attempts) or release them.\n"
+	  "  queue drop ID...\n"
+	  "      Remove messages without delivering them (kept as history in\n"
+	  "      queue_retired when the account keeps it). Exit 1 if none matched.\n"
+	  "  queue holdrules list | add [-account ACCOUNT] [-senderdom DOMAIN]\n"
+	  "        [-recipientdom DOMAIN] | remove ID\n"
+	  "      Newly queued messages matching every condition of a rule are put on\n"
+	  "      hold; a rule without conditions holds everything. Adding a rule also\n"
+	  "      holds matching queued messages; removing one releases nothing.\n"
+	  "  queue suppress list [ACCOUNT] | add ACCOUNT ADDRESS [REASON...] |\n"
+	  "        remove ACCOUNT ADDRESS | lookup ACCOUNT ADDRESS\n"
+	  "      The account's suppression list: deliveries to these addresses fail\n"
+	  "      at once. Matching is by base address (localpart cut at '+' or '-',\n"
+	  "      dots removed, lower case). lookup exits 1 when not suppressed." },
 	{ "version", cmd_version, "version", "Print the version." },
 	{ "help", cmd_help, "help [COMMAND]", "Show the commands, or help for one." },
 };

@@ -15,6 +15,7 @@
 #include "core/util.h"
 #include "db/db.h"
 #include "net/conn.h"
+#include "net/tls.h"
 #include "smtp_session.h"
 #include "store/store.h"
 
@@ -28,7 +29,64 @@ struct bound {
 	size_t n;
 	struct smtp_server *servers;	/* one per listener and kind */
 	size_t nservers;
+	struct tls_ctx **tls;		/* one per listener with certificates */
+	size_t ntls;
 };
+
+/* Load a listener's certificates (as root: keys are often root-only). */
+static struct tls_ctx *
+load_tls(const struct conf_listener_def *l)
+{
+	struct tls_config cfg;
+	struct tls_ctx *ctx;
+	const char *error;
+	struct buf names;
+	size_t i;
+
+	if (l->tls_cert.n == 0)
+		return NULL;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.cert_files = (const char *const *)l->tls_cert.v;
+	cfg.key_files = (const char *const *)l->tls_key.v;
+	cfg.ncerts = l->tls_cert.n;
+	cfg.hostname = l->hostname;
+	if (tls_parse_version(l->tls_min_version, &cfg.min_version) < 0)
+		ms_fatal("mailstead-smtpd: [listener %s] bad tls_min_version", l->name);
+	cfg.session_tickets = l->tls_session_tickets;
+	cfg.client_auth = l->tls_client_auth;
+	ctx = tls_ctx_create(&cfg, &error);
+	if (ctx == NULL)
+		ms_fatal("mailstead-smtpd: [listener %s] TLS: %s", l->name, error);
+	buf_init(&names);
+	for (i = 0; i < tls_ctx_cert_count(ctx); i++) {
+		buf_reset(&names);
+		tls_ctx_cert_names(ctx, i, &names);
+		log_info(NULL, "proto=smtp ev=tls-certificate listener=%s names=%s", lq(l->name),
+			lq(names.data));
+	}
+	buf_free(&names);
+	return ctx;
+}
+
+/* Called by the accept loop: reload certificates after SIGHUP. Running
+ * connections keep the certificates they started with. */
+static void
+tick(void *arg)
+{
+	struct bound *b = arg;
+	const char *error;
+	size_t i;
+
+	if (!daemon_hup)
+		return;
+	daemon_hup = 0;
+	for (i = 0; i < b->ntls; i++) {
+		if (tls_ctx_reload(b->tls[i], &error) < 0)
+			log_error(NULL, "proto=smtp ev=tls-reload result=failed err=%s", lq(error));
+		else
+			log_info(NULL, "proto=smtp ev=tls-reload result=ok");
+	}
+}
 
 static void
 bind_all(struct conf *conf, struct bound *b)
@@ -41,9 +99,17 @@ bind_all(struct conf *conf, struct bound *b)
 	b->fds = xcalloc(max ? max : 1, sizeof(int));
 	b->ctx = xcalloc(max ? max : 1, sizeof(void *));
 	b->servers = xcalloc(conf->nlisteners * 3 + 1, sizeof(struct smtp_server));
+	b->tls = xcalloc(conf->nlisteners + 1, sizeof(struct tls_ctx *));
 	for (li = 0; li < conf->nlisteners; li++) {
 		const struct conf_listener_def *l = &conf->listeners[li];
 		uint64_t ports[3] = { l->smtp, l->submission, l->submissions };
+		struct tls_ctx *tls = NULL;
+
+		if (ports[0] == 0 && ports[1] == 0 && ports[2] == 0)
+			continue;
+		tls = load_tls(l);
+		if (tls != NULL)
+			b->tls[b->ntls++] = tls;
 
 		for (k = 0; k < 3; k++) {
 			struct smtp_server *srv;
@@ -55,6 +121,7 @@ bind_all(struct conf *conf, struct bound *b)
 			srv->listener = l;
 			srv->kind = (enum smtp_kind)k;
 			srv->hostname = l->hostname;
+			srv->tls = tls;
 			srv->max_message_size = l->max_message_size;
 			srv->stop = &daemon_stop;
 			for (ip = 0; ip < l->ips.n; ip++) {
@@ -119,6 +186,8 @@ main(int argc, char **argv)
 	ns.timeout_ms = (int)(conf->smtp.l.timeout * 1000);
 	ns.fn = smtp_session_run;
 	ns.proto = "smtp";
+	ns.tick = tick;
+	ns.tick_arg = &b;
 
 	log_info(NULL, "proto=smtp ev=start hostname=%s version=%s pid=%ld",
 		lq(conf->general.hostname), PACKAGE_VERSION, (long)getpid());
@@ -139,6 +208,9 @@ main(int argc, char **argv)
 	free(b.fds);
 	free(b.ctx);
 	free(b.servers);
+	for (i = 0; i < b.ntls; i++)
+		tls_ctx_free(&b.tls[i]);
+	free(b.tls);
 	store_close(&store);
 	db_pool_destroy(&pool);
 	conf_free(&conf);

@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/util.h"
 #include "smtp_parse.h"
@@ -412,6 +413,133 @@ mail_param_smtputf8(struct smtp_mail *m, const struct smtp_param *p, const char 
 	return 0;
 }
 
+/* RFC 8689 3: REQUIRETLS has no value; the session decides whether it is
+ * allowed (only over TLS). */
+static int
+mail_param_requiretls(struct smtp_mail *m, const struct smtp_param *p, const char **reply_r)
+{
+	if (p->val != NULL) {
+		*reply_r = "501 5.5.4 REQUIRETLS takes no value";
+		return -1;
+	}
+	m->requiretls = true;
+	return 0;
+}
+
+/* RFC 4954 5: AUTH=mailbox or AUTH=<>, xtext-encoded (RFC 3461 4):
+ *   xtext = *( xchar / hexchar ), hexchar = "+" 2(%x30-39 / %x41-46) */
+static int
+hexdigit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+static int
+mail_param_auth(struct smtp_mail *m, const struct smtp_param *p, const char **reply_r)
+{
+	struct buf b;
+	size_t i;
+
+	if (p->val == NULL || p->vallen == 0 || m->has_auth) {
+		*reply_r = "501 5.5.4 bad AUTH parameter";
+		return -1;
+	}
+	buf_init(&b);
+	for (i = 0; i < p->vallen; i++) {
+		unsigned char c = (unsigned char)p->val[i];
+
+		if (c == '+') {
+			int hi = i + 2 < p->vallen ? hexdigit(p->val[i + 1]) : -1;
+			int lo = i + 2 < p->vallen ? hexdigit(p->val[i + 2]) : -1;
+
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) {
+				buf_free(&b);
+				*reply_r = "501 5.5.4 bad xtext in AUTH parameter";
+				return -1;
+			}
+			buf_putc(&b, (char)(hi * 16 + lo));
+			i += 2;
+		} else if (c < 33 || c > 126 || c == '=') {
+			buf_free(&b);
+			*reply_r = "501 5.5.4 bad xtext in AUTH parameter";
+			return -1;
+		} else {
+			buf_putc(&b, (char)c);
+		}
+	}
+	m->has_auth = true;
+	m->auth = buf_steal(&b);
+	buf_free(&b);
+	return 0;
+}
+
+/* RFC 4865 4: HOLDFOR = 1*9DIGIT (seconds); HOLDUNTIL = date-time (RFC
+ * 3339). The session checks the maximum it announced. */
+static int
+mail_param_holdfor(struct smtp_mail *m, const struct smtp_param *p, const char **reply_r)
+{
+	uint64_t v;
+
+	if (m->hold_until != 0 || p->val == NULL || p->vallen > 9 ||
+	    ms_parse_u64n(p->val, p->vallen, 0, 999999999, &v) < 0) {
+		*reply_r = "501 5.5.4 bad HOLDFOR parameter";
+		return -1;
+	}
+	m->hold_for = v;
+	m->hold_until = ms_now() + (int64_t)v;
+	return 0;
+}
+
+static int
+mail_param_holduntil(struct smtp_mail *m, const struct smtp_param *p, const char **reply_r)
+{
+	char tmp[64];
+	struct tm tm;
+	const char *end;
+	long off = 0;
+
+	if (m->hold_until != 0 || p->val == NULL || p->vallen >= sizeof(tmp)) {
+		*reply_r = "501 5.5.4 bad HOLDUNTIL parameter";
+		return -1;
+	}
+	memcpy(tmp, p->val, p->vallen);
+	tmp[p->vallen] = '\0';
+	memset(&tm, 0, sizeof(tm));
+	/* date-time = full-date "T" full-time; fractions of seconds allowed. */
+	end = strptime(tmp, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (end != NULL && *end == '.') {
+		end++;
+		while (*end >= '0' && *end <= '9')
+			end++;
+	}
+	if (end != NULL && (*end == 'Z' || *end == 'z') && end[1] == '\0') {
+		off = 0;
+	} else if (end != NULL && (*end == '+' || *end == '-') && strlen(end) == 6 &&
+		   end[3] == ':') {
+		uint64_t hh, mm;
+
+		if (ms_parse_u64n(end + 1, 2, 0, 23, &hh) < 0 ||
+		    ms_parse_u64n(end + 4, 2, 0, 59, &mm) < 0) {
+			*reply_r = "501 5.5.4 bad HOLDUNTIL parameter";
+			return -1;
+		}
+		off = (long)(hh * 3600 + mm * 60) * (*end == '-' ? -1 : 1);
+	} else {
+		*reply_r = "501 5.5.4 bad HOLDUNTIL parameter";
+		return -1;
+	}
+	m->hold_until = (int64_t)timegm(&tm) - off;
+	if (m->hold_until <= 0) {
+		*reply_r = "501 5.5.4 bad HOLDUNTIL parameter";
+		return -1;
+	}
+	return 0;
+}
+
 /* MAIL parameters we understand. Keywords are case-insensitive (RFC 5321
  * 2.4). Extensions that depend on the listener or session (AUTH=,
  * REQUIRETLS, HOLDFOR=) are parsed here and allowed or refused by the
@@ -423,6 +551,10 @@ static const struct {
 	{ "SIZE", mail_param_size },
 	{ "BODY", mail_param_body },
 	{ "SMTPUTF8", mail_param_smtputf8 },
+	{ "REQUIRETLS", mail_param_requiretls },
+	{ "AUTH", mail_param_auth },
+	{ "HOLDFOR", mail_param_holdfor },
+	{ "HOLDUNTIL", mail_param_holduntil },
 };
 
 /* RFC 5321 4.1.1.2:
@@ -430,8 +562,8 @@ static const struct {
  *   Reverse-path = Path / "<>"
  * The verb and its SP are gone already; args starts at "FROM:". Spaces
  * after the colon are tolerated (a frequent client quirk). */
-int
-smtp_parse_mail(const char *args, size_t n, struct smtp_mail *m,
+static int
+parse_mail(const char *args, size_t n, struct smtp_mail *m,
 	const char **reply_r)
 {
 	struct smtp_param params[SMTP_PARAMS_MAX];
@@ -508,10 +640,26 @@ smtp_parse_mail(const char *args, size_t n, struct smtp_mail *m,
 	return 0;
 }
 
+int
+smtp_parse_mail(const char *args, size_t n, struct smtp_mail *m,
+	const char **reply_r)
+{
+	int rc = parse_mail(args, n, m, reply_r);
+
+	/* A later parameter may fail after AUTH= allocated its value. */
+	if (rc < 0) {
+		free(m->auth);
+		m->auth = NULL;
+		m->has_auth = false;
+	}
+	return rc;
+}
+
 void
 smtp_mail_free(struct smtp_mail *m)
 {
 	mail_addr_free(&m->from);
+	free(m->auth);
 	memset(m, 0, sizeof(*m));
 }
 

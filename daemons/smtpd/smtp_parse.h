@@ -89,8 +89,13 @@ struct smtp_mail {
 	uint64_t size;		/* SIZE=; UINT64_MAX when it does not fit */
 	enum smtp_body body;
 	bool smtputf8;
-	/* Later issues add AUTH=, REQUIRETLS, HOLDFOR=, HOLDUNTIL= here and a
-	 * row each in the parameter table in smtp_parse.c. */
+	bool requiretls;	/* REQUIRETLS (RFC 8689) */
+	bool has_auth;		/* AUTH= given (RFC 4954 5) */
+	char *auth;		/* its decoded value, "<>" for unknown; malloc'd */
+	/* FUTURERELEASE (RFC 4865): HOLDFOR=seconds or HOLDUNTIL=date-time,
+	 * as an absolute unix time; 0 when not given. */
+	int64_t hold_until;
+	uint64_t hold_for;	/* the HOLDFOR value, 0 when not given */
 };
 
 /* MAIL argument: "FROM:" Reverse-path [SP Mail-parameters]. Returns 0 or -1

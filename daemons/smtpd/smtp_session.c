@@ -19,6 +19,7 @@
 #include "smtp_data.h"
 #include "smtp_parse.h"
 #include "smtp_session.h"
+#include "store/store_rules.h"
 
 /* After this many refused commands (5xx) the client is disconnected. */
 #define SMTP_MAX_ERRORS 20
@@ -50,7 +51,7 @@ struct tx_rcpt {
 	char *addr;		/* localpart@domain for logs and "for" */
 	char *localpart;
 	char *domain;		/* lower-case Unicode, as stored in domains.name */
-	struct store_dest dest;
+	struct store_recipient r;	/* address destination or alias */
 };
 
 /* The mail transaction (RFC 5321 3.3): MAIL, RCPT..., DATA. */
@@ -94,7 +95,7 @@ struct smtp_cmd {
 		struct smtp_mail mail;
 		struct {
 			struct smtp_rcpt rcpt;
-			struct store_dest dest;
+			struct store_recipient r;
 			const char *domain;	/* lookup domain (postmaster: ours) */
 			char *addr;		/* formatted, for logs and "for" */
 			bool duplicate;
@@ -181,6 +182,7 @@ tx_reset(struct smtp_session *s)
 		free(s->tx.rcpts[i].addr);
 		free(s->tx.rcpts[i].localpart);
 		free(s->tx.rcpts[i].domain);
+		store_recipient_free(&s->tx.rcpts[i].r);
 	}
 	free(s->tx.rcpts);
 	memset(&s->tx, 0, sizeof(s->tx));
@@ -201,11 +203,50 @@ check_helo(struct smtp_session *s, struct smtp_cmd *cmd)
 	return 0;
 }
 
+/* RFC 4865 4: the longest FUTURERELEASE interval, 60 days as the
+ * reference announces. */
+#define FUTURERELEASE_MAX (60 * 24 * 3600)
+
+/* Append " YYYY-MM-DDTHH:MM:SSZ" (RFC 3339, UTC) of t to the string in p. */
+static void
+ms_rfc3339_utc(char *p, size_t size, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	size_t len = strlen(p);
+
+	gmtime_r(&tt, &tm);
+	(void)strftime(p + len, size - len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+/* STARTTLS is offered when the listener has certificates, the session is
+ * not yet TLS, and it is incoming SMTP with smtp_starttls or submission
+ * on its STARTTLS port. */
+static bool
+starttls_offered(const struct smtp_session *s)
+{
+	if (s->srv->tls == NULL || s->tls)
+		return false;
+	if (s->srv->kind == SMTP_KIND_SMTP)
+		return s->srv->listener->smtp_starttls;
+	return s->srv->kind == SMTP_KIND_SUBMISSION;
+}
+
+/* REQUIRETLS (RFC 8689 2) is announced only over TLS; incoming SMTP can
+ * turn it off (smtp_requiretls = no). */
+static bool
+requiretls_offered(const struct smtp_session *s)
+{
+	if (!s->tls)
+		return false;
+	return s->srv->kind != SMTP_KIND_SMTP || s->srv->listener->smtp_requiretls;
+}
+
 /* RFC 5321 4.1.1.1 and the order of FEATURES.md section 2. */
 static void
 reply_ehlo_lines(struct smtp_session *s)
 {
-	char size[48], limits[48];
+	char size[48], limits[48], future[80];
 	const char *lines[16];
 	size_t n = 0, i;
 
@@ -217,7 +258,16 @@ reply_ehlo_lines(struct smtp_session *s)
 	lines[n++] = "PIPELINING";		/* RFC 2920 */
 	lines[n++] = size;			/* RFC 1870 */
 	/* STARTTLS (RFC 3207) before TLS, REQUIRETLS (RFC 8689) after it. */
+	if (starttls_offered(s))
+		lines[n++] = "STARTTLS";
+	else if (requiretls_offered(s))
+		lines[n++] = "REQUIRETLS";
 	/* Submission only: AUTH <mechanisms> (RFC 4954), FUTURERELEASE (RFC 4865). */
+	if (s->submission) {
+		(void)snprintf(future, sizeof(future), "FUTURERELEASE %d ", FUTURERELEASE_MAX);
+		ms_rfc3339_utc(future, sizeof(future), (int64_t)time(NULL) + FUTURERELEASE_MAX);
+		lines[n++] = future;
+	}
 	lines[n++] = "ENHANCEDSTATUSCODES";	/* RFC 2034 */
 	lines[n++] = "8BITMIME";		/* RFC 6152 */
 	lines[n++] = limits;			/* RFC 9422 */
@@ -275,6 +325,30 @@ check_mail(struct smtp_session *s, struct smtp_cmd *cmd)
 	/* RFC 1869 / 5321 4.1.1.11: parameters of extensions that were not
 	 * announced (HELO announces none) are refused with 555. */
 	if (!s->esmtp && (m->has_size || m->body != SMTP_BODY_NONE || m->smtputf8)) {
+		refuse(s, "555 5.5.4 MAIL parameters require EHLO");
+		return -1;
+	}
+	/* RFC 4954 / 6409: submission needs an authenticated client. */
+	if (s->submission && !s->authenticated) {
+		refuse(s, "530 5.7.0 authentication required");
+		return -1;
+	}
+	if (m->requiretls && (!s->esmtp || !requiretls_offered(s))) {
+		refuse(s, "555 5.5.4 REQUIRETLS needs TLS (RFC 8689)");
+		return -1;
+	}
+	if (m->hold_until != 0) {
+		/* FUTURERELEASE is announced on submission only. */
+		if (!s->esmtp || !s->submission) {
+			refuse(s, "555 5.5.4 HOLDFOR/HOLDUNTIL only on submission");
+			return -1;
+		}
+		if (m->hold_until > (int64_t)time(NULL) + FUTURERELEASE_MAX) {
+			refuse(s, "501 5.5.4 release time too far in the future (at most 60 days)");
+			return -1;
+		}
+	}
+	if (m->has_auth && !s->esmtp) {
 		refuse(s, "555 5.5.4 MAIL parameters require EHLO");
 		return -1;
 	}
@@ -340,7 +414,7 @@ static int
 check_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 {
 	struct smtp_rcpt *r = &cmd->u.rcpt.rcpt;
-	struct store_dest *dest = &cmd->u.rcpt.dest;
+	struct store_recipient *dest = &cmd->u.rcpt.r;
 	const char *reason, *error;
 	size_t i;
 
@@ -376,7 +450,8 @@ check_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 			lq(cmd->u.rcpt.addr));
 		return -1;
 	}
-	if (store_lookup_dest(s->srv->store, r->to.localpart, cmd->u.rcpt.domain,
+	/* Looked up for every RCPT (no cache): CLI changes apply at once. */
+	if (store_recipient_lookup(s->srv->store, r->to.localpart, cmd->u.rcpt.domain,
 		    dest, &error) < 0) {
 		log_error(s->cid, "proto=smtp ev=rcpt rcpt=%s result=error err=%s",
 			lq(cmd->u.rcpt.addr), lq(error));
@@ -386,7 +461,7 @@ check_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	/* RFC 5321 4.5.1: postmaster must be accepted even when our host
 	 * name is not one of the mail domains. */
 	if (r->postmaster && dest->status == STORE_DEST_NOT_LOCAL &&
-	    store_lookup_postmaster(s->srv->store, dest, &error) < 0) {
+	    store_recipient_postmaster(s->srv->store, dest, &error) < 0) {
 		log_error(s->cid, "proto=smtp ev=rcpt rcpt=%s result=error err=%s",
 			lq(cmd->u.rcpt.addr), lq(error));
 		reply(s, "451 4.3.0 temporary error looking up recipient, try again later");
@@ -411,19 +486,36 @@ check_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 		goto refused;
 	case STORE_DEST_SMTP_ERROR:
 		reason = "smtp-error";
-		reply_configured_error(s, dest->smtp_error);
+		reply_configured_error(s, dest->dest.smtp_error);
 		goto refused;
 	default:
 		reason = "error";
 		reply(s, "451 4.3.0 temporary error looking up recipient");
 		goto refused;
 	}
-	/* The same destination twice is accepted but delivered once. */
-	for (i = 0; i < s->tx.nrcpts; i++) {
-		if (s->tx.rcpts[i].dest.account_id == dest->account_id &&
-		    strcmp(s->tx.rcpts[i].dest.mailbox, dest->mailbox) == 0)
-			cmd->u.rcpt.duplicate = true;
+	/* An alias none of whose members we can deliver to: its external
+	 * members wait for the outgoing queue, so ask the sender to retry
+	 * rather than accept mail that would reach nobody. */
+	if (dest->is_alias) {
+		bool local = false;
+
+		for (i = 0; i < dest->alias.nmembers; i++)
+			local = local || dest->alias.members[i].resolved;
+		if (!local) {
+			reason = "alias-undeliverable";
+			reply(s, "451 4.3.0 alias cannot be delivered to at the moment, "
+				"try again later");
+			log_warn(s->cid, "proto=smtp ev=rcpt rcpt=%s alias=%s result=%s "
+				"members=%zu note=no-local-member", lq(cmd->u.rcpt.addr),
+				lq(dest->alias.address), reason, dest->alias.nmembers);
+			return -1;
+		}
 	}
+	/* The same destination twice is accepted but kept once; copies are
+	 * de-duplicated per account and mailbox after DATA. */
+	for (i = 0; i < s->tx.nrcpts; i++)
+		if (store_recipient_same(&s->tx.rcpts[i].r, dest))
+			cmd->u.rcpt.duplicate = true;
 	return 0;
 refused:
 	log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=%s",
@@ -438,8 +530,9 @@ proceed_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	struct tx_rcpt *t;
 
 	if (cmd->u.rcpt.duplicate) {
-		log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=duplicate account=%lld",
-			lq(cmd->u.rcpt.addr), (long long)cmd->u.rcpt.dest.account_id);
+		log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=duplicate dest=%s",
+			lq(cmd->u.rcpt.addr), lq(cmd->u.rcpt.r.is_alias ?
+				cmd->u.rcpt.r.alias.address : cmd->u.rcpt.r.dest.address));
 		reply(s, "250 2.1.5 recipient OK (duplicate)");
 		return;
 	}
@@ -453,9 +546,14 @@ proceed_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	cmd->u.rcpt.addr = NULL;
 	t->localpart = xstrdup(r->to.localpart);
 	t->domain = xstrdup(cmd->u.rcpt.domain);
-	t->dest = cmd->u.rcpt.dest;
-	log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=ok account=%lld mailbox=%s",
-		lq(t->addr), (long long)t->dest.account_id, lq(t->dest.mailbox));
+	t->r = cmd->u.rcpt.r;
+	memset(&cmd->u.rcpt.r, 0, sizeof(cmd->u.rcpt.r));
+	if (t->r.is_alias)
+		log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=ok alias=%s members=%zu",
+			lq(t->addr), lq(t->r.alias.address), t->r.alias.nmembers);
+	else
+		log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=ok account=%lld dest=%s",
+			lq(t->addr), (long long)t->r.dest.account_id, lq(t->r.dest.address));
 	reply(s, "250 2.1.5 recipient OK");
 }
 
@@ -464,6 +562,7 @@ cleanup_rcpt(struct smtp_cmd *cmd)
 {
 	smtp_rcpt_free(&cmd->u.rcpt.rcpt);
 	free(cmd->u.rcpt.addr);
+	store_recipient_free(&cmd->u.rcpt.r);
 }
 
 /* ---- DATA ---- */
@@ -563,47 +662,126 @@ build_prefix(struct smtp_session *s, const char *txid, struct buf *p)
 		txid);
 	if (s->tx.nrcpts == 1)
 		buf_printf(p, "\r\n\tfor <%s>", s->tx.rcpts[0].addr);
+	/* Comments (RFC 5322 CFWS) with the TLS version and cipher suite, and
+	 * whether the sender asked for REQUIRETLS, as the reference writes. */
+	if (s->tls) {
+		buf_puts(p, "\r\n\t");
+		conn_tls_received_comment(s->c, p);
+		if (s->tx.mail.requiretls)
+			buf_puts(p, " (requiretls)");
+	}
 	buf_puts(p, "; ");
 	ms_rfc5322_date(p, time(NULL));
 	buf_puts(p, "\r\n");
 }
 
-/* Deliver the received file to all recipients at once. Returns 0 when it
- * is durable (only then may 250 be sent). */
+/* Choose who gets the message and in which mailbox, then deliver the
+ * received file to all of them at once. The header section (our trace
+ * lines, then the message's) feeds the rulesets and gives the From address
+ * that alias posting rules check (store_plan_deliveries). Returns 0 when
+ * stored and durable (only then may 250 be sent; also when no copy was
+ * needed, e.g. the sender was the only member of an alias), 1 when every
+ * recipient refused the message (*error_r is the reply), -1 on errors. */
 static int
 data_deliver(struct smtp_session *s, const char *path, const char *txid,
 	struct buf *ids, const char **error_r)
 {
-	struct store_rcpt *rc = xcalloc(s->tx.nrcpts, sizeof(*rc));
+	struct store_tx_recipient *tr = xcalloc(s->tx.nrcpts, sizeof(*tr));
+	struct store_rcpt *rc = NULL;
+	struct store_msg_facts facts;
+	struct store_plan plan;
 	struct store_msg_in msg;
-	struct buf prefix;
+	struct buf prefix, hdr;
+	char *from_lp = NULL, *from_dom = NULL;
 	size_t i;
-	int r;
+	int r = -1;
 
+	memset(&plan, 0, sizeof(plan));
 	buf_init(&prefix);
+	buf_init(&hdr);
 	build_prefix(s, txid, &prefix);
+	buf_append(&hdr, prefix.data, prefix.len);
+	if (store_msg_read_header(path, STORE_RULES_HEADER_READ_MAX, &hdr, error_r) < 0)
+		goto out;
+	(void)store_msgfrom_parse(hdr.data + prefix.len, hdr.len - prefix.len, &from_lp,
+		&from_dom);
+	/* SPF/DKIM results come with their issue; until then nothing counts
+	 * as verified and verified-domain rulesets do not match. */
+	memset(&facts, 0, sizeof(facts));
+	facts.mailfrom = s->tx.from;
+	facts.mailfrom_localpart = s->tx.mail.from.localpart;
+	facts.mailfrom_domain = s->tx.mail.from.domain;
+	facts.ehlo_domain = s->helo.name;
+	facts.msgfrom_localpart = from_lp;
+	facts.msgfrom_domain = from_dom;
+	facts.header = hdr.data;
+	facts.header_len = hdr.len;
+	for (i = 0; i < s->tx.nrcpts; i++) {
+		tr[i].localpart = s->tx.rcpts[i].localpart;
+		tr[i].domain = s->tx.rcpts[i].domain;
+		tr[i].r = &s->tx.rcpts[i].r;
+	}
+	store_plan_deliveries(tr, s->tx.nrcpts, &facts, &plan);
+	for (i = 0; i < s->tx.nrcpts; i++)
+		if (plan.verdicts[i] == STORE_VERDICT_NOT_ALLOWED)
+			log_info(s->cid, "proto=smtp ev=alias-refused rcpt=%s msgfrom=%s txid=%s",
+				lq(s->tx.rcpts[i].addr), from_dom ? lq(ms_err("%s@%s", from_lp,
+				from_dom)) : "-", txid);
+	/* Forwarding to external alias members needs the outgoing queue. */
+	for (i = 0; i < plan.nforwards; i++)
+		log_warn(s->cid, "proto=smtp ev=alias-forward rcpt=%s member=%s "
+			"result=not-forwarded note=queue-integration-pending txid=%s",
+			lq(s->tx.rcpts[plan.forwards[i].rcpt].addr),
+			lq(plan.forwards[i].address), txid);
+	if (plan.nrefused == s->tx.nrcpts) {
+		/* The reference's answer for a non-member posting to a
+		 * members-only alias (SePol7ExpnProhibited2). */
+		*error_r = "550 5.7.2 not allowed to send to destination";
+		r = 1;
+		goto out;
+	}
+	/* Recipients refused while others accepted would get a DSN, which
+	 * needs the queue too; they are logged above. */
+	if (plan.ncopies == 0) {
+		r = 0;
+		goto out;
+	}
 	memset(&msg, 0, sizeof(msg));
 	msg.path = path;
 	msg.prefix = prefix.data;
 	msg.prefix_len = prefix.len;
 	msg.remote_ip = s->c->remote_ip;
+	msg.tls_version = conn_tls_version_id(s->c);
+	msg.tls_cipher = conn_tls_cipher_id(s->c);
+	msg.require_tls = s->tx.mail.requiretls;
 	msg.ehlo = s->helo.name;
 	msg.mailfrom = s->tx.from;
-	for (i = 0; i < s->tx.nrcpts; i++) {
-		const struct tx_rcpt *t = &s->tx.rcpts[i];
+	rc = xcalloc(plan.ncopies, sizeof(*rc));
+	for (i = 0; i < plan.ncopies; i++) {
+		const struct store_copy *cp = &plan.copies[i];
 
-		rc[i].account_id = t->dest.account_id;
-		rc[i].mailbox = t->dest.mailbox[0] != '\0' ? t->dest.mailbox : NULL;
-		rc[i].rcpt_localpart = t->localpart;
-		rc[i].rcpt_domain = t->domain;
+		rc[i].account_id = cp->account_id;
+		rc[i].mailbox = cp->mailbox;
+		rc[i].rcpt_localpart = tr[cp->rcpt].localpart;
+		rc[i].rcpt_domain = tr[cp->rcpt].domain;
+		log_debug(s->cid, "proto=smtp ev=copy rcpt=%s deliver_to=%s account=%lld "
+			"mailbox=%s ruleset=%lld txid=%s", lq(s->tx.rcpts[cp->rcpt].addr),
+			lq(cp->deliver_to), (long long)cp->account_id, lq(cp->mailbox),
+			cp->ruleset ? (long long)cp->ruleset->id : 0LL, txid);
 	}
-	r = store_deliver(s->srv->store, &msg, rc, s->tx.nrcpts, error_r);
+	r = store_deliver(s->srv->store, &msg, rc, plan.ncopies, error_r);
 	if (r == 0) {
-		for (i = 0; i < s->tx.nrcpts; i++)
+		for (i = 0; i < plan.ncopies; i++)
 			buf_printf(ids, "%s%lld", i ? "," : "", (long long)rc[i].message_id);
 	}
+out:
+	store_plan_free(&plan);
 	buf_free(&prefix);
+	buf_free(&hdr);
+	free(from_lp);
+	free(from_dom);
 	free(rc);
+	free(tr);
 	return r;
 }
 
@@ -615,7 +793,7 @@ proceed_data(struct smtp_session *s, struct smtp_cmd *cmd)
 	const char *error, *rej;
 	char txid[48];
 	struct buf ids;
-	int fd, werr, rd;
+	int fd, werr, rd, dr;
 
 	fd = store_tmpfile(s->srv->store, &path, &error);
 	if (fd < 0) {
@@ -668,11 +846,16 @@ proceed_data(struct smtp_session *s, struct smtp_cmd *cmd)
 			reply(s, "452 4.3.1 insufficient system storage");
 		else
 			reply(s, "451 4.3.0 temporary error storing message");
-	} else if (data_deliver(s, path, txid, &ids, &error) < 0) {
+	} else if ((dr = data_deliver(s, path, txid, &ids, &error)) < 0) {
 		log_error(s->cid, "proto=smtp ev=data result=error err=%s size=%llu "
 			"rcpts=%zu txid=%s", lq(error), (unsigned long long)d.size,
 			s->tx.nrcpts, txid);
 		reply(s, "451 4.3.0 temporary error storing message, try again later");
+	} else if (dr > 0) {
+		refuse(s, error);
+		log_info(s->cid, "proto=smtp ev=data result=rejected reply=%s size=%llu "
+			"rcpts=%zu txid=%s", lq(error), (unsigned long long)d.size,
+			s->tx.nrcpts, txid);
 	} else {
 		/* Durable for every recipient: only now may we say 250. */
 		log_info(s->cid, "proto=smtp ev=data result=delivered size=%llu 8bit=%s "
@@ -755,10 +938,64 @@ proceed_help(struct smtp_session *s, struct smtp_cmd *cmd)
 		"RSET NOOP QUIT VRFY HELP; see RFC 5321");
 }
 
-/* The command table. Later issues fill in STARTTLS (flags PRE_TLS,
- * PRE_AUTH, ENDS_GROUP; check: not yet TLS; proceed: handshake and reset
- * the session) and AUTH (PRE_AUTH; check: submission, TLS, not yet
- * authenticated; proceed: SASL exchange). */
+/* ---- STARTTLS (RFC 3207) ---- */
+
+static int
+check_starttls(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	/* RFC 3207 4: "STARTTLS" CRLF, no parameters. */
+	if (cmd->line.argslen > 0) {
+		refuse(s, "501 5.5.4 STARTTLS takes no parameters");
+		return -1;
+	}
+	if (s->tls) {
+		refuse(s, "503 5.5.1 already in TLS");
+		return -1;
+	}
+	if (!starttls_offered(s)) {
+		refuse(s, "502 5.5.1 STARTTLS not offered on this listener");
+		return -1;
+	}
+	return 0;
+}
+
+static void
+proceed_starttls(struct smtp_session *s, struct smtp_cmd *cmd)
+{
+	const char *error;
+	struct buf fp;
+	size_t discarded;
+
+	reply(s, "220 2.0.0 ready to start TLS");
+	/* Port 25 falls back to the host name's certificate for unknown SNI
+	 * names (a sender may still accept it); submission is strict. */
+	if (conn_tls_accept_flags(s->c, s->srv->tls,
+		    s->srv->kind == SMTP_KIND_SMTP ? 0 : CONN_TLS_STRICT_SNI, &error) < 0) {
+		log_info(s->cid, "proto=smtp ev=starttls result=failed err=%s", lq(error));
+		s->quit = true;
+		return;
+	}
+	s->tls = true;
+	discarded = conn_tls_discarded_plaintext(s->c);
+	buf_init(&fp);
+	(void)conn_tls_client_pubkey(s->c, &fp, NULL);
+	log_info(s->cid, "proto=smtp ev=starttls result=ok version=%s cipher=%s sni=%s "
+		"clientkey=%s discarded=%zu",
+		conn_tls_version_name(s->c), conn_tls_cipher_name(s->c),
+		lq(conn_tls_sni(s->c) ? conn_tls_sni(s->c) : ""), lq(fp.data), discarded);
+	if (discarded > 0)
+		log_warn(s->cid, "proto=smtp ev=starttls-injection bytes=%zu", discarded);
+	buf_free(&fp);
+	/* RFC 3207 4.2: forget everything learned before TLS, the client
+	 * must send EHLO again. */
+	tx_reset(s);
+	smtp_helo_free(&s->helo);
+	s->helo_done = false;
+	s->esmtp = false;
+}
+
+/* The command table. AUTH (PRE_AUTH; check: submission, TLS, not yet
+ * authenticated; proceed: SASL exchange) comes with the SASL wiring. */
 static const struct smtp_cmd_def smtp_cmds[] = {
 	{ SMTP_VERB_EHLO, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH | SMTP_CF_ENDS_GROUP,
 	  check_helo, proceed_helo, cleanup_helo },
@@ -777,8 +1014,8 @@ static const struct smtp_cmd_def smtp_cmds[] = {
 	{ SMTP_VERB_VRFY, SMTP_CF_ENDS_GROUP, check_vrfy, proceed_vrfy, NULL },
 	{ SMTP_VERB_EXPN, SMTP_CF_ENDS_GROUP, NULL, proceed_expn, NULL },
 	{ SMTP_VERB_HELP, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH, NULL, proceed_help, NULL },
-	{ SMTP_VERB_STARTTLS, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH | SMTP_CF_ENDS_GROUP |
-	  SMTP_CF_NOT_OFFERED, NULL, NULL, NULL },
+	{ SMTP_VERB_STARTTLS, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH | SMTP_CF_ENDS_GROUP,
+	  check_starttls, proceed_starttls, NULL },
 	{ SMTP_VERB_AUTH, SMTP_CF_PRE_AUTH | SMTP_CF_NOT_OFFERED, NULL, NULL, NULL },
 	{ SMTP_VERB_BDAT, SMTP_CF_NOT_OFFERED, NULL, NULL, NULL },
 };
@@ -922,6 +1159,27 @@ smtp_session_run(struct conn *c, void *ctx)
 	s.conf = srv->conf;
 	s.cid = c->cid;
 	buf_init(&s.line);
+
+	s.submission = srv->kind != SMTP_KIND_SMTP;
+	/* Incoming SMTP may insist on STARTTLS before mail (RFC 3207 4). */
+	s.tls_required = srv->kind == SMTP_KIND_SMTP && srv->tls != NULL &&
+		srv->listener->smtp_require_starttls;
+	if (srv->kind == SMTP_KIND_SUBMISSIONS) {
+		const char *error;
+
+		/* RFC 8314 3.3: implicit TLS, the handshake comes first. */
+		if (srv->tls == NULL ||
+		    conn_tls_accept_flags(c, srv->tls, CONN_TLS_STRICT_SNI, &error) < 0) {
+			log_info(s.cid, "proto=smtp ev=tls result=failed err=%s",
+				lq(srv->tls == NULL ? "no certificates" : error));
+			buf_free(&s.line);
+			return;
+		}
+		s.tls = true;
+		log_info(s.cid, "proto=smtp ev=tls result=ok version=%s cipher=%s sni=%s",
+			conn_tls_version_name(c), conn_tls_cipher_name(c),
+			lq(conn_tls_sni(c) ? conn_tls_sni(c) : ""));
+	}
 
 	/* RFC 5321 4.2: greeting = "220 " Domain [ SP textstring ] CRLF. */
 	reply(&s, "220 %s ESMTP Mailstead", srv->hostname);

@@ -9,6 +9,7 @@
 
 #include "core/conf.h"
 #include "net/conn.h"
+#include "net/tls.h"
 #include "store/store.h"
 
 enum smtp_kind {
@@ -24,6 +25,7 @@ struct smtp_server {
 	const struct conf_listener_def *listener;
 	enum smtp_kind kind;
 	struct store *store;
+	struct tls_ctx *tls;		/* listener certificates; NULL: no TLS */
 	const char *hostname;		/* listener host name */
 	uint64_t max_message_size;	/* per listener */
 	volatile sig_atomic_t *stop;	/* set on shutdown: idle sessions end */

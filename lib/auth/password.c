@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "auth/password.h"
+#include "auth/saslprep.h"
 #include "core/util.h"
 
 int
@@ -34,8 +35,13 @@ scram_keys_compute(const char *hashname, const char *password,
 		*error_r = "scram salt too long";
 		return -1;
 	}
+	if (saltlen == 0 || iterations == 0) {
+		*error_r = "scram salt or iteration count missing";
+		return -1;
+	}
 	memset(k, 0, sizeof(*k));
 	memcpy(k->salt, salt, saltlen);
+	k->saltlen = saltlen;
 	k->iterations = iterations;
 	k->keylen = hlen;
 	/* RFC 5802 section 3: SaltedPassword := Hi(Normalize(password), salt, i),
@@ -129,8 +135,8 @@ crammd5_digest(const unsigned char ipad[16], const unsigned char opad[16],
 	out[32] = '\0';
 }
 
-int
-credentials_derive(const char *password, struct credentials *cr,
+static int
+derive_prepared(const char *password, struct credentials *cr,
 	const char **error_r)
 {
 	char setting[CRYPT_GENSALT_OUTPUT_SIZE];
@@ -141,7 +147,6 @@ credentials_derive(const char *password, struct credentials *cr,
 	size_t keylen = strlen(password);
 	const char *h;
 
-	memset(cr, 0, sizeof(*cr));
 	if (crypt_gensalt_rn("$y$", 0, NULL, 0, setting, sizeof(setting)) == NULL) {
 		*error_r = "crypt_gensalt: yescrypt not available";
 		return -1;
@@ -179,8 +184,31 @@ credentials_derive(const char *password, struct credentials *cr,
 	return 0;
 }
 
-bool
-password_verify(const char *password, const char *hash)
+int
+credentials_derive(const char *password, struct credentials *cr,
+	const char **error_r)
+{
+	struct buf prep;
+	const char *err;
+	int rc;
+
+	memset(cr, 0, sizeof(*cr));
+	buf_init(&prep);
+	if (saslprep(password, strlen(password), &prep, &err) < 0) {
+		buf_free(&prep);
+		*error_r = ms_err("password not allowed: %s", err);
+		return -1;
+	}
+	rc = derive_prepared(prep.data, cr, error_r);
+	if (rc < 0)
+		credentials_wipe(cr);
+	buf_wipe(&prep);
+	buf_free(&prep);
+	return rc;
+}
+
+static bool
+verify_prepared(const char *password, const char *hash)
 {
 	struct crypt_data *cd;
 	const char *h;
@@ -196,6 +224,25 @@ password_verify(const char *password, const char *hash)
 		CRYPTO_memcmp(h, hash, n) == 0;
 	OPENSSL_cleanse(cd, sizeof(*cd));
 	free(cd);
+	return ok;
+}
+
+bool
+password_verify(const char *password, const char *hash)
+{
+	struct buf prep;
+	const char *err;
+	bool ok;
+
+	buf_init(&prep);
+	if (saslprep(password, strlen(password), &prep, &err) < 0) {
+		(void)verify_prepared(password, password_dummy_hash());
+		buf_free(&prep);
+		return false;
+	}
+	ok = verify_prepared(prep.data, hash);
+	buf_wipe(&prep);
+	buf_free(&prep);
 	return ok;
 }
 

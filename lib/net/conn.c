@@ -1,5 +1,7 @@
 /* Connection I/O with timeouts. Every blocking call first polls with the
- * connection timeout, so a silent or slow peer cannot hold a thread forever. */
+ * connection timeout, so a silent or slow peer cannot hold a thread forever.
+ * Once TLS is active (c->tls), the socket reads and writes go through the
+ * hooks of tls_private.h; the buffering here stays the same. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -16,6 +18,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/conn.h"
+#include "net/tls_private.h"
 
 static void
 sockaddr_text(const struct sockaddr_storage *ss, char *ip, size_t iplen,
@@ -59,6 +62,8 @@ conn_init(struct conn *c, int fd, int timeout_ms)
 void
 conn_close(struct conn *c)
 {
+	if (c->tls != NULL)
+		tls_conn_close(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -103,6 +108,16 @@ fill(struct conn *c)
 		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
 		c->rlen -= c->rpos;
 		c->rpos = 0;
+	}
+	if (c->rlen == sizeof(c->rbuf))
+		ms_panic("conn fill with a full read buffer");
+	if (c->tls != NULL) {
+		r = tls_conn_read(c, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
+		if (r > 0) {
+			c->rlen += (size_t)r;
+			c->nread += (unsigned long long)r;
+		}
+		return r;
 	}
 	for (;;) {
 		if (wait_fd(c, POLLIN) < 0)
@@ -200,7 +215,9 @@ conn_read_exact(struct conn *c, struct buf *out, size_t n)
 bool
 conn_has_input(const struct conn *c)
 {
-	return c->rpos < c->rlen;
+	if (c->rpos < c->rlen)
+		return true;
+	return c->tls != NULL && tls_conn_pending(c);
 }
 
 const char *
@@ -235,6 +252,11 @@ conn_flush(struct conn *c)
 
 	if (c->failed)
 		return -1;
+	if (c->tls != NULL && c->wbuf.len > 0) {
+		if (tls_conn_write(c, c->wbuf.data, c->wbuf.len) == 0)
+			c->nwritten += c->wbuf.len;
+		off = c->wbuf.len;
+	}
 	while (off < c->wbuf.len) {
 		ssize_t w;
 
@@ -286,11 +308,31 @@ conn_printf(struct conn *c, const char *fmt, ...)
 	return 0;
 }
 
+/* Try to decrypt application data into the (empty) read buffer without
+ * blocking. Returns true when the caller's next read will not wait for the
+ * socket: data arrived, EOF, an error, or OpenSSL must write first. */
+static bool
+tls_input_ready(struct conn *c)
+{
+	ssize_t r;
+
+	c->rpos = c->rlen = 0;
+	r = tls_conn_read_nowait(c, c->rbuf, sizeof(c->rbuf));
+	if (r == -2)
+		return false;
+	if (r > 0) {
+		c->rlen = (size_t)r;
+		c->nread += (unsigned long long)r;
+	}
+	return true;
+}
+
 int
 conn_wait(struct conn *c, int extra_fd, int timeout_ms)
 {
 	struct pollfd pfd[2];
 	nfds_t n = 1;
+	int64_t deadline = timeout_ms < 0 ? -1 : ms_mono_ms() + timeout_ms;
 
 	if (conn_has_input(c))
 		return 1;
@@ -302,16 +344,30 @@ conn_wait(struct conn *c, int extra_fd, int timeout_ms)
 		n = 2;
 	}
 	for (;;) {
-		int r = poll(pfd, n, timeout_ms);
+		int left = -1, r;
 
+		if (deadline >= 0) {
+			int64_t d = deadline - ms_mono_ms();
+
+			left = d < 0 ? 0 : (int)d;
+		}
+		r = poll(pfd, n, left);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			return -1;
 		if (r == 0)
 			return 0;
-		if (pfd[0].revents)
-			return 1;
+		if (pfd[0].revents) {
+			/* With TLS, a readable socket may carry only part of
+			 * a record or a record without data: keep waiting
+			 * then, or IMAP IDLE would block in the next read. */
+			if (c->tls == NULL || c->failed || c->eof || tls_input_ready(c))
+				return 1;
+			if (n == 2 && pfd[1].revents)
+				return 2;
+			continue;
+		}
 		return 2;
 	}
 }

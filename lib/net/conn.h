@@ -1,7 +1,8 @@
 /* A client connection: blocking socket I/O with poll()-based timeouts on
  * every read and write, a read buffer for line-oriented protocols, and a
  * write buffer flushed explicitly (so pipelined replies go out together).
- * TLS (OpenSSL) plugs in underneath these calls (issue: SMTP/IMAP TLS). */
+ * After conn_tls_accept (net/tls.h) the same calls read and write through
+ * TLS; rbuf then holds decrypted bytes. */
 #ifndef MS_CONN_H
 #define MS_CONN_H
 
@@ -11,6 +12,8 @@
 #include <sys/types.h>
 
 #include "core/buf.h"
+
+struct conn_tls;
 
 struct conn {
 	int fd;
@@ -26,13 +29,19 @@ struct conn {
 	char rbuf[16384];
 	size_t rpos, rlen;
 	struct buf wbuf;
-	/* Bytes read and written, for logs and limits. */
+	/* Bytes read and written, for logs and limits (after TLS: the
+	 * plaintext bytes of the protocol). */
 	unsigned long long nread, nwritten;
+	/* TLS state (net/tls.c), NULL for plaintext. */
+	struct conn_tls *tls;
+	/* Plaintext bytes discarded by conn_tls_accept (STARTTLS injection). */
+	size_t tls_discarded;
 };
 
 /* Wrap an accepted socket: fills addresses and a fresh cid. */
 void conn_init(struct conn *c, int fd, int timeout_ms);
-/* Flush nothing; close the socket and free buffers. */
+/* Flush nothing; with TLS, send close_notify when that does not block
+ * (waiting at most a second), then close the socket and free buffers. */
 void conn_close(struct conn *c);
 
 /* Read one line into line (replacing its contents), including the
@@ -47,7 +56,8 @@ int conn_read_line(struct conn *c, struct buf *line, size_t max);
 ssize_t conn_read(struct conn *c, void *p, size_t n);
 /* Read exactly n bytes into out (appending). Returns 0, or -1 on EOF/error. */
 int conn_read_exact(struct conn *c, struct buf *out, size_t n);
-/* Are there buffered input bytes not consumed yet (pipelining)? */
+/* Are there buffered input bytes not consumed yet (pipelining)? With TLS
+ * this includes decrypted bytes OpenSSL holds (SSL_pending). */
 bool conn_has_input(const struct conn *c);
 /* The buffered input not consumed yet (no read is done): *n_r bytes at the
  * returned pointer, valid until the next read call. */
@@ -69,8 +79,10 @@ int conn_flush(struct conn *c);
 
 /* Wait until the connection is readable (buffered input counts), or the
  * extra fd (>= 0, e.g. an eventfd for change notifications) is readable, or
- * timeout_ms passes. Returns 1 conn readable, 2 extra readable, 0 timeout,
- * -1 error. */
+ * timeout_ms passes (-1: no limit). Returns 1 conn readable, 2 extra
+ * readable, 0 timeout, -1 error. With TLS, "readable" means application
+ * data (or EOF/error) is there: TLS records without data (a key update)
+ * do not wake the caller. */
 int conn_wait(struct conn *c, int extra_fd, int timeout_ms);
 
 /* ---- listening (listen.c) ---- */
@@ -91,6 +103,11 @@ struct net_server {
 	 * can serve differently configured sockets (smtp, submission, ...). */
 	void **fd_ctx;
 	const char *proto;	/* for logs: "smtp", "imap" */
+	/* Optional: called by the accept loop at least twice a second and
+	 * after each signal, in the accepting thread; e.g. to call
+	 * tls_ctx_reload when daemon_hup is set. */
+	void (*tick)(void *arg);
+	void *tick_arg;
 };
 
 /* Accept connections on all fds until *stop becomes nonzero, running fn in

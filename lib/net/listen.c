@@ -114,6 +114,8 @@ net_serve(struct net_server *srv, const char *busy_reply,
 	while (!*stop) {
 		int r = poll(pfds, srv->nfds, 500);
 
+		if (srv->tick != NULL)
+			srv->tick(srv->tick_arg);
 		if (r <= 0)
 			continue;
 		for (i = 0; i < srv->nfds; i++) {

@@ -143,6 +143,9 @@ struct store_msg_in {
 	size_t nkeywords;
 	/* Envelope and connection facts; NULL/empty when not applicable. */
 	const char *remote_ip;
+	uint16_t tls_version;	/* e.g. 0x0304; 0 without TLS */
+	uint16_t tls_cipher;	/* IANA cipher suite number; 0 without TLS */
+	bool require_tls;	/* received with REQUIRETLS */
 	const char *ehlo;
 	const char *mailfrom;	/* "" for the null sender */
 };
@@ -270,5 +273,93 @@ int store_changes_since(struct store *st, int64_t account_id, int64_t mailbox_id
 	uint32_t **expunged_r, size_t *nexpunged_r, int64_t *modseq_r,
 	const char **error_r);
 void store_changes_free(struct store_change *c, size_t n);
+
+/* ==== SASL credentials, TLS client keys, login attempts, server secrets
+ * (store_credentials.c, sql/002_tls_pubkeys.sql) ==== */
+
+struct sasl_creds;	/* auth/sasl.h */
+
+/* Credentials of the account with this name or address (found like
+ * store_account_find) for the SASL state machine. Returns 1 found (out
+ * filled; have_password false when no password was ever set), 0 unknown,
+ * -1 error. */
+int store_credentials_lookup(struct store *st, const char *username,
+	struct sasl_creds *out, const char **error_r);
+/* The same with the sasl_lookup_fn signature (ctx is the struct store *);
+ * errors are logged. For struct sasl_params.lookup. */
+int store_sasl_lookup(void *ctx, const char *username, struct sasl_creds *out);
+
+/* A random secret of len bytes (1..1024) named name, created on first use
+ * and the same for every process sharing the database, e.g.
+ * "sasl-fake-salt" for struct sasl_params.secret. Appended to out. */
+int store_server_secret(struct store *st, const char *name, size_t len,
+	struct buf *out, const char **error_r);
+
+struct store_tlspubkey {
+	char *fingerprint;	/* tlspubkey.h: base64url SHA-256 of the SPKI */
+	char *type;		/* "ecdsa-p256", ... */
+	char *name;
+	bool no_imap_preauth;
+	struct buf cert_der;
+	int64_t account_id;
+	char *account_name;	/* filled by list/lookup; ignored by add */
+	char *login_address;
+	int64_t created;	/* unix seconds; filled by list/lookup */
+};
+/* Free the members (not k itself). */
+void store_tlspubkey_free(struct store_tlspubkey *k);
+void store_tlspubkeys_free(struct store_tlspubkey *ks, size_t n);
+
+/* Add a key. login_address must be an address (or the name) of account_id.
+ * Fails when the fingerprint is already registered (to any account). */
+int store_tlspubkey_add(struct store *st, const struct store_tlspubkey *k,
+	const char **error_r);
+/* Change name, no_imap_preauth and login_address of an existing key (same
+ * check of login_address). Returns 1 updated, 0 no such key, -1 error. */
+int store_tlspubkey_update(struct store *st, const struct store_tlspubkey *k,
+	const char **error_r);
+/* Keys of one account (account_id > 0) or of all, by account then name. */
+int store_tlspubkey_list(struct store *st, int64_t account_id,
+	struct store_tlspubkey **keys_r, size_t *n_r, const char **error_r);
+/* The key with this fingerprint (what a daemon does for a client
+ * certificate). Returns 1 found (*k_r filled, free with
+ * store_tlspubkey_free), 0 unknown, -1 error. */
+int store_tlspubkey_lookup(struct store *st, const char *fingerprint,
+	struct store_tlspubkey *k_r, const char **error_r);
+/* Returns 1 removed, 0 no such key (of that account when account_id > 0),
+ * -1 error. */
+int store_tlspubkey_remove(struct store *st, const char *fingerprint,
+	int64_t account_id, const char **error_r);
+
+/* A login attempt, FEATURES.md section 4 LoginAttempt. Strings may be
+ * NULL (stored as ""); they are cut to 512 bytes and made printable UTF-8.
+ * account_name: "-" (or NULL/"") when no account matched, "(admin)" for
+ * admin logins. result: see sasl_server_result(), plus "aborted",
+ * "ratelimited", "baduser", "badpassword". */
+struct store_login_attempt {
+	const char *account_name, *login_address, *remote_ip, *local_ip, *tls,
+		*tls_pubkey_fingerprint, *protocol, *user_agent, *auth_mech, *result;
+	/* Filled by store_login_attempt_list only: */
+	int64_t first, last, count;
+};
+/* Count the attempt on its row (one per distinct combination of the
+ * strings), keeping at most 10000 failed rows per account name. */
+int store_login_attempt_record(struct store *st, const struct store_login_attempt *a,
+	const char **error_r);
+/* Most recent first; account_name NULL for all; limit 0 for no limit. The
+ * strings of the returned attempts are malloc'd: free with
+ * store_login_attempts_free. */
+int store_login_attempt_list(struct store *st, const char *account_name, size_t limit,
+	struct store_login_attempt **attempts_r, size_t *n_r, const char **error_r);
+void store_login_attempts_free(struct store_login_attempt *a, size_t n);
+/* Remove rows not used for max_age seconds (the reference keeps 30 days);
+ * *removed_r (may be NULL) gets the number removed. */
+int store_login_attempt_cleanup(struct store *st, int64_t max_age, int64_t *removed_r,
+	const char **error_r);
+/* Remove all rows of an account name (when the account is removed). */
+int store_login_attempt_remove_account(struct store *st, const char *account_name,
+	const char **error_r);
+
+/* ==== end of store_credentials.c block ==== */
 
 #endif

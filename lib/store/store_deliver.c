@@ -181,8 +181,8 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	int64_t modseq, mailbox_id, quota, usage;
 	unsigned f = msg->flags & SF_ALL;
 	int rc = -1;
-	const char *values[26];
-	int lengths[26], formats[26];
+	const char *values[28];
+	int lengths[28], formats[28];
 	int i;
 
 	if (store_bump_modseq(c, r->account_id, &modseq, error_r) < 0)
@@ -241,7 +241,7 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	buf_init(&flags);
 	buf_printf(&flags, "%u", f);
 	store_pg_text_array(&kw, msg->keywords, msg->nkeywords);
-	for (i = 0; i < 26; i++) {
+	for (i = 0; i < 28; i++) {
 		lengths[i] = 0;
 		formats[i] = 0;
 	}
@@ -270,18 +270,22 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	values[20] = ctx->f->message_id.data;
 	values[21] = ctx->f->subject.data;
 	values[22] = ctx->f->hash;
+	values[23] = db_i64(msg->tls_version);
+	values[24] = db_i64(msg->tls_cipher);
+	values[25] = msg->require_tls ? "true" : "false";
 	res = db_exec_bin(c,
 		"INSERT INTO messages (id, account_id, mailbox_id, uid, modseq, createseq,"
 		" flags, keywords, size, received, file_path, msg_prefix, parsed, preview,"
 		" remote_ip, ehlo_domain, mailfrom, mailfrom_localpart, mailfrom_domain,"
 		" rcptto_localpart, rcptto_domain, msgfrom_localpart, msgfrom_domain,"
-		" message_id, subject_base, message_hash, mailbox_orig_id)"
+		" message_id, subject_base, message_hash, mailbox_orig_id,"
+		" received_tls_version, received_tls_cipher_suite, received_require_tls)"
 		" VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, to_timestamp($9), $10, $11,"
 		" $12::jsonb, $13, $14::inet, $15, $16,"
 		" CASE WHEN strpos($16, '@') = 0 THEN $16 ELSE left($16, length($16) - strpos(reverse($16), '@')) END,"
 		" CASE WHEN strpos($16, '@') = 0 THEN '' ELSE lower(right($16, strpos(reverse($16), '@') - 1)) END,"
-		" $17, $18, $19, lower($20), $21, $22, decode($23, 'hex'), $3)",
-		23, values, lengths, formats, error_r);
+		" $17, $18, $19, lower($20), $21, $22, decode($23, 'hex'), $3, $24, $25, $26)",
+		26, values, lengths, formats, error_r);
 	buf_free(&kw);
 	buf_free(&flags);
 	if (res == NULL)

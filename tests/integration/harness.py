@@ -627,11 +627,22 @@ class Server:
     """PostgreSQL + mailstead.conf + mailstead-smtpd + mailstead-imapd.
 
     smtp_conf/imap_conf: extra keys for those config sections.
-    daemons: which daemons to start."""
+    daemons: which daemons to start.
+    tls: generate a self-signed certificate (CN=localhost, subjectAltName
+    DNS:localhost and IP:127.0.0.1) in the server directory and put it in
+    the listener's tls_cert/tls_key; its path is then self.tls_cert."""
 
     def __init__(self, name="it", smtp_conf=None, imap_conf=None, daemons=("smtpd", "imapd"),
-                 accounts=((USER, PASSWORD), (OTHER, OTHER_PASSWORD))):
+                 accounts=((USER, PASSWORD), (OTHER, OTHER_PASSWORD)), tls=False,
+                 listener_conf=None, extra_ports=()):
+        """listener_conf: extra keys for [listener test]; a value may name
+        a port from extra_ports as "{port:NAME}" (free ports picked at start)."""
         self.name = name
+        self.listener_conf = dict(listener_conf or {})
+        self.extra_ports = tuple(extra_ports)
+        self.tls = tls
+        self.tls_cert = None
+        self.tls_key = None
         self.smtp_conf = dict(smtp_conf or {})
         self.imap_conf = dict(imap_conf or {})
         self.daemon_names = tuple(daemons)
@@ -686,9 +697,13 @@ class Server:
             os.makedirs(d, exist_ok=True)
         if self.owner:
             chown_tree(self.dir, *self.owner)
+        if self.tls:
+            self.make_certificate()
         self.pg = PgCluster(self.dir, self.owner)
         self.pg.start()
         self.ports = {"smtpd": free_port(), "imapd": free_port()}
+        for name in self.extra_ports:
+            self.ports[name] = free_port()
         self.write_conf()
         r = self.cli("migrate")
         self.migrate_output = r.stdout
@@ -698,6 +713,29 @@ class Server:
         for d in self.daemon_names:
             self.start_daemon(d)
 
+    def make_certificate(self):
+        """A self-signed P-256 certificate for localhost/127.0.0.1 made with
+        the openssl command, in DIR/tls/cert.pem and DIR/tls/key.pem."""
+        d = os.path.join(self.dir, "tls")
+        os.makedirs(d, exist_ok=True)
+        cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        try:
+            r = subprocess.run(["openssl", "req", "-x509", "-newkey", "ec",
+                                "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                                "-subj", "/CN=localhost",
+                                "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+                                "-days", "3650", "-keyout", key, "-out", cert],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=60)
+        except FileNotFoundError:
+            raise HarnessError("openssl command not found (apt-get install openssl)")
+        if r.returncode != 0:
+            raise HarnessError("openssl req failed:\n" + r.stdout.decode("utf-8", "replace"))
+        os.chmod(key, 0o600)
+        if self.owner:
+            chown_tree(d, *self.owner)
+        self.tls_cert, self.tls_key = cert, key
+
     def conf_text(self, **over):
         smtp = {"timeout": "5m",
                 "max_message_size": "100m", "max_recipients": "1000", "max_line_length": "4096"}
@@ -706,6 +744,12 @@ class Server:
         imap.update(self.imap_conf)
         listener = {"ips": "127.0.0.1", "smtp": str(self.ports["smtpd"]),
                     "imap": str(self.ports["imapd"]), "imap_require_starttls": "no"}
+        if self.tls_cert:
+            listener.update({"tls_cert": self.tls_cert, "tls_key": self.tls_key})
+        for k, v in self.listener_conf.items():
+            for name, port in self.ports.items():
+                v = v.replace("{port:%s}" % name, str(port))
+            listener[k] = v
         listener.update(over.get("listener", {}))
         general = {"hostname": HOSTNAME, "datadir": self.datadir, "loglevel": "debug",
                    "sqldir": os.path.join(TOP_SRCDIR, "sql")}

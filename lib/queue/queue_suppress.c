@@ -1,0 +1,176 @@
+/* The per-account suppression list: addresses (by base address, see
+ * queue_base_address) that the delivery daemon fails at once instead of
+ * contacting their servers again. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/util.h"
+#include "mail/addr.h"
+#include "queue/queue.h"
+#include "queue/queue_private.h"
+
+void
+queue_suppression_free(struct queue_suppression *s)
+{
+	free(s->account);
+	free(s->base_address);
+	free(s->original_address);
+	free(s->reason);
+	memset(s, 0, sizeof(*s));
+}
+
+void
+queue_suppressions_free(struct queue_suppression *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		queue_suppression_free(&v[i]);
+	free(v);
+}
+
+#define SUP_COLUMNS \
+	"SELECT s.id, floor(extract(epoch FROM s.created))::bigint, s.account_id, a.name," \
+	" s.base_address, s.original_address, s.manual, s.reason" \
+	" FROM suppressions s JOIN accounts a ON a.id = s.account_id"
+
+static void
+sup_from_row(const PGresult *res, int row, struct queue_suppression *s)
+{
+	s->id = db_get_i64(res, row, 0);
+	s->created = db_get_i64(res, row, 1);
+	s->account_id = db_get_i64(res, row, 2);
+	s->account = xstrdup(PQgetvalue(res, row, 3));
+	s->base_address = xstrdup(PQgetvalue(res, row, 4));
+	s->original_address = xstrdup(PQgetvalue(res, row, 5));
+	s->manual = db_get_bool(res, row, 6);
+	s->reason = xstrdup(PQgetvalue(res, row, 7));
+}
+
+int
+queue_suppression_list(struct store *st, int64_t account_id,
+	struct queue_suppression **v_r, size_t *n_r, const char **error_r)
+{
+	PGconn *c = db_get(st->pool, error_r);
+	PGresult *res;
+	struct queue_suppression *v;
+	size_t n, i;
+
+	if (c == NULL)
+		return -1;
+	res = db_execv(c, error_r,
+		SUP_COLUMNS " WHERE ($1::bigint = 0 OR s.account_id = $1::bigint)"
+		" ORDER BY a.name, s.base_address", 1, db_i64(account_id));
+	db_put(st->pool, c);
+	if (res == NULL)
+		return -1;
+	n = (size_t)PQntuples(res);
+	v = xcalloc(n ? n : 1, sizeof(*v));
+	for (i = 0; i < n; i++)
+		sup_from_row(res, (int)i, &v[i]);
+	PQclear(res);
+	*v_r = v;
+	*n_r = n;
+	return 0;
+}
+
+int
+queue_suppression_add(struct store *st, int64_t account_id, const char *localpart,
+	const char *domain, bool manual, const char *reason, const char **error_r)
+{
+	struct buf base, orig;
+	struct mail_addr a;
+	PGconn *c;
+	PGresult *res;
+	int rc = -1;
+
+	buf_init(&base);
+	buf_init(&orig);
+	queue_base_address(&base, localpart, domain);
+	memset(&a, 0, sizeof(a));
+	a.localpart = (char *)localpart;
+	a.domain = (char *)domain;
+	a.domain_ascii = (char *)domain;
+	mail_addr_format(&orig, &a, true);
+	c = db_get(st->pool, error_r);
+	if (c == NULL)
+		goto out;
+	/* One entry per base address: a second add is not an error, the
+	 * first reason stays. */
+	res = db_execv(c, error_r,
+		"INSERT INTO suppressions (account_id, base_address, original_address,"
+		" manual, reason) VALUES ($1, $2, $3, $4::boolean, $5)"
+		" ON CONFLICT (account_id, base_address) DO NOTHING RETURNING id",
+		5, db_i64(account_id), base.data, orig.data, manual ? "true" : "false",
+		reason ? reason : "");
+	db_put(st->pool, c);
+	if (res == NULL)
+		goto out;
+	rc = PQntuples(res) == 1 ? 0 : 1;
+	PQclear(res);
+out:
+	buf_free(&base);
+	buf_free(&orig);
+	return rc;
+}
+
+int
+queue_suppression_remove(struct store *st, int64_t account_id, const char *localpart,
+	const char *domain, const char **error_r)
+{
+	struct buf base;
+	PGconn *c;
+	PGresult *res;
+	int rc = -1;
+
+	buf_init(&base);
+	queue_base_address(&base, localpart, domain);
+	c = db_get(st->pool, error_r);
+	if (c == NULL)
+		goto out;
+	res = db_execv(c, error_r,
+		"DELETE FROM suppressions WHERE account_id = $1 AND base_address = $2",
+		2, db_i64(account_id), base.data);
+	db_put(st->pool, c);
+	if (res == NULL)
+		goto out;
+	rc = queue_cmd_tuples(res) > 0;
+	PQclear(res);
+out:
+	buf_free(&base);
+	return rc;
+}
+
+int
+queue_suppression_lookup(struct store *st, int64_t account_id, const char *localpart,
+	const char *domain, struct queue_suppression *s_r, const char **error_r)
+{
+	struct buf base;
+	PGconn *c;
+	PGresult *res;
+	int rc = -1;
+
+	buf_init(&base);
+	queue_base_address(&base, localpart, domain);
+	c = db_get(st->pool, error_r);
+	if (c == NULL)
+		goto out;
+	res = db_execv(c, error_r,
+		SUP_COLUMNS " WHERE s.account_id = $1 AND s.base_address = $2",
+		2, db_i64(account_id), base.data);
+	db_put(st->pool, c);
+	if (res == NULL)
+		goto out;
+	rc = PQntuples(res) == 1;
+	if (s_r != NULL) {
+		memset(s_r, 0, sizeof(*s_r));
+		if (rc == 1)
+			sup_from_row(res, 0, s_r);
+	}
+	PQclear(res);
+out:
+	buf_free(&base);
+	return rc;
+}
