@@ -30,6 +30,7 @@ int cmd_alias(struct cli *cli, int argc, char **argv);
 int cmd_ruleset(struct cli *cli, int argc, char **argv);
 int cmd_setaccountpassword(struct cli *cli, int argc, char **argv);
 int cmd_localserve(struct cli *cli, int argc, char **argv);
+int cmd_tlspubkey(struct cli *cli, int argc, char **argv);
 int cmd_queue(struct cli *cli, int argc, char **argv);
 
 /* Read one line (the password) from stdin without echo when it is a

@@ -140,6 +140,16 @@ static const struct command commands[] = {
 	  "      The account's suppression list: deliveries to these addresses fail\n"
 	  "      at once. Matching is by base address (localpart cut at '+' or '-',\n"
 	  "      dots removed, lower case). lookup exits 1 when not suppressed." },
+	{ "tlspubkey", cmd_tlspubkey,
+	  "tlspubkey add ADDRESS CERTFILE [-name NAME] [-no-imap-preauth] | list [ACCOUNT] | rm FINGERPRINT",
+	  "TLS client certificates that log in as ADDRESS with SASL EXTERNAL (SMTP\n"
+	  "submission and IMAP). Only the public key counts (its SHA-256, shown as the\n"
+	  "fingerprint); the certificate may be self-signed and its names and dates\n"
+	  "are not checked. CERTFILE is PEM or DER. IMAP clients with a registered key\n"
+	  "get a PREAUTH greeting unless the key was added with -no-imap-preauth.\n"
+	  "Example: openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes\n"
+	  "-subj /CN=laptop -keyout key.pem -out cert.pem, then\n"
+	  "mailstead tlspubkey add alice@example.org cert.pem." },
 	{ "version", cmd_version, "version", "Print the version." },
 	{ "help", cmd_help, "help [COMMAND]", "Show the commands, or help for one." },
 };

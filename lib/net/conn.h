@@ -108,6 +108,14 @@ struct net_server {
 	 * tls_ctx_reload when daemon_hup is set. */
 	void (*tick)(void *arg);
 	void *tick_arg;
+	/* Optional admission control, called in the connection's thread
+	 * before fn: return NULL to serve the connection, or a reply line
+	 * (with CRLF) to send before closing it, e.g. for per-IP connection
+	 * rate and concurrency limits. release is then called after fn for
+	 * every admitted connection. */
+	const char *(*admit)(void *arg, const struct conn *c);
+	void (*release)(void *arg, const struct conn *c);
+	void *admit_arg;
 };
 
 /* Accept connections on all fds until *stop becomes nonzero, running fn in

@@ -86,7 +86,22 @@ conn_main(void *arg)
 	conn_init(&c, ct->fd, ct->srv->timeout_ms);
 	log_info(c.cid, "proto=%s ev=connect remote=%s local=%s", ct->srv->proto,
 		lq(c.remote_ip), lq(c.local_ip));
+	if (ct->srv->admit != NULL) {
+		const char *refuse = ct->srv->admit(ct->srv->admit_arg, &c);
+
+		if (refuse != NULL) {
+			log_info(c.cid, "proto=%s ev=refused reply=%s", ct->srv->proto, lq(refuse));
+			(void)conn_puts(&c, refuse);
+			(void)conn_flush(&c);
+			conn_close(&c);
+			free(ct);
+			active--;
+			return NULL;
+		}
+	}
 	ct->srv->fn(&c, ct->ctx);
+	if (ct->srv->release != NULL)
+		ct->srv->release(ct->srv->admit_arg, &c);
 	log_info(c.cid, "proto=%s ev=disconnect read=%llu written=%llu",
 		ct->srv->proto, c.nread, c.nwritten);
 	conn_close(&c);
@@ -101,6 +116,7 @@ net_serve(struct net_server *srv, const char *busy_reply,
 {
 	struct pollfd *pfds = xcalloc(srv->nfds, sizeof(*pfds));
 	pthread_attr_t attr;
+	int64_t last_fd_warning = 0;
 	size_t i;
 	int waited;
 
@@ -126,8 +142,23 @@ net_serve(struct net_server *srv, const char *busy_reply,
 			if (!(pfds[i].revents & POLLIN))
 				continue;
 			fd = accept4(srv->fds[i], NULL, NULL, SOCK_CLOEXEC);
-			if (fd < 0)
+			if (fd < 0) {
+				/* Out of file descriptors: the pending connection
+				 * stays queued and poll would report it at once
+				 * again; back off instead of spinning. */
+				if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+				    errno == ENOMEM) {
+					int64_t now = ms_mono_ms();
+
+					if (now - last_fd_warning > 10000) {
+						log_warn(NULL, "proto=%s ev=accept-failed error=%s",
+							srv->proto, lq(strerror(errno)));
+						last_fd_warning = now;
+					}
+					usleep(100 * 1000);
+				}
 				continue;
+			}
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 			if (active >= srv->max_conns) {
 				if (busy_reply != NULL)

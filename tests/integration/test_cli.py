@@ -2,6 +2,9 @@
 accounts, addresses (including the catch-all), passwords, and localserve
 (private cluster, delivery, status page, clean stop, resume)."""
 
+import tempfile
+import hashlib
+import base64
 import glob
 import imaplib
 import os
@@ -111,6 +114,37 @@ class CliTest(harness.TestCase):
         self.assertGreater(int(srv.psql(
             "select count(*) from pg_description d join pg_class c on c.oid = d.objoid"
             " where c.relname = 'messages'")[0][0]), 40)
+
+    def test_tlspubkey_add_list_rm(self):
+        d = tempfile.mkdtemp(dir=srv.dir)
+        cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=laptop",
+                        "-keyout", key, "-out", cert], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        pub = subprocess.run("openssl x509 -in %s -pubkey -noout | openssl pkey -pubin -outform DER"
+                             % cert, shell=True, check=True, stdout=subprocess.PIPE).stdout
+        fp = base64.urlsafe_b64encode(hashlib.sha256(pub).digest()).rstrip(b"=").decode()
+        r = srv.cli("tlspubkey", "add", harness.USER, cert)
+        self.assertIn(fp, r.stdout)
+        self.assertIn("ecdsa-p256", r.stdout)
+        rows = [ln.split("\t") for ln in srv.cli("tlspubkey", "list").stdout.splitlines()]
+        self.assertEqual(rows[0][0], "fingerprint")
+        mine = [row for row in rows[1:] if row[0] == fp]
+        self.assertEqual(len(mine), 1, rows)
+        self.assertEqual(mine[0][1:6], ["ecdsa-p256", "laptop", harness.USER, harness.USER, "no"])
+        # The same key twice, an unknown address and a non-certificate fail.
+        r = srv.cli("tlspubkey", "add", harness.USER, cert, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        r = srv.cli("tlspubkey", "add", "nobody@example.org", cert, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("nobody@example.org", r.stderr)
+        r = srv.cli("tlspubkey", "add", harness.USER, key, check=False)
+        self.assertNotEqual(r.returncode, 0)
+        srv.cli("tlspubkey", "rm", fp)
+        self.assertNotIn(fp, srv.cli("tlspubkey", "list").stdout)
+        r = srv.cli("tlspubkey", "rm", fp, check=False)
+        self.assertEqual(r.returncode, 1)
 
     def test_bad_config_reported_with_file_and_line(self):
         good = srv.conf_text().splitlines()
