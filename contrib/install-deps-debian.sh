@@ -25,6 +25,12 @@ if [ -z "$missing" ]; then
 	exit 0
 fi
 echo "install-deps-debian.sh: installing$missing"
+# Postfix is only a test peer: keep the system instance unconfigured.
+case "$missing" in
+*postfix*)
+	echo "postfix postfix/main_mailer_type select No configuration" |
+		$as_root debconf-set-selections ;;
+esac
 $as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
 # shellcheck disable=SC2086
 $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $missing
