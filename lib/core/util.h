@@ -75,6 +75,10 @@ int ms_base64_decode(struct buf *out, const char *s, size_t n);
 void ms_base64url_encode(struct buf *out, const void *p, size_t n);
 void ms_hex_encode(struct buf *out, const void *p, size_t n);
 
+/* Append code point cp as UTF-8; surrogates, NUL and values past U+10FFFF
+ * become U+FFFD. */
+void ms_utf8_put(struct buf *out, uint32_t cp);
+
 /* ASCII-only case folding helpers (locale-independent). */
 static inline char
 ms_tolower(char c)

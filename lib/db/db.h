@@ -44,6 +44,11 @@ int db_cmd(PGconn *conn, const char **error_r, const char *sql, int n, ...);
 /* SQLSTATE of the last failed db_exec* in this thread ("" if none). */
 const char *db_last_sqlstate(void);
 
+/* PostgreSQL array literals for parameters ($1::text[], $1::bigint[]):
+ * appended to out. Elements are quoted and escaped, so any text is safe. */
+void db_text_array(struct buf *out, const char *const *v, size_t n);
+void db_i64_array(struct buf *out, const int64_t *v, size_t n);
+
 /* Decimal text for an integer parameter; storage is per thread and valid
  * for the next 31 calls in the same thread. */
 const char *db_i64(int64_t v);

@@ -241,6 +241,38 @@ db_last_sqlstate(void)
 	return last_sqlstate;
 }
 
+void
+db_text_array(struct buf *out, const char *const *v, size_t n)
+{
+	size_t i;
+	const char *p;
+
+	buf_putc(out, '{');
+	for (i = 0; i < n; i++) {
+		if (i > 0)
+			buf_putc(out, ',');
+		buf_putc(out, '"');
+		for (p = v[i]; *p; p++) {
+			if (*p == '"' || *p == '\\')
+				buf_putc(out, '\\');
+			buf_putc(out, *p);
+		}
+		buf_putc(out, '"');
+	}
+	buf_putc(out, '}');
+}
+
+void
+db_i64_array(struct buf *out, const int64_t *v, size_t n)
+{
+	size_t i;
+
+	buf_putc(out, '{');
+	for (i = 0; i < n; i++)
+		buf_printf(out, i ? ",%lld" : "%lld", (long long)v[i]);
+	buf_putc(out, '}');
+}
+
 const char *
 db_i64(int64_t v)
 {

@@ -76,32 +76,6 @@ mail_utf8_valid(const char *s, size_t n)
 	return true;
 }
 
-void
-mail_utf8_put(struct buf *out, uint32_t cp)
-{
-	char b[4];
-
-	if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		cp = 0xfffd;
-	if (cp < 0x80) {
-		buf_putc(out, (char)cp);
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | (cp >> 6));
-		b[1] = (char)(0x80 | (cp & 0x3f));
-		buf_append(out, b, 2);
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | (cp >> 12));
-		b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (char)(0x80 | (cp & 0x3f));
-		buf_append(out, b, 3);
-	} else {
-		b[0] = (char)(0xf0 | (cp >> 18));
-		b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (char)(0x80 | (cp & 0x3f));
-		buf_append(out, b, 4);
-	}
-}
 
 void
 mail_utf8_sanitize(struct buf *out, const char *s, size_t n)
@@ -113,7 +87,7 @@ mail_utf8_sanitize(struct buf *out, const char *s, size_t n)
 		l = s[i] == '\0' ? 0 : mail_utf8_seqlen(s + i, n - i);
 		if (l == 0) {
 			buf_append(out, s + run, i - run);
-			mail_utf8_put(out, 0xfffd);
+			ms_utf8_put(out, 0xfffd);
 			i++;
 			run = i;
 		} else {
@@ -223,7 +197,7 @@ iconv_convert(struct buf *out, iconv_t cd, const char *s, size_t n)
 			continue;
 		/* EILSEQ: skip one bad byte; EINVAL: truncated sequence at
 		 * the end. Either way a replacement character shows it. */
-		mail_utf8_put(&raw, 0xfffd);
+		ms_utf8_put(&raw, 0xfffd);
 		if (errno == EILSEQ && inleft > 0) {
 			in++;
 			inleft--;
@@ -254,7 +228,7 @@ mail_charset_to_utf8(struct buf *out, const char *charset, const char *s, size_t
 		return 0;
 	case CS_LATIN1:
 		for (i = 0; i < n; i++)
-			mail_utf8_put(out, (unsigned char)s[i]);
+			ms_utf8_put(out, (unsigned char)s[i]);
 		return 0;
 	case CS_BAD:
 		return -1;

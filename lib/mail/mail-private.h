@@ -24,8 +24,6 @@ char *mail_utf8_strndup(const char *s, size_t n);
 /* Take the string out of b and release b (buf_steal re-initializes the
  * buffer, which would otherwise leak). */
 char *mail_buf_finish(struct buf *b);
-/* Append code point cp (invalid ones become U+FFFD). */
-void mail_utf8_put(struct buf *out, uint32_t cp);
 
 /* Can mail_charset_to_utf8 convert from charset? (utf-8, us-ascii,
  * iso-8859-1 directly; anything iconv(3) knows.) */

@@ -1126,7 +1126,7 @@ html_entity(const char *s, size_t n, struct buf *out)
 			return 0;
 		if (i < n && s[i] == ';')
 			i++;
-		mail_utf8_put(out, v > 0x10ffff ? 0xfffd : (uint32_t)v);
+		ms_utf8_put(out, v > 0x10ffff ? 0xfffd : (uint32_t)v);
 		return i;
 	}
 	while (i < n && i < 12 &&
@@ -1139,7 +1139,7 @@ html_entity(const char *s, size_t n, struct buf *out)
 		for (k = 0; k < MS_NELEM(entities); k++) {
 			if (strlen(entities[k].name) == i - 1 &&
 			        memcmp(entities[k].name, s + 1, i - 1) == 0) {
-				mail_utf8_put(out, entities[k].cp);
+				ms_utf8_put(out, entities[k].cp);
 				return i + 1;
 			}
 		}

@@ -24,38 +24,6 @@
 
 #define MAX_RCPTS 10000
 
-void
-queue_pg_text_array(struct buf *out, const char *const *v, size_t n)
-{
-	size_t i;
-	const char *p;
-
-	buf_putc(out, '{');
-	for (i = 0; i < n; i++) {
-		if (i > 0)
-			buf_putc(out, ',');
-		buf_putc(out, '"');
-		for (p = v[i]; *p; p++) {
-			if (*p == '"' || *p == '\\')
-				buf_putc(out, '\\');
-			buf_putc(out, *p);
-		}
-		buf_putc(out, '"');
-	}
-	buf_putc(out, '}');
-}
-
-void
-queue_pg_id_array(struct buf *out, const int64_t *ids, size_t n)
-{
-	size_t i;
-
-	buf_putc(out, '{');
-	for (i = 0; i < n; i++)
-		buf_printf(out, i ? ",%lld" : "%lld", (long long)ids[i]);
-	buf_putc(out, '}');
-}
-
 int64_t
 queue_cmd_tuples(PGresult *res)
 {
@@ -136,7 +104,7 @@ queue_check_limits(struct store *st, int64_t account_id,
 	if (c == NULL)
 		return -1;
 	buf_init(&arr);
-	queue_pg_text_array(&arr, recipients, n);
+	db_text_array(&arr, recipients, n);
 	rc = limits_query(c, account_id, arr.data, n, reason_r, limit_r, error_r);
 	db_put(st->pool, c);
 	buf_free(&arr);
@@ -629,20 +597,20 @@ queue_add(struct store *st, const struct queue_msg_in *m,
 	if (link_files(st, src, ids, n, relpaths, error_r) < 0)
 		goto out;
 
-	queue_pg_id_array(&ctx.ids, ids, n);
+	db_i64_array(&ctx.ids, ids, n);
 	for (i = 0; i < n; i++)
 		v[i] = rcpts[i].localpart;
-	queue_pg_text_array(&ctx.localparts, v, n);
+	db_text_array(&ctx.localparts, v, n);
 	for (i = 0; i < n; i++)
 		v[i] = rcpts[i].domain;
-	queue_pg_text_array(&ctx.domains, v, n);
+	db_text_array(&ctx.domains, v, n);
 	for (i = 0; i < n; i++) {
 		v[i] = rcpts[i].from_id ? rcpts[i].from_id : "";
 		if (v[i][0] != '\0')
 			ctx.any_from_id = true;
 	}
-	queue_pg_text_array(&ctx.from_ids, v, n);
-	queue_pg_text_array(&ctx.paths, (const char *const *)relpaths, n);
+	db_text_array(&ctx.from_ids, v, n);
+	db_text_array(&ctx.paths, (const char *const *)relpaths, n);
 	{
 		struct buf *keys = xcalloc(n, sizeof(struct buf));
 
@@ -651,7 +619,7 @@ queue_add(struct store *st, const struct queue_msg_in *m,
 			queue_rcpt_key(&keys[i], rcpts[i].localpart, rcpts[i].domain);
 			v[i] = keys[i].data;
 		}
-		queue_pg_text_array(&ctx.keys, v, n);
+		db_text_array(&ctx.keys, v, n);
 		for (i = 0; i < n; i++)
 			buf_free(&keys[i]);
 		free(keys);

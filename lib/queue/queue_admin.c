@@ -194,7 +194,7 @@ queue_hold_set(struct store *st, const int64_t *ids, size_t n, bool hold,
 	if (c == NULL)
 		return -1;
 	buf_init(&arr);
-	queue_pg_id_array(&arr, ids, n);
+	db_i64_array(&arr, ids, n);
 	res = db_execv(c, error_r,
 		"UPDATE queue SET hold = $2::boolean"
 		" WHERE id = ANY($1::bigint[]) AND hold <> $2::boolean",
@@ -275,7 +275,7 @@ queue_drop(struct store *st, const int64_t *ids, size_t n, size_t *dropped_r,
 	int rc;
 
 	buf_init(&arr);
-	queue_pg_id_array(&arr, ids, n);
+	db_i64_array(&arr, ids, n);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.ids = arr.data;
 	rc = db_tx(st->pool, drop_tx, &ctx, error_r);

@@ -100,31 +100,6 @@ utf8_len(const unsigned char *s, size_t n, uint32_t *cp_r)
 	return len;
 }
 
-static void
-utf8_put(struct buf *out, uint32_t cp)
-{
-	char b[4];
-
-	if (cp < 0x80) {
-		buf_putc(out, (char)cp);
-	} else if (cp < 0x800) {
-		b[0] = (char)(0xc0 | (cp >> 6));
-		b[1] = (char)(0x80 | (cp & 0x3f));
-		buf_append(out, b, 2);
-	} else if (cp < 0x10000) {
-		b[0] = (char)(0xe0 | (cp >> 12));
-		b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[2] = (char)(0x80 | (cp & 0x3f));
-		buf_append(out, b, 3);
-	} else {
-		b[0] = (char)(0xf0 | (cp >> 18));
-		b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-		b[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
-		b[3] = (char)(0x80 | (cp & 0x3f));
-		buf_append(out, b, 4);
-	}
-}
-
 void
 queue_utf8_sanitize(struct buf *out, const char *s)
 {
@@ -327,7 +302,7 @@ queue_base_address(struct buf *out, const char *localpart, const char *domain)
 			continue;
 		}
 		if (cp != '.')
-			utf8_put(&lp, lower_cp(cp));
+			ms_utf8_put(&lp, lower_cp(cp));
 		i += l;
 	}
 	memset(&a, 0, sizeof(a));

@@ -7,9 +7,6 @@
 #include "core/buf.h"
 #include "store/store.h"
 
-/* PostgreSQL array literals for parameters (every text element quoted). */
-void queue_pg_text_array(struct buf *out, const char *const *v, size_t n);
-void queue_pg_id_array(struct buf *out, const int64_t *ids, size_t n);
 /* "queue/<id/8192>/<id>", the file of a queue row relative to the data dir. */
 void queue_file_relpath(struct buf *out, int64_t id);
 /* Remove <datadir>/<rel>; a failure other than ENOENT is logged. */

@@ -147,27 +147,6 @@ store_free_words(char **v, size_t n)
 }
 
 void
-store_pg_text_array(struct buf *out, const char *const *v, size_t n)
-{
-	size_t i;
-	const char *p;
-
-	buf_putc(out, '{');
-	for (i = 0; i < n; i++) {
-		if (i > 0)
-			buf_putc(out, ',');
-		buf_putc(out, '"');
-		for (p = v[i]; *p; p++) {
-			if (*p == '"' || *p == '\\')
-				buf_putc(out, '\\');
-			buf_putc(out, *p);
-		}
-		buf_putc(out, '"');
-	}
-	buf_putc(out, '}');
-}
-
-void
 store_pg_uid_array(struct buf *out, const uint32_t *uids, size_t n)
 {
 	size_t i;

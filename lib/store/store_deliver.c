@@ -240,7 +240,7 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	buf_init(&kw);
 	buf_init(&flags);
 	buf_printf(&flags, "%u", f);
-	store_pg_text_array(&kw, msg->keywords, msg->nkeywords);
+	db_text_array(&kw, msg->keywords, msg->nkeywords);
 	for (i = 0; i < 28; i++) {
 		lengths[i] = 0;
 		formats[i] = 0;
@@ -298,7 +298,7 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	if (msg->nkeywords > 0) {
 		/* New keywords become part of the mailbox's FLAGS. */
 		buf_init(&kw);
-		store_pg_text_array(&kw, msg->keywords, msg->nkeywords);
+		db_text_array(&kw, msg->keywords, msg->nkeywords);
 		rc = db_cmd(c, error_r,
 			"UPDATE mailboxes SET keywords = ARRAY(SELECT DISTINCT k FROM"
 			" unnest(keywords || lower($2::text)::text[]) k ORDER BY k)"

@@ -302,7 +302,7 @@ flags_tx(PGconn *c, void *arg, const char **error_r)
 			continue;
 		}
 		buf_reset(&kw);
-		store_pg_text_array(&kw, (const char *const *)words, nwords);
+		db_text_array(&kw, (const char *const *)words, nwords);
 		buf_reset(&fl);
 		buf_printf(&fl, "%u", nf);
 		if (db_cmd(c, error_r,
@@ -326,7 +326,7 @@ flags_tx(PGconn *c, void *arg, const char **error_r)
 	PQclear(res);
 	if (ctx->nchanges > 0) {
 		buf_reset(&kw);
-		store_pg_text_array(&kw, (const char *const *)ctx->keywords, ctx->nkeywords);
+		db_text_array(&kw, (const char *const *)ctx->keywords, ctx->nkeywords);
 		if (db_cmd(c, error_r,
 			    "UPDATE mailboxes SET count_unseen = count_unseen + $2,"
 			    " count_unread = count_unread + $3, count_deleted = count_deleted + $4,"

@@ -19,7 +19,6 @@ int store_notify(PGconn *c, int64_t account_id, int64_t mailbox_id,
 void store_split_words(const char *s, char ***v_r, size_t *n_r);
 void store_free_words(char **v, size_t n);
 /* PostgreSQL array literals for parameters. */
-void store_pg_text_array(struct buf *out, const char *const *v, size_t n);
 void store_pg_uid_array(struct buf *out, const uint32_t *uids, size_t n);
 /* Canonical localpart for lookups in a domain: lower case (ASCII) unless
  * case-sensitive, cut at the first catch-all separator. Appends to out. */

@@ -855,8 +855,8 @@ store_ruleset_add(struct store *st, const char *localpart, const char *domain,
 		fv[i] = rs->headers[i].field;
 		vv[i] = rs->headers[i].value;
 	}
-	store_pg_text_array(&fields, fv, rs->nheaders);
-	store_pg_text_array(&values, vv, rs->nheaders);
+	db_text_array(&fields, fv, rs->nheaders);
+	db_text_array(&values, vv, rs->nheaders);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.localpart = localpart;
 	ctx.domain = domain;
