@@ -159,6 +159,7 @@ struct store_rcpt {
 	int64_t message_id;
 	int64_t mailbox_id;
 	uint32_t uid;
+	int64_t modseq;
 };
 
 /* Deliver one message to n recipients atomically: link the file into

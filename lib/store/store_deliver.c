@@ -178,28 +178,14 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 		"Inbox" : r->mailbox;
 	struct buf kw, flags;
 	PGresult *res;
-	int64_t modseq, mailbox_id, quota, usage;
+	int64_t mailbox_id;
 	unsigned f = msg->flags & SF_ALL;
-	int rc = -1;
-	const char *values[28];
-	int lengths[28], formats[28];
+	int rc;
+	const char *values[32];
+	int lengths[32], formats[32];
 	int i;
 
-	if (store_bump_modseq(c, r->account_id, &modseq, error_r) < 0)
-		return -1;
-	res = db_execv(c, error_r,
-		"SELECT quota_message_size, disk_usage FROM accounts WHERE id = $1",
-		1, db_i64(r->account_id));
-	if (res == NULL)
-		return -1;
-	quota = db_get_i64(res, 0, 0);
-	usage = db_get_i64(res, 0, 1);
-	PQclear(res);
-	if (quota > 0 && usage + ctx->f->size > quota) {
-		*error_r = "quota exceeded";
-		return -1;
-	}
-
+	/* The mailbox is looked up before anything is locked. */
 	res = db_execv(c, error_r,
 		"SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2",
 		2, db_i64(r->account_id), mbname);
@@ -215,105 +201,138 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 		PQclear(res);
 	}
 
-	/* Assign the UID and update counts; the row lock on the mailbox keeps
-	 * UIDs in commit order. */
-	res = db_execv(c, error_r,
-		"UPDATE mailboxes SET uidnext = uidnext + 1,"
-		" count_total = count_total + 1,"
-		" count_unseen = count_unseen + $2::int,"
-		" count_unread = count_unread + $3::int,"
-		" count_deleted = count_deleted + $4::int,"
-		" size = size + $5"
-		" WHERE id = $1 RETURNING uidnext - 1",
-		5, db_i64(mailbox_id), (f & SF_SEEN) ? "0" : "1",
-		(f & (SF_SEEN | SF_DELETED)) ? "0" : "1", (f & SF_DELETED) ? "1" : "0",
-		db_i64(ctx->f->size));
-	if (res == NULL)
-		return -1;
-	r->uid = (uint32_t)db_get_i64(res, 0, 0);
-	PQclear(res);
-	if (r->uid == 0) {
-		*error_r = "mailbox UID space exhausted";
-		return -1;
-	}
-
 	buf_init(&kw);
 	buf_init(&flags);
 	buf_printf(&flags, "%u", f);
 	db_text_array(&kw, msg->keywords, msg->nkeywords);
-	for (i = 0; i < 28; i++) {
+	for (i = 0; i < 32; i++) {
 		lengths[i] = 0;
 		formats[i] = 0;
 	}
 	values[0] = db_i64(r->message_id);
 	values[1] = db_i64(r->account_id);
 	values[2] = db_i64(mailbox_id);
-	values[3] = db_i64(r->uid);
-	values[4] = db_i64(modseq);
-	values[5] = flags.data;
-	values[6] = kw.data;
-	values[7] = db_i64(ctx->f->size);
-	values[8] = db_i64(msg->received ? msg->received : ms_now());
-	values[9] = relpath;
-	values[10] = msg->prefix ? msg->prefix : "";
-	lengths[10] = (int)msg->prefix_len;
-	formats[10] = 1;	/* binary bytea */
-	values[11] = ctx->f->parsed.data;
-	values[12] = ctx->f->preview.data;
-	values[13] = msg->remote_ip && msg->remote_ip[0] ? msg->remote_ip : NULL;
-	values[14] = msg->ehlo ? msg->ehlo : "";
-	values[15] = msg->mailfrom ? msg->mailfrom : "";
-	values[16] = r->rcpt_localpart ? r->rcpt_localpart : "";
-	values[17] = r->rcpt_domain ? r->rcpt_domain : "";
-	values[18] = ctx->f->from_local.data;
-	values[19] = ctx->f->from_domain.data;
-	values[20] = ctx->f->message_id.data;
-	values[21] = ctx->f->subject.data;
-	values[22] = ctx->f->hash;
-	values[23] = db_i64(msg->tls_version);
-	values[24] = db_i64(msg->tls_cipher);
-	values[25] = msg->require_tls ? "true" : "false";
+	values[3] = flags.data;
+	values[4] = kw.data;
+	values[5] = db_i64(ctx->f->size);
+	values[6] = db_i64(msg->received ? msg->received : ms_now());
+	values[7] = relpath;
+	values[8] = msg->prefix ? msg->prefix : "";
+	lengths[8] = (int)msg->prefix_len;
+	formats[8] = 1;	/* binary bytea */
+	values[9] = ctx->f->parsed.data;
+	values[10] = ctx->f->preview.data;
+	values[11] = msg->remote_ip && msg->remote_ip[0] ? msg->remote_ip : NULL;
+	values[12] = msg->ehlo ? msg->ehlo : "";
+	values[13] = msg->mailfrom ? msg->mailfrom : "";
+	values[14] = r->rcpt_localpart ? r->rcpt_localpart : "";
+	values[15] = r->rcpt_domain ? r->rcpt_domain : "";
+	values[16] = ctx->f->from_local.data;
+	values[17] = ctx->f->from_domain.data;
+	values[18] = ctx->f->message_id.data;
+	values[19] = ctx->f->subject.data;
+	values[20] = ctx->f->hash;
+	values[21] = db_i64(msg->tls_version);
+	values[22] = db_i64(msg->tls_cipher);
+	values[23] = msg->require_tls ? "true" : "false";
+	values[24] = (f & SF_SEEN) ? "0" : "1";
+	values[25] = (f & (SF_SEEN | SF_DELETED)) ? "0" : "1";
+	values[26] = (f & SF_DELETED) ? "1" : "0";
+	/* One statement, so the account row lock (which orders modseqs, see
+	 * store_bump_modseq) is held for one round trip plus the COMMIT:
+	 * modseq and quota on the account, then UID and counts on the
+	 * mailbox (the EXISTS makes the account go first, the lock order
+	 * used everywhere), then the message row. No row is returned when
+	 * the quota would be exceeded, and then nothing changed. */
 	res = db_exec_bin(c,
-		"INSERT INTO messages (id, account_id, mailbox_id, uid, modseq, createseq,"
+		"WITH a AS (UPDATE accounts SET modseq = modseq + 1, disk_usage = disk_usage + $6"
+		"  WHERE id = $2 AND (quota_message_size = 0 OR disk_usage + $6 <= quota_message_size)"
+		"  RETURNING modseq),"
+		" m AS (UPDATE mailboxes SET uidnext = uidnext + 1, count_total = count_total + 1,"
+		"  count_unseen = count_unseen + $25::int, count_unread = count_unread + $26::int,"
+		"  count_deleted = count_deleted + $27::int, size = size + $6"
+		"  WHERE id = $3 AND EXISTS (SELECT 1 FROM a) RETURNING uidnext - 1 AS uid)"
+		" INSERT INTO messages (id, account_id, mailbox_id, uid, modseq, createseq,"
 		" flags, keywords, size, received, file_path, msg_prefix, parsed, preview,"
 		" remote_ip, ehlo_domain, mailfrom, mailfrom_localpart, mailfrom_domain,"
 		" rcptto_localpart, rcptto_domain, msgfrom_localpart, msgfrom_domain,"
 		" message_id, subject_base, message_hash, mailbox_orig_id,"
 		" received_tls_version, received_tls_cipher_suite, received_require_tls)"
-		" VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, to_timestamp($9), $10, $11,"
-		" $12::jsonb, $13, $14::inet, $15, $16,"
-		" CASE WHEN strpos($16, '@') = 0 THEN $16 ELSE left($16, length($16) - strpos(reverse($16), '@')) END,"
-		" CASE WHEN strpos($16, '@') = 0 THEN '' ELSE lower(right($16, strpos(reverse($16), '@') - 1)) END,"
-		" $17, $18, $19, lower($20), $21, $22, decode($23, 'hex'), $3, $24, $25, $26)",
-		26, values, lengths, formats, error_r);
-	buf_free(&kw);
+		" SELECT $1, $2, $3, m.uid, a.modseq, a.modseq, $4, $5, $6, to_timestamp($7), $8, $9,"
+		" $10::jsonb, $11, $12::inet, $13, $14,"
+		" CASE WHEN strpos($14, '@') = 0 THEN $14 ELSE left($14, length($14) - strpos(reverse($14), '@')) END,"
+		" CASE WHEN strpos($14, '@') = 0 THEN '' ELSE lower(right($14, strpos(reverse($14), '@') - 1)) END,"
+		" $15, $16, $17, lower($18), $19, $20, decode($21, 'hex'), $3, $22, $23, $24"
+		" FROM a, m RETURNING uid, modseq",
+		27, values, lengths, formats, error_r);
 	buf_free(&flags);
-	if (res == NULL)
+	if (res == NULL) {
+		buf_free(&kw);
 		return -1;
+	}
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		buf_free(&kw);
+		*error_r = "quota exceeded";
+		return -1;
+	}
+	r->uid = (uint32_t)db_get_i64(res, 0, 0);
+	r->modseq = db_get_i64(res, 0, 1);
 	PQclear(res);
-	if (db_cmd(c, error_r,
-		    "UPDATE accounts SET disk_usage = disk_usage + $2 WHERE id = $1",
-		    2, db_i64(r->account_id), db_i64(ctx->f->size)) < 0)
-		return -1;
 	if (msg->nkeywords > 0) {
 		/* New keywords become part of the mailbox's FLAGS. */
-		buf_init(&kw);
-		db_text_array(&kw, msg->keywords, msg->nkeywords);
 		rc = db_cmd(c, error_r,
 			"UPDATE mailboxes SET keywords = ARRAY(SELECT DISTINCT k FROM"
 			" unnest(keywords || lower($2::text)::text[]) k ORDER BY k)"
 			" WHERE id = $1 AND NOT lower($2::text)::text[] <@ keywords",
 			2, db_i64(mailbox_id), kw.data);
-		buf_free(&kw);
-		if (rc < 0)
+		if (rc < 0) {
+			buf_free(&kw);
 			return -1;
-		rc = -1;
+		}
 	}
+	buf_free(&kw);
 	r->mailbox_id = mailbox_id;
-	if (store_notify(c, r->account_id, mailbox_id, modseq, error_r) < 0)
-		return -1;
-	rc = 0;
-	return rc;
+	return 0;
+}
+
+/* Tell other processes (IMAP IDLE, webmail) about the new messages, after
+ * COMMIT: a NOTIFY inside the delivery transaction would hold PostgreSQL's
+ * global notify lock until the commit is flushed, serializing all
+ * deliveries. A lost notification (crash right here) only delays an idle
+ * client until its next command, so this commit need not wait for the
+ * disk. */
+static void
+notify_delivered(struct store *st, const struct store_rcpt *rcpts, size_t n)
+{
+	const char *error;
+	struct buf payloads;
+	const char **v;
+	PGconn *c;
+	size_t i;
+
+	c = db_get(st->pool, &error);
+	if (c == NULL) {
+		log_warn(NULL, "ev=notify-failed error=%s", lq(error));
+		return;
+	}
+	buf_init(&payloads);
+	v = xcalloc(n, sizeof(char *));
+	for (i = 0; i < n; i++)
+		v[i] = xasprintf("%lld %lld %lld", (long long)rcpts[i].account_id,
+			(long long)rcpts[i].mailbox_id, (long long)rcpts[i].modseq);
+	db_text_array(&payloads, v, n);
+	if (db_cmd(c, &error, "BEGIN", 0) < 0 ||
+	    db_cmd(c, &error, "SET LOCAL synchronous_commit TO off", 0) < 0 ||
+	    db_cmd(c, &error, "SELECT pg_notify($1, p) FROM unnest($2::text[]) p", 2,
+		    STORE_NOTIFY_CHANNEL, payloads.data) < 0 ||
+	    db_cmd(c, &error, "COMMIT", 0) < 0)
+		log_warn(NULL, "ev=notify-failed error=%s", lq(error));
+	db_put(st->pool, c);
+	for (i = 0; i < n; i++)
+		free((char *)v[i]);
+	free(v);
+	buf_free(&payloads);
 }
 
 static int
@@ -362,7 +381,8 @@ link_file(struct store *st, const char *tmp, int64_t id, char **relpath_r,
 	buf_printf(&rel, "msg/%lld/%lld", (long long)(id / MSG_PER_DIR), (long long)id);
 	buf_printf(&dir, "%s/msg/%lld", st->datadir, (long long)(id / MSG_PER_DIR));
 	buf_printf(&full, "%s/%s", st->datadir, rel.data);
-	if (mkdir(dir.data, 0750) < 0 && errno != EEXIST) {
+	if (id / MSG_PER_DIR > atomic_load(&st->durable_bucket) &&
+	    mkdir(dir.data, 0750) < 0 && errno != EEXIST) {
 		*error_r = ms_err("creating %s: %s", dir.data, strerror(errno));
 		goto out;
 	}
@@ -458,6 +478,8 @@ store_deliver(struct store *st, const struct store_msg_in *msg,
 			ctx.order[j - 1] = t;
 		}
 	rc = db_tx(st->pool, deliver_tx, &ctx, error_r);
+	if (rc == 0)
+		notify_delivered(st, rcpts, n);
 out:
 	for (i = 0; i < n; i++) {
 		/* After an unknown COMMIT outcome (-2) the rows may exist: keep
