@@ -89,10 +89,17 @@ main(int argc, char **argv)
 	if (d.store == NULL)
 		ms_fatal("mailstead-imapd: store: %s", error);
 	d.registry = imap_registry_new();
-	/* No TLS yet (TLS issue): the listeners are loopback/test ones and
-	 * plain-text authentication is allowed. The TLS issue sets this from
-	 * the configuration and marks TLS sessions. */
+	/* IMAP has no STARTTLS yet (IMAP issue): plain-text logins are only
+	 * allowed when every listener with an imap port says
+	 * imap_require_starttls = no (e.g. loopback listeners); otherwise
+	 * CAPABILITY shows LOGINDISABLED and logins are refused. */
 	d.plaintext_auth = true;
+	for (i = 0; i < conf->nlisteners; i++)
+		if (conf->listeners[i].imap != 0 && conf->listeners[i].imap_require_starttls)
+			d.plaintext_auth = false;
+	if (!d.plaintext_auth)
+		log_warn(NULL, "proto=imap ev=logindisabled reason=%s",
+			lq("imap_require_starttls is set and IMAP STARTTLS is not available yet"));
 
 	listener = db_listener_start(conf->database.conninfo, &error);
 	if (listener == NULL)

@@ -3,6 +3,7 @@ submission, implicit TLS on submissions, the EHLO keywords before and after
 TLS, REQUIRETLS, the Received comment and stored TLS facts, STARTTLS command
 injection, certificate reload on SIGHUP, and broken TLS clients."""
 import hashlib
+import imaplib
 import os
 import signal
 import smtplib
@@ -212,6 +213,31 @@ class TlsTest(harness.TestCase):
         s = smtplib.SMTP("127.0.0.1", srv.smtp_port, timeout=harness.TIMEOUT)
         self.assertEqual(s.noop()[0], 250)
         s.quit()
+
+    def test_imap_logins_disabled_when_tls_required(self):
+        # imap_require_starttls (the default) without IMAP STARTTLS yet:
+        # CAPABILITY says LOGINDISABLED and LOGIN is refused.
+        port = harness.free_port()
+        path = os.path.join(srv.dir, "imap-strict.conf")
+        with open(path, "w") as f:
+            f.write(srv.conf_text(listener={"imap": str(port), "imap_require_starttls": "yes"}))
+        if srv.owner:
+            os.chown(path, *srv.owner)
+        log = open(os.path.join(srv.dir, "logs", "imapd-strict.log"), "ab")
+        proc = subprocess.Popen([harness.DAEMONS["imapd"], "-c", path], stdin=subprocess.DEVNULL,
+                                stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        try:
+            self.assertTrue(harness.wait_for(lambda: harness.port_open(port), 20))
+            m = imaplib.IMAP4("127.0.0.1", port, timeout=harness.TIMEOUT)
+            typ, data = m.capability()
+            self.assertIn(b"LOGINDISABLED", data[0])
+            with self.assertRaises(imaplib.IMAP4.error):
+                m.login(USER, PASSWORD)
+            m.logout()
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
     def test_zz_sighup_reloads_certificate(self):
         old = peer_cert_sha256(srv.smtp_port)
