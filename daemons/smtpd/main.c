@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/ratelimit.h"
 #include "core/conf.h"
 #include "core/daemon.h"
 #include "core/log.h"
@@ -66,6 +67,36 @@ load_tls(const struct conf_listener_def *l)
 	}
 	buf_free(&names);
 	return ctx;
+}
+
+/* Per-IP connection limits (FEATURES.md section 2), checked in each
+ * connection's thread before the session starts. */
+struct admission {
+	struct ratelimit *rate;		/* 300/900/2700 new connections a minute */
+	struct ratelimit_conc *conc;	/* 30/90/270 at the same time */
+	char *refuse_reply;
+};
+
+static const char *
+admit(void *arg, const struct conn *c)
+{
+	struct admission *a = arg;
+
+	/* As the reference: the rate counts every attempt, then the
+	 * concurrency slot is taken (and released after the session). */
+	if (!ratelimit_add(a->rate, c->remote_ip, ms_now(), 1))
+		return a->refuse_reply;
+	if (!ratelimit_conc_acquire(a->conc, c->remote_ip))
+		return a->refuse_reply;
+	return NULL;
+}
+
+static void
+release(void *arg, const struct conn *c)
+{
+	struct admission *a = arg;
+
+	ratelimit_conc_release(a->conc, c->remote_ip);
 }
 
 /* Called by the accept loop: reload certificates after SIGHUP. Running
@@ -148,6 +179,9 @@ main(int argc, char **argv)
 	struct store *store;
 	struct net_server ns;
 	struct bound b;
+	struct admission adm;
+	struct ratelimit *auth_failures;
+	struct buf secret;
 	const char *error;
 	char *busy;
 	size_t i;
@@ -175,8 +209,22 @@ main(int argc, char **argv)
 	store = store_open(pool, conf->general.datadir, STORE_OPEN_DIRS, &error);
 	if (store == NULL)
 		ms_fatal("mailstead-smtpd: store: %s", error);
-	for (i = 0; i < b.nservers; i++)
+	/* One secret for the fake SCRAM salts of unknown users, the same in
+	 * every daemon (sasl.h), so they cannot be told from real ones. */
+	buf_init(&secret);
+	if (store_server_secret(store, "sasl-fake-salt", 32, &secret, &error) < 0)
+		ms_fatal("mailstead-smtpd: server secret: %s", error);
+	auth_failures = ratelimit_new_auth_failures();
+	for (i = 0; i < b.nservers; i++) {
 		b.servers[i].store = store;
+		b.servers[i].auth_failures = auth_failures;
+		b.servers[i].sasl_secret = (const unsigned char *)secret.data;
+		b.servers[i].sasl_secret_len = secret.len;
+	}
+	adm.rate = ratelimit_new_connection_rate();
+	adm.conc = ratelimit_conc_new_connections();
+	adm.refuse_reply = xasprintf("421 4.7.0 %s too many connections from your address\r\n",
+		conf->general.hostname);
 
 	memset(&ns, 0, sizeof(ns));
 	ns.fds = b.fds;
@@ -188,6 +236,9 @@ main(int argc, char **argv)
 	ns.proto = "smtp";
 	ns.tick = tick;
 	ns.tick_arg = &b;
+	ns.admit = admit;
+	ns.release = release;
+	ns.admit_arg = &adm;
 
 	log_info(NULL, "proto=smtp ev=start hostname=%s version=%s pid=%ld",
 		lq(conf->general.hostname), PACKAGE_VERSION, (long)getpid());
@@ -205,6 +256,12 @@ main(int argc, char **argv)
 	}
 	log_info(NULL, "proto=smtp ev=stop");
 	free(busy);
+	free(adm.refuse_reply);
+	ratelimit_free(&adm.rate);
+	ratelimit_conc_free(&adm.conc);
+	ratelimit_free(&auth_failures);
+	buf_wipe(&secret);
+	buf_free(&secret);
 	free(b.fds);
 	free(b.ctx);
 	free(b.servers);

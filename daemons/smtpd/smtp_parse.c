@@ -484,11 +484,17 @@ mail_param_holdfor(struct smtp_mail *m, const struct smtp_param *p, const char *
 {
 	uint64_t v;
 
-	if (m->hold_until != 0 || p->val == NULL || p->vallen > 9 ||
+	if (m->has_hold) {
+		*reply_r = "501 5.5.4 only one of HOLDFOR and HOLDUNTIL";
+		return -1;
+	}
+	if (p->val == NULL || p->vallen > 9 ||
 	    ms_parse_u64n(p->val, p->vallen, 0, 999999999, &v) < 0) {
 		*reply_r = "501 5.5.4 bad HOLDFOR parameter";
 		return -1;
 	}
+	m->has_hold = true;
+	m->hold_is_for = true;
 	m->hold_for = v;
 	m->hold_until = ms_now() + (int64_t)v;
 	return 0;
@@ -502,7 +508,11 @@ mail_param_holduntil(struct smtp_mail *m, const struct smtp_param *p, const char
 	const char *end;
 	long off = 0;
 
-	if (m->hold_until != 0 || p->val == NULL || p->vallen >= sizeof(tmp)) {
+	if (m->has_hold) {
+		*reply_r = "501 5.5.4 only one of HOLDFOR and HOLDUNTIL";
+		return -1;
+	}
+	if (p->val == NULL || p->vallen >= sizeof(tmp)) {
 		*reply_r = "501 5.5.4 bad HOLDUNTIL parameter";
 		return -1;
 	}
@@ -534,9 +544,12 @@ mail_param_holduntil(struct smtp_mail *m, const struct smtp_param *p, const char
 	}
 	m->hold_until = (int64_t)timegm(&tm) - off;
 	if (m->hold_until <= 0) {
+		m->hold_until = 0;
 		*reply_r = "501 5.5.4 bad HOLDUNTIL parameter";
 		return -1;
 	}
+	m->has_hold = true;
+	m->hold_is_for = false;
 	return 0;
 }
 

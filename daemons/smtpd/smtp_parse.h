@@ -92,10 +92,14 @@ struct smtp_mail {
 	bool requiretls;	/* REQUIRETLS (RFC 8689) */
 	bool has_auth;		/* AUTH= given (RFC 4954 5) */
 	char *auth;		/* its decoded value, "<>" for unknown; malloc'd */
-	/* FUTURERELEASE (RFC 4865): HOLDFOR=seconds or HOLDUNTIL=date-time,
-	 * as an absolute unix time; 0 when not given. */
+	/* FUTURERELEASE (RFC 4865): HOLDFOR=seconds or HOLDUNTIL=date-time
+	 * (at most one of them). hold_until is the release time in unix
+	 * seconds (for HOLDFOR: the parse time plus hold_for). The session
+	 * checks the range it announced. */
+	bool has_hold;
+	bool hold_is_for;	/* HOLDFOR rather than HOLDUNTIL */
 	int64_t hold_until;
-	uint64_t hold_for;	/* the HOLDFOR value, 0 when not given */
+	uint64_t hold_for;	/* the HOLDFOR value */
 };
 
 /* MAIL argument: "FROM:" Reverse-path [SP Mail-parameters]. Returns 0 or -1

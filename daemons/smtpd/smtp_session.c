@@ -16,10 +16,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
-#include "smtp_data.h"
-#include "smtp_parse.h"
-#include "smtp_session.h"
-#include "store/store_rules.h"
+#include "smtp_private.h"
 
 /* After this many refused commands (5xx) the client is disconnected. */
 #define SMTP_MAX_ERRORS 20
@@ -41,66 +38,11 @@ enum {
 	/* Needs EHLO/HELO first (RFC 5321 4.1.4: a server may refuse MAIL
 	 * before EHLO/HELO with 503). */
 	SMTP_CF_NEEDS_HELO = 1 << 3,
-	/* Known verb whose extension this listener does not offer: STARTTLS
-	 * without TLS configured, AUTH outside submission, BDAT (no CHUNKING,
-	 * as in the reference). RFC 5321 4.2.4: 502. */
+	/* Known verb whose extension this listener does not offer: BDAT (no
+	 * CHUNKING, as in the reference). RFC 5321 4.2.4: 502. */
 	SMTP_CF_NOT_OFFERED = 1 << 4,
-};
-
-struct tx_rcpt {
-	char *addr;		/* localpart@domain for logs and "for" */
-	char *localpart;
-	char *domain;		/* lower-case Unicode, as stored in domains.name */
-	struct store_recipient r;	/* address destination or alias */
-};
-
-/* The mail transaction (RFC 5321 3.3): MAIL, RCPT..., DATA. */
-struct smtp_tx {
-	bool active;		/* MAIL accepted */
-	struct smtp_mail mail;
-	char *from;		/* formatted reverse-path without "<>"; "" for <> */
-	struct tx_rcpt *rcpts;
-	size_t nrcpts, cap;
-};
-
-struct smtp_session {
-	struct conn *c;
-	const struct smtp_server *srv;
-	const struct conf *conf;
-	const char *cid;
-
-	struct smtp_helo helo;
-	bool helo_done;
-	bool esmtp;		/* EHLO rather than HELO */
-	char *remote_name;	/* verified reverse name (iprev, later); NULL */
-
-	/* Slots for later issues; constant false for now. */
-	bool tls;		/* STARTTLS done or implicit TLS */
-	bool tls_required;	/* refuse most commands before STARTTLS */
-	bool submission;	/* submission listener: AUTH required */
-	bool authenticated;
-
-	struct smtp_tx tx;
-	unsigned ntx;		/* transactions that reached DATA */
-	unsigned nerrors;
-	bool quit;		/* end the session after the replies */
-	struct buf line;
-};
-
-/* Parsed arguments passed from a check to its proceed. */
-struct smtp_cmd {
-	struct smtp_cmdline line;
-	union {
-		struct smtp_helo helo;
-		struct smtp_mail mail;
-		struct {
-			struct smtp_rcpt rcpt;
-			struct store_recipient r;
-			const char *domain;	/* lookup domain (postmaster: ours) */
-			char *addr;		/* formatted, for logs and "for" */
-			bool duplicate;
-		} rcpt;
-	} u;
+	/* Offered on submission listeners only (AUTH); 502 elsewhere. */
+	SMTP_CF_SUBMISSION_ONLY = 1 << 5,
 };
 
 typedef int smtp_check_fn(struct smtp_session *s, struct smtp_cmd *cmd);
@@ -116,12 +58,8 @@ struct smtp_cmd_def {
 
 /* ---- replies ---- */
 
-static void reply(struct smtp_session *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-/* One reply line; fmt is the line without CRLF. */
-static void
-reply(struct smtp_session *s, const char *fmt, ...)
+void
+smtp_reply(struct smtp_session *s, const char *fmt, ...)
 {
 	va_list ap;
 	struct buf b;
@@ -135,12 +73,10 @@ reply(struct smtp_session *s, const char *fmt, ...)
 	buf_free(&b);
 }
 
-/* Refuse a command with a complete reply line; 5xx replies count towards
- * the error limit. */
-static void
-refuse(struct smtp_session *s, const char *line)
+void
+smtp_refuse(struct smtp_session *s, const char *line)
 {
-	reply(s, "%s", line);
+	smtp_reply(s, "%s", line);
 	if (line[0] == '5')
 		s->nerrors++;
 	log_debug(s->cid, "proto=smtp ev=refused reply=%s", lq(line));
@@ -164,7 +100,7 @@ reply_timeout(struct smtp_session *s)
 	log_info(s->cid, "proto=smtp ev=timeout");
 	if (!conn_recover_timeout(s->c))
 		return;
-	reply(s, "421 4.4.2 %s timeout, closing connection", s->srv->hostname);
+	smtp_reply(s, "421 4.4.2 %s timeout, closing connection", s->srv->hostname);
 	(void)conn_flush(s->c);
 	s->c->failed = true;
 }
@@ -197,7 +133,19 @@ check_helo(struct smtp_session *s, struct smtp_cmd *cmd)
 
 	if (smtp_parse_helo(cmd->line.args, cmd->line.argslen,
 		    cmd->line.verb == SMTP_VERB_EHLO, &cmd->u.helo, &r) < 0) {
-		refuse(s, r);
+		/* Mail clients often send a bogus name (a laptop's
+		 * "my_pc.local", nothing at all); for submission it is of no
+		 * use, and the user cannot fix it, so as the reference does
+		 * we take the client's address instead. */
+		if (s->submission) {
+			smtp_helo_free(&cmd->u.helo);
+			cmd->u.helo.name = xasprintf("[%s%s]",
+				strchr(s->c->remote_ip, ':') != NULL ? "IPv6:" : "",
+				s->c->remote_ip);
+			cmd->u.helo.literal = true;
+			return 0;
+		}
+		smtp_refuse(s, r);
 		return -1;
 	}
 	return 0;
@@ -248,6 +196,7 @@ reply_ehlo_lines(struct smtp_session *s)
 {
 	char size[48], limits[48], future[80];
 	const char *lines[16];
+	struct buf auth;
 	size_t n = 0, i;
 
 	(void)snprintf(size, sizeof(size), "SIZE %llu",
@@ -263,7 +212,14 @@ reply_ehlo_lines(struct smtp_session *s)
 	else if (requiretls_offered(s))
 		lines[n++] = "REQUIRETLS";
 	/* Submission only: AUTH <mechanisms> (RFC 4954), FUTURERELEASE (RFC 4865). */
+	buf_init(&auth);
 	if (s->submission) {
+		buf_puts(&auth, "AUTH ");
+		smtp_auth_ehlo_mechanisms(s, &auth);
+		/* RFC 4954 3: at least one mechanism; none may be used before
+		 * STARTTLS when TLS is required, so then no AUTH keyword. */
+		if (auth.len > strlen("AUTH "))
+			lines[n++] = auth.data;
 		(void)snprintf(future, sizeof(future), "FUTURERELEASE %d ", FUTURERELEASE_MAX);
 		ms_rfc3339_utc(future, sizeof(future), (int64_t)time(NULL) + FUTURERELEASE_MAX);
 		lines[n++] = future;
@@ -273,7 +229,8 @@ reply_ehlo_lines(struct smtp_session *s)
 	lines[n++] = limits;			/* RFC 9422 */
 	lines[n++] = "SMTPUTF8";		/* RFC 6531 */
 	for (i = 0; i < n; i++)
-		reply(s, "250%c%s", i + 1 < n ? '-' : ' ', lines[i]);
+		smtp_reply(s, "250%c%s", i + 1 < n ? '-' : ' ', lines[i]);
+	buf_free(&auth);
 }
 
 static void
@@ -294,7 +251,7 @@ proceed_helo(struct smtp_session *s, struct smtp_cmd *cmd)
 	if (ehlo)
 		reply_ehlo_lines(s);
 	else
-		reply(s, "250 %s", s->srv->hostname);
+		smtp_reply(s, "250 %s", s->srv->hostname);
 }
 
 static void
@@ -314,51 +271,62 @@ check_mail(struct smtp_session *s, struct smtp_cmd *cmd)
 	/* RFC 5321 4.1.4: "MAIL ... MUST NOT be sent if a mail transaction is
 	 * already open". */
 	if (s->tx.active) {
-		refuse(s, "503 5.5.1 nested MAIL command, send RSET first");
+		smtp_refuse(s, "503 5.5.1 nested MAIL command, send RSET first");
 		return -1;
 	}
 	if (smtp_parse_mail(cmd->line.args, cmd->line.argslen, m, &r) < 0) {
-		refuse(s, r);
+		smtp_refuse(s, r);
 		log_info(s->cid, "proto=smtp ev=mail result=refused reply=%s", lq(r));
 		return -1;
 	}
 	/* RFC 1869 / 5321 4.1.1.11: parameters of extensions that were not
 	 * announced (HELO announces none) are refused with 555. */
 	if (!s->esmtp && (m->has_size || m->body != SMTP_BODY_NONE || m->smtputf8)) {
-		refuse(s, "555 5.5.4 MAIL parameters require EHLO");
+		smtp_refuse(s, "555 5.5.4 MAIL parameters require EHLO");
 		return -1;
 	}
 	/* RFC 4954 / 6409: submission needs an authenticated client. */
 	if (s->submission && !s->authenticated) {
-		refuse(s, "530 5.7.0 authentication required");
+		smtp_refuse(s, "530 5.7.0 authentication required");
 		return -1;
 	}
 	if (m->requiretls && (!s->esmtp || !requiretls_offered(s))) {
-		refuse(s, "555 5.5.4 REQUIRETLS needs TLS (RFC 8689)");
+		smtp_refuse(s, "555 5.5.4 REQUIRETLS needs TLS (RFC 8689)");
 		return -1;
 	}
-	if (m->hold_until != 0) {
+	if (m->has_hold) {
+		int64_t now = (int64_t)time(NULL);
+
 		/* FUTURERELEASE is announced on submission only. */
 		if (!s->esmtp || !s->submission) {
-			refuse(s, "555 5.5.4 HOLDFOR/HOLDUNTIL only on submission");
+			smtp_refuse(s, "555 5.5.4 HOLDFOR/HOLDUNTIL only on submission");
 			return -1;
 		}
-		if (m->hold_until > (int64_t)time(NULL) + FUTURERELEASE_MAX) {
-			refuse(s, "501 5.5.4 release time too far in the future (at most 60 days)");
+		/* RFC 4865 4: a release beyond the announced interval is
+		 * refused; like the reference, with 554 (a semantic error),
+		 * also for a HOLDUNTIL time in the past. */
+		if (m->hold_until > now + FUTURERELEASE_MAX) {
+			smtp_refuse(s, "554 5.5.4 release time too far in the future (at most 60 days)");
+			return -1;
+		}
+		if (!m->hold_is_for && m->hold_until <= now) {
+			smtp_refuse(s, "554 5.5.4 requested release time is in the past");
 			return -1;
 		}
 	}
 	if (m->has_auth && !s->esmtp) {
-		refuse(s, "555 5.5.4 MAIL parameters require EHLO");
+		smtp_refuse(s, "555 5.5.4 MAIL parameters require EHLO");
 		return -1;
 	}
 	/* RFC 1870 6.1: a declared size above the fixed maximum gets 552. */
 	if (m->has_size && m->size > s->srv->max_message_size) {
-		refuse(s, "552 5.3.4 message size exceeds fixed maximum message size");
+		smtp_refuse(s, "552 5.3.4 message size exceeds fixed maximum message size");
 		log_info(s->cid, "proto=smtp ev=mail result=too-big size=%llu",
 			(unsigned long long)m->size);
 		return -1;
 	}
+	if (s->submission)
+		return smtp_submit_check_mailfrom(s, m);
 	return 0;
 }
 
@@ -381,7 +349,7 @@ proceed_mail(struct smtp_session *s, struct smtp_cmd *cmd)
 		s->tx.mail.body == SMTP_BODY_8BITMIME ? "8bitmime" :
 		s->tx.mail.body == SMTP_BODY_7BIT ? "7bit" : "none",
 		s->tx.mail.smtputf8 ? "yes" : "no");
-	reply(s, "250 2.1.0 sender OK");
+	smtp_reply(s, "250 2.1.0 sender OK");
 }
 
 static void
@@ -406,7 +374,7 @@ reply_configured_error(struct smtp_session *s, const char *err)
 		buf_puts(&b, "550 5.7.1 ");
 	for (p = err; *p != '\0'; p++)
 		buf_putc(&b, (unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p);
-	refuse(s, b.data);
+	smtp_refuse(s, b.data);
 	buf_free(&b);
 }
 
@@ -419,12 +387,12 @@ check_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	size_t i;
 
 	if (!s->tx.active) {
-		refuse(s, "503 5.5.1 need MAIL before RCPT");
+		smtp_refuse(s, "503 5.5.1 need MAIL before RCPT");
 		return -1;
 	}
 	if (smtp_parse_rcpt(cmd->line.args, cmd->line.argslen, s->tx.mail.smtputf8,
 		    r, &reason) < 0) {
-		refuse(s, reason);
+		smtp_refuse(s, reason);
 		log_info(s->cid, "proto=smtp ev=rcpt result=refused reply=%s", lq(reason));
 		return -1;
 	}
@@ -444,8 +412,8 @@ check_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	/* RFC 5321 4.5.3.1.10: 452 for too many recipients; the client
 	 * sends the rest in a later transaction. Not counted as an error. */
 	if (s->tx.nrcpts >= s->conf->smtp.max_recipients ||
-	    (s->tx.mail.null_sender && s->tx.nrcpts >= 1)) {
-		reply(s, "452 4.5.3 too many recipients");
+	    (!s->submission && s->tx.mail.null_sender && s->tx.nrcpts >= 1)) {
+		smtp_reply(s, "452 4.5.3 too many recipients");
 		log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=too-many",
 			lq(cmd->u.rcpt.addr));
 		return -1;
@@ -455,7 +423,7 @@ check_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 		    dest, &error) < 0) {
 		log_error(s->cid, "proto=smtp ev=rcpt rcpt=%s result=error err=%s",
 			lq(cmd->u.rcpt.addr), lq(error));
-		reply(s, "451 4.3.0 temporary error looking up recipient, try again later");
+		smtp_reply(s, "451 4.3.0 temporary error looking up recipient, try again later");
 		return -1;
 	}
 	/* RFC 5321 4.5.1: postmaster must be accepted even when our host
@@ -464,7 +432,7 @@ check_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	    store_recipient_postmaster(s->srv->store, dest, &error) < 0) {
 		log_error(s->cid, "proto=smtp ev=rcpt rcpt=%s result=error err=%s",
 			lq(cmd->u.rcpt.addr), lq(error));
-		reply(s, "451 4.3.0 temporary error looking up recipient, try again later");
+		smtp_reply(s, "451 4.3.0 temporary error looking up recipient, try again later");
 		return -1;
 	}
 	switch (dest->status) {
@@ -472,17 +440,20 @@ check_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 		break;
 	case STORE_DEST_UNKNOWN:
 		reason = "unknown";
-		refuse(s, "550 5.1.1 no such user");
+		smtp_refuse(s, "550 5.1.1 no such user");
 		goto refused;
 	case STORE_DEST_NOT_LOCAL:
-		/* Never an open relay: only local domains are accepted here.
-		 * Authenticated submission (later issue) queues instead. */
+		/* Authenticated submission queues mail for other domains (no
+		 * relay check: the user is authenticated). */
+		if (s->submission)
+			break;
+		/* Never an open relay: only local domains are accepted here. */
 		reason = "relay-denied";
-		refuse(s, "550 5.7.1 relaying denied");
+		smtp_refuse(s, "550 5.7.1 relaying denied");
 		goto refused;
 	case STORE_DEST_DISABLED:
 		reason = "disabled";
-		reply(s, "450 4.2.1 recipient domain temporarily disabled, try again later");
+		smtp_reply(s, "450 4.2.1 recipient domain temporarily disabled, try again later");
 		goto refused;
 	case STORE_DEST_SMTP_ERROR:
 		reason = "smtp-error";
@@ -490,20 +461,21 @@ check_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 		goto refused;
 	default:
 		reason = "error";
-		reply(s, "451 4.3.0 temporary error looking up recipient");
+		smtp_reply(s, "451 4.3.0 temporary error looking up recipient");
 		goto refused;
 	}
 	/* An alias none of whose members we can deliver to: its external
 	 * members wait for the outgoing queue, so ask the sender to retry
-	 * rather than accept mail that would reach nobody. */
-	if (dest->is_alias) {
+	 * rather than accept mail that would reach nobody. Submission
+	 * queues external members itself. */
+	if (dest->is_alias && !s->submission) {
 		bool local = false;
 
 		for (i = 0; i < dest->alias.nmembers; i++)
 			local = local || dest->alias.members[i].resolved;
 		if (!local) {
 			reason = "alias-undeliverable";
-			reply(s, "451 4.3.0 alias cannot be delivered to at the moment, "
+			smtp_reply(s, "451 4.3.0 alias cannot be delivered to at the moment, "
 				"try again later");
 			log_warn(s->cid, "proto=smtp ev=rcpt rcpt=%s alias=%s result=%s "
 				"members=%zu note=no-local-member", lq(cmd->u.rcpt.addr),
@@ -513,9 +485,15 @@ check_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	}
 	/* The same destination twice is accepted but kept once; copies are
 	 * de-duplicated per account and mailbox after DATA. */
-	for (i = 0; i < s->tx.nrcpts; i++)
-		if (store_recipient_same(&s->tx.rcpts[i].r, dest))
+	for (i = 0; i < s->tx.nrcpts; i++) {
+		const struct tx_rcpt *t = &s->tx.rcpts[i];
+
+		if (store_recipient_same(&t->r, dest) ||
+		    (dest->status == STORE_DEST_NOT_LOCAL && t->r.status == STORE_DEST_NOT_LOCAL &&
+			    strcmp(t->localpart, r->to.localpart) == 0 &&
+			    strcmp(t->domain, cmd->u.rcpt.domain) == 0))
 			cmd->u.rcpt.duplicate = true;
+	}
 	return 0;
 refused:
 	log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=%s",
@@ -531,9 +509,10 @@ proceed_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 
 	if (cmd->u.rcpt.duplicate) {
 		log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=duplicate dest=%s",
-			lq(cmd->u.rcpt.addr), lq(cmd->u.rcpt.r.is_alias ?
+			lq(cmd->u.rcpt.addr), lq(cmd->u.rcpt.r.status == STORE_DEST_NOT_LOCAL ?
+				cmd->u.rcpt.addr : cmd->u.rcpt.r.is_alias ?
 				cmd->u.rcpt.r.alias.address : cmd->u.rcpt.r.dest.address));
-		reply(s, "250 2.1.5 recipient OK (duplicate)");
+		smtp_reply(s, "250 2.1.5 recipient OK (duplicate)");
 		return;
 	}
 	if (s->tx.nrcpts == s->tx.cap) {
@@ -548,13 +527,15 @@ proceed_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	t->domain = xstrdup(cmd->u.rcpt.domain);
 	t->r = cmd->u.rcpt.r;
 	memset(&cmd->u.rcpt.r, 0, sizeof(cmd->u.rcpt.r));
-	if (t->r.is_alias)
+	if (t->r.status == STORE_DEST_NOT_LOCAL)
+		log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=ok remote=yes", lq(t->addr));
+	else if (t->r.is_alias)
 		log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=ok alias=%s members=%zu",
 			lq(t->addr), lq(t->r.alias.address), t->r.alias.nmembers);
 	else
 		log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=ok account=%lld dest=%s",
 			lq(t->addr), (long long)t->r.dest.account_id, lq(t->r.dest.address));
-	reply(s, "250 2.1.5 recipient OK");
+	smtp_reply(s, "250 2.1.5 recipient OK");
 }
 
 static void
@@ -573,16 +554,16 @@ check_data(struct smtp_session *s, struct smtp_cmd *cmd)
 	const char *r;
 
 	if (!s->tx.active) {
-		refuse(s, "503 5.5.1 need MAIL and RCPT before DATA");
+		smtp_refuse(s, "503 5.5.1 need MAIL and RCPT before DATA");
 		return -1;
 	}
 	/* RFC 5321 3.3: with no accepted recipient, 554 "no valid recipients". */
 	if (s->tx.nrcpts == 0) {
-		refuse(s, "554 5.5.1 no valid recipients");
+		smtp_refuse(s, "554 5.5.1 no valid recipients");
 		return -1;
 	}
 	if (smtp_parse_noargs(cmd->line.args, cmd->line.argslen, &r) < 0) {
-		refuse(s, r);
+		smtp_refuse(s, r);
 		return -1;
 	}
 	return 0;
@@ -647,19 +628,29 @@ data_read(struct smtp_session *s, struct smtp_data *d, int fd, int *write_errno_
  * Protocol names: ESMTP/SMTP (RFC 5321), ESMTPS/ESMTPA/ESMTPSA (RFC 3848),
  * UTF8SMTP/UTF8SMTPS/UTF8SMTPA/UTF8SMTPSA (RFC 6531 4.3). The "for" clause
  * names the recipient only when there is exactly one, so recipients do not
- * learn about each other. */
-static void
-build_prefix(struct smtp_session *s, const char *txid, struct buf *p)
+ * learn about each other. Submission names our own host as "from", as
+ * the reference does, so the submitting client's (often internal or
+ * mobile) address is not published to every recipient. */
+void
+smtp_build_prefix(struct smtp_session *s, const char *txid, bool with_return_path,
+	struct buf *p)
 {
 	const char *proto = s->tx.mail.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
 	bool v6 = strchr(s->c->remote_ip, ':') != NULL;
 
-	buf_printf(p, "Return-Path: <%s>\r\n", s->tx.from);
-	buf_printf(p, "Received: from %s (%s [%s%s])\r\n\tby %s (Mailstead) with %s%s%s id %s",
-		s->helo.name, s->remote_name ? s->remote_name : "unknown",
-		v6 ? "IPv6:" : "", s->c->remote_ip, s->srv->hostname, proto,
-		s->esmtp && s->tls ? "S" : "", s->esmtp && s->authenticated ? "A" : "",
-		txid);
+	if (with_return_path)
+		buf_printf(p, "Return-Path: <%s>\r\n", s->tx.from);
+	if (s->submission)
+		buf_printf(p, "Received: from %s\r\n\tby %s (Mailstead) with %s%s%s id %s",
+			s->srv->hostname, s->srv->hostname, proto,
+			s->esmtp && s->tls ? "S" : "", s->esmtp && s->authenticated ? "A" : "",
+			txid);
+	else
+		buf_printf(p, "Received: from %s (%s [%s%s])\r\n\tby %s (Mailstead) with %s%s%s id %s",
+			s->helo.name, s->remote_name ? s->remote_name : "unknown",
+			v6 ? "IPv6:" : "", s->c->remote_ip, s->srv->hostname, proto,
+			s->esmtp && s->tls ? "S" : "", s->esmtp && s->authenticated ? "A" : "",
+			txid);
 	if (s->tx.nrcpts == 1)
 		buf_printf(p, "\r\n\tfor <%s>", s->tx.rcpts[0].addr);
 	/* Comments (RFC 5322 CFWS) with the TLS version and cipher suite, and
@@ -675,35 +666,93 @@ build_prefix(struct smtp_session *s, const char *txid, struct buf *p)
 	buf_puts(p, "\r\n");
 }
 
-/* Choose who gets the message and in which mailbox, then deliver the
- * received file to all of them at once. The header section (our trace
- * lines, then the message's) feeds the rulesets and gives the From address
- * that alias posting rules check (store_plan_deliveries). Returns 0 when
- * stored and durable (only then may 250 be sent; also when no copy was
- * needed, e.g. the sender was the only member of an alias), 1 when every
- * recipient refused the message (*error_r is the reply), -1 on errors. */
-static int
-data_deliver(struct smtp_session *s, const char *path, const char *txid,
-	struct buf *ids, const char **error_r)
+void
+smtp_forwards_free(struct smtp_forwards *f)
 {
-	struct store_tx_recipient *tr = xcalloc(s->tx.nrcpts, sizeof(*tr));
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		free(f->localparts[i]);
+		free(f->domains[i]);
+	}
+	free(f->localparts);
+	free(f->domains);
+	memset(f, 0, sizeof(*f));
+}
+
+/* Add an external alias member "lp@domain" (as stored) to f once. */
+static void
+forwards_add(struct smtp_forwards *f, const char *address)
+{
+	const char *at = strrchr(address, '@');
+	char *lp, *dom;
+	size_t i;
+
+	if (at == NULL || at == address || at[1] == '\0')
+		return;
+	lp = xstrndup(address, (size_t)(at - address));
+	dom = xstrdup(at + 1);
+	ms_str_lower(dom);
+	for (i = 0; i < f->n; i++) {
+		if (strcmp(f->localparts[i], lp) == 0 && strcmp(f->domains[i], dom) == 0) {
+			free(lp);
+			free(dom);
+			return;
+		}
+	}
+	f->localparts = xrealloc(f->localparts, (f->n + 1) * sizeof(char *));
+	f->domains = xrealloc(f->domains, (f->n + 1) * sizeof(char *));
+	f->localparts[f->n] = lp;
+	f->domains[f->n] = dom;
+	f->n++;
+}
+
+/* Choose who gets the message and in which mailbox, then deliver the
+ * received file to all local recipients of the transaction (status OK) at
+ * once. The header section (our trace lines, then the message's) feeds the
+ * rulesets and gives the From address that alias posting rules check
+ * (store_plan_deliveries). An alias that refuses the sender refuses the
+ * whole message on submission (the user learns about it at once instead
+ * of through a bounce), on port 25 only when every recipient refuses.
+ * External alias members go to forwards_r (submission queues them), or are
+ * logged when it is NULL. ids gets the stored message ids. Returns 0 when
+ * stored and durable (only then may 250 be sent; also when no copy was
+ * needed, e.g. the sender was the only member of an alias), 1 when refused
+ * (*error_r is the reply), -1 on errors. */
+int
+smtp_deliver_local(struct smtp_session *s, const char *path, const char *txid,
+	const struct buf *prefix, bool refuse_any_not_allowed, struct buf *ids,
+	struct smtp_forwards *forwards_r, const char **error_r)
+{
+	struct store_tx_recipient *tr = xcalloc(s->tx.nrcpts + 1, sizeof(*tr));
+	size_t *idx = xcalloc(s->tx.nrcpts + 1, sizeof(*idx));
 	struct store_rcpt *rc = NULL;
 	struct store_msg_facts facts;
 	struct store_plan plan;
 	struct store_msg_in msg;
-	struct buf prefix, hdr;
+	struct buf hdr;
 	char *from_lp = NULL, *from_dom = NULL;
-	size_t i;
+	size_t i, n = 0;
 	int r = -1;
 
 	memset(&plan, 0, sizeof(plan));
-	buf_init(&prefix);
 	buf_init(&hdr);
-	build_prefix(s, txid, &prefix);
-	buf_append(&hdr, prefix.data, prefix.len);
+	for (i = 0; i < s->tx.nrcpts; i++) {
+		if (s->tx.rcpts[i].r.status != STORE_DEST_OK)
+			continue;
+		tr[n].localpart = s->tx.rcpts[i].localpart;
+		tr[n].domain = s->tx.rcpts[i].domain;
+		tr[n].r = &s->tx.rcpts[i].r;
+		idx[n++] = i;
+	}
+	if (n == 0) {
+		r = 0;
+		goto out;
+	}
+	buf_append(&hdr, prefix->data, prefix->len);
 	if (store_msg_read_header(path, STORE_RULES_HEADER_READ_MAX, &hdr, error_r) < 0)
 		goto out;
-	(void)store_msgfrom_parse(hdr.data + prefix.len, hdr.len - prefix.len, &from_lp,
+	(void)store_msgfrom_parse(hdr.data + prefix->len, hdr.len - prefix->len, &from_lp,
 		&from_dom);
 	/* SPF/DKIM results come with their issue; until then nothing counts
 	 * as verified and verified-domain rulesets do not match. */
@@ -716,29 +765,32 @@ data_deliver(struct smtp_session *s, const char *path, const char *txid,
 	facts.msgfrom_domain = from_dom;
 	facts.header = hdr.data;
 	facts.header_len = hdr.len;
-	for (i = 0; i < s->tx.nrcpts; i++) {
-		tr[i].localpart = s->tx.rcpts[i].localpart;
-		tr[i].domain = s->tx.rcpts[i].domain;
-		tr[i].r = &s->tx.rcpts[i].r;
-	}
-	store_plan_deliveries(tr, s->tx.nrcpts, &facts, &plan);
-	for (i = 0; i < s->tx.nrcpts; i++)
+	store_plan_deliveries(tr, n, &facts, &plan);
+	for (i = 0; i < n; i++)
 		if (plan.verdicts[i] == STORE_VERDICT_NOT_ALLOWED)
 			log_info(s->cid, "proto=smtp ev=alias-refused rcpt=%s msgfrom=%s txid=%s",
-				lq(s->tx.rcpts[i].addr), from_dom ? lq(ms_err("%s@%s", from_lp,
+				lq(s->tx.rcpts[idx[i]].addr), from_dom ? lq(ms_err("%s@%s", from_lp,
 				from_dom)) : "-", txid);
-	/* Forwarding to external alias members needs the outgoing queue. */
-	for (i = 0; i < plan.nforwards; i++)
-		log_warn(s->cid, "proto=smtp ev=alias-forward rcpt=%s member=%s "
-			"result=not-forwarded note=queue-integration-pending txid=%s",
-			lq(s->tx.rcpts[plan.forwards[i].rcpt].addr),
-			lq(plan.forwards[i].address), txid);
-	if (plan.nrefused == s->tx.nrcpts) {
+	if (plan.nrefused == n || (refuse_any_not_allowed && plan.nrefused > 0)) {
 		/* The reference's answer for a non-member posting to a
 		 * members-only alias (SePol7ExpnProhibited2). */
 		*error_r = "550 5.7.2 not allowed to send to destination";
 		r = 1;
 		goto out;
+	}
+	for (i = 0; i < plan.nforwards; i++) {
+		if (forwards_r != NULL) {
+			forwards_add(forwards_r, plan.forwards[i].address);
+			log_info(s->cid, "proto=smtp ev=alias-forward rcpt=%s member=%s "
+				"result=queued txid=%s", lq(s->tx.rcpts[idx[plan.forwards[i].rcpt]].addr),
+				lq(plan.forwards[i].address), txid);
+		} else {
+			/* Forwarding incoming mail needs the outgoing queue. */
+			log_warn(s->cid, "proto=smtp ev=alias-forward rcpt=%s member=%s "
+				"result=not-forwarded note=queue-integration-pending txid=%s",
+				lq(s->tx.rcpts[idx[plan.forwards[i].rcpt]].addr),
+				lq(plan.forwards[i].address), txid);
+		}
 	}
 	/* Recipients refused while others accepted would get a DSN, which
 	 * needs the queue too; they are logged above. */
@@ -748,8 +800,8 @@ data_deliver(struct smtp_session *s, const char *path, const char *txid,
 	}
 	memset(&msg, 0, sizeof(msg));
 	msg.path = path;
-	msg.prefix = prefix.data;
-	msg.prefix_len = prefix.len;
+	msg.prefix = prefix->data;
+	msg.prefix_len = prefix->len;
 	msg.remote_ip = s->c->remote_ip;
 	msg.tls_version = conn_tls_version_id(s->c);
 	msg.tls_cipher = conn_tls_cipher_id(s->c);
@@ -765,23 +817,38 @@ data_deliver(struct smtp_session *s, const char *path, const char *txid,
 		rc[i].rcpt_localpart = tr[cp->rcpt].localpart;
 		rc[i].rcpt_domain = tr[cp->rcpt].domain;
 		log_debug(s->cid, "proto=smtp ev=copy rcpt=%s deliver_to=%s account=%lld "
-			"mailbox=%s ruleset=%lld txid=%s", lq(s->tx.rcpts[cp->rcpt].addr),
+			"mailbox=%s ruleset=%lld txid=%s", lq(s->tx.rcpts[idx[cp->rcpt]].addr),
 			lq(cp->deliver_to), (long long)cp->account_id, lq(cp->mailbox),
 			cp->ruleset ? (long long)cp->ruleset->id : 0LL, txid);
 	}
 	r = store_deliver(s->srv->store, &msg, rc, plan.ncopies, error_r);
 	if (r == 0) {
 		for (i = 0; i < plan.ncopies; i++)
-			buf_printf(ids, "%s%lld", i ? "," : "", (long long)rc[i].message_id);
+			buf_printf(ids, "%s%lld", ids->len ? "," : "", (long long)rc[i].message_id);
 	}
 out:
 	store_plan_free(&plan);
-	buf_free(&prefix);
 	buf_free(&hdr);
 	free(from_lp);
 	free(from_dom);
 	free(rc);
 	free(tr);
+	free(idx);
+	return r;
+}
+
+/* Port 25: store the message for its local recipients. */
+static int
+deliver_incoming(struct smtp_session *s, const char *path, const char *txid,
+	struct buf *ids, const char **error_r)
+{
+	struct buf prefix;
+	int r;
+
+	buf_init(&prefix);
+	smtp_build_prefix(s, txid, true, &prefix);
+	r = smtp_deliver_local(s, path, txid, &prefix, false, ids, NULL, error_r);
+	buf_free(&prefix);
 	return r;
 }
 
@@ -798,12 +865,12 @@ proceed_data(struct smtp_session *s, struct smtp_cmd *cmd)
 	fd = store_tmpfile(s->srv->store, &path, &error);
 	if (fd < 0) {
 		log_error(s->cid, "proto=smtp ev=data result=error err=%s", lq(error));
-		reply(s, "451 4.3.0 temporary error, try again later");
+		smtp_reply(s, "451 4.3.0 temporary error, try again later");
 		return;
 	}
 	s->ntx++;
 	(void)snprintf(txid, sizeof(txid), "%s-%u", s->cid, s->ntx);
-	reply(s, "354 start mail input; end with <CRLF>.<CRLF>");
+	smtp_reply(s, "354 start mail input; end with <CRLF>.<CRLF>");
 	if (conn_flush(s->c) < 0) {
 		close(fd);
 		(void)unlink(path);
@@ -833,7 +900,7 @@ proceed_data(struct smtp_session *s, struct smtp_cmd *cmd)
 		werr = errno;
 	close(fd);
 	if (rej != NULL) {
-		refuse(s, rej);
+		smtp_refuse(s, rej);
 		log_info(s->cid, "proto=smtp ev=data result=rejected reply=%s size=%llu "
 			"bare_cr=%s bare_lf=%s received=%u rcpts=%zu txid=%s",
 			lq(rej), (unsigned long long)d.size, d.bare_cr ? "yes" : "no",
@@ -843,16 +910,18 @@ proceed_data(struct smtp_session *s, struct smtp_cmd *cmd)
 		log_error(s->cid, "proto=smtp ev=data result=error err=%s txid=%s",
 			lq(strerror(werr)), txid);
 		if (werr == ENOSPC || werr == EDQUOT)
-			reply(s, "452 4.3.1 insufficient system storage");
+			smtp_reply(s, "452 4.3.1 insufficient system storage");
 		else
-			reply(s, "451 4.3.0 temporary error storing message");
-	} else if ((dr = data_deliver(s, path, txid, &ids, &error)) < 0) {
+			smtp_reply(s, "451 4.3.0 temporary error storing message");
+	} else if (s->submission) {
+		smtp_submit_data(s, path, txid, &d);
+	} else if ((dr = deliver_incoming(s, path, txid, &ids, &error)) < 0) {
 		log_error(s->cid, "proto=smtp ev=data result=error err=%s size=%llu "
 			"rcpts=%zu txid=%s", lq(error), (unsigned long long)d.size,
 			s->tx.nrcpts, txid);
-		reply(s, "451 4.3.0 temporary error storing message, try again later");
+		smtp_reply(s, "451 4.3.0 temporary error storing message, try again later");
 	} else if (dr > 0) {
-		refuse(s, error);
+		smtp_refuse(s, error);
 		log_info(s->cid, "proto=smtp ev=data result=rejected reply=%s size=%llu "
 			"rcpts=%zu txid=%s", lq(error), (unsigned long long)d.size,
 			s->tx.nrcpts, txid);
@@ -861,7 +930,7 @@ proceed_data(struct smtp_session *s, struct smtp_cmd *cmd)
 		log_info(s->cid, "proto=smtp ev=data result=delivered size=%llu 8bit=%s "
 			"rcpts=%zu msgids=%s txid=%s", (unsigned long long)d.size,
 			d.eightbit ? "yes" : "no", s->tx.nrcpts, ids.data, txid);
-		reply(s, "250 2.0.0 message queued as %s", txid);
+		smtp_reply(s, "250 2.0.0 message queued as %s", txid);
 	}
 	/* Delivered messages are hard links now; the temp name always goes. */
 	(void)unlink(path);
@@ -879,7 +948,7 @@ check_noargs(struct smtp_session *s, struct smtp_cmd *cmd)
 	const char *r;
 
 	if (smtp_parse_noargs(cmd->line.args, cmd->line.argslen, &r) < 0) {
-		refuse(s, r);
+		smtp_refuse(s, r);
 		return -1;
 	}
 	return 0;
@@ -889,20 +958,20 @@ static void
 proceed_rset(struct smtp_session *s, struct smtp_cmd *cmd)
 {
 	tx_reset(s);
-	reply(s, "250 2.0.0 OK");
+	smtp_reply(s, "250 2.0.0 OK");
 }
 
 /* RFC 5321 4.1.1.9: noop = "NOOP" [ SP String ] CRLF; the string is ignored. */
 static void
 proceed_noop(struct smtp_session *s, struct smtp_cmd *cmd)
 {
-	reply(s, "250 2.0.0 OK");
+	smtp_reply(s, "250 2.0.0 OK");
 }
 
 static void
 proceed_quit(struct smtp_session *s, struct smtp_cmd *cmd)
 {
-	reply(s, "221 2.0.0 %s closing connection", s->srv->hostname);
+	smtp_reply(s, "221 2.0.0 %s closing connection", s->srv->hostname);
 	s->quit = true;
 }
 
@@ -911,7 +980,7 @@ static int
 check_vrfy(struct smtp_session *s, struct smtp_cmd *cmd)
 {
 	if (cmd->line.argslen == 0) {
-		refuse(s, "501 5.5.4 VRFY requires an argument");
+		smtp_refuse(s, "501 5.5.4 VRFY requires an argument");
 		return -1;
 	}
 	return 0;
@@ -921,20 +990,20 @@ check_vrfy(struct smtp_session *s, struct smtp_cmd *cmd)
 static void
 proceed_vrfy(struct smtp_session *s, struct smtp_cmd *cmd)
 {
-	reply(s, "252 2.5.0 cannot VRFY user, but will accept message and attempt delivery");
+	smtp_reply(s, "252 2.5.0 cannot VRFY user, but will accept message and attempt delivery");
 }
 
 /* RFC 5321 3.5.2: EXPN may be disabled; lists are not disclosed. */
 static void
 proceed_expn(struct smtp_session *s, struct smtp_cmd *cmd)
 {
-	reply(s, "502 5.5.1 EXPN not available");
+	smtp_reply(s, "502 5.5.1 EXPN not available");
 }
 
 static void
 proceed_help(struct smtp_session *s, struct smtp_cmd *cmd)
 {
-	reply(s, "214 2.0.0 Mailstead ESMTP; commands: EHLO HELO MAIL RCPT DATA "
+	smtp_reply(s, "214 2.0.0 Mailstead ESMTP; commands: EHLO HELO MAIL RCPT DATA "
 		"RSET NOOP QUIT VRFY HELP; see RFC 5321");
 }
 
@@ -945,15 +1014,20 @@ check_starttls(struct smtp_session *s, struct smtp_cmd *cmd)
 {
 	/* RFC 3207 4: "STARTTLS" CRLF, no parameters. */
 	if (cmd->line.argslen > 0) {
-		refuse(s, "501 5.5.4 STARTTLS takes no parameters");
+		smtp_refuse(s, "501 5.5.4 STARTTLS takes no parameters");
 		return -1;
 	}
 	if (s->tls) {
-		refuse(s, "503 5.5.1 already in TLS");
+		smtp_refuse(s, "503 5.5.1 already in TLS");
+		return -1;
+	}
+	/* Only possible with submission_require_starttls = no. */
+	if (s->authenticated) {
+		smtp_refuse(s, "503 5.5.1 cannot STARTTLS after authentication");
 		return -1;
 	}
 	if (!starttls_offered(s)) {
-		refuse(s, "502 5.5.1 STARTTLS not offered on this listener");
+		smtp_refuse(s, "502 5.5.1 STARTTLS not offered on this listener");
 		return -1;
 	}
 	return 0;
@@ -966,7 +1040,7 @@ proceed_starttls(struct smtp_session *s, struct smtp_cmd *cmd)
 	struct buf fp;
 	size_t discarded;
 
-	reply(s, "220 2.0.0 ready to start TLS");
+	smtp_reply(s, "220 2.0.0 ready to start TLS");
 	/* Port 25 falls back to the host name's certificate for unknown SNI
 	 * names (a sender may still accept it); submission is strict. */
 	if (conn_tls_accept_flags(s->c, s->srv->tls,
@@ -992,10 +1066,10 @@ proceed_starttls(struct smtp_session *s, struct smtp_cmd *cmd)
 	smtp_helo_free(&s->helo);
 	s->helo_done = false;
 	s->esmtp = false;
+	smtp_auth_tls_established(s);
 }
 
-/* The command table. AUTH (PRE_AUTH; check: submission, TLS, not yet
- * authenticated; proceed: SASL exchange) comes with the SASL wiring. */
+/* The command table. */
 static const struct smtp_cmd_def smtp_cmds[] = {
 	{ SMTP_VERB_EHLO, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH | SMTP_CF_ENDS_GROUP,
 	  check_helo, proceed_helo, cleanup_helo },
@@ -1016,7 +1090,11 @@ static const struct smtp_cmd_def smtp_cmds[] = {
 	{ SMTP_VERB_HELP, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH, NULL, proceed_help, NULL },
 	{ SMTP_VERB_STARTTLS, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH | SMTP_CF_ENDS_GROUP,
 	  check_starttls, proceed_starttls, NULL },
-	{ SMTP_VERB_AUTH, SMTP_CF_PRE_AUTH | SMTP_CF_NOT_OFFERED, NULL, NULL, NULL },
+	/* RFC 4954: submission only (port 25 answers 502); allowed before
+	 * STARTTLS so that it can answer 538 when TLS is required. */
+	{ SMTP_VERB_AUTH, SMTP_CF_PRE_TLS | SMTP_CF_PRE_AUTH | SMTP_CF_NEEDS_HELO |
+	  SMTP_CF_ENDS_GROUP | SMTP_CF_SUBMISSION_ONLY,
+	  smtp_check_auth, smtp_proceed_auth, smtp_cleanup_auth },
 	{ SMTP_VERB_BDAT, SMTP_CF_NOT_OFFERED, NULL, NULL, NULL },
 };
 
@@ -1035,22 +1113,23 @@ cmd_lookup(enum smtp_verb verb)
 static int
 check_common(struct smtp_session *s, const struct smtp_cmd_def *def)
 {
-	if (def->flags & SMTP_CF_NOT_OFFERED) {
-		refuse(s, "502 5.5.1 command not offered on this listener");
+	if ((def->flags & SMTP_CF_NOT_OFFERED) ||
+	    ((def->flags & SMTP_CF_SUBMISSION_ONLY) && !s->submission)) {
+		smtp_refuse(s, "502 5.5.1 command not offered on this listener");
 		return -1;
 	}
 	/* RFC 3207 4: "530 5.7.0 Must issue a STARTTLS command first". */
 	if (s->tls_required && !s->tls && !(def->flags & SMTP_CF_PRE_TLS)) {
-		refuse(s, "530 5.7.0 must issue a STARTTLS command first");
+		smtp_refuse(s, "530 5.7.0 must issue a STARTTLS command first");
 		return -1;
 	}
 	/* RFC 4954 6: 530 5.7.0 Authentication required. */
 	if (s->submission && !s->authenticated && !(def->flags & SMTP_CF_PRE_AUTH)) {
-		refuse(s, "530 5.7.0 authentication required");
+		smtp_refuse(s, "530 5.7.0 authentication required");
 		return -1;
 	}
 	if ((def->flags & SMTP_CF_NEEDS_HELO) && !s->helo_done) {
-		refuse(s, "503 5.5.1 send EHLO or HELO first");
+		smtp_refuse(s, "503 5.5.1 send EHLO or HELO first");
 		return -1;
 	}
 	return 0;
@@ -1066,14 +1145,14 @@ dispatch(struct smtp_session *s, const char *raw, size_t n)
 
 	memset(&cmd, 0, sizeof(cmd));
 	if (smtp_parse_line(raw, n, &cmd.line, &r) < 0) {
-		refuse(s, r);
+		smtp_refuse(s, r);
 		return;
 	}
 	def = cmd_lookup(cmd.line.verb);
 	if (def == NULL) {
 		/* Only the verb, at debug level: after a refused DATA a client
 		 * may send its message text as "commands". */
-		refuse(s, "500 5.5.1 command not recognized");
+		smtp_refuse(s, "500 5.5.1 command not recognized");
 		log_debug(s->cid, "proto=smtp ev=unknown-command verb=%s",
 			lqn(raw, strcspn(raw, " \r\n") < 16 ? strcspn(raw, " \r\n") : 16));
 		return;
@@ -1095,6 +1174,7 @@ read_command(struct smtp_session *s)
 {
 	struct conn *c = s->c;
 	int64_t deadline;
+	size_t max;
 	int r;
 
 	/* RFC 2920 3.2: replies may be held while more commands of the group
@@ -1108,7 +1188,7 @@ read_command(struct smtp_session *s)
 
 			if (*s->srv->stop) {
 				log_info(s->cid, "proto=smtp ev=shutdown");
-				reply(s, "421 4.3.2 %s shutting down", s->srv->hostname);
+				smtp_reply(s, "421 4.3.2 %s shutting down", s->srv->hostname);
 				(void)conn_flush(c);
 				return -1;
 			}
@@ -1124,7 +1204,12 @@ read_command(struct smtp_session *s)
 				break;
 		}
 	}
-	r = conn_read_line(c, &s->line, s->conf->smtp.max_line_length);
+	max = s->conf->smtp.max_line_length;
+	/* RFC 4954 4: an AUTH command with its initial response may be
+	 * longer than other commands (12288 octets of response). */
+	if (s->submission && !s->sasl_done && max < SMTP_AUTH_CMDLINE_MAX)
+		max = SMTP_AUTH_CMDLINE_MAX;
+	r = conn_read_line(c, &s->line, max);
 	if (r == 1) {
 		if (s->line.data[s->line.len - 1] != '\n') {
 			/* A last line without "\n" at EOF: not a command. */
@@ -1143,7 +1228,7 @@ read_command(struct smtp_session *s)
 		return -1;
 	}
 	/* RFC 5321 4.5.3.1.4 limits command lines; answer and go on. */
-	refuse(s, "500 5.5.2 line too long");
+	smtp_refuse(s, "500 5.5.2 line too long");
 	return c->eof ? -1 : 0;
 }
 
@@ -1152,6 +1237,7 @@ smtp_session_run(struct conn *c, void *ctx)
 {
 	const struct smtp_server *srv = ctx;
 	struct smtp_session s;
+	int i;
 
 	memset(&s, 0, sizeof(s));
 	s.c = c;
@@ -1159,6 +1245,8 @@ smtp_session_run(struct conn *c, void *ctx)
 	s.conf = srv->conf;
 	s.cid = c->cid;
 	buf_init(&s.line);
+	for (i = 0; i < SASL_CB_NTYPES; i++)
+		buf_init(&s.cb[i]);
 
 	s.submission = srv->kind != SMTP_KIND_SMTP;
 	/* Incoming SMTP may insist on STARTTLS before mail (RFC 3207 4). */
@@ -1172,17 +1260,27 @@ smtp_session_run(struct conn *c, void *ctx)
 		    conn_tls_accept_flags(c, srv->tls, CONN_TLS_STRICT_SNI, &error) < 0) {
 			log_info(s.cid, "proto=smtp ev=tls result=failed err=%s",
 				lq(srv->tls == NULL ? "no certificates" : error));
-			buf_free(&s.line);
-			return;
+			goto out;
 		}
 		s.tls = true;
 		log_info(s.cid, "proto=smtp ev=tls result=ok version=%s cipher=%s sni=%s",
 			conn_tls_version_name(c), conn_tls_cipher_name(c),
 			lq(conn_tls_sni(c) ? conn_tls_sni(c) : ""));
 	}
+	/* As the reference: an address with too many failed logins gets no
+	 * submission service for a while (the limiter of ratelimit.h). */
+	if (s.submission && smtp_auth_ratelimited(&s)) {
+		log_info(s.cid, "proto=smtp ev=refused reason=auth-ratelimited");
+		smtp_reply(&s, "421 4.7.0 %s too many authentication failures, try again later",
+			srv->hostname);
+		(void)conn_flush(c);
+		goto out;
+	}
+	if (s.tls)
+		smtp_auth_tls_established(&s);
 
 	/* RFC 5321 4.2: greeting = "220 " Domain [ SP textstring ] CRLF. */
-	reply(&s, "220 %s ESMTP Mailstead", srv->hostname);
+	smtp_reply(&s, "220 %s ESMTP Mailstead", srv->hostname);
 	while (!s.quit && !c->failed) {
 		int r = read_command(&s);
 
@@ -1192,14 +1290,16 @@ smtp_session_run(struct conn *c, void *ctx)
 			dispatch(&s, s.line.data, s.line.len);
 		if (s.nerrors >= SMTP_MAX_ERRORS) {
 			log_info(s.cid, "proto=smtp ev=too-many-errors errors=%u", s.nerrors);
-			reply(&s, "421 4.7.0 %s too many errors, closing connection",
+			smtp_reply(&s, "421 4.7.0 %s too many errors, closing connection",
 				srv->hostname);
 			break;
 		}
 	}
 	(void)conn_flush(c);
+out:
 	tx_reset(&s);
 	smtp_helo_free(&s.helo);
 	free(s.remote_name);
+	smtp_auth_free(&s);
 	buf_free(&s.line);
 }

@@ -1,12 +1,14 @@
 /* One SMTP session over a struct conn: the command table, the checks and
- * actions per command, the mail transaction, and the DATA transfer into a
- * store temporary file delivered with store_deliver. */
+ * actions per command, AUTH, the mail transaction, and the DATA transfer
+ * into a store temporary file delivered with store_deliver (port 25) or
+ * delivered and queued (submission). */
 #ifndef MS_SMTP_SESSION_H
 #define MS_SMTP_SESSION_H
 
 #include <signal.h>
 #include <stdint.h>
 
+#include "auth/ratelimit.h"
 #include "core/conf.h"
 #include "net/conn.h"
 #include "net/tls.h"
@@ -29,6 +31,13 @@ struct smtp_server {
 	const char *hostname;		/* listener host name */
 	uint64_t max_message_size;	/* per listener */
 	volatile sig_atomic_t *stop;	/* set on shutdown: idle sessions end */
+	/* Failed authentications per IP class, shared by all listeners of
+	 * the process (ratelimit_new_auth_failures). */
+	struct ratelimit *auth_failures;
+	/* The "sasl-fake-salt" server secret (store_server_secret), so
+	 * unknown SCRAM users get the same fake salt from every daemon. */
+	const unsigned char *sasl_secret;
+	size_t sasl_secret_len;
 };
 
 /* Serve one connection until QUIT, EOF, timeout, too many errors or

@@ -396,8 +396,8 @@ store_tlspubkey_lookup(struct store *st, const char *fingerprint, struct store_t
 	PGconn *c = db_get(st->pool, error_r);
 	int r;
 
+	/* Nothing is allocated unless found (tlspubkey_row fills k_r). */
 	memset(k_r, 0, sizeof(*k_r));
-	buf_init(&k_r->cert_der);
 	if (c == NULL)
 		return -1;
 	res = db_execv(c, error_r, "SELECT " TLSPUBKEY_COLUMNS " WHERE k.fingerprint = $1", 1,

@@ -327,6 +327,7 @@ class LocalserveTest(harness.TestCase):
         cls.dir = os.path.join(srv.dir, "local")
         cls.log = os.path.join(srv.dir, "logs", "localserve.log")
         cls.smtp_port, cls.imap_port, cls.http_port = (harness.free_port() for _ in range(3))
+        cls.submission_port, cls.submissions_port = harness.free_port(), harness.free_port()
         cls.sent = []
         cls.first_env = None
         try:
@@ -341,7 +342,9 @@ class LocalserveTest(harness.TestCase):
         cls.log_offset = os.path.getsize(cls.log)
         cls.proc = subprocess.Popen(
             [CLI, "localserve", "-dir", cls.dir, "-smtp-port", str(cls.smtp_port),
-             "-imap-port", str(cls.imap_port), "-http-port", str(cls.http_port)],
+             "-imap-port", str(cls.imap_port), "-http-port", str(cls.http_port),
+             "-submission-port", str(cls.submission_port),
+             "-submissions-port", str(cls.submissions_port)],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, cwd=srv.dir)
         logf.close()
         envfile = os.path.join(cls.dir, "localserve.env")
@@ -440,6 +443,28 @@ class LocalserveTest(harness.TestCase):
             self.assertEqual(int(data[0]), 3)
         finally:
             m.logout()
+
+    def test_2b_submission_with_tls(self):
+        env = self.first_env or self.env()
+        self.assertEqual((int(env["SUBMISSION_PORT"]), int(env["SUBMISSIONS_PORT"])),
+                         (self.submission_port, self.submissions_port))
+        self.assertTrue(os.path.isfile(env["TLS_CERT"]))
+        # STARTTLS on the submission port, then implicit TLS; both log in
+        # and hand a message for another domain to the queue.
+        for port, tls_flag in ((self.submission_port, "--tls"),
+                               (self.submissions_port, "--tls-on-connect")):
+            r = subprocess.run(["swaks", "--server", "127.0.0.1:%d" % port, tls_flag,
+                                "--auth", "PLAIN", "--auth-user", env["ACCOUNT"],
+                                "--auth-password", env["PASSWORD"], "--from", env["ACCOUNT"],
+                                "--to", "someone@example.net"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+            out = r.stdout.decode("utf-8", "replace")
+            self.assertEqual(r.returncode, 0, out)
+            self.assertIn("235 2.7.0", out)
+        r = subprocess.run([CLI, "-c", env["MAILSTEAD_CONF"], "queue", "list"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertEqual(r.stdout.count("someone@example.net"), 2, r.stdout)
 
     def test_3_cli_against_localserve(self):
         env = self.first_env or self.env()

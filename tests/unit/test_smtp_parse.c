@@ -471,6 +471,126 @@ test_mail_bad(void **state)
 	buf_free(&b);
 }
 
+/* REQUIRETLS (RFC 8689), AUTH= (RFC 4954 5, xtext of RFC 3461 4) and
+ * FUTURERELEASE's HOLDFOR/HOLDUNTIL (RFC 4865): the parser takes their
+ * syntax; whether the session offers them is checked there. */
+static void
+test_mail_extension_params(void **state)
+{
+	struct smtp_mail m;
+	const char *reply;
+	int64_t now;
+
+	/* REQUIRETLS */
+	assert_int_equal(mail("FROM:<a@b.example> REQUIRETLS", &m, &reply), 0);
+	assert_true(m.requiretls);
+	smtp_mail_free(&m);
+	assert_int_equal(mail("FROM:<a@b.example> requiretls", &m, &reply), 0);
+	assert_true(m.requiretls);
+	smtp_mail_free(&m);
+	assert_int_equal(mail("FROM:<a@b.example>", &m, &reply), 0);
+	assert_false(m.requiretls);
+	smtp_mail_free(&m);
+	mail_bad("FROM:<a@b.example> REQUIRETLS=yes", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> REQUIRETLS=", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> REQUIRETLS REQUIRETLS", "501 5.5.4");
+
+	/* AUTH=: the mailbox decoded from xtext, or "<>". */
+	assert_int_equal(mail("FROM:<a@b.example> AUTH=a@b.example", &m, &reply), 0);
+	assert_true(m.has_auth);
+	assert_string_equal(m.auth, "a@b.example");
+	smtp_mail_free(&m);
+	assert_null(m.auth);
+	assert_int_equal(mail("FROM:<a@b.example> AUTH=<>", &m, &reply), 0);
+	assert_true(m.has_auth);
+	assert_string_equal(m.auth, "<>");
+	smtp_mail_free(&m);
+	assert_int_equal(mail("FROM:<a@b.example> AUTH=a+2Bb+3Dc@b.example SIZE=10", &m, &reply), 0);
+	assert_string_equal(m.auth, "a+b=c@b.example");
+	assert_int_equal(m.size, 10);
+	smtp_mail_free(&m);
+	assert_int_equal(mail("FROM:<a@b.example> auth=+41", &m, &reply), 0);
+	assert_string_equal(m.auth, "A");
+	smtp_mail_free(&m);
+	mail_bad("FROM:<a@b.example> AUTH", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> AUTH=", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> AUTH=a+2", "501 5.5.4");	/* short hexchar */
+	mail_bad("FROM:<a@b.example> AUTH=a+", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> AUTH=a+2b", "501 5.5.4");	/* lower-case hex */
+	mail_bad("FROM:<a@b.example> AUTH=a+GG", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> AUTH=a+00b", "501 5.5.4");	/* NUL */
+	mail_bad("FROM:<a@b.example> AUTH=a=b", "501 5.5.4");	/* '=' is not an xchar */
+	mail_bad("FROM:<a@b.example> AUTH=a\x01b", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> AUTH=x AUTH=y", "501 5.5.4");
+	/* A later bad parameter frees the AUTH value (no leak, no stale value). */
+	assert_int_equal(mail("FROM:<a@b.example> AUTH=x SIZE=abc", &m, &reply), -1);
+	assert_null(m.auth);
+	assert_false(m.has_auth);
+	smtp_mail_free(&m);
+
+	/* HOLDFOR = 1*9DIGIT seconds. */
+	now = ms_now();
+	assert_int_equal(mail("FROM:<a@b.example> HOLDFOR=3600", &m, &reply), 0);
+	assert_true(m.has_hold);
+	assert_true(m.hold_is_for);
+	assert_int_equal(m.hold_for, 3600);
+	assert_true(m.hold_until >= now + 3600 && m.hold_until <= ms_now() + 3600);
+	smtp_mail_free(&m);
+	assert_false(m.has_hold);
+	assert_int_equal(mail("FROM:<a@b.example> holdfor=999999999", &m, &reply), 0);
+	assert_int_equal(m.hold_for, 999999999);
+	smtp_mail_free(&m);
+	assert_int_equal(mail("FROM:<a@b.example> HOLDFOR=0", &m, &reply), 0);
+	assert_true(m.has_hold);
+	assert_int_equal(m.hold_for, 0);
+	smtp_mail_free(&m);
+	assert_int_equal(mail("FROM:<a@b.example>", &m, &reply), 0);
+	assert_false(m.has_hold);
+	assert_int_equal(m.hold_until, 0);
+	smtp_mail_free(&m);
+	mail_bad("FROM:<a@b.example> HOLDFOR", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> HOLDFOR=", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> HOLDFOR=1000000000", "501 5.5.4");	/* 10 digits */
+	mail_bad("FROM:<a@b.example> HOLDFOR=-5", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> HOLDFOR=5s", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> HOLDFOR=1 HOLDFOR=2", "501 5.5.4");
+
+	/* HOLDUNTIL = date-time (RFC 3339), normalized to unix seconds. */
+	assert_int_equal(mail("FROM:<a@b.example> HOLDUNTIL=2030-01-02T03:04:05Z", &m, &reply), 0);
+	assert_true(m.has_hold);
+	assert_false(m.hold_is_for);
+	assert_int_equal(m.hold_until, 1893553445);
+	smtp_mail_free(&m);
+	assert_int_equal(mail("FROM:<a@b.example> HOLDUNTIL=2030-01-02T03:04:05.250z", &m, &reply),
+		0);
+	assert_int_equal(m.hold_until, 1893553445);
+	smtp_mail_free(&m);
+	assert_int_equal(mail("FROM:<a@b.example> HOLDUNTIL=2030-01-02T03:04:05+02:30", &m, &reply),
+		0);
+	assert_int_equal(m.hold_until, 1893544445);
+	smtp_mail_free(&m);
+	assert_int_equal(mail("FROM:<a@b.example> HOLDUNTIL=2030-01-02T03:04:05-01:00", &m, &reply),
+		0);
+	assert_int_equal(m.hold_until, 1893553445 + 3600);
+	smtp_mail_free(&m);
+	mail_bad("FROM:<a@b.example> HOLDUNTIL", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> HOLDUNTIL=", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> HOLDUNTIL=2030-01-02", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> HOLDUNTIL=2030-01-02T03:04:05", "501 5.5.4");	/* no zone */
+	mail_bad("FROM:<a@b.example> HOLDUNTIL=2030-01-02T03:04:05+0200", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> HOLDUNTIL=2030-01-02T03:04:05+25:00", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> HOLDUNTIL=2030-13-02T03:04:05Z", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> HOLDUNTIL=2030-01-02T25:04:05Z", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> HOLDUNTIL=2030-01-02T03:04:05Zjunk", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> HOLDUNTIL=tomorrow", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> HOLDUNTIL=1960-01-01T00:00:00Z", "501 5.5.4");
+	/* At most one of the two. */
+	mail_bad("FROM:<a@b.example> HOLDFOR=10 HOLDUNTIL=2030-01-02T03:04:05Z", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> HOLDUNTIL=2030-01-02T03:04:05Z HOLDFOR=10", "501 5.5.4");
+	mail_bad("FROM:<a@b.example> HOLDUNTIL=2030-01-02T03:04:05Z HOLDUNTIL=2030-01-02T03:04:05Z",
+		"501 5.5.4");
+}
+
 /* ---------------------------------------------------------------- RCPT */
 
 static void
@@ -959,6 +1079,7 @@ main(void)
 		cmocka_unit_test(test_helo),
 		cmocka_unit_test(test_mail_ok),
 		cmocka_unit_test(test_mail_bad),
+		cmocka_unit_test(test_mail_extension_params),
 		cmocka_unit_test(test_rcpt_ok),
 		cmocka_unit_test(test_rcpt_bad),
 		cmocka_unit_test(test_data_basic),
