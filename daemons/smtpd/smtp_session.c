@@ -822,6 +822,11 @@ smtp_deliver_local(struct smtp_session *s, const char *path, const char *txid,
 			cp->ruleset ? (long long)cp->ruleset->id : 0LL, txid);
 	}
 	r = store_deliver(s->srv->store, &msg, rc, plan.ncopies, error_r);
+	if (r == STORE_OVER_QUOTA) {
+		/* RFC 3463 4.2.2: mailbox full; temporary, the sender retries. */
+		*error_r = "452 4.2.2 mailbox full, over quota";
+		r = 1;
+	}
 	if (r == 0) {
 		for (i = 0; i < plan.ncopies; i++)
 			buf_printf(ids, "%s%lld", ids->len ? "," : "", (long long)rc[i].message_id);

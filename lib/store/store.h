@@ -162,10 +162,15 @@ struct store_rcpt {
 	int64_t modseq;
 };
 
+/* store_deliver's result when an account's quota (quota_message_size)
+ * would be exceeded: nothing was stored. */
+#define STORE_OVER_QUOTA (-2)
+
 /* Deliver one message to n recipients atomically: link the file into
  * msg/<id/8192>/<id> for each, fsync the directories, then insert all rows
  * and update counts in one transaction and NOTIFY. On return 0 the message
- * is durable for every recipient; on -1 nothing was stored (links removed).
+ * is durable for every recipient; on -1 (or STORE_OVER_QUOTA) nothing was
+ * stored (links removed).
  * The MIME structure, preview and envelope columns are derived from the
  * file. The caller removes the temporary file afterwards. */
 int store_deliver(struct store *st, const struct store_msg_in *msg,

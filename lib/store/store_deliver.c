@@ -166,6 +166,7 @@ struct deliver_ctx {
 	struct msg_facts *f;
 	char **paths;	/* relative file paths per recipient */
 	size_t *order;	/* recipients sorted by account id (lock order) */
+	bool over_quota;	/* set by deliver_one */
 };
 
 static int
@@ -273,6 +274,7 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	if (PQntuples(res) != 1) {
 		PQclear(res);
 		buf_free(&kw);
+		ctx->over_quota = true;
 		*error_r = "quota exceeded";
 		return -1;
 	}
@@ -341,6 +343,7 @@ deliver_tx(PGconn *c, void *arg, const char **error_r)
 	struct deliver_ctx *ctx = arg;
 	size_t i;
 
+	ctx->over_quota = false;
 	for (i = 0; i < ctx->n; i++) {
 		size_t k = ctx->order[i];
 
@@ -489,7 +492,7 @@ out:
 		free(ctx.paths[i]);
 	}
 	if (rc < 0)
-		rc = -1;
+		rc = ctx.over_quota ? STORE_OVER_QUOTA : -1;
 	free(ctx.paths);
 	free(ctx.order);
 	buf_free(&f.parsed);

@@ -196,6 +196,23 @@ class DeliveryTest(harness.TestCase):
         self.assertEqual(send(["user@" + d], subj)[0], 250)
         self.assertEqual(count(u, subj), 1)
 
+    def test_over_quota_452(self):
+        d = new_domain()
+        u = new_account("user@" + d)
+        subj = unique("fits")
+        self.assertEqual(send(["user@" + d], subj)[0], 250)
+        # Quota just above what is stored now: the next message does not fit.
+        srv.psql("update accounts set quota_message_size = disk_usage + 10 where name = :'a'",
+                 a="user@" + d)
+        subj2 = unique("full")
+        code, resp = send(["user@" + d], subj2)
+        self.assertEqual(code, 452, resp)
+        self.assertTrue(resp.startswith(b"4.2.2"), resp)
+        self.assertEqual(count(u, subj2), 0)
+        srv.psql("update accounts set quota_message_size = 0 where name = :'a'", a="user@" + d)
+        self.assertEqual(send(["user@" + d], subj2)[0], 250)
+        self.assertEqual(count(u, subj2), 1)
+
     def test_reports_only_domain(self):
         d = new_domain()
         rep = new_account("dmarc-reports@" + d)
