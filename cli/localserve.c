@@ -137,7 +137,12 @@ conninfo_for(const struct ls *ls, const char *dbname)
 	conninfo_quote(&b, sock);
 	buf_printf(&b, " port=" LS_PGPORT " dbname=%s user=" LS_USER, dbname);
 	free(sock);
-	return buf_steal(&b);
+	{
+		char *s = buf_steal(&b);
+
+		buf_free(&b);	/* buf_steal leaves an initialized buffer */
+		return s;
+	}
 }
 
 static bool
