@@ -3,6 +3,7 @@
  * recipients up per RCPT TO, so they apply to the next transaction. */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -364,6 +365,21 @@ print_ruleset(int pos, const struct store_ruleset *rs)
 	putchar('\n');
 }
 
+
+/* ruleset add options that take one text value, and their field. */
+static const struct {
+	const char *opt;
+	size_t off;
+} ruleset_str_opts[] = {
+	{ "--mailbox", offsetof(struct store_ruleset, mailbox) },
+	{ "--mailfrom", offsetof(struct store_ruleset, smtp_mailfrom_regexp) },
+	{ "--msgfrom", offsetof(struct store_ruleset, msg_from_regexp) },
+	{ "--verified-domain", offsetof(struct store_ruleset, verified_domain) },
+	{ "--list-allow-domain", offsetof(struct store_ruleset, list_allow_domain) },
+	{ "--accept-rejects-to-mailbox", offsetof(struct store_ruleset, accept_rejects_to_mailbox) },
+	{ "--comment", offsetof(struct store_ruleset, comment) },
+};
+
 static int
 ruleset_add(struct cli *cli, int argc, char **argv)
 {
@@ -376,27 +392,21 @@ ruleset_add(struct cli *cli, int argc, char **argv)
 		return 2;
 	memset(&rs, 0, sizeof(rs));
 	for (i = 3; i < argc; i++) {
-		if ((v = opt_value(argc, argv, &i, "--mailbox")) != NULL) {
-			free(rs.mailbox);
-			rs.mailbox = xstrdup(v);
-		} else if ((v = opt_value(argc, argv, &i, "--mailfrom")) != NULL) {
-			free(rs.smtp_mailfrom_regexp);
-			rs.smtp_mailfrom_regexp = xstrdup(v);
-		} else if ((v = opt_value(argc, argv, &i, "--msgfrom")) != NULL) {
-			free(rs.msg_from_regexp);
-			rs.msg_from_regexp = xstrdup(v);
-		} else if ((v = opt_value(argc, argv, &i, "--verified-domain")) != NULL) {
-			free(rs.verified_domain);
-			rs.verified_domain = xstrdup(v);
-		} else if ((v = opt_value(argc, argv, &i, "--list-allow-domain")) != NULL) {
-			free(rs.list_allow_domain);
-			rs.list_allow_domain = xstrdup(v);
-		} else if ((v = opt_value(argc, argv, &i, "--accept-rejects-to-mailbox")) != NULL) {
-			free(rs.accept_rejects_to_mailbox);
-			rs.accept_rejects_to_mailbox = xstrdup(v);
-		} else if ((v = opt_value(argc, argv, &i, "--comment")) != NULL) {
-			free(rs.comment);
-			rs.comment = xstrdup(v);
+		size_t k;
+		bool matched = false;
+
+		/* Options that set one text field of the ruleset. */
+		for (k = 0; k < MS_NELEM(ruleset_str_opts) && !matched; k++) {
+			if ((v = opt_value(argc, argv, &i, ruleset_str_opts[k].opt)) != NULL) {
+				char **field = (char **)((char *)&rs + ruleset_str_opts[k].off);
+
+				free(*field);
+				*field = xstrdup(v);
+				matched = true;
+			}
+		}
+		if (matched) {
+			continue;
 		} else if ((v = opt_value(argc, argv, &i, "--header")) != NULL) {
 			const char *eq = strchr(v, '=');
 			struct store_header_rule *h;
