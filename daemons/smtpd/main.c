@@ -82,6 +82,10 @@ admit(void *arg, const struct conn *c)
 {
 	struct admission *a = arg;
 
+	/* Loopback clients (webmail, monitoring, local tools) are trusted,
+	 * as Postfix's anvil exempts $mynetworks by default. */
+	if (net_ip_is_localhost(c->remote_ip))
+		return NULL;
 	/* As the reference: the rate counts every attempt, then the
 	 * concurrency slot is taken (and released after the session). */
 	if (!ratelimit_add(a->rate, c->remote_ip, ms_now(), 1))
@@ -96,6 +100,8 @@ release(void *arg, const struct conn *c)
 {
 	struct admission *a = arg;
 
+	if (net_ip_is_localhost(c->remote_ip))
+		return;
 	ratelimit_conc_release(a->conc, c->remote_ip);
 }
 

@@ -39,6 +39,16 @@ PGresult *db_execv(PGconn *conn, const char **error_r, const char *sql, int n, .
 PGresult *db_exec_bin(PGconn *conn, const char *sql, int n,
 	const char *const *values, const int *lengths, const int *formats,
 	const char **error_r);
+/* Same as db_exec_bin with a named prepared statement: prepared on the
+ * connection at first use (the name must always go with the same sql),
+ * then only executed. */
+PGresult *db_exec_prepared(PGconn *conn, const char *name, const char *sql,
+	int n, const char *const *values, const int *lengths, const int *formats,
+	const char **error_r);
+/* Check a result as db_exec does: returns res for success, else PQclear()s
+ * it, sets *error_r and the SQLSTATE and returns NULL. */
+PGresult *db_check_result(PGconn *conn, PGresult *res, const char *sql,
+	const char **error_r);
 /* Run a statement whose result is not needed. Returns 0 or -1. */
 int db_cmd(PGconn *conn, const char **error_r, const char *sql, int n, ...);
 /* SQLSTATE of the last failed db_exec* in this thread ("" if none). */

@@ -115,13 +115,18 @@ db_get(struct db_pool *p, const char **error_r)
 		c = p->idle[--p->nidle];
 		pthread_mutex_unlock(&p->mu);
 		/* An idle connection whose socket is readable has been closed by
-		 * the server (restart, idle timeout) or has a notice pending:
-		 * consuming the input makes PQstatus tell which. */
+		 * the server (restart, idle timeout, pg_terminate_backend) or
+		 * has a notice pending: consuming the input makes PQstatus tell
+		 * which. A server that ends a connection sends its FATAL
+		 * message and then closes: the first read takes the message,
+		 * a second one sees the end of the stream. */
 		{
 			struct pollfd pfd = { .fd = PQsocket(c), .events = POLLIN };
+			int i;
 
-			if (pfd.fd >= 0 && poll(&pfd, 1, 0) > 0)
-				(void)PQconsumeInput(c);
+			for (i = 0; i < 4 && pfd.fd >= 0 && poll(&pfd, 1, 0) > 0; i++)
+				if (!PQconsumeInput(c))
+					break;
 		}
 		if (PQstatus(c) != CONNECTION_OK) {
 			PQreset(c);
@@ -162,8 +167,8 @@ db_put(struct db_pool *p, PGconn *c)
 	pthread_mutex_unlock(&p->mu);
 }
 
-static PGresult *
-check_result(PGconn *conn, PGresult *res, const char *sql, const char **error_r)
+PGresult *
+db_check_result(PGconn *conn, PGresult *res, const char *sql, const char **error_r)
 {
 	ExecStatusType st = PQresultStatus(res);
 	const char *state;
@@ -186,7 +191,7 @@ db_exec(PGconn *conn, const char *sql, int n, const char *const *params,
 {
 	PGresult *res = PQexecParams(conn, sql, n, NULL, params, NULL, NULL, 0);
 
-	return check_result(conn, res, sql, error_r);
+	return db_check_result(conn, res, sql, error_r);
 }
 
 PGresult *
@@ -195,7 +200,7 @@ db_exec_bin(PGconn *conn, const char *sql, int n, const char *const *values,
 {
 	PGresult *res = PQexecParams(conn, sql, n, NULL, values, lengths, formats, 0);
 
-	return check_result(conn, res, sql, error_r);
+	return db_check_result(conn, res, sql, error_r);
 }
 
 PGresult *

@@ -89,6 +89,9 @@ int conn_wait(struct conn *c, int extra_fd, int timeout_ms);
 
 /* Bind and listen on "host:port" ("[::1]:143"). Returns the fd or -1. */
 int net_listen(const char *hostport, const char **error_r);
+/* Whether ip (numeric text) is the host's own loopback address 127.0.0.1,
+ * ::1 or ::ffff:127.0.0.1 (not the rest of 127.0.0.0/8). */
+bool net_ip_is_localhost(const char *ip);
 
 typedef void net_conn_fn(struct conn *c, void *ctx);
 

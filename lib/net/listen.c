@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <arpa/inet.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -69,6 +70,24 @@ net_listen(const char *hostport, const char **error_r)
 	}
 	freeaddrinfo(res);
 	return fd;
+}
+
+bool
+net_ip_is_localhost(const char *ip)
+{
+	static const unsigned char v6loop[16] = { [15] = 1 };
+	static const unsigned char v4mapped[12] = { [10] = 0xff, [11] = 0xff };
+	unsigned char a[16];
+
+	if (ip == NULL)
+		return false;
+	if (inet_pton(AF_INET, ip, a) == 1)
+		return a[0] == 127 && a[1] == 0 && a[2] == 0 && a[3] == 1;
+	if (inet_pton(AF_INET6, ip, a) != 1)
+		return false;
+	return memcmp(a, v6loop, 16) == 0 ||
+	    (memcmp(a, v4mapped, 12) == 0 && a[12] == 127 && a[13] == 0 &&
+		a[14] == 0 && a[15] == 1);
 }
 
 struct conn_thread {

@@ -63,6 +63,7 @@ store_open(struct db_pool *pool, const char *datadir, unsigned flags,
 	st->pool = pool;
 	st->datadir = xstrdup(datadir);
 	st->durable_bucket = -1;
+	st->dq = store_deliver_queue_new();
 	return st;
 }
 
@@ -73,6 +74,7 @@ store_close(struct store **stp)
 
 	if (st == NULL)
 		return;
+	store_deliver_queue_free(&st->dq);
 	free(st->datadir);
 	free(st);
 	*stp = NULL;

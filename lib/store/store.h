@@ -43,6 +43,8 @@ struct store {
 	/* Highest msg/ bucket directory known to be durable in msg/; -1
 	 * none. Starts at -1 so the first delivery of a process syncs once. */
 	_Atomic int64_t durable_bucket;
+	/* Deliveries waiting to be committed together (store_deliver.c). */
+	struct store_deliver_queue *dq;
 };
 
 enum store_open_flags {
@@ -168,9 +170,11 @@ struct store_rcpt {
 
 /* Deliver one message to n recipients atomically: link the file into
  * msg/<id/8192>/<id> for each, fsync the directories, then insert all rows
- * and update counts in one transaction and NOTIFY. On return 0 the message
- * is durable for every recipient; on -1 (or STORE_OVER_QUOTA) nothing was
- * stored (links removed).
+ * and update counts in one transaction and NOTIFY. Concurrent calls are
+ * committed together (group commit: one transaction and one WAL flush for
+ * all deliveries waiting), each still all-or-nothing. On return 0 the
+ * message is durable for every recipient; on -1 (or STORE_OVER_QUOTA)
+ * nothing was stored (links removed).
  * The MIME structure, preview and envelope columns are derived from the
  * file. The caller removes the temporary file afterwards. */
 int store_deliver(struct store *st, const struct store_msg_in *msg,

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -166,41 +167,33 @@ struct deliver_ctx {
 	struct msg_facts *f;
 	char **paths;	/* relative file paths per recipient */
 	size_t *order;	/* recipients sorted by account id (lock order) */
-	bool over_quota;	/* set by deliver_one */
+	bool over_quota;	/* set by insert_message */
 };
 
+/* "INBOX" in any case is the inbox, as in IMAP (RFC 9051 5.1). */
+static const char *
+rcpt_mailbox(const struct store_rcpt *r)
+{
+	return r->mailbox == NULL || ms_strcaseeq(r->mailbox, "inbox") ?
+		"Inbox" : r->mailbox;
+}
+
+/* Insert the message row for one recipient into its mailbox (by name),
+ * which must exist. Returns 1 when no row was inserted: the quota would be
+ * exceeded or the mailbox does not exist (any changes the statement made
+ * are then undone with the transaction). */
 static int
-deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
+insert_message(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	const char *relpath, const char **error_r)
 {
 	const struct store_msg_in *msg = ctx->msg;
-	/* "INBOX" in any case is the inbox, as in IMAP (RFC 9051 5.1). */
-	const char *mbname = r->mailbox == NULL || ms_strcaseeq(r->mailbox, "inbox") ?
-		"Inbox" : r->mailbox;
 	struct buf kw, flags;
 	PGresult *res;
-	int64_t mailbox_id;
 	unsigned f = msg->flags & SF_ALL;
 	int rc;
 	const char *values[32];
 	int lengths[32], formats[32];
 	int i;
-
-	/* The mailbox is looked up before anything is locked. */
-	res = db_execv(c, error_r,
-		"SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2",
-		2, db_i64(r->account_id), mbname);
-	if (res == NULL)
-		return -1;
-	if (PQntuples(res) == 0) {
-		PQclear(res);
-		if (store_mailbox_create_tx(c, r->account_id, mbname, NULL, &mailbox_id,
-			    error_r) < 0)
-			return -1;
-	} else {
-		mailbox_id = db_get_i64(res, 0, 0);
-		PQclear(res);
-	}
 
 	buf_init(&kw);
 	buf_init(&flags);
@@ -212,7 +205,7 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	}
 	values[0] = db_i64(r->message_id);
 	values[1] = db_i64(r->account_id);
-	values[2] = db_i64(mailbox_id);
+	values[2] = rcpt_mailbox(r);
 	values[3] = flags.data;
 	values[4] = kw.data;
 	values[5] = db_i64(ctx->f->size);
@@ -244,27 +237,28 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	 * modseq and quota on the account, then UID and counts on the
 	 * mailbox (the EXISTS makes the account go first, the lock order
 	 * used everywhere), then the message row. No row is returned when
-	 * the quota would be exceeded, and then nothing changed. */
-	res = db_exec_bin(c,
+	 * the quota would be exceeded or the mailbox is missing. */
+	res = db_exec_prepared(c, "store_deliver_insert",
 		"WITH a AS (UPDATE accounts SET modseq = modseq + 1, disk_usage = disk_usage + $6"
 		"  WHERE id = $2 AND (quota_message_size = 0 OR disk_usage + $6 <= quota_message_size)"
 		"  RETURNING modseq),"
 		" m AS (UPDATE mailboxes SET uidnext = uidnext + 1, count_total = count_total + 1,"
 		"  count_unseen = count_unseen + $25::int, count_unread = count_unread + $26::int,"
 		"  count_deleted = count_deleted + $27::int, size = size + $6"
-		"  WHERE id = $3 AND EXISTS (SELECT 1 FROM a) RETURNING uidnext - 1 AS uid)"
+		"  WHERE account_id = $2 AND name = $3 AND EXISTS (SELECT 1 FROM a)"
+		"  RETURNING id, uidnext - 1 AS uid)"
 		" INSERT INTO messages (id, account_id, mailbox_id, uid, modseq, createseq,"
 		" flags, keywords, size, received, file_path, msg_prefix, parsed, preview,"
 		" remote_ip, ehlo_domain, mailfrom, mailfrom_localpart, mailfrom_domain,"
 		" rcptto_localpart, rcptto_domain, msgfrom_localpart, msgfrom_domain,"
 		" message_id, subject_base, message_hash, mailbox_orig_id,"
 		" received_tls_version, received_tls_cipher_suite, received_require_tls)"
-		" SELECT $1, $2, $3, m.uid, a.modseq, a.modseq, $4, $5, $6, to_timestamp($7), $8, $9,"
+		" SELECT $1, $2, m.id, m.uid, a.modseq, a.modseq, $4, $5, $6, to_timestamp($7), $8, $9,"
 		" $10::jsonb, $11, $12::inet, $13, $14,"
 		" CASE WHEN strpos($14, '@') = 0 THEN $14 ELSE left($14, length($14) - strpos(reverse($14), '@')) END,"
 		" CASE WHEN strpos($14, '@') = 0 THEN '' ELSE lower(right($14, strpos(reverse($14), '@') - 1)) END,"
-		" $15, $16, $17, lower($18), $19, $20, decode($21, 'hex'), $3, $22, $23, $24"
-		" FROM a, m RETURNING uid, modseq",
+		" $15, $16, $17, lower($18), $19, $20, decode($21, 'hex'), m.id, $22, $23, $24"
+		" FROM a, m RETURNING uid, modseq, mailbox_id",
 		27, values, lengths, formats, error_r);
 	buf_free(&flags);
 	if (res == NULL) {
@@ -274,12 +268,11 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	if (PQntuples(res) != 1) {
 		PQclear(res);
 		buf_free(&kw);
-		ctx->over_quota = true;
-		*error_r = "quota exceeded";
-		return -1;
+		return 1;
 	}
 	r->uid = (uint32_t)db_get_i64(res, 0, 0);
 	r->modseq = db_get_i64(res, 0, 1);
+	r->mailbox_id = db_get_i64(res, 0, 2);
 	PQclear(res);
 	if (msg->nkeywords > 0) {
 		/* New keywords become part of the mailbox's FLAGS. */
@@ -287,54 +280,47 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 			"UPDATE mailboxes SET keywords = ARRAY(SELECT DISTINCT k FROM"
 			" unnest(keywords || lower($2::text)::text[]) k ORDER BY k)"
 			" WHERE id = $1 AND NOT lower($2::text)::text[] <@ keywords",
-			2, db_i64(mailbox_id), kw.data);
+			2, db_i64(r->mailbox_id), kw.data);
 		if (rc < 0) {
 			buf_free(&kw);
 			return -1;
 		}
 	}
 	buf_free(&kw);
-	r->mailbox_id = mailbox_id;
 	return 0;
 }
 
-/* Tell other processes (IMAP IDLE, webmail) about the new messages, after
- * COMMIT: a NOTIFY inside the delivery transaction would hold PostgreSQL's
- * global notify lock until the commit is flushed, serializing all
- * deliveries. A lost notification (crash right here) only delays an idle
- * client until its next command, so this commit need not wait for the
- * disk. */
-static void
-notify_delivered(struct store *st, const struct store_rcpt *rcpts, size_t n)
+/* Deliver to one recipient of a delivery on its own: the mailbox is
+ * created when missing, and a refused insert then means the quota. */
+static int
+deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
+	const char *relpath, const char **error_r)
 {
-	const char *error;
-	struct buf payloads;
-	const char **v;
-	PGconn *c;
-	size_t i;
+	const char *mbname = rcpt_mailbox(r);
+	PGresult *res;
+	int64_t mailbox_id;
+	int rc;
 
-	c = db_get(st->pool, &error);
-	if (c == NULL) {
-		log_warn(NULL, "ev=notify-failed error=%s", lq(error));
-		return;
+	/* The mailbox is looked up before anything is locked. */
+	res = db_execv(c, error_r,
+		"SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2",
+		2, db_i64(r->account_id), mbname);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		if (store_mailbox_create_tx(c, r->account_id, mbname, NULL, &mailbox_id,
+			    error_r) < 0)
+			return -1;
+	} else
+		PQclear(res);
+	rc = insert_message(c, ctx, r, relpath, error_r);
+	if (rc == 1) {
+		ctx->over_quota = true;
+		*error_r = "quota exceeded";
+		return -1;
 	}
-	buf_init(&payloads);
-	v = xcalloc(n, sizeof(char *));
-	for (i = 0; i < n; i++)
-		v[i] = xasprintf("%lld %lld %lld", (long long)rcpts[i].account_id,
-			(long long)rcpts[i].mailbox_id, (long long)rcpts[i].modseq);
-	db_text_array(&payloads, v, n);
-	if (db_cmd(c, &error, "BEGIN", 0) < 0 ||
-	    db_cmd(c, &error, "SET LOCAL synchronous_commit TO off", 0) < 0 ||
-	    db_cmd(c, &error, "SELECT pg_notify($1, p) FROM unnest($2::text[]) p", 2,
-		    STORE_NOTIFY_CHANNEL, payloads.data) < 0 ||
-	    db_cmd(c, &error, "COMMIT", 0) < 0)
-		log_warn(NULL, "ev=notify-failed error=%s", lq(error));
-	db_put(st->pool, c);
-	for (i = 0; i < n; i++)
-		free((char *)v[i]);
-	free(v);
-	buf_free(&payloads);
+	return rc;
 }
 
 static int
@@ -353,24 +339,392 @@ deliver_tx(PGconn *c, void *arg, const char **error_r)
 	return 0;
 }
 
+/*
+ * Group commit. Deliveries to one account are ordered by its row lock
+ * (modseqs and UIDs must become visible in increasing order), so one
+ * transaction per delivery would wait for a WAL flush each, one after the
+ * other. Instead, deliveries that arrive while a transaction is running
+ * queue up, and the next thread to find no transaction running commits
+ * all of them (up to BATCH_MAX) in one transaction with one flush; the
+ * others wait for its result (leader/follower). Each delivery is still
+ * all-or-nothing: when anything in a batch fails (an over-quota account,
+ * a mailbox that does not exist yet, a database error), the batch is
+ * rolled back and its deliveries run again one by one.
+ */
+#define BATCH_MAX 64
+#define ID_CACHE 64
+
+struct deliver_job {
+	struct deliver_job *next;
+	struct deliver_ctx *ctx;
+	int rc;
+	bool done;
+	char error[256];
+};
+
+struct store_deliver_queue {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct deliver_job *head, *tail;
+	bool running;	/* a leader is running a batch */
+	/* Message ids fetched from the sequence ahead of use. */
+	int64_t ids[ID_CACHE];
+	size_t nids, nextid;
+};
+
+struct store_deliver_queue *
+store_deliver_queue_new(void)
+{
+	struct store_deliver_queue *q = xcalloc(1, sizeof(*q));
+
+	pthread_mutex_init(&q->mu, NULL);
+	pthread_cond_init(&q->cv, NULL);
+	return q;
+}
+
+void
+store_deliver_queue_free(struct store_deliver_queue **qp)
+{
+	struct store_deliver_queue *q = *qp;
+
+	if (q == NULL)
+		return;
+	pthread_mutex_destroy(&q->mu);
+	pthread_cond_destroy(&q->cv);
+	free(q);
+	*qp = NULL;
+}
+
+struct batch_item {
+	size_t job;	/* index in the batch's jobs */
+	size_t rcpt;	/* recipient index in that job */
+};
+
+struct batch {
+	struct deliver_job **jobs;
+	size_t njobs;
+	struct batch_item *items;	/* every recipient, in lock order */
+	size_t nitems;
+	size_t failed;	/* job whose statement failed, or njobs */
+};
+
+static int64_t
+item_account(const struct batch *b, const struct batch_item *it)
+{
+	return b->jobs[it->job]->ctx->rcpts[it->rcpt].account_id;
+}
+
+static int
+batch_tx(PGconn *c, void *arg, const char **error_r)
+{
+	struct batch *b = arg;
+	size_t i;
+	int rc;
+
+	b->failed = b->njobs;
+	for (i = 0; i < b->nitems; i++) {
+		struct deliver_ctx *ctx = b->jobs[b->items[i].job]->ctx;
+		size_t k = b->items[i].rcpt;
+
+		rc = insert_message(c, ctx, &ctx->rcpts[k], ctx->paths[k], error_r);
+		if (rc == 1)
+			*error_r = "a delivery in the batch was refused";
+		if (rc != 0) {
+			b->failed = b->items[i].job;
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static void
+job_finish(struct deliver_job *job, int rc, const char *error)
+{
+	job->rc = rc;
+	if (rc != 0)
+		(void)ms_strlcpy(job->error, error ? error : "delivery failed",
+			sizeof(job->error));
+}
+
+static void
+run_single(struct store *st, struct deliver_job *job)
+{
+	const char *error = NULL;
+
+	job_finish(job, db_tx(st->pool, deliver_tx, job->ctx, &error), error);
+}
+
+/* Commit the jobs in one transaction. Returns 0 when done (every job has
+ * its result), or -1 with *failed_r the job whose delivery made the batch
+ * fail (njobs when that is not known, e.g. a failed COMMIT). */
+static int
+try_batch(struct store *st, struct deliver_job **jobs, size_t njobs,
+	size_t *failed_r)
+{
+	struct batch b;
+	const char *error = NULL;
+	size_t i, j, m;
+	int rc;
+
+	memset(&b, 0, sizeof(b));
+	b.jobs = jobs;
+	b.njobs = njobs;
+	for (i = 0; i < njobs; i++)
+		b.nitems += jobs[i]->ctx->n;
+	b.items = xcalloc(b.nitems, sizeof(*b.items));
+	/* Every recipient of every job in account id order (the lock order
+	 * everywhere), by insertion so that one account's deliveries keep
+	 * their arrival order. */
+	b.nitems = 0;
+	for (i = 0; i < njobs; i++)
+		for (j = 0; j < jobs[i]->ctx->n; j++) {
+			struct batch_item it = { i, jobs[i]->ctx->order[j] };
+
+			for (m = b.nitems++; m > 0 &&
+			    item_account(&b, &b.items[m - 1]) > item_account(&b, &it); m--)
+				b.items[m] = b.items[m - 1];
+			b.items[m] = it;
+		}
+	rc = db_tx(st->pool, batch_tx, &b, &error);
+	free(b.items);
+	if (rc == 0 || rc == -2) {
+		/* -2: the COMMIT's outcome is unknown for all of them alike. */
+		for (i = 0; i < njobs; i++)
+			job_finish(jobs[i], rc, error);
+		return 0;
+	}
+	log_debug(NULL, "ev=deliver-batch-failed jobs=%zu error=%s", njobs, lq(error));
+	*failed_r = b.failed;
+	return -1;
+}
+
+/* Run the jobs, together when there are several. When a batch fails
+ * because of one delivery, that one runs on its own (where it gets its
+ * real result: created mailbox, quota, error) and the others are tried
+ * again as a batch; when the cause is not known, each runs on its own. */
+/* fsync the bucket directories the jobs' files were linked into, each
+ * once, so their entries are durable before the rows commit. A job whose
+ * directory cannot be synced fails (and its link is removed). Returns the
+ * number of jobs left in jobs[]. */
+static size_t
+sync_buckets(struct store *st, struct deliver_job **jobs, size_t njobs)
+{
+	int64_t done[BATCH_MAX * 4], failed[BATCH_MAX * 4];
+	size_t ndone = 0, nfailed = 0, i, j, k, kept = 0;
+
+	for (i = 0; i < njobs; i++) {
+		struct deliver_ctx *ctx = jobs[i]->ctx;
+		bool ok = true;
+
+		for (j = 0; j < ctx->n && ok; j++) {
+			int64_t bucket = ctx->rcpts[j].message_id / MSG_PER_DIR;
+			bool seen = false;
+
+			for (k = 0; k < nfailed; k++)
+				if (failed[k] == bucket)
+					ok = false;
+			for (k = 0; k < ndone && !seen; k++)
+				seen = done[k] == bucket;
+			if (!ok || seen)
+				continue;
+			{
+				struct buf dir;
+
+				buf_init(&dir);
+				buf_printf(&dir, "%s/msg/%lld", st->datadir, (long long)bucket);
+				if (ms_fsync_dir(dir.data) < 0) {
+					job_finish(jobs[i], -1, ms_err("fsync %s: %s", dir.data,
+						strerror(errno)));
+					if (nfailed < MS_NELEM(failed))
+						failed[nfailed++] = bucket;
+					ok = false;
+				} else if (ndone < MS_NELEM(done))
+					done[ndone++] = bucket;
+				buf_free(&dir);
+			}
+		}
+		if (ok)
+			jobs[kept++] = jobs[i];
+	}
+	return kept;
+}
+
+static void
+run_batch(struct store *st, struct deliver_job *const *batch, size_t njobs)
+{
+	struct deliver_job *jobs[BATCH_MAX];
+	size_t failed, i;
+
+	memcpy(jobs, batch, njobs * sizeof(*jobs));
+	njobs = sync_buckets(st, jobs, njobs);
+	while (njobs > 1) {
+		if (try_batch(st, jobs, njobs, &failed) == 0)
+			return;
+		if (failed >= njobs)
+			break;
+		run_single(st, jobs[failed]);
+		for (i = failed; i + 1 < njobs; i++)
+			jobs[i] = jobs[i + 1];
+		njobs--;
+	}
+	for (i = 0; i < njobs; i++)
+		run_single(st, jobs[i]);
+}
+
+/* Tell other processes (IMAP IDLE, webmail) about new messages, after
+ * COMMIT: a NOTIFY inside the delivery transaction would hold PostgreSQL's
+ * global notify lock until the commit is flushed, serializing all
+ * deliveries. One statement for a whole batch, committed without waiting
+ * for the disk (set_config(..., true) applies to its own implicit
+ * transaction): a lost notification (crash right here) only delays an
+ * idle client until its next command. */
+static void
+notify_payloads(struct buf *out, struct deliver_job *const *jobs, size_t njobs)
+{
+	const char **v;
+	size_t i, j, n = 0, k = 0;
+
+	for (i = 0; i < njobs; i++)
+		if (jobs[i]->rc == 0)
+			n += jobs[i]->ctx->n;
+	if (n == 0)
+		return;
+	v = xcalloc(n, sizeof(char *));
+	for (i = 0; i < njobs; i++) {
+		const struct deliver_ctx *ctx = jobs[i]->ctx;
+
+		if (jobs[i]->rc != 0)
+			continue;
+		for (j = 0; j < ctx->n; j++)
+			v[k++] = xasprintf("%lld %lld %lld", (long long)ctx->rcpts[j].account_id,
+				(long long)ctx->rcpts[j].mailbox_id, (long long)ctx->rcpts[j].modseq);
+	}
+	db_text_array(out, v, n);
+	for (i = 0; i < n; i++)
+		free((char *)v[i]);
+	free(v);
+}
+
+static void
+notify_send(struct store *st, const char *payloads)
+{
+	const char *error;
+	PGconn *c;
+
+	c = db_get(st->pool, &error);
+	if (c == NULL) {
+		log_warn(NULL, "ev=notify-failed error=%s", lq(error));
+		return;
+	}
+	if (db_cmd(c, &error,
+		    "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, p)"
+		    " FROM unnest($2::text[]) p", 2, STORE_NOTIFY_CHANNEL, payloads) < 0)
+		log_warn(NULL, "ev=notify-failed error=%s", lq(error));
+	db_put(st->pool, c);
+}
+
+/* Queue the delivery and wait until a leader (possibly this thread) has
+ * committed it. Returns db_tx's result. */
+static int
+deliver_grouped(struct store *st, struct deliver_ctx *ctx, const char **error_r)
+{
+	struct store_deliver_queue *q = st->dq;
+	struct deliver_job job, *batch[BATCH_MAX];
+	struct buf payloads;
+	size_t n, i;
+
+	memset(&job, 0, sizeof(job));
+	job.ctx = ctx;
+	pthread_mutex_lock(&q->mu);
+	if (q->tail != NULL)
+		q->tail->next = &job;
+	else
+		q->head = &job;
+	q->tail = &job;
+	while (!job.done) {
+		if (q->running) {
+			pthread_cond_wait(&q->cv, &q->mu);
+			continue;
+		}
+		/* Lead: take what is queued (this job is among the first
+		 * BATCH_MAX unless more than that were queued before it). */
+		for (n = 0; n < BATCH_MAX && q->head != NULL; n++) {
+			batch[n] = q->head;
+			q->head = q->head->next;
+		}
+		if (q->head == NULL)
+			q->tail = NULL;
+		q->running = true;
+		pthread_mutex_unlock(&q->mu);
+		run_batch(st, batch, n);
+		/* The payloads are taken before the jobs are released (their
+		 * memory belongs to the waiting threads), the NOTIFY is sent
+		 * after, so it does not delay the 250s. */
+		buf_init(&payloads);
+		notify_payloads(&payloads, batch, n);
+		pthread_mutex_lock(&q->mu);
+		for (i = 0; i < n; i++)
+			batch[i]->done = true;
+		q->running = false;
+		pthread_cond_broadcast(&q->cv);
+		if (payloads.len > 0) {
+			pthread_mutex_unlock(&q->mu);
+			notify_send(st, payloads.data);
+			pthread_mutex_lock(&q->mu);
+		}
+		buf_free(&payloads);
+	}
+	pthread_mutex_unlock(&q->mu);
+	if (job.rc != 0)
+		*error_r = ms_err("%s", job.error);
+	return job.rc;
+}
+
+/* A message id from the sequence, fetched ID_CACHE at a time. Ids are
+ * unique but, across processes, not in delivery order. */
 static int
 next_message_id(struct store *st, int64_t *id_r, const char **error_r)
 {
-	PGconn *c = db_get(st->pool, error_r);
+	struct store_deliver_queue *q = st->dq;
 	PGresult *res;
+	PGconn *c;
+	int i;
 
+	pthread_mutex_lock(&q->mu);
+	if (q->nextid < q->nids) {
+		*id_r = q->ids[q->nextid++];
+		pthread_mutex_unlock(&q->mu);
+		return 0;
+	}
+	pthread_mutex_unlock(&q->mu);
+	c = db_get(st->pool, error_r);
 	if (c == NULL)
 		return -1;
-	res = db_execv(c, error_r, "SELECT nextval('messages_id_seq')", 0);
+	res = db_execv(c, error_r,
+		"SELECT nextval('messages_id_seq') FROM generate_series(1, $1)", 1,
+		db_i64(ID_CACHE));
 	db_put(st->pool, c);
 	if (res == NULL)
 		return -1;
+	if (PQntuples(res) != ID_CACHE) {
+		PQclear(res);
+		*error_r = "database: short id block";
+		return -1;
+	}
+	pthread_mutex_lock(&q->mu);
+	/* Another thread may have refilled meanwhile: the ids it fetched are
+	 * replaced (skipped) by this block, which is harmless. */
 	*id_r = db_get_i64(res, 0, 0);
+	for (i = 1; i < ID_CACHE; i++)
+		q->ids[i - 1] = db_get_i64(res, i, 0);
+	q->nids = ID_CACHE - 1;
+	q->nextid = 0;
+	pthread_mutex_unlock(&q->mu);
 	PQclear(res);
 	return 0;
 }
 
-/* Link the temp file to msg/<dir>/<id>; fsync the directory. */
+/* Link the temp file to msg/<dir>/<id>. */
 static int
 link_file(struct store *st, const char *tmp, int64_t id, char **relpath_r,
 	const char **error_r)
@@ -409,11 +763,8 @@ link_file(struct store *st, const char *tmp, int64_t id, char **relpath_r,
 		*error_r = ms_err("linking message to %s: %s", full.data, strerror(errno));
 		goto out;
 	}
-	if (ms_fsync_dir(dir.data) < 0) {
-		*error_r = ms_err("fsync %s: %s", dir.data, strerror(errno));
-		unlink(full.data);
-		goto out;
-	}
+	/* The new entry is made durable by the group commit's leader, one
+	 * fsync of each bucket directory per batch (sync_buckets). */
 	*relpath_r = buf_steal(&rel);
 	rc = 0;
 out:
@@ -480,9 +831,7 @@ store_deliver(struct store *st, const struct store_msg_in *msg,
 			ctx.order[j] = ctx.order[j - 1];
 			ctx.order[j - 1] = t;
 		}
-	rc = db_tx(st->pool, deliver_tx, &ctx, error_r);
-	if (rc == 0)
-		notify_delivered(st, rcpts, n);
+	rc = deliver_grouped(st, &ctx, error_r);
 out:
 	for (i = 0; i < n; i++) {
 		/* After an unknown COMMIT outcome (-2) the rows may exist: keep

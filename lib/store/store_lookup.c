@@ -341,6 +341,17 @@ store_recipient_lookup(struct store *st, const char *localpart, const char *doma
 	if (c == NULL)
 		return -1;
 	rc = lookup(c, localpart, domain, true, r, error_r);
+	if (rc < 0 && PQstatus(c) != CONNECTION_OK) {
+		/* The server ended the connection (restart, termination)
+		 * while it was idle in the pool: the lookup only reads, so it
+		 * is tried once more on a connection db_get reestablishes. */
+		db_put(st->pool, c);
+		store_recipient_free(r);
+		c = db_get(st->pool, error_r);
+		if (c == NULL)
+			return -1;
+		rc = lookup(c, localpart, domain, true, r, error_r);
+	}
 	db_put(st->pool, c);
 	return rc;
 }

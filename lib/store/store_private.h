@@ -28,4 +28,8 @@ void store_canon_localpart(struct buf *out, const char *localpart,
 int store_mailbox_create_tx(PGconn *c, int64_t account_id, const char *name,
 	const char *special_use, int64_t *id_r, const char **error_r);
 
+/* The group-commit queue of deliveries (store_deliver.c). */
+struct store_deliver_queue *store_deliver_queue_new(void);
+void store_deliver_queue_free(struct store_deliver_queue **q);
+
 #endif

@@ -207,6 +207,32 @@ class RobustTest(harness.TestCase):
         # UIDs are unique and strictly increasing in delivery order.
         self.assertEqual(len(set(got)), 50)
 
+    def test_smtp_survives_database_connections_being_killed(self):
+        """PostgreSQL ends every connection of the daemons (a restart, an
+        idle timeout, an operator's pg_terminate_backend): the next
+        deliveries reconnect, prepare their statements again and succeed."""
+        for _ in range(3):
+            self.assertEqual(srv.deliver(make_message()[0])[0], 250)
+        for attempt in range(2):
+            pids = [r[0] for r in srv.psql(
+                "select pid from pg_stat_activity where datname = current_database()"
+                " and pid <> pg_backend_pid() and backend_type = 'client backend'")]
+            self.assertTrue(pids)
+            srv.psql("select pg_terminate_backend(p) from unnest(string_to_array(:'p', ',')::int[]) p",
+                     p=",".join(pids))
+            # Terminating is asynchronous: wait until those backends are
+            # gone (the daemons' LISTEN connections come back at once).
+            self.assertTrue(harness.wait_for(lambda: srv.psql(
+                "select count(*) from pg_stat_activity"
+                " where pid = any(string_to_array(:'p', ',')::int[])", p=",".join(pids)) == [["0"]], 10))
+            msgs = [make_message()[0] for _ in range(3)]
+            for msg in msgs:
+                code, resp = srv.deliver(msg)
+                self.assertEqual(code, 250, (attempt, resp))
+            for msg in msgs:
+                self.assertDelivered(srv, msg)
+        self.assertDaemonsAlive(srv)
+
     def test_smtp_durability_sigkill_after_250(self):
         for _ in range(3):
             msg, _ = make_message(body=b"durable\r\n" * 2000)

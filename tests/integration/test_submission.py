@@ -623,6 +623,19 @@ class AuthTest(harness.TestCase):
 
 class ConnectionLimitTest(harness.TestCase):
 
+    def test_localhost_is_not_limited(self):
+        """127.0.0.1 (local webmail, monitoring) gets past the 30-at-once
+        limit that applies to other addresses."""
+        conns = []
+        try:
+            for _ in range(35):
+                r = srv.raw_smtp()
+                conns.append(r)
+                self.assertEqual(r.smtp("NOOP")[0], 250)
+        finally:
+            for r in conns:
+                r.close()
+
     def test_concurrent_connections_per_ip(self):
         ip = fresh_ip()
         conns = []
