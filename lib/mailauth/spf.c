@@ -495,7 +495,8 @@ parse_term(struct record *r, struct term *t, const char **error_r)
 	} else
 		t->qual = '+';
 	name = s + i;
-	for (nlen = 0; i + nlen < len && strchr(":/=", name[nlen]) == NULL; nlen++)
+	for (nlen = 0; i + nlen < len && (name[nlen] == '\0' ||
+	    strchr(":/=", name[nlen]) == NULL); nlen++)
 		;
 	if (i + nlen < len && name[nlen] == '=') {
 		/* A modifier. */

@@ -1,4 +1,5 @@
-/* lib/mailauth/spf: RFC 7208 Appendix A, the macro examples of 7.4, the
+/* lib/mailauth/spf: the extended examples of RFC 7208 Appendix B (Appendix
+ * A in RFC 4408), the macro examples of 7.4, the
  * lookup limits, include/redirect/exp semantics, DNS errors, malformed
  * records and the Received-SPF header, against a test zone file. */
 #include "config.h"
@@ -23,7 +24,7 @@ static char zone_path[] = "/tmp/test_spf_zoneXXXXXX";
 static struct dns *d;
 
 static const char zone[] =
-	"; RFC 7208 Appendix A\n"
+	"; RFC 7208 Appendix B\n"
 	"example.com. 600 IN MX 10 mail-a.example.com.\n"
 	"example.com. 600 IN MX 20 mail-b.example.com.\n"
 	"example.com. IN A 192.0.2.10\n"
@@ -43,20 +44,20 @@ static const char zone[] =
 	"130.2.0.192.in-addr.arpa. IN PTR mail-b.example.com.\n"
 	"140.2.0.192.in-addr.arpa. IN PTR mail-c.example.org.\n"
 	"22.0.2.10.in-addr.arpa. IN PTR mail.example.com.\n"
-	/* A.2 (example.com's own record is given per test in A.1/A.3/A.4) */
+	/* B.2 (example.com's own record is given per test in B.1/B.3/B.4) */
 	"example.com. IN TXT \"v=spf1 a mx -all\"\n"
 	"example.net. IN TXT \"v=spf1 ip4:198.51.100.0/24 -all\"\n"
 	"example.org. IN TXT \"v=spf1 include:example.com include:example.net -all\"\n"
 	"la.example.org. IN TXT \"v=spf1 redirect=example.org\"\n"
 	"ny.example.org. IN TXT \"v=spf1 redirect=example.org\"\n"
-	/* A.3 */
+	/* B.3 */
 	"mary.mobile-users._spf.example.com. IN A 127.0.0.2\n"
 	"fred.mobile-users._spf.example.com. IN A 127.0.0.2\n"
 	"15.15.168.192.joel.remote-users._spf.example.com. IN A 127.0.0.2\n"
 	"16.15.168.192.joel.remote-users._spf.example.com. IN A 127.0.0.2\n"
 	"mobile-users._spf.example.com. IN TXT \"v=spf1 exists:%{l1r+}.%{d}\"\n"
 	"remote-users._spf.example.com. IN TXT \"v=spf1 exists:%{ir}.%{l1r+}.%{d}\"\n"
-	/* A.4 */
+	/* B.4 */
 	"ip4._spf.example.com. IN TXT \"v=spf1 -ip4:192.0.2.0/24 +all\"\n"
 	"ptr._spf.example.com. IN TXT \"v=spf1 -ptr +all\"\n"
 	/* Limits */
@@ -228,9 +229,9 @@ check_rec(const char *record, const char *ip, const char *sender, struct spf_out
 	return r;
 }
 
-/* A.1: records for example.com and the hosts that pass. */
+/* B.1: records for example.com and the hosts that pass. */
 static void
-test_appendix_a1(void **state)
+test_appendix_b1(void **state)
 {
 	const char *dom = "example.com";
 
@@ -276,9 +277,9 @@ test_appendix_a1(void **state)
 	assert_int_equal(check_rec("v=spf1 ip4:192.0.2.128/28 -all", "192.0.2.129", dom, NULL), SPF_PASS);
 }
 
-/* A.2: include of two domains; redirect to a shared record. */
+/* B.2: include of two domains; redirect to a shared record. */
 static void
-test_appendix_a2(void **state)
+test_appendix_b2(void **state)
 {
 	struct spf_outcome o;
 
@@ -300,9 +301,9 @@ test_appendix_a2(void **state)
 	assert_int_equal(check("203.0.113.1", "x@ny.example.org", NULL), SPF_FAIL);
 }
 
-/* A.3: DNSBL style with exists and macros. */
+/* B.3: DNSBL style with exists and macros. */
 static void
-test_appendix_a3(void **state)
+test_appendix_b3(void **state)
 {
 	const char *rec = "v=spf1 mx include:mobile-users._spf.%{d} "
 		"include:remote-users._spf.%{d} -all";
@@ -322,11 +323,11 @@ test_appendix_a3(void **state)
 	assert_int_equal(check_rec(rec, "192.0.2.129", "anyone@example.com", NULL), SPF_PASS);
 }
 
-/* A.4: -include as "not". Note that "ptr" in ptr._spf.example.com checks
+/* B.4: -include as "not". Note that "ptr" in ptr._spf.example.com checks
  * names under ptr._spf.example.com (its <domain>), so it never matches the
  * example's hosts and only the address range decides here. */
 static void
-test_appendix_a4(void **state)
+test_appendix_b4(void **state)
 {
 	const char *rec = "v=spf1 -include:ip4._spf.%{d} -include:ptr._spf.%{d} +all";
 	struct spf_outcome o;
@@ -813,10 +814,10 @@ int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_appendix_a1),
-		cmocka_unit_test(test_appendix_a2),
-		cmocka_unit_test(test_appendix_a3),
-		cmocka_unit_test(test_appendix_a4),
+		cmocka_unit_test(test_appendix_b1),
+		cmocka_unit_test(test_appendix_b2),
+		cmocka_unit_test(test_appendix_b3),
+		cmocka_unit_test(test_appendix_b4),
 		cmocka_unit_test(test_macro_examples),
 		cmocka_unit_test(test_macro_explanation_and_errors),
 		cmocka_unit_test(test_macro_truncation_and_bomb),
