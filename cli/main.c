@@ -152,6 +152,18 @@ static const struct command commands[] = {
 	  "Example: openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes\n"
 	  "-subj /CN=laptop -keyout key.pem -out cert.pem, then\n"
 	  "mailstead tlspubkey add alice@example.org cert.pem." },
+	{ "spf", cmd_spf, "spf check IP MAILFROM [HELO] [--dns-zone FILE]",
+	  "Check SPF (RFC 7208) for a message from IP with MAIL FROM address MAILFROM\n"
+	  "(or just its domain; the localpart defaults to postmaster; \"\" or \"<>\" checks\n"
+	  "the HELO identity postmaster@HELO instead). HELO is the EHLO/HELO name, for\n"
+	  "%{h} macros and the header. DNS is the system resolver, or the test zone\n"
+	  "file --dns-zone FILE (else $MAILSTEAD_DNS_ZONE), in zone-file format with\n"
+	  "$SERVFAIL name / $TIMEOUT name / $AUTHENTIC yes|no directives.\n"
+	  "Prints the result (none, neutral, pass, fail, softfail, temperror or\n"
+	  "permerror) on the first line, then mechanism=, explanation=, problem=,\n"
+	  "lookups=, void-lookups= and authentic= lines, then the Received-SPF header.\n"
+	  "Exit status: 0 when the check ran (whatever its result), 2 for usage\n"
+	  "errors, 1 for internal errors (e.g. an unreadable zone file)." },
 	{ "version", cmd_version, "version", "Print the version." },
 	{ "help", cmd_help, "help [COMMAND]", "Show the commands, or help for one." },
 };
