@@ -32,6 +32,7 @@ int cmd_setaccountpassword(struct cli *cli, int argc, char **argv);
 int cmd_localserve(struct cli *cli, int argc, char **argv);
 int cmd_tlspubkey(struct cli *cli, int argc, char **argv);
 int cmd_queue(struct cli *cli, int argc, char **argv);
+int cmd_dkim(struct cli *cli, int argc, char **argv);
 
 /* Read one line (the password) from stdin without echo when it is a
  * terminal; strips the newline. Returns 0 or -1. */
