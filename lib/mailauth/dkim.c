@@ -220,6 +220,12 @@ verify_one(struct dns *d, const struct dkim_fields *f, const struct dkim_field *
 		set_error(r, DKIM_FAIL, "signature does not verify");
 		goto out;
 	}
+	/* RFC 8301 3.1: rsa-sha1 must not be considered valid. It is still
+	 * verified, so that a correct one is told apart from a forgery. */
+	if (sig.hash == DKIM_HASH_SHA1) {
+		set_error(r, DKIM_POLICY, "rsa-sha1 verifies but is not accepted (RFC 8301)");
+		goto out;
+	}
 	r->status = DKIM_PASS;
 out:
 	EVP_PKEY_free(key);

@@ -234,17 +234,18 @@ custom_sign(struct buf *out, const char *msg, EVP_PKEY *k, const char *sigfmt, b
 	struct dkim_fields f;
 	struct dkim_field sf;
 	struct buf hdr, data, b64, sig;
-	unsigned char bh[32], h[32];
+	unsigned char bh[EVP_MAX_MD_SIZE], h[32];
 	unsigned int bhl = 0, hl = 0;
 	const char *body, *pct;
 	size_t hdr_len, siglen = 0;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	bool is_ed = EVP_PKEY_get_base_id(k) == EVP_PKEY_ED25519;
+	const EVP_MD *md = strstr(sigfmt, "a=rsa-sha1;") != NULL ? EVP_sha1() : EVP_sha256();
 
 	assert_int_equal(dkim_split_message(msg, strlen(msg), &hdr_len, &body), 0);
 	memset(&s, 0, sizeof(s));
 	s.md = EVP_MD_CTX_new();
-	EVP_DigestInit_ex(s.md, EVP_sha256(), NULL);
+	EVP_DigestInit_ex(s.md, md, NULL);
 	s.limited = l >= 0;
 	s.limit = l >= 0 ? (uint64_t)l : 0;
 	dkim_canon_body(&s, simple_b, body, strlen(body));
@@ -278,7 +279,7 @@ custom_sign(struct buf *out, const char *msg, EVP_PKEY *k, const char *sigfmt, b
 		assert_int_equal(EVP_DigestSignInit(ctx, NULL, NULL, NULL, k), 1);
 		assert_int_equal(EVP_DigestSign(ctx, (unsigned char *)sig.data, &siglen, h, hl), 1);
 	} else {
-		assert_int_equal(EVP_DigestSignInit(ctx, NULL, EVP_sha256(), NULL, k), 1);
+		assert_int_equal(EVP_DigestSignInit(ctx, NULL, md, NULL, k), 1);
 		assert_int_equal(EVP_DigestSign(ctx, (unsigned char *)sig.data, &siglen,
 					 (unsigned char *)data.data, data.len),
 			1);
@@ -759,6 +760,31 @@ test_key_records(void **state)
 	buf_free(&m);
 }
 
+/* rsa-sha1 is verified, but a good one is only "policy" (RFC 8301). */
+static void
+test_rsa_sha1(void **state)
+{
+	static char *const hf[] = { "from", "subject" };
+	struct buf m;
+
+	(void)state;
+	custom_sign(&m, plain_msg, rsa,
+		"v=1; a=rsa-sha1; c=simple/simple; d=example.org; s=rsa;\r\n"
+		"\th=from:subject; bh=%s; b=",
+		true, true, -1, hf, 2);
+	expect_status(m.data, 0, DKIM_POLICY, "rsa-sha1");
+	*strstr(m.data, "Lunch") = 'l';
+	expect_status(m.data, 0, DKIM_FAIL, "signature does not verify");
+	buf_free(&m);
+	/* The same under a key record that allows only sha1 (h=sha1). */
+	custom_sign(&m, plain_msg, rsa,
+		"v=1; a=rsa-sha1; c=simple/simple; d=example.org; s=sha1only;\r\n"
+		"\th=from:subject; bh=%s; b=",
+		true, true, -1, hf, 2);
+	expect_status(m.data, 0, DKIM_POLICY, "rsa-sha1");
+	buf_free(&m);
+}
+
 static void
 test_missing_from(void **state)
 {
@@ -882,6 +908,7 @@ main(void)
 		cmocka_unit_test(test_length_limit),
 		cmocka_unit_test(test_expiration),
 		cmocka_unit_test(test_key_records),
+		cmocka_unit_test(test_rsa_sha1),
 		cmocka_unit_test(test_missing_from),
 		cmocka_unit_test(test_too_many),
 		cmocka_unit_test(test_no_signature),
