@@ -34,6 +34,8 @@ int cmd_tlspubkey(struct cli *cli, int argc, char **argv);
 int cmd_queue(struct cli *cli, int argc, char **argv);
 /* SPF check from the command line (cmd_spf.c); needs no configuration. */
 int cmd_spf(struct cli *cli, int argc, char **argv);
+/* DKIM verify, key generation and signing (cmd_dkim.c). */
+int cmd_dkim(struct cli *cli, int argc, char **argv);
 
 /* Read one line (the password) from stdin without echo when it is a
  * terminal; strips the newline. Returns 0 or -1. */

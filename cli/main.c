@@ -164,6 +164,27 @@ static const struct command commands[] = {
 	  "lookups=, void-lookups= and authentic= lines, then the Received-SPF header.\n"
 	  "Exit status: 0 when the check ran (whatever its result), 2 for usage\n"
 	  "errors, 1 for internal errors (e.g. an unreadable zone file)." },
+	{ "dkim", cmd_dkim,
+	  "dkim verify [--dns-zone FILE] MESSAGE |\n"
+	  "       dkim gen --algorithm rsa|ed25519 --domain DOMAIN --selector SELECTOR [--dir DIR] |\n"
+	  "       dkim sign --domain DOMAIN --selector SELECTOR --key PEM [--headers A,B,C]\n"
+	  "                 [--expiration SECONDS] [--oversign] [--canonicalization H/B] MESSAGE",
+	  "DKIM (RFC 6376, RFC 8463 Ed25519). MESSAGE is a file (\"-\": standard input);\n"
+	  "bare LF line ends are taken as CRLF.\n"
+	  "  dkim verify [--dns-zone FILE] MESSAGE\n"
+	  "      Verify every DKIM-Signature: one line per signature with the result\n"
+	  "      (pass, fail, neutral, temperror, permerror), d=, s=, a= and the reason.\n"
+	  "      Keys come from DNS, or from a zone file with --dns-zone. Exit status 0\n"
+	  "      only when there is a signature and all of them pass.\n"
+	  "  dkim gen --algorithm rsa|ed25519 --domain DOMAIN --selector SELECTOR [--dir DIR]\n"
+	  "      Make a key (RSA 2048 or Ed25519), write it to\n"
+	  "      DIR/SELECTOR._domainkey.DOMAIN.ALGORITHM.pem (mode 0600; DIR defaults to\n"
+	  "      the current directory) and print the DNS TXT record to publish.\n"
+	  "  dkim sign --domain DOMAIN --selector SELECTOR --key PEM [--headers A,B,C]\n"
+	  "            [--expiration SECONDS] [--oversign] [--canonicalization H/B] MESSAGE\n"
+	  "      Print the message with a DKIM-Signature field added (relaxed/relaxed by\n"
+	  "      default; From is always signed; --oversign signs each field once more\n"
+	  "      than it occurs so none can be added)." },
 	{ "version", cmd_version, "version", "Print the version." },
 	{ "help", cmd_help, "help [COMMAND]", "Show the commands, or help for one." },
 };
