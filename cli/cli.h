@@ -37,6 +37,14 @@ int cmd_spf(struct cli *cli, int argc, char **argv);
 /* DKIM verify, key generation and signing (cmd_dkim.c). */
 int cmd_dkim(struct cli *cli, int argc, char **argv);
 
+/* Read a message file ("-": standard input) into out with bare LF made
+ * CRLF. Returns 0, or -1 after printing why. */
+int cli_read_message(const char *path, struct buf *out);
+/* DMARC evaluation of a message file (cmd_dmarc.c). */
+int cmd_dmarc(struct cli *cli, int argc, char **argv);
+/* DNS records to publish for a domain, and checking them (cmd_dns.c). */
+int cmd_dns(struct cli *cli, int argc, char **argv);
+
 /* Read one line (the password) from stdin without echo when it is a
  * terminal; strips the newline. Returns 0 or -1. */
 int cli_read_password(const char *prompt, struct buf *out);

@@ -18,9 +18,8 @@
 #include "mailauth/dkim.h"
 #include "net/dns.h"
 
-/* Read a message ("-" is standard input) with bare LF made CRLF. */
-static int
-read_message(const char *path, struct buf *out)
+int
+cli_read_message(const char *path, struct buf *out)
 {
 	struct buf raw;
 	size_t i;
@@ -33,12 +32,12 @@ read_message(const char *path, struct buf *out)
 		while ((n = fread(chunk, 1, sizeof(chunk), stdin)) > 0)
 			buf_append(&raw, chunk, n);
 		if (ferror(stdin)) {
-			fprintf(stderr, "mailstead: dkim: reading standard input failed\n");
+			fprintf(stderr, "mailstead: reading standard input failed\n");
 			buf_free(&raw);
 			return -1;
 		}
 	} else if (ms_read_file(path, &raw) < 0) {
-		fprintf(stderr, "mailstead: dkim: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "mailstead: %s: %s\n", path, strerror(errno));
 		buf_free(&raw);
 		return -1;
 	}
@@ -76,7 +75,7 @@ dkim_cmd_verify(int argc, char **argv)
 	if (path == NULL)
 		return 2;
 	buf_init(&msg);
-	if (read_message(path, &msg) < 0) {
+	if (cli_read_message(path, &msg) < 0) {
 		buf_free(&msg);
 		return 1;
 	}
@@ -114,9 +113,9 @@ dkim_cmd_verify(int argc, char **argv)
 }
 
 static int
-dkim_cmd_gen(int argc, char **argv)
+dkim_cmd_gen(struct cli *cli, int argc, char **argv)
 {
-	const char *algo = NULL, *domain = NULL, *selector = NULL, *dir = ".", *err = NULL;
+	const char *algo = NULL, *domain = NULL, *selector = NULL, *dir = NULL, *err = NULL;
 	struct buf pem, txt, path;
 	enum dkim_algo a;
 	EVP_PKEY *key;
@@ -163,6 +162,25 @@ dkim_cmd_gen(int argc, char **argv)
 		fprintf(stderr, "mailstead: dkim gen: %s\n", err);
 		goto out;
 	}
+	if (dir == NULL) {
+		/* Stored with the domain: submissions From it get signed. */
+		struct store_dkim_selector sel;
+
+		memset(&sel, 0, sizeof(sel));
+		sel.selector = (char *)selector;
+		sel.algorithm = (char *)algo;
+		sel.private_key = pem.data;
+		sel.oversign = true;
+		sel.sign = true;
+		sel.expiration_seconds = 72 * 3600;
+		if (store_dkim_selector_add(cli_store(cli), domain, &sel, &err) < 0) {
+			fprintf(stderr, "mailstead: dkim gen: %s\n", err);
+			goto out;
+		}
+		fprintf(stderr, "mailstead: dkim gen: key stored for %s; messages From it are"
+			" signed with selector %s from now on\n", domain, selector);
+		goto print;
+	}
 	buf_printf(&path, "%s/%s._domainkey.%s.%s.pem", dir, selector, domain, algo);
 	/* A new file only, private from the start. */
 	fd = open(path.data, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -178,6 +196,7 @@ dkim_cmd_gen(int argc, char **argv)
 	}
 	close(fd);
 	fprintf(stderr, "mailstead: dkim gen: private key written to %s\n", path.data);
+print:
 	/* A TXT character-string holds at most 255 octets. */
 	printf("%s._domainkey.%s. IN TXT", selector, domain);
 	for (i = 0; i < txt.len; i += 255)
@@ -194,7 +213,7 @@ out:
 }
 
 static int
-dkim_cmd_sign(int argc, char **argv)
+dkim_cmd_sign(struct cli *cli, int argc, char **argv)
 {
 	const char *domain = NULL, *selector = NULL, *keyfile = NULL, *headers = NULL;
 	const char *expiration = NULL, *canon = NULL, *path = NULL, *err = NULL;
@@ -231,7 +250,7 @@ dkim_cmd_sign(int argc, char **argv)
 		else
 			return 2;
 	}
-	if (domain == NULL || selector == NULL || keyfile == NULL || path == NULL)
+	if (domain == NULL || selector == NULL || path == NULL)
 		return 2;
 	if (expiration != NULL && ms_parse_u64(expiration, 1, 100ULL * 365 * 86400, &exp) < 0) {
 		fprintf(stderr, "mailstead: dkim sign: --expiration must be a number of seconds\n");
@@ -271,7 +290,26 @@ dkim_cmd_sign(int argc, char **argv)
 	buf_init(&pem);
 	buf_init(&msg);
 	buf_init(&out);
-	if (ms_read_file(keyfile, &pem) < 0) {
+	if (keyfile == NULL) {
+		/* The domain's stored key for the selector. */
+		struct store_dkim_selector *v;
+		size_t n, j;
+
+		if (store_dkim_selectors(cli_store(cli), domain, false, &v, &n, &err) < 0) {
+			fprintf(stderr, "mailstead: dkim sign: %s\n", err);
+			goto out;
+		}
+		for (j = 0; j < n; j++)
+			if (strcmp(v[j].selector, selector) == 0)
+				buf_puts(&pem, v[j].private_key);
+		store_dkim_selectors_free(v, n);
+		if (pem.len == 0) {
+			fprintf(stderr, "mailstead: dkim sign: no stored key for selector %s of %s"
+				" (see mailstead dkim list; or give --key PEM)\n", selector, domain);
+			goto out;
+		}
+		keyfile = "stored key";
+	} else if (ms_read_file(keyfile, &pem) < 0) {
 		fprintf(stderr, "mailstead: dkim sign: %s: %s\n", keyfile, strerror(errno));
 		goto out;
 	}
@@ -279,7 +317,7 @@ dkim_cmd_sign(int argc, char **argv)
 		fprintf(stderr, "mailstead: dkim sign: %s: %s\n", keyfile, err);
 		goto out;
 	}
-	if (read_message(path, &msg) < 0)
+	if (cli_read_message(path, &msg) < 0)
 		goto out;
 	o.domain = domain;
 	o.selector = selector;
@@ -306,17 +344,73 @@ out:
 	return rc;
 }
 
+/* dkim list [DOMAIN]: the stored selectors (never the private keys). */
+static int
+dkim_cmd_list(struct cli *cli, int argc, char **argv)
+{
+	struct store_dkim_selector *v;
+	const char *err;
+	size_t n, i;
+
+	if (argc > 3)
+		return 2;
+	if (store_dkim_selectors(cli_store(cli), argc == 3 ? argv[2] : NULL, false, &v, &n,
+		    &err) < 0) {
+		fprintf(stderr, "mailstead: dkim list: %s\n", err);
+		return 1;
+	}
+	for (i = 0; i < n; i++) {
+		EVP_PKEY *key = dkim_key_from_pem(v[i].private_key, strlen(v[i].private_key), &err);
+		struct buf txt;
+
+		buf_init(&txt);
+		if (key == NULL || dkim_txt_record(key, &txt, &err) < 0)
+			buf_printf(&txt, "(unusable key: %s)", err);
+		printf("domain=%s selector=%s algorithm=%s sign=%s oversign=%s expiration=%llds"
+			" record=%s\n", v[i].domain, v[i].selector, v[i].algorithm,
+			v[i].sign ? "yes" : "no", v[i].oversign ? "yes" : "no",
+			(long long)v[i].expiration_seconds, txt.data);
+		buf_free(&txt);
+		EVP_PKEY_free(key);
+	}
+	store_dkim_selectors_free(v, n);
+	return 0;
+}
+
+static int
+dkim_cmd_rm(struct cli *cli, int argc, char **argv)
+{
+	const char *err;
+	int r;
+
+	if (argc != 4)
+		return 2;
+	r = store_dkim_selector_rm(cli_store(cli), argv[2], argv[3], &err);
+	if (r < 0) {
+		fprintf(stderr, "mailstead: dkim rm: %s\n", err);
+		return 1;
+	}
+	if (r == 0) {
+		fprintf(stderr, "mailstead: dkim rm: no selector %s for %s\n", argv[3], argv[2]);
+		return 1;
+	}
+	return 0;
+}
+
 int
 cmd_dkim(struct cli *cli, int argc, char **argv)
 {
-	(void)cli;
 	if (argc < 2)
 		return 2;
 	if (strcmp(argv[1], "verify") == 0)
 		return dkim_cmd_verify(argc, argv);
 	if (strcmp(argv[1], "gen") == 0)
-		return dkim_cmd_gen(argc, argv);
+		return dkim_cmd_gen(cli, argc, argv);
 	if (strcmp(argv[1], "sign") == 0)
-		return dkim_cmd_sign(argc, argv);
+		return dkim_cmd_sign(cli, argc, argv);
+	if (strcmp(argv[1], "list") == 0)
+		return dkim_cmd_list(cli, argc, argv);
+	if (strcmp(argv[1], "rm") == 0)
+		return dkim_cmd_rm(cli, argc, argv);
 	return 2;
 }

@@ -463,6 +463,10 @@ write_config(struct ls *ls)
 		"pool_size = 8\n\n"
 		"[web]\n"
 		"listen = 127.0.0.1:%u\n\n"
+		"[dns]\n"
+		"; Lookups (SPF, DKIM, DMARC, iprev) are answered from this zone file,\n"
+		"; never from the internet; add records to it to try things out.\n"
+		"zone_file = %s/dns.zone\n\n"
 		"[listener local]\n"
 		"ips = 127.0.0.1\n"
 		"hostname = localhost\n"
@@ -475,12 +479,31 @@ write_config(struct ls *ls)
 		"; Plain-text logins are fine on loopback.\n"
 		"imap_require_starttls = no\n",
 		ls->dir, ls->dir, ls->root ? "user = " LS_USER "\n" : "", ls->sqldir, ci,
-		ls->http_port, ls->dir, ls->dir, ls->smtp_port, ls->submission_port,
+		ls->http_port, ls->dir, ls->dir, ls->dir, ls->smtp_port, ls->submission_port,
 		ls->submissions_port, ls->imap_port);
 	write_file(path, b.data, 0640);
 	buf_free(&b);
 	free(path);
 	free(ci);
+	/* The zone is created once and then left to the user's edits. */
+	path = path_join(ls->dir, "dns.zone");
+	if (access(path, F_OK) != 0) {
+		static const char zone[] =
+			"; DNS for mailstead localserve: every lookup of the daemons is\n"
+			"; answered from this file (names not in it do not exist). Records in\n"
+			"; zone-file format, e.g.\n"
+			";   example.org. IN TXT \"v=spf1 ip4:127.0.0.1 -all\"\n"
+			"; Restart localserve after changes.\n"
+			"localhost. IN A 127.0.0.1\n"
+			"localhost. IN AAAA ::1\n"
+			"localhost. IN MX 10 localhost.\n"
+			"localhost. IN TXT \"v=spf1 ip4:127.0.0.1 ip6:::1 -all\"\n"
+			"1.0.0.127.in-addr.arpa. IN PTR localhost.\n"
+			"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa. IN PTR localhost.\n";
+
+		write_file(path, zone, 0644);
+	}
+	free(path);
 }
 
 /* Read PASSWORD=... from an existing localserve.env. */

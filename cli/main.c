@@ -167,7 +167,8 @@ static const struct command commands[] = {
 	{ "dkim", cmd_dkim,
 	  "dkim verify [--dns-zone FILE] MESSAGE |\n"
 	  "       dkim gen --algorithm rsa|ed25519 --domain DOMAIN --selector SELECTOR [--dir DIR] |\n"
-	  "       dkim sign --domain DOMAIN --selector SELECTOR --key PEM [--headers A,B,C]\n"
+	  "       dkim list [DOMAIN] | dkim rm DOMAIN SELECTOR |\n"
+	  "       dkim sign --domain DOMAIN --selector SELECTOR [--key PEM] [--headers A,B,C]\n"
 	  "                 [--expiration SECONDS] [--oversign] [--canonicalization H/B] MESSAGE",
 	  "DKIM (RFC 6376, RFC 8463 Ed25519). MESSAGE is a file (\"-\": standard input);\n"
 	  "bare LF line ends are taken as CRLF.\n"
@@ -177,14 +178,38 @@ static const struct command commands[] = {
 	  "      Keys come from DNS, or from a zone file with --dns-zone. Exit status 0\n"
 	  "      only when there is a signature and all of them pass.\n"
 	  "  dkim gen --algorithm rsa|ed25519 --domain DOMAIN --selector SELECTOR [--dir DIR]\n"
-	  "      Make a key (RSA 2048 or Ed25519), write it to\n"
-	  "      DIR/SELECTOR._domainkey.DOMAIN.ALGORITHM.pem (mode 0600; DIR defaults to\n"
-	  "      the current directory) and print the DNS TXT record to publish.\n"
-	  "  dkim sign --domain DOMAIN --selector SELECTOR --key PEM [--headers A,B,C]\n"
+	  "      Make a key (RSA 2048 or Ed25519), store it with DOMAIN (which must have\n"
+	  "      been added) and print the DNS TXT record to publish: from then on\n"
+	  "      submissions with a From address in DOMAIN are signed with it\n"
+	  "      (relaxed/relaxed, oversigned, 72 hour expiration). With --dir the key is\n"
+	  "      only written to DIR/SELECTOR._domainkey.DOMAIN.ALGORITHM.pem (mode 0600).\n"
+	  "  dkim list [DOMAIN]\n"
+	  "      The stored selectors with their public TXT records.\n"
+	  "  dkim rm DOMAIN SELECTOR\n"
+	  "      Forget a stored key (unpublish its record afterwards).\n"
+	  "  dkim sign --domain DOMAIN --selector SELECTOR [--key PEM] [--headers A,B,C]\n"
 	  "            [--expiration SECONDS] [--oversign] [--canonicalization H/B] MESSAGE\n"
 	  "      Print the message with a DKIM-Signature field added (relaxed/relaxed by\n"
 	  "      default; From is always signed; --oversign signs each field once more\n"
-	  "      than it occurs so none can be added)." },
+	  "      than it occurs so none can be added). The key is the domain's stored\n"
+	  "      key for SELECTOR unless --key names a PEM file." },
+	{ "dmarc", cmd_dmarc,
+	  "dmarc check MESSAGE --ip IP --mail-from ADDRESS --helo NAME [--dns-zone FILE]",
+	  "Evaluate a message file as smtpd does incoming mail: SPF for ADDRESS (\"\" or\n"
+	  "\"<>\": the HELO identity), every DKIM signature, iprev for IP and DMARC for the\n"
+	  "From domain. Prints the DMARC result (none, pass, fail, temperror,\n"
+	  "permerror) on the first line, then from-domain=, record-domain=, policy=,\n"
+	  "disposition=, reject=, spf=, dkim= and iprev= lines and the\n"
+	  "Authentication-Results header. DNS as for \"spf check\". Exit status: 0 when\n"
+	  "the check ran, 2 for usage errors, 1 for other errors." },
+	{ "dns", cmd_dns, "dns records DOMAIN | dns check DOMAIN [--dns-zone FILE]",
+	  "records: print every DNS record DOMAIN needs, in zone-file format: MX, SPF,\n"
+	  "DKIM (the keys from \"mailstead dkim gen\"), DMARC, MTA-STS, TLSRPT, client\n"
+	  "autoconfiguration (SRV, CNAME) and DANE TLSA for the listeners' certificates.\n"
+	  "check: look each of them up (system resolver, or --dns-zone FILE) and print\n"
+	  "ok, missing, different or error before it, with what was found. Exit status\n"
+	  "0 when MX, SPF, DKIM and DMARC are all as printed (the others are reported\n"
+	  "as optional), 1 otherwise, 2 for usage errors." },
 	{ "version", cmd_version, "version", "Print the version." },
 	{ "help", cmd_help, "help [COMMAND]", "Show the commands, or help for one." },
 };

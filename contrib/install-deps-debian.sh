@@ -6,6 +6,7 @@ pkgs="build-essential autoconf automake pkg-config
  libssl-dev libpq-dev postgresql libcurl4-openssl-dev libjson-c-dev
  libunbound-dev libidn2-dev libpsl-dev libinih-dev libcrypt-dev zlib1g-dev
  libfcgi-dev libmicrohttpd-dev libcmocka-dev
+ dns-root-data publicsuffix
  swaks python3 curl postfix python3-dkim opendkim-tools"
 if [ "$(id -u)" -eq 0 ]; then
 	as_root=""

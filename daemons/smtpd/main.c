@@ -183,6 +183,7 @@ main(int argc, char **argv)
 	struct conf *conf;
 	struct db_pool *pool;
 	struct store *store;
+	struct dns *dns;
 	struct net_server ns;
 	struct bound b;
 	struct admission adm;
@@ -220,9 +221,24 @@ main(int argc, char **argv)
 	buf_init(&secret);
 	if (store_server_secret(store, "sasl-fake-salt", 32, &secret, &error) < 0)
 		ms_fatal("mailstead-smtpd: server secret: %s", error);
+	{
+		struct dns_options dopt;
+
+		memset(&dopt, 0, sizeof(dopt));
+		dopt.zone_file = conf->dns.zone_file;
+		dopt.trust_anchor = conf->dns.trust_anchor[0] ? conf->dns.trust_anchor : NULL;
+		dopt.timeout_ms = (int)(conf->dns.timeout * 1000);
+		dns = dns_new(&dopt, &error);
+		if (dns == NULL)
+			ms_fatal("mailstead-smtpd: %s", error);
+		if (dns_is_test_mode(dns))
+			log_warn(NULL, "proto=smtp ev=dns-test-mode note=%s",
+				lq("answers come from a zone file, not from DNS"));
+	}
 	auth_failures = ratelimit_new_auth_failures();
 	for (i = 0; i < b.nservers; i++) {
 		b.servers[i].store = store;
+		b.servers[i].dns = dns;
 		b.servers[i].auth_failures = auth_failures;
 		b.servers[i].sasl_secret = (const unsigned char *)secret.data;
 		b.servers[i].sasl_secret_len = secret.len;
@@ -274,6 +290,7 @@ main(int argc, char **argv)
 	for (i = 0; i < b.ntls; i++)
 		tls_ctx_free(&b.tls[i]);
 	free(b.tls);
+	dns_free(&dns);
 	store_close(&store);
 	db_pool_destroy(&pool);
 	conf_free(&conf);

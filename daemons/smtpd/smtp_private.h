@@ -111,7 +111,7 @@ void smtp_refuse(struct smtp_session *s, const char *line);
 /* Append the trace header lines for a stored or queued copy: Return-Path
  * (when with_return_path) and Received. */
 void smtp_build_prefix(struct smtp_session *s, const char *txid, bool with_return_path,
-	struct buf *p);
+	const struct buf *auth_headers, struct buf *p);
 
 /* External alias members to forward to: parallel arrays, malloc'd. */
 struct smtp_forwards {
@@ -129,8 +129,10 @@ void smtp_forwards_free(struct smtp_forwards *f);
  * only logged when it is NULL. Stored message ids are appended to ids.
  * Returns 0 delivered and durable (also when no copy was needed), 1 when
  * refused (*error_r is the whole reply line), -1 on errors. */
+struct smtp_analysis;
 int smtp_deliver_local(struct smtp_session *s, const char *path, const char *txid,
-	const struct buf *prefix, bool refuse_any_not_allowed, struct buf *ids,
+	const struct buf *prefix, bool refuse_any_not_allowed,
+	const struct smtp_analysis *an, struct buf *ids,
 	struct smtp_forwards *forwards_r, const char **error_r);
 
 /* ---- smtp_auth.c ---- */

@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "smtp_analyze.h"
 #include "smtp_private.h"
 
 /* After this many refused commands (5xx) the client is disconnected. */
@@ -633,13 +634,16 @@ data_read(struct smtp_session *s, struct smtp_data *d, int fd, int *write_errno_
  * mobile) address is not published to every recipient. */
 void
 smtp_build_prefix(struct smtp_session *s, const char *txid, bool with_return_path,
-	struct buf *p)
+	const struct buf *auth_headers, struct buf *p)
 {
 	const char *proto = s->tx.mail.smtputf8 ? "UTF8SMTP" : s->esmtp ? "ESMTP" : "SMTP";
 	bool v6 = strchr(s->c->remote_ip, ':') != NULL;
 
 	if (with_return_path)
 		buf_printf(p, "Return-Path: <%s>\r\n", s->tx.from);
+	/* RFC 8601 and RFC 7208 9.1: above the Received field we add. */
+	if (auth_headers != NULL)
+		buf_append(p, auth_headers->data, auth_headers->len);
 	if (s->submission)
 		buf_printf(p, "Received: from %s\r\n\tby %s (Mailstead) with %s%s%s id %s",
 			s->srv->hostname, s->srv->hostname, proto,
@@ -707,6 +711,54 @@ forwards_add(struct smtp_forwards *f, const char *address)
 	f->n++;
 }
 
+/* The DMARC policy for one copy (RFC 7489 6.6.4, and the reference's
+ * ruleset modifiers): a copy whose ruleset marks the message as forwarded
+ * (IsForward) or from an allowed mailing list (ListAllowDomain, verified
+ * by SPF or DKIM) is accepted despite a reject policy; with
+ * AcceptRejectsToMailbox it is accepted into that mailbox; otherwise a
+ * rejected copy goes to the Rejects mailbox, \Seen. *naccepted counts the
+ * copies accepted; the evaluation is recorded for reports. */
+static void
+dmarc_decide(struct smtp_session *s, const struct smtp_analysis *an,
+	const struct store_copy *cp, struct store_rcpt *r, size_t *naccepted)
+{
+	const struct store_ruleset *rs = cp->ruleset;
+	struct store_msg_facts f;
+	const char *override = NULL;
+
+	if (an->dmarc.result == DMARC_FAIL && an->dmarc.reject) {
+		memset(&f, 0, sizeof(f));
+		f.mailfrom_domain = s->tx.mail.from.domain;
+		f.mailfrom_validated = !an->spf_is_helo && an->spf.result == SPF_PASS;
+		f.dkim_domains = (const char *const *)an->dkim_domains;
+		f.ndkim_domains = an->ndkim_domains;
+		if (rs != NULL && rs->is_forward)
+			override = "forwarded";
+		else if (rs != NULL && store_rules_list_allowed(rs, &f))
+			override = "mailing_list";
+		else if (rs != NULL && rs->accept_rejects_to_mailbox != NULL &&
+		    rs->accept_rejects_to_mailbox[0] != '\0') {
+			override = "local_policy";
+			r->mailbox = rs->accept_rejects_to_mailbox;
+		}
+		if (override == NULL) {
+			r->mailbox = "Rejects";
+			r->is_reject = true;
+			log_info(s->cid, "proto=smtp ev=dmarc-reject rcpt=%s from_domain=%s",
+				lq(cp->deliver_to), lq(an->dmarc.from_domain));
+		} else {
+			log_info(s->cid, "proto=smtp ev=dmarc-override rcpt=%s reason=%s",
+				lq(cp->deliver_to), override);
+			(*naccepted)++;
+		}
+	} else {
+		(*naccepted)++;
+	}
+	smtp_analysis_record_dmarc(s, an, r->rcpt_domain,
+		an->dmarc.result == DMARC_FAIL && override == NULL ?
+		dmarc_policy_name(an->dmarc.disposition) : "none", override);
+}
+
 /* Choose who gets the message and in which mailbox, then deliver the
  * received file to all local recipients of the transaction (status OK) at
  * once. The header section (our trace lines, then the message's) feeds the
@@ -721,7 +773,8 @@ forwards_add(struct smtp_forwards *f, const char *address)
  * (*error_r is the reply), -1 on errors. */
 int
 smtp_deliver_local(struct smtp_session *s, const char *path, const char *txid,
-	const struct buf *prefix, bool refuse_any_not_allowed, struct buf *ids,
+	const struct buf *prefix, bool refuse_any_not_allowed,
+	const struct smtp_analysis *an, struct buf *ids,
 	struct smtp_forwards *forwards_r, const char **error_r)
 {
 	struct store_tx_recipient *tr = xcalloc(s->tx.nrcpts + 1, sizeof(*tr));
@@ -732,7 +785,7 @@ smtp_deliver_local(struct smtp_session *s, const char *path, const char *txid,
 	struct store_msg_in msg;
 	struct buf hdr;
 	char *from_lp = NULL, *from_dom = NULL;
-	size_t i, n = 0;
+	size_t i, n = 0, naccepted = 0;
 	int r = -1;
 
 	memset(&plan, 0, sizeof(plan));
@@ -754,13 +807,19 @@ smtp_deliver_local(struct smtp_session *s, const char *path, const char *txid,
 		goto out;
 	(void)store_msgfrom_parse(hdr.data + prefix->len, hdr.len - prefix->len, &from_lp,
 		&from_dom);
-	/* SPF/DKIM results come with their issue; until then nothing counts
-	 * as verified and verified-domain rulesets do not match. */
+	/* Verified domains (SPF, DKIM) for rulesets come from the analysis
+	 * of incoming mail; submissions have none. */
 	memset(&facts, 0, sizeof(facts));
 	facts.mailfrom = s->tx.from;
 	facts.mailfrom_localpart = s->tx.mail.from.localpart;
 	facts.mailfrom_domain = s->tx.mail.from.domain;
 	facts.ehlo_domain = s->helo.name;
+	if (an != NULL) {
+		facts.mailfrom_validated = !an->spf_is_helo && an->spf.result == SPF_PASS;
+		facts.ehlo_validated = an->spf_is_helo && an->spf.result == SPF_PASS;
+		facts.dkim_domains = (const char *const *)an->dkim_domains;
+		facts.ndkim_domains = an->ndkim_domains;
+	}
 	facts.msgfrom_localpart = from_lp;
 	facts.msgfrom_domain = from_dom;
 	facts.header = hdr.data;
@@ -808,6 +867,8 @@ smtp_deliver_local(struct smtp_session *s, const char *path, const char *txid,
 	msg.require_tls = s->tx.mail.requiretls;
 	msg.ehlo = s->helo.name;
 	msg.mailfrom = s->tx.from;
+	if (an != NULL)
+		smtp_analysis_to_msg(an, &msg);
 	rc = xcalloc(plan.ncopies, sizeof(*rc));
 	for (i = 0; i < plan.ncopies; i++) {
 		const struct store_copy *cp = &plan.copies[i];
@@ -816,12 +877,21 @@ smtp_deliver_local(struct smtp_session *s, const char *path, const char *txid,
 		rc[i].mailbox = cp->mailbox;
 		rc[i].rcpt_localpart = tr[cp->rcpt].localpart;
 		rc[i].rcpt_domain = tr[cp->rcpt].domain;
+		if (an != NULL)
+			dmarc_decide(s, an, cp, &rc[i], &naccepted);
 		log_debug(s->cid, "proto=smtp ev=copy rcpt=%s deliver_to=%s account=%lld "
 			"mailbox=%s ruleset=%lld txid=%s", lq(s->tx.rcpts[idx[cp->rcpt]].addr),
 			lq(cp->deliver_to), (long long)cp->account_id, lq(cp->mailbox),
 			cp->ruleset ? (long long)cp->ruleset->id : 0LL, txid);
 	}
 	r = store_deliver(s->srv->store, &msg, rc, plan.ncopies, error_r);
+	if (r == 0 && an != NULL && naccepted == 0) {
+		/* RFC 7489 6.6.4 / 10.3: reject with 550 5.7.1; the copies
+		 * are kept in the recipients' Rejects mailboxes. */
+		*error_r = ms_err("550 5.7.1 rejected by DMARC policy of %s",
+			an->dmarc.from_domain);
+		r = 1;
+	}
 	if (r == STORE_OVER_QUOTA) {
 		/* RFC 3463 4.2.2: mailbox full; temporary, the sender retries. */
 		*error_r = "452 4.2.2 mailbox full, over quota";
@@ -847,13 +917,16 @@ static int
 deliver_incoming(struct smtp_session *s, const char *path, const char *txid,
 	struct buf *ids, const char **error_r)
 {
+	struct smtp_analysis an;
 	struct buf prefix;
 	int r;
 
+	smtp_analyze(s, path, &an);
 	buf_init(&prefix);
-	smtp_build_prefix(s, txid, true, &prefix);
-	r = smtp_deliver_local(s, path, txid, &prefix, false, ids, NULL, error_r);
+	smtp_build_prefix(s, txid, true, &an.headers, &prefix);
+	r = smtp_deliver_local(s, path, txid, &prefix, false, &an, ids, NULL, error_r);
 	buf_free(&prefix);
+	smtp_analysis_free(&an);
 	return r;
 }
 

@@ -11,6 +11,7 @@
 #include "auth/ratelimit.h"
 #include "core/conf.h"
 #include "net/conn.h"
+#include "net/dns.h"
 #include "net/tls.h"
 #include "store/store.h"
 
@@ -27,6 +28,7 @@ struct smtp_server {
 	const struct conf_listener_def *listener;
 	enum smtp_kind kind;
 	struct store *store;
+	struct dns *dns;		/* resolver for SPF, DKIM, DMARC, iprev */
 	struct tls_ctx *tls;		/* listener certificates; NULL: no TLS */
 	const char *hostname;		/* listener host name */
 	uint64_t max_message_size;	/* per listener */

@@ -5,13 +5,19 @@
  * goes to the outgoing queue (queue_add), both durable before the one 250. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/log.h"
 #include "core/util.h"
+#include "mail/addr.h"
 #include "mail/header.h"
+#include "mailauth/dkim.h"
 #include "queue/queue.h"
 #include "smtp_private.h"
 #include "store/store.h"
@@ -198,6 +204,83 @@ precheck_limits(struct smtp_session *s, const char *txid)
 	return r;
 }
 
+/* DKIM-sign a submission (RFC 6376 5) with every signing selector of the
+ * From domain: the signed data is the header fields we add (Message-Id,
+ * Date, in added) followed by the file as received. Signatures are
+ * appended to out. A failure is logged and the message goes out without
+ * that signature (a broken key must not stop all mail). */
+static void
+dkim_sign_submission(struct smtp_session *s, const char *path, const char *from_domain,
+	const struct buf *added, struct buf *out, const char *txid)
+{
+	struct store_dkim_selector *sels = NULL;
+	struct buf data;
+	struct stat st;
+	const char *error;
+	char *uni = NULL, *ascii = NULL;
+	size_t nsels = 0, i;
+	void *map = MAP_FAILED;
+	int fd;
+
+	if (from_domain == NULL || from_domain[0] == '\0')
+		return;
+	if (store_dkim_selectors(s->srv->store, from_domain, true, &sels, &nsels, &error) < 0) {
+		log_error(s->cid, "proto=smtp ev=dkim-sign result=error err=%s txid=%s",
+			lq(error), txid);
+		return;
+	}
+	if (nsels == 0 || mail_domain_parse(from_domain, strlen(from_domain), true, &uni, &ascii,
+		    &error) < 0) {
+		store_dkim_selectors_free(sels, nsels);
+		return;
+	}
+	buf_init(&data);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 && fstat(fd, &st) == 0 && st.st_size > 0)
+		map = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (fd >= 0)
+		close(fd);
+	if (map == MAP_FAILED) {
+		log_error(s->cid, "proto=smtp ev=dkim-sign result=error err=%s txid=%s",
+			lq("cannot read message"), txid);
+		goto out;
+	}
+	buf_append(&data, added->data, added->len);
+	buf_append(&data, map, (size_t)st.st_size);
+	munmap(map, (size_t)st.st_size);
+	for (i = 0; i < nsels; i++) {
+		struct dkim_sign_opts o;
+		EVP_PKEY *key;
+
+		key = dkim_key_from_pem(sels[i].private_key, strlen(sels[i].private_key), &error);
+		if (key == NULL) {
+			log_error(s->cid, "proto=smtp ev=dkim-sign result=error domain=%s selector=%s"
+				" err=%s txid=%s", lq(ascii), lq(sels[i].selector), lq(error), txid);
+			continue;
+		}
+		memset(&o, 0, sizeof(o));
+		o.domain = ascii;
+		o.selector = sels[i].selector;
+		o.key = key;
+		o.headers = sels[i].nheaders > 0 ? (const char *const *)sels[i].headers : NULL;
+		o.nheaders = sels[i].nheaders;
+		o.oversign = sels[i].oversign;
+		o.expiration = sels[i].expiration_seconds;
+		if (dkim_sign(&o, data.data, data.len, out, &error) < 0)
+			log_error(s->cid, "proto=smtp ev=dkim-sign result=error domain=%s selector=%s"
+				" err=%s txid=%s", lq(ascii), lq(sels[i].selector), lq(error), txid);
+		else
+			log_debug(s->cid, "proto=smtp ev=dkim-sign domain=%s selector=%s txid=%s",
+				lq(ascii), lq(sels[i].selector), txid);
+		EVP_PKEY_free(key);
+	}
+out:
+	buf_free(&data);
+	free(uni);
+	free(ascii);
+	store_dkim_selectors_free(sels, nsels);
+}
+
 /* After DATA on submission. The order of the two durable steps, and why:
  *
  *  1. Everything that can refuse the message is decided first, with no
@@ -318,12 +401,25 @@ smtp_submit_data(struct smtp_session *s, const char *path, const char *txid,
 		buf_puts(&extra_prefix, "\r\n");
 	}
 	(void)mail_header_get(hdr.data, hdr.len, "Subject", &subject);
+	/* DKIM signatures over what we added so far and the message. */
+	{
+		struct buf sigs;
+
+		buf_init(&sigs);
+		dkim_sign_submission(s, path, from_dom, &extra_prefix, &sigs, txid);
+		if (sigs.len > 0) {
+			buf_append(&sigs, extra_prefix.data, extra_prefix.len);
+			buf_reset(&extra_prefix);
+			buf_append(&extra_prefix, sigs.data, sigs.len);
+		}
+		buf_free(&sigs);
+	}
 	/* RFC 8601 2.7.4 "auth" method, as the reference adds. */
 	buf_printf(&extra_prefix, "Authentication-Results: %s; auth=pass", s->srv->hostname);
 	if (!s->tx.mail.null_sender)
 		buf_printf(&extra_prefix, " smtp.mailfrom=%s", s->tx.from);
 	buf_puts(&extra_prefix, "\r\n");
-	smtp_build_prefix(s, txid, false, &rcv);
+	smtp_build_prefix(s, txid, false, NULL, &rcv);
 
 	for (i = 0; i < s->tx.nrcpts; i++) {
 		if (s->tx.rcpts[i].r.status == STORE_DEST_OK)
@@ -344,7 +440,7 @@ smtp_submit_data(struct smtp_session *s, const char *path, const char *txid,
 		buf_printf(&prefix, "Return-Path: <%s>\r\n", s->tx.from);
 		buf_append(&prefix, rcv.data, rcv.len);
 		buf_append(&prefix, extra_prefix.data, extra_prefix.len);
-		r = smtp_deliver_local(s, path, txid, &prefix, true, &ids, &fw, &error);
+		r = smtp_deliver_local(s, path, txid, &prefix, true, NULL, &ids, &fw, &error);
 		if (r < 0) {
 			log_error(s->cid, "proto=smtp ev=data result=error err=%s txid=%s",
 				lq(error), txid);

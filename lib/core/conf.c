@@ -68,6 +68,10 @@ static const struct conf_key keys[] = {
 	{ "imap", "max_line_length", CT_UINT, O(imap.max_line_length), "65536", false, 1024, 1 << 24 },
 
 	{ "web", "listen", CT_HOSTPORTS, O(web.listen), "", false, 0, 0 },
+
+	{ "dns", "zone_file", CT_STR, O(dns.zone_file), "", false, 0, 0 },
+	{ "dns", "trust_anchor", CT_STR, O(dns.trust_anchor), "", false, 0, 0 },
+	{ "dns", "timeout", CT_DURATION, O(dns.timeout), "10s", false, 1, 300 },
 };
 
 #define L(f) offsetof(struct conf_listener_def, f)

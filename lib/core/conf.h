@@ -76,6 +76,14 @@ struct conf {
 		struct conf_strlist listen;	/* libmicrohttpd server (localserve) */
 	} web;
 
+	struct {
+		/* Zone file answering all lookups (tests, offline use); ""
+		 * for the system resolver (MAILSTEAD_DNS_ZONE overrides). */
+		char *zone_file;
+		char *trust_anchor;	/* "" for the default root key file */
+		uint64_t timeout;	/* seconds per lookup */
+	} dns;
+
 	struct conf_listener_def *listeners;
 	size_t nlisteners;
 };

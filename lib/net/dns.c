@@ -492,6 +492,15 @@ parse_rr(enum dns_type type, const unsigned char *p, size_t len, struct dns_rr *
 		if (wire_name(p, len, &b) != len)
 			goto bad;
 		break;
+	case DNS_SRV:
+		if (len < 7)
+			goto bad;
+		rr->pref = (uint16_t)(p[0] << 8 | p[1]);
+		rr->weight = (uint16_t)(p[2] << 8 | p[3]);
+		rr->port = (uint16_t)(p[4] << 8 | p[5]);
+		if (wire_name(p + 6, len - 6, &b) != len - 6)
+			goto bad;
+		break;
 	case DNS_TXT:
 		for (i = 0; i < len;) {
 			size_t l = p[i++];
@@ -596,6 +605,8 @@ type_name(enum dns_type t)
 		return "AAAA";
 	case DNS_TLSA:
 		return "TLSA";
+	case DNS_SRV:
+		return "SRV";
 	}
 	return "?";
 }

@@ -32,6 +32,7 @@ enum dns_type {
 	DNS_MX = 15,
 	DNS_TXT = 16,
 	DNS_AAAA = 28,
+	DNS_SRV = 33,
 	DNS_TLSA = 52,
 };
 
@@ -47,10 +48,11 @@ struct dns_rr {
 	/* A/AAAA: the address as text; MX/PTR/CNAME: the target name in
 	 * lower case without the trailing dot ("" for the null MX "."); TXT:
 	 * the character-strings concatenated (text_len bytes, may contain
-	 * NUL; a NUL is appended). TLSA: NULL. */
+	 * NUL; a NUL is appended); SRV: the target. TLSA: NULL. */
 	char *text;
 	size_t text_len;
-	uint16_t pref;		/* MX preference */
+	uint16_t pref;		/* MX preference, SRV priority */
+	uint16_t weight, port;	/* SRV */
 	uint8_t usage, selector, mtype;	/* TLSA */
 	unsigned char *data;	/* TLSA certificate association data */
 	size_t data_len;

@@ -150,6 +150,28 @@ struct store_msg_in {
 	bool require_tls;	/* received with REQUIRETLS */
 	const char *ehlo;
 	const char *mailfrom;	/* "" for the null sender */
+	/* Authentication results of incoming mail (messages columns of the
+	 * same names); zero/NULL when not checked (submission, APPEND). */
+	bool ehlo_validated, mailfrom_validated, msgfrom_validated;
+	uint8_t ehlo_validation, mailfrom_validation, msgfrom_validation;	/* STORE_VALIDATION_* */
+	const char *const *dkim_domains;	/* domains of passing signatures */
+	size_t ndkim_domains;
+	const char *spf_result, *dmarc_result, *dmarc_disposition, *iprev_result;
+};
+
+/* How an identity was validated (messages.*_validation). */
+enum store_validation {
+	STORE_VALIDATION_UNKNOWN = 0,
+	STORE_VALIDATION_STRICT,
+	STORE_VALIDATION_DMARC,
+	STORE_VALIDATION_RELAXED,
+	STORE_VALIDATION_PASS,
+	STORE_VALIDATION_NEUTRAL,
+	STORE_VALIDATION_TEMPERROR,
+	STORE_VALIDATION_PERMERROR,
+	STORE_VALIDATION_FAIL,
+	STORE_VALIDATION_SOFTFAIL,
+	STORE_VALIDATION_NONE,
 };
 
 struct store_rcpt {
@@ -157,6 +179,9 @@ struct store_rcpt {
 	const char *mailbox;	/* name; created if missing ("Inbox" if NULL) */
 	const char *rcpt_localpart;
 	const char *rcpt_domain;
+	/* A rejected message kept for the recipient (e.g. by DMARC policy):
+	 * stored \Seen with is_reject, in mailbox (normally "Rejects"). */
+	bool is_reject;
 	/* Set by store_deliver: */
 	int64_t message_id;
 	int64_t mailbox_id;
@@ -179,6 +204,57 @@ struct store_rcpt {
  * file. The caller removes the temporary file afterwards. */
 int store_deliver(struct store *st, const struct store_msg_in *msg,
 	struct store_rcpt *rcpts, size_t n, const char **error_r);
+
+/* ---- reports (store_reports.c) ---- */
+
+/* A DMARC evaluation of an incoming message, for aggregate reports. */
+struct store_dmarc_eval {
+	const char *policy_domain;
+	unsigned interval_hours;
+	const char *addresses;	/* rua= as in the record (comma-separated) */
+	const char *adkim, *aspf, *p, *sp, *fo;
+	unsigned pct;
+	const char *source_ip;
+	const char *disposition;	/* none, quarantine, reject */
+	bool aligned_dkim_pass, aligned_spf_pass;
+	const char *override;	/* reason a reject was not applied, or NULL */
+	const char *envelope_to, *envelope_from, *header_from;
+	const char *const *dkim_domains, *const *dkim_selectors, *const *dkim_results;
+	size_t ndkim;
+	const char *spf_domain, *spf_scope, *spf_result;
+};
+
+/* Insert into dmarc_evaluations. Returns 0 or -1 with *error_r. */
+int store_dmarc_evaluation_add(struct store *st, const struct store_dmarc_eval *e,
+	const char **error_r);
+
+/* ---- DKIM keys (store_dkim.c) ---- */
+
+struct store_dkim_selector {
+	int64_t id;
+	char *domain;		/* lower case, A-labels as stored in domains */
+	char *selector;
+	char *algorithm;	/* "rsa" or "ed25519" */
+	char *private_key;	/* PKCS#8 PEM; wiped by store_dkim_selectors_free */
+	char **headers;		/* empty: the default list */
+	size_t nheaders;
+	bool oversign, sign;
+	int64_t expiration_seconds;
+	int64_t created;	/* unix seconds */
+};
+
+/* Add a selector for domain (which must exist). Returns 0, or -1 with
+ * *error_r (unknown domain, selector already present, database). */
+int store_dkim_selector_add(struct store *st, const char *domain,
+	const struct store_dkim_selector *sel, const char **error_r);
+/* Selectors of domain (NULL: all domains), only those with sign set when
+ * signing_only, ordered by domain and selector. Returns 0 or -1. */
+int store_dkim_selectors(struct store *st, const char *domain, bool signing_only,
+	struct store_dkim_selector **v_r, size_t *n_r, const char **error_r);
+/* Returns 1 removed, 0 no such selector, -1 error. */
+int store_dkim_selector_rm(struct store *st, const char *domain, const char *selector,
+	const char **error_r);
+void store_dkim_selectors_free(struct store_dkim_selector *v, size_t n);
 
 /* ---- mailboxes and messages (store_mailbox.c, store_message.c) ---- */
 

@@ -187,19 +187,26 @@ insert_message(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	const char *relpath, const char **error_r)
 {
 	const struct store_msg_in *msg = ctx->msg;
-	struct buf kw, flags;
+	struct buf kw, flags, dkim, valid;
 	PGresult *res;
-	unsigned f = msg->flags & SF_ALL;
+	unsigned f = (msg->flags & SF_ALL) | (r->is_reject ? SF_SEEN : 0);
 	int rc;
-	const char *values[32];
-	int lengths[32], formats[32];
+	const char *values[48];
+	int lengths[48], formats[48];
 	int i;
 
 	buf_init(&kw);
 	buf_init(&flags);
+	buf_init(&dkim);
+	buf_init(&valid);
 	buf_printf(&flags, "%u", f);
 	db_text_array(&kw, msg->keywords, msg->nkeywords);
-	for (i = 0; i < 32; i++) {
+	db_text_array(&dkim, msg->dkim_domains, msg->ndkim_domains);
+	/* Validation flags and kinds as one small array: fewer parameters. */
+	buf_printf(&valid, "{%d,%d,%d,%u,%u,%u}", msg->ehlo_validated, msg->mailfrom_validated,
+		msg->msgfrom_validated, msg->ehlo_validation, msg->mailfrom_validation,
+		msg->msgfrom_validation);
+	for (i = 0; i < 48; i++) {
 		lengths[i] = 0;
 		formats[i] = 0;
 	}
@@ -232,13 +239,20 @@ insert_message(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	values[24] = (f & SF_SEEN) ? "0" : "1";
 	values[25] = (f & (SF_SEEN | SF_DELETED)) ? "0" : "1";
 	values[26] = (f & SF_DELETED) ? "1" : "0";
+	values[27] = r->is_reject ? "true" : "false";
+	values[28] = valid.data;
+	values[29] = dkim.data;
+	values[30] = msg->spf_result ? msg->spf_result : "";
+	values[31] = msg->dmarc_result ? msg->dmarc_result : "";
+	values[32] = msg->dmarc_disposition ? msg->dmarc_disposition : "";
+	values[33] = msg->iprev_result ? msg->iprev_result : "";
 	/* One statement, so the account row lock (which orders modseqs, see
 	 * store_bump_modseq) is held for one round trip plus the COMMIT:
 	 * modseq and quota on the account, then UID and counts on the
 	 * mailbox (the EXISTS makes the account go first, the lock order
 	 * used everywhere), then the message row. No row is returned when
 	 * the quota would be exceeded or the mailbox is missing. */
-	res = db_exec_prepared(c, "store_deliver_insert",
+	res = db_exec_prepared(c, "store_deliver_insert_v2",
 		"WITH a AS (UPDATE accounts SET modseq = modseq + 1, disk_usage = disk_usage + $6"
 		"  WHERE id = $2 AND (quota_message_size = 0 OR disk_usage + $6 <= quota_message_size)"
 		"  RETURNING modseq),"
@@ -252,15 +266,23 @@ insert_message(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 		" remote_ip, ehlo_domain, mailfrom, mailfrom_localpart, mailfrom_domain,"
 		" rcptto_localpart, rcptto_domain, msgfrom_localpart, msgfrom_domain,"
 		" message_id, subject_base, message_hash, mailbox_orig_id,"
-		" received_tls_version, received_tls_cipher_suite, received_require_tls)"
+		" received_tls_version, received_tls_cipher_suite, received_require_tls,"
+		" is_reject, ehlo_validated, mailfrom_validated, msgfrom_validated,"
+		" ehlo_validation, mailfrom_validation, msgfrom_validation, dkim_domains,"
+		" spf_result, dmarc_result, dmarc_disposition, iprev_result)"
 		" SELECT $1, $2, m.id, m.uid, a.modseq, a.modseq, $4, $5, $6, to_timestamp($7), $8, $9,"
 		" $10::jsonb, $11, $12::inet, $13, $14,"
 		" CASE WHEN strpos($14, '@') = 0 THEN $14 ELSE left($14, length($14) - strpos(reverse($14), '@')) END,"
 		" CASE WHEN strpos($14, '@') = 0 THEN '' ELSE lower(right($14, strpos(reverse($14), '@') - 1)) END,"
-		" $15, $16, $17, lower($18), $19, $20, decode($21, 'hex'), m.id, $22, $23, $24"
+		" $15, $16, $17, lower($18), $19, $20, decode($21, 'hex'), m.id, $22, $23, $24,"
+		" $28, ($29::int[])[1] <> 0, ($29::int[])[2] <> 0, ($29::int[])[3] <> 0,"
+		" ($29::int[])[4], ($29::int[])[5], ($29::int[])[6], $30::text[],"
+		" $31, $32, $33, $34"
 		" FROM a, m RETURNING uid, modseq, mailbox_id",
-		27, values, lengths, formats, error_r);
+		34, values, lengths, formats, error_r);
 	buf_free(&flags);
+	buf_free(&dkim);
+	buf_free(&valid);
 	if (res == NULL) {
 		buf_free(&kw);
 		return -1;

@@ -634,13 +634,16 @@ class Server:
 
     def __init__(self, name="it", smtp_conf=None, imap_conf=None, daemons=("smtpd", "imapd"),
                  accounts=((USER, PASSWORD), (OTHER, OTHER_PASSWORD)), tls=False,
-                 listener_conf=None, extra_ports=()):
+                 listener_conf=None, extra_ports=(), dns_zone=""):
         """listener_conf: extra keys for [listener test]; a value may name
-        a port from extra_ports as "{port:NAME}" (free ports picked at start)."""
+        a port from extra_ports as "{port:NAME}" (free ports picked at start).
+        dns_zone: zone-file lines answering the daemons' DNS lookups (with
+        localhost's records); no test ever asks real DNS."""
         self.name = name
         self.listener_conf = dict(listener_conf or {})
         self.extra_ports = tuple(extra_ports)
         self.tls = tls
+        self.dns_zone = dns_zone
         self.tls_cert = None
         self.tls_key = None
         self.smtp_conf = dict(smtp_conf or {})
@@ -758,15 +761,34 @@ class Server:
         general.update(over.get("general", {}))
         db = {"conninfo": self.pg.conninfo(), "pool_size": "8"}
         db.update(over.get("database", {}))
+        dns = {"zone_file": self.zone_path, "timeout": "5s"}
+        dns.update(over.get("dns", {}))
         out = []
         for sect, kv in (("general", general), ("database", db), ("smtp", smtp), ("imap", imap),
-                         ("listener test", listener)):
+                         ("dns", dns), ("listener test", listener)):
             out.append("[%s]" % sect)
             out += ["%s = %s" % (k, v) for k, v in kv.items()]
             out.append("")
         return "\n".join(out)
 
+    @property
+    def zone_path(self):
+        return os.path.join(self.dir, "dns.zone")
+
+    def write_zone(self, extra=None):
+        """(Re)write the zone file: localhost's records, self.dns_zone, and
+        extra. Daemons read it at start (restart them after a change)."""
+        text = ("localhost. IN A 127.0.0.1\n"
+                "1.0.0.127.in-addr.arpa. IN PTR localhost.\n"
+                "%s\n%s\n" % (self.dns_zone, extra or ""))
+        with open(self.zone_path, "w") as f:
+            f.write(text)
+        if self.owner:
+            os.chown(self.zone_path, *self.owner)
+
     def write_conf(self):
+        if not os.path.exists(self.zone_path):
+            self.write_zone()
         with open(self.conf, "w") as f:
             f.write(self.conf_text())
 

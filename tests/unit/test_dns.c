@@ -33,6 +33,7 @@ static const char zone[] =
 	"0.1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa. IN PTR mail.example.org.\n"
 	"xn--bcher-kva.example. IN A 192.0.2.20\n"
 	"nullmx.example. IN MX 0 .\n"
+	"_submissions._tcp.example.org. IN SRV 0 1 465 mail.example.org.\n"
 	"$SERVFAIL broken.example.org\n"
 	"$TIMEOUT slow.example.org.\n"
 	"$SECURE-ZONE secure.example\n"
@@ -125,6 +126,21 @@ test_addresses_and_cname(void **state)
 	/* A Unicode name is looked up by its A-labels. */
 	assert_int_equal(dns_lookup(d, "b\xc3\xbc" "cher.example", DNS_A, &a), DNS_OK);
 	assert_string_equal(a.rr[0].text, "192.0.2.20");
+	dns_answer_free(&a);
+}
+
+static void
+test_srv(void **state)
+{
+	struct dns_answer a;
+
+	(void)state;
+	assert_int_equal(dns_lookup(d, "_submissions._tcp.example.org", DNS_SRV, &a), DNS_OK);
+	assert_int_equal(a.n, 1);
+	assert_int_equal(a.rr[0].pref, 0);
+	assert_int_equal(a.rr[0].weight, 1);
+	assert_int_equal(a.rr[0].port, 465);
+	assert_string_equal(a.rr[0].text, "mail.example.org");
 	dns_answer_free(&a);
 }
 
@@ -240,6 +256,7 @@ main(void)
 		cmocka_unit_test(test_mx_sorted_fields),
 		cmocka_unit_test(test_addresses_and_cname),
 		cmocka_unit_test(test_txt_concatenated),
+		cmocka_unit_test(test_srv),
 		cmocka_unit_test(test_ptr_and_tlsa),
 		cmocka_unit_test(test_negative_and_errors),
 		cmocka_unit_test(test_bad_zone_file),
