@@ -100,8 +100,10 @@ smtp_analyze(struct smtp_session *s, const char *path, struct smtp_analysis *a)
 
 	/* iprev; its name also goes into our Received line. */
 	iprev_check(s->srv->dns, s->c->remote_ip, &a->iprev);
-	if (a->iprev.result == IPREV_PASS && s->remote_name == NULL)
+	if (a->iprev.result == IPREV_PASS && s->remote_name == NULL) {
 		s->remote_name = xstrdup(a->iprev.name);
+		s->remote_name_dnssec = a->iprev.authentic;
+	}
 
 	/* SPF: MAIL FROM's domain, or HELO for the null sender (RFC 7208
 	 * 2.4). */

@@ -50,7 +50,8 @@ struct smtp_session {
 	struct smtp_helo helo;
 	bool helo_done;
 	bool esmtp;		/* EHLO rather than HELO */
-	char *remote_name;	/* verified reverse name (iprev, later); NULL */
+	char *remote_name;	/* verified reverse name (iprev); NULL */
+	bool remote_name_dnssec;	/* ...from DNSSEC-authentic answers */
 
 	bool tls;		/* STARTTLS done or implicit TLS */
 	bool tls_required;	/* refuse most commands before STARTTLS */

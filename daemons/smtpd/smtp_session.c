@@ -650,8 +650,9 @@ smtp_build_prefix(struct smtp_session *s, const char *txid, bool with_return_pat
 			s->esmtp && s->tls ? "S" : "", s->esmtp && s->authenticated ? "A" : "",
 			txid);
 	else
-		buf_printf(p, "Received: from %s (%s [%s%s])\r\n\tby %s (Mailstead) with %s%s%s id %s",
+		buf_printf(p, "Received: from %s (%s%s [%s%s])\r\n\tby %s (Mailstead) with %s%s%s id %s",
 			s->helo.name, s->remote_name ? s->remote_name : "unknown",
+			s->remote_name && s->remote_name_dnssec ? " (dnssec)" : "",
 			v6 ? "IPv6:" : "", s->c->remote_ip, s->srv->hostname, proto,
 			s->esmtp && s->tls ? "S" : "", s->esmtp && s->authenticated ? "A" : "",
 			txid);

@@ -32,6 +32,8 @@ _dmarc.quarantine.example. IN TXT "v=DMARC1; p=quarantine; pct=0"
 signed.example. IN TXT "v=spf1 -all"
 _dmarc.signed.example. IN TXT "v=DMARC1; p=reject; adkim=s"
 $SERVFAIL broken.example
+$SECURE-ZONE 127.in-addr.arpa
+$SECURE-ZONE localhost
 $SERVFAIL _dmarc.broken.example
 """
 
@@ -131,7 +133,9 @@ class MailAuthTest(harness.TestCase):
         (flags, msg), = fetch_all(u).values()
         hdr = header_block(msg)
         self.assertIn(b"Authentication-Results: " + harness.HOSTNAME.encode(), hdr)
-        self.assertIn(b"iprev=pass policy.iprev=127.0.0.1 (localhost)", hdr)
+        # The reverse name was DNSSEC-authentic: noted in both fields.
+        self.assertIn(b"iprev=pass (dnssec) policy.iprev=127.0.0.1 (localhost)", hdr)
+        self.assertIn(b"Received: from client.example.net (localhost (dnssec) [127.0.0.1])", hdr)
         self.assertIn(b"spf=pass smtp.mailfrom=alice@sender.example", hdr)
         self.assertIn(b"dkim=none", hdr)
         self.assertIn(b"dmarc=pass (p=reject dis=none) header.from=sender.example", hdr)
