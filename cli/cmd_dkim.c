@@ -116,6 +116,9 @@ static int
 dkim_cmd_gen(struct cli *cli, int argc, char **argv)
 {
 	const char *algo = NULL, *domain = NULL, *selector = NULL, *dir = NULL, *err = NULL;
+	const char *headers = NULL;
+	uint64_t expiration = 72 * 3600;
+	bool oversign = true, sign = true;
 	struct buf pem, txt, path;
 	enum dkim_algo a;
 	EVP_PKEY *key;
@@ -123,9 +126,27 @@ dkim_cmd_gen(struct cli *cli, int argc, char **argv)
 	int k, fd, rc = 1;
 
 	for (k = 2; k < argc; k++) {
+		if (strcmp(argv[k], "--no-oversign") == 0) {
+			oversign = false;
+			continue;
+		}
+		if (strcmp(argv[k], "--no-sign") == 0) {
+			sign = false;
+			continue;
+		}
 		if (k + 1 >= argc)
 			return 2;
-		if (strcmp(argv[k], "--algorithm") == 0)
+		if (strcmp(argv[k], "--headers") == 0)
+			headers = argv[++k];
+		else if (strcmp(argv[k], "--expiration") == 0) {
+			if (ms_parse_u64n(argv[k + 1], strlen(argv[k + 1]), 0, 365u * 86400u,
+				    &expiration) < 0) {
+				fprintf(stderr, "mailstead: dkim gen: --expiration takes seconds"
+					" (0 for none)\n");
+				return 2;
+			}
+			k++;
+		} else if (strcmp(argv[k], "--algorithm") == 0)
 			algo = argv[++k];
 		else if (strcmp(argv[k], "--domain") == 0)
 			domain = argv[++k];
@@ -166,19 +187,53 @@ dkim_cmd_gen(struct cli *cli, int argc, char **argv)
 		/* Stored with the domain: submissions From it get signed. */
 		struct store_dkim_selector sel;
 
+		char *hcopy = NULL;
+		int r;
+
 		memset(&sel, 0, sizeof(sel));
 		sel.selector = (char *)selector;
 		sel.algorithm = (char *)algo;
 		sel.private_key = pem.data;
-		sel.oversign = true;
-		sel.sign = true;
-		sel.expiration_seconds = 72 * 3600;
-		if (store_dkim_selector_add(cli_store(cli), domain, &sel, &err) < 0) {
+		sel.oversign = oversign;
+		sel.sign = sign;
+		sel.expiration_seconds = (int64_t)expiration;
+		if (headers != NULL) {
+			/* "from,to,subject": lower case, From always included. */
+			char *h;
+			bool from = false;
+
+			hcopy = xstrdup(headers);
+			ms_str_lower(hcopy);
+			for (h = hcopy; *h != '\0';) {
+				size_t n = strcspn(h, ", ");
+
+				if (n > 0) {
+					sel.headers = xrealloc(sel.headers,
+						(sel.nheaders + 2) * sizeof(char *));
+					sel.headers[sel.nheaders++] = xstrndup(h, n);
+					from = from || (n == 4 && strncmp(h, "from", 4) == 0);
+				}
+				h += n;
+				h += strspn(h, ", ");
+			}
+			if (!from && sel.nheaders > 0)
+				sel.headers[sel.nheaders++] = xstrdup("from");
+		}
+		r = store_dkim_selector_add(cli_store(cli), domain, &sel, &err);
+		for (i = 0; i < sel.nheaders; i++)
+			free(sel.headers[i]);
+		free(sel.headers);
+		free(hcopy);
+		if (r < 0) {
 			fprintf(stderr, "mailstead: dkim gen: %s\n", err);
 			goto out;
 		}
-		fprintf(stderr, "mailstead: dkim gen: key stored for %s; messages From it are"
-			" signed with selector %s from now on\n", domain, selector);
+		if (sign)
+			fprintf(stderr, "mailstead: dkim gen: key stored for %s; messages From it are"
+				" signed with selector %s from now on\n", domain, selector);
+		else
+			fprintf(stderr, "mailstead: dkim gen: key stored for %s (not used for signing:"
+				" --no-sign)\n", domain);
 		goto print;
 	}
 	buf_printf(&path, "%s/%s._domainkey.%s.%s.pem", dir, selector, domain, algo);

@@ -166,7 +166,9 @@ static const struct command commands[] = {
 	  "errors, 1 for internal errors (e.g. an unreadable zone file)." },
 	{ "dkim", cmd_dkim,
 	  "dkim verify [--dns-zone FILE] MESSAGE |\n"
-	  "       dkim gen --algorithm rsa|ed25519 --domain DOMAIN --selector SELECTOR [--dir DIR] |\n"
+	  "       dkim gen --algorithm rsa|ed25519 --domain DOMAIN --selector SELECTOR\n"
+	  "                [--headers A,B,C] [--expiration SECONDS] [--no-oversign] [--no-sign]\n"
+	  "                [--dir DIR] |\n"
 	  "       dkim list [DOMAIN] | dkim rm DOMAIN SELECTOR |\n"
 	  "       dkim sign --domain DOMAIN --selector SELECTOR [--key PEM] [--headers A,B,C]\n"
 	  "                 [--expiration SECONDS] [--oversign] [--canonicalization H/B] MESSAGE",
@@ -181,8 +183,11 @@ static const struct command commands[] = {
 	  "      Make a key (RSA 2048 or Ed25519), store it with DOMAIN (which must have\n"
 	  "      been added) and print the DNS TXT record to publish: from then on\n"
 	  "      submissions with a From address in DOMAIN are signed with it\n"
-	  "      (relaxed/relaxed, oversigned, 72 hour expiration). With --dir the key is\n"
-	  "      only written to DIR/SELECTOR._domainkey.DOMAIN.ALGORITHM.pem (mode 0600).\n"
+	  "      (relaxed/relaxed; --headers: the fields to sign, default a list of the\n"
+	  "      usual ones; each oversigned unless --no-oversign; x= 72 hours after t=\n"
+	  "      unless --expiration, 0 for none; --no-sign: published only, e.g. the\n"
+	  "      next key of a rotation). With --dir the key is only written to\n"
+	  "      DIR/SELECTOR._domainkey.DOMAIN.ALGORITHM.pem (mode 0600).\n"
 	  "  dkim list [DOMAIN]\n"
 	  "      The stored selectors with their public TXT records.\n"
 	  "  dkim rm DOMAIN SELECTOR\n"

@@ -290,10 +290,15 @@ class CliTest(harness.TestCase):
         self.assertRegex(r.stdout, r'^ed1\._domainkey\.%s\. IN TXT "v=DKIM1; k=ed25519; p=[A-Za-z0-9+/=]+"'
                          % d.replace(".", r"\."))
         ed_txt = r.stdout.split(" IN TXT ", 1)[1].strip().strip('"')
-        r = srv.cli("dkim", "gen", "--algorithm", "rsa", "--domain", d, "--selector", "rsa1")
-        rsa_txt = "".join(part for part in r.stdout.split(" IN TXT ", 1)[1].strip().split('"')
-                          if part.strip())
+        # Settings: the signed fields (From added), no x=, no oversigning; and a
+        # key that is only published.
+        srv.cli("dkim", "gen", "--algorithm", "rsa", "--domain", d, "--selector", "rsa1",
+                "--headers", "Subject,To", "--expiration", "0", "--no-oversign")
+        srv.cli("dkim", "gen", "--algorithm", "ed25519", "--domain", d, "--selector", "next",
+                "--no-sign")
         lst = srv.cli("dkim", "list", d).stdout
+        self.assertIn("selector=rsa1 algorithm=rsa sign=yes oversign=no expiration=0s", lst)
+        self.assertIn("selector=next algorithm=ed25519 sign=no", lst)
         self.assertIn("selector=ed1 algorithm=ed25519 sign=yes", lst)
         self.assertIn("selector=rsa1 algorithm=rsa sign=yes", lst)
         self.assertNotIn("PRIVATE", lst)
@@ -322,6 +327,16 @@ class CliTest(harness.TestCase):
         self.assertIn(b"d=" + d.encode(), hdr)
         self.assertIn(b"s=ed1", hdr)
         self.assertIn(b"s=rsa1", hdr)
+        self.assertNotIn(b"s=next", hdr)
+        sigs = [f for f in hdr.split(b"\r\n") if f.startswith(b"DKIM-Signature:")]
+        self.assertEqual(len(sigs), 2)
+        rsa_sig = next(f for f in sigs if b"s=rsa1" in f).replace(b" ", b"")
+        self.assertIn(b"h=subject:to:from;", rsa_sig.lower())
+        self.assertNotIn(b";x=", rsa_sig)
+        ed_sig = next(f for f in sigs if b"s=ed1" in f).replace(b" ", b"")
+        self.assertIn(b";x=", ed_sig)
+        rsa_txt = next(l for l in srv.cli("dkim", "list", d).stdout.splitlines()
+                       if "selector=rsa1" in l).split(" record=", 1)[1]
         # ...which verify against the published records.
         zone = self.zone_file('ed1._domainkey.%s. IN TXT "%s"\nrsa1._domainkey.%s. IN TXT %s\n'
                               % (d, ed_txt, d, " ".join('"%s"' % rsa_txt[i:i + 250]
