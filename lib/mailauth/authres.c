@@ -139,6 +139,20 @@ put_value(struct buf *out, const char *v)
 	buf_putc(out, '"');
 }
 
+/* " (text)": a comment (RFC 5322 3.2.2) may not contain unbalanced
+ * parentheses or backslashes; keep it simple and drop them, and CR/LF. */
+static void
+put_comment(struct buf *out, const char *text)
+{
+	const char *s;
+
+	buf_puts(out, " (");
+	for (s = text; *s != '\0'; s++)
+		if (*s != '(' && *s != ')' && *s != '\\' && *s != '\r' && *s != '\n')
+			buf_putc(out, *s);
+	buf_putc(out, ')');
+}
+
 static void
 method_start(struct buf *out, const char *method, const char *result)
 {
@@ -158,11 +172,11 @@ authres_header(struct buf *out, const struct authres *ar)
 			buf_puts(out, " (dnssec)");
 		buf_puts(out, " policy.iprev=");
 		put_value(out, ar->ip);
-		if (ar->iprev->name != NULL) {
-			buf_puts(out, " (");
-			buf_puts(out, ar->iprev->name);
-			buf_putc(out, ')');
-		}
+		/* The PTR name is the client's choice and may hold ')' or
+		 * ';' (a label is any bytes): written raw it could end the
+		 * comment and append results of its own. */
+		if (ar->iprev->name != NULL)
+			put_comment(out, ar->iprev->name);
 	}
 	if (ar->spf_mailfrom != NULL) {
 		method_start(out, "spf", spf_result_name(ar->spf_mailfrom->result));
@@ -186,15 +200,8 @@ authres_header(struct buf *out, const struct authres *ar)
 		method_start(out, "dkim", dkim_status_name(k->status));
 		if (k->authentic)
 			buf_puts(out, " (dnssec)");
-		if (k->error != NULL) {
-			/* A comment may not contain unbalanced parentheses or
-			 * backslashes; keep it simple. */
-			buf_puts(out, " (");
-			for (const char *s = k->error; *s != '\0'; s++)
-				if (*s != '(' && *s != ')' && *s != '\\' && *s != '\r' && *s != '\n')
-					buf_putc(out, *s);
-			buf_putc(out, ')');
-		}
+		if (k->error != NULL)
+			put_comment(out, k->error);
 		if (k->domain != NULL) {
 			buf_puts(out, " header.d=");
 			put_value(out, k->domain);

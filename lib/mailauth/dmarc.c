@@ -63,11 +63,19 @@ char *
 dmarc_org_domain(const char *domain)
 {
 	const char *r = NULL;
+	char *lower = xstrdup(domain), *org;
 
+	/* libpsl matches its rules byte for byte against lower-case input:
+	 * "A.Example.CO.UK" would find no "co.uk" rule and come out as
+	 * "CO.UK", so a mixed-case MAIL FROM or HELO domain failed relaxed
+	 * alignment. Domain names compare without regard to case. */
+	ms_str_lower(lower);
 	pthread_once(&psl_once, psl_init);
 	if (psl != NULL)
-		r = psl_registrable_domain(psl, domain);
-	return xstrdup(r != NULL ? r : domain);
+		r = psl_registrable_domain(psl, lower);
+	org = xstrdup(r != NULL ? r : lower);
+	free(lower);
+	return org;
 }
 
 bool
@@ -296,7 +304,8 @@ out:
 /* ---- discovery and evaluation ---- */
 
 /* Look up the record at _dmarc.<domain>. Returns 1 found (rec filled), 0
- * none (no record, several, or invalid), -1 temperror. */
+ * no DMARC record at all, 2 DMARC records but not exactly one valid one
+ * (several, or an invalid one), -1 temperror. */
 static int
 lookup_record(struct dns *d, const char *domain, struct dmarc_record *rec,
 	bool *authentic_r, const char **error_r)
@@ -328,6 +337,8 @@ lookup_record(struct dns *d, const char *domain, struct dmarc_record *rec,
 	if (found == 1 && dmarc_record_parse(a.rr[which].text, a.rr[which].text_len, rec,
 		    error_r) == 0)
 		rc = 1;
+	else if (found > 0)
+		rc = 2;
 	dns_answer_free(&a);
 	return rc;
 }
@@ -368,6 +379,10 @@ dmarc_check(struct dns *d, const char *from_domain, const struct spf_outcome *sp
 		out->record_domain = xstrdup(out->from_domain);
 		out->policy = out->rec.p;
 	} else if (r == 0) {
+		/* 6.6.3 step 3: the organizational domain is asked only when
+		 * the From domain has no DMARC record. Several, or an invalid
+		 * one, there end discovery (steps 5 and 6), as below: an
+		 * earlier version fell back to the org domain's policy then. */
 		org = dmarc_org_domain(out->from_domain);
 		if (strcmp(org, out->from_domain) != 0) {
 			r = lookup_record(d, org, &out->rec, &auth, &err);
@@ -385,7 +400,7 @@ dmarc_check(struct dns *d, const char *from_domain, const struct spf_outcome *sp
 		out->error = xstrdup(err);
 		return out->result;
 	}
-	if (r == 0) {
+	if (r == 0 || r == 2) {
 		out->result = DMARC_NONE;
 		return out->result;
 	}

@@ -69,9 +69,9 @@ int dmarc_record_parse(const char *text, size_t len, struct dmarc_record *rec,
 	const char **error_r);
 void dmarc_record_free(struct dmarc_record *rec);
 
-/* The organizational domain (RFC 7489 3.2) of a lower-case A-label
- * domain, malloc'd; the domain itself when it is a public suffix or
- * unknown. */
+/* The organizational domain (RFC 7489 3.2) of an A-label domain in any
+ * case, malloc'd and in lower case; the domain itself when it is a public
+ * suffix or unknown. */
 char *dmarc_org_domain(const char *domain);
 /* Relaxed (same organizational domain) or strict (equal) alignment. */
 bool dmarc_aligned(const char *a, const char *b, bool strict);
