@@ -84,6 +84,24 @@ spf_validation(enum spf_result r)
 	return STORE_VALIDATION_UNKNOWN;
 }
 
+/* Whoever controls the reverse zone of the client's address picks the PTR
+ * name, and DNS allows any bytes in labels: only a plain host name
+ * (letters, digits, '-', '_', '.') goes into our Received line, where
+ * anything else could end its comment early. */
+static bool
+plain_host_name(const char *n)
+{
+	const char *p;
+
+	if (n == NULL || n[0] == '\0' || strlen(n) > 253)
+		return false;
+	for (p = n; *p != '\0'; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+			(*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+			return false;
+	return true;
+}
+
 void
 smtp_analyze(struct smtp_session *s, const char *path, struct smtp_analysis *a)
 {
@@ -100,7 +118,8 @@ smtp_analyze(struct smtp_session *s, const char *path, struct smtp_analysis *a)
 
 	/* iprev; its name also goes into our Received line. */
 	iprev_check(s->srv->dns, s->c->remote_ip, &a->iprev);
-	if (a->iprev.result == IPREV_PASS && s->remote_name == NULL) {
+	if (a->iprev.result == IPREV_PASS && s->remote_name == NULL &&
+	    plain_host_name(a->iprev.name)) {
 		s->remote_name = xstrdup(a->iprev.name);
 		s->remote_name_dnssec = a->iprev.authentic;
 	}

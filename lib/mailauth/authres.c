@@ -183,14 +183,14 @@ authres_header(struct buf *out, const struct authres *ar)
 		if (ar->spf_mailfrom->authentic)
 			buf_puts(out, " (dnssec)");
 		buf_puts(out, " smtp.mailfrom=");
-		put_value(out, ar->mailfrom);
+		put_value(out, ar->mailfrom != NULL ? ar->mailfrom : "");
 	}
 	if (ar->spf_helo != NULL) {
 		method_start(out, "spf", spf_result_name(ar->spf_helo->result));
 		if (ar->spf_helo->authentic)
 			buf_puts(out, " (dnssec)");
 		buf_puts(out, " smtp.helo=");
-		put_value(out, ar->helo);
+		put_value(out, ar->helo != NULL ? ar->helo : "");
 	}
 	if (ar->ndkim == 0 && ar->dmarc != NULL)
 		method_start(out, "dkim", "none");

@@ -133,7 +133,7 @@ signature_ok(EVP_PKEY *key, const struct dkim_sig *sig, const struct buf *data)
 	if (ctx == NULL)
 		return 0;
 	if (sig->keytype == DKIM_KEY_ED25519) {
-		if (EVP_Digest(data->data, data->len, h, &hl, EVP_sha256(), NULL) == 1 &&
+		if (EVP_Digest(data->data, data->len, h, &hl, dkim_hash_md(DKIM_HASH_SHA256), NULL) == 1 &&
 		    EVP_DigestVerifyInit(ctx, NULL, NULL, NULL, key) == 1)
 			ok = EVP_DigestVerify(ctx, (const unsigned char *)sig->b.data, sig->b.len, h,
 				     hl) == 1;

@@ -3,6 +3,7 @@
  * into a sink that hashes (and may stop after l= octets). */
 #include "config.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,10 +31,25 @@ dkim_sink_write(struct dkim_sink *s, const void *p, size_t n)
 		buf_append(s->out, p, pass);
 }
 
+/* The digests are fetched from the provider once: OpenSSL 3 looks
+ * EVP_sha256() up again (under locks) on every use otherwise. */
+static EVP_MD *md_sha1, *md_sha256;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+
+static void
+md_init(void)
+{
+	md_sha1 = EVP_MD_fetch(NULL, "SHA1", NULL);
+	md_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 const EVP_MD *
 dkim_hash_md(enum dkim_hash h)
 {
-	return h == DKIM_HASH_SHA1 ? EVP_sha1() : EVP_sha256();
+	pthread_once(&md_once, md_init);
+	if (h == DKIM_HASH_SHA1)
+		return md_sha1 != NULL ? md_sha1 : EVP_sha1();
+	return md_sha256 != NULL ? md_sha256 : EVP_sha256();
 }
 
 static bool

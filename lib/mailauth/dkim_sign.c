@@ -73,12 +73,12 @@ sign_data(EVP_PKEY *key, bool ed25519, const struct buf *data, struct buf *sig,
 		return -1;
 	}
 	if (ed25519) {
-		if (EVP_Digest(data->data, data->len, h, &hl, EVP_sha256(), NULL) != 1)
+		if (EVP_Digest(data->data, data->len, h, &hl, dkim_hash_md(DKIM_HASH_SHA256), NULL) != 1)
 			goto out;
 		in = h;
 		inlen = hl;
 	}
-	if (EVP_DigestSignInit(ctx, NULL, ed25519 ? NULL : EVP_sha256(), NULL, key) != 1 ||
+	if (EVP_DigestSignInit(ctx, NULL, ed25519 ? NULL : dkim_hash_md(DKIM_HASH_SHA256), NULL, key) != 1 ||
 	    EVP_DigestSign(ctx, NULL, &siglen, in, inlen) != 1)
 		goto out;
 	buf_reset(sig);
@@ -193,7 +193,7 @@ dkim_sign(const struct dkim_sign_opts *o, const char *msg, size_t len, struct bu
 	/* Body hash. */
 	memset(&sink, 0, sizeof(sink));
 	sink.md = EVP_MD_CTX_new();
-	if (sink.md == NULL || EVP_DigestInit_ex(sink.md, EVP_sha256(), NULL) != 1) {
+	if (sink.md == NULL || EVP_DigestInit_ex(sink.md, dkim_hash_md(DKIM_HASH_SHA256), NULL) != 1) {
 		EVP_MD_CTX_free(sink.md);
 		dkim_fields_free(&f);
 		free(hlist);
