@@ -39,6 +39,10 @@ struct dns {
 	int timeout_ms;
 	pthread_t thread;
 	int stop_pipe[2];
+	/* Result cache: answers by "type name", until their TTL runs out. */
+	pthread_mutex_t cache_mu;
+	struct cache_entry **cache;	/* CACHE_BUCKETS chains */
+	size_t ncached;
 	/* Test mode: names from $SERVFAIL, $TIMEOUT, records under
 	 * "$AUTHENTIC yes", and $SECURE-ZONE zones. All lower case. */
 	struct name_list servfail, timeout, authentic, secure_zones;
@@ -47,6 +51,19 @@ struct dns {
 /* Hands results from the dispatcher to the waiting callers (a query does
  * not point back to its resolver, and the critical sections are tiny). */
 static pthread_mutex_t dns_handover_mu = PTHREAD_MUTEX_INITIALIZER;
+
+#define CACHE_BUCKETS 4096
+#define CACHE_MAX 50000
+#define CACHE_TTL_MAX 3600	/* seconds */
+#define CACHE_NEG_TTL 60	/* NXDOMAIN/NODATA without a TTL */
+
+struct cache_entry {
+	struct cache_entry *next;
+	char *key;
+	uint64_t hash;
+	time_t expires;		/* CLOCK_MONOTONIC seconds */
+	struct dns_answer a;
+};
 
 struct query {
 	pthread_cond_t cv;
@@ -329,6 +346,155 @@ query_done(void *arg, int err, struct ub_result *res)
 	pthread_mutex_unlock(&dns_handover_mu);
 }
 
+/* ---- result cache ---- */
+
+static time_t
+mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static uint64_t
+key_hash(const char *k)
+{
+	uint64_t h = 1469598103934665603ULL;	/* FNV-1a */
+
+	for (; *k != '\0'; k++) {
+		h ^= (unsigned char)*k;
+		h *= 1099511628211ULL;
+	}
+	return h;
+}
+
+static void
+answer_copy(struct dns_answer *dst, const struct dns_answer *src)
+{
+	size_t i;
+
+	*dst = *src;
+	dst->rr = src->n > 0 ? xcalloc(src->n, sizeof(*dst->rr)) : NULL;
+	for (i = 0; i < src->n; i++) {
+		dst->rr[i] = src->rr[i];
+		if (src->rr[i].text != NULL) {
+			dst->rr[i].text = xmalloc(src->rr[i].text_len + 1);
+			memcpy(dst->rr[i].text, src->rr[i].text, src->rr[i].text_len + 1);
+		}
+		if (src->rr[i].data != NULL) {
+			dst->rr[i].data = xmalloc(src->rr[i].data_len + 1);
+			memcpy(dst->rr[i].data, src->rr[i].data, src->rr[i].data_len);
+		}
+	}
+	dst->canonical = src->canonical ? xstrdup(src->canonical) : NULL;
+	dst->error = src->error ? xstrdup(src->error) : NULL;
+}
+
+static void
+entry_free(struct cache_entry *e)
+{
+	dns_answer_free(&e->a);
+	free(e->key);
+	free(e);
+}
+
+/* Drop everything (now 0) or what has expired by now. Called with
+ * cache_mu held (or when no other thread can use the resolver). */
+static void
+cache_prune(struct dns *d, time_t now)
+{
+	size_t i;
+
+	for (i = 0; i < CACHE_BUCKETS; i++) {
+		struct cache_entry **pp = &d->cache[i];
+
+		while (*pp != NULL) {
+			struct cache_entry *e = *pp;
+
+			if (now == 0 || e->expires <= now) {
+				*pp = e->next;
+				entry_free(e);
+				d->ncached--;
+			} else {
+				pp = &e->next;
+			}
+		}
+	}
+}
+
+static void
+cache_clear(struct dns *d)
+{
+	cache_prune(d, 0);
+}
+
+static bool
+cache_get(struct dns *d, const char *key, struct dns_answer *a)
+{
+	uint64_t h = key_hash(key);
+	struct cache_entry *e;
+	time_t now = mono_now();
+	bool hit = false;
+
+	pthread_mutex_lock(&d->cache_mu);
+	for (e = d->cache[h % CACHE_BUCKETS]; e != NULL; e = e->next) {
+		if (e->hash == h && e->expires > now && strcmp(e->key, key) == 0) {
+			answer_copy(a, &e->a);
+			a->ttl = (uint32_t)(e->expires - now);
+			hit = true;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&d->cache_mu);
+	return hit;
+}
+
+/* Remember a definite answer (records, NXDOMAIN, NODATA) for its TTL, at
+ * most an hour; errors are never cached. */
+static void
+cache_put(struct dns *d, const char *key, const struct dns_answer *a)
+{
+	struct cache_entry *e, **pp;
+	uint32_t ttl = a->ttl;
+	time_t now = mono_now();
+
+	if (a->status != DNS_OK && a->status != DNS_NXDOMAIN && a->status != DNS_NODATA)
+		return;
+	if (ttl == 0 && a->status != DNS_OK)
+		ttl = CACHE_NEG_TTL;
+	if (ttl == 0)
+		return;
+	if (ttl > CACHE_TTL_MAX)
+		ttl = CACHE_TTL_MAX;
+	e = xcalloc(1, sizeof(*e));
+	e->key = xstrdup(key);
+	e->hash = key_hash(key);
+	e->expires = now + (time_t)ttl;
+	answer_copy(&e->a, a);
+	pthread_mutex_lock(&d->cache_mu);
+	if (d->ncached >= CACHE_MAX) {
+		cache_prune(d, now);
+		if (d->ncached >= CACHE_MAX)
+			cache_clear(d);
+	}
+	/* Replace an entry for the same key (another thread's, or expired). */
+	for (pp = &d->cache[e->hash % CACHE_BUCKETS]; *pp != NULL; pp = &(*pp)->next) {
+		if ((*pp)->hash == e->hash && strcmp((*pp)->key, key) == 0) {
+			struct cache_entry *old = *pp;
+
+			*pp = old->next;
+			entry_free(old);
+			d->ncached--;
+			break;
+		}
+	}
+	e->next = d->cache[e->hash % CACHE_BUCKETS];
+	d->cache[e->hash % CACHE_BUCKETS] = e;
+	d->ncached++;
+	pthread_mutex_unlock(&d->cache_mu);
+}
+
 struct dns *
 dns_new(const struct dns_options *opts, const char **error_r)
 {
@@ -342,6 +508,8 @@ dns_new(const struct dns_options *opts, const char **error_r)
 	d = xcalloc(1, sizeof(*d));
 	d->timeout_ms = opts->timeout_ms > 0 ? opts->timeout_ms : 10000;
 	d->stop_pipe[0] = d->stop_pipe[1] = -1;
+	pthread_mutex_init(&d->cache_mu, NULL);
+	d->cache = xcalloc(CACHE_BUCKETS, sizeof(*d->cache));
 	d->ctx = ub_ctx_create();
 	if (d->ctx == NULL) {
 		*error_r = "DNS: cannot create resolver context";
@@ -395,6 +563,8 @@ fail:
 	names_free(&d->timeout);
 	names_free(&d->authentic);
 	names_free(&d->secure_zones);
+	free(d->cache);
+	pthread_mutex_destroy(&d->cache_mu);
 	free(d);
 	return NULL;
 }
@@ -415,6 +585,9 @@ dns_free(struct dns **dp)
 	names_free(&d->timeout);
 	names_free(&d->authentic);
 	names_free(&d->secure_zones);
+	cache_clear(d);
+	free(d->cache);
+	pthread_mutex_destroy(&d->cache_mu);
 	free(d);
 	*dp = NULL;
 }
@@ -724,13 +897,12 @@ lookup_once(struct dns *d, const char *name, enum dns_type type, struct dns_answ
 
 /* Test mode: unbound answers a CNAME in local data but does not follow it
  * there, so CNAMEs are followed here (at most 8, as a resolver would). */
-enum dns_status
-dns_lookup(struct dns *d, const char *name, enum dns_type type, struct dns_answer *a)
+static enum dns_status
+lookup_uncached(struct dns *d, const char *name, enum dns_type type, struct dns_answer *a)
 {
 	struct dns_answer c;
 	char *target;
 	int depth;
-
 	char *asked;
 
 	lookup_once(d, name, type, a);
@@ -756,6 +928,29 @@ dns_lookup(struct dns *d, const char *name, enum dns_type type, struct dns_answe
 	free(asked);
 	if (a->status == DNS_NODATA && depth == 8)
 		set_error(a, DNS_TEMPERROR, "CNAME chain too long");
+	return a->status;
+}
+
+enum dns_status
+dns_lookup(struct dns *d, const char *name, enum dns_type type, struct dns_answer *a)
+{
+	const char *err = NULL;
+	char *qn = query_name(name, &err), *key;
+
+	if (qn == NULL) {
+		memset(a, 0, sizeof(*a));
+		set_error(a, DNS_PERMERROR, err);
+		return a->status;
+	}
+	key = xasprintf("%s %s", type_name(type), qn);
+	free(qn);
+	if (cache_get(d, key, a)) {
+		free(key);
+		return a->status;
+	}
+	lookup_uncached(d, name, type, a);
+	cache_put(d, key, a);
+	free(key);
 	return a->status;
 }
 

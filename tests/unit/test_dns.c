@@ -129,6 +129,35 @@ test_addresses_and_cname(void **state)
 	dns_answer_free(&a);
 }
 
+/* Answers come from the result cache the second time: equal contents,
+ * separate memory (freeing one leaves the other intact). */
+static void
+test_cache(void **state)
+{
+	struct dns_answer a, b;
+
+	(void)state;
+	assert_int_equal(dns_lookup(d, "mail.example.org", DNS_AAAA, &a), DNS_OK);
+	assert_int_equal(dns_lookup(d, "MAIL.example.org.", DNS_AAAA, &b), DNS_OK);
+	assert_int_equal(a.n, b.n);
+	assert_string_equal(a.rr[0].text, b.rr[0].text);
+	assert_true(a.rr[0].text != b.rr[0].text);
+	assert_true(b.ttl <= a.ttl);
+	assert_int_equal(a.authentic, b.authentic);
+	dns_answer_free(&a);
+	assert_string_equal(b.rr[0].text, "2001:db8::10");
+	dns_answer_free(&b);
+	/* Negative answers too; errors are not cached (still temporary). */
+	assert_int_equal(dns_lookup(d, "nothere2.example.org", DNS_A, &a), DNS_NXDOMAIN);
+	dns_answer_free(&a);
+	assert_int_equal(dns_lookup(d, "nothere2.example.org", DNS_A, &a), DNS_NXDOMAIN);
+	dns_answer_free(&a);
+	assert_int_equal(dns_lookup(d, "broken.example.org", DNS_A, &a), DNS_TEMPERROR);
+	dns_answer_free(&a);
+	assert_int_equal(dns_lookup(d, "broken.example.org", DNS_A, &a), DNS_TEMPERROR);
+	dns_answer_free(&a);
+}
+
 static void
 test_srv(void **state)
 {
@@ -257,6 +286,7 @@ main(void)
 		cmocka_unit_test(test_addresses_and_cname),
 		cmocka_unit_test(test_txt_concatenated),
 		cmocka_unit_test(test_srv),
+		cmocka_unit_test(test_cache),
 		cmocka_unit_test(test_ptr_and_tlsa),
 		cmocka_unit_test(test_negative_and_errors),
 		cmocka_unit_test(test_bad_zone_file),
