@@ -75,7 +75,7 @@ struct dns_options {
 	 * variable when set, else the system resolver. */
 	const char *zone_file;
 	/* Root trust anchor file; NULL: /usr/share/dns/root.key when it
-	 * exists (without one, nothing is authentic). */
+	 * exists; "none": no validation (nothing is authentic). */
 	const char *trust_anchor;
 	/* resolv.conf to take forwarders from; NULL: /etc/resolv.conf. */
 	const char *resolv_conf;
