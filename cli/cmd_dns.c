@@ -62,30 +62,6 @@ records_free(struct records *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static const char *
-type_name(enum dns_type t)
-{
-	switch (t) {
-	case DNS_A:
-		return "A";
-	case DNS_CNAME:
-		return "CNAME";
-	case DNS_PTR:
-		return "PTR";
-	case DNS_MX:
-		return "MX";
-	case DNS_TXT:
-		return "TXT";
-	case DNS_AAAA:
-		return "AAAA";
-	case DNS_TLSA:
-		return "TLSA";
-	case DNS_SRV:
-		return "SRV";
-	}
-	return "?";
-}
-
 /* The comparable text of a record from DNS, in the form the expected
  * values are written: MX "10 host", SRV "0 1 465 host", CNAME "host", TXT
  * the concatenated strings, TLSA "3 1 1 hex". */
@@ -119,7 +95,7 @@ presentation(const struct record *r, struct buf *out)
 {
 	size_t i, len;
 
-	buf_printf(out, "%s. IN %s ", r->name, type_name(r->type));
+	buf_printf(out, "%s. IN %s ", r->name, dns_type_name(r->type));
 	switch (r->type) {
 	case DNS_TXT:
 		/* Character-strings of at most 255 bytes. */

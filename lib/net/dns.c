@@ -764,8 +764,8 @@ query_name(const char *name, const char **error_r)
 	return n;
 }
 
-static const char *
-type_name(enum dns_type t)
+const char *
+dns_type_name(enum dns_type t)
 {
 	switch (t) {
 	case DNS_A:
@@ -886,7 +886,7 @@ lookup_once(struct dns *d, const char *name, enum dns_type type, struct dns_answ
 			set_error(a, DNS_TEMPERROR, "malformed records in answer");
 	}
 	if (d->test) {
-		char *key = xasprintf("%s %s", a->canonical, type_name(type));
+		char *key = xasprintf("%s %s", a->canonical, dns_type_name(type));
 
 		a->authentic = a->status != DNS_TEMPERROR &&
 		    (names_covers(&d->secure_zones, a->canonical) ||
@@ -946,7 +946,7 @@ dns_lookup(struct dns *d, const char *name, enum dns_type type, struct dns_answe
 		set_error(a, DNS_PERMERROR, err);
 		return a->status;
 	}
-	key = xasprintf("%s %s", type_name(type), qn);
+	key = xasprintf("%s %s", dns_type_name(type), qn);
 	free(qn);
 	if (cache_get(d, key, a)) {
 		free(key);

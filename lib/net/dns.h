@@ -100,6 +100,8 @@ void dns_answer_free(struct dns_answer *a);
 
 /* Helpers for callers. */
 const char *dns_status_name(enum dns_status s);
+/* "A", "MX", "TXT", ... */
+const char *dns_type_name(enum dns_type t);
 /* The reverse-lookup name for an address ("4.3.2.1.in-addr.arpa"), or
  * NULL for an invalid address; malloc'd. */
 char *dns_reverse_name(const char *ip);

@@ -20,6 +20,7 @@
 #include "core/util.h"
 #include "mailauth/dkim.h"
 #include "mailauth/dkim_private.h"
+#include "test_zone.h"
 
 static char zone_path[] = "/tmp/test_dkim_zoneXXXXXX";
 static struct dns *d;
@@ -117,9 +118,7 @@ static int
 setup(void **state)
 {
 	const char *err = NULL;
-	struct dns_options o;
 	struct buf z;
-	int fd;
 
 	(void)state;
 	rsa = dkim_key_generate(DKIM_ALGO_RSA, &err);
@@ -142,20 +141,9 @@ setup(void **state)
 	buf_puts(&z, "revoked._domainkey.example.org. IN TXT \"v=DKIM1; k=rsa; p=\"\n");
 	buf_puts(&z, "garbage._domainkey.example.org. IN TXT \"v=DKIM1; k=rsa; p=AAAA; p=AAAA\"\n");
 	buf_puts(&z, "$SERVFAIL temp._domainkey.example.org\n");
-	fd = mkstemp(zone_path);
-	if (fd < 0 || write(fd, z.data, z.len) != (ssize_t)z.len)
-		return -1;
-	close(fd);
+	d = test_zone_dns(z.data, z.len, zone_path);
 	buf_free(&z);
-	memset(&o, 0, sizeof(o));
-	o.zone_file = zone_path;
-	o.timeout_ms = 2000;
-	d = dns_new(&o, &err);
-	if (d == NULL) {
-		fprintf(stderr, "dns_new: %s\n", err);
-		return -1;
-	}
-	return 0;
+	return d != NULL ? 0 : -1;
 }
 
 static int

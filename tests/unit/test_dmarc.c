@@ -21,6 +21,7 @@
 #include "mailauth/dmarc.h"
 #include "mailauth/spf.h"
 #include "net/dns.h"
+#include "test_zone.h"
 
 static char zone_path[] = "/tmp/test_dmarc_zoneXXXXXX";
 /* PTR names per address in the "too many names" part of the zone. */
@@ -97,13 +98,8 @@ static const char zone[] =
 static int
 setup(void **state)
 {
-	const char *err = NULL;
-	struct dns_options o;
-	int fd = mkstemp(zone_path);
-
 	struct buf z;
 	unsigned i, k;
-	bool ok;
 
 	(void)state;
 	/* 192.0.2.101 to .111 each have the same eleven PTR names n01 to
@@ -116,20 +112,9 @@ setup(void **state)
 				100 + i, k);
 		buf_printf(&z, "n%02u.many.example.net. IN A 192.0.2.%u\n", i, 100 + i);
 	}
-	ok = fd >= 0 && write(fd, z.data, z.len) == (ssize_t)z.len;
+	d = test_zone_dns(z.data, z.len, zone_path);
 	buf_free(&z);
-	if (!ok)
-		return -1;
-	close(fd);
-	memset(&o, 0, sizeof(o));
-	o.zone_file = zone_path;
-	o.timeout_ms = 2000;
-	d = dns_new(&o, &err);
-	if (d == NULL) {
-		fprintf(stderr, "dns_new: %s\n", err);
-		return -1;
-	}
-	return 0;
+	return d != NULL ? 0 : -1;
 }
 
 static int

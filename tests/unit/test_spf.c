@@ -19,6 +19,7 @@
 #include "mailauth/spf.h"
 #include "mailauth/spf_private.h"
 #include "net/dns.h"
+#include "test_zone.h"
 
 static char zone_path[] = "/tmp/test_spf_zoneXXXXXX";
 static struct dns *d;
@@ -147,23 +148,9 @@ static const char zone[] =
 static int
 setup(void **state)
 {
-	const char *err = NULL;
-	struct dns_options o;
-	int fd = mkstemp(zone_path);
-
 	(void)state;
-	if (fd < 0 || write(fd, zone, sizeof(zone) - 1) != (ssize_t)(sizeof(zone) - 1))
-		return -1;
-	close(fd);
-	memset(&o, 0, sizeof(o));
-	o.zone_file = zone_path;
-	o.timeout_ms = 2000;
-	d = dns_new(&o, &err);
-	if (d == NULL) {
-		fprintf(stderr, "dns_new: %s\n", err);
-		return -1;
-	}
-	return 0;
+	d = test_zone_dns(zone, sizeof(zone) - 1, zone_path);
+	return d != NULL ? 0 : -1;
 }
 
 static int
