@@ -673,6 +673,29 @@ target_name(struct spf_ctx *c, const struct term *t, const char *domain, struct 
 	return 0;
 }
 
+/* What a lookup without records means for a term (RFC 7208 4.6.4, 5): no
+ * match, with a void lookup counted when void_counts (permerror past the
+ * limit), or temperror for a temporary DNS failure; what is the problem
+ * text's name of the lookup ("MX of example.org"). */
+static enum match
+no_records(struct spf_ctx *c, const struct dns_answer *a, bool void_counts,
+	const char *what, const char *name)
+{
+	switch (a->status) {
+	case DNS_NXDOMAIN:
+	case DNS_NODATA:
+		if (void_counts && !count_void(c))
+			return MATCH_PERMERROR;
+		return MATCH_NO;
+	case DNS_TEMPERROR:
+		set_problem(c, "looking up %s%s: %s", what, name,
+			a->error ? a->error : "temporary error");
+		return MATCH_TEMPERROR;
+	default:
+		return MATCH_NO;
+	}
+}
+
 /* Any A/AAAA of name within the term's CIDR lengths? void_counts: a
  * name without addresses is a void lookup (a; not the hosts of mx). */
 static enum match
@@ -690,16 +713,8 @@ match_host(struct spf_ctx *c, const struct term *t, const char *name, bool void_
 			if (addr_match(c, a.rr[i].text, t->cidr4, t->cidr6))
 				m = MATCH_YES;
 		break;
-	case DNS_NXDOMAIN:
-	case DNS_NODATA:
-		if (void_counts && !count_void(c))
-			m = MATCH_PERMERROR;
-		break;
-	case DNS_TEMPERROR:
-		set_problem(c, "looking up %s: %s", name, a.error ? a.error : "temporary error");
-		m = MATCH_TEMPERROR;
-		break;
-	case DNS_PERMERROR:
+	default:
+		m = no_records(c, &a, void_counts, "", name);
 		break;
 	}
 	dns_answer_free(&a);
@@ -729,16 +744,8 @@ match_mx(struct spf_ctx *c, const struct term *t, const char *name)
 			m = match_host(c, t, a.rr[i].text, false);
 		}
 		break;
-	case DNS_NXDOMAIN:
-	case DNS_NODATA:
-		if (!count_void(c))
-			m = MATCH_PERMERROR;
-		break;
-	case DNS_TEMPERROR:
-		set_problem(c, "looking up MX of %s: %s", name, a.error ? a.error : "temporary error");
-		m = MATCH_TEMPERROR;
-		break;
-	case DNS_PERMERROR:
+	default:
+		m = no_records(c, &a, true, "MX of ", name);
 		break;
 	}
 	dns_answer_free(&a);
@@ -778,16 +785,8 @@ match_exists(struct spf_ctx *c, const char *name)
 	case DNS_OK:
 		m = MATCH_YES;
 		break;
-	case DNS_NXDOMAIN:
-	case DNS_NODATA:
-		if (!count_void(c))
-			m = MATCH_PERMERROR;
-		break;
-	case DNS_TEMPERROR:
-		set_problem(c, "looking up %s: %s", name, a.error ? a.error : "temporary error");
-		m = MATCH_TEMPERROR;
-		break;
-	case DNS_PERMERROR:
+	default:
+		m = no_records(c, &a, true, "", name);
 		break;
 	}
 	dns_answer_free(&a);
