@@ -833,7 +833,8 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 		"            %s/tls/localhost.crt; e.g. swaks --server 127.0.0.1:%u --tls --auth-user\n"
 		"            " LS_LOCALPART "@" LS_DOMAIN " --auth-password PASSWORD --to someone@example.org\n"
 		"  IMAP:     127.0.0.1:%u (STARTTLS; plain-text login allowed on loopback),\n"
-		"            127.0.0.1:%u (TLS), user " LS_LOCALPART "@" LS_DOMAIN ", same certificate\n"
+		"            127.0.0.1:%u (TLS), user " LS_LOCALPART "@" LS_DOMAIN
+		", same certificate\n"
 		"  status:   http://%s/\n"
 		"  psql:     . %s/localserve.env && psql\n"
 		"Press Ctrl-C to stop.\n\n",

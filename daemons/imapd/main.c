@@ -149,8 +149,8 @@ bind_all(struct conf *conf, struct imapd *d, struct bound *b)
 					ms_fatal("mailstead-imapd: [listener %s] %s: %s", l->name,
 						kind_names[k], error);
 				b->ctx[b->n++] = il;
-				log_info(NULL, "proto=imap ev=listen listener=%s service=%s addr=%s "
-					"tls=%s", lq(l->name), kind_names[k], lq(addr),
+				log_info(NULL, "proto=imap ev=listen listener=%s service=%s "
+					"addr=%s tls=%s", lq(l->name), kind_names[k], lq(addr),
 					k == 1 ? "implicit" : tls != NULL ? "starttls" : "none");
 				free(addr);
 			}
