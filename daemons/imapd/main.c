@@ -131,6 +131,10 @@ bind_all(struct conf *conf, struct imapd *d, struct bound *b)
 		if (ports[1] != 0 && tls == NULL)
 			ms_fatal("mailstead-imapd: [listener %s] imaps needs tls_cert and tls_key",
 				l->name);
+		if (ports[0] != 0 && tls == NULL && l->imap_require_starttls)
+			log_warn(NULL, "proto=imap ev=logindisabled listener=%s reason=%s",
+				lq(l->name), lq("imap_require_starttls is set but the listener has "
+					"no tls_cert: logins on its imap port are refused"));
 		for (k = 0; k < 2; k++) {
 			struct imap_listener *il;
 
