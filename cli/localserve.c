@@ -30,7 +30,7 @@
 
 struct ls {
 	char *dir;		/* absolute */
-	unsigned smtp_port, imap_port, http_port, submission_port, submissions_port;
+	unsigned smtp_port, imap_port, imaps_port, http_port, submission_port, submissions_port;
 	const char *pg_bindir;
 	bool root;		/* started as root: runs as LS_USER */
 	char *paths_sbin[2];	/* smtpd, imapd binaries */
@@ -476,11 +476,12 @@ write_config(struct ls *ls)
 		"submission = %u\n"
 		"submissions = %u\n"
 		"imap = %u\n"
+		"imaps = %u\n"
 		"; Plain-text logins are fine on loopback.\n"
 		"imap_require_starttls = no\n",
 		ls->dir, ls->dir, ls->root ? "user = " LS_USER "\n" : "", ls->sqldir, ci,
 		ls->http_port, ls->dir, ls->dir, ls->dir, ls->smtp_port, ls->submission_port,
-		ls->submissions_port, ls->imap_port);
+		ls->submissions_port, ls->imap_port, ls->imaps_port);
 	write_file(path, b.data, 0640);
 	buf_free(&b);
 	free(path);
@@ -547,8 +548,8 @@ write_env(struct ls *ls)
 	buf_printf(&v, "%s/mailstead.conf", ls->dir);
 	env_line(&b, "MAILSTEAD_CONF", v.data);
 	buf_printf(&b, "SMTP_PORT=%u\nSUBMISSION_PORT=%u\nSUBMISSIONS_PORT=%u\n"
-		"IMAP_PORT=%u\nHTTP_PORT=%u\n", ls->smtp_port, ls->submission_port,
-		ls->submissions_port, ls->imap_port, ls->http_port);
+		"IMAP_PORT=%u\nIMAPS_PORT=%u\nHTTP_PORT=%u\n", ls->smtp_port, ls->submission_port,
+		ls->submissions_port, ls->imap_port, ls->imaps_port, ls->http_port);
 	env_line(&b, "ACCOUNT", LS_LOCALPART "@" LS_DOMAIN);
 	buf_reset(&v);
 	buf_printf(&v, "%s/tls/localhost.crt", ls->dir);
@@ -705,6 +706,7 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 	memset(&ls, 0, sizeof(ls));
 	ls.smtp_port = 1025;
 	ls.imap_port = 1143;
+	ls.imaps_port = 1993;
 	ls.http_port = 1080;
 	ls.submission_port = 1587;
 	ls.submissions_port = 1465;
@@ -716,6 +718,9 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 		else if (strcmp(argv[i], "-smtp-port") == 0 && parse_port(argv[i + 1], &ls.smtp_port) == 0)
 			i++;
 		else if (strcmp(argv[i], "-imap-port") == 0 && parse_port(argv[i + 1], &ls.imap_port) == 0)
+			i++;
+		else if (strcmp(argv[i], "-imaps-port") == 0 &&
+			 parse_port(argv[i + 1], &ls.imaps_port) == 0)
 			i++;
 		else if (strcmp(argv[i], "-http-port") == 0 && parse_port(argv[i + 1], &ls.http_port) == 0)
 			i++;
@@ -827,12 +832,15 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 		"  submission: 127.0.0.1:%u (STARTTLS), 127.0.0.1:%u (TLS), self-signed certificate\n"
 		"            %s/tls/localhost.crt; e.g. swaks --server 127.0.0.1:%u --tls --auth-user\n"
 		"            " LS_LOCALPART "@" LS_DOMAIN " --auth-password PASSWORD --to someone@example.org\n"
-		"  IMAP:     127.0.0.1:%u   (user " LS_LOCALPART "@" LS_DOMAIN ", plain-text login on loopback)\n"
+		"  IMAP:     127.0.0.1:%u (STARTTLS; plain-text login allowed on loopback),\n"
+		"            127.0.0.1:%u (TLS), user " LS_LOCALPART "@" LS_DOMAIN
+		", same certificate\n"
 		"  status:   http://%s/\n"
 		"  psql:     . %s/localserve.env && psql\n"
 		"Press Ctrl-C to stop.\n\n",
 		ls.dir, ls.password.data, ls.smtp_port, ls.smtp_port, ls.submission_port,
-		ls.submissions_port, ls.dir, ls.submission_port, ls.imap_port, http, ls.dir);
+		ls.submissions_port, ls.dir, ls.submission_port, ls.imap_port, ls.imaps_port, http,
+		ls.dir);
 	while (!ls_stop) {
 		sigsuspend(&old);
 		if (ls_child) {

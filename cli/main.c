@@ -22,12 +22,13 @@ static int cmd_help(struct cli *cli, int argc, char **argv);
 static const struct command commands[] = {
 	{ "localserve", cmd_localserve,
 	  "localserve [-dir DIR] [-smtp-port N] [-submission-port N] [-submissions-port N]\n"
-	  "           [-imap-port N] [-http-port N]",
+	  "           [-imap-port N] [-imaps-port N] [-http-port N]",
 	  "Run a complete local Mailstead for testing and development: creates DIR\n"
 	  "(default ./mailstead-local) with a private PostgreSQL cluster, migrates it,\n"
 	  "creates an account and prints its address and password, and starts smtpd\n"
 	  "(127.0.0.1:1025; submission on 1587 with STARTTLS and 1465 with TLS, using\n"
-	  "a self-signed certificate made once in DIR/tls), imapd (127.0.0.1:1143) and\n"
+	  "a self-signed certificate made once in DIR/tls), imapd (127.0.0.1:1143 with\n"
+	  "STARTTLS, 1993 with TLS, same certificate) and\n"
 	  "a status web page (127.0.0.1:1080). Logs go to standard output; Ctrl-C or SIGTERM stops\n"
 	  "everything. Running it again resumes with the same data. DIR/mailstead.conf\n"
 	  "works with every other command (mailstead -c DIR/mailstead.conf ...) and\n"

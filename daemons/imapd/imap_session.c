@@ -39,6 +39,7 @@ static const struct imap_command_def commands[] = {
 	{ "NOOP", imap_cmd_noop, CMDF_SYNC },
 	{ "LOGOUT", imap_cmd_logout, 0 },
 	{ "ID", imap_cmd_id, 0 },
+	{ "STARTTLS", imap_cmd_starttls, CMDF_NOTAUTH },
 	{ "LOGIN", imap_cmd_login, CMDF_NOTAUTH },
 	{ "AUTHENTICATE", imap_cmd_authenticate, CMDF_NOTAUTH },
 	{ "ENABLE", imap_cmd_enable, CMDF_AUTH },
@@ -451,11 +452,38 @@ imap_session_run(struct conn *c, void *ctx)
 	unsigned bad = 0;
 	const char *error;
 	struct buf caps;
+	bool preauth = false;
+	int i;
 
 	memset(s, 0, sizeof(*s));
 	s->c = c;
-	s->d = ctx;
+	s->lst = ctx;
+	s->d = s->lst->d;
 	s->state = IMAP_NOTAUTH;
+	for (i = 0; i < SASL_CB_NTYPES; i++)
+		buf_init(&s->cb[i]);
+	if (s->lst->implicit_tls) {
+		/* RFC 8314 3.3: implicit TLS, the handshake comes first. */
+		if (conn_tls_accept_flags(c, s->lst->tls, CONN_TLS_STRICT_SNI, &error) < 0) {
+			log_info(c->cid, "proto=imap ev=tls result=failed err=%s", lq(error));
+			imap_auth_free(s);
+			return;
+		}
+		s->tls = true;
+		log_info(c->cid, "proto=imap ev=tls result=ok version=%s cipher=%s sni=%s",
+			conn_tls_version_name(c), conn_tls_cipher_name(c),
+			lq(conn_tls_sni(c) ? conn_tls_sni(c) : ""));
+	}
+	/* As the reference: an address with too many failed logins gets no
+	 * IMAP service for a while (the limiter of ratelimit.h). */
+	if (imap_auth_ratelimited(s)) {
+		log_info(c->cid, "proto=imap ev=refused reason=auth-ratelimited");
+		(void)conn_puts(c, "* BYE [UNAVAILABLE] Too many authentication failures, "
+			"try again later\r\n");
+		(void)conn_flush(c);
+		imap_auth_free(s);
+		return;
+	}
 	lim.max_line = s->d->conf->imap.max_line_length;
 	lim.max_literal = s->d->conf->imap.max_literal_size;
 	lim.max_depth = 32;
@@ -466,13 +494,26 @@ imap_session_run(struct conn *c, void *ctx)
 		(void)conn_puts(c, "* BYE Internal error\r\n");
 		(void)conn_flush(c);
 		imap_parser_free(&s->parser);
+		imap_auth_free(s);
 		return;
 	}
+	/* After the waiter exists: a preauthenticated session gets change
+	 * notifications for its account. */
+	if (s->tls)
+		preauth = imap_auth_tls_established(s, true);
 
+	/* RFC 9051 7.1.4: "* PREAUTH" when the connection is already
+	 * authenticated (here: a registered TLS client certificate whose key
+	 * allows it, as in the reference). */
 	buf_init(&caps);
 	imap_capabilities(s, &caps);
-	(void)conn_printf(c, "* OK [CAPABILITY %s] %s Mailstead IMAP server ready\r\n",
-		caps.data, s->d->conf->general.hostname);
+	if (preauth)
+		(void)conn_printf(c, "* PREAUTH [CAPABILITY %s] %s Mailstead IMAP server, "
+			"logged in as %s\r\n", caps.data, s->d->conf->general.hostname,
+			s->username);
+	else
+		(void)conn_printf(c, "* OK [CAPABILITY %s] %s Mailstead IMAP server ready\r\n",
+			caps.data, s->d->conf->general.hostname);
 	buf_free(&caps);
 
 	while (s->state != IMAP_LOGOUT && !c->failed) {
@@ -528,6 +569,7 @@ imap_session_run(struct conn *c, void *ctx)
 	imap_waiter_remove(s->d->registry, &s->waiter);
 	imap_parser_free(&s->parser);
 	free(s->username);
+	imap_auth_free(s);
 }
 
 /* ---- the selected mailbox ---- */

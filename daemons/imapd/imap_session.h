@@ -15,9 +15,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/ratelimit.h"
+#include "auth/sasl.h"
 #include "core/buf.h"
 #include "core/conf.h"
 #include "net/conn.h"
+#include "net/tls.h"
 #include "store/store.h"
 #include "imap_notify.h"
 #include "imap_parser.h"
@@ -28,10 +31,23 @@ struct imapd {
 	const struct conf *conf;
 	struct store *store;
 	struct imap_registry *registry;
-	/* Until the TLS issue lands, listeners are plain text. When this is
-	 * false, LOGIN/AUTHENTICATE are refused without TLS and CAPABILITY
-	 * announces LOGINDISABLED instead of AUTH=PLAIN (RFC 9051 6.2.3). */
-	bool plaintext_auth;
+	/* Failed logins per address range (ratelimit_new_auth_failures, the
+	 * limits SMTP uses), the delay and NO [UNAVAILABLE] come with it. */
+	struct ratelimit *auth_failures;
+	/* store_server_secret("sasl-fake-salt") for struct sasl_params. */
+	const unsigned char *sasl_secret;
+	size_t sasl_secret_len;
+};
+
+/* One listening service: a listener's imap (STARTTLS) or imaps (implicit
+ * TLS) port; the fd_ctx of its sockets in net_serve. */
+struct imap_listener {
+	struct imapd *d;
+	const struct conf_listener_def *conf;
+	/* The listener's certificates; NULL: no STARTTLS (then plain-text
+	 * logins only with imap_require_starttls = no). */
+	struct tls_ctx *tls;
+	bool implicit_tls;	/* imaps: the handshake comes first (RFC 8314) */
 };
 
 enum imap_state {
@@ -69,12 +85,21 @@ struct imap_view {
 struct imap_session {
 	struct conn *c;
 	struct imapd *d;
+	const struct imap_listener *lst;
 	struct imap_parser *parser;
 	enum imap_state state;
 	unsigned enabled;	/* enum imap_enabled */
 	bool tls;
 	int64_t account_id;
 	char *username;
+	char *account_name;
+	/* After the TLS handshake: channel bindings for SCRAM-*-PLUS, and the
+	 * client certificate's key (imap_auth_tls_established). */
+	bool have_cb[SASL_CB_NTYPES];
+	struct buf cb[SASL_CB_NTYPES];
+	char *tls_fingerprint;		/* NULL: no client certificate */
+	int64_t tls_account_id;		/* > 0: registered key, EXTERNAL offered */
+	char *tls_login_address;
 	struct imap_view *sel;
 	struct imap_waiter waiter;
 	bool changes_pending;	/* a change notification arrived */
@@ -108,7 +133,7 @@ struct imap_cmd {
 
 typedef void imap_cmd_fn(struct imap_session *s, struct imap_cmd *cmd);
 
-/* Entry point for net_serve; ctx is the struct imapd. */
+/* Entry point for net_serve; ctx is the socket's struct imap_listener. */
 void imap_session_run(struct conn *c, void *ctx);
 
 /* ---- results and output ---- */
@@ -203,9 +228,18 @@ const char *imap_cid(const struct imap_session *s);
 
 /* imap_cmd_auth.c: any state and not-authenticated state */
 imap_cmd_fn imap_cmd_capability, imap_cmd_noop, imap_cmd_logout, imap_cmd_id,
-	imap_cmd_login, imap_cmd_authenticate, imap_cmd_enable;
+	imap_cmd_login, imap_cmd_authenticate, imap_cmd_enable, imap_cmd_starttls;
 /* The CAPABILITY list for the session's current state. */
 void imap_capabilities(struct imap_session *s, struct buf *out);
+/* After a TLS handshake (implicit or STARTTLS): note the channel bindings
+ * and look up the client certificate's key. Returns true when the key
+ * logged the session in (only with allow_preauth, for the greeting of
+ * implicit TLS: state authenticated, greet with PREAUTH). */
+bool imap_auth_tls_established(struct imap_session *s, bool allow_preauth);
+/* Has this address failed to log in too often (the shared limiter)? */
+bool imap_auth_ratelimited(struct imap_session *s);
+/* Free what the session's authentication holds. */
+void imap_auth_free(struct imap_session *s);
 
 /* imap_cmd_mailbox.c: authenticated and selected state */
 imap_cmd_fn imap_cmd_select, imap_cmd_list, imap_cmd_lsub, imap_cmd_namespace,

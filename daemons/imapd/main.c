@@ -1,6 +1,7 @@
-/* mailstead-imapd: IMAP4rev2/IMAP4rev1 server. Binds the listeners as root,
- * drops privileges, starts the change-notification listener and serves one
- * thread per connection (imap_session.c). */
+/* mailstead-imapd: IMAP4rev2/IMAP4rev1 server. Binds the imap (STARTTLS)
+ * and imaps (implicit TLS) ports of every listener as root, loads their
+ * certificates, drops privileges, starts the change-notification listener
+ * and serves one thread per connection (imap_session.c). */
 #include "config.h"
 
 #include <pthread.h>
@@ -9,15 +10,30 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/ratelimit.h"
 #include "core/conf.h"
 #include "core/daemon.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "db/db.h"
 #include "net/conn.h"
+#include "net/tls.h"
 #include "store/store.h"
 #include "imap_notify.h"
 #include "imap_session.h"
+
+/* One listening socket per IP of every listener's imap and imaps port,
+ * bound while still root; each socket's fd_ctx is its struct
+ * imap_listener. */
+struct bound {
+	int *fds;
+	void **ctx;
+	size_t n;
+	struct imap_listener *listeners;	/* one per listener and kind */
+	size_t nlisteners;
+	struct tls_ctx **tls;			/* one per listener with certificates */
+	size_t ntls;
+};
 
 /* Wake every session once the daemon is told to stop, so sessions waiting
  * for a command or in IDLE say "* BYE" right away. */
@@ -32,6 +48,120 @@ stop_watcher(void *arg)
 	return NULL;
 }
 
+/* Load a listener's certificates (as root: keys are often root-only), as
+ * mailstead-smtpd does. */
+static struct tls_ctx *
+load_tls(const struct conf_listener_def *l)
+{
+	struct tls_config cfg;
+	struct tls_ctx *ctx;
+	const char *error;
+	struct buf names;
+	size_t i;
+
+	if (l->tls_cert.n == 0)
+		return NULL;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.cert_files = (const char *const *)l->tls_cert.v;
+	cfg.key_files = (const char *const *)l->tls_key.v;
+	cfg.ncerts = l->tls_cert.n;
+	cfg.hostname = l->hostname;
+	if (tls_parse_version(l->tls_min_version, &cfg.min_version) < 0)
+		ms_fatal("mailstead-imapd: [listener %s] bad tls_min_version", l->name);
+	cfg.session_tickets = l->tls_session_tickets;
+	cfg.client_auth = l->tls_client_auth;
+	ctx = tls_ctx_create(&cfg, &error);
+	if (ctx == NULL)
+		ms_fatal("mailstead-imapd: [listener %s] TLS: %s", l->name, error);
+	buf_init(&names);
+	for (i = 0; i < tls_ctx_cert_count(ctx); i++) {
+		buf_reset(&names);
+		tls_ctx_cert_names(ctx, i, &names);
+		log_info(NULL, "proto=imap ev=tls-certificate listener=%s names=%s", lq(l->name),
+			lq(names.data));
+	}
+	buf_free(&names);
+	return ctx;
+}
+
+/* Called by the accept loop: reload certificates after SIGHUP. Running
+ * connections keep the certificates they started with. */
+static void
+tick(void *arg)
+{
+	struct bound *b = arg;
+	const char *error;
+	size_t i;
+
+	if (!daemon_hup)
+		return;
+	daemon_hup = 0;
+	for (i = 0; i < b->ntls; i++) {
+		if (tls_ctx_reload(b->tls[i], &error) < 0)
+			log_error(NULL, "proto=imap ev=tls-reload result=failed err=%s", lq(error));
+		else
+			log_info(NULL, "proto=imap ev=tls-reload result=ok");
+	}
+}
+
+static void
+bind_all(struct conf *conf, struct imapd *d, struct bound *b)
+{
+	static const char *const kind_names[2] = { "imap", "imaps" };
+	size_t li, ip, k, max = 0;
+	const char *error;
+
+	for (li = 0; li < conf->nlisteners; li++)
+		max += 2 * conf->listeners[li].ips.n;
+	b->fds = xcalloc(max ? max : 1, sizeof(int));
+	b->ctx = xcalloc(max ? max : 1, sizeof(void *));
+	b->listeners = xcalloc(conf->nlisteners * 2 + 1, sizeof(struct imap_listener));
+	b->tls = xcalloc(conf->nlisteners + 1, sizeof(struct tls_ctx *));
+	for (li = 0; li < conf->nlisteners; li++) {
+		const struct conf_listener_def *l = &conf->listeners[li];
+		uint64_t ports[2] = { l->imap, l->imaps };
+		struct tls_ctx *tls;
+
+		if (ports[0] == 0 && ports[1] == 0)
+			continue;
+		tls = load_tls(l);
+		if (tls != NULL)
+			b->tls[b->ntls++] = tls;
+		/* conf.c refuses imaps without certificates. */
+		if (ports[1] != 0 && tls == NULL)
+			ms_fatal("mailstead-imapd: [listener %s] imaps needs tls_cert and tls_key",
+				l->name);
+		if (ports[0] != 0 && tls == NULL && l->imap_require_starttls)
+			log_warn(NULL, "proto=imap ev=logindisabled listener=%s reason=%s",
+				lq(l->name), lq("imap_require_starttls is set but the listener has "
+					"no tls_cert: logins on its imap port are refused"));
+		for (k = 0; k < 2; k++) {
+			struct imap_listener *il;
+
+			if (ports[k] == 0)
+				continue;
+			il = &b->listeners[b->nlisteners++];
+			il->d = d;
+			il->conf = l;
+			il->tls = tls;
+			il->implicit_tls = k == 1;
+			for (ip = 0; ip < l->ips.n; ip++) {
+				char *addr = conf_hostport(l->ips.v[ip], (unsigned)ports[k]);
+
+				b->fds[b->n] = net_listen(addr, &error);
+				if (b->fds[b->n] < 0)
+					ms_fatal("mailstead-imapd: [listener %s] %s: %s", l->name,
+						kind_names[k], error);
+				b->ctx[b->n++] = il;
+				log_info(NULL, "proto=imap ev=listen listener=%s service=%s "
+					"addr=%s tls=%s", lq(l->name), kind_names[k], lq(addr),
+					k == 1 ? "implicit" : tls != NULL ? "starttls" : "none");
+				free(addr);
+			}
+		}
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -40,40 +170,18 @@ main(int argc, char **argv)
 	struct net_server srv;
 	struct db_pool *pool;
 	struct imapd d;
+	struct bound b;
+	struct buf secret;
 	pthread_t watcher;
 	const char *error;
-	size_t i, nfds = 0;
-	int *fds;
+	size_t i;
 
-	/* Bind while still root (ports below 1024): the imap port of every
-	 * listener on each of its IPs. */
-	{
-		size_t li, ip, max = 0;
-
-		for (li = 0; li < conf->nlisteners; li++)
-			max += conf->listeners[li].ips.n;
-		fds = xcalloc(max ? max : 1, sizeof(*fds));
-		for (li = 0; li < conf->nlisteners; li++) {
-			const struct conf_listener_def *l = &conf->listeners[li];
-
-			if (l->imaps != 0)
-				ms_fatal("mailstead-imapd: [listener %s] imaps: implicit TLS for IMAP "
-					"is not available in this version; use imap", l->name);
-			for (ip = 0; l->imap != 0 && ip < l->ips.n; ip++) {
-				char *addr = conf_hostport(l->ips.v[ip], (unsigned)l->imap);
-
-				fds[nfds] = net_listen(addr, &error);
-				if (fds[nfds] < 0)
-					ms_fatal("mailstead-imapd: [listener %s] imap: %s", l->name, error);
-				nfds++;
-				log_info(NULL, "proto=imap ev=listen listener=%s addr=%s", lq(l->name),
-					lq(addr));
-				free(addr);
-			}
-		}
-		if (nfds == 0)
-			ms_fatal("mailstead-imapd: no listener has an imap port");
-	}
+	memset(&d, 0, sizeof(d));
+	memset(&b, 0, sizeof(b));
+	/* Bind while still root (ports below 1024, root-only key files). */
+	bind_all(conf, &d, &b);
+	if (b.n == 0)
+		ms_fatal("mailstead-imapd: no listener has an imap or imaps port");
 	if (daemon_drop_privileges(conf->general.user, &error) < 0)
 		ms_fatal("mailstead-imapd: %s", error);
 
@@ -83,23 +191,19 @@ main(int argc, char **argv)
 		ms_fatal("mailstead-imapd: database: %s", error);
 	if (db_migrate_pool(pool, conf->general.sqldir, &error) < 0)
 		ms_fatal("mailstead-imapd: migrate: %s", error);
-	memset(&d, 0, sizeof(d));
 	d.conf = conf;
 	d.store = store_open(pool, conf->general.datadir, STORE_OPEN_DIRS, &error);
 	if (d.store == NULL)
 		ms_fatal("mailstead-imapd: store: %s", error);
 	d.registry = imap_registry_new();
-	/* IMAP has no STARTTLS yet (IMAP issue): plain-text logins are only
-	 * allowed when every listener with an imap port says
-	 * imap_require_starttls = no (e.g. loopback listeners); otherwise
-	 * CAPABILITY shows LOGINDISABLED and logins are refused. */
-	d.plaintext_auth = true;
-	for (i = 0; i < conf->nlisteners; i++)
-		if (conf->listeners[i].imap != 0 && conf->listeners[i].imap_require_starttls)
-			d.plaintext_auth = false;
-	if (!d.plaintext_auth)
-		log_warn(NULL, "proto=imap ev=logindisabled reason=%s",
-			lq("imap_require_starttls is set and IMAP STARTTLS is not available yet"));
+	/* The same fake-salt secret as mailstead-smtpd (sasl.h), so unknown
+	 * users look alike in both. */
+	buf_init(&secret);
+	if (store_server_secret(d.store, "sasl-fake-salt", 32, &secret, &error) < 0)
+		ms_fatal("mailstead-imapd: server secret: %s", error);
+	d.sasl_secret = (const unsigned char *)secret.data;
+	d.sasl_secret_len = secret.len;
+	d.auth_failures = ratelimit_new_auth_failures();
 
 	listener = db_listener_start(conf->database.conninfo, &error);
 	if (listener == NULL)
@@ -110,24 +214,37 @@ main(int argc, char **argv)
 		ms_fatal("mailstead-imapd: cannot start thread");
 
 	memset(&srv, 0, sizeof(srv));
-	srv.fds = fds;
-	srv.nfds = nfds;
+	srv.fds = b.fds;
+	srv.nfds = b.n;
+	srv.fd_ctx = b.ctx;
 	srv.max_conns = (unsigned)conf->imap.l.max_connections;
 	srv.timeout_ms = (int)(conf->imap.l.timeout * 1000);
 	srv.fn = imap_session_run;
-	srv.ctx = &d;
 	srv.proto = "imap";
+	srv.tick = tick;
+	srv.tick_arg = &b;
+	log_info(NULL, "proto=imap ev=start version=%s pid=%ld", PACKAGE_VERSION,
+		(long)getpid());
 	net_serve(&srv, "* BYE too many connections\r\n", &daemon_stop);
 	log_info(NULL, "proto=imap ev=stop");
 
 	pthread_join(watcher, NULL);
 	db_listener_stop(&listener);
 	for (i = 0; i < srv.nfds; i++)
-		close(fds[i]);
-	free(fds);
+		close(b.fds[i]);
 	/* Sessions still running after net_serve's grace period may use the
-	 * store and the configuration: then exit without tearing them down. */
+	 * store, the limiter and the configuration: then exit without tearing
+	 * them down. */
 	if (net_active_conns() == 0) {
+		ratelimit_free(&d.auth_failures);
+		buf_wipe(&secret);
+		buf_free(&secret);
+		free(b.fds);
+		free(b.ctx);
+		free(b.listeners);
+		for (i = 0; i < b.ntls; i++)
+			tls_ctx_free(&b.tls[i]);
+		free(b.tls);
 		store_close(&d.store);
 		db_pool_destroy(&pool);
 		imap_registry_free(&d.registry);

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import smtplib
+import ssl
 import subprocess
 import time
 import urllib.request
@@ -328,6 +329,7 @@ class LocalserveTest(harness.TestCase):
         cls.log = os.path.join(srv.dir, "logs", "localserve.log")
         cls.smtp_port, cls.imap_port, cls.http_port = (harness.free_port() for _ in range(3))
         cls.submission_port, cls.submissions_port = harness.free_port(), harness.free_port()
+        cls.imaps_port = harness.free_port()
         cls.sent = []
         cls.first_env = None
         try:
@@ -344,14 +346,16 @@ class LocalserveTest(harness.TestCase):
             [CLI, "localserve", "-dir", cls.dir, "-smtp-port", str(cls.smtp_port),
              "-imap-port", str(cls.imap_port), "-http-port", str(cls.http_port),
              "-submission-port", str(cls.submission_port),
-             "-submissions-port", str(cls.submissions_port)],
+             "-submissions-port", str(cls.submissions_port),
+             "-imaps-port", str(cls.imaps_port)],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT, cwd=srv.dir)
         logf.close()
         envfile = os.path.join(cls.dir, "localserve.env")
         ready = harness.wait_for(
             lambda: cls.proc.poll() is not None or (
                 os.path.exists(envfile) and all(harness.port_open(p) for p in
-                                                (cls.smtp_port, cls.imap_port, cls.http_port))),
+                                                (cls.smtp_port, cls.imap_port, cls.imaps_port,
+                                                 cls.http_port))),
             120, 0.2)
         if cls.proc.poll() is not None or not ready:
             raise AssertionError("localserve not ready (exit %s):\n%s"
@@ -466,6 +470,33 @@ class LocalserveTest(harness.TestCase):
         self.assertEqual(r.returncode, 0, r.stdout)
         self.assertEqual(r.stdout.count("someone@example.net"), 2, r.stdout)
 
+    def test_2c_imap_with_tls(self):
+        env = self.first_env or self.env()
+        self.assertEqual(int(env["IMAPS_PORT"]), self.imaps_port)
+        with open(env["MAILSTEAD_CONF"]) as f:
+            self.assertIn("imaps = %d\n" % self.imaps_port, f.read())
+        ctx = ssl.create_default_context(cafile=env["TLS_CERT"])
+        ctx.check_hostname = False
+        # Implicit TLS with the self-signed certificate of localserve.env.
+        m = imaplib.IMAP4_SSL("127.0.0.1", self.imaps_port, ssl_context=ctx,
+                              timeout=harness.TIMEOUT)
+        try:
+            self.assertIn("AUTH=SCRAM-SHA-256", m.capabilities)
+            self.assertEqual(m.login(env["ACCOUNT"], env["PASSWORD"])[0], "OK")
+            typ, data = m.select("INBOX", readonly=True)
+            self.assertEqual(typ, "OK")
+        finally:
+            m.logout()
+        # STARTTLS on the imap port (plain-text login stays allowed there).
+        m = imaplib.IMAP4("127.0.0.1", self.imap_port, timeout=harness.TIMEOUT)
+        try:
+            self.assertIn("STARTTLS", m.capabilities)
+            self.assertIn("AUTH=PLAIN", m.capabilities)
+            self.assertEqual(m.starttls(ssl_context=ctx)[0], "OK")
+            self.assertEqual(m.login(env["ACCOUNT"], env["PASSWORD"])[0], "OK")
+        finally:
+            m.logout()
+
     def test_3_cli_against_localserve(self):
         env = self.first_env or self.env()
         conf = env["MAILSTEAD_CONF"]
@@ -502,7 +533,7 @@ class LocalserveTest(harness.TestCase):
         self.assertEqual(left, [], "processes still running for the localserve dir")
         self.assertEqual(glob.glob(os.path.join(self.dir, "**", "postmaster.pid"), recursive=True), [],
                          "postgres did not shut down")
-        for p in (self.smtp_port, self.imap_port, self.http_port):
+        for p in (self.smtp_port, self.imap_port, self.imaps_port, self.http_port):
             self.assertFalse(harness.port_open(p), "port %d still open" % p)
 
         type(self).start()

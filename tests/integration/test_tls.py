@@ -215,8 +215,9 @@ class TlsTest(harness.TestCase):
         s.quit()
 
     def test_imap_logins_disabled_when_tls_required(self):
-        # imap_require_starttls (the default) without IMAP STARTTLS yet:
-        # CAPABILITY says LOGINDISABLED and LOGIN is refused.
+        # imap_require_starttls (the default): before STARTTLS, CAPABILITY
+        # says STARTTLS and LOGINDISABLED, and LOGIN is refused; after
+        # STARTTLS the login works (test_imap_tls.py tests the rest).
         port = harness.free_port()
         path = os.path.join(srv.dir, "imap-strict.conf")
         with open(path, "w") as f:
@@ -232,8 +233,12 @@ class TlsTest(harness.TestCase):
             m = imaplib.IMAP4("127.0.0.1", port, timeout=harness.TIMEOUT)
             typ, data = m.capability()
             self.assertIn(b"LOGINDISABLED", data[0])
+            self.assertIn(b"STARTTLS", data[0])
             with self.assertRaises(imaplib.IMAP4.error):
                 m.login(USER, PASSWORD)
+            m.starttls(ssl_context=client_context())
+            self.assertNotIn("LOGINDISABLED", m.capabilities)
+            self.assertEqual(m.login(USER, PASSWORD)[0], "OK")
             m.logout()
         finally:
             proc.terminate()
