@@ -245,6 +245,8 @@ void imap_auth_free(struct imap_session *s);
 imap_cmd_fn imap_cmd_select, imap_cmd_list, imap_cmd_lsub, imap_cmd_namespace,
 	imap_cmd_status, imap_cmd_check, imap_cmd_close, imap_cmd_unselect,
 	imap_cmd_expunge, imap_cmd_idle, imap_cmd_append;
+/* imap_cmd_manage.c: CREATE, DELETE, RENAME, SUBSCRIBE/UNSUBSCRIBE */
+imap_cmd_fn imap_cmd_create, imap_cmd_delete, imap_cmd_rename, imap_cmd_subscribe;
 
 /* imap_fetch.c */
 imap_cmd_fn imap_cmd_fetch, imap_cmd_store;

@@ -279,6 +279,35 @@ int store_mailbox_list(struct store *st, int64_t account_id,
  * found, 0 not found, -1 error. */
 int store_mailbox_get(struct store *st, int64_t account_id, const char *name,
 	struct store_mailbox *mb_r, const char **error_r);
+/* Mailbox management (store_mailbox_admin.c). Names are as stored ("/"
+ * separated, "INBOX" in any case means Inbox). Results other than 0/-1: */
+#define STORE_MAILBOX_EXISTS 1		/* target name is taken */
+#define STORE_MAILBOX_NOT_FOUND 2
+#define STORE_MAILBOX_HAS_CHILDREN 3	/* delete: remove the children first */
+#define STORE_MAILBOX_IS_INBOX 4	/* delete: Inbox cannot be deleted */
+/* A name we accept for a new mailbox: not empty, no leading, trailing or
+ * doubled "/", no control characters, no "*" or "%". */
+bool store_mailbox_name_ok(const char *name);
+/* Create (with missing parents) and optional special use ("junk", ...).
+ * Returns 0 (*id_r set), STORE_MAILBOX_EXISTS or -1. */
+int store_mailbox_create(struct store *st, int64_t account_id, const char *name,
+	const char *special_use, int64_t *id_r, const char **error_r);
+/* Delete a mailbox and its messages (files removed after commit). Returns
+ * 0 (*nmessages_r: messages removed), STORE_MAILBOX_NOT_FOUND,
+ * STORE_MAILBOX_HAS_CHILDREN, STORE_MAILBOX_IS_INBOX or -1. */
+int store_mailbox_delete(struct store *st, int64_t account_id, const char *name,
+	size_t *nmessages_r, const char **error_r);
+/* Rename a mailbox with its children (new UIDVALIDITY each; missing
+ * parents of the new name created). Renaming Inbox moves its messages to
+ * a new mailbox instead (RFC 9051 6.3.6). Returns 0,
+ * STORE_MAILBOX_NOT_FOUND, STORE_MAILBOX_EXISTS (also for a name below
+ * itself) or -1. */
+int store_mailbox_rename(struct store *st, int64_t account_id, const char *from,
+	const char *to, const char **error_r);
+/* Returns 0, STORE_MAILBOX_NOT_FOUND or -1. */
+int store_mailbox_subscribe(struct store *st, int64_t account_id, const char *name,
+	bool subscribed, const char **error_r);
+
 /* Highest modseq of the account (the account's current modseq). */
 int store_account_modseq(struct store *st, int64_t account_id,
 	int64_t *modseq_r, const char **error_r);
