@@ -1,4 +1,4 @@
-/* Mailbox commands: SELECT/EXAMINE, LIST/LSUB, NAMESPACE, STATUS, APPEND,
+/* Mailbox commands: SELECT/EXAMINE, NAMESPACE, STATUS, APPEND,
  * IDLE, and the selected-state CHECK, CLOSE, UNSELECT, EXPUNGE
  * (RFC 9051 sections 6.3 and 6.4). */
 #include "config.h"
@@ -115,215 +115,6 @@ imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
 	buf_free(&name);
 }
 
-/* ---- LIST / LSUB ---- */
-
-/* RFC 9051 6.3.9: "*" matches zero or more characters at this position,
- * "%" is like "*" but does not match a hierarchy delimiter. Dynamic
- * programming over (pattern, name) keeps it linear in their product. */
-static bool
-pattern_match(const char *pat, size_t pn, const char *name, size_t nn)
-{
-	bool *row = xcalloc(nn + 1, sizeof(bool)), *next = xcalloc(nn + 1, sizeof(bool));
-	size_t i, j;
-	bool ok;
-
-	/* row[j]: pattern[0..i) matches name[0..j) */
-	row[0] = true;
-	for (i = 0; i < pn; i++) {
-		char pc = pat[i];
-
-		memset(next, 0, (nn + 1) * sizeof(bool));
-		for (j = 0; j <= nn; j++) {
-			if (pc == '*' || pc == '%') {
-				/* zero chars, or extend a previous match */
-				if (row[j] || (j > 0 && next[j - 1] &&
-					    (pc == '*' || name[j - 1] != DELIM)))
-					next[j] = true;
-			} else if (j > 0 && row[j - 1] && name[j - 1] == pc) {
-				next[j] = true;
-			}
-		}
-		memcpy(row, next, (nn + 1) * sizeof(bool));
-	}
-	ok = row[nn];
-	free(row);
-	free(next);
-	return ok;
-}
-
-struct list_entry {
-	char *name;		/* display form, "INBOX/..." */
-	const struct store_mailbox *mb;	/* NULL: implied parent */
-	bool children;
-};
-
-static int
-cmp_entry(const void *a, const void *b)
-{
-	const struct list_entry *x = a, *y = b;
-
-	return strcmp(x->name, y->name);
-}
-
-static const char *
-special_use_attr(const char *su)
-{
-	static const struct {
-		const char *su, *attr;
-	} map[] = {
-		{ "sent", "\\Sent" }, { "drafts", "\\Drafts" }, { "trash", "\\Trash" },
-		{ "junk", "\\Junk" }, { "archive", "\\Archive" },
-	};
-	size_t i;
-
-	for (i = 0; su != NULL && i < MS_NELEM(map); i++)
-		if (strcmp(su, map[i].su) == 0)
-			return map[i].attr;
-	return NULL;
-}
-
-/* Display name: the store's "Inbox" is INBOX. */
-static char *
-display_name(const char *name)
-{
-	if (strncmp(name, "Inbox", 5) == 0 && (name[5] == '\0' || name[5] == DELIM))
-		return xasprintf("INBOX%s", name + 5);
-	return xstrdup(name);
-}
-
-static bool
-has_entry(const struct list_entry *e, size_t n, const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (strcmp(e[i].name, name) == 0)
-			return true;
-	return false;
-}
-
-static void
-list_or_lsub(struct imap_session *s, struct imap_cmd *cmd, bool lsub)
-{
-	struct store_mailbox *mbs = NULL;
-	struct list_entry *e = NULL;
-	size_t nmbs = 0, ne = 0, i, j;
-	struct buf ref, pat, full, b;
-	const char *error;
-
-	/* list = "LIST" SP mailbox SP mbox-or-pat (basic form; the extended
-	 * form with selection and return options comes with LIST-EXTENDED) */
-	if (cmd->nargs != 2) {
-		imap_reply(cmd, IMAP_BAD, cmd->nargs > 2 ?
-			"LIST-EXTENDED options are not supported" :
-			"Usage: LIST reference pattern");
-		return;
-	}
-	buf_init(&ref);
-	buf_init(&pat);
-	buf_init(&full);
-	if (imap_mailbox_arg(s, &cmd->args[0], &ref, &error) < 0 ||
-	    imap_mailbox_arg(s, &cmd->args[1], &pat, &error) < 0) {
-		imap_reply(cmd, IMAP_BAD, "%s", error);
-		goto out;
-	}
-	if (pat.len == 0 && !lsub) {
-		/* "An empty ("" string) mailbox name argument is a special
-		 * request to return the hierarchy delimiter and the root name
-		 * of the name given in the reference." */
-		imap_untagged(s, "LIST (\\Noselect) \"/\" \"\"");
-		goto out;
-	}
-	buf_append(&full, ref.data, ref.len);
-	buf_append(&full, pat.data, pat.len);
-	/* INBOX is case-insensitive, also with wildcards right after it. */
-	if (full.len >= 5 && ms_strncaseeq(full.data, "INBOX", 5) &&
-	    (full.len == 5 || strchr("/*%", full.data[5]) != NULL))
-		memcpy(full.data, "INBOX", 5);
-
-	if (store_mailbox_list(s->d->store, s->account_id, &mbs, &nmbs, &error) < 0) {
-		log_error(imap_cid(s), "proto=imap ev=list error=%s", lq(error));
-		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Temporary failure");
-		goto out;
-	}
-	e = xcalloc(nmbs * 2 + 1, sizeof(*e));
-	for (i = 0; i < nmbs; i++) {
-		if (lsub && !mbs[i].subscribed)
-			continue;
-		e[ne].name = display_name(mbs[i].name);
-		e[ne].mb = &mbs[i];
-		ne++;
-	}
-	/* Parents that are not mailboxes themselves ("a" of "a/b"). */
-	for (i = 0, j = ne; i < j; i++) {
-		char *p = xstrdup(e[i].name), *slash;
-
-		while ((slash = strrchr(p, DELIM)) != NULL) {
-			*slash = '\0';
-			if (p[0] == '\0' || has_entry(e, ne, p))
-				break;
-			e = xrealloc(e, (ne + 1) * sizeof(*e));
-			e[ne].name = xstrdup(p);
-			e[ne].mb = NULL;
-			e[ne].children = false;
-			ne++;
-		}
-		free(p);
-	}
-	for (i = 0; i < ne; i++) {
-		size_t len = strlen(e[i].name);
-
-		for (j = 0; j < ne && !e[i].children; j++)
-			if (strncmp(e[j].name, e[i].name, len) == 0 &&
-			    e[j].name[len] == DELIM)
-				e[i].children = true;
-	}
-	qsort(e, ne, sizeof(*e), cmp_entry);
-
-	buf_init(&b);
-	for (i = 0; i < ne; i++) {
-		const char *su;
-
-		if (!pattern_match(full.data, full.len, e[i].name, strlen(e[i].name)))
-			continue;
-		buf_reset(&b);
-		buf_puts(&b, lsub ? "LSUB (" : "LIST (");
-		if (e[i].mb == NULL)
-			buf_puts(&b, "\\Noselect ");
-		buf_puts(&b, e[i].children ? "\\HasChildren" : "\\HasNoChildren");
-		su = e[i].mb ? special_use_attr(e[i].mb->special_use) : NULL;
-		if (su != NULL && !lsub) {
-			buf_putc(&b, ' ');
-			buf_puts(&b, su);
-		}
-		buf_puts(&b, ") \"/\" ");
-		imap_buf_mailbox(s, &b, e[i].name);
-		imap_untagged(s, "%s", b.data);
-	}
-	buf_free(&b);
-out:
-	for (i = 0; i < ne; i++)
-		free(e[i].name);
-	free(e);
-	store_mailboxes_free(mbs, nmbs);
-	buf_free(&ref);
-	buf_free(&pat);
-	buf_free(&full);
-}
-
-void
-imap_cmd_list(struct imap_session *s, struct imap_cmd *cmd)
-{
-	list_or_lsub(s, cmd, false);
-}
-
-/* RFC 3501 6.3.9 (IMAP4rev1 only; RFC 9051 keeps it as deprecated). */
-void
-imap_cmd_lsub(struct imap_session *s, struct imap_cmd *cmd)
-{
-	list_or_lsub(s, cmd, true);
-}
-
 /* RFC 9051 6.3.10: one personal namespace with no prefix. */
 void
 imap_cmd_namespace(struct imap_session *s, struct imap_cmd *cmd)
@@ -337,6 +128,46 @@ imap_cmd_namespace(struct imap_session *s, struct imap_cmd *cmd)
 
 /* ---- STATUS ---- */
 
+/* The untagged STATUS response text for mb with the items atts (RFC 9051
+ * 6.3.11; also LIST-STATUS, RFC 5819). Returns 0, or -1 for an unknown
+ * item. */
+int
+imap_status_response(struct imap_session *s, const struct store_mailbox *mb,
+	const struct imap_arg *atts, size_t n, struct buf *b)
+{
+	size_t i;
+
+	buf_puts(b, "STATUS ");
+	imap_buf_mailbox(s, b, mb->name);
+	buf_puts(b, " (");
+	for (i = 0; i < n; i++) {
+		const char *att;
+
+		if (!imap_arg_atom(&atts[i], &att))
+			att = "";
+		if (i > 0)
+			buf_putc(b, ' ');
+		if (ms_strcaseeq(att, "MESSAGES"))
+			buf_printf(b, "MESSAGES %lld", (long long)mb->count_total);
+		else if (ms_strcaseeq(att, "UIDNEXT"))
+			buf_printf(b, "UIDNEXT %u", mb->uidnext);
+		else if (ms_strcaseeq(att, "UIDVALIDITY"))
+			buf_printf(b, "UIDVALIDITY %u", mb->uidvalidity);
+		else if (ms_strcaseeq(att, "UNSEEN"))
+			buf_printf(b, "UNSEEN %lld", (long long)mb->count_unseen);
+		else if (ms_strcaseeq(att, "DELETED"))
+			buf_printf(b, "DELETED %lld", (long long)mb->count_deleted);
+		else if (ms_strcaseeq(att, "SIZE"))
+			buf_printf(b, "SIZE %lld", (long long)mb->size);
+		else if (ms_strcaseeq(att, "RECENT") && !(s->enabled & IMAP_EN_REV2))
+			buf_puts(b, "RECENT 0");
+		else
+			return -1;
+	}
+	buf_putc(b, ')');
+	return 0;
+}
+
 /* RFC 9051 6.3.11: status = "STATUS" SP mailbox SP
  *   "(" status-att *(SP status-att) ")"
  * status-att = "MESSAGES" / "UIDNEXT" / "UIDVALIDITY" / "UNSEEN" /
@@ -348,7 +179,7 @@ imap_cmd_status(struct imap_session *s, struct imap_cmd *cmd)
 	struct store_mailbox mb;
 	struct buf name, b;
 	const char *error;
-	size_t n, i;
+	size_t n;
 	int r;
 
 	if (cmd->nargs != 2 || !imap_arg_list(&cmd->args[1], &atts, &n) || n == 0) {
@@ -372,36 +203,10 @@ imap_cmd_status(struct imap_session *s, struct imap_cmd *cmd)
 		return;
 	}
 	buf_init(&b);
-	buf_puts(&b, "STATUS ");
-	imap_buf_mailbox(s, &b, mb.name);
-	buf_puts(&b, " (");
-	for (i = 0; i < n; i++) {
-		const char *att;
-
-		if (!imap_arg_atom(&atts[i], &att))
-			att = "";
-		if (i > 0)
-			buf_putc(&b, ' ');
-		if (ms_strcaseeq(att, "MESSAGES"))
-			buf_printf(&b, "MESSAGES %lld", (long long)mb.count_total);
-		else if (ms_strcaseeq(att, "UIDNEXT"))
-			buf_printf(&b, "UIDNEXT %u", mb.uidnext);
-		else if (ms_strcaseeq(att, "UIDVALIDITY"))
-			buf_printf(&b, "UIDVALIDITY %u", mb.uidvalidity);
-		else if (ms_strcaseeq(att, "UNSEEN"))
-			buf_printf(&b, "UNSEEN %lld", (long long)mb.count_unseen);
-		else if (ms_strcaseeq(att, "DELETED"))
-			buf_printf(&b, "DELETED %lld", (long long)mb.count_deleted);
-		else if (ms_strcaseeq(att, "SIZE"))
-			buf_printf(&b, "SIZE %lld", (long long)mb.size);
-		else if (ms_strcaseeq(att, "RECENT") && !(s->enabled & IMAP_EN_REV2))
-			buf_puts(&b, "RECENT 0");
-		else {
-			imap_reply(cmd, IMAP_BAD, "Unknown STATUS item");
-			goto out;
-		}
+	if (imap_status_response(s, &mb, atts, n, &b) < 0) {
+		imap_reply(cmd, IMAP_BAD, "Unknown STATUS item");
+		goto out;
 	}
-	buf_putc(&b, ')');
 	imap_untagged(s, "%s", b.data);
 out:
 	buf_free(&b);

@@ -245,6 +245,11 @@ void imap_auth_free(struct imap_session *s);
 imap_cmd_fn imap_cmd_select, imap_cmd_list, imap_cmd_lsub, imap_cmd_namespace,
 	imap_cmd_status, imap_cmd_check, imap_cmd_close, imap_cmd_unselect,
 	imap_cmd_expunge, imap_cmd_idle, imap_cmd_append;
+/* The STATUS response text for mb (imap_cmd_mailbox.c; also LIST-STATUS).
+ * Returns 0, or -1 for an unknown item. */
+int imap_status_response(struct imap_session *s, const struct store_mailbox *mb,
+	const struct imap_arg *atts, size_t n, struct buf *b);
+/* imap_cmd_list.c: LIST, LSUB (declared with the mailbox commands above) */
 /* imap_cmd_manage.c: CREATE, DELETE, RENAME, SUBSCRIBE/UNSUBSCRIBE */
 imap_cmd_fn imap_cmd_create, imap_cmd_delete, imap_cmd_rename, imap_cmd_subscribe;
 

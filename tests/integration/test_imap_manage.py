@@ -226,3 +226,86 @@ class ManageTest(harness.TestCase):
             self.assertNotIn("Shared", names(other))
         finally:
             other.logout()
+
+
+class ListExtendedTest(harness.TestCase):
+    """LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), SPECIAL-USE
+    selection (RFC 6154) over a raw connection."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.user = account()
+        m = srv.imap(cls.user, PW)
+        try:
+            for name in ("Lists/Dev", "Lists/Users", "Work"):
+                assert m.create(name)[0] == "OK"
+            for name in ("Lists", "Lists/Users", "Work"):
+                assert m.unsubscribe(name)[0] == "OK"
+            append(m, "Lists/Dev", 2)
+        finally:
+            m.logout()
+
+    def setUp(self):
+        self.r = srv.raw_imap()
+        _, t = self.r.imap("l", "LOGIN %s %s" % (self.user, PW))
+        self.assertTrue(t.startswith("l OK"), t)
+
+    def tearDown(self):
+        self.r.close()
+
+    def lines(self, cmd):
+        u, t = self.r.imap("x", cmd)
+        self.assertTrue(t.startswith("x OK"), (cmd, t))
+        return u
+
+    def listed(self, cmd):
+        out = {}
+        for line in self.lines(cmd):
+            mm = re.match(r'^\* LIST \((.*?)\) "/" ("[^"]*"|\S+)(.*)$', line)
+            if mm:
+                out[mm.group(2).strip('"')] = (mm.group(1).split(), mm.group(3).strip())
+        return out
+
+    def test_capabilities(self):
+        caps = " ".join(self.lines("CAPABILITY"))
+        for c in ("LIST-EXTENDED", "LIST-STATUS", "STATUS=SIZE"):
+            self.assertIn(c, caps.split())
+
+    def test_selection_subscribed(self):
+        got = self.listed('LIST (SUBSCRIBED) "" "*"')
+        self.assertIn("Lists/Dev", got)
+        self.assertIn("\\Subscribed", got["Lists/Dev"][0])
+        for n in ("Work", "Lists/Users", "Lists"):
+            self.assertNotIn(n, got)
+        # RETURN (SUBSCRIBED): everything, marked.
+        got = self.listed('LIST "" "*" RETURN (SUBSCRIBED)')
+        self.assertIn("Work", got)
+        self.assertNotIn("\\Subscribed", got["Work"][0])
+        self.assertIn("\\Subscribed", got["Lists/Dev"][0])
+
+    def test_recursivematch(self):
+        got = self.listed('LIST (SUBSCRIBED RECURSIVEMATCH) "" "%"')
+        self.assertIn("Lists", got)
+        self.assertEqual(got["Lists"][1], '("CHILDINFO" ("SUBSCRIBED"))')
+        self.assertNotIn("\\Subscribed", got["Lists"][0])
+        self.assertNotIn("Work", got)
+        _, t = self.r.imap("y", 'LIST (RECURSIVEMATCH) "" "*"')
+        self.assertTrue(t.startswith("y BAD"), t)
+        _, t = self.r.imap("z", 'LIST (BOGUS) "" "*"')
+        self.assertTrue(t.startswith("z BAD"), t)
+
+    def test_special_use_and_patterns(self):
+        got = self.listed('LIST (SPECIAL-USE) "" "*"')
+        self.assertEqual(sorted(got), ["Archive", "Drafts", "Junk", "Sent", "Trash"])
+        self.assertIn("\\Junk", got["Junk"][0])
+        got = self.listed('LIST "" ("INBOX" "Lists/*")')
+        self.assertEqual(sorted(got), ["INBOX", "Lists/Dev", "Lists/Users"])
+
+    def test_list_status(self):
+        u = self.lines('LIST "" "Lists/%" RETURN (STATUS (MESSAGES UNSEEN SIZE))')
+        i = next(k for k, line in enumerate(u) if line.startswith("* LIST") and "Lists/Dev" in line)
+        self.assertRegex(u[i + 1].strip(), r'^\* STATUS "?Lists/Dev"? \(MESSAGES 2 UNSEEN 2 SIZE \d+\)$')
+        st = [line for line in u if line.startswith("* STATUS")]
+        self.assertEqual(len(st), 2)
+        _, t = self.r.imap("b", 'LIST "" "*" RETURN (STATUS (NOPE))')
+        self.assertTrue(t.startswith("b BAD"), t)
