@@ -72,7 +72,7 @@ imap_capabilities(struct imap_session *s, struct buf *out)
 	const char *p, *sp;
 
 	buf_puts(out, "IMAP4rev2 IMAP4rev1 LITERAL+ SASL-IR ENABLE ID IDLE NAMESPACE "
-		"UNSELECT ESEARCH");
+		"UNSELECT ESEARCH UIDPLUS MOVE");
 	if (s->state != IMAP_NOTAUTH)
 		return;
 	/* RFC 9051 6.2.1: STARTTLS only before TLS and before login. */
