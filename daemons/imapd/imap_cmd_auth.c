@@ -63,8 +63,8 @@ logins_disabled(const struct imap_session *s)
 	return !s->tls && s->lst->conf->imap_require_starttls;
 }
 
-/* Only what is implemented is announced. CONDSTORE, QRESYNC, MOVE,
- * UIDPLUS, SPECIAL-USE, ... join with their issues. */
+/* Only what is implemented is announced. CONDSTORE, QRESYNC,
+ * SPECIAL-USE, ... join with their issues. */
 void
 imap_capabilities(struct imap_session *s, struct buf *out)
 {
