@@ -63,8 +63,8 @@ logins_disabled(const struct imap_session *s)
 	return !s->tls && s->lst->conf->imap_require_starttls;
 }
 
-/* Only what is implemented is announced. CONDSTORE, QRESYNC, MOVE,
- * UIDPLUS, SPECIAL-USE, ... join with their issues. */
+/* Only what is implemented is announced. CONDSTORE, QRESYNC,
+ * SPECIAL-USE, ... join with their issues. */
 void
 imap_capabilities(struct imap_session *s, struct buf *out)
 {
@@ -72,7 +72,8 @@ imap_capabilities(struct imap_session *s, struct buf *out)
 	const char *p, *sp;
 
 	buf_puts(out, "IMAP4rev2 IMAP4rev1 LITERAL+ SASL-IR ENABLE ID IDLE NAMESPACE "
-		"UNSELECT ESEARCH SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS STATUS=SIZE");
+		"UNSELECT ESEARCH SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS "
+		"STATUS=SIZE UIDPLUS MOVE");
 	if (s->state != IMAP_NOTAUTH)
 		return;
 	/* RFC 9051 6.2.1: STARTTLS only before TLS and before login. */

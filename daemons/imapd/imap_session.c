@@ -63,6 +63,8 @@ static const struct imap_command_def commands[] = {
 	{ "FETCH", imap_cmd_fetch, CMDF_SELECTED | CMDF_UID | CMDF_NO_EXPUNGE },
 	{ "STORE", imap_cmd_store, CMDF_SELECTED | CMDF_UID | CMDF_NO_EXPUNGE },
 	{ "SEARCH", imap_cmd_search, CMDF_SELECTED | CMDF_UID | CMDF_NO_EXPUNGE },
+	{ "COPY", imap_cmd_copy, CMDF_SELECTED | CMDF_UID },
+	{ "MOVE", imap_cmd_copy, CMDF_SELECTED | CMDF_UID },
 };
 
 static const struct imap_command_def *

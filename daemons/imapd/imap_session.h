@@ -259,4 +259,7 @@ imap_cmd_fn imap_cmd_fetch, imap_cmd_store;
 /* imap_search.c */
 imap_cmd_fn imap_cmd_search;
 
+/* imap_cmd_copy.c: COPY and MOVE (by cmd->name), with UID forms */
+imap_cmd_fn imap_cmd_copy;
+
 #endif

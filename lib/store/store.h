@@ -371,6 +371,35 @@ int store_expunge(struct store *st, int64_t account_id, int64_t mailbox_id,
 	const uint32_t *uids, size_t n, uint32_t **expunged_r, size_t *nexpunged_r,
 	const char **error_r);
 
+/* ---- copy and move (store_copy.c) ---- */
+
+/* store_copy's result when the target mailbox does not exist. */
+#define STORE_NO_MAILBOX (-3)
+
+struct store_copy_result {
+	int64_t mailbox_id;	/* target */
+	uint32_t uidvalidity;	/* of the target */
+	uint32_t *src_uids;	/* copied source UIDs, ascending */
+	uint32_t *dst_uids;	/* their new UIDs in the target, same order */
+	size_t n;
+	int64_t modseq;		/* account modseq of the change */
+};
+void store_copy_result_free(struct store_copy_result *r);
+
+/* Copy the messages with the given UIDs (ascending) of mailbox src_mailbox_id
+ * into the mailbox named target (may be the same): new rows with every
+ * column, flags and keywords kept, new UIDs in source UID order, one new
+ * hard link per copy (bucket directories fsync'd before the commit). Copies
+ * into the special-use junk mailbox get $Junk and lose $NotJunk; copies out
+ * of it into any mailbox but trash get $NotJunk and lose $Junk. With move,
+ * the originals are expunged (tombstones, counts) in the same transaction.
+ * UIDs that no longer exist are skipped (r->n may be 0). Returns 0, -1 with
+ * *error_r, STORE_OVER_QUOTA (copy only) or STORE_NO_MAILBOX; nothing is
+ * changed on error. Free r with store_copy_result_free. */
+int store_copy(struct store *st, int64_t account_id, int64_t src_mailbox_id,
+	const uint32_t *uids, size_t n, const char *target, bool move,
+	struct store_copy_result *r, const char **error_r);
+
 /* Changes in a mailbox since modseq: messages added or changed (uid, flags,
  * keywords, modseq; created true when createseq > since) and UIDs expunged
  * (tombstones with modseq > since). *modseq_r is the account modseq the

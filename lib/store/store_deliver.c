@@ -796,6 +796,13 @@ out:
 	return rc;
 }
 
+int
+store_link_file(struct store *st, const char *src, int64_t id, char **relpath_r,
+	const char **error_r)
+{
+	return link_file(st, src, id, relpath_r, error_r);
+}
+
 static void
 unlink_rel(struct store *st, const char *rel)
 {

@@ -28,6 +28,14 @@ void store_canon_localpart(struct buf *out, const char *localpart,
 int store_mailbox_create_tx(PGconn *c, int64_t account_id, const char *name,
 	const char *special_use, int64_t *id_r, const char **error_r);
 
+/* Hard-link the file src (absolute path) to msg/<id/8192>/<id>, creating
+ * the bucket directory (and syncing msg/ for a new one) when needed; the
+ * caller fsyncs the bucket directory before committing rows that name the
+ * file. Sets *relpath_r (malloc'd, relative to datadir). store_deliver.c. */
+#define STORE_MSG_PER_DIR 8192
+int store_link_file(struct store *st, const char *src, int64_t id, char **relpath_r,
+	const char **error_r);
+
 /* The group-commit queue of deliveries (store_deliver.c). */
 struct store_deliver_queue *store_deliver_queue_new(void);
 void store_deliver_queue_free(struct store_deliver_queue **q);
