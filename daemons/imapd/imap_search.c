@@ -6,6 +6,8 @@
  * SORT/THREAD can reuse search_parse/search_run later. */
 #include "config.h"
 
+#include <errno.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,6 +19,8 @@
 #include "imap_session.h"
 
 #define SEARCH_BATCH 500
+/* Bytes of a message file read for a header search at most. */
+#define SEARCH_HEADER_MAX (1024 * 1024)
 #define MAX_SEARCH_DEPTH 100
 
 enum skey_op {
@@ -364,6 +368,10 @@ struct smsg {
 	const struct store_msg *m;
 	struct buf bytes;
 	bool bytes_loaded, bytes_failed;
+	/* The header section alone, for header searches: read without the
+	 * body (the prefix comes with the batch). */
+	struct buf header;
+	bool header_loaded, header_failed;
 	struct mime_part *tree;
 	bool tree_loaded;
 	int sent_date;		/* yyyymmdd, 0 unknown */
@@ -424,6 +432,21 @@ need_bytes(struct search_ctx *cx, struct smsg *sm)
 	if (sm->bytes_loaded)
 		return;
 	sm->bytes_loaded = true;
+	if (sm->m->have_prefix) {
+		/* The prefix came with the batch: only the file to read. */
+		struct buf path;
+
+		buf_append(&sm->bytes, sm->m->prefix.data, sm->m->prefix.len);
+		buf_init(&path);
+		buf_printf(&path, "%s/%s", cx->s->d->store->datadir, sm->m->file_path);
+		if (ms_read_file(path.data, &sm->bytes) < 0) {
+			log_error(imap_cid(cx->s), "proto=imap ev=search-read uid=%u error=%s",
+				sm->uid, lq(strerror(errno)));
+			sm->bytes_failed = true;
+		}
+		buf_free(&path);
+		return;
+	}
 	if (store_msg_read(cx->s->d->store, sm->m->id, sm->m->file_path, &sm->bytes,
 		    &error) < 0) {
 		log_error(imap_cid(cx->s), "proto=imap ev=search-read uid=%u error=%s",
@@ -487,6 +510,32 @@ header_len(const struct smsg *sm)
 	return n;
 }
 
+/* The header section (prefix and the file's header) in sm->header; from
+ * the whole message when that is loaded already. */
+static void
+need_header(struct search_ctx *cx, struct smsg *sm)
+{
+	const char *error;
+
+	if (sm->header_loaded)
+		return;
+	sm->header_loaded = true;
+	buf_init(&sm->header);
+	if (sm->bytes_loaded) {
+		if (sm->bytes_failed)
+			sm->header_failed = true;
+		else
+			buf_append(&sm->header, sm->bytes.data, header_len(sm));
+		return;
+	}
+	if (store_msg_read_header_part(cx->s->d->store, sm->m, SEARCH_HEADER_MAX, &sm->header,
+		    &error) < 0) {
+		log_error(imap_cid(cx->s), "proto=imap ev=search-read uid=%u error=%s",
+			sm->uid, lq(error));
+		sm->header_failed = true;
+	}
+}
+
 static bool
 match_header(struct search_ctx *cx, struct smsg *sm, const char *field, const char *value)
 {
@@ -496,12 +545,12 @@ match_header(struct search_ctx *cx, struct smsg *sm, const char *field, const ch
 	struct buf unfolded, decoded;
 	bool found = false;
 
-	need_bytes(cx, sm);
-	if (sm->bytes_failed)
+	need_header(cx, sm);
+	if (sm->header_failed)
 		return false;
 	buf_init(&unfolded);
 	buf_init(&decoded);
-	mail_header_iter_init(&it, sm->bytes.data, header_len(sm));
+	mail_header_iter_init(&it, sm->header.data, sm->header.len);
 	while (!found && mail_header_next(&it, &name, &namelen, &val, &vallen)) {
 		if (namelen != strlen(field) || !ms_strncaseeq(name, field, namelen))
 			continue;
@@ -637,10 +686,34 @@ eval(struct search_ctx *cx, const struct skey *k, struct smsg *sm, uint32_t nmsg
 	case K_TEXT:
 		if (match_body(cx, sm, k->str))
 			return true;
-		need_bytes(cx, sm);
-		return !sm->bytes_failed && contains_ci(sm->bytes.data, header_len(sm), k->str);
+		need_header(cx, sm);
+		return !sm->header_failed && contains_ci(sm->header.data, sm->header.len, k->str);
 	}
 	return false;
+}
+
+/* Whether k looks at anything but UIDs and sequence numbers. */
+static bool
+needs_messages(const struct skey *k)
+{
+	size_t i;
+
+	switch (k->op) {
+	case K_ALL:
+	case K_NONE:
+	case K_UID:
+	case K_SEQ:
+		return false;
+	case K_NOT:
+	case K_OR:
+	case K_AND:
+		for (i = 0; i < k->nkids; i++)
+			if (needs_messages(k->kids[i]))
+				return true;
+		return false;
+	default:
+		return true;
+	}
 }
 
 /* Evaluate over the view; matches as ascending view indexes. */
@@ -652,11 +725,34 @@ search_run(struct search_ctx *cx, const struct skey *root, uint32_t **idx_r, siz
 	size_t nidx = 0, off = 0;
 	const char *error;
 
+	if (!needs_messages(root)) {
+		/* ALL, UID and sequence sets: the view is enough. */
+		size_t j;
+
+		idx = xcalloc(v->n + 1, sizeof(*idx));
+		for (j = 0; j < v->n; j++) {
+			struct smsg sm;
+
+			if (imap_view_pending(v, v->uids[j]))
+				continue;
+			memset(&sm, 0, sizeof(sm));
+			sm.seq = (uint32_t)(j + 1);
+			sm.uid = v->uids[j];
+			if (eval(cx, root, &sm, (uint32_t)v->n, maxuid))
+				idx[nidx++] = (uint32_t)j;
+		}
+		*idx_r = idx;
+		*n_r = nidx;
+		return 0;
+	}
+
 	while (off < v->n) {
 		size_t nb = v->n - off > SEARCH_BATCH ? SEARCH_BATCH : v->n - off, nm = 0, i, j = 0;
 		struct store_msg *msgs = NULL;
 
-		if (store_msgs_get(cx->s->d->store, v->id, v->uids + off, nb, cx->need_parsed,
+		if (store_msgs_get(cx->s->d->store, v->id, v->uids + off, nb,
+			    (cx->need_parsed ? STORE_MSGS_PARSED : 0) |
+			    (cx->need_bytes ? STORE_MSGS_PREFIX : 0),
 			    &msgs, &nm, &error) < 0) {
 			log_error(imap_cid(cx->s), "proto=imap ev=search error=%s", lq(error));
 			free(idx);
@@ -677,10 +773,13 @@ search_run(struct search_ctx *cx, const struct skey *root, uint32_t **idx_r, siz
 			sm.m = &msgs[i];
 			buf_init(&sm.bytes);
 			if (eval(cx, root, &sm, (uint32_t)v->n, maxuid)) {
-				idx = xrealloc(idx, (nidx + 1) * sizeof(*idx));
+				if ((nidx & (nidx - 1)) == 0)	/* 0, 1, 2, 4, ...: grow */
+					idx = xrealloc(idx, (nidx ? nidx * 2 : 1) * sizeof(*idx));
 				idx[nidx++] = (uint32_t)(off + j);
 			}
 			buf_free(&sm.bytes);
+			if (sm.header_loaded)
+				buf_free(&sm.header);
 			mime_free(&sm.tree);
 		}
 		store_msgs_free(msgs, nm);

@@ -324,6 +324,8 @@ struct store_msg {
 	char *file_path;	/* relative to datadir */
 	size_t prefix_len;	/* length of msg_prefix */
 	char *parsed;		/* JSON text of the MIME structure (mime.h) */
+	bool have_prefix;	/* prefix loaded (STORE_MSGS_PREFIX) */
+	struct buf prefix;
 };
 void store_msg_free(struct store_msg *m);
 void store_msgs_free(struct store_msg *ms, size_t n);
@@ -332,12 +334,23 @@ void store_msgs_free(struct store_msg *ms, size_t n);
 int store_mailbox_uids(struct store *st, int64_t mailbox_id, uint32_t **uids_r,
 	size_t *n_r, const char **error_r);
 
+/* What store_msgs_get loads besides the metadata. */
+enum store_msgs_what {
+	STORE_MSGS_PARSED = 1,	/* m->parsed, the MIME JSON */
+	STORE_MSGS_PREFIX = 2,	/* m->prefix, the header lines we added */
+};
 /* Metadata of the messages with the given UIDs (ascending, unique) in the
- * mailbox; UIDs that no longer exist are skipped. with_parsed loads the
- * MIME JSON too. */
+ * mailbox; UIDs that no longer exist are skipped. what: STORE_MSGS_*
+ * (a bool true is STORE_MSGS_PARSED). */
 int store_msgs_get(struct store *st, int64_t mailbox_id, const uint32_t *uids,
-	size_t n, bool with_parsed, struct store_msg **msgs_r, size_t *n_r,
+	size_t n, unsigned what, struct store_msg **msgs_r, size_t *n_r,
 	const char **error_r);
+/* Append the header section of message m (prefix and the file's header,
+ * through the empty line; at most max bytes of the file are read) to out.
+ * Uses m->prefix when loaded (STORE_MSGS_PREFIX), else asks the database.
+ * Returns 0 or -1. */
+int store_msg_read_header_part(struct store *st, const struct store_msg *m, size_t max,
+	struct buf *out, const char **error_r);
 
 /* Read the whole message (prefix followed by the file) into out. */
 int store_msg_read(struct store *st, int64_t message_id, const char *file_path,

@@ -17,6 +17,7 @@ store_msg_free(struct store_msg *m)
 {
 	store_free_words(m->keywords, m->nkeywords);
 	free(m->file_path);
+	buf_free(&m->prefix);
 	free(m->parsed);
 	memset(m, 0, sizeof(*m));
 }
@@ -85,7 +86,7 @@ store_mailbox_uids(struct store *st, int64_t mailbox_id, uint32_t **uids_r,
 
 int
 store_msgs_get(struct store *st, int64_t mailbox_id, const uint32_t *uids,
-	size_t n, bool with_parsed, struct store_msg **msgs_r, size_t *n_r,
+	size_t n, unsigned what, struct store_msg **msgs_r, size_t *n_r,
 	const char **error_r)
 {
 	PGconn *c;
@@ -107,9 +108,10 @@ store_msgs_get(struct store *st, int64_t mailbox_id, const uint32_t *uids,
 	res = db_execv(c, error_r,
 		"SELECT id, uid, flags, array_to_string(keywords, ' '), modseq, size,"
 		" extract(epoch FROM received)::bigint, file_path, length(msg_prefix),"
-		" CASE WHEN $3 THEN parsed::text END"
+		" CASE WHEN $3 THEN parsed::text END, CASE WHEN $4 THEN msg_prefix END"
 		" FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid",
-		3, db_i64(mailbox_id), arr.data, with_parsed ? "true" : "false");
+		4, db_i64(mailbox_id), arr.data, (what & STORE_MSGS_PARSED) ? "true" : "false",
+		(what & STORE_MSGS_PREFIX) ? "true" : "false");
 	db_put(st->pool, c);
 	buf_free(&arr);
 	if (res == NULL)
@@ -129,6 +131,10 @@ store_msgs_get(struct store *st, int64_t mailbox_id, const uint32_t *uids,
 		m->file_path = xstrdup(PQgetvalue(res, i, 7));
 		m->prefix_len = (size_t)db_get_i64(res, i, 8);
 		m->parsed = PQgetisnull(res, i, 9) ? NULL : xstrdup(PQgetvalue(res, i, 9));
+		if ((what & STORE_MSGS_PREFIX) && !PQgetisnull(res, i, 10)) {
+			buf_init(&m->prefix);
+			m->have_prefix = db_get_bytea(res, i, 10, &m->prefix) == 0;
+		}
 	}
 	*n_r = (size_t)rows;
 	PQclear(res);
@@ -604,5 +610,64 @@ store_changes_since(struct store *st, int64_t account_id, int64_t mailbox_id,
 	*expunged_r = ctx.expunged;
 	*nexpunged_r = ctx.nexpunged;
 	*modseq_r = ctx.modseq;
+	return 0;
+}
+
+int
+store_msg_read_header_part(struct store *st, const struct store_msg *m, size_t max,
+	struct buf *out, const char **error_r)
+{
+	struct buf path;
+	char chunk[8192];
+	size_t start, got = 0;
+	ssize_t r;
+	int fd;
+
+	if (m->have_prefix) {
+		buf_append(out, m->prefix.data, m->prefix.len);
+	} else {
+		/* Without the prefix at hand: the whole message, then cut. */
+		struct buf all;
+		const char *end;
+
+		buf_init(&all);
+		if (store_msg_read(st, m->id, m->file_path, &all, error_r) < 0) {
+			buf_free(&all);
+			return -1;
+		}
+		end = memmem(all.data, all.len, "\r\n\r\n", 4);
+		buf_append(out, all.data, end != NULL ? (size_t)(end - all.data) + 4 : all.len);
+		buf_free(&all);
+		return 0;
+	}
+	buf_init(&path);
+	buf_printf(&path, "%s/%s", st->datadir, m->file_path);
+	fd = open(path.data, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		*error_r = ms_err("reading %s: %s", path.data, strerror(errno));
+		buf_free(&path);
+		return -1;
+	}
+	buf_free(&path);
+	start = out->len;
+	/* Read until the empty line that ends the header (it may also be
+	 * the file's first line). */
+	while (got < max && (r = read(fd, chunk, sizeof(chunk))) > 0) {
+		size_t from = out->len >= start + 3 ? out->len - 3 : start;
+		const char *end;
+
+		buf_append(out, chunk, (size_t)r);
+		got += (size_t)r;
+		if ((out->len - start >= 2 && memcmp(out->data + start, "\r\n", 2) == 0)) {
+			buf_truncate(out, start + 2);
+			break;
+		}
+		end = memmem(out->data + from, out->len - from, "\r\n\r\n", 4);
+		if (end != NULL) {
+			buf_truncate(out, (size_t)(end - out->data) + 4);
+			break;
+		}
+	}
+	close(fd);
 	return 0;
 }
