@@ -63,8 +63,8 @@ logins_disabled(const struct imap_session *s)
 	return !s->tls && s->lst->conf->imap_require_starttls;
 }
 
-/* Only what is implemented is announced. CONDSTORE, QRESYNC,
- * SPECIAL-USE, ... join with their issues. */
+/* Only what is implemented is announced; other extensions join with
+ * their issues. */
 void
 imap_capabilities(struct imap_session *s, struct buf *out)
 {
@@ -73,7 +73,7 @@ imap_capabilities(struct imap_session *s, struct buf *out)
 
 	buf_puts(out, "IMAP4rev2 IMAP4rev1 LITERAL+ SASL-IR ENABLE ID IDLE NAMESPACE "
 		"UNSELECT ESEARCH SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS "
-		"STATUS=SIZE UIDPLUS MOVE");
+		"STATUS=SIZE UIDPLUS MOVE CONDSTORE QRESYNC");
 	if (s->state != IMAP_NOTAUTH)
 		return;
 	/* RFC 9051 6.2.1: STARTTLS only before TLS and before login. */
@@ -431,6 +431,7 @@ void
 imap_cmd_enable(struct imap_session *s, struct imap_cmd *cmd)
 {
 	struct buf b;
+	unsigned before, listed = 0;
 	size_t i;
 
 	if (cmd->nargs == 0) {
@@ -441,6 +442,10 @@ imap_cmd_enable(struct imap_session *s, struct imap_cmd *cmd)
 		imap_reply(cmd, IMAP_BAD, "ENABLE is not allowed with a selected mailbox");
 		return;
 	}
+	/* RFC 5161 3.1: the ENABLED response lists what this command newly
+	 * enabled; QRESYNC implies CONDSTORE (RFC 7162 3.2.3), which is
+	 * listed only when named. */
+	before = s->enabled;
 	buf_init(&b);
 	buf_puts(&b, "ENABLED");
 	for (i = 0; i < cmd->nargs; i++) {
@@ -454,6 +459,14 @@ imap_cmd_enable(struct imap_session *s, struct imap_cmd *cmd)
 		if (ms_strcaseeq(capa, "IMAP4rev2") && !(s->enabled & IMAP_EN_REV2)) {
 			s->enabled |= IMAP_EN_REV2;
 			buf_puts(&b, " IMAP4rev2");
+		} else if (ms_strcaseeq(capa, "CONDSTORE") && !(before & IMAP_EN_CONDSTORE) &&
+			   !(listed & IMAP_EN_CONDSTORE)) {
+			s->enabled |= IMAP_EN_CONDSTORE;
+			listed |= IMAP_EN_CONDSTORE;
+			buf_puts(&b, " CONDSTORE");
+		} else if (ms_strcaseeq(capa, "QRESYNC") && !(s->enabled & IMAP_EN_QRESYNC)) {
+			s->enabled |= IMAP_EN_QRESYNC | IMAP_EN_CONDSTORE;
+			buf_puts(&b, " QRESYNC");
 		}
 	}
 	imap_untagged(s, "%s", b.data);

@@ -17,6 +17,136 @@
 
 /* ---- SELECT / EXAMINE ---- */
 
+/* The select parameters of RFC 7162 (sections 3.1.8 and 3.2.5):
+ *   select-param  = "CONDSTORE" / "QRESYNC" SP "(" uidvalidity SP
+ *                   mod-sequence-value [SP known-uids]
+ *                   [SP seq-match-data] ")"
+ *   seq-match-data = "(" known-sequence-set SP known-uid-set ")"
+ * seq-match-data only helps servers without tombstones; it is checked for
+ * syntax and otherwise ignored. */
+struct select_params {
+	bool condstore, qresync;
+	uint32_t uidvalidity;
+	int64_t modseq;
+	bool have_known;
+	struct imap_seqset known;
+};
+
+static int
+parse_select_params(struct imap_session *s, const struct imap_arg *a,
+	struct select_params *p, const char **error_r)
+{
+	const struct imap_arg *l, *q, *m;
+	size_t n, nq, nm, i;
+	const char *str;
+	uint64_t u;
+
+	if (!imap_arg_list(a, &l, &n) || n == 0) {
+		*error_r = "Invalid select parameters";
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (imap_arg_atom_eq(&l[i], "CONDSTORE")) {
+			p->condstore = true;
+			continue;
+		}
+		if (!imap_arg_atom_eq(&l[i], "QRESYNC")) {
+			*error_r = "Unknown select parameter";
+			return -1;
+		}
+		/* RFC 7162 3.2.5: only after ENABLE QRESYNC */
+		if (!(s->enabled & IMAP_EN_QRESYNC)) {
+			*error_r = "QRESYNC is not enabled";
+			return -1;
+		}
+		if (p->qresync || i + 1 >= n || !imap_arg_list(&l[++i], &q, &nq) ||
+		    nq < 2 || nq > 4 ||
+		    !imap_arg_atom(&q[0], &str) || ms_parse_u64(str, 1, UINT32_MAX, &u) < 0) {
+			*error_r = "Invalid QRESYNC parameters";
+			return -1;
+		}
+		p->qresync = true;
+		p->uidvalidity = (uint32_t)u;
+		if (!imap_arg_atom(&q[1], &str) || ms_parse_u64(str, 1, INT64_MAX, &u) < 0) {
+			*error_r = "Invalid QRESYNC mod-sequence";
+			return -1;
+		}
+		p->modseq = (int64_t)u;
+		if (nq >= 3 && q[2].type != IMAP_ARG_LIST) {
+			if (!imap_arg_atom(&q[2], &str) ||
+			    imap_seqset_parse(str, q[2].len, false, &p->known, error_r) < 0) {
+				*error_r = "Invalid QRESYNC known UIDs";
+				return -1;
+			}
+			p->have_known = true;
+		}
+		if ((nq == 4 || (nq == 3 && !p->have_known)) &&
+		    (!imap_arg_list(&q[nq - 1], &m, &nm) || nm != 2 ||
+			m[0].type == IMAP_ARG_LIST || m[1].type == IMAP_ARG_LIST)) {
+			*error_r = "Invalid QRESYNC sequence match data";
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* RFC 7162 3.2.5.2: after a QRESYNC SELECT with the right UIDVALIDITY, the
+ * expunges (VANISHED (EARLIER)) and the messages changed since the client's
+ * modseq (FETCH UID FLAGS MODSEQ), restricted to the known UIDs. Changes
+ * later than the view are left to imap_sync. */
+static void
+qresync_report(struct imap_session *s, const struct select_params *p)
+{
+	struct imap_view *v = s->sel;
+	struct store_change *ch = NULL;
+	uint32_t *exp = NULL;
+	size_t nch = 0, nexp = 0, i, pos;
+	int64_t modseq;
+	const char *error;
+	const struct imap_seqset *known = p->have_known ? &p->known : NULL;
+	uint32_t maxuid = v->uidnext > 0 ? v->uidnext - 1 : 0;
+	struct buf b;
+
+	if (imap_vanished_earlier(s, known, p->modseq) < 0)
+		return;
+	if (store_changes_since(s->d->store, s->account_id, v->id, p->modseq, &ch, &nch,
+		    &exp, &nexp, &modseq, &error) < 0) {
+		log_error(imap_cid(s), "proto=imap ev=qresync error=%s", lq(error));
+		return;
+	}
+	for (i = 0; i < nch; i++)
+		imap_view_keywords(s, ch[i].keywords, ch[i].nkeywords);
+	buf_init(&b);
+	for (i = 0; i < nch; i++) {
+		size_t lo = 0, hi = v->n;
+
+		if (ch[i].modseq > v->modseq)
+			continue;	/* after the view: imap_sync reports it */
+		if (known != NULL && !ch[i].created &&
+		    !imap_seqset_contains(known, ch[i].uid, maxuid))
+			continue;
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (v->uids[mid] < ch[i].uid)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		pos = lo;
+		if (pos >= v->n || v->uids[pos] != ch[i].uid)
+			continue;
+		buf_reset(&b);
+		buf_printf(&b, "* %zu FETCH (UID %u FLAGS ", pos + 1, ch[i].uid);
+		imap_buf_flags(&b, ch[i].flags, ch[i].keywords, ch[i].nkeywords);
+		buf_printf(&b, " MODSEQ (%lld))\r\n", (long long)ch[i].modseq);
+		imap_write(s, b.data, b.len);
+	}
+	buf_free(&b);
+	store_changes_free(ch, nch);
+	free(exp);
+}
+
 /*
  * RFC 9051 6.3.2: select = "SELECT" SP mailbox [select-params]
  * The untagged responses: FLAGS, EXISTS, LIST (IMAP4rev2), OK [UIDVALIDITY],
@@ -31,24 +161,34 @@ imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
 	struct store_mailbox mb;
 	struct imap_view *v;
 	struct buf name, b;
+	struct select_params sp;
 	const char *error;
-	int64_t modseq;
+	int64_t modseq, highest = 0;
 	size_t i;
 	int r;
 
-	if (cmd->nargs != 1) {
-		if (cmd->nargs == 2)
-			imap_reply(cmd, IMAP_BAD, "%s parameters are not supported", cmd->name);
-		else
-			imap_reply(cmd, IMAP_BAD, "Usage: %s mailbox", cmd->name);
+	memset(&sp, 0, sizeof(sp));
+	imap_seqset_init(&sp.known);
+	if (cmd->nargs != 1 && cmd->nargs != 2) {
+		imap_reply(cmd, IMAP_BAD, "Usage: %s mailbox [(parameters)]", cmd->name);
+		return;
+	}
+	if (cmd->nargs == 2 && parse_select_params(s, &cmd->args[1], &sp, &error) < 0) {
+		imap_reply(cmd, IMAP_BAD, "%s", error);
+		imap_seqset_free(&sp.known);
 		return;
 	}
 	buf_init(&name);
 	if (imap_mailbox_arg(s, &cmd->args[0], &name, &error) < 0) {
 		imap_reply(cmd, IMAP_BAD, "%s", error);
+		imap_seqset_free(&sp.known);
 		buf_free(&name);
 		return;
 	}
+	/* RFC 7162 3.1.8: SELECT (CONDSTORE) is a CONDSTORE enabling command;
+	 * the HIGHESTMODSEQ below is the answer, so no extra response. */
+	if (sp.condstore)
+		s->enabled |= IMAP_EN_CONDSTORE;
 	if (s->sel != NULL) {
 		imap_view_close(s);
 		imap_untagged(s, "OK [CLOSED] Previous mailbox closed");
@@ -62,6 +202,7 @@ imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
 		} else {
 			imap_reply(cmd, IMAP_NO, "[NONEXISTENT] Mailbox does not exist");
 		}
+		imap_seqset_free(&sp.known);
 		buf_free(&name);
 		return;
 	}
@@ -73,7 +214,8 @@ imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
 	v->readonly = examine;
 	/* The modseq first: changes after it are reported by the next sync
 	 * even when the UID list below already includes them. */
-	if (store_account_modseq(s->d->store, s->account_id, &modseq, &error) < 0 ||
+	if (store_mailbox_modseq(s->d->store, s->account_id, mb.id, &highest, &modseq, NULL,
+		    &error) < 0 ||
 	    store_mailbox_uids(s->d->store, mb.id, &v->uids, &v->n, &error) < 0) {
 		log_error(imap_cid(s), "proto=imap ev=select error=%s", lq(error));
 		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Temporary failure");
@@ -81,6 +223,7 @@ imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
 		free(v->name);
 		free(v);
 		store_mailbox_free(&mb);
+		imap_seqset_free(&sp.known);
 		buf_free(&name);
 		return;
 	}
@@ -100,6 +243,9 @@ imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
 		imap_untagged(s, "0 RECENT");
 	imap_untagged(s, "OK [UIDVALIDITY %u] UIDs valid", v->uidvalidity);
 	imap_untagged(s, "OK [UIDNEXT %u] Predicted next UID", v->uidnext);
+	/* RFC 7162 3.1.2.1: every SELECT/EXAMINE of a mailbox with
+	 * persistent mod-sequences gives its HIGHESTMODSEQ. */
+	imap_untagged(s, "OK [HIGHESTMODSEQ %lld] Highest", (long long)highest);
 	if (s->enabled & IMAP_EN_REV2) {
 		buf_init(&b);
 		buf_puts(&b, "LIST () \"/\" ");
@@ -107,11 +253,16 @@ imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
 		imap_untagged(s, "%s", b.data);
 		buf_free(&b);
 	}
+	/* RFC 7162 3.2.5.2: nothing to resynchronize when UIDVALIDITY
+	 * changed; the client starts over. */
+	if (sp.qresync && sp.uidvalidity == v->uidvalidity)
+		qresync_report(s, &sp);
 	log_info(imap_cid(s), "proto=imap ev=select mailbox=%s messages=%zu readonly=%s",
 		lq(v->name), v->n, examine ? "yes" : "no");
 	imap_reply(cmd, IMAP_OK, "[%s] %s completed", examine ? "READ-ONLY" : "READ-WRITE",
 		cmd->name);
 	store_mailbox_free(&mb);
+	imap_seqset_free(&sp.known);
 	buf_free(&name);
 }
 
@@ -161,7 +312,17 @@ imap_status_response(struct imap_session *s, const struct store_mailbox *mb,
 			buf_printf(b, "SIZE %lld", (long long)mb->size);
 		else if (ms_strcaseeq(att, "RECENT") && !(s->enabled & IMAP_EN_REV2))
 			buf_puts(b, "RECENT 0");
-		else
+		else if (ms_strcaseeq(att, "HIGHESTMODSEQ")) {
+			/* RFC 7162 3.1.9: a CONDSTORE enabling item */
+			int64_t hms = 0;
+			const char *error;
+
+			if (store_mailbox_modseq(s->d->store, s->account_id, mb->id, &hms,
+				    NULL, NULL, &error) < 0)
+				log_error(imap_cid(s), "proto=imap ev=status error=%s", lq(error));
+			buf_printf(b, "HIGHESTMODSEQ %lld", (long long)hms);
+			imap_condstore_enable(s);
+		} else
 			return -1;
 	}
 	buf_putc(b, ')');
@@ -171,7 +332,8 @@ imap_status_response(struct imap_session *s, const struct store_mailbox *mb,
 /* RFC 9051 6.3.11: status = "STATUS" SP mailbox SP
  *   "(" status-att *(SP status-att) ")"
  * status-att = "MESSAGES" / "UIDNEXT" / "UIDVALIDITY" / "UNSEEN" /
- *   "DELETED" / "SIZE"; IMAP4rev1 also has "RECENT" (always 0 here). */
+ *   "DELETED" / "SIZE" / "HIGHESTMODSEQ" (RFC 7162); IMAP4rev1 also has
+ *   "RECENT" (always 0 here). */
 void
 imap_cmd_status(struct imap_session *s, struct imap_cmd *cmd)
 {
@@ -295,6 +457,10 @@ imap_cmd_expunge(struct imap_session *s, struct imap_cmd *cmd)
 		log_info(imap_cid(s), "proto=imap ev=expunge mailbox=%s count=%zu",
 			lq(v->name), nexp);
 		imap_view_expunged(s, exp, nexp);
+		/* RFC 7162 3.1.10: the new HIGHESTMODSEQ in the tagged OK */
+		if (s->enabled & IMAP_EN_CONDSTORE)
+			imap_reply(cmd, IMAP_OK, "[HIGHESTMODSEQ %lld] %sEXPUNGE completed",
+				(long long)imap_view_highestmodseq(s), cmd->uid ? "UID " : "");
 	}
 	free(exp);
 	free(uids);

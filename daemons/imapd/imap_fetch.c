@@ -28,6 +28,7 @@ enum fetch_kind {
 	F_BODYSTRUCTURE,
 	F_BODY,			/* non-extensible BODYSTRUCTURE */
 	F_SECTION,		/* BODY[...], BODY.PEEK[...], RFC822, RFC822.* */
+	F_MODSEQ,		/* RFC 7162 3.1.4.1 */
 };
 
 enum sect_text {
@@ -55,7 +56,9 @@ struct fetch_item {
 struct fetch_req {
 	struct fetch_item *items;
 	size_t n;
-	bool need_parsed, need_bytes, sets_seen, has_flags, has_uid;
+	bool need_parsed, need_bytes, sets_seen, has_flags, has_uid, has_modseq;
+	int64_t changedsince;	/* -1: no CHANGEDSINCE modifier */
+	bool vanished;		/* VANISHED modifier (RFC 7162 3.2.6) */
 };
 
 static void
@@ -84,6 +87,8 @@ add_item(struct fetch_req *r, enum fetch_kind kind)
 		r->has_flags = true;
 	if (kind == F_UID)
 		r->has_uid = true;
+	if (kind == F_MODSEQ)
+		r->has_modseq = true;
 	if (kind == F_ENVELOPE || kind == F_BODY || kind == F_BODYSTRUCTURE)
 		r->need_parsed = true;
 	return it;
@@ -195,6 +200,9 @@ parse_att(struct imap_session *s, struct fetch_req *r, const struct imap_arg *ar
 		add_item(r, F_UID);
 	} else if (ms_strcaseeq(att, "FLAGS")) {
 		add_item(r, F_FLAGS);
+	} else if (ms_strcaseeq(att, "MODSEQ")) {
+		if (!r->has_modseq)
+			add_item(r, F_MODSEQ);
 	} else if (ms_strcaseeq(att, "INTERNALDATE")) {
 		add_item(r, F_INTERNALDATE);
 	} else if (ms_strcaseeq(att, "RFC822.SIZE")) {
@@ -767,6 +775,12 @@ write_message(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_r
 		buf_puts(out, "FLAGS ");
 		imap_buf_flags(out, m->flags, m->keywords, m->nkeywords);
 	}
+	/* RFC 7162 3.1.4: a flag change reported with CONDSTORE on carries
+	 * its MODSEQ. */
+	if (fm->show_flags && !r->has_modseq && (s->enabled & IMAP_EN_CONDSTORE)) {
+		SEP();
+		buf_printf(out, "MODSEQ (%lld)", (long long)m->modseq);
+	}
 	for (i = 0; i < r->n; i++) {
 		const struct fetch_item *it = &r->items[i];
 		const char *data;
@@ -780,6 +794,10 @@ write_message(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_r
 		case F_FLAGS:
 			buf_puts(out, "FLAGS ");
 			imap_buf_flags(out, m->flags, m->keywords, m->nkeywords);
+			break;
+		case F_MODSEQ:
+			/* fetch-mod-resp = "MODSEQ" SP "(" permsg-modsequence ")" */
+			buf_printf(out, "MODSEQ (%lld)", (long long)m->modseq);
 			break;
 		case F_INTERNALDATE:
 			buf_puts(out, "INTERNALDATE \"");
@@ -854,7 +872,7 @@ implicit_seen(struct imap_session *s, struct fetch_msg *fms, size_t n)
 	const char *error;
 
 	for (i = 0; i < n; i++)
-		if (!(fms[i].m->flags & SF_SEEN))
+		if (fms[i].seq != 0 && !(fms[i].m->flags & SF_SEEN))
 			uids[nuids++] = fms[i].m->uid;
 	if (nuids > 0 &&
 	    store_flags_change(s->d->store, s->account_id, s->sel->id, uids, nuids,
@@ -866,6 +884,7 @@ implicit_seen(struct imap_session *s, struct fetch_msg *fms, size_t n)
 		for (j = 0; j < n; j++) {
 			if (fms[j].m->uid == ch[i].uid) {
 				fms[j].m->flags = ch[i].flags;
+				fms[j].m->modseq = ch[i].modseq;
 				fms[j].show_flags = true;
 			}
 		}
@@ -920,6 +939,10 @@ fetch_run(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *
 			while (j < nb && uids[j] != msgs[i].uid)
 				j++;
 			fms[i].seq = j < nb ? seqs[j] : 0;
+			/* RFC 7162 3.1.4.1: CHANGEDSINCE leaves out the
+			 * messages not changed after it. */
+			if (r->changedsince >= 0 && msgs[i].modseq <= r->changedsince)
+				fms[i].seq = 0;
 			fms[i].m = &msgs[i];
 			buf_init(&fms[i].bytes);
 			/* keywords first: FLAGS must be announced before use */
@@ -948,14 +971,58 @@ fetch_run(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *
 	return ret;
 }
 
+/*
+ * RFC 7162 3.1.4.1 and 3.2.6:
+ *   fetch-modifier  = chgsince-fetch-mod / "VANISHED"
+ *   chgsince-fetch-mod = "CHANGEDSINCE" SP mod-sequence-value
+ * Returns false when a is not a modifier list (then it is a fetch
+ * attribute list); true with the modifiers in r, or with a BAD reply set
+ * and r->changedsince = -2.
+ */
+static bool
+parse_fetch_modifiers(struct imap_session *s, struct imap_cmd *cmd,
+	const struct imap_arg *a, struct fetch_req *r)
+{
+	const struct imap_arg *l;
+	const char *str;
+	size_t n, i;
+	uint64_t u;
+
+	if (!imap_arg_list(a, &l, &n) || n == 0 ||
+	    !(imap_arg_atom_eq(&l[0], "CHANGEDSINCE") || imap_arg_atom_eq(&l[0], "VANISHED")))
+		return false;
+	for (i = 0; i < n; i++) {
+		if (imap_arg_atom_eq(&l[i], "VANISHED") && !r->vanished) {
+			r->vanished = true;
+		} else if (imap_arg_atom_eq(&l[i], "CHANGEDSINCE") && r->changedsince < 0 &&
+			   i + 1 < n && imap_arg_atom(&l[i + 1], &str) &&
+			   ms_parse_u64(str, 0, INT64_MAX, &u) == 0) {
+			r->changedsince = (int64_t)u;
+			i++;
+		} else {
+			imap_reply(cmd, IMAP_BAD, "Invalid FETCH modifiers");
+			r->changedsince = -2;
+			return true;
+		}
+	}
+	/* RFC 7162 3.2.6: VANISHED only in UID FETCH, with CHANGEDSINCE,
+	 * after ENABLE QRESYNC. */
+	if (r->vanished && (!cmd->uid || r->changedsince < 0 ||
+		!(s->enabled & IMAP_EN_QRESYNC))) {
+		imap_reply(cmd, IMAP_BAD, "VANISHED needs UID FETCH, CHANGEDSINCE and QRESYNC");
+		r->changedsince = -2;
+	}
+	return true;
+}
+
 /* fetch = "FETCH" SP sequence-set SP ("ALL" / "FULL" / "FAST" /
- *         fetch-att / "(" fetch-att *(SP fetch-att) ")") */
+ *         fetch-att / "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers] */
 void
 imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 {
 	struct fetch_req req;
 	uint32_t *idx = NULL;
-	size_t nidx = 0;
+	size_t nidx = 0, nargs;
 	const char *error;
 	bool expunged = false;
 
@@ -964,14 +1031,36 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 		return;
 	}
 	memset(&req, 0, sizeof(req));
-	if (parse_fetch_atts(s, &req, cmd->args + 1, cmd->nargs - 1, &error) < 0) {
+	req.changedsince = -1;
+	nargs = cmd->nargs;
+	if (nargs >= 3 && parse_fetch_modifiers(s, cmd, &cmd->args[nargs - 1], &req)) {
+		if (req.changedsince < -1)
+			return;		/* BAD set */
+		nargs--;
+	}
+	if (parse_fetch_atts(s, &req, cmd->args + 1, nargs - 1, &error) < 0) {
 		imap_reply(cmd, IMAP_BAD, "%s", error);
 		req_free(&req);
 		return;
 	}
+	if (req.changedsince >= 0 && !req.has_modseq)
+		add_item(&req, F_MODSEQ);
 	if (imap_view_indexes(s, cmd, &cmd->args[0], &idx, &nidx) < 0) {
 		req_free(&req);
 		return;
+	}
+	if (req.has_modseq)
+		imap_condstore_enable(s);
+	if (req.vanished) {
+		struct imap_seqset set;
+		const char *str;
+
+		/* the UID set as given: expunged UIDs are not in the view */
+		imap_seqset_init(&set);
+		if (imap_arg_atom(&cmd->args[0], &str) &&
+		    imap_seqset_parse(str, cmd->args[0].len, false, &set, &error) == 0)
+			(void)imap_vanished_earlier(s, &set, req.changedsince);
+		imap_seqset_free(&set);
 	}
 	if (fetch_run(s, cmd, &req, idx, nidx, &expunged) < 0)
 		imap_reply(cmd, IMAP_NO, "[SERVERBUG] Some messages could not be read");
@@ -982,6 +1071,14 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 }
 
 /* ---- STORE ---- */
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
 
 static int
 cmp_change(const void *a, const void *b)
@@ -998,6 +1095,11 @@ cmp_change(const void *a, const void *b)
  *                     (flag-list / (flag *(SP flag)))
  * Without .SILENT the new flags of each message are sent as untagged
  * FETCH (with UID for UID STORE).
+ * RFC 7162 3.1.3: store-modifier = "UNCHANGEDSINCE" SP mod-sequence-valzer
+ * before the attribute; messages changed after it are left alone and
+ * listed in the tagged "OK [MODIFIED set]". With CONDSTORE enabled the
+ * FETCH responses carry MODSEQ, and changed messages get one even with
+ * .SILENT (the client must learn the new mod-sequence).
  */
 void
 imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
@@ -1010,15 +1112,33 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
 	uint32_t *idx = NULL, *uids = NULL;
 	size_t nidx = 0, nuids = 0, nch = 0, nflist, nkw = 0, nm = 0, i, j, k;
 	char **kw = NULL;
+	const struct imap_arg *args = cmd->args, *mods;
+	size_t nargs = cmd->nargs, nmods;
 	const char *att, *error;
 	unsigned flags;
-	bool silent = false;
+	bool silent = false, condstore;
+	int64_t unchangedsince = -1;
+	uint32_t *failed = NULL;
+	size_t nfailed = 0, f = 0;
 	struct buf b;
 
-	if (cmd->nargs < 3 || !imap_arg_atom(&cmd->args[1], &att)) {
-		imap_reply(cmd, IMAP_BAD, cmd->nargs >= 2 && cmd->args[1].type == IMAP_ARG_LIST ?
-			"STORE modifiers are not supported" :
-			"Usage: STORE sequence-set [+|-]FLAGS[.SILENT] (flags)");
+	if (nargs >= 2 && imap_arg_list(&args[1], &mods, &nmods)) {
+		const char *str;
+		uint64_t u;
+
+		if (nmods != 2 || !imap_arg_atom_eq(&mods[0], "UNCHANGEDSINCE") ||
+		    !imap_arg_atom(&mods[1], &str) || ms_parse_u64(str, 0, INT64_MAX, &u) < 0) {
+			imap_reply(cmd, IMAP_BAD, "Invalid STORE modifiers");
+			return;
+		}
+		unchangedsince = (int64_t)u;
+		/* args[0] stays the sequence set: move it over the modifier */
+		args++;
+		nargs--;
+	}
+	if (nargs < 3 || !imap_arg_atom(&args[1], &att)) {
+		imap_reply(cmd, IMAP_BAD,
+			"Usage: STORE sequence-set [(UNCHANGEDSINCE n)] [+|-]FLAGS[.SILENT] (flags)");
 		return;
 	}
 	if (att[0] == '+' || att[0] == '-') {
@@ -1031,11 +1151,11 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
 		imap_reply(cmd, IMAP_BAD, "Unknown STORE attribute");
 		return;
 	}
-	if (cmd->nargs == 3 && imap_arg_list(&cmd->args[2], &flist, &nflist)) {
+	if (nargs == 3 && imap_arg_list(&args[2], &flist, &nflist)) {
 		/* flag-list */
 	} else {
-		flist = &cmd->args[2];
-		nflist = cmd->nargs - 2;
+		flist = &args[2];
+		nflist = nargs - 2;
 	}
 	if (imap_parse_flags(flist, nflist, &flags, &kw, &nkw, &error) < 0) {
 		imap_reply(cmd, IMAP_BAD, "%s", error);
@@ -1051,10 +1171,14 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
 	for (i = 0; i < nidx; i++)
 		if (!imap_view_pending(v, v->uids[idx[i]]))
 			uids[nuids++] = v->uids[idx[i]];
+	if (unchangedsince >= 0)
+		imap_condstore_enable(s);
+	condstore = (s->enabled & IMAP_EN_CONDSTORE) != 0;
 	if (nuids == 0)
 		goto out;
 	if (store_flags_change(s->d->store, s->account_id, v->id, uids, nuids, op, flags,
-		    (const char *const *)kw, nkw, -1, &ch, &nch, NULL, NULL, &error) < 0) {
+		    (const char *const *)kw, nkw, unchangedsince, &ch, &nch, &failed, &nfailed,
+		    &error) < 0) {
 		log_error(imap_cid(s), "proto=imap ev=store error=%s", lq(error));
 		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Cannot change flags");
 		goto out;
@@ -1063,13 +1187,33 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
 		imap_view_own(s, ch[i].modseq);
 		imap_view_keywords(s, ch[i].keywords, ch[i].nkeywords);
 	}
-	if (silent)
+	if (nfailed > 0) {
+		/* [MODIFIED] takes sequence numbers, or UIDs for UID STORE */
+		uint32_t *mod = xmalloc(nfailed * sizeof(*mod));
+		size_t pos;
+
+		for (i = 0; i < nfailed; i++) {
+			mod[i] = failed[i];
+			if (!cmd->uid) {
+				for (pos = 0; pos < v->n && v->uids[pos] != failed[i]; pos++)
+					;
+				mod[i] = (uint32_t)pos + 1;
+			}
+		}
+		qsort(mod, nfailed, sizeof(*mod), cmp_u32);
+		buf_init(&b);
+		imap_seqset_format(&b, mod, nfailed);
+		imap_reply(cmd, IMAP_OK, "[MODIFIED %s] Conditional STORE failed", b.data);
+		buf_free(&b);
+		free(mod);
+	}
+	if (silent && !condstore)
 		goto out;
 	/* Messages that did not change still get their flags (RFC 9051
 	 * 6.4.6: "the server SHOULD send an untagged FETCH response"). */
 	if (nch > 1)
 		qsort(ch, nch, sizeof(*ch), cmp_change);
-	if (nch < nuids) {
+	if (nch < nuids && !silent) {
 		uint32_t *rest = xmalloc(nuids * sizeof(*rest));
 		size_t nrest = 0;
 
@@ -1093,22 +1237,39 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
 			k++;
 		while (j < nm && msgs[j].uid < uid)
 			j++;
+		while (f < nfailed && failed[f] < uid)
+			f++;
+		if (f < nfailed && failed[f] == uid)
+			continue;	/* listed in [MODIFIED] instead */
 		buf_reset(&b);
 		buf_printf(&b, "* %u FETCH (", idx[i] + 1);
 		if (cmd->uid)
 			buf_printf(&b, "UID %u ", uid);
-		buf_puts(&b, "FLAGS ");
-		if (k < nch && ch[k].uid == uid)
-			imap_buf_flags(&b, ch[k].flags, ch[k].keywords, ch[k].nkeywords);
-		else if (j < nm && msgs[j].uid == uid)
+		if (k < nch && ch[k].uid == uid) {
+			if (!silent) {
+				buf_puts(&b, "FLAGS ");
+				imap_buf_flags(&b, ch[k].flags, ch[k].keywords,
+					ch[k].nkeywords);
+				buf_putc(&b, ' ');
+			}
+			if (condstore)
+				buf_printf(&b, "MODSEQ (%lld) ", (long long)ch[k].modseq);
+		} else if (j < nm && msgs[j].uid == uid) {
+			buf_puts(&b, "FLAGS ");
 			imap_buf_flags(&b, msgs[j].flags, msgs[j].keywords, msgs[j].nkeywords);
-		else
+			buf_putc(&b, ' ');
+			if (condstore)
+				buf_printf(&b, "MODSEQ (%lld) ", (long long)msgs[j].modseq);
+		} else {
 			continue;
+		}
+		buf_truncate(&b, b.len - 1);	/* the last space */
 		buf_puts(&b, ")\r\n");
 		imap_write(s, b.data, b.len);
 	}
 	buf_free(&b);
 out:
+	free(failed);
 	store_msgs_free(msgs, nm);
 	store_flag_changes_free(ch, nch);
 	imap_keywords_free(kw, nkw);

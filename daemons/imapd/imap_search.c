@@ -32,6 +32,7 @@ enum skey_op {
 	K_UNKEYWORD,
 	K_LARGER,
 	K_SMALLER,
+	K_MODSEQ,	/* RFC 7162: modseq >= num */
 	K_UID,
 	K_SEQ,
 	K_NOT,
@@ -66,6 +67,8 @@ struct search_ctx {
 	size_t n, i;
 	const char *error;
 	bool need_parsed, need_bytes;
+	bool has_modseq;	/* a MODSEQ key: results carry (MODSEQ n) */
+	int64_t *mods;		/* with has_modseq: each match's modseq */
 };
 
 static void
@@ -178,6 +181,10 @@ next_date(struct search_ctx *cx, int *date_r)
  *   "SMALLER" SP number64 / "UID" SP sequence-set / "UNDRAFT" /
  *   sequence-set / "(" search-key *(SP search-key) ")"
  * (RFC 3501 adds NEW, OLD, RECENT; without \Recent they are constant.)
+ * RFC 7162 3.1.5: search-modsequence = "MODSEQ" [search-modseq-ext] SP
+ *   mod-sequence-valzer; search-modseq-ext = SP entry-name SP
+ *   entry-type-req. The entry (a flag's metadata item) is accepted and
+ *   ignored, as the RFC allows: every flag shares the message's modseq.
  */
 static struct skey *
 parse_key(struct search_ctx *cx, unsigned depth)
@@ -269,6 +276,30 @@ parse_key(struct search_ctx *cx, unsigned depth)
 			skey_free(k);
 			return NULL;
 		}
+		return k;
+	}
+	if (ms_strcaseeq(name, "MODSEQ")) {
+		k = skey_new(K_MODSEQ);
+		a = next_arg(cx);
+		if (a != NULL && a->type != IMAP_ARG_ATOM) {
+			/* entry-name (a quoted string) SP entry-type-req */
+			const struct imap_arg *t = next_arg(cx);
+			const char *type;
+
+			if (t == NULL || !imap_arg_atom(t, &type) ||
+			    !(ms_strcaseeq(type, "priv") || ms_strcaseeq(type, "shared") ||
+				ms_strcaseeq(type, "all")))
+				a = NULL;
+			else
+				a = next_arg(cx);
+		}
+		if (a == NULL || !imap_arg_atom(a, &str) ||
+		    ms_parse_u64(str, 0, INT64_MAX, &k->num) < 0) {
+			cx->error = cx->error ? cx->error : "Invalid MODSEQ search key";
+			skey_free(k);
+			return NULL;
+		}
+		cx->has_modseq = true;
 		return k;
 	}
 	if (ms_strcaseeq(name, "UID")) {
@@ -643,6 +674,8 @@ eval(struct search_ctx *cx, const struct skey *k, struct smsg *sm, uint32_t nmsg
 		return (uint64_t)m->size > k->num;
 	case K_SMALLER:
 		return (uint64_t)m->size < k->num;
+	case K_MODSEQ:
+		return (uint64_t)m->modseq >= k->num;
 	case K_UID:
 		return imap_seqset_contains(&k->set, sm->uid, maxuid);
 	case K_SEQ:
@@ -773,8 +806,14 @@ search_run(struct search_ctx *cx, const struct skey *root, uint32_t **idx_r, siz
 			sm.m = &msgs[i];
 			buf_init(&sm.bytes);
 			if (eval(cx, root, &sm, (uint32_t)v->n, maxuid)) {
-				if ((nidx & (nidx - 1)) == 0)	/* 0, 1, 2, 4, ...: grow */
+				if ((nidx & (nidx - 1)) == 0) {	/* 0, 1, 2, 4, ...: grow */
 					idx = xrealloc(idx, (nidx ? nidx * 2 : 1) * sizeof(*idx));
+					if (cx->has_modseq)
+						cx->mods = xrealloc(cx->mods,
+							(nidx ? nidx * 2 : 1) * sizeof(*cx->mods));
+				}
+				if (cx->has_modseq)
+					cx->mods[nidx] = msgs[i].modseq;
 				idx[nidx++] = (uint32_t)(off + j);
 			}
 			buf_free(&sm.bytes);
@@ -819,6 +858,7 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 	bool esearch = (s->enabled & IMAP_EN_REV2) != 0;
 	uint32_t *idx = NULL, *vals;
 	size_t nidx = 0, i;
+	int64_t maxmod = 0;
 	struct buf b;
 
 	memset(&cx, 0, sizeof(cx));
@@ -881,8 +921,26 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 	}
 	if (search_run(&cx, root, &idx, &nidx) < 0) {
 		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Search failed");
+		free(cx.mods);
 		skey_free(root);
 		return;
+	}
+	/* RFC 7162 3.1.5: with a MODSEQ key the result ends with the highest
+	 * modseq of the messages returned (for MIN/MAX alone: of those). */
+	if (cx.has_modseq && nidx > 0) {
+		imap_condstore_enable(s);
+		if (esearch && !(ret & (RET_ALL | RET_COUNT))) {
+			if (ret & RET_MIN)
+				maxmod = cx.mods[0];
+			if ((ret & RET_MAX) && cx.mods[nidx - 1] > maxmod)
+				maxmod = cx.mods[nidx - 1];
+		} else {
+			for (i = 0; i < nidx; i++)
+				if (cx.mods[i] > maxmod)
+					maxmod = cx.mods[i];
+		}
+	} else if (cx.has_modseq) {
+		imap_condstore_enable(s);
 	}
 	vals = xmalloc((nidx + 1) * sizeof(*vals));
 	for (i = 0; i < nidx; i++)
@@ -892,6 +950,8 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 		buf_puts(&b, "* SEARCH");
 		for (i = 0; i < nidx; i++)
 			buf_printf(&b, " %u", vals[i]);
+		if (maxmod > 0)
+			buf_printf(&b, " (MODSEQ %lld)", (long long)maxmod);
 	} else {
 		/* RFC 4731 section 3.1: MIN/MAX/ALL are left out when nothing
 		 * matched; COUNT is always given. */
@@ -910,11 +970,14 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 			buf_puts(&b, " ALL ");
 			imap_seqset_format(&b, vals, nidx);
 		}
+		if (maxmod > 0)
+			buf_printf(&b, " MODSEQ %lld", (long long)maxmod);
 	}
 	buf_puts(&b, "\r\n");
 	imap_write(s, b.data, b.len);
 	buf_free(&b);
 	free(vals);
 	free(idx);
+	free(cx.mods);
 	skey_free(root);
 }

@@ -714,14 +714,23 @@ flush_expunges(struct imap_session *s)
 {
 	struct imap_view *v = s->sel;
 	size_t i, w = 0, k = 0, removed = 0;
+	bool vanished = (s->enabled & IMAP_EN_QRESYNC) != 0;
+	uint32_t *gone = NULL;
 
+	/* RFC 7162 3.2.10: with QRESYNC enabled, "* VANISHED uid-set"
+	 * replaces the EXPUNGE responses (the UIDs were all in the view). */
+	if (vanished)
+		gone = xmalloc((v->npending + 1) * sizeof(*gone));
 	for (i = 0; i < v->n; i++) {
 		uint32_t u = v->uids[i];
 
 		while (k < v->npending && v->pending_expunge[k] < u)
 			k++;
 		if (k < v->npending && v->pending_expunge[k] == u) {
-			imap_untagged(s, "%zu EXPUNGE", i - removed + 1);
+			if (vanished)
+				gone[removed] = u;
+			else
+				imap_untagged(s, "%zu EXPUNGE", i - removed + 1);
 			removed++;
 			continue;
 		}
@@ -729,6 +738,17 @@ flush_expunges(struct imap_session *s)
 	}
 	v->n = w;
 	v->npending = 0;
+	if (vanished && removed > 0) {
+		struct buf b;
+
+		buf_init(&b);
+		buf_puts(&b, "* VANISHED ");
+		imap_seqset_format(&b, gone, removed);
+		buf_puts(&b, "\r\n");
+		imap_write(s, b.data, b.len);
+		buf_free(&b);
+	}
+	free(gone);
 }
 
 /* Append UIDs to the pending expunges (keeping them sorted and unique). */
@@ -821,6 +841,10 @@ imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 		buf_init(&b);
 		buf_printf(&b, "* %zu FETCH (UID %u FLAGS ", pos + 1, ch[i].uid);
 		imap_buf_flags(&b, ch[i].flags, ch[i].keywords, ch[i].nkeywords);
+		/* RFC 7162 3.1.4: MODSEQ in every unsolicited FETCH once
+		 * CONDSTORE is enabled. */
+		if (s->enabled & IMAP_EN_CONDSTORE)
+			buf_printf(&b, " MODSEQ (%lld)", (long long)ch[i].modseq);
 		buf_puts(&b, ")\r\n");
 		imap_write(s, b.data, b.len);
 		buf_free(&b);
@@ -838,6 +862,122 @@ imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 	}
 	free(fresh);
 	store_changes_free(ch, nch);
+	free(exp);
+	return 0;
+}
+
+/* ---- CONDSTORE and QRESYNC ---- */
+
+int64_t
+imap_view_highestmodseq(struct imap_session *s)
+{
+	int64_t hms = 0;
+	const char *error;
+
+	if (s->sel == NULL)
+		return 0;
+	if (store_mailbox_modseq(s->d->store, s->account_id, s->sel->id, &hms, NULL, NULL,
+		    &error) < 0) {
+		log_error(imap_cid(s), "proto=imap ev=highestmodseq error=%s", lq(error));
+		return 0;
+	}
+	return hms;
+}
+
+void
+imap_condstore_enable(struct imap_session *s)
+{
+	int64_t hms;
+
+	if (s->enabled & IMAP_EN_CONDSTORE)
+		return;
+	s->enabled |= IMAP_EN_CONDSTORE;
+	if (s->sel != NULL && (hms = imap_view_highestmodseq(s)) > 0)
+		imap_untagged(s, "OK [HIGHESTMODSEQ %lld] Highest", (long long)hms);
+}
+
+/* Append "lo" or "lo:hi" to a uid-set under construction. */
+static void
+put_range(struct buf *b, bool *first, uint32_t lo, uint32_t hi)
+{
+	if (!*first)
+		buf_putc(b, ',');
+	*first = false;
+	if (lo == hi)
+		buf_printf(b, "%u", lo);
+	else
+		buf_printf(b, "%u:%u", lo, hi);
+}
+
+int
+imap_vanished_earlier(struct imap_session *s, const struct imap_seqset *known,
+	int64_t since)
+{
+	struct imap_view *v = s->sel;
+	uint32_t *exp = NULL, maxuid = v->uidnext > 0 ? v->uidnext - 1 : 0;
+	size_t nexp = 0, i, pos;
+	int64_t deleted = 0;
+	const char *error;
+	bool first = true;
+	struct buf b;
+
+	if (store_mailbox_modseq(s->d->store, s->account_id, v->id, NULL, NULL, &deleted,
+		    &error) < 0 ||
+	    (deleted <= since &&
+		store_expunged_since(s->d->store, v->id, since, &exp, &nexp, &error) < 0)) {
+		log_error(imap_cid(s), "proto=imap ev=vanished error=%s", lq(error));
+		return -1;
+	}
+	buf_init(&b);
+	buf_puts(&b, "* VANISHED (EARLIER) ");
+	if (deleted > since) {
+		/* The tombstones the client needs are gone: every UID it may
+		 * know that is not in the view now. */
+		struct imap_seqrange all = { 1, maxuid }, *r;
+		size_t nr = 1, j;
+
+		if (known != NULL)
+			r = imap_seqset_resolve(known, maxuid, &nr);
+		else
+			r = &all;
+		for (j = 0; j < nr && maxuid > 0; j++) {
+			uint32_t lo = r[j].lo, hi = r[j].hi > maxuid ? maxuid : r[j].hi;
+
+			if (lo == 0 || lo > hi)
+				continue;
+			/* the view's UIDs inside [lo, hi] split it into gaps */
+			(void)bsearch_u32(v->uids, v->n, lo, &pos);
+			while (lo <= hi) {
+				if (pos < v->n && v->uids[pos] <= hi) {
+					if (v->uids[pos] > lo)
+						put_range(&b, &first, lo, v->uids[pos] - 1);
+					if (v->uids[pos] == UINT32_MAX)
+						break;
+					lo = v->uids[pos] + 1;
+					pos++;
+				} else {
+					put_range(&b, &first, lo, hi);
+					break;
+				}
+			}
+		}
+		if (r != &all)
+			free(r);
+	} else {
+		for (i = 0; i < nexp; i++) {
+			if (known != NULL && !imap_seqset_contains(known, exp[i], maxuid))
+				continue;
+			/* still in the view: a later VANISHED reports it */
+			if (bsearch_u32(v->uids, v->n, exp[i], &pos))
+				continue;
+			put_range(&b, &first, exp[i], exp[i]);
+		}
+	}
+	if (!first) {
+		buf_puts(&b, "\r\n");
+		imap_write(s, b.data, b.len);
+	}
+	buf_free(&b);
 	free(exp);
 	return 0;
 }

@@ -60,6 +60,10 @@ enum imap_state {
 /* Extensions turned on by ENABLE (RFC 5161). */
 enum imap_enabled {
 	IMAP_EN_REV2 = 1 << 0,	/* IMAP4rev2 behaviour (ESEARCH, no RECENT) */
+	/* RFC 7162: MODSEQ in every flag FETCH; also turned on by the first
+	 * command using a CONDSTORE feature (imap_condstore_enable). */
+	IMAP_EN_CONDSTORE = 1 << 1,
+	IMAP_EN_QRESYNC = 1 << 2,	/* VANISHED instead of EXPUNGE; implies CONDSTORE */
 };
 
 /* The selected mailbox as the client knows it. Sequence number n is
@@ -202,6 +206,21 @@ void imap_view_send_flags(struct imap_session *s);
 /* Messages expunged by this session: reported at the next point where
  * EXPUNGE responses are allowed. */
 void imap_view_expunged(struct imap_session *s, const uint32_t *uids, size_t n);
+
+/* ---- CONDSTORE and QRESYNC (RFC 7162) ---- */
+
+/* A CONDSTORE enabling command (RFC 7162 3.1): turn CONDSTORE on; when that
+ * happens with a mailbox selected, send "OK [HIGHESTMODSEQ n]" so the
+ * client has the value the later MODSEQs build on. */
+void imap_condstore_enable(struct imap_session *s);
+/* The selected mailbox's HIGHESTMODSEQ now; 0 on error (logged). */
+int64_t imap_view_highestmodseq(struct imap_session *s);
+/* RFC 7162 3.2.5.2 / 3.2.6: send "* VANISHED (EARLIER) uid-set" for the UIDs
+ * in known (NULL: all UIDs) expunged after since and not in the view. When
+ * tombstones that old were cleaned, every UID of known below UIDNEXT that is
+ * not in the view is reported instead. Returns 0, or -1 (logged). */
+int imap_vanished_earlier(struct imap_session *s, const struct imap_seqset *known,
+	int64_t since);
 
 /* ---- flags and dates ---- */
 

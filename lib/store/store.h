@@ -431,6 +431,20 @@ int store_changes_since(struct store *st, int64_t account_id, int64_t mailbox_id
 	const char **error_r);
 void store_changes_free(struct store_change *c, size_t n);
 
+/* A mailbox's HIGHESTMODSEQ (RFC 7162 section 3.1.1) in one snapshot: the
+ * largest of the mailbox row's modseq, its messages' and tombstones' modseqs
+ * and sync_state.highest_deleted_modseq, so it never decreases when
+ * tombstones are cleaned. Also the account's modseq (*account_r) and
+ * highest_deleted_modseq (*deleted_r, 0 when never cleaned); either may be
+ * NULL. Returns 0, or -1 (also for an unknown mailbox) with *error_r. */
+int store_mailbox_modseq(struct store *st, int64_t account_id, int64_t mailbox_id,
+	int64_t *highest_r, int64_t *account_r, int64_t *deleted_r, const char **error_r);
+
+/* UIDs (ascending, malloc'd, NULL when none) of the mailbox's tombstones
+ * with modseq above since. */
+int store_expunged_since(struct store *st, int64_t mailbox_id, int64_t since,
+	uint32_t **uids_r, size_t *n_r, const char **error_r);
+
 /* ==== SASL credentials, TLS client keys, login attempts, server secrets
  * (store_credentials.c, sql/002_tls_pubkeys.sql) ==== */
 

@@ -671,3 +671,63 @@ store_msg_read_header_part(struct store *st, const struct store_msg *m, size_t m
 	close(fd);
 	return 0;
 }
+
+int
+store_mailbox_modseq(struct store *st, int64_t account_id, int64_t mailbox_id,
+	int64_t *highest_r, int64_t *account_r, int64_t *deleted_r, const char **error_r)
+{
+	PGconn *c = db_get(st->pool, error_r);
+	PGresult *res;
+
+	if (c == NULL)
+		return -1;
+	/* One statement: one snapshot for all three values. */
+	res = db_execv(c, error_r,
+		"WITH d AS (SELECT COALESCE(max(highest_deleted_modseq), 0) AS m"
+		"  FROM sync_state WHERE account_id = $1)"
+		" SELECT GREATEST(mb.modseq, d.m,"
+		"  (SELECT max(modseq) FROM messages WHERE mailbox_id = $2),"
+		"  (SELECT max(modseq) FROM expunged WHERE mailbox_id = $2)),"
+		" a.modseq, d.m"
+		" FROM accounts a JOIN mailboxes mb ON mb.account_id = a.id, d"
+		" WHERE a.id = $1 AND mb.id = $2",
+		2, db_i64(account_id), db_i64(mailbox_id));
+	db_put(st->pool, c);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		*error_r = "no such mailbox";
+		return -1;
+	}
+	if (highest_r != NULL)
+		*highest_r = db_get_i64(res, 0, 0);
+	if (account_r != NULL)
+		*account_r = db_get_i64(res, 0, 1);
+	if (deleted_r != NULL)
+		*deleted_r = db_get_i64(res, 0, 2);
+	PQclear(res);
+	return 0;
+}
+
+int
+store_expunged_since(struct store *st, int64_t mailbox_id, int64_t since,
+	uint32_t **uids_r, size_t *n_r, const char **error_r)
+{
+	PGconn *c = db_get(st->pool, error_r);
+	PGresult *res;
+
+	*uids_r = NULL;
+	*n_r = 0;
+	if (c == NULL)
+		return -1;
+	res = db_execv(c, error_r,
+		"SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
+		2, db_i64(mailbox_id), db_i64(since));
+	db_put(st->pool, c);
+	if (res == NULL)
+		return -1;
+	*uids_r = uids_from_result(res, 0, n_r);
+	PQclear(res);
+	return 0;
+}
