@@ -137,18 +137,6 @@ count_success(struct imap_session *s)
 
 /* ---- login attempts ---- */
 
-/* TLS facts for login_attempts.tls, in the reference's format. */
-static void
-tls_description(struct imap_session *s, struct buf *out)
-{
-	if (!s->tls)
-		return;
-	buf_printf(out, "version=%s ciphersuite=%s sni=%s resumed=%s alpn=",
-		conn_tls_version_name(s->c), conn_tls_cipher_name(s->c),
-		conn_tls_sni(s->c) ? conn_tls_sni(s->c) : "",
-		conn_tls_resumed(s->c) ? "true" : "false");
-}
-
 /* Record an attempt. Called after the reply was flushed, so a slow
  * database does not hold up the client's answer. */
 static void
@@ -160,7 +148,7 @@ record_attempt(struct imap_session *s, const char *mech, const char *login,
 	const char *error;
 
 	buf_init(&tls);
-	tls_description(s, &tls);
+	conn_tls_login_description(s->c, &tls);
 	memset(&a, 0, sizeof(a));
 	a.account_name = account != NULL && account[0] != '\0' ? account : "-";
 	a.login_address = login != NULL ? login : "";

@@ -1407,3 +1407,14 @@ out:
 	X509_free(cert);
 	return ret;
 }
+
+void
+conn_tls_login_description(const struct conn *c, struct buf *out)
+{
+	if (!conn_tls_active(c))
+		return;
+	buf_printf(out, "version=%s ciphersuite=%s sni=%s resumed=%s alpn=",
+		conn_tls_version_name(c), conn_tls_cipher_name(c),
+		conn_tls_sni(c) ? conn_tls_sni(c) : "",
+		conn_tls_resumed(c) ? "true" : "false");
+}

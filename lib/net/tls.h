@@ -117,6 +117,10 @@ bool conn_tls_resumed(const struct conn *c);
 /* Append the Received header comment mox writes, e.g.
  * "(TLS1.3 TLS_AES_128_GCM_SHA256)"; nothing without TLS. */
 void conn_tls_received_comment(const struct conn *c, struct buf *out);
+/* The TLS facts of a login attempt (login_attempts.tls), in the
+ * reference's format: "version=... ciphersuite=... sni=... resumed=...
+ * alpn="; nothing without TLS. Appended to out. */
+void conn_tls_login_description(const struct conn *c, struct buf *out);
 
 /* Channel binding data for SCRAM-*-PLUS, replacing out's contents.
  * type "tls-unique" (RFC 5929): the first Finished message of the
