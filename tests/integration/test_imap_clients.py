@@ -1,0 +1,161 @@
+"""Real IMAP clients against imapd: mbsync (isync) synchronizing a
+mailbox both ways into a local Maildir and again after changes on either
+side (new messages, flags, deletions)."""
+
+import os
+import shutil
+import subprocess
+import tempfile
+
+import harness
+from harness import make_message, unique
+
+srv = None
+PW = "clients-password-1"
+
+
+def setUpModule():
+    global srv
+    if shutil.which("mbsync") is None:
+        raise harness.HarnessError("mbsync not found: install the Debian package isync")
+    srv = harness.Server("imapclients").start()
+
+
+def tearDownModule():
+    if srv:
+        srv.stop()
+
+
+class MbsyncTest(harness.TestCase):
+
+    def setUp(self):
+        self.user = "%s@example.org" % unique("sync")
+        srv.add_account(self.user, PW)
+        self.dir = tempfile.mkdtemp(prefix="mbsync-")
+        self.maildir = os.path.join(self.dir, "mail")
+        os.makedirs(self.maildir)
+        self.rc = os.path.join(self.dir, "mbsyncrc")
+        with open(self.rc, "w") as f:
+            f.write("""IMAPAccount test
+Host 127.0.0.1
+Port %d
+User %s
+Pass %s
+SSLType None
+AuthMechs LOGIN
+
+IMAPStore remote
+Account test
+
+MaildirStore local
+Path %s/
+Inbox %s/INBOX
+SubFolders Verbatim
+
+Channel test
+Far :remote:
+Near :local:
+Patterns INBOX Work
+Create Both
+Expunge Both
+SyncState *
+""" % (srv.imap_port, self.user, PW, self.maildir, self.maildir))
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def mbsync(self):
+        r = subprocess.run(["mbsync", "-c", self.rc, "-a"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=120, cwd=self.dir)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        return r.stdout
+
+    def local(self, folder):
+        out = {}
+        for sub in ("cur", "new"):
+            d = os.path.join(self.maildir, folder, sub)
+            for n in os.listdir(d) if os.path.isdir(d) else []:
+                with open(os.path.join(d, n), "rb") as f:
+                    out[n] = f.read()
+        return out
+
+    def remote_subjects(self, mailbox):
+        m = srv.imap(self.user, PW)
+        try:
+            typ, _ = m.select(mailbox)
+            if typ != "OK":
+                return None
+            uids = harness.uid_search(m, "ALL")
+            if not uids:
+                return {}
+            got = harness.fetch_by_uid(m, uids, "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        finally:
+            m.logout()
+        out = {}
+        for it in got.values():
+            hdr = next(v for k, v in it.items() if k.startswith("BODY["))
+            out[hdr.decode().split(":", 1)[1].strip()] = harness.flags_of(it["FLAGS"])
+        return out
+
+    def test_sync_both_ways(self):
+        # Two messages on the server, and a Work mailbox.
+        subjects = [unique("srv") for _ in range(2)]
+        for s in subjects:
+            srv.deliver(make_message(subject=s, to=self.user)[0], rcpts=(self.user,))
+        m = srv.imap(self.user, PW)
+        m.create("Work")
+        m.logout()
+        self.mbsync()
+        local = self.local("INBOX")
+        self.assertEqual(len(local), 2)
+        for s in subjects:
+            self.assertTrue(any(s.encode() in b for b in local.values()), s)
+
+        # A message written locally goes up (APPEND), into Work.
+        up = unique("local")
+        msg, _ = make_message(subject=up, to=self.user)
+        os.makedirs(os.path.join(self.maildir, "Work", "new"), exist_ok=True)
+        with open(os.path.join(self.maildir, "Work", "new", "1.local.host"), "wb") as f:
+            f.write(msg)
+        self.mbsync()
+        self.assertIn(up, self.remote_subjects("Work"))
+
+        # Flags: marked seen locally (Maildir ":2,S") goes up; flagged on
+        # the server comes down.
+        name = next(n for n, b in self.local("INBOX").items() if subjects[0].encode() in b)
+        sub = "cur" if os.path.exists(os.path.join(self.maildir, "INBOX", "cur", name)) else "new"
+        base = name.split(":2,")[0]
+        os.rename(os.path.join(self.maildir, "INBOX", sub, name),
+                  os.path.join(self.maildir, "INBOX", "cur", base + ":2,S"))
+        m = srv.imap(self.user, PW)
+        m.select("INBOX")
+        uid = next(u for u in harness.uid_search(m, "ALL")
+                   if subjects[1].encode() in harness.fetch_by_uid(
+                       m, [u], "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")[u][
+                       "BODY[HEADER.FIELDS (SUBJECT)]"])
+        m.uid("STORE", str(uid), "+FLAGS", "(\\Flagged)")
+        m.logout()
+        self.mbsync()
+        self.assertIn("\\seen", self.remote_subjects("INBOX")[subjects[0]])
+        flagged = [n for n, b in self.local("INBOX").items() if subjects[1].encode() in b]
+        self.assertTrue(flagged and ":2," in flagged[0] and "F" in flagged[0].split(":2,")[1],
+                        flagged)
+
+        # A deletion on the server (expunged) disappears locally; a new
+        # delivery arrives.
+        m = srv.imap(self.user, PW)
+        m.select("INBOX")
+        m.uid("STORE", str(uid), "+FLAGS", "(\\Deleted)")
+        m.expunge()
+        m.logout()
+        late = unique("late")
+        srv.deliver(make_message(subject=late, to=self.user)[0], rcpts=(self.user,))
+        self.mbsync()
+        local = self.local("INBOX")
+        self.assertFalse(any(subjects[1].encode() in b for b in local.values()))
+        self.assertTrue(any(late.encode() in b for b in local.values()))
+        self.assertEqual(len(local), 2)
+        # Nothing left to do: a second run changes nothing.
+        before = sorted(self.local("INBOX"))
+        self.mbsync()
+        self.assertEqual(sorted(self.local("INBOX")), before)
