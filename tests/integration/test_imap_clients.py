@@ -1,6 +1,6 @@
-"""Real IMAP clients against imapd: mbsync (isync) synchronizing a
-mailbox both ways into a local Maildir and again after changes on either
-side (new messages, flags, deletions)."""
+"""Real IMAP clients against imapd: mbsync (isync) and offlineimap
+synchronizing mailboxes both ways into a local Maildir and again after
+changes on either side (new messages, flags, deletions)."""
 
 import os
 import shutil
@@ -18,6 +18,8 @@ def setUpModule():
     global srv
     if shutil.which("mbsync") is None:
         raise harness.HarnessError("mbsync not found: install the Debian package isync")
+    if shutil.which("offlineimap") is None:
+        raise harness.HarnessError("offlineimap not found: install the Debian package offlineimap3")
     srv = harness.Server("imapclients").start()
 
 
@@ -159,3 +161,99 @@ SyncState *
         before = sorted(self.local("INBOX"))
         self.mbsync()
         self.assertEqual(sorted(self.local("INBOX")), before)
+
+
+class OfflineimapTest(harness.TestCase):
+
+    def setUp(self):
+        self.user = "%s@example.org" % unique("oi")
+        srv.add_account(self.user, PW)
+        self.dir = tempfile.mkdtemp(prefix="offlineimap-")
+        self.maildir = os.path.join(self.dir, "mail")
+        os.makedirs(self.maildir)
+        self.rc = os.path.join(self.dir, "offlineimaprc")
+        with open(self.rc, "w") as f:
+            f.write("""[general]
+accounts = test
+metadata = %s/meta
+ui = basic
+
+[Account test]
+localrepository = local
+remoterepository = remote
+
+[Repository local]
+type = Maildir
+localfolders = %s
+
+[Repository remote]
+type = IMAP
+remotehost = 127.0.0.1
+remoteport = %d
+remoteuser = %s
+remotepass = %s
+ssl = no
+starttls = no
+folderfilter = lambda f: f in ['INBOX', 'Work']
+""" % (self.dir, self.maildir, srv.imap_port, self.user, PW))
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def sync(self):
+        r = subprocess.run(["offlineimap", "-c", self.rc, "-o", "-u", "basic"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           timeout=120, cwd=self.dir)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertNotIn("ERROR", r.stdout, r.stdout)
+        return r.stdout
+
+    def local(self, folder):
+        out = {}
+        for sub in ("cur", "new"):
+            d = os.path.join(self.maildir, folder, sub)
+            for n in os.listdir(d) if os.path.isdir(d) else []:
+                with open(os.path.join(d, n), "rb") as f:
+                    out[n] = f.read()
+        return out
+
+    def test_sync_both_ways(self):
+        subjects = [unique("srv") for _ in range(2)]
+        for s in subjects:
+            srv.deliver(make_message(subject=s, to=self.user)[0], rcpts=(self.user,))
+        m = srv.imap(self.user, PW)
+        m.create("Work")
+        m.logout()
+        self.sync()
+        local = self.local("INBOX")
+        self.assertEqual(len(local), 2)
+        # Upload: a new local message in Work.
+        up = unique("local")
+        msg, _ = make_message(subject=up, to=self.user)
+        with open(os.path.join(self.maildir, "Work", "new", "123.local"), "wb") as f:
+            f.write(msg)
+        # Seen locally.
+        name = next(n for n, b in local.items() if subjects[0].encode() in b)
+        sub = "cur" if os.path.exists(os.path.join(self.maildir, "INBOX", "cur", name)) else "new"
+        os.rename(os.path.join(self.maildir, "INBOX", sub, name),
+                  os.path.join(self.maildir, "INBOX", "cur", name.split(":2,")[0] + ":2,S"))
+        self.sync()
+        m = srv.imap(self.user, PW)
+        try:
+            m.select("Work")
+            got = harness.fetch_by_uid(m, harness.uid_search(m, "ALL"),
+                                       "(BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            self.assertTrue(any(up.encode() in v["BODY[HEADER.FIELDS (SUBJECT)]"]
+                                for v in got.values()))
+            m.select("INBOX")
+            seen = harness.uid_search(m, "SEEN")
+            self.assertEqual(len(seen), 1)
+            # Deleted on the server: gone locally after the next sync.
+            m.uid("STORE", str(seen[0]), "+FLAGS", "(\\Deleted)")
+            m.expunge()
+        finally:
+            m.logout()
+        self.sync()
+        local = self.local("INBOX")
+        self.assertEqual(len(local), 1)
+        self.assertFalse(any(subjects[0].encode() in b for b in local.values()))
