@@ -48,60 +48,17 @@ stop_watcher(void *arg)
 	return NULL;
 }
 
-/* Load a listener's certificates (as root: keys are often root-only), as
- * mailstead-smtpd does. */
-static struct tls_ctx *
-load_tls(const struct conf_listener_def *l)
-{
-	struct tls_config cfg;
-	struct tls_ctx *ctx;
-	const char *error;
-	struct buf names;
-	size_t i;
-
-	if (l->tls_cert.n == 0)
-		return NULL;
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.cert_files = (const char *const *)l->tls_cert.v;
-	cfg.key_files = (const char *const *)l->tls_key.v;
-	cfg.ncerts = l->tls_cert.n;
-	cfg.hostname = l->hostname;
-	if (tls_parse_version(l->tls_min_version, &cfg.min_version) < 0)
-		ms_fatal("mailstead-imapd: [listener %s] bad tls_min_version", l->name);
-	cfg.session_tickets = l->tls_session_tickets;
-	cfg.client_auth = l->tls_client_auth;
-	ctx = tls_ctx_create(&cfg, &error);
-	if (ctx == NULL)
-		ms_fatal("mailstead-imapd: [listener %s] TLS: %s", l->name, error);
-	buf_init(&names);
-	for (i = 0; i < tls_ctx_cert_count(ctx); i++) {
-		buf_reset(&names);
-		tls_ctx_cert_names(ctx, i, &names);
-		log_info(NULL, "proto=imap ev=tls-certificate listener=%s names=%s", lq(l->name),
-			lq(names.data));
-	}
-	buf_free(&names);
-	return ctx;
-}
-
 /* Called by the accept loop: reload certificates after SIGHUP. Running
  * connections keep the certificates they started with. */
 static void
 tick(void *arg)
 {
 	struct bound *b = arg;
-	const char *error;
-	size_t i;
 
 	if (!daemon_hup)
 		return;
 	daemon_hup = 0;
-	for (i = 0; i < b->ntls; i++) {
-		if (tls_ctx_reload(b->tls[i], &error) < 0)
-			log_error(NULL, "proto=imap ev=tls-reload result=failed err=%s", lq(error));
-		else
-			log_info(NULL, "proto=imap ev=tls-reload result=ok");
-	}
+	tls_ctx_reload_all(b->tls, b->ntls, "imap");
 }
 
 static void
@@ -124,7 +81,8 @@ bind_all(struct conf *conf, struct imapd *d, struct bound *b)
 
 		if (ports[0] == 0 && ports[1] == 0)
 			continue;
-		tls = load_tls(l);
+		if (tls_ctx_for_listener(l, "imap", &tls, &error) < 0)
+			ms_fatal("mailstead-imapd: [listener %s] TLS: %s", l->name, error);
 		if (tls != NULL)
 			b->tls[b->ntls++] = tls;
 		/* conf.c refuses imaps without certificates. */

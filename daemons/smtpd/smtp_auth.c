@@ -64,26 +64,7 @@ static void
 record_attempt(struct smtp_session *s, const char *mech, const char *login,
 	const char *account, const char *result)
 {
-	struct store_login_attempt a;
-	struct buf tls;
-	const char *error;
-
-	buf_init(&tls);
-	conn_tls_login_description(s->c, &tls);
-	memset(&a, 0, sizeof(a));
-	a.account_name = account != NULL && account[0] != '\0' ? account : "-";
-	a.login_address = login != NULL ? login : "";
-	a.remote_ip = s->c->remote_ip;
-	a.local_ip = s->c->local_ip;
-	a.tls = tls.data;
-	a.tls_pubkey_fingerprint = s->tls_fingerprint != NULL ? s->tls_fingerprint : "";
-	a.protocol = "submission";
-	a.user_agent = "";
-	a.auth_mech = mech;
-	a.result = result;
-	if (store_login_attempt_record(s->srv->store, &a, &error) < 0)
-		log_warn(s->cid, "proto=smtp ev=login-attempt result=error err=%s", lq(error));
-	buf_free(&tls);
+	store_login_attempt_conn(s->srv->store, s->c, "submission", s->tls_fingerprint, mech, login, account, result);
 }
 
 /* ---- TLS ---- */

@@ -26,6 +26,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "core/conf.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "net/conn.h"
@@ -1417,4 +1418,57 @@ conn_tls_login_description(const struct conn *c, struct buf *out)
 		conn_tls_version_name(c), conn_tls_cipher_name(c),
 		conn_tls_sni(c) ? conn_tls_sni(c) : "",
 		conn_tls_resumed(c) ? "true" : "false");
+}
+
+int
+tls_ctx_for_listener(const struct conf_listener_def *l, const char *proto,
+	struct tls_ctx **ctx_r, const char **error_r)
+{
+	struct tls_config cfg;
+	struct tls_ctx *ctx;
+	struct buf names;
+	size_t i;
+
+	*ctx_r = NULL;
+	if (l->tls_cert.n == 0)
+		return 0;
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.cert_files = (const char *const *)l->tls_cert.v;
+	cfg.key_files = (const char *const *)l->tls_key.v;
+	cfg.ncerts = l->tls_cert.n;
+	cfg.hostname = l->hostname;
+	if (tls_parse_version(l->tls_min_version, &cfg.min_version) < 0) {
+		*error_r = "bad tls_min_version";
+		return -1;
+	}
+	cfg.session_tickets = l->tls_session_tickets;
+	cfg.client_auth = l->tls_client_auth;
+	ctx = tls_ctx_create(&cfg, error_r);
+	if (ctx == NULL)
+		return -1;
+	buf_init(&names);
+	for (i = 0; i < tls_ctx_cert_count(ctx); i++) {
+		buf_reset(&names);
+		tls_ctx_cert_names(ctx, i, &names);
+		log_info(NULL, "proto=%s ev=tls-certificate listener=%s names=%s", proto,
+			lq(l->name), lq(names.data));
+	}
+	buf_free(&names);
+	*ctx_r = ctx;
+	return 0;
+}
+
+void
+tls_ctx_reload_all(struct tls_ctx *const *ctxs, size_t n, const char *proto)
+{
+	const char *error;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (tls_ctx_reload(ctxs[i], &error) < 0)
+			log_error(NULL, "proto=%s ev=tls-reload result=failed err=%s", proto,
+				lq(error));
+		else
+			log_info(NULL, "proto=%s ev=tls-reload result=ok", proto);
+	}
 }

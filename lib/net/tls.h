@@ -66,6 +66,17 @@ int tls_ctx_reload(struct tls_ctx *ctx, const char **error_r);
 /* Release the context; connections still using it keep their certificates
  * alive until they close. Sets *ctx to NULL. */
 void tls_ctx_free(struct tls_ctx **ctx);
+/* The TLS context of a [listener] section (its tls_cert/tls_key files,
+ * tls_min_version, tls_session_tickets, tls_client_auth), loaded as the
+ * daemons do before dropping privileges, each certificate's names logged
+ * for proto. Returns 0 with *ctx_r NULL when the listener has no
+ * certificates, or -1 with *error_r. */
+struct conf_listener_def;
+int tls_ctx_for_listener(const struct conf_listener_def *l, const char *proto,
+	struct tls_ctx **ctx_r, const char **error_r);
+/* Reload each of the contexts (after SIGHUP), logging the outcome for
+ * proto; running connections keep what they started with. */
+void tls_ctx_reload_all(struct tls_ctx *const *ctxs, size_t n, const char *proto);
 /* Number of certificates, and append the i-th certificate's DNS names
  * (lower case, "*.example.org" for wildcards, separated by spaces) to out,
  * for start-up logs and tests. */

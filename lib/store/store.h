@@ -517,6 +517,13 @@ struct store_login_attempt {
  * strings), keeping at most 10000 failed rows per account name. */
 int store_login_attempt_record(struct store *st, const struct store_login_attempt *a,
 	const char **error_r);
+/* The same for a login on connection c (addresses and TLS facts from it):
+ * account may be NULL/"" ("-"), login and fingerprint NULL (""). Errors
+ * are logged, not returned: recording must not fail a login. */
+struct conn;
+void store_login_attempt_conn(struct store *st, const struct conn *c, const char *protocol,
+	const char *fingerprint, const char *mech, const char *login, const char *account,
+	const char *result);
 /* Most recent first; account_name NULL for all; limit 0 for no limit. The
  * strings of the returned attempts are malloc'd: free with
  * store_login_attempts_free. */

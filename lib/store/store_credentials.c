@@ -9,6 +9,7 @@
 #include "auth/sasl.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "net/tls.h"
 #include "store/store.h"
 #include "store/store_private.h"
 
@@ -654,4 +655,31 @@ store_login_attempt_remove_account(struct store *st, const char *account_name,
 		account_name);
 	db_put(st->pool, c);
 	return rc;
+}
+
+void
+store_login_attempt_conn(struct store *st, const struct conn *c, const char *protocol,
+	const char *fingerprint, const char *mech, const char *login, const char *account,
+	const char *result)
+{
+	struct store_login_attempt a;
+	struct buf tls;
+	const char *error;
+
+	buf_init(&tls);
+	conn_tls_login_description(c, &tls);
+	memset(&a, 0, sizeof(a));
+	a.account_name = account != NULL && account[0] != '\0' ? account : "-";
+	a.login_address = login != NULL ? login : "";
+	a.remote_ip = c->remote_ip;
+	a.local_ip = c->local_ip;
+	a.tls = tls.data;
+	a.tls_pubkey_fingerprint = fingerprint != NULL ? fingerprint : "";
+	a.protocol = protocol;
+	a.user_agent = "";
+	a.auth_mech = mech;
+	a.result = result;
+	if (store_login_attempt_record(st, &a, &error) < 0)
+		log_warn(c->cid, "proto=%s ev=login-attempt result=error err=%s", protocol, lq(error));
+	buf_free(&tls);
 }
