@@ -36,6 +36,7 @@ smtp_analysis_free(struct smtp_analysis *a)
 	if (a->dmarc_done)
 		dmarc_outcome_free(&a->dmarc);
 	buf_free(&a->headers);
+	buf_free(&a->header);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -107,7 +108,6 @@ smtp_analyze(struct smtp_session *s, const char *path, struct smtp_analysis *a)
 {
 	struct spf_args sa;
 	struct authres ar;
-	struct buf hdr;
 	const char *error;
 	size_t i;
 	unsigned sample;
@@ -115,6 +115,7 @@ smtp_analyze(struct smtp_session *s, const char *path, struct smtp_analysis *a)
 
 	memset(a, 0, sizeof(*a));
 	buf_init(&a->headers);
+	buf_init(&a->header);
 
 	/* iprev; its name also goes into our Received line. */
 	iprev_check(s->srv->dns, s->c->remote_ip, &a->iprev);
@@ -150,11 +151,13 @@ smtp_analyze(struct smtp_session *s, const char *path, struct smtp_analysis *a)
 		a->dkim_domains[a->ndkim_domains++] = xstrdup(a->dkim[i].domain);
 	}
 
-	/* DMARC for the From header's domain. */
-	buf_init(&hdr);
-	if (store_msg_read_header(path, STORE_RULES_HEADER_READ_MAX, &hdr, &error) == 0)
-		(void)store_msgfrom_parse(hdr.data, hdr.len, &a->from_localpart, &a->from_domain);
-	buf_free(&hdr);
+	/* DMARC for the From header's domain. The header is kept for the
+	 * delivery rules (smtp_deliver_local), so it is read once. */
+	if (store_msg_read_header(path, STORE_RULES_HEADER_READ_MAX, &a->header, &error) == 0)
+		(void)store_msgfrom_parse(a->header.data, a->header.len, &a->from_localpart,
+			&a->from_domain);
+	else
+		buf_reset(&a->header);
 	if (RAND_bytes(&rnd, 1) != 1)
 		rnd = 0;
 	sample = (unsigned)rnd * 100u / 256u;

@@ -23,6 +23,7 @@ struct smtp_analysis {
 	size_t ndkim;
 	char **dkim_domains;	/* domains of passing signatures */
 	size_t ndkim_domains;
+	struct buf header;	/* the message's header section, as read once */
 	char *from_localpart, *from_domain;	/* the From header address */
 	struct dmarc_outcome dmarc;
 	bool dmarc_done;

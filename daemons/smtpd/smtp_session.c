@@ -804,7 +804,9 @@ smtp_deliver_local(struct smtp_session *s, const char *path, const char *txid,
 		goto out;
 	}
 	buf_append(&hdr, prefix->data, prefix->len);
-	if (store_msg_read_header(path, STORE_RULES_HEADER_READ_MAX, &hdr, error_r) < 0)
+	if (an != NULL && an->header.len > 0)
+		buf_append(&hdr, an->header.data, an->header.len);
+	else if (store_msg_read_header(path, STORE_RULES_HEADER_READ_MAX, &hdr, error_r) < 0)
 		goto out;
 	(void)store_msgfrom_parse(hdr.data + prefix->len, hdr.len - prefix->len, &from_lp,
 		&from_dom);
