@@ -154,6 +154,8 @@ dkim_cmd_gen(struct cli *cli, int argc, char **argv)
 			selector = argv[++k];
 		else if (strcmp(argv[k], "--dir") == 0)
 			dir = argv[++k];
+		else if (strcmp(argv[k], "--dns-zone") == 0)
+			k++;	/* accepted like every DNS-aware command; no lookups here */
 		else
 			return 2;
 	}
@@ -296,6 +298,8 @@ dkim_cmd_sign(struct cli *cli, int argc, char **argv)
 			selector = argv[++k];
 		else if (strcmp(argv[k], "--key") == 0)
 			keyfile = argv[++k];
+		else if (strcmp(argv[k], "--dns-zone") == 0)
+			k++;	/* accepted like every DNS-aware command; no lookups here */
 		else if (strcmp(argv[k], "--headers") == 0)
 			headers = argv[++k];
 		else if (strcmp(argv[k], "--expiration") == 0)

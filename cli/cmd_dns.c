@@ -331,7 +331,9 @@ dns_cmd(struct cli *cli, int argc, char **argv, bool check)
 	int k, rc = 1;
 
 	for (k = 2; k < argc; k++) {
-		if (check && strcmp(argv[k], "--dns-zone") == 0 && k + 1 < argc)
+		/* "records" makes no lookups; it takes the option too, so
+		 * scripts can pass it to every command alike. */
+		if (strcmp(argv[k], "--dns-zone") == 0 && k + 1 < argc)
 			zone = argv[++k];
 		else if (domain == NULL && argv[k][0] != '-')
 			domain = argv[k];
