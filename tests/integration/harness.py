@@ -13,6 +13,7 @@ Environment:
 """
 
 import atexit
+import base64
 import csv
 import email.utils
 import glob
@@ -25,6 +26,7 @@ import shutil
 import signal
 import smtplib
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -999,3 +1001,40 @@ class TestCase(unittest.TestCase):
         last = got[max(got)].get("BODY[]") or b""
         self.fail("message not found byte-exact in %s's INBOX.\nsent:\n%r\nnewest:\n%r"
                   % (user, sent, last))
+
+
+# ---- helpers shared by the TLS/authentication tests
+
+_next_ip = [0]
+
+
+def fresh_ip():
+    """A loopback source address in a /21 of its own (never 127.0.0.0/21),
+    so per-address limits of one test do not touch another."""
+    _next_ip[0] += 1
+    k = _next_ip[0]
+    return "127.%d.%d.1" % (k // 32, (k % 32) * 8)
+
+
+def tls_context(max_version=None, cert=None):
+    """A client TLS context without certificate checks (self-signed test
+    certificates), optionally capped at max_version and with a client
+    certificate (cert, key)."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if max_version is not None:
+        ctx.maximum_version = max_version
+    if cert is not None:
+        ctx.load_cert_chain(*cert)
+    return ctx
+
+
+def b64(data):
+    if isinstance(data, str):
+        data = data.encode("utf-8")
+    return base64.b64encode(data).decode("ascii")
+
+
+def unb64(s):
+    return base64.b64decode(s)

@@ -29,12 +29,11 @@ import threading
 import time
 
 import harness
-from harness import OTHER, OTHER_PASSWORD, PASSWORD, USER
+from harness import OTHER, OTHER_PASSWORD, PASSWORD, USER, b64, fresh_ip, tls_context, unb64
 
 srv = None
 DISABLED = "disabled@example.org"
 ACCT_PASSWORD = "acct-password-3"
-_next_ip = [100]
 
 
 def setUpModule():
@@ -55,32 +54,12 @@ def tearDownModule():
         srv.stop()
 
 
-def fresh_ip():
-    """A loopback source address in a /21 of its own (never 127.0.0.0/21)."""
-    _next_ip[0] += 1
-    k = _next_ip[0]
-    return "127.%d.%d.1" % (k // 32, (k % 32) * 8)
 
 
-def tls_context(max_version=None, cert=None):
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    if max_version is not None:
-        ctx.maximum_version = max_version
-    if cert is not None:
-        ctx.load_cert_chain(*cert)
-    return ctx
 
 
-def b64(data):
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    return base64.b64encode(data).decode("ascii")
 
 
-def unb64(s):
-    return base64.b64decode(s)
 
 
 class Conn(harness.Raw):
