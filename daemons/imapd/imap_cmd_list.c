@@ -1,7 +1,8 @@
 /* LIST and LSUB (RFC 9051 6.3.9, RFC 3501 6.3.9) with LIST-EXTENDED
  * (RFC 5258: selection options SUBSCRIBED, REMOTE, RECURSIVEMATCH,
  * SPECIAL-USE; several patterns; return options SUBSCRIBED, CHILDREN,
- * SPECIAL-USE) and LIST-STATUS (RFC 5819: RETURN (STATUS (...))). */
+ * SPECIAL-USE), LIST-STATUS (RFC 5819: RETURN (STATUS (...))) and
+ * LIST-METADATA (RFC 9590: RETURN (METADATA (...))). */
 #include "config.h"
 
 #include <stdlib.h>
@@ -108,9 +109,81 @@ struct list_opts {
 	bool ret_subscribed, ret_special_use;
 	const struct imap_arg *status;	/* RETURN (STATUS (...)) items */
 	size_t nstatus;
+	struct buf *meta;	/* RETURN (METADATA (...)) entries, lower case */
+	size_t nmeta;
 	struct buf *patterns;	/* reference + pattern, INBOX normalized */
 	size_t npatterns;
 };
+
+/* The entry names of RETURN (METADATA (...)), checked like GETMETADATA's
+ * and without repeats. Returns 0, or -1 with *error_r. */
+static int
+parse_meta_entries(struct list_opts *o, const struct imap_arg *ents, size_t n,
+	const char **error_r)
+{
+	struct buf e;
+	size_t i, j;
+
+	o->meta = xcalloc(n, sizeof(*o->meta));
+	buf_init(&e);
+	for (i = 0; i < n; i++) {
+		if (imap_metadata_entry(&ents[i], &e, error_r) < 0) {
+			buf_free(&e);
+			return -1;
+		}
+		for (j = 0; j < o->nmeta; j++)
+			if (strcmp(o->meta[j].data, e.data) == 0)
+				break;
+		if (j < o->nmeta)
+			continue;
+		buf_init(&o->meta[o->nmeta]);
+		buf_append(&o->meta[o->nmeta], e.data, e.len);
+		o->nmeta++;
+	}
+	buf_free(&e);
+	return 0;
+}
+
+/* RFC 9590 section 3: "* METADATA mailbox (entry value ...)" with every
+ * requested entry, NIL for those without a value (as the reference server
+ * does). v holds the requested annotations of all mailboxes, ordered by
+ * mailbox id and entry (one query for the whole listing). */
+static void
+send_list_metadata(struct imap_session *s, const struct list_opts *o, const char *name,
+	int64_t mailbox_id, const struct store_metadata *v, size_t nv)
+{
+	size_t lo = 0, hi = nv, i, j;
+	struct buf b;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v[mid].mailbox_id < mailbox_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	buf_init(&b);
+	buf_puts(&b, "* METADATA ");
+	imap_buf_mailbox(s, &b, name);
+	buf_puts(&b, " (");
+	for (i = 0; i < o->nmeta; i++) {
+		if (i > 0)
+			buf_putc(&b, ' ');
+		imap_buf_astring(s, &b, o->meta[i].data);
+		buf_putc(&b, ' ');
+		for (j = lo; j < nv && v[j].mailbox_id == mailbox_id; j++)
+			if (strcmp(v[j].entry, o->meta[i].data) == 0)
+				break;
+		if (j < nv && v[j].mailbox_id == mailbox_id)
+			imap_buf_metadata_value(s, &b, &v[j]);
+		else
+			buf_puts(&b, "NIL");
+	}
+	buf_puts(&b, ")\r\n");
+	imap_write(s, b.data, b.len);
+	buf_free(&b);
+}
 
 /*
  * RFC 5258 6:
@@ -121,13 +194,14 @@ struct list_opts {
  *   patterns = "(" list-mailbox *(SP list-mailbox) ")"
  *   list-return-opts = "RETURN" SP "(" [return-option *(SP return-option)] ")"
  * RFC 5819: return-option =/ "STATUS" SP "(" status-att *(SP status-att) ")"
+ * RFC 9590: return-option =/ "METADATA" SP "(" entry *(SP entry) ")"
  * Returns 0, or -1 after a BAD reply.
  */
 static int
 parse_list(struct imap_session *s, struct imap_cmd *cmd, struct list_opts *o)
 {
-	const struct imap_arg *a = cmd->args, *l, *pats;
-	size_t n = cmd->nargs, i = 0, nl, npats, k;
+	const struct imap_arg *a = cmd->args, *l, *pats, *ents;
+	size_t n = cmd->nargs, i = 0, nl, npats, k, nents;
 	const char *error, *word;
 	struct buf ref, pat;
 	bool rec_only = false;
@@ -223,6 +297,13 @@ parse_list(struct imap_session *s, struct imap_cmd *cmd, struct list_opts *o)
 			} else if (ms_strcaseeq(word, "STATUS") && k + 1 < nl &&
 			    imap_arg_list(&l[k + 1], &o->status, &o->nstatus) && o->nstatus > 0) {
 				k++;
+			} else if (ms_strcaseeq(word, "METADATA") && k + 1 < nl && o->meta == NULL &&
+			    imap_arg_list(&l[k + 1], &ents, &nents) && nents > 0) {
+				k++;
+				if (parse_meta_entries(o, ents, nents, &error) < 0) {
+					imap_reply(cmd, IMAP_BAD, "%s", error);
+					return -1;
+				}
 			} else {
 				imap_reply(cmd, IMAP_BAD, "Unknown LIST return option %s", word);
 				return -1;
@@ -252,9 +333,10 @@ static void
 list_or_lsub(struct imap_session *s, struct imap_cmd *cmd, bool lsub)
 {
 	struct store_mailbox *mbs = NULL;
+	struct store_metadata *meta = NULL;
 	struct list_entry *e = NULL;
 	struct list_opts o;
-	size_t nmbs = 0, ne = 0, i, j;
+	size_t nmbs = 0, ne = 0, nmeta = 0, i, j;
 	struct buf b, st;
 	const char *error;
 	bool only_subscribed;
@@ -275,6 +357,21 @@ list_or_lsub(struct imap_session *s, struct imap_cmd *cmd, bool lsub)
 		log_error(imap_cid(s), "proto=imap ev=list error=%s", lq(error));
 		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Temporary failure");
 		goto out;
+	}
+	if (o.nmeta > 0) {
+		const char **names = xcalloc(o.nmeta, sizeof(*names));
+
+		for (i = 0; i < o.nmeta; i++)
+			names[i] = o.meta[i].data;
+		int r = store_metadata_get(s->d->store, s->account_id,
+			STORE_METADATA_ALL_MAILBOXES, names, o.nmeta, &meta, &nmeta, &error);
+
+		free(names);
+		if (r < 0) {
+			log_error(imap_cid(s), "proto=imap ev=list error=%s", lq(error));
+			imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Temporary failure");
+			goto out;
+		}
 	}
 	e = xcalloc(nmbs * 2 + 1, sizeof(*e));
 	for (i = 0; i < nmbs; i++) {
@@ -353,6 +450,8 @@ list_or_lsub(struct imap_session *s, struct imap_cmd *cmd, bool lsub)
 			}
 			imap_untagged(s, "%s", st.data);
 		}
+		if (o.nmeta > 0 && mb != NULL)
+			send_list_metadata(s, &o, e[i].name, mb->id, meta, nmeta);
 	}
 	buf_free(&b);
 	buf_free(&st);
@@ -361,6 +460,10 @@ out:
 		free(e[i].name);
 	free(e);
 	store_mailboxes_free(mbs, nmbs);
+	store_metadata_free(meta, nmeta);
+	for (i = 0; i < o.nmeta; i++)
+		buf_free(&o.meta[i]);
+	free(o.meta);
 	for (i = 0; i < o.npatterns; i++)
 		buf_free(&o.patterns[i]);
 	free(o.patterns);

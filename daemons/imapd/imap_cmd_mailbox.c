@@ -310,6 +310,18 @@ imap_status_response(struct imap_session *s, const struct store_mailbox *mb,
 			buf_printf(b, "DELETED %lld", (long long)mb->count_deleted);
 		else if (ms_strcaseeq(att, "SIZE"))
 			buf_printf(b, "SIZE %lld", (long long)mb->size);
+		else if (ms_strcaseeq(att, "DELETED-STORAGE")) {
+			/* RFC 9208 4.2.2: what EXPUNGE would free, in octets:
+			 * the sizes of the \Deleted messages, each of which
+			 * counts fully against the quota. */
+			int64_t freed = 0;
+			const char *error;
+
+			if (mb->count_deleted > 0 &&
+			    store_mailbox_deleted_size(s->d->store, mb->id, &freed, &error) < 0)
+				log_error(imap_cid(s), "proto=imap ev=status error=%s", lq(error));
+			buf_printf(b, "DELETED-STORAGE %lld", (long long)freed);
+		}
 		else if (ms_strcaseeq(att, "RECENT") && !(s->enabled & IMAP_EN_REV2))
 			buf_puts(b, "RECENT 0");
 		else if (ms_strcaseeq(att, "HIGHESTMODSEQ")) {
@@ -332,8 +344,8 @@ imap_status_response(struct imap_session *s, const struct store_mailbox *mb,
 /* RFC 9051 6.3.11: status = "STATUS" SP mailbox SP
  *   "(" status-att *(SP status-att) ")"
  * status-att = "MESSAGES" / "UIDNEXT" / "UIDVALIDITY" / "UNSEEN" /
- *   "DELETED" / "SIZE" / "HIGHESTMODSEQ" (RFC 7162); IMAP4rev1 also has
- *   "RECENT" (always 0 here). */
+ *   "DELETED" / "SIZE" / "HIGHESTMODSEQ" (RFC 7162) / "DELETED-STORAGE"
+ *   (RFC 9208); IMAP4rev1 also has "RECENT" (always 0 here). */
 void
 imap_cmd_status(struct imap_session *s, struct imap_cmd *cmd)
 {
@@ -612,7 +624,15 @@ imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
 	memset(&rcpt, 0, sizeof(rcpt));
 	rcpt.account_id = s->account_id;
 	rcpt.mailbox = mb.name;
-	if (store_deliver(s->d->store, &in, &rcpt, 1, &error) < 0) {
+	r = store_deliver(s->d->store, &in, &rcpt, 1, &error);
+	if (r == STORE_OVER_QUOTA) {
+		/* RFC 9208 section 4.3: OVERQUOTA, nothing stored. */
+		log_info(imap_cid(s), "proto=imap ev=append mailbox=%s result=overquota",
+			lq(mb.name));
+		imap_reply(cmd, IMAP_NO, "[OVERQUOTA] Quota exceeded");
+		goto out;
+	}
+	if (r < 0) {
 		log_error(imap_cid(s), "proto=imap ev=append error=%s", lq(error));
 		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Cannot store message");
 		goto out;

@@ -205,6 +205,14 @@ imap_cmd_rename(struct imap_session *s, struct imap_cmd *cmd)
 		imap_reply(cmd, IMAP_NO, "[ALREADYEXISTS] Target mailbox exists or is inside the "
 			"mailbox");
 		break;
+	case STORE_METADATA_TOOMANY:
+		/* Renaming INBOX copies its annotations (RFC 5464 limits). */
+		imap_reply(cmd, IMAP_NO, "[METADATA TOOMANY] Too many annotations to copy");
+		break;
+	case STORE_METADATA_TOOLARGE:
+		imap_reply(cmd, IMAP_NO, "[METADATA MAXSIZE %d] Annotations to copy too large",
+			STORE_METADATA_MAX_SIZE);
+		break;
 	default:
 		temporary_failure(s, cmd, "rename", error);
 		break;

@@ -65,6 +65,11 @@ static const struct imap_command_def commands[] = {
 	{ "SEARCH", imap_cmd_search, CMDF_SELECTED | CMDF_UID | CMDF_NO_EXPUNGE },
 	{ "COPY", imap_cmd_copy, CMDF_SELECTED | CMDF_UID },
 	{ "MOVE", imap_cmd_copy, CMDF_SELECTED | CMDF_UID },
+	{ "GETQUOTAROOT", imap_cmd_getquotaroot, CMDF_AUTH },
+	{ "GETQUOTA", imap_cmd_getquota, CMDF_AUTH },
+	{ "SETQUOTA", imap_cmd_setquota, CMDF_AUTH },
+	{ "GETMETADATA", imap_cmd_getmetadata, CMDF_AUTH },
+	{ "SETMETADATA", imap_cmd_setmetadata, CMDF_AUTH },
 };
 
 static const struct imap_command_def *
@@ -309,6 +314,11 @@ on_literal(struct imap_session *s)
 	if (s->state != IMAP_NOTAUTH && pc->name != NULL &&
 	    ms_strcaseeq(pc->name, "APPEND"))
 		limit = s->d->conf->imap.max_literal_size;
+	/* A METADATA value may be as large as all of an account's
+	 * annotations together (the store checks the total). */
+	if (s->state != IMAP_NOTAUTH && pc->name != NULL &&
+	    ms_strcaseeq(pc->name, "SETMETADATA") && limit < STORE_METADATA_MAX_SIZE)
+		limit = STORE_METADATA_MAX_SIZE;
 	if (size > limit) {
 		imap_parser_literal_refuse(s->parser, IMAP_PERR_TOOBIG,
 			"Literal too large");

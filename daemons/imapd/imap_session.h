@@ -281,4 +281,15 @@ imap_cmd_fn imap_cmd_search;
 /* imap_cmd_copy.c: COPY and MOVE (by cmd->name), with UID forms */
 imap_cmd_fn imap_cmd_copy;
 
+/* imap_cmd_meta.c: QUOTA (RFC 9208) and METADATA (RFC 5464) */
+imap_cmd_fn imap_cmd_getquotaroot, imap_cmd_getquota, imap_cmd_setquota,
+	imap_cmd_getmetadata, imap_cmd_setmetadata;
+/* A METADATA entry name argument (RFC 5464 section 3.2), checked and put in
+ * lower case into out. Returns 0, or -1 with *error_r (answer BAD). */
+int imap_metadata_entry(const struct imap_arg *a, struct buf *out, const char **error_r);
+/* Append an annotation's value the way the client set it: a string, or a
+ * literal (literal8 when it contains NUL). */
+void imap_buf_metadata_value(struct imap_session *s, struct buf *out,
+	const struct store_metadata *m);
+
 #endif

@@ -292,16 +292,20 @@ bool store_mailbox_name_ok(const char *name);
  * Returns 0 (*id_r set), STORE_MAILBOX_EXISTS or -1. */
 int store_mailbox_create(struct store *st, int64_t account_id, const char *name,
 	const char *special_use, int64_t *id_r, const char **error_r);
-/* Delete a mailbox and its messages (files removed after commit). Returns
- * 0 (*nmessages_r: messages removed), STORE_MAILBOX_NOT_FOUND,
- * STORE_MAILBOX_HAS_CHILDREN, STORE_MAILBOX_IS_INBOX or -1. */
+/* Delete a mailbox, its messages (files removed after commit) and its
+ * METADATA annotations. Returns 0 (*nmessages_r: messages removed),
+ * STORE_MAILBOX_NOT_FOUND, STORE_MAILBOX_HAS_CHILDREN,
+ * STORE_MAILBOX_IS_INBOX or -1. */
 int store_mailbox_delete(struct store *st, int64_t account_id, const char *name,
 	size_t *nmessages_r, const char **error_r);
 /* Rename a mailbox with its children (new UIDVALIDITY each; missing
- * parents of the new name created). Renaming Inbox moves its messages to
- * a new mailbox instead (RFC 9051 6.3.6). Returns 0,
- * STORE_MAILBOX_NOT_FOUND, STORE_MAILBOX_EXISTS (also for a name below
- * itself) or -1. */
+ * parents of the new name created; annotations stay with them). Renaming
+ * Inbox moves its messages to a new mailbox instead (RFC 9051 6.3.6),
+ * which gets a copy of Inbox's annotations (as the reference server
+ * does; Inbox keeps its own). Returns 0, STORE_MAILBOX_NOT_FOUND,
+ * STORE_MAILBOX_EXISTS (also for a name below itself),
+ * STORE_METADATA_TOOMANY/TOOLARGE (the copied annotations would
+ * exceed the account's limits) or -1. */
 int store_mailbox_rename(struct store *st, int64_t account_id, const char *from,
 	const char *to, const char **error_r);
 /* Returns 0, STORE_MAILBOX_NOT_FOUND or -1. */
@@ -444,6 +448,65 @@ int store_mailbox_modseq(struct store *st, int64_t account_id, int64_t mailbox_i
  * with modseq above since. */
 int store_expunged_since(struct store *st, int64_t mailbox_id, int64_t since,
 	uint32_t **uids_r, size_t *n_r, const char **error_r);
+
+/* ==== quota figures and METADATA annotations (store_metadata.c,
+ * sql/006_metadata.sql) ==== */
+
+/* The account's quota_message_size (*limit_r, 0: no limit) and disk_usage
+ * (*usage_r), both in bytes. Returns 0, or -1 (also for an unknown
+ * account). */
+int store_account_quota(struct store *st, int64_t account_id, int64_t *limit_r,
+	int64_t *usage_r, const char **error_r);
+/* Sum of the sizes of the messages with \Deleted in the mailbox (what an
+ * EXPUNGE would free of the quota), in bytes. */
+int store_mailbox_deleted_size(struct store *st, int64_t mailbox_id, int64_t *size_r,
+	const char **error_r);
+
+/* Limits per account, over all its mailboxes and server annotations: the
+ * number of entries, and the bytes of entry names plus values. */
+#define STORE_METADATA_MAX_ENTRIES 1000
+#define STORE_METADATA_MAX_SIZE 1000000
+/* Results of store_metadata_set (and store_mailbox_rename, which copies
+ * the annotations of Inbox) when a limit above would be exceeded; nothing
+ * was changed. Distinct from the STORE_MAILBOX_* results. */
+#define STORE_METADATA_TOOMANY 5
+#define STORE_METADATA_TOOLARGE 6
+
+struct store_metadata {
+	int64_t mailbox_id;	/* 0: a server annotation */
+	char *entry;		/* lower case, "/private/..." or "/shared/..." */
+	struct buf value;	/* any bytes (set as a literal) */
+	bool is_string;		/* set as a quoted string, return it as one */
+};
+void store_metadata_free(struct store_metadata *v, size_t n);
+
+/* store_metadata_get's mailbox_id for the annotations of all mailboxes of
+ * the account (not the server ones). */
+#define STORE_METADATA_ALL_MAILBOXES (-1)
+/* Annotations of one mailbox (mailbox_id > 0), of the server (0) or of all
+ * mailboxes (STORE_METADATA_ALL_MAILBOXES) of the account; with entries
+ * only those entry names (lower case), else all. One query; ordered by
+ * mailbox id, then entry name. *v_r is malloc'd (free with
+ * store_metadata_free), NULL when there are none. */
+int store_metadata_get(struct store *st, int64_t account_id, int64_t mailbox_id,
+	const char *const *entries, size_t nentries, struct store_metadata **v_r,
+	size_t *n_r, const char **error_r);
+
+/* One change of store_metadata_set: value NULL removes the entry. */
+struct store_metadata_change {
+	const char *entry;	/* lower case, "/private/..." or "/shared/..." */
+	const char *value;
+	size_t len;
+	bool is_string;
+};
+/* Set or remove annotations of the mailbox named mailbox (as stored;
+ * "INBOX" in any case is Inbox; NULL: server annotations) in one
+ * transaction; a later change of the same entry wins. Bumps the account's
+ * modseq (and the mailbox's, so its HIGHESTMODSEQ moves). Returns 0,
+ * STORE_MAILBOX_NOT_FOUND, STORE_METADATA_TOOMANY, STORE_METADATA_TOOLARGE
+ * (nothing changed) or -1. */
+int store_metadata_set(struct store *st, int64_t account_id, const char *mailbox,
+	const struct store_metadata_change *ch, size_t n, const char **error_r);
 
 /* ==== SASL credentials, TLS client keys, login attempts, server secrets
  * (store_credentials.c, sql/002_tls_pubkeys.sql) ==== */

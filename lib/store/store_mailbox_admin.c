@@ -298,6 +298,26 @@ rename_inbox(PGconn *c, struct rename_ctx *ctx, int64_t modseq, const char **err
 	}
 	inbox_id = db_get_i64(res, 0, 0);
 	PQclear(res);
+	/* The new mailbox gets a copy of Inbox's METADATA annotations (as
+	 * the reference server does); they count against the limits. */
+	res = db_execv(c, error_r,
+		"INSERT INTO metadata (account_id, mailbox_id, entry, value, is_string, modseq)"
+		" SELECT account_id, $2, entry, value, is_string, $3 FROM metadata WHERE mailbox_id = $1"
+		" RETURNING id",
+		3, db_i64(inbox_id), db_i64(new_id), db_i64(modseq));
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) > 0) {
+		int r = store_metadata_check_tx(c, ctx->account_id, error_r);
+
+		if (r != 0) {
+			PQclear(res);
+			if (r > 0)
+				ctx->result = r;
+			return -1;
+		}
+	}
+	PQclear(res);
 	/* New UIDs in the new mailbox in the old order; tombstones in the
 	 * Inbox for QRESYNC clients; counts moved over. */
 	return db_cmd(c, error_r,
@@ -324,6 +344,7 @@ rename_tx(PGconn *c, void *arg, const char **error_r)
 	int64_t modseq;
 	bool from_exists, to_exists;
 
+	ctx->result = 0;
 	if (store_bump_modseq(c, ctx->account_id, &modseq, error_r) < 0)
 		return -1;
 	res = db_execv(c, error_r,
@@ -383,7 +404,9 @@ store_mailbox_rename(struct store *st, int64_t account_id, const char *from,
 	}
 	free(f);
 	free(t);
-	if (rc != 0)
+	/* A metadata limit rolled the transaction back. */
+	if (rc != 0 && ctx.result != STORE_METADATA_TOOMANY &&
+	    ctx.result != STORE_METADATA_TOOLARGE)
 		return -1;
 	return ctx.result;
 }

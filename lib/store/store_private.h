@@ -28,6 +28,12 @@ void store_canon_localpart(struct buf *out, const char *localpart,
 int store_mailbox_create_tx(PGconn *c, int64_t account_id, const char *name,
 	const char *special_use, int64_t *id_r, const char **error_r);
 
+/* Check the account's METADATA limits inside a transaction, after a change
+ * that added annotations. Returns 0, STORE_METADATA_TOOMANY,
+ * STORE_METADATA_TOOLARGE (with *error_r; roll back) or -1.
+ * store_metadata.c. */
+int store_metadata_check_tx(PGconn *c, int64_t account_id, const char **error_r);
+
 /* Hard-link the file src (absolute path) to msg/<id/8192>/<id>, creating
  * the bucket directory (and syncing msg/ for a new one) when needed; the
  * caller fsyncs the bucket directory before committing rows that name the
