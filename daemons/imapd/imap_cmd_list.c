@@ -297,8 +297,9 @@ parse_list(struct imap_session *s, struct imap_cmd *cmd, struct list_opts *o)
 			} else if (ms_strcaseeq(word, "STATUS") && k + 1 < nl &&
 			    imap_arg_list(&l[k + 1], &o->status, &o->nstatus) && o->nstatus > 0) {
 				k++;
-			} else if (ms_strcaseeq(word, "METADATA") && k + 1 < nl && o->meta == NULL &&
-			    imap_arg_list(&l[k + 1], &ents, &nents) && nents > 0) {
+			} else if (ms_strcaseeq(word, "METADATA") && k + 1 < nl &&
+			    o->meta == NULL && imap_arg_list(&l[k + 1], &ents, &nents) &&
+			    nents > 0) {
 				k++;
 				if (parse_meta_entries(o, ents, nents, &error) < 0) {
 					imap_reply(cmd, IMAP_BAD, "%s", error);

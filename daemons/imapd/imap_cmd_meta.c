@@ -300,7 +300,8 @@ imap_cmd_getmetadata(struct imap_session *s, struct imap_cmd *cmd)
 		r = store_mailbox_get(s->d->store, s->account_id, name.data, &mb, &error);
 		if (r <= 0) {
 			if (r < 0)
-				log_error(imap_cid(s), "proto=imap ev=getmetadata error=%s", lq(error));
+				log_error(imap_cid(s), "proto=imap ev=getmetadata error=%s",
+					lq(error));
 			imap_reply(cmd, IMAP_NO, r < 0 ? "[UNAVAILABLE] Temporary failure" :
 				"[TRYCREATE] Mailbox does not exist");
 			goto out;
@@ -457,8 +458,9 @@ imap_cmd_setmetadata(struct imap_session *s, struct imap_cmd *cmd)
 			STORE_METADATA_MAX_ENTRIES);
 		break;
 	case STORE_METADATA_TOOLARGE:
-		imap_reply(cmd, IMAP_NO, "[METADATA MAXSIZE %d] Entries and values are limited "
-			"to %d bytes per account", STORE_METADATA_MAX_SIZE, STORE_METADATA_MAX_SIZE);
+		imap_reply(cmd, IMAP_NO, "[METADATA MAXSIZE %d] Entries and values are "
+			"limited to %d bytes per account", STORE_METADATA_MAX_SIZE,
+			STORE_METADATA_MAX_SIZE);
 		break;
 	default:
 		log_error(imap_cid(s), "proto=imap ev=setmetadata error=%s", lq(error));

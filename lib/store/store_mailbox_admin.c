@@ -302,8 +302,8 @@ rename_inbox(PGconn *c, struct rename_ctx *ctx, int64_t modseq, const char **err
 	 * the reference server does); they count against the limits. */
 	res = db_execv(c, error_r,
 		"INSERT INTO metadata (account_id, mailbox_id, entry, value, is_string, modseq)"
-		" SELECT account_id, $2, entry, value, is_string, $3 FROM metadata WHERE mailbox_id = $1"
-		" RETURNING id",
+		" SELECT account_id, $2, entry, value, is_string, $3 FROM metadata"
+		" WHERE mailbox_id = $1 RETURNING id",
 		3, db_i64(inbox_id), db_i64(new_id), db_i64(modseq));
 	if (res == NULL)
 		return -1;

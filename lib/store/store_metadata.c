@@ -210,7 +210,8 @@ set_tx(PGconn *c, void *arg, const char **error_r)
 		return -1;
 	if (ctx->inserts) {
 		if (db_cmd(c, error_r,
-			    "INSERT INTO metadata (account_id, mailbox_id, entry, value, is_string, modseq)"
+			    "INSERT INTO metadata"
+			    " (account_id, mailbox_id, entry, value, is_string, modseq)"
 			    " SELECT $1, $2::bigint, e, decode(v, 'hex'), s, $6"
 			    " FROM unnest($3::text[], $4::text[], $5::boolean[]) AS x(e, v, s)",
 			    6, db_i64(ctx->account_id), mbid, ctx->ins_entries, ctx->ins_values,

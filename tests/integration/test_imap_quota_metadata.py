@@ -379,7 +379,8 @@ class MetadataTest(Base):
         self.assertEqual(got, [(b"INBOX", {b"/private/short": b"abcd"})])
         self.assertEqual(t, "g OK [METADATA LONGENTRIES 12] GETMETADATA completed")
         got, t = self.get("(MAXSIZE 8 DEPTH 1) INBOX /private")
-        self.assertEqual(got, [(b"INBOX", {b"/private/short": b"abcd", b"/private/long": b"abcdefgh"})])
+        self.assertEqual(got, [(b"INBOX", {b"/private/short": b"abcd",
+                                          b"/private/long": b"abcdefgh"})])
         self.assertEqual(t, "g OK [METADATA LONGENTRIES 12] GETMETADATA completed")
         # Nothing small enough: no METADATA response, still LONGENTRIES.
         got, t = self.get("(MAXSIZE 0) INBOX /private/long")
@@ -460,7 +461,8 @@ class MetadataTest(Base):
                     "GETMETADATA (BOGUS 1) INBOX /private/a",
                     "GETMETADATA (DEPTH 1) (INBOX) /private/a",
                     "SETMETADATA", "SETMETADATA INBOX", "SETMETADATA INBOX ()",
-                    'SETMETADATA INBOX (/private/a)', 'SETMETADATA INBOX (/private/a "x" /private/b)',
+                    'SETMETADATA INBOX (/private/a)',
+                    'SETMETADATA INBOX (/private/a "x" /private/b)',
                     'SETMETADATA INBOX /private/a "x"', 'SETMETADATA INBOX (/private/a atom)',
                     'SETMETADATA INBOX (/private/a ("x"))', 'SETMETADATA INBOX (/private/a "x") x',
                     'SETMETADATA (INBOX) (/private/a "x")'):
@@ -556,8 +558,10 @@ class ListMetadataTest(Base):
                 name = line.rstrip("\r\n").rsplit(" ", 1)[1]
                 self.assertTrue(u[i + 1].startswith("* METADATA %s (" % name), (line, u[i + 1]))
         meta = dict((mb, v) for mb, v in metadata([x for x in u if x.startswith("* METADATA ")]))
-        self.assertEqual(meta[b"INBOX"], {b"/private/color": b"#ff0000", b"/shared/comment": b"mail"})
-        self.assertEqual(meta[b"Work/Project"], {b"/private/color": b"#00ff00", b"/shared/comment": None})
+        self.assertEqual(meta[b"INBOX"], {b"/private/color": b"#ff0000",
+                                          b"/shared/comment": b"mail"})
+        self.assertEqual(meta[b"Work/Project"], {b"/private/color": b"#00ff00",
+                                                 b"/shared/comment": None})
         self.assertEqual(meta[b"Archive"], {b"/private/color": None, b"/shared/comment": None})
         self.assertEqual(len(meta), len(listed))
         # With other return options and a pattern; entries case-insensitive.
