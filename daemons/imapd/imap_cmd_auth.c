@@ -73,7 +73,7 @@ imap_capabilities(struct imap_session *s, struct buf *out)
 
 	buf_puts(out, "IMAP4rev2 IMAP4rev1 LITERAL+ SASL-IR ENABLE ID IDLE NAMESPACE "
 		"UNSELECT ESEARCH SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS "
-		"STATUS=SIZE UIDPLUS MOVE CONDSTORE QRESYNC");
+		"STATUS=SIZE UIDPLUS MOVE CONDSTORE QRESYNC NOTIFY");
 	if (s->state != IMAP_NOTAUTH)
 		return;
 	/* RFC 9051 6.2.1: STARTTLS only before TLS and before login. */
