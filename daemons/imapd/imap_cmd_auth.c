@@ -71,10 +71,15 @@ imap_capabilities(struct imap_session *s, struct buf *out)
 	struct buf mechs;
 	const char *p, *sp;
 
+	/* One extension per line (FEATURES.md section 3 order where it
+	 * applies). */
 	buf_puts(out, "IMAP4rev2 IMAP4rev1 LITERAL+ SASL-IR ENABLE ID IDLE NAMESPACE "
 		"UNSELECT ESEARCH SPECIAL-USE CREATE-SPECIAL-USE LIST-EXTENDED LIST-STATUS "
-		"STATUS=SIZE UIDPLUS MOVE CONDSTORE QRESYNC QUOTA QUOTA=RES-STORAGE METADATA "
-		"LIST-METADATA");
+		"STATUS=SIZE UIDPLUS MOVE CONDSTORE QRESYNC"
+		" QUOTA QUOTA=RES-STORAGE"
+		" METADATA LIST-METADATA"
+		" NOTIFY"
+		);
 	if (s->state != IMAP_NOTAUTH)
 		return;
 	/* RFC 9051 6.2.1: STARTTLS only before TLS and before login. */

@@ -482,3 +482,9 @@ imap_cmd_lsub(struct imap_session *s, struct imap_cmd *cmd)
 {
 	list_or_lsub(s, cmd, true);
 }
+
+const char *
+imap_special_use_attr(const char *special_use)
+{
+	return special_use_attr(special_use);
+}

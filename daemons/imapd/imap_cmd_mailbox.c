@@ -501,7 +501,12 @@ imap_cmd_idle(struct imap_session *s, struct imap_cmd *cmd)
 		size_t len;
 
 		if (r == IMAP_READ_WAKE) {
-			(void)imap_sync(s, true, true);
+			/* With NOTIFY, IDLE reports what it asks for
+			 * (RFC 5465 3), other mailboxes too. */
+			if (s->notify != NULL)
+				imap_notify_poll(s, true);
+			else
+				(void)imap_sync(s, true, true);
 			continue;
 		}
 		if (r != IMAP_READ_EVENT) {

@@ -1276,3 +1276,66 @@ out:
 	free(uids);
 	free(idx);
 }
+
+/* ---- NOTIFY MessageNew (RFC 5465 5.2) ---- */
+
+int
+imap_fetch_atts_check(struct imap_session *s, const struct imap_arg *atts, size_t n,
+	const char **error_r)
+{
+	struct fetch_req req;
+	int r;
+
+	memset(&req, 0, sizeof(req));
+	req.changedsince = -1;
+	r = parse_fetch_atts(s, &req, atts, n, error_r);
+	if (r == 0 && req.has_modseq)
+		imap_condstore_enable(s);
+	req_free(&req);
+	return r;
+}
+
+void
+imap_fetch_new_messages(struct imap_session *s, const struct imap_arg *atts, size_t n,
+	size_t first, size_t last)
+{
+	struct fetch_req req;
+	struct imap_cmd cmd;
+	uint32_t *idx;
+	size_t i;
+	const char *error;
+	bool expunged = false;
+
+	if (first >= last)
+		return;
+	memset(&req, 0, sizeof(req));
+	req.changedsince = -1;
+	if (atts == NULL) {
+		/* No attributes given: UID and FLAGS (and MODSEQ once
+		 * CONDSTORE is on), what a client needs to list the message. */
+		add_item(&req, F_FLAGS);
+		if (s->enabled & IMAP_EN_CONDSTORE)
+			add_item(&req, F_MODSEQ);
+	} else if (parse_fetch_atts(s, &req, atts, n, &error) < 0) {
+		/* Checked at NOTIFY time; only a changed session state gets here. */
+		log_warn(imap_cid(s), "proto=imap ev=notify-fetch error=%s", lq(error));
+		req_free(&req);
+		return;
+	}
+	/* As UID FETCH: the UID is always there (RFC 5465 5.2 leaves the
+	 * attributes to the client; without the UID the message cannot be
+	 * told apart after later expunges). */
+	memset(&cmd, 0, sizeof(cmd));
+	buf_init(&cmd.reply);
+	cmd.tag = "*";
+	cmd.name = "FETCH";
+	cmd.uid = true;
+	idx = xmalloc((last - first) * sizeof(*idx));
+	for (i = first; i < last; i++)
+		idx[i - first] = (uint32_t)i;
+	if (fetch_run(s, &cmd, &req, idx, last - first, &expunged) < 0)
+		imap_untagged(s, "NO [SERVERBUG] Some new messages could not be read");
+	free(idx);
+	buf_free(&cmd.reply);
+	req_free(&req);
+}

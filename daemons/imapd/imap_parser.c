@@ -983,3 +983,40 @@ imap_arg_list(const struct imap_arg *a, const struct imap_arg **list_r, size_t *
 	*n_r = a->len;
 	return true;
 }
+
+/* ---- copies that outlive the command ---- */
+
+struct imap_arg *
+imap_args_dup(const struct imap_arg *a, size_t n)
+{
+	struct imap_arg *d = xcalloc(n + 1, sizeof(*d));
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		d[i] = a[i];
+		if (a[i].type == IMAP_ARG_LIST) {
+			d[i].u.list = imap_args_dup(a[i].u.list, a[i].len);
+		} else {
+			d[i].u.str = xmalloc(a[i].len + 1);
+			memcpy(d[i].u.str, a[i].u.str, a[i].len);
+			d[i].u.str[a[i].len] = '\0';
+		}
+	}
+	return d;
+}
+
+void
+imap_args_free(struct imap_arg *a, size_t n)
+{
+	size_t i;
+
+	if (a == NULL)
+		return;
+	for (i = 0; i < n; i++) {
+		if (a[i].type == IMAP_ARG_LIST)
+			imap_args_free(a[i].u.list, a[i].len);
+		else
+			free(a[i].u.str);
+	}
+	free(a);
+}

@@ -122,4 +122,9 @@ bool imap_arg_nstring(const struct imap_arg *a, const char **s_r, size_t *len_r)
 bool imap_arg_list(const struct imap_arg *a, const struct imap_arg **list_r,
 	size_t *n_r);
 
+/* A deep copy of n arguments in malloc'd memory (for state kept after the
+ * command, e.g. NOTIFY's fetch attributes); free with imap_args_free. */
+struct imap_arg *imap_args_dup(const struct imap_arg *a, size_t n);
+void imap_args_free(struct imap_arg *a, size_t n);
+
 #endif

@@ -70,6 +70,7 @@ static const struct imap_command_def commands[] = {
 	{ "SETQUOTA", imap_cmd_setquota, CMDF_AUTH },
 	{ "GETMETADATA", imap_cmd_getmetadata, CMDF_AUTH },
 	{ "SETMETADATA", imap_cmd_setmetadata, CMDF_AUTH },
+	{ "NOTIFY", imap_cmd_notify, CMDF_AUTH },
 };
 
 static const struct imap_command_def *
@@ -350,12 +351,16 @@ wait_input(struct imap_session *s, bool wake)
 			return IMAP_READ_TIMEOUT;
 		if (r < 0)
 			return IMAP_READ_EOF;
-		if (imap_waiter_consume(&s->waiter))
+		/* Only a wakeup that arrives now ends the wait: older ones
+		 * are the business of whoever set the flags. */
+		if (imap_waiter_consume(&s->waiter)) {
 			s->changes_pending = true;
+			s->notify_pending = true;
+			if (wake)
+				return IMAP_READ_WAKE;
+		}
 		if (daemon_stop)
 			return IMAP_READ_STOP;
-		if (wake && s->changes_pending)
-			return IMAP_READ_WAKE;
 	}
 }
 
@@ -535,10 +540,17 @@ imap_session_run(struct conn *c, void *ctx)
 
 	while (s->state != IMAP_LOGOUT && !c->failed) {
 		enum imap_parse_result ev;
-		enum imap_read r = imap_session_read(s, false, &ev);
+		enum imap_read r;
 		const char *reason;
 		const struct imap_command *pc;
 
+		/* NOTIFY: changes are reported between commands, never in the
+		 * middle of one the client is sending. */
+		if (s->notify != NULL && s->notify_pending && imap_parser_idle(s->parser))
+			imap_notify_poll(s, false);
+		r = imap_session_read(s, s->notify != NULL, &ev);
+		if (r == IMAP_READ_WAKE)
+			continue;
 		if (r == IMAP_READ_EOF)
 			break;
 		if (r == IMAP_READ_TIMEOUT) {
@@ -583,6 +595,7 @@ imap_session_run(struct conn *c, void *ctx)
 	}
 	(void)conn_flush(c);
 	imap_view_close(s);
+	imap_notify_free(&s->notify);
 	imap_waiter_remove(s->d->registry, &s->waiter);
 	imap_parser_free(&s->parser);
 	free(s->username);
@@ -790,11 +803,23 @@ imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 	size_t nch = 0, nexp = 0, nfresh = 0, i, oldn;
 	int64_t modseq = 0;
 	const char *error;
+	enum imap_notify_sel mode;
+	bool flag_changes;
 
 	if (v == NULL)
 		return 0;
-	if (imap_waiter_consume(&s->waiter))
+	if (imap_waiter_consume(&s->waiter)) {
 		s->changes_pending = true;
+		s->notify_pending = true;
+	}
+	mode = imap_notify_selected(s, &flag_changes);
+	if (mode == IMAP_NOTIFY_SEL_OFF) {
+		/* NOTIFY without the selected mailbox: nothing from others
+		 * (RFC 5465 3); our own EXPUNGE still answers. */
+		if (allow_expunge && v->npending > 0)
+			flush_expunges(s);
+		return 0;
+	}
 	if (!force && !s->changes_pending) {
 		if (allow_expunge && v->npending > 0)
 			flush_expunges(s);
@@ -838,7 +863,7 @@ imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 		imap_untagged(s, "%zu EXISTS", v->n);
 
 	/* Flag changes by others to messages the client already knew. */
-	for (i = 0; i < nch; i++) {
+	for (i = 0; i < nch && flag_changes; i++) {
 		size_t pos;
 		struct buf b;
 
@@ -859,6 +884,9 @@ imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 		imap_write(s, b.data, b.len);
 		buf_free(&b);
 	}
+	/* RFC 5465 5.2: MessageNew's FETCH for the new messages. */
+	if (mode != IMAP_NOTIFY_SEL_CLASSIC && v->n > oldn)
+		imap_notify_new_messages(s, oldn, v->n);
 	if (modseq > v->modseq)
 		v->modseq = modseq;
 	/* Our own changes up to here are accounted for. */

@@ -107,6 +107,10 @@ struct imap_session {
 	struct imap_view *sel;
 	struct imap_waiter waiter;
 	bool changes_pending;	/* a change notification arrived */
+	/* NOTIFY (imap_cmd_notify.c): NULL when not given; notify_pending:
+	 * a change notification arrived since other mailboxes were looked at. */
+	struct imap_notify *notify;
+	bool notify_pending;
 	char in[16384];
 	size_t inpos, inlen;
 };
@@ -291,5 +295,34 @@ int imap_metadata_entry(const struct imap_arg *a, struct buf *out, const char **
  * literal (literal8 when it contains NUL). */
 void imap_buf_metadata_value(struct imap_session *s, struct buf *out,
 	const struct store_metadata *m);
+/* imap_cmd_list.c: "\Junk" for "junk" (RFC 6154), NULL when unknown. */
+const char *imap_special_use_attr(const char *special_use);
+
+/* imap_fetch.c, for NOTIFY's MessageNew: check fetch attributes (as in
+ * FETCH; MODSEQ turns CONDSTORE on), and send FETCH responses (with UID)
+ * for view indexes [first, last) with them (NULL: FLAGS). */
+int imap_fetch_atts_check(struct imap_session *s, const struct imap_arg *atts, size_t n,
+	const char **error_r);
+void imap_fetch_new_messages(struct imap_session *s, const struct imap_arg *atts, size_t n,
+	size_t first, size_t last);
+
+/* imap_cmd_notify.c: NOTIFY (RFC 5465) */
+imap_cmd_fn imap_cmd_notify;
+/* How the selected mailbox's changes are reported. */
+enum imap_notify_sel {
+	IMAP_NOTIFY_SEL_CLASSIC,	/* no NOTIFY: as RFC 9051 says */
+	IMAP_NOTIFY_SEL_OFF,		/* NOTIFY without a SELECTED group: not at all */
+	IMAP_NOTIFY_SEL_NOW,		/* SELECTED: also between commands */
+	IMAP_NOTIFY_SEL_DELAYED,	/* SELECTED-DELAYED: expunges wait for a command */
+};
+/* *flag_changes_r: whether flag changes are reported. */
+enum imap_notify_sel imap_notify_selected(const struct imap_session *s,
+	bool *flag_changes_r);
+/* After imap_sync added view indexes [first, last): the FETCH responses
+ * MessageNew asks for. */
+void imap_notify_new_messages(struct imap_session *s, size_t first, size_t last);
+/* Report what NOTIFY asks for (between commands or in IDLE). */
+void imap_notify_poll(struct imap_session *s, bool in_idle);
+void imap_notify_free(struct imap_notify **n);
 
 #endif

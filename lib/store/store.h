@@ -275,6 +275,14 @@ void store_mailboxes_free(struct store_mailbox *mbs, size_t n);
 /* All mailboxes of the account, ordered by name (Inbox first). */
 int store_mailbox_list(struct store *st, int64_t account_id,
 	struct store_mailbox **mbs_r, size_t *n_r, const char **error_r);
+/* Same, with each mailbox's HIGHESTMODSEQ (as store_mailbox_modseq) in
+ * (*hms_r)[i] (malloc'd; free it and the mailboxes). */
+int store_mailbox_list_modseq(struct store *st, int64_t account_id,
+	struct store_mailbox **mbs_r, int64_t **hms_r, size_t *n_r, const char **error_r);
+/* The mailboxes incoming mail is delivered to: the addresses' mailboxes and
+ * those of rulesets that are not for mailing lists (NOTIFY's INBOXES). */
+int store_delivery_mailboxes(struct store *st, int64_t account_id, char ***names_r,
+	size_t *n_r, const char **error_r);
 /* One mailbox by name ("INBOX" case-insensitively is Inbox). Returns 1
  * found, 0 not found, -1 error. */
 int store_mailbox_get(struct store *st, int64_t account_id, const char *name,

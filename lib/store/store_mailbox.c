@@ -76,6 +76,70 @@ store_mailbox_list(struct store *st, int64_t account_id,
 }
 
 int
+store_mailbox_list_modseq(struct store *st, int64_t account_id,
+	struct store_mailbox **mbs_r, int64_t **hms_r, size_t *n_r, const char **error_r)
+{
+	PGconn *c = db_get(st->pool, error_r);
+	PGresult *res;
+	int i, n;
+
+	if (c == NULL)
+		return -1;
+	/* The HIGHESTMODSEQ of store_mailbox_modseq for every mailbox in one
+	 * statement: two index lookups per mailbox (messages_mailbox_modseq,
+	 * expunged_mailbox_modseq). */
+	res = db_execv(c, error_r,
+		"WITH d AS (SELECT COALESCE(max(highest_deleted_modseq), 0) AS m"
+		"  FROM sync_state WHERE account_id = $1)"
+		" SELECT " MAILBOX_COLUMNS ", GREATEST(mb.modseq, d.m,"
+		"  (SELECT max(modseq) FROM messages WHERE mailbox_id = mb.id),"
+		"  (SELECT max(modseq) FROM expunged WHERE mailbox_id = mb.id))"
+		" FROM mailboxes mb, d WHERE mb.account_id = $1"
+		" ORDER BY mb.name <> 'Inbox', mb.name",
+		1, db_i64(account_id));
+	db_put(st->pool, c);
+	if (res == NULL)
+		return -1;
+	n = PQntuples(res);
+	*mbs_r = xcalloc((size_t)n, sizeof(struct store_mailbox));
+	*hms_r = xcalloc((size_t)n + 1, sizeof(int64_t));
+	for (i = 0; i < n; i++) {
+		mailbox_from_row(res, i, &(*mbs_r)[i]);
+		(*hms_r)[i] = db_get_i64(res, i, 12);
+	}
+	*n_r = (size_t)n;
+	PQclear(res);
+	return 0;
+}
+
+int
+store_delivery_mailboxes(struct store *st, int64_t account_id, char ***names_r,
+	size_t *n_r, const char **error_r)
+{
+	PGconn *c = db_get(st->pool, error_r);
+	PGresult *res;
+	int i, n;
+
+	if (c == NULL)
+		return -1;
+	res = db_execv(c, error_r,
+		"SELECT mailbox FROM addresses WHERE account_id = $1"
+		" UNION SELECT r.mailbox FROM rulesets r JOIN addresses a ON a.id = r.address_id"
+		"  WHERE a.account_id = $1 AND r.list_allow_domain = ''",
+		1, db_i64(account_id));
+	db_put(st->pool, c);
+	if (res == NULL)
+		return -1;
+	n = PQntuples(res);
+	*names_r = xcalloc((size_t)n + 1, sizeof(char *));
+	for (i = 0; i < n; i++)
+		(*names_r)[i] = xstrdup(PQgetvalue(res, i, 0));
+	*n_r = (size_t)n;
+	PQclear(res);
+	return 0;
+}
+
+int
 store_mailbox_get(struct store *st, int64_t account_id, const char *name,
 	struct store_mailbox *mb_r, const char **error_r)
 {

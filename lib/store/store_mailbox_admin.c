@@ -81,8 +81,11 @@ create_tx(PGconn *c, void *arg, const char **error_r)
 		}
 		PQclear(res);
 	}
-	return store_mailbox_create_tx(c, ctx->account_id, ctx->name, ctx->special_use, &ctx->id,
-		error_r);
+	if (store_mailbox_create_tx(c, ctx->account_id, ctx->name, ctx->special_use, &ctx->id,
+		    error_r) < 0)
+		return -1;
+	/* Sessions of the account learn of it (NOTIFY MailboxName). */
+	return store_notify(c, ctx->account_id, ctx->id, 0, error_r);
 }
 
 int
@@ -426,9 +429,13 @@ store_mailbox_subscribe(struct store *st, int64_t account_id, const char *name,
 		free(n);
 		return -1;
 	}
+	/* With the change notification (NOTIFY SubscriptionChange), in the
+	 * statement's own transaction. */
 	res = db_execv(c, error_r,
-		"UPDATE mailboxes SET subscribed = $3 WHERE account_id = $1 AND name = $2 RETURNING id",
-		3, db_i64(account_id), n, subscribed ? "true" : "false");
+		"WITH u AS (UPDATE mailboxes SET subscribed = $3"
+		"  WHERE account_id = $1 AND name = $2 RETURNING id)"
+		" SELECT id, pg_notify($4, $1 || ' ' || id || ' 0') FROM u",
+		4, db_i64(account_id), n, subscribed ? "true" : "false", STORE_NOTIFY_CHANNEL);
 	db_put(st->pool, c);
 	free(n);
 	if (res == NULL)
