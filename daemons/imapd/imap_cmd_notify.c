@@ -8,7 +8,9 @@
  * with a snapshot of their counters taken when NOTIFY was given: one query
  * per wakeup lists every mailbox with its HIGHESTMODSEQ, and the differences
  * become STATUS responses (MessageNew, MessageExpunge, FlagChange) and LIST
- * responses (MailboxName with OLDNAME or \NonExistent, SubscriptionChange).
+ * responses (MailboxName with OLDNAME or \NonExistent, SubscriptionChange);
+ * annotations are compared by their modseq (MailboxMetadataChange and
+ * ServerMetadataChange: "* METADATA mailbox entry").
  *
  * A snapshot cannot tell a new message followed by its expunge from nothing
  * at all; such a pair between two wakeups goes unreported, and the STATUS
@@ -39,12 +41,15 @@ enum {
 	EV_FLAG_CHANGE = 1 << 2,
 	EV_MAILBOX_NAME = 1 << 3,
 	EV_SUBSCRIPTION = 1 << 4,
+	EV_MAILBOX_METADATA = 1 << 5,
+	EV_SERVER_METADATA = 1 << 6,
 };
+#define EV_METADATA (EV_MAILBOX_METADATA | EV_SERVER_METADATA)
 #define EV_MESSAGE (EV_MESSAGE_NEW | EV_MESSAGE_EXPUNGE | EV_FLAG_CHANGE)
 
 /* RFC 5465 5.10: BADEVENT lists what is supported. */
 #define BADEVENT "[BADEVENT (MessageNew MessageExpunge FlagChange MailboxName " \
-	"SubscriptionChange)]"
+	"SubscriptionChange MailboxMetadataChange ServerMetadataChange)]"
 
 struct notify_group {
 	enum notify_spec spec;
@@ -73,6 +78,11 @@ struct imap_notify {
 	size_t ninboxes;
 	struct notify_mb *snap;
 	size_t nsnap;
+	/* Annotations as last reported, when a group asks for metadata
+	 * events (RFC 5465 5.7, 5.8). */
+	bool want_meta;
+	struct store_metadata_version *meta;
+	size_t nmeta;
 };
 
 static void
@@ -112,6 +122,7 @@ imap_notify_free(struct imap_notify **np)
 	free(n->g);
 	free_names(n->inboxes, n->ninboxes);
 	free_snap(n);
+	store_metadata_versions_free(n->meta, n->nmeta);
 	free(n);
 	*np = NULL;
 }
@@ -324,6 +335,9 @@ snap_find(struct imap_notify *n, int64_t id)
 	return NULL;
 }
 
+static int diff_metadata(struct imap_session *s, const struct store_mailbox *mbs,
+	size_t nmb, bool report);
+
 /* Compare the mailboxes with the snapshot, report what the groups ask
  * for, and make the listing the new snapshot. With report false only the
  * snapshot is taken (NOTIFY SET itself). */
@@ -395,6 +409,8 @@ diff_mailboxes(struct imap_session *s, bool report, bool status_all)
 		if ((s->sel == NULL || s->sel->id != mbs[i].id) &&
 		    wants(s, mbs[i].id, mbs[i].name, mbs[i].subscribed, EV_MESSAGE_NEW))
 			send_status(s, &mbs[i], hms[i], true);
+	if (n->want_meta)
+		(void)diff_metadata(s, mbs, nmb, report);
 	snap = xcalloc(nmb + 1, sizeof(*snap));
 	for (i = 0; i < nmb; i++)
 		snap_set(&snap[i], &mbs[i], hms[i]);
@@ -403,6 +419,78 @@ diff_mailboxes(struct imap_session *s, bool report, bool status_all)
 	n->nsnap = nmb;
 	store_mailboxes_free(mbs, nmb);
 	free(hms);
+	return 0;
+}
+
+static int
+cmp_meta(const struct store_metadata_version *a, const struct store_metadata_version *b)
+{
+	if (a->mailbox_id != b->mailbox_id)
+		return a->mailbox_id < b->mailbox_id ? -1 : 1;
+	return strcmp(a->entry, b->entry);
+}
+
+static void
+send_metadata(struct imap_session *s, const struct store_mailbox *mbs, size_t nmb,
+	const struct store_metadata_version *m)
+{
+	const struct store_mailbox *mb = NULL;
+	struct buf b;
+	size_t i;
+
+	for (i = 0; i < nmb && m->mailbox_id != 0; i++)
+		if (mbs[i].id == m->mailbox_id)
+			mb = &mbs[i];
+	if (m->mailbox_id != 0 && mb == NULL)
+		return;		/* went with its mailbox (MailboxName says so) */
+	if (m->mailbox_id == 0 ? !wants(s, 0, "", false, EV_SERVER_METADATA) :
+	    !wants(s, mb->id, mb->name, mb->subscribed, EV_MAILBOX_METADATA))
+		return;
+	/* RFC 5464 4.4.2: the unsolicited form names entries, no values. */
+	buf_init(&b);
+	buf_puts(&b, "* METADATA ");
+	if (mb == NULL)
+		buf_puts(&b, "\"\"");
+	else
+		imap_buf_mailbox(s, &b, mb->name);
+	buf_putc(&b, ' ');
+	imap_buf_astring(s, &b, m->entry);
+	buf_puts(&b, "\r\n");
+	imap_write(s, b.data, b.len);
+	buf_free(&b);
+}
+
+/* Annotations added, changed or removed since the last look. */
+static int
+diff_metadata(struct imap_session *s, const struct store_mailbox *mbs, size_t nmb,
+	bool report)
+{
+	struct imap_notify *n = s->notify;
+	struct store_metadata_version *v = NULL;
+	size_t nv = 0, i = 0, j = 0;
+	const char *error;
+
+	if (store_metadata_versions(s->d->store, s->account_id, &v, &nv, &error) < 0) {
+		log_warn(imap_cid(s), "proto=imap ev=notify-failed error=%s", lq(error));
+		return -1;
+	}
+	while (report && (i < n->nmeta || j < nv)) {
+		int c = i == n->nmeta ? 1 : j == nv ? -1 : cmp_meta(&n->meta[i], &v[j]);
+
+		if (c < 0) {
+			send_metadata(s, mbs, nmb, &n->meta[i++]);
+		} else if (c > 0) {
+			send_metadata(s, mbs, nmb, &v[j++]);
+		} else {
+			if (n->meta[i].modseq != v[j].modseq)
+				send_metadata(s, mbs, nmb, &v[j]);
+			i++;
+			j++;
+		}
+	}
+	store_metadata_versions_free(n->meta, n->nmeta);
+	n->meta = v;
+	n->nmeta = nv;
 	return 0;
 }
 
@@ -439,6 +527,8 @@ parse_events(struct imap_session *s, struct imap_cmd *cmd, struct notify_group *
 		{ "FlagChange", EV_FLAG_CHANGE },
 		{ "MailboxName", EV_MAILBOX_NAME },
 		{ "SubscriptionChange", EV_SUBSCRIPTION },
+		{ "MailboxMetadataChange", EV_MAILBOX_METADATA },
+		{ "ServerMetadataChange", EV_SERVER_METADATA },
 	};
 	const struct imap_arg *l;
 	const char *error;
@@ -464,7 +554,7 @@ parse_events(struct imap_session *s, struct imap_cmd *cmd, struct notify_group *
 				break;
 		if (k == MS_NELEM(names)) {
 			/* 5465 3.1: unsupported events are NO, not BAD
-			 * (AnnotationChange, the METADATA events). */
+			 * (AnnotationChange: no per-message annotations). */
 			imap_reply(cmd, IMAP_NO, BADEVENT " Event %s is not supported", word);
 			return -1;
 		}
@@ -628,6 +718,8 @@ imap_cmd_notify(struct imap_session *s, struct imap_cmd *cmd)
 					goto fail;
 				}
 		}
+		if (g->events & EV_METADATA)
+			n->want_meta = true;
 		if (g->spec == NS_INBOXES && n->inboxes == NULL &&
 		    store_delivery_mailboxes(s->d->store, s->account_id, &n->inboxes,
 			    &n->ninboxes, &error) < 0) {

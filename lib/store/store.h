@@ -500,6 +500,17 @@ int store_metadata_get(struct store *st, int64_t account_id, int64_t mailbox_id,
 	const char *const *entries, size_t nentries, struct store_metadata **v_r,
 	size_t *n_r, const char **error_r);
 
+/* Every annotation of the account with the modseq of its last change
+ * (mailbox_id 0: the account's own), ordered by mailbox_id and entry; for
+ * NOTIFY's MailboxMetadataChange and ServerMetadataChange. */
+struct store_metadata_version {
+	int64_t mailbox_id;
+	char *entry;
+	int64_t modseq;
+};
+int store_metadata_versions(struct store *st, int64_t account_id,
+	struct store_metadata_version **v_r, size_t *n_r, const char **error_r);
+void store_metadata_versions_free(struct store_metadata_version *v, size_t n);
 /* One change of store_metadata_set: value NULL removes the entry. */
 struct store_metadata_change {
 	const char *entry;	/* lower case, "/private/..." or "/shared/..." */

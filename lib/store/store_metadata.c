@@ -321,3 +321,44 @@ store_metadata_set(struct store *st, int64_t account_id, const char *mailbox,
 		return ctx.result;
 	return rc == 0 ? 0 : -1;
 }
+
+int
+store_metadata_versions(struct store *st, int64_t account_id,
+	struct store_metadata_version **v_r, size_t *n_r, const char **error_r)
+{
+	PGconn *c = db_get(st->pool, error_r);
+	PGresult *res;
+	int i, n;
+
+	*v_r = NULL;
+	*n_r = 0;
+	if (c == NULL)
+		return -1;
+	res = db_execv(c, error_r,
+		"SELECT coalesce(mailbox_id, 0), entry, modseq FROM metadata WHERE account_id = $1"
+		" ORDER BY 1, entry COLLATE \"C\"",
+		1, db_i64(account_id));
+	db_put(st->pool, c);
+	if (res == NULL)
+		return -1;
+	n = PQntuples(res);
+	*v_r = xcalloc((size_t)n + 1, sizeof(**v_r));
+	for (i = 0; i < n; i++) {
+		(*v_r)[i].mailbox_id = db_get_i64(res, i, 0);
+		(*v_r)[i].entry = xstrdup(PQgetvalue(res, i, 1));
+		(*v_r)[i].modseq = db_get_i64(res, i, 2);
+	}
+	*n_r = (size_t)n;
+	PQclear(res);
+	return 0;
+}
+
+void
+store_metadata_versions_free(struct store_metadata_version *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i].entry);
+	free(v);
+}

@@ -115,7 +115,8 @@ class NotifySyntaxTest(NotifyBase):
         for ev in ("AnnotationChange", "UnknownEvent"):
             _, t = r.imap("E", "NOTIFY SET (Personal (MessageNew MessageExpunge %s))" % ev)
             self.assertRegex(t, r"^E NO \[BADEVENT \(MessageNew MessageExpunge FlagChange "
-                                r"MailboxName SubscriptionChange\)\]")
+                                r"MailboxName SubscriptionChange MailboxMetadataChange "
+                                r"ServerMetadataChange\)\]")
         # Not authenticated: BAD.
         with harness.Raw(SRV.imap_port) as a:
             a.line()
@@ -274,6 +275,37 @@ class NotifyEventsTest(NotifyBase):
         self.assertRegex(got[-1], r'^\* LIST \(\\NonExistent\) "/" "?Done"?$')
         # Message events were not asked for.
         self.append(o)
+        self.assertTrue(r.nothing_within(1.5))
+
+    def test_metadata_changes(self):
+        addr = self.account()
+        o = self.raw(addr, select=None)
+        _, t = o.imap("C", "CREATE Notes")
+        self.assertTrue(t.startswith("C OK"), t)
+        r = self.raw(addr, select=None)
+        self.notify(r, "SET (Mailboxes Notes (MailboxMetadataChange)) "
+                       "(Personal (ServerMetadataChange))")
+
+        def setmeta(mailbox, entry, value):
+            _, t = o.imap("M", "SETMETADATA %s (%s %s)" % (mailbox, entry, value))
+            self.assertTrue(t.startswith("M OK"), t)
+
+        setmeta("Notes", "/private/comment", '"hello"')
+        got = self.unsolicited(r, lambda g: any("METADATA" in x for x in g))
+        self.assertRegex(got[-1], r'^\* METADATA "?Notes"? /private/comment$')
+        # Changed and removed entries are reported too, without values.
+        setmeta("Notes", "/private/comment", '"changed"')
+        got = self.unsolicited(r, lambda g: any("METADATA" in x for x in g))
+        self.assertRegex(got[-1], r'^\* METADATA "?Notes"? /private/comment$')
+        setmeta("Notes", "/private/comment", "NIL")
+        got = self.unsolicited(r, lambda g: any("METADATA" in x for x in g))
+        self.assertRegex(got[-1], r'^\* METADATA "?Notes"? /private/comment$')
+        # The account's own annotations (mailbox "").
+        setmeta('""', "/shared/vendor/mailstead/x", '"1"')
+        got = self.unsolicited(r, lambda g: any("METADATA" in x for x in g))
+        self.assertEqual(got[-1], '* METADATA "" /shared/vendor/mailstead/x')
+        # Other mailboxes were not asked for.
+        setmeta("INBOX", "/private/comment", '"x"')
         self.assertTrue(r.nothing_within(1.5))
 
     def test_notify_none_freezes_the_selected_mailbox(self):
