@@ -79,6 +79,7 @@ imap_capabilities(struct imap_session *s, struct buf *out)
 		" QUOTA QUOTA=RES-STORAGE"
 		" METADATA LIST-METADATA"
 		" NOTIFY"
+		" UIDONLY"
 		);
 	if (s->state != IMAP_NOTAUTH)
 		return;
@@ -439,6 +440,9 @@ imap_cmd_enable(struct imap_session *s, struct imap_cmd *cmd)
 			s->enabled |= IMAP_EN_CONDSTORE;
 			listed |= IMAP_EN_CONDSTORE;
 			buf_puts(&b, " CONDSTORE");
+		} else if (ms_strcaseeq(capa, "UIDONLY") && !(s->enabled & IMAP_EN_UIDONLY)) {
+			s->enabled |= IMAP_EN_UIDONLY;
+			buf_puts(&b, " UIDONLY");
 		} else if (ms_strcaseeq(capa, "QRESYNC") && !(s->enabled & IMAP_EN_QRESYNC)) {
 			s->enabled |= IMAP_EN_QRESYNC | IMAP_EN_CONDSTORE;
 			buf_puts(&b, " QRESYNC");

@@ -86,6 +86,12 @@ parse_select_params(struct imap_session *s, const struct imap_arg *a,
 			*error_r = "Invalid QRESYNC sequence match data";
 			return -1;
 		}
+		/* RFC 9586 3.5 */
+		if ((nq == 4 || (nq == 3 && !p->have_known)) &&
+		    (s->enabled & IMAP_EN_UIDONLY)) {
+			*error_r = "[UIDREQUIRED] No sequence match data with UIDONLY";
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -137,7 +143,8 @@ qresync_report(struct imap_session *s, const struct select_params *p)
 		if (pos >= v->n || v->uids[pos] != ch[i].uid)
 			continue;
 		buf_reset(&b);
-		buf_printf(&b, "* %zu FETCH (UID %u FLAGS ", pos + 1, ch[i].uid);
+		imap_buf_fetch_open(s, &b, pos + 1, ch[i].uid, true);
+		buf_puts(&b, "FLAGS ");
 		imap_buf_flags(&b, ch[i].flags, ch[i].keywords, ch[i].nkeywords);
 		buf_printf(&b, " MODSEQ (%lld))\r\n", (long long)ch[i].modseq);
 		imap_write(s, b.data, b.len);

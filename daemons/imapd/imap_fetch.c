@@ -764,9 +764,14 @@ write_message(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_r
 #define SEP() do { if (!first) buf_putc(out, ' '); first = false; } while (0)
 	buf_init(&tmp);
 	buf_reset(out);
-	buf_printf(out, "* %u FETCH (", fm->seq);
+	/* RFC 9586 3.3: UIDONLY answers "* uid UIDFETCH (...)", the UID item
+	 * only when asked for. */
+	if (s->enabled & IMAP_EN_UIDONLY)
+		buf_printf(out, "* %u UIDFETCH (", m->uid);
+	else
+		buf_printf(out, "* %u FETCH (", fm->seq);
 	/* RFC 9051 6.4.9: UID FETCH always returns UID. */
-	if (cmd->uid && !r->has_uid) {
+	if (cmd->uid && !r->has_uid && !(s->enabled & IMAP_EN_UIDONLY)) {
 		SEP();
 		buf_printf(out, "UID %u", m->uid);
 	}
@@ -1242,9 +1247,7 @@ imap_cmd_store(struct imap_session *s, struct imap_cmd *cmd)
 		if (f < nfailed && failed[f] == uid)
 			continue;	/* listed in [MODIFIED] instead */
 		buf_reset(&b);
-		buf_printf(&b, "* %u FETCH (", idx[i] + 1);
-		if (cmd->uid)
-			buf_printf(&b, "UID %u ", uid);
+		imap_buf_fetch_open(s, &b, idx[i] + 1, uid, cmd->uid);
 		if (k < nch && ch[k].uid == uid) {
 			if (!silent) {
 				buf_puts(&b, "FLAGS ");

@@ -381,6 +381,11 @@ parse_key(struct search_ctx *cx, unsigned depth)
 		return k;
 	}
 	if ((name[0] >= '0' && name[0] <= '9') || name[0] == '*' || name[0] == '$') {
+		/* RFC 9586 3.2: no sequence numbers in a UIDONLY session. */
+		if (name[0] != '$' && (cx->s->enabled & IMAP_EN_UIDONLY)) {
+			cx->error = "[UIDREQUIRED] Sequence numbers cannot be used with UIDONLY";
+			return NULL;
+		}
 		k = skey_new(K_SEQ);
 		if (imap_seqset_parse(name, a->len, false, &k->set, &cx->error) < 0) {
 			skey_free(k);

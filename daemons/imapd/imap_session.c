@@ -60,11 +60,11 @@ static const struct imap_command_def commands[] = {
 	{ "CLOSE", imap_cmd_close, CMDF_SELECTED },
 	{ "UNSELECT", imap_cmd_unselect, CMDF_SELECTED },
 	{ "EXPUNGE", imap_cmd_expunge, CMDF_SELECTED | CMDF_UID },
-	{ "FETCH", imap_cmd_fetch, CMDF_SELECTED | CMDF_UID | CMDF_NO_EXPUNGE },
-	{ "STORE", imap_cmd_store, CMDF_SELECTED | CMDF_UID | CMDF_NO_EXPUNGE },
-	{ "SEARCH", imap_cmd_search, CMDF_SELECTED | CMDF_UID | CMDF_NO_EXPUNGE },
-	{ "COPY", imap_cmd_copy, CMDF_SELECTED | CMDF_UID },
-	{ "MOVE", imap_cmd_copy, CMDF_SELECTED | CMDF_UID },
+	{ "FETCH", imap_cmd_fetch, CMDF_SELECTED | CMDF_UID | CMDF_NO_EXPUNGE | CMDF_SEQNUMS },
+	{ "STORE", imap_cmd_store, CMDF_SELECTED | CMDF_UID | CMDF_NO_EXPUNGE | CMDF_SEQNUMS },
+	{ "SEARCH", imap_cmd_search, CMDF_SELECTED | CMDF_UID | CMDF_NO_EXPUNGE | CMDF_SEQNUMS },
+	{ "COPY", imap_cmd_copy, CMDF_SELECTED | CMDF_UID | CMDF_SEQNUMS },
+	{ "MOVE", imap_cmd_copy, CMDF_SELECTED | CMDF_UID | CMDF_SEQNUMS },
 	{ "GETQUOTAROOT", imap_cmd_getquotaroot, CMDF_AUTH },
 	{ "GETQUOTA", imap_cmd_getquota, CMDF_AUTH },
 	{ "SETQUOTA", imap_cmd_setquota, CMDF_AUTH },
@@ -447,6 +447,12 @@ dispatch(struct imap_session *s, const struct imap_command *pc)
 		imap_reply(&cmd, IMAP_BAD, "No mailbox selected");
 		goto reply;
 	}
+	/* RFC 9586 3.1: after ENABLE UIDONLY, commands that would take
+	 * sequence numbers are refused in their non-UID form. */
+	if ((def->flags & CMDF_SEQNUMS) && !cmd.uid && (s->enabled & IMAP_EN_UIDONLY)) {
+		imap_reply(&cmd, IMAP_BAD, "[UIDREQUIRED] Use UID %s with UIDONLY", def->name);
+		goto reply;
+	}
 	log_debug(s->c->cid, "proto=imap ev=command tag=%s cmd=%s%s", lq(cmd.tag),
 		cmd.uid ? "UID-" : "", cmd.name);
 	imap_reply(&cmd, IMAP_OK, "%s%s completed", cmd.uid ? "UID " : "", cmd.name);
@@ -737,7 +743,8 @@ flush_expunges(struct imap_session *s)
 {
 	struct imap_view *v = s->sel;
 	size_t i, w = 0, k = 0, removed = 0;
-	bool vanished = (s->enabled & IMAP_EN_QRESYNC) != 0;
+	/* RFC 9586 3.4: UIDONLY sessions get VANISHED too. */
+	bool vanished = (s->enabled & (IMAP_EN_QRESYNC | IMAP_EN_UIDONLY)) != 0;
 	uint32_t *gone = NULL;
 
 	/* RFC 7162 3.2.10: with QRESYNC enabled, "* VANISHED uid-set"
@@ -874,7 +881,8 @@ imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 		if (imap_view_pending(v, ch[i].uid))
 			continue;
 		buf_init(&b);
-		buf_printf(&b, "* %zu FETCH (UID %u FLAGS ", pos + 1, ch[i].uid);
+		imap_buf_fetch_open(s, &b, pos + 1, ch[i].uid, true);
+		buf_puts(&b, "FLAGS ");
 		imap_buf_flags(&b, ch[i].flags, ch[i].keywords, ch[i].nkeywords);
 		/* RFC 7162 3.1.4: MODSEQ in every unsolicited FETCH once
 		 * CONDSTORE is enabled. */
@@ -902,6 +910,20 @@ imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 	store_changes_free(ch, nch);
 	free(exp);
 	return 0;
+}
+
+void
+imap_buf_fetch_open(struct imap_session *s, struct buf *b, size_t seq, uint32_t uid,
+	bool uid_item)
+{
+	/* RFC 9586 3.3: "* uid UIDFETCH (" in UIDONLY sessions, where the
+	 * UID item would repeat the number. */
+	if (s->enabled & IMAP_EN_UIDONLY)
+		buf_printf(b, "* %u UIDFETCH (", uid);
+	else if (uid_item)
+		buf_printf(b, "* %zu FETCH (UID %u ", seq, uid);
+	else
+		buf_printf(b, "* %zu FETCH (", seq);
 }
 
 /* ---- CONDSTORE and QRESYNC ---- */

@@ -64,6 +64,9 @@ enum imap_enabled {
 	 * command using a CONDSTORE feature (imap_condstore_enable). */
 	IMAP_EN_CONDSTORE = 1 << 1,
 	IMAP_EN_QRESYNC = 1 << 2,	/* VANISHED instead of EXPUNGE; implies CONDSTORE */
+	/* RFC 9586: UIDs only; sequence numbers in commands are BAD
+	 * [UIDREQUIRED], FETCH responses are UIDFETCH, expunges VANISHED. */
+	IMAP_EN_UIDONLY = 1 << 3,
 };
 
 /* The selected mailbox as the client knows it. Sequence number n is
@@ -125,6 +128,7 @@ enum {
 	CMDF_UID = 1 << 3,	/* has a UID form */
 	CMDF_NO_EXPUNGE = 1 << 4,	/* no EXPUNGE responses (non-UID form) */
 	CMDF_SYNC = 1 << 5,	/* always look for mailbox changes */
+	CMDF_SEQNUMS = 1 << 6,	/* non-UID form takes sequence numbers (UIDONLY) */
 };
 
 struct imap_cmd {
@@ -159,6 +163,10 @@ void imap_buf_string(struct imap_session *s, struct buf *out, const char *str,
 void imap_buf_astring(struct imap_session *s, struct buf *out, const char *str);
 /* Same, NIL when str is NULL. */
 void imap_buf_nstring(struct imap_session *s, struct buf *out, const char *str);
+/* Start an untagged FETCH: "* seq FETCH (" plus "UID uid " with uid_item,
+ * or "* uid UIDFETCH (" in a UIDONLY session (RFC 9586). */
+void imap_buf_fetch_open(struct imap_session *s, struct buf *b, size_t seq, uint32_t uid,
+	bool uid_item);
 /* Append "(\Seen kw1 ...)". */
 void imap_buf_flags(struct buf *out, unsigned flags, char *const *kw, size_t nkw);
 /* Append a mailbox name as the client sees it (INBOX, modified UTF-7). */
