@@ -946,6 +946,12 @@ imap_parser_literal_depth(const struct imap_parser *p)
 	return p->depth;
 }
 
+bool
+imap_parser_literal_fits(const struct imap_parser *p)
+{
+	return literal_fits(p);
+}
+
 /* A synchronizing literal (or any, for a fatal refusal) ends the command
  * at once; a non-synchronizing one's data is skipped with the rest of the
  * command. */

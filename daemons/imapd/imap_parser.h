@@ -108,6 +108,10 @@ bool imap_parser_literal_sync(const struct imap_parser *p);
 bool imap_parser_literal8(const struct imap_parser *p);
 /* List nesting of the literal: 0 at the top level, 1 inside "(...)". */
 unsigned imap_parser_literal_depth(const struct imap_parser *p);
+/* Would the literal fit the memory limits (max_literal, for it and the
+ * command's other literals in memory)? When not, the caller must stream or
+ * refuse it: taking it (continuation request) would be refused too late. */
+bool imap_parser_literal_fits(const struct imap_parser *p);
 /* Refuse the literal just announced (e.g. too large for this command). A
  * synchronizing literal ends the command at once (the client sends no data);
  * a non-synchronizing one is read and discarded with the rest of the

@@ -440,7 +440,9 @@ on_literal(struct imap_session *s)
 		refuse_literal(s, IMAP_PERR_REFUSED,
 			"BAD literal8 (~{n}) is only allowed for message data");
 		return;
-	} else if (size > limit) {
+	} else if (size > limit || !imap_parser_literal_fits(s->parser)) {
+		/* (the second: all of the command's literals together are
+		 * over max_literal_size) */
 		imap_parser_literal_refuse(s->parser, IMAP_PERR_TOOBIG,
 			"Literal too large");
 		return;

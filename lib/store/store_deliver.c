@@ -886,7 +886,6 @@ out:
 
 struct append_ctx {
 	int64_t account_id;
-	const char *mailbox;
 	size_t n;
 	struct deliver_ctx *dc;	/* one per message (insert_message's view) */
 	struct store_rcpt *rcpts;
@@ -982,7 +981,6 @@ store_append(struct store *st, int64_t account_id, const char *mailbox,
 	}
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.account_id = account_id;
-	ctx.mailbox = mailbox;
 	ctx.n = n;
 	ctx.replace_mailbox_id = replace_mailbox_id;
 	ctx.replace_uid = replace_uid;

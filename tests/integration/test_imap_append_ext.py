@@ -195,6 +195,19 @@ class AppendExtTest(harness.TestCase):
         mm = re.match(r"B OK \[APPENDUID \d+ (\d+):(\d+)\]", t)
         self.assertTrue(mm, t)
         self.assertEqual((int(mm.group(1)), int(mm.group(2))), (uids[2] + 1, uids[2] + 2))
+        # messages go to files as they arrive: together they may be more
+        # than max_literal_size, each within APPENDLIMIT
+        bigs = [msg("big %d" % i, body=(b"%d" % i) * (LIMIT - 1000) + b"\r\n")
+                for i in range(3)]
+        self.assertGreater(sum(len(x) for x in bigs), MAX_LITERAL)
+        r.send(b"C APPEND INBOX" + b"".join(b" {%d+}\r\n" % len(x) + x for x in bigs)
+               + b"\r\n")
+        _, t = r.imap_until("C")
+        mm = re.match(r"C OK \[APPENDUID \d+ (\d+):(\d+)\]", t)
+        self.assertTrue(mm, t)
+        m.noop()
+        got = fetch_by_uid(m, mm.group(1) + ":" + mm.group(2), "(BODY.PEEK[])")
+        self.assertEqual([got[x]["BODY[]"] for x in sorted(got)], bigs)
         self.assert_no_tmp_files()
 
     def test_multiappend_all_or_nothing(self):
@@ -291,6 +304,26 @@ class AppendExtTest(harness.TestCase):
         r.send("E APPEND ~{5+}\r\nINBOX {3+}\r\nabc\r\n")
         _, t = r.imap_until("E")
         self.assertEqual(t, "E BAD literal8 (~{n}) is only allowed for message data")
+        self.alive(r)
+
+    def test_other_literals_bounded_in_memory(self):
+        # strings of other commands are kept in memory: each up to a line,
+        # all of one command up to max_literal_size; the one that would go
+        # over is refused before its continuation request
+        addr = self.account()
+        r = self.raw(addr, select="INBOX")
+        size = 60000
+        r.send("A SEARCH")
+        accepted = 0
+        while True:
+            r.send(" TEXT {%d}\r\n" % size)
+            ln = r.line()
+            if ln != b"+ Ready for literal data\r\n":
+                break
+            r.send("x" * size)
+            accepted += 1
+        self.assertEqual(ln, b"A NO [TOOBIG] Literal too large\r\n")
+        self.assertEqual(accepted, MAX_LITERAL // size)
         self.alive(r)
 
     def test_toobig_synchronizing(self):

@@ -169,8 +169,9 @@ run_chunked(const char *in, size_t n, size_t chunk, const struct run_opts *o, in
 				imap_parser_literal_sync(p) ? "sync" : "nonsync");
 			if (o->literal_info) {
 				/* the complete top-level arguments before it */
-				buf_printf(&out, " depth=%u%s args:", imap_parser_literal_depth(p),
-					imap_parser_literal8(p) ? " lit8" : "");
+				buf_printf(&out, " depth=%u%s%s args:", imap_parser_literal_depth(p),
+					imap_parser_literal8(p) ? " lit8" : "",
+					imap_parser_literal_fits(p) ? "" : " nofit");
 				dump_args(&out, cmd->args, cmd->nargs);
 			}
 			buf_putc(&out, '\n');
@@ -415,9 +416,23 @@ test_literal_stream(void **state)
 	/* above max_stream: refused by the parser as before */
 	CHECKL("a APPEND INBOX {2000}\r\nb NOOP\r\n", &o,
 		"ERR a TOOBIG Literal too large\nCMD b NOOP\n", 0);
+	/* whether a literal would fit in memory, for the caller's decision:
+	 * itself, or with the command's other literals (streamed ones do not
+	 * count) */
+	o.literal_info = true;
+	o.stream_min = 10;
+	CHECKL("a X {20+}\r\n01234567890123456789 {6+}\r\nabcdef {4+}\r\nabcd\r\n", &o,
+		"LIT 20 nonsync depth=0 nofit args:\n"
+		"LIT 6 nonsync depth=0 args: S1(01234567890123456789)\n"
+		"LIT 4 nonsync depth=0 args: S1(01234567890123456789) L(abcdef)\n"
+		"CMD a X S1(01234567890123456789) L(abcdef) L(abcd)\n", 0);
+	o.stream = false;
+	CHECKL("a X {6+}\r\nabcdef {6+}\r\nabcdef\r\nb NOOP\r\n", &o,
+		"LIT 6 nonsync depth=0 args:\nLIT 6 nonsync depth=0 nofit args: L(abcdef)\n"
+		"ERR a TOOBIG Literal too large\nCMD b NOOP\n", 0);
+	o.literal_info = false;
 	/* announced above max_literal but not streamed: the parser refuses
 	 * it (a non-synchronizing one is skipped) */
-	o.stream = false;
 	CHECKL("a X {20+}\r\n01234567890123456789\r\nb NOOP\r\n", &o,
 		"LIT 20 nonsync\nERR a TOOBIG Literal too large\nCMD b NOOP\n", 0);
 	CHECKL("a X {20}\r\nb NOOP\r\n", &o,
