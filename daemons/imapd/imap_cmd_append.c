@@ -427,7 +427,8 @@ imap_cmd_replace(struct imap_session *s, struct imap_cmd *cmd)
 				hi = mid;
 		}
 		if (lo >= v->n || v->uids[lo] != num) {
-			imap_reply(cmd, IMAP_NO, "No message with UID %llu", (unsigned long long)num);
+			imap_reply(cmd, IMAP_NO, "No message with UID %llu",
+				(unsigned long long)num);
 			return;
 		}
 		old = (uint32_t)num;

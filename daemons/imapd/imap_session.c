@@ -309,8 +309,6 @@ imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a,
 	return 0;
 }
 
-/* ---- input ---- */
-
 /* ---- message uploads ---- */
 
 struct imap_upload *
