@@ -80,7 +80,10 @@ imap_capabilities(struct imap_session *s, struct buf *out)
 		" METADATA LIST-METADATA"
 		" NOTIFY"
 		" UIDONLY"
+		" MULTIAPPEND REPLACE BINARY UTF8=ACCEPT"
 		);
+	/* RFC 7889: one limit for all mailboxes, so with its value. */
+	buf_printf(out, " APPENDLIMIT=%llu", (unsigned long long)imap_appendlimit(s));
 	if (s->state != IMAP_NOTAUTH)
 		return;
 	/* RFC 9051 6.2.1: STARTTLS only before TLS and before login. */
@@ -446,6 +449,11 @@ imap_cmd_enable(struct imap_session *s, struct imap_cmd *cmd)
 		} else if (ms_strcaseeq(capa, "QRESYNC") && !(s->enabled & IMAP_EN_QRESYNC)) {
 			s->enabled |= IMAP_EN_QRESYNC | IMAP_EN_CONDSTORE;
 			buf_puts(&b, " QRESYNC");
+		} else if (ms_strcaseeq(capa, "UTF8=ACCEPT") && !(s->enabled & IMAP_EN_UTF8)) {
+			/* RFC 6855 section 3: UTF-8 mailbox names and
+			 * strings from now on */
+			s->enabled |= IMAP_EN_UTF8;
+			buf_puts(&b, " UTF8=ACCEPT");
 		}
 	}
 	imap_untagged(s, "%s", b.data);

@@ -1,13 +1,10 @@
-/* Mailbox commands: SELECT/EXAMINE, NAMESPACE, STATUS, APPEND,
- * IDLE, and the selected-state CHECK, CLOSE, UNSELECT, EXPUNGE
- * (RFC 9051 sections 6.3 and 6.4). */
+/* Mailbox commands: SELECT/EXAMINE, NAMESPACE, STATUS, IDLE, and the
+ * selected-state CHECK, CLOSE, UNSELECT, EXPUNGE (RFC 9051 sections 6.3
+ * and 6.4). APPEND is in imap_cmd_append.c. */
 #include "config.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/log.h"
 #include "core/util.h"
@@ -331,6 +328,10 @@ imap_status_response(struct imap_session *s, const struct store_mailbox *mb,
 		}
 		else if (ms_strcaseeq(att, "RECENT") && !(s->enabled & IMAP_EN_REV2))
 			buf_puts(b, "RECENT 0");
+		else if (ms_strcaseeq(att, "APPENDLIMIT"))
+			/* RFC 7889 section 4: the mailbox's limit; ours is
+			 * the same for all (the APPENDLIMIT=n capability). */
+			buf_printf(b, "APPENDLIMIT %llu", (unsigned long long)imap_appendlimit(s));
 		else if (ms_strcaseeq(att, "HIGHESTMODSEQ")) {
 			/* RFC 7162 3.1.9: a CONDSTORE enabling item */
 			int64_t hms = 0;
@@ -352,7 +353,8 @@ imap_status_response(struct imap_session *s, const struct store_mailbox *mb,
  *   "(" status-att *(SP status-att) ")"
  * status-att = "MESSAGES" / "UIDNEXT" / "UIDVALIDITY" / "UNSEEN" /
  *   "DELETED" / "SIZE" / "HIGHESTMODSEQ" (RFC 7162) / "DELETED-STORAGE"
- *   (RFC 9208); IMAP4rev1 also has "RECENT" (always 0 here). */
+ *   (RFC 9208) / "APPENDLIMIT" (RFC 7889); IMAP4rev1 also has "RECENT"
+ *   (always 0 here). */
 void
 imap_cmd_status(struct imap_session *s, struct imap_cmd *cmd)
 {
@@ -536,133 +538,4 @@ imap_cmd_idle(struct imap_session *s, struct imap_cmd *cmd)
 		return;
 	}
 	imap_reply(cmd, IMAP_OK, "IDLE terminated");
-}
-
-/* ---- APPEND ---- */
-
-/*
- * RFC 9051 6.3.12:
- *   append      = "APPEND" SP mailbox [SP flag-list] [SP date-time] SP literal
- * The literal (up to [imap] max_literal_size) is in memory already; it goes
- * to a temporary file and store_deliver, which links and fsyncs it before
- * the transaction commits. OK [APPENDUID uidvalidity uid] (RFC 4315, part
- * of IMAP4rev2).
- */
-void
-imap_cmd_append(struct imap_session *s, struct imap_cmd *cmd)
-{
-	const struct imap_arg *a = cmd->args, *flist = NULL, *lit;
-	size_t n = cmd->nargs, nflags = 0, nkw = 0, off, i = 1;
-	char **kw = NULL, *path = NULL;
-	struct store_mailbox mb;
-	struct store_msg_in in;
-	struct store_rcpt rcpt;
-	struct buf name;
-	const char *error, *date;
-	unsigned flags = 0;
-	int64_t received = 0;
-	int fd, r;
-
-	if (n < 2 || n > 4) {
-		imap_reply(cmd, IMAP_BAD, "Usage: APPEND mailbox [(flags)] [date-time] literal");
-		return;
-	}
-	if (imap_arg_list(&a[i], &flist, &nflags))
-		i++;
-	if (i < n - 1) {
-		if (!imap_arg_string(&a[i], &date, NULL) ||
-		    imap_parse_datetime(date, &received) < 0) {
-			imap_reply(cmd, IMAP_BAD, "Invalid date-time");
-			return;
-		}
-		i++;
-	}
-	lit = &a[n - 1];
-	if (i != n - 1 || lit->type != IMAP_ARG_LITERAL) {
-		imap_reply(cmd, IMAP_BAD, "APPEND needs the message as a literal");
-		return;
-	}
-	if (lit->literal8) {
-		imap_reply(cmd, IMAP_NO, "[UNKNOWN-CTE] BINARY APPEND is not supported");
-		return;
-	}
-	if (imap_parse_flags(flist, nflags, &flags, &kw, &nkw, &error) < 0) {
-		imap_reply(cmd, IMAP_BAD, "%s", error);
-		return;
-	}
-	buf_init(&name);
-	memset(&mb, 0, sizeof(mb));
-	if (imap_mailbox_arg(s, &a[0], &name, &error) < 0) {
-		imap_reply(cmd, IMAP_BAD, "%s", error);
-		goto out;
-	}
-	r = store_mailbox_get(s->d->store, s->account_id, name.data, &mb, &error);
-	if (r <= 0) {
-		if (r < 0)
-			log_error(imap_cid(s), "proto=imap ev=append error=%s", lq(error));
-		imap_reply(cmd, IMAP_NO, r < 0 ? "[UNAVAILABLE] Temporary failure" :
-			"[TRYCREATE] Mailbox does not exist");
-		goto out;
-	}
-	fd = store_tmpfile(s->d->store, &path, &error);
-	if (fd < 0) {
-		log_error(imap_cid(s), "proto=imap ev=append error=%s", lq(error));
-		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Temporary failure");
-		goto out;
-	}
-	for (off = 0; off < lit->len;) {
-		ssize_t w = write(fd, lit->u.str + off, lit->len - off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
-	if (off != lit->len || fsync(fd) < 0) {
-		log_error(imap_cid(s), "proto=imap ev=append error=%s",
-			lq(strerror(errno)));
-		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Cannot write message");
-		close(fd);
-		goto out;
-	}
-	close(fd);
-	memset(&in, 0, sizeof(in));
-	in.path = path;
-	in.received = received;
-	in.flags = flags;
-	in.keywords = (const char *const *)kw;
-	in.nkeywords = nkw;
-	memset(&rcpt, 0, sizeof(rcpt));
-	rcpt.account_id = s->account_id;
-	rcpt.mailbox = mb.name;
-	r = store_deliver(s->d->store, &in, &rcpt, 1, &error);
-	if (r == STORE_OVER_QUOTA) {
-		/* RFC 9208 section 4.3: OVERQUOTA, nothing stored. */
-		log_info(imap_cid(s), "proto=imap ev=append mailbox=%s result=overquota",
-			lq(mb.name));
-		imap_reply(cmd, IMAP_NO, "[OVERQUOTA] Quota exceeded");
-		goto out;
-	}
-	if (r < 0) {
-		log_error(imap_cid(s), "proto=imap ev=append error=%s", lq(error));
-		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Cannot store message");
-		goto out;
-	}
-	log_info(imap_cid(s), "proto=imap ev=append mailbox=%s size=%zu uid=%u",
-		lq(mb.name), lit->len, rcpt.uid);
-	imap_reply(cmd, IMAP_OK, "[APPENDUID %u %u] APPEND completed", mb.uidvalidity,
-		rcpt.uid);
-	/* "If the mailbox is currently selected, the normal new message
-	 * actions SHOULD occur": EXISTS right away. */
-	if (s->sel != NULL && s->sel->id == mb.id)
-		(void)imap_sync(s, true, true);
-out:
-	if (path != NULL) {
-		(void)unlink(path);
-		free(path);
-	}
-	imap_keywords_free(kw, nkw);
-	store_mailbox_free(&mb);
-	buf_free(&name);
 }

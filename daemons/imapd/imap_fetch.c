@@ -1,6 +1,7 @@
 /* FETCH and STORE (RFC 9051 6.4.5, 6.4.6, 7.5.2): fetch attribute parsing,
- * body sections with byte offsets from the stored MIME structure, ENVELOPE
- * and BODYSTRUCTURE, implicit \Seen, and flag changes.
+ * body sections with byte offsets from the stored MIME structure, BINARY
+ * sections decoded from their transfer encoding (RFC 3516), ENVELOPE and
+ * BODYSTRUCTURE, implicit \Seen, and flag changes.
  *
  * The message IMAP shows is msg_prefix (header lines added at delivery,
  * stored in the database) followed by the file. The MIME offsets are
@@ -29,6 +30,8 @@ enum fetch_kind {
 	F_BODY,			/* non-extensible BODYSTRUCTURE */
 	F_SECTION,		/* BODY[...], BODY.PEEK[...], RFC822, RFC822.* */
 	F_MODSEQ,		/* RFC 7162 3.1.4.1 */
+	F_BINARY,		/* BINARY[...], BINARY.PEEK[...] (RFC 3516) */
+	F_BINARY_SIZE,		/* BINARY.SIZE[...] */
 };
 
 enum sect_text {
@@ -57,6 +60,7 @@ struct fetch_req {
 	struct fetch_item *items;
 	size_t n;
 	bool need_parsed, need_bytes, sets_seen, has_flags, has_uid, has_modseq;
+	bool has_binary;
 	int64_t changedsince;	/* -1: no CHANGEDSINCE modifier */
 	bool vanished;		/* VANISHED modifier (RFC 7162 3.2.6) */
 };
@@ -227,6 +231,39 @@ parse_att(struct imap_session *s, struct fetch_req *r, const struct imap_arg *ar
 		r->need_bytes = true;
 		r->need_parsed = r->need_parsed || it->text != ST_ALL;
 		r->sets_seen = r->sets_seen || !it->peek;
+	} else if (ms_startswith_ci(att, "BINARY[") || ms_startswith_ci(att, "BINARY.PEEK[") ||
+		   ms_startswith_ci(att, "BINARY.SIZE[")) {
+		/* RFC 3516 section 4.2 / RFC 9051 section 9:
+		 *   fetch-att =/ "BINARY" [".PEEK"] section-binary [partial] /
+		 *                "BINARY.SIZE" section-binary
+		 *   section-binary = "[" [section-part] "]"
+		 * Answered as BINARY[part] (no origin octet with a partial,
+		 * RFC 9051 msg-att-static) and BINARY.SIZE[part]. */
+		bool size = ms_startswith_ci(att, "BINARY.SIZE[");
+
+		it = add_item(r, size ? F_BINARY_SIZE : F_BINARY);
+		it->peek = size || ms_startswith_ci(att, "BINARY.PEEK[");
+		rest = strchr(att, '[') + 1;
+		close = strchr(rest, ']');
+		if (close == NULL || parse_section_spec(it, rest, (size_t)(close - rest)) < 0 ||
+		    it->text != ST_ALL) {
+			*error_r = "Invalid binary section";
+			return -1;
+		}
+		if ((size && close[1] != '\0') || parse_partial(it, close + 1) < 0) {
+			*error_r = "Invalid partial range";
+			return -1;
+		}
+		buf_init(&label);
+		buf_puts(&label, size ? "BINARY.SIZE[" : "BINARY[");
+		buf_append(&label, rest, (size_t)(close - rest));
+		buf_putc(&label, ']');
+		it->label = buf_steal(&label);
+		buf_free(&label);
+		r->need_bytes = true;
+		r->need_parsed = true;
+		r->has_binary = true;
+		r->sets_seen = r->sets_seen || !it->peek;
 	} else if (ms_startswith_ci(att, "BODY[") || ms_startswith_ci(att, "BODY.PEEK[")) {
 		it = add_item(r, F_SECTION);
 		it->peek = ms_startswith_ci(att, "BODY.PEEK[");
@@ -359,8 +396,8 @@ parse_fetch_atts(struct imap_session *s, struct fetch_req *r,
 
 /* ---- ENVELOPE and BODYSTRUCTURE ---- */
 
-/* Display names are decoded UTF-8; IMAP4rev1 wants them as RFC 2047
- * encoded-words when not ASCII. */
+/* Display names are decoded UTF-8; IMAP4rev1 without UTF8=ACCEPT wants
+ * them as RFC 2047 encoded-words when not ASCII. */
 static void
 buf_addr_name(struct imap_session *s, struct buf *out, const char *name)
 {
@@ -375,7 +412,7 @@ buf_addr_name(struct imap_session *s, struct buf *out, const char *name)
 	for (i = 0; i < n; i++)
 		if ((unsigned char)name[i] >= 0x80)
 			ascii = false;
-	if (ascii || (s->enabled & IMAP_EN_REV2)) {
+	if (ascii || imap_utf8(s)) {
 		imap_buf_string(s, out, name, n);
 		return;
 	}
@@ -715,6 +752,104 @@ section_bytes(const struct fetch_item *it, const struct mime_part *root,
 #undef CLAMP
 }
 
+/* BINARY results other than data. */
+enum {
+	BIN_OK = 0,
+	BIN_NIL = 1,		/* no such part */
+	BIN_UNKNOWN_CTE = -1,	/* RFC 3516 4.2: NO [UNKNOWN-CTE] */
+	BIN_NOT_LEAF = -2,	/* multipart or message/rfc822 */
+};
+
+/*
+ * The part a BINARY item refers to (root for the whole message), and
+ * whether it can be answered; the structure is enough for that, so it is
+ * known before any data is sent. With part numbers it must be a leaf
+ * (RFC 3516 section 4.2 decodes a part's body; multipart and message parts
+ * have none of their own: an error, as in the reference).
+ */
+static int
+binary_part(const struct fetch_item *it, const struct mime_part *root,
+	const struct mime_part **p_r)
+{
+	const struct mime_part *p = root;
+	struct buf none;
+	int r;
+
+	if (root == NULL)
+		return BIN_NIL;
+	if (it->npart > 0) {
+		p = mime_find_section(root, it->part, it->npart);
+		if (p == NULL)
+			return BIN_NIL;
+		if (p->nparts > 0 || p->message != NULL)
+			return BIN_NOT_LEAF;
+	}
+	*p_r = p;
+	if (p->nparts > 0 || p->message != NULL)
+		return BIN_OK;		/* the whole message: its body is sent raw */
+	/* An empty body: only the encoding is looked at. */
+	buf_init(&none);
+	r = mime_decode_body(p, NULL, 0, &none);
+	buf_free(&none);
+	return r < 0 ? BIN_UNKNOWN_CTE : BIN_OK;
+}
+
+/* Would any BINARY item of r fail on this message? 0 or a BIN_* error. */
+static int
+binary_precheck(const struct fetch_req *r, const struct mime_part *root)
+{
+	const struct mime_part *p;
+	size_t i;
+	int br;
+
+	for (i = 0; i < r->n; i++) {
+		if (r->items[i].kind != F_BINARY && r->items[i].kind != F_BINARY_SIZE)
+			continue;
+		br = binary_part(&r->items[i], root, &p);
+		if (br < 0)
+			return br;
+	}
+	return 0;
+}
+
+/*
+ * The decoded content of a BINARY section of msg[0..len) into out: a leaf
+ * part's body without its Content-Transfer-Encoding; without part numbers
+ * the whole message, its top-level body decoded when it is a leaf and the
+ * header without the Content-Transfer-Encoding field, which no longer
+ * applies.
+ */
+static int
+binary_bytes(const struct fetch_item *it, const struct mime_part *root, const char *msg,
+	size_t len, size_t prefix, struct buf *out)
+{
+	static const char *const cte[] = { "Content-Transfer-Encoding" };
+	const struct mime_part *p = NULL;
+	struct fetch_item hf;
+	size_t hend;
+	int br;
+
+	buf_reset(out);
+	br = binary_part(it, root, &p);
+	if (br != BIN_OK)
+		return br;
+	if (it->npart > 0)
+		return mime_decode_body(p, msg + prefix, len - prefix, out) < 0 ?
+			BIN_UNKNOWN_CTE : BIN_OK;
+	memset(&hf, 0, sizeof(hf));
+	hf.text = ST_FIELDS_NOT;
+	hf.fields = (const char **)cte;
+	hf.nfields = 1;
+	hend = prefix + root->body_start > len ? len : (size_t)(prefix + root->body_start);
+	filter_header(&hf, msg, hend, out);
+	if (p->nparts > 0 || p->message != NULL) {
+		buf_append(out, msg + hend, len - hend);
+		return BIN_OK;
+	}
+	return mime_decode_body(p, msg + prefix, len - prefix, out) < 0 ?
+		BIN_UNKNOWN_CTE : BIN_OK;
+}
+
 /* ---- FETCH ---- */
 
 struct fetch_msg {
@@ -743,7 +878,7 @@ load_message(struct imap_session *s, const struct fetch_req *r, struct fetch_msg
 	}
 	if (!r->need_parsed)
 		return;
-	if (fm->m->parsed != NULL)
+	if (fm->m->parsed != NULL && fm->tree == NULL)
 		fm->tree = mime_from_json(fm->m->parsed, strlen(fm->m->parsed));
 	if (fm->tree == NULL && fm->have_bytes) {
 		size_t pre = fm->m->prefix_len <= fm->bytes.len ? fm->m->prefix_len : 0;
@@ -752,18 +887,46 @@ load_message(struct imap_session *s, const struct fetch_req *r, struct fetch_msg
 	}
 }
 
-static void
+/* Write the FETCH response of one message. Returns 0, or a BIN_* error
+ * of a BINARY item (nothing written for the message then). */
+static int
 write_message(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *r,
 	struct fetch_msg *fm, struct buf *out)
 {
 	const struct store_msg *m = fm->m;
-	struct buf tmp;
-	size_t i;
+	struct buf tmp, *bin = NULL;	/* BINARY data by item */
+	bool *bin_nil = NULL;
+	size_t i, pre = m->prefix_len <= fm->bytes.len ? m->prefix_len : 0;
 	bool first = true;
+	int ret = 0;
 
 #define SEP() do { if (!first) buf_putc(out, ' '); first = false; } while (0)
 	buf_init(&tmp);
 	buf_reset(out);
+	/* BINARY first: a part that cannot be decoded fails the command
+	 * (RFC 3516 4.2) before anything of this message is sent. */
+	for (i = 0; i < r->n; i++) {
+		const struct fetch_item *it = &r->items[i];
+		int br;
+
+		if (it->kind != F_BINARY && it->kind != F_BINARY_SIZE)
+			continue;
+		if (bin == NULL) {
+			size_t k;
+
+			bin = xcalloc(r->n, sizeof(*bin));
+			bin_nil = xcalloc(r->n, sizeof(*bin_nil));
+			for (k = 0; k < r->n; k++)
+				buf_init(&bin[k]);
+		}
+		br = fm->have_bytes ? binary_bytes(it, fm->tree, fm->bytes.data, fm->bytes.len,
+			pre, &bin[i]) : BIN_NIL;
+		if (br < 0) {
+			ret = br;
+			goto out;
+		}
+		bin_nil[i] = br == BIN_NIL;
+	}
 	/* RFC 9586 3.3: UIDONLY answers "* uid UIDFETCH (...)", the UID item
 	 * only when asked for. */
 	if (s->enabled & IMAP_EN_UIDONLY)
@@ -856,11 +1019,50 @@ write_message(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_r
 			imap_write(s, data, n);
 			buf_reset(out);
 			break;
+		case F_BINARY_SIZE:
+			/* "BINARY.SIZE" section-binary SP number; a part
+			 * that does not exist has size 0 */
+			buf_printf(out, "%s %zu", it->label, bin_nil[i] ? (size_t)0 : bin[i].len);
+			break;
+		case F_BINARY:
+			buf_puts(out, it->label);
+			buf_putc(out, ' ');
+			if (bin_nil[i]) {
+				buf_puts(out, "NIL");
+				break;
+			}
+			data = bin[i].data;
+			n = bin[i].len;
+			if (it->partial) {
+				if (it->pstart >= n) {
+					n = 0;
+				} else {
+					data += it->pstart;
+					n -= (size_t)it->pstart;
+					if (it->plen < n)
+						n = (size_t)it->plen;
+				}
+			}
+			/* RFC 3516 4.2: literal8 when the data holds NUL (a
+			 * literal cannot, RFC 9051 CHAR8), else a literal */
+			buf_printf(out, "%s{%zu}\r\n", memchr(data, '\0', n) != NULL ? "~" : "", n);
+			imap_write(s, out->data, out->len);
+			imap_write(s, data, n);
+			buf_reset(out);
+			break;
 		}
 	}
 	buf_puts(out, ")\r\n");
 	imap_write(s, out->data, out->len);
+out:
+	if (bin != NULL) {
+		for (i = 0; i < r->n; i++)
+			buf_free(&bin[i]);
+		free(bin);
+		free(bin_nil);
+	}
 	buf_free(&tmp);
+	return ret;
 #undef SEP
 }
 
@@ -899,10 +1101,10 @@ implicit_seen(struct imap_session *s, struct fetch_msg *fms, size_t n)
 }
 
 /* Run the request over view indexes idx[0..n); returns -1 when some
- * message could not be read. */
+ * message could not be read. A BINARY error stops it (*binerr_r). */
 static int
 fetch_run(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *r,
-	const uint32_t *idx, size_t n, bool *expunged_r)
+	const uint32_t *idx, size_t n, bool *expunged_r, int *binerr_r)
 {
 	struct imap_view *v = s->sel;
 	uint32_t *uids = xmalloc(FETCH_BATCH * sizeof(*uids));
@@ -912,10 +1114,10 @@ fetch_run(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *
 	int ret = 0;
 
 	buf_init(&out);
-	while (off < n && !s->c->failed) {
+	while (off < n && !s->c->failed && *binerr_r == 0) {
 		struct store_msg *msgs = NULL;
 		struct fetch_msg *fms;
-		size_t nb = 0, nm = 0, j = 0;
+		size_t nb = 0, nm = 0, j = 0, limit;
 		const char *error;
 
 		for (; off < n && nb < FETCH_BATCH; off++) {
@@ -953,20 +1155,43 @@ fetch_run(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *
 			/* keywords first: FLAGS must be announced before use */
 			imap_view_keywords(s, msgs[i].keywords, msgs[i].nkeywords);
 		}
+		/* A BINARY item that will fail ends the command at that
+		 * message: the ones before it are answered (and get \Seen),
+		 * it and the rest not. */
+		limit = nm;
+		for (i = 0; r->has_binary && i < nm; i++) {
+			if (fms[i].seq == 0 || fms[i].m->parsed == NULL)
+				continue;
+			fms[i].tree = mime_from_json(fms[i].m->parsed, strlen(fms[i].m->parsed));
+			if (fms[i].tree != NULL &&
+			    (*binerr_r = binary_precheck(r, fms[i].tree)) < 0) {
+				limit = i;
+				break;
+			}
+		}
 		if (r->sets_seen && !v->readonly)
-			implicit_seen(s, fms, nm);
-		for (i = 0; i < nm && !s->c->failed; i++) {
+			implicit_seen(s, fms, limit);
+		for (i = 0; i < limit && !s->c->failed; i++) {
+			int werr;
+
 			if (fms[i].seq == 0)
 				continue;
 			load_message(s, r, &fms[i]);
 			if (fms[i].read_failed)
 				ret = -1;
-			write_message(s, cmd, r, &fms[i], &out);
+			werr = write_message(s, cmd, r, &fms[i], &out);
+			mime_free(&fms[i].tree);
+			buf_free(&fms[i].bytes);
+			if (werr < 0) {
+				/* (a message without a stored structure) */
+				*binerr_r = werr;
+				break;
+			}
+		}
+		for (i = 0; i < nm; i++) {
 			mime_free(&fms[i].tree);
 			buf_free(&fms[i].bytes);
 		}
-		for (; i < nm; i++)
-			buf_free(&fms[i].bytes);
 		free(fms);
 		store_msgs_free(msgs, nm);
 	}
@@ -1030,6 +1255,7 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 	size_t nidx = 0, nargs;
 	const char *error;
 	bool expunged = false;
+	int binerr = 0, ret;
 
 	if (cmd->nargs < 2) {
 		imap_reply(cmd, IMAP_BAD, "Usage: FETCH sequence-set attributes");
@@ -1067,7 +1293,14 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 			(void)imap_vanished_earlier(s, &set, req.changedsince);
 		imap_seqset_free(&set);
 	}
-	if (fetch_run(s, cmd, &req, idx, nidx, &expunged) < 0)
+	ret = fetch_run(s, cmd, &req, idx, nidx, &expunged, &binerr);
+	if (binerr == BIN_UNKNOWN_CTE)
+		imap_reply(cmd, IMAP_NO, "[UNKNOWN-CTE] Cannot decode the part's "
+			"Content-Transfer-Encoding");
+	else if (binerr == BIN_NOT_LEAF)
+		imap_reply(cmd, IMAP_NO, "BINARY is only for parts that are not multipart "
+			"or message");
+	else if (ret < 0)
 		imap_reply(cmd, IMAP_NO, "[SERVERBUG] Some messages could not be read");
 	else if (expunged)
 		imap_reply(cmd, IMAP_OK, "[EXPUNGEISSUED] Some messages were expunged");
@@ -1308,6 +1541,7 @@ imap_fetch_new_messages(struct imap_session *s, const struct imap_arg *atts, siz
 	size_t i;
 	const char *error;
 	bool expunged = false;
+	int binerr = 0;
 
 	if (first >= last)
 		return;
@@ -1336,8 +1570,12 @@ imap_fetch_new_messages(struct imap_session *s, const struct imap_arg *atts, siz
 	idx = xmalloc((last - first) * sizeof(*idx));
 	for (i = first; i < last; i++)
 		idx[i - first] = (uint32_t)i;
-	if (fetch_run(s, &cmd, &req, idx, last - first, &expunged) < 0)
+	/* A BINARY error (UNKNOWN-CTE) ends these responses as it would a
+	 * FETCH; here it can only be said untagged. */
+	if (fetch_run(s, &cmd, &req, idx, last - first, &expunged, &binerr) < 0)
 		imap_untagged(s, "NO [SERVERBUG] Some new messages could not be read");
+	else if (binerr != 0)
+		imap_untagged(s, "NO [UNKNOWN-CTE] A new message part could not be decoded");
 	free(idx);
 	buf_free(&cmd.reply);
 	req_free(&req);

@@ -33,7 +33,9 @@
  *                     "\" quoted-specials / UTF8-2 / UTF8-3 / UTF8-4
  *   literal         = "{" number64 ["+"] "}" CRLF *CHAR8
  *                       ; "+" is LITERAL+ (RFC 7888 section 3)
- *   literal8        = "~{" number64 "}" CRLF *OCTET    (RFC 3516)
+ *   literal8        = "~{" number64 ["+"] "}" CRLF *OCTET
+ *                       ; RFC 3516 and RFC 4466; "+" from RFC 7888
+ *                       ; section 6 (LITERAL+ applies to literal8 too)
  *   nil             = "NIL"
  *
  * Command arguments are a sequence of such tokens and parenthesized lists.
@@ -100,6 +102,9 @@ struct imap_parser {
 	unsigned lit_digits;
 	bool lit_plus, lit8, lit_overflow;
 	size_t lit_index;	/* node in levels[depth] */
+	imap_stream_fn *stream_fn;	/* non-NULL: the literal is streamed */
+	void *stream_ctx;
+	uint32_t nstreams;	/* streamed literals in this command */
 
 	/* literal announcement seen while skipping */
 	int sk_state;
@@ -225,6 +230,8 @@ start_command(struct imap_parser *p)
 	p->linelen = 0;
 	p->nargs = 0;
 	p->lit_total = 0;
+	p->nstreams = 0;
+	p->stream_fn = NULL;
 	p->after_paren = false;
 	memset(&p->cmd, 0, sizeof(p->cmd));
 	p->err = IMAP_PERR_NONE;
@@ -384,19 +391,28 @@ end_of_line(struct imap_parser *p)
 	p->event = IMAP_PARSE_COMMAND;
 }
 
+/* Does the literal being announced fit the memory limits? */
+static bool
+literal_fits(const struct imap_parser *p)
+{
+	return !p->lit_overflow && p->lit_size <= p->lim.max_literal &&
+		p->lit_total + p->lit_size <= p->lim.max_literal;
+}
+
 /* A literal announcement "{n}" / "{n+}" / "~{n}" followed by CRLF. The
  * client sends a synchronizing literal's data only after our "+"; RFC 7888
  * section 4 lets a server reject it before that. A non-synchronizing one
  * arrives regardless, so a refused one must be read and discarded (or the
- * connection closed when its size is not even a number64). */
+ * connection closed when its size is not even a number64). Literals the
+ * caller may stream (max_stream) are announced whatever max_literal says;
+ * the caller decides (literal_take). */
 static void
 literal_announced(struct imap_parser *p)
 {
 	bool sync = !p->lit_plus;
 	struct imap_arg *a;
 
-	if (p->lit_overflow || p->lit_size > p->lim.max_literal ||
-	    p->lit_total + p->lit_size > p->lim.max_literal) {
+	if (!literal_fits(p) && (p->lit_overflow || p->lit_size > p->lim.max_stream)) {
 		if (sync) {
 			p->err = IMAP_PERR_TOOBIG;
 			p->reason = "Literal too large";
@@ -423,16 +439,48 @@ literal_announced(struct imap_parser *p)
 		}
 		return;
 	}
+	/* The data's memory is taken once the caller has decided (the
+	 * literal may be streamed or refused instead). */
 	a->type = IMAP_ARG_LITERAL;
 	a->literal8 = p->lit8;
 	a->len = (size_t)p->lit_size;
-	a->u.str = arena_alloc(p, (size_t)p->lit_size + 1);
-	a->u.str[p->lit_size] = '\0';
+	a->u.str = NULL;
 	p->lit_index = p->levels[p->depth].n - 1;
 	p->lit_left = p->lit_size;
-	p->lit_total += p->lit_size;
+	p->stream_fn = NULL;
+	/* The arguments before the literal, for the caller's decision. */
+	p->cmd.args = p->levels[0].v;
+	p->cmd.nargs = p->levels[0].n - (p->depth == 0 ? 1 : 0);
 	p->state = PS_LIT_WAIT;
 	p->event = IMAP_PARSE_LITERAL;
+}
+
+static void refuse(struct imap_parser *p, enum imap_parse_error kind, const char *reason);
+
+/* The first feed after IMAP_PARSE_LITERAL: the caller has streamed,
+ * refused or accepted the literal; an accepted one gets its memory, unless
+ * it is too large for that (then it is refused here). */
+static void
+literal_take(struct imap_parser *p)
+{
+	struct imap_arg *a = &p->levels[p->depth].v[p->lit_index];
+
+	p->cmd.args = NULL;
+	p->cmd.nargs = 0;
+	p->after_paren = false;
+	if (p->stream_fn != NULL) {
+		a->type = IMAP_ARG_STREAM;
+		a->u.str = arena_strndup(p, "", 0);
+		a->stream_id = ++p->nstreams;
+	} else if (!literal_fits(p)) {
+		refuse(p, IMAP_PERR_TOOBIG, "Literal too large");
+		return;
+	} else {
+		a->u.str = arena_alloc(p, (size_t)p->lit_size + 1);
+		a->u.str[p->lit_size] = '\0';
+		p->lit_total += p->lit_size;
+	}
+	p->state = p->lit_left > 0 ? PS_LIT_DATA : PS_AFTER;
 }
 
 /* Skip mode: watch for a literal announcement at the end of a line, whose
@@ -668,7 +716,7 @@ step(struct imap_parser *p, unsigned char c)
 			p->lit_digits++;
 			return STEP_NEXT;
 		}
-		if (p->lit_digits > 0 && c == '+' && !p->lit8) {
+		if (p->lit_digits > 0 && c == '+') {
 			p->lit_plus = true;
 			p->state = PS_LIT_PLUS;
 			return STEP_NEXT;
@@ -796,14 +844,12 @@ imap_parser_feed(struct imap_parser *p, const void *data, size_t len,
 
 	if (p->state == PS_DONE)
 		start_command(p);
+	if (p->state == PS_LIT_WAIT)
+		literal_take(p);
 	if (p->state == PS_REFUSED) {
 		finish_error(p);
 		*consumed_r = 0;
 		return IMAP_PARSE_ERROR;
-	}
-	if (p->state == PS_LIT_WAIT) {
-		p->after_paren = false;
-		p->state = p->lit_left > 0 ? PS_LIT_DATA : PS_AFTER;
 	}
 	while (i < len) {
 		int r;
@@ -814,7 +860,10 @@ imap_parser_feed(struct imap_parser *p, const void *data, size_t len,
 
 			if (take > p->lit_left)
 				take = (size_t)p->lit_left;
-			memcpy(a->u.str + (a->len - p->lit_left), s + i, take);
+			if (p->stream_fn != NULL)
+				p->stream_fn(p->stream_ctx, s + i, take);
+			else
+				memcpy(a->u.str + (a->len - p->lit_left), s + i, take);
 			if (memchr(s + i, '\0', take) != NULL)
 				a->has_nul = true;
 			p->lit_left -= take;
@@ -885,21 +934,60 @@ imap_parser_literal_sync(const struct imap_parser *p)
 	return !p->lit_plus;
 }
 
-void
-imap_parser_literal_refuse(struct imap_parser *p, enum imap_parse_error kind,
-	const char *reason)
+bool
+imap_parser_literal8(const struct imap_parser *p)
 {
-	if (p->state != PS_LIT_WAIT)
-		ms_panic("imap_parser_literal_refuse without a literal");
+	return p->lit8;
+}
+
+unsigned
+imap_parser_literal_depth(const struct imap_parser *p)
+{
+	return p->depth;
+}
+
+bool
+imap_parser_literal_fits(const struct imap_parser *p)
+{
+	return literal_fits(p);
+}
+
+/* A synchronizing literal (or any, for a fatal refusal) ends the command
+ * at once; a non-synchronizing one's data is skipped with the rest of the
+ * command. */
+static void
+refuse(struct imap_parser *p, enum imap_parse_error kind, const char *reason)
+{
 	p->err = kind;
 	p->reason = reason;
-	if (!p->lit_plus) {
+	p->stream_fn = NULL;
+	if (!p->lit_plus || kind == IMAP_PERR_FATAL) {
 		p->state = PS_REFUSED;
 		return;
 	}
 	p->sk_state = 0;
 	p->skip_left = p->lit_size;
 	p->state = p->skip_left > 0 ? PS_SKIP_DATA : PS_SKIP;
+}
+
+void
+imap_parser_literal_refuse(struct imap_parser *p, enum imap_parse_error kind,
+	const char *reason)
+{
+	if (p->state != PS_LIT_WAIT)
+		ms_panic("imap_parser_literal_refuse without a literal");
+	p->cmd.args = NULL;
+	p->cmd.nargs = 0;
+	refuse(p, kind, reason);
+}
+
+void
+imap_parser_literal_stream(struct imap_parser *p, imap_stream_fn *fn, void *ctx)
+{
+	if (p->state != PS_LIT_WAIT || fn == NULL)
+		ms_panic("imap_parser_literal_stream without a literal");
+	p->stream_fn = fn;
+	p->stream_ctx = ctx;
 }
 
 bool
@@ -942,7 +1030,8 @@ imap_arg_atom_eq(const struct imap_arg *a, const char *word)
 bool
 imap_arg_astring(const struct imap_arg *a, const char **s_r, size_t *len_r)
 {
-	if (a == NULL || a->type == IMAP_ARG_LIST || a->has_nul)
+	if (a == NULL || a->type == IMAP_ARG_LIST || a->type == IMAP_ARG_STREAM ||
+	    a->has_nul || a->literal8)
 		return false;
 	*s_r = a->u.str;
 	if (len_r != NULL)
@@ -953,7 +1042,7 @@ imap_arg_astring(const struct imap_arg *a, const char **s_r, size_t *len_r)
 bool
 imap_arg_string(const struct imap_arg *a, const char **s_r, size_t *len_r)
 {
-	if (a == NULL || a->has_nul ||
+	if (a == NULL || a->has_nul || a->literal8 ||
 	    (a->type != IMAP_ARG_QUOTED && a->type != IMAP_ARG_LITERAL))
 		return false;
 	*s_r = a->u.str;

@@ -17,12 +17,17 @@ enum imap_arg_type {
 	IMAP_ARG_LITERAL,	/* {n}, {n+} or (literal8) ~{n} */
 	IMAP_ARG_NIL,		/* the atom NIL (any case) */
 	IMAP_ARG_LIST,		/* parenthesized list */
+	/* A literal whose data went to the caller's stream function
+	 * (imap_parser_literal_stream) instead of memory: len is its size,
+	 * u.str is "" and stream_id numbers it (1, 2, ... per command). */
+	IMAP_ARG_STREAM,
 };
 
 struct imap_arg {
 	enum imap_arg_type type;
 	bool literal8;		/* ~{n} (RFC 3516 BINARY) */
 	bool has_nul;		/* string contains a NUL byte (literals only) */
+	uint32_t stream_id;	/* IMAP_ARG_STREAM: 1 for the command's first */
 	size_t len;		/* string bytes, or number of list elements */
 	union {
 		char *str;	/* NUL-terminated (also for NIL: "NIL") */
@@ -44,6 +49,10 @@ struct imap_parser_limits {
 	uint64_t max_literal;	/* one literal, and all literals of a command */
 	unsigned max_depth;	/* list nesting (32) */
 	unsigned max_args;	/* arguments including lists (10000) */
+	/* Literals up to this size are announced (IMAP_PARSE_LITERAL) even
+	 * when they exceed max_literal, for the caller to stream or refuse
+	 * (0: none; then max_literal alone decides). */
+	uint64_t max_stream;
 };
 
 enum imap_parse_result {
@@ -59,6 +68,10 @@ enum imap_parse_error {
 	IMAP_PERR_SYNTAX,	/* answer "<tag> BAD <reason>" (or "* BAD") */
 	IMAP_PERR_TOOBIG,	/* a literal over the limit: "<tag> NO [TOOBIG]" */
 	IMAP_PERR_FATAL,	/* cannot resynchronize: "* BYE" and close */
+	/* The caller refused a literal (imap_parser_literal_refuse) and the
+	 * reason it gave is the whole answer after the tag ("NO [TRYCREATE]
+	 * ..."); otherwise like IMAP_PERR_TOOBIG. */
+	IMAP_PERR_REFUSED,
 };
 
 struct imap_parser;
@@ -76,8 +89,11 @@ void imap_parser_free(struct imap_parser **p);
 enum imap_parse_result imap_parser_feed(struct imap_parser *p, const void *data,
 	size_t len, size_t *consumed_r);
 
-/* The command after IMAP_PARSE_COMMAND (and tag/name so far after
- * IMAP_PARSE_LITERAL or IMAP_PARSE_ERROR; name may then be NULL). */
+/* The command after IMAP_PARSE_COMMAND. After IMAP_PARSE_ERROR only tag and
+ * name are set (name may be NULL). After IMAP_PARSE_LITERAL: tag, name and
+ * the complete top-level arguments before the literal (a list still open
+ * is not among them; see imap_parser_literal_depth), valid until the next
+ * feed. */
 const struct imap_command *imap_parser_command(const struct imap_parser *p);
 
 /* After IMAP_PARSE_ERROR: the kind and a human-readable reason (static). */
@@ -88,12 +104,30 @@ enum imap_parse_error imap_parser_error(const struct imap_parser *p,
  * for a continuation request (synchronizing literal). */
 uint64_t imap_parser_literal_size(const struct imap_parser *p);
 bool imap_parser_literal_sync(const struct imap_parser *p);
+/* Is it a literal8 ("~{n}", RFC 3516)? */
+bool imap_parser_literal8(const struct imap_parser *p);
+/* List nesting of the literal: 0 at the top level, 1 inside "(...)". */
+unsigned imap_parser_literal_depth(const struct imap_parser *p);
+/* Would the literal fit the memory limits (max_literal, for it and the
+ * command's other literals in memory)? When not, the caller must stream or
+ * refuse it: taking it (continuation request) would be refused too late. */
+bool imap_parser_literal_fits(const struct imap_parser *p);
 /* Refuse the literal just announced (e.g. too large for this command). A
  * synchronizing literal ends the command at once (the client sends no data);
  * a non-synchronizing one is read and discarded with the rest of the
- * command. The next feed returns IMAP_PARSE_ERROR with kind and reason. */
+ * command. The next feed returns IMAP_PARSE_ERROR with kind and reason
+ * (which must stay valid until then). IMAP_PERR_FATAL ends the command at
+ * once in both cases: the caller closes the connection. */
 void imap_parser_literal_refuse(struct imap_parser *p, enum imap_parse_error kind,
 	const char *reason);
+/* Take the literal just announced as a stream: its bytes are passed to fn
+ * as they arrive (in pieces, during later feeds) and not kept; the argument
+ * becomes IMAP_ARG_STREAM. Streamed literals do not count toward
+ * max_literal. A literal above max_literal (announced because of
+ * max_stream) that is neither streamed nor refused is refused by the parser
+ * as IMAP_PERR_TOOBIG. */
+typedef void imap_stream_fn(void *ctx, const void *data, size_t len);
+void imap_parser_literal_stream(struct imap_parser *p, imap_stream_fn *fn, void *ctx);
 
 /* True when no byte of a new command has been read yet (between commands). */
 bool imap_parser_idle(const struct imap_parser *p);
@@ -112,9 +146,10 @@ bool imap_arg_atom(const struct imap_arg *a, const char **s_r);
 /* An atom equal to word, ignoring ASCII case. */
 bool imap_arg_atom_eq(const struct imap_arg *a, const char *word);
 /* astring = 1*ASTRING-CHAR / string: atom, NIL (as "NIL"), quoted or
- * literal; strings containing NUL are refused. len_r may be NULL. */
+ * literal; strings containing NUL, literal8 (allowed only where RFC 3516
+ * says) and streamed literals are refused. len_r may be NULL. */
 bool imap_arg_astring(const struct imap_arg *a, const char **s_r, size_t *len_r);
-/* string = quoted / literal (no NUL). */
+/* string = quoted / literal (no NUL, no literal8, not streamed). */
 bool imap_arg_string(const struct imap_arg *a, const char **s_r, size_t *len_r);
 /* nstring = string / nil; *s_r is NULL for NIL. */
 bool imap_arg_nstring(const struct imap_arg *a, const char **s_r, size_t *len_r);

@@ -3,6 +3,7 @@
  * step with the store (RFC 9051 sections 3, 5.2, 5.5, 7.5.1). */
 #include "config.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -71,6 +72,7 @@ static const struct imap_command_def commands[] = {
 	{ "GETMETADATA", imap_cmd_getmetadata, CMDF_AUTH },
 	{ "SETMETADATA", imap_cmd_setmetadata, CMDF_AUTH },
 	{ "NOTIFY", imap_cmd_notify, CMDF_AUTH },
+	{ "REPLACE", imap_cmd_replace, CMDF_SELECTED | CMDF_UID | CMDF_SEQNUMS },
 };
 
 static const struct imap_command_def *
@@ -133,10 +135,17 @@ imap_untagged(struct imap_session *s, const char *fmt, ...)
 	buf_free(&b);
 }
 
+bool
+imap_utf8(const struct imap_session *s)
+{
+	return (s->enabled & (IMAP_EN_REV2 | IMAP_EN_UTF8)) != 0;
+}
+
 /*
  * RFC 9051 section 4.3: a quoted string cannot hold CR, LF or NUL; 8-bit
  * UTF-8 is allowed in quoted strings only in IMAP4rev2 (section 9,
- * QUOTED-CHAR with UTF8-2..4), so IMAP4rev1 sessions get a literal.
+ * QUOTED-CHAR with UTF8-2..4) or after ENABLE UTF8=ACCEPT (RFC 6855
+ * section 3), so other IMAP4rev1 sessions get a literal.
  */
 void
 imap_buf_string(struct imap_session *s, struct buf *out, const char *str, size_t len)
@@ -148,7 +157,7 @@ imap_buf_string(struct imap_session *s, struct buf *out, const char *str, size_t
 		unsigned char c = (unsigned char)str[i];
 
 		if (c == '\0' || c == '\r' || c == '\n' ||
-		    (c >= 0x80 && !(s->enabled & IMAP_EN_REV2)))
+		    (c >= 0x80 && !imap_utf8(s)))
 			quoted = false;
 	}
 	if (!quoted) {
@@ -259,7 +268,7 @@ imap_buf_mailbox(struct imap_session *s, struct buf *out, const char *name)
 		name += 5;
 		n -= 5;
 	}
-	if (s->enabled & IMAP_EN_REV2)
+	if (imap_utf8(s))
 		buf_append(&t, name, n);
 	else
 		imap_utf7_encode(&t, name, n);
@@ -279,7 +288,9 @@ imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a,
 		*error_r = "Invalid mailbox name";
 		return -1;
 	}
-	if (!(s->enabled & IMAP_EN_REV2) && memchr(str, '&', len) != NULL) {
+	/* RFC 6855 section 3: with UTF8=ACCEPT (as in IMAP4rev2) names are
+	 * UTF-8, "&" is just a character. */
+	if (!imap_utf8(s) && memchr(str, '&', len) != NULL) {
 		if (imap_utf7_decode(name_r, str, len) < 0) {
 			*error_r = "Invalid modified UTF-7 in mailbox name";
 			return -1;
@@ -297,35 +308,160 @@ imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a,
 			return -1;
 		}
 	}
+	if (!imap_utf8_valid(name_r->data, name_r->len)) {
+		*error_r = "Mailbox name is not valid UTF-8";
+		return -1;
+	}
 	return 0;
+}
+
+/* ---- message uploads ---- */
+
+struct imap_upload *
+imap_upload_new(struct imap_session *s, const char **error_r)
+{
+	struct imap_upload *u;
+	char *path = NULL;
+	int fd = store_tmpfile(s->d->store, &path, error_r);
+
+	if (fd < 0)
+		return NULL;
+	s->uploads = xrealloc(s->uploads, (s->nuploads + 1) * sizeof(*s->uploads));
+	u = &s->uploads[s->nuploads++];
+	memset(u, 0, sizeof(*u));
+	u->path = path;
+	u->fd = fd;
+	return u;
+}
+
+/* The parser's stream function: literal bytes of the upload being read
+ * (always the last one) go to its file. After a failed write the rest is
+ * only counted; the command then answers NO. */
+static void
+upload_write(void *ctx, const void *data, size_t len)
+{
+	struct imap_session *s = ctx;
+	struct imap_upload *u = &s->uploads[s->nuploads - 1];
+	const char *p = data;
+	size_t off = 0;
+
+	u->written += len;
+	while (!u->failed && off < len) {
+		ssize_t w = write(u->fd, p + off, len - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			log_error(s->c->cid, "proto=imap ev=upload-write-failed path=%s error=%s",
+				lq(u->path), lq(w < 0 ? strerror(errno) : "short write"));
+			u->failed = true;
+			break;
+		}
+		off += (size_t)w;
+	}
+}
+
+/* After a command (or its error): the uploads' temporary files go. */
+static void
+uploads_clear(struct imap_session *s)
+{
+	size_t i;
+
+	for (i = 0; i < s->nuploads; i++) {
+		if (s->uploads[i].fd >= 0)
+			close(s->uploads[i].fd);
+		(void)unlink(s->uploads[i].path);
+		free(s->uploads[i].path);
+	}
+	free(s->uploads);
+	s->uploads = NULL;
+	s->nuploads = 0;
 }
 
 /* ---- input ---- */
 
-/* A literal announcement: commands other than APPEND take strings no longer
- * than a command line (RFC 7888 section 4 lets the server refuse), then a
- * synchronizing literal gets its continuation request. */
+/* Refuse the literal just announced with our own answer after the tag. */
+static void
+refuse_literal(struct imap_session *s, enum imap_parse_error kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void
+refuse_literal(struct imap_session *s, enum imap_parse_error kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	buf_reset(&s->refusal);
+	va_start(ap, fmt);
+	buf_vprintf(&s->refusal, fmt, ap);
+	va_end(ap);
+	imap_parser_literal_refuse(s->parser, kind, s->refusal.data);
+}
+
+/*
+ * A literal announcement. APPEND and REPLACE message data goes to a
+ * temporary file as it arrives (up to APPENDLIMIT, RFC 7889); everything
+ * else is a string no longer than a command line (RFC 7888 section 4 lets
+ * the server refuse larger ones), and literal8 is only for message data
+ * (RFC 3516 section 4.3). A synchronizing literal is refused before the
+ * client sends it; a refused non-synchronizing one arrives anyway and is
+ * read and discarded, unless it is more than twice max_literal_size: then
+ * the connection is closed (RFC 7888 section 4 allows either). Taken ones
+ * get a continuation request when synchronizing.
+ */
 static void
 on_literal(struct imap_session *s)
 {
 	const struct imap_command *pc = imap_parser_command(s->parser);
 	uint64_t size = imap_parser_literal_size(s->parser);
 	uint64_t limit = s->d->conf->imap.max_line_length;
+	uint64_t cap = s->d->conf->imap.max_literal_size;
+	bool sync = imap_parser_literal_sync(s->parser);
+	bool metadata = false;
+	const char *error;
 
-	if (s->state != IMAP_NOTAUTH && pc->name != NULL &&
-	    ms_strcaseeq(pc->name, "APPEND"))
-		limit = s->d->conf->imap.max_literal_size;
+	cap = cap > UINT64_MAX / 2 ? UINT64_MAX : cap * 2;
+	if (!sync && size > cap) {
+		refuse_literal(s, IMAP_PERR_FATAL, "[TOOBIG] Literal of %llu bytes is too large",
+			(unsigned long long)size);
+		return;
+	}
 	/* A METADATA value may be as large as all of an account's
-	 * annotations together (the store checks the total). */
+	 * annotations together (the store checks the total), and binary
+	 * (literal8, RFC 5464 5.3). */
 	if (s->state != IMAP_NOTAUTH && pc->name != NULL &&
-	    ms_strcaseeq(pc->name, "SETMETADATA") && limit < STORE_METADATA_MAX_SIZE)
-		limit = STORE_METADATA_MAX_SIZE;
-	if (size > limit) {
+	    ms_strcaseeq(pc->name, "SETMETADATA")) {
+		metadata = true;
+		if (limit < STORE_METADATA_MAX_SIZE)
+			limit = STORE_METADATA_MAX_SIZE;
+	}
+	if (pc->name != NULL &&
+	    imap_append_message_literal(s, pc, imap_parser_literal_depth(s->parser))) {
+		struct imap_upload *u;
+
+		if (imap_append_check_literal(s, pc, size, sync, &s->refusal) < 0) {
+			imap_parser_literal_refuse(s->parser, IMAP_PERR_REFUSED, s->refusal.data);
+			return;
+		}
+		u = imap_upload_new(s, &error);
+		if (u == NULL) {
+			log_error(s->c->cid, "proto=imap ev=upload-failed error=%s", lq(error));
+			refuse_literal(s, IMAP_PERR_REFUSED, "NO [UNAVAILABLE] Temporary failure");
+			return;
+		}
+		u->size = size;
+		imap_parser_literal_stream(s->parser, upload_write, s);
+	} else if (imap_parser_literal8(s->parser) && !metadata) {
+		refuse_literal(s, IMAP_PERR_REFUSED,
+			"BAD literal8 (~{n}) is only allowed for message data");
+		return;
+	} else if (size > limit || !imap_parser_literal_fits(s->parser)) {
+		/* (the second: all of the command's literals together are
+		 * over max_literal_size) */
 		imap_parser_literal_refuse(s->parser, IMAP_PERR_TOOBIG,
 			"Literal too large");
 		return;
 	}
-	if (imap_parser_literal_sync(s->parser)) {
+	if (sync) {
 		(void)conn_puts(s->c, "+ Ready for literal data\r\n");
 		(void)conn_flush(s->c);
 	}
@@ -516,12 +652,17 @@ imap_session_run(struct conn *c, void *ctx)
 	lim.max_literal = s->d->conf->imap.max_literal_size;
 	lim.max_depth = 32;
 	lim.max_args = 10000;
+	/* Every literal is announced: on_literal decides (streams message
+	 * data of any size up to APPENDLIMIT, refuses the rest). */
+	lim.max_stream = UINT64_MAX;
 	s->parser = imap_parser_new(&lim);
+	buf_init(&s->refusal);
 	if (imap_waiter_add(s->d->registry, &s->waiter, &error) < 0) {
 		log_error(c->cid, "proto=imap ev=session-failed error=%s", lq(error));
 		(void)conn_puts(c, "* BYE Internal error\r\n");
 		(void)conn_flush(c);
 		imap_parser_free(&s->parser);
+		buf_free(&s->refusal);
 		imap_auth_free(s);
 		return;
 	}
@@ -572,14 +713,22 @@ imap_session_run(struct conn *c, void *ctx)
 		if (ev == IMAP_PARSE_COMMAND) {
 			bad = 0;
 			dispatch(s, pc);
+			uploads_clear(s);
 		} else if (ev == IMAP_PARSE_ERROR) {
 			enum imap_parse_error kind = imap_parser_error(s->parser, &reason);
 
+			uploads_clear(s);
 			log_info(c->cid, "proto=imap ev=bad-command tag=%s reason=%s",
 				lq(pc->tag ? pc->tag : "*"), lq(reason));
 			if (kind == IMAP_PERR_FATAL) {
 				(void)conn_printf(c, "* BYE %s\r\n", reason);
 				break;
+			}
+			if (kind == IMAP_PERR_REFUSED) {
+				/* our own answer to a literal (not a malformed
+				 * command) */
+				(void)conn_printf(c, "%s %s\r\n", pc->tag, reason);
+				continue;
 			}
 			if (pc->tag == NULL)
 				(void)conn_printf(c, "* BAD %s\r\n", reason);
@@ -600,6 +749,8 @@ imap_session_run(struct conn *c, void *ctx)
 		}
 	}
 	(void)conn_flush(c);
+	uploads_clear(s);
+	buf_free(&s->refusal);
 	imap_view_close(s);
 	imap_notify_free(&s->notify);
 	imap_waiter_remove(s->d->registry, &s->waiter);

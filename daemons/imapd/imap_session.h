@@ -66,7 +66,10 @@ enum imap_enabled {
 	IMAP_EN_QRESYNC = 1 << 2,	/* VANISHED instead of EXPUNGE; implies CONDSTORE */
 	/* RFC 9586: UIDs only; sequence numbers in commands are BAD
 	 * [UIDREQUIRED], FETCH responses are UIDFETCH, expunges VANISHED. */
-	IMAP_EN_UIDONLY = 1 << 3,
+	IMAP_EN_UIDONLY = 1 << 4,
+	/* RFC 6855: UTF-8 mailbox names and quoted strings (as IMAP4rev2
+	 * has them), without the rest of IMAP4rev2. */
+	IMAP_EN_UTF8 = 1 << 3,
 };
 
 /* The selected mailbox as the client knows it. Sequence number n is
@@ -87,6 +90,16 @@ struct imap_view {
 	size_t nkeywords;
 	int64_t *own;		/* modseqs of our own changes already reported */
 	size_t nown;
+};
+
+/* A message literal of APPEND or REPLACE, streamed to a temporary file as it
+ * arrives (the parser's IMAP_ARG_STREAM with stream_id n is uploads[n-1]).
+ * The files are removed when the command is done. */
+struct imap_upload {
+	char *path;		/* <datadir>/tmp/... */
+	int fd;
+	uint64_t size, written;
+	bool failed;		/* a write failed (logged): the command fails */
 };
 
 struct imap_session {
@@ -114,6 +127,9 @@ struct imap_session {
 	 * a change notification arrived since other mailboxes were looked at. */
 	struct imap_notify *notify;
 	bool notify_pending;
+	struct imap_upload *uploads;	/* of the command being read */
+	size_t nuploads;
+	struct buf refusal;	/* our answer to a refused literal */
 	char in[16384];
 	size_t inpos, inlen;
 };
@@ -172,9 +188,13 @@ void imap_buf_flags(struct buf *out, unsigned flags, char *const *kw, size_t nkw
 /* Append a mailbox name as the client sees it (INBOX, modified UTF-7). */
 void imap_buf_mailbox(struct imap_session *s, struct buf *out, const char *name);
 /* A client's mailbox argument to the store name ("inbox" -> "Inbox",
- * modified UTF-7 decoded). Returns 0 or -1 with *error_r. */
+ * modified UTF-7 decoded unless UTF-8 is on, valid UTF-8 required).
+ * Returns 0 or -1 with *error_r. */
 int imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a,
 	struct buf *name_r, const char **error_r);
+/* Does the session use UTF-8 in mailbox names and quoted strings
+ * (IMAP4rev2 or UTF8=ACCEPT enabled)? */
+bool imap_utf8(const struct imap_session *s);
 /* "* BYE text", also after a read timeout (which marks the connection
  * failed for reading). */
 void imap_bye(struct imap_session *s, const char *text);
@@ -194,6 +214,9 @@ enum imap_read {
  * interrupts the wait between lines. */
 enum imap_read imap_session_read(struct imap_session *s, bool wake,
 	enum imap_parse_result *ev);
+/* A new upload with an empty temporary file, appended to s->uploads (the
+ * pointer is valid until the next call). Returns NULL with *error_r. */
+struct imap_upload *imap_upload_new(struct imap_session *s, const char **error_r);
 
 /* ---- the selected mailbox ---- */
 
@@ -275,7 +298,7 @@ void imap_auth_free(struct imap_session *s);
 /* imap_cmd_mailbox.c: authenticated and selected state */
 imap_cmd_fn imap_cmd_select, imap_cmd_list, imap_cmd_lsub, imap_cmd_namespace,
 	imap_cmd_status, imap_cmd_check, imap_cmd_close, imap_cmd_unselect,
-	imap_cmd_expunge, imap_cmd_idle, imap_cmd_append;
+	imap_cmd_expunge, imap_cmd_idle;
 /* The STATUS response text for mb (imap_cmd_mailbox.c; also LIST-STATUS).
  * Returns 0, or -1 for an unknown item. */
 int imap_status_response(struct imap_session *s, const struct store_mailbox *mb,
@@ -332,5 +355,22 @@ void imap_notify_new_messages(struct imap_session *s, size_t first, size_t last)
 /* Report what NOTIFY asks for (between commands or in IDLE). */
 void imap_notify_poll(struct imap_session *s, bool in_idle);
 void imap_notify_free(struct imap_notify **n);
+/* imap_cmd_append.c: APPEND (RFC 3502 MULTIAPPEND, RFC 3516 literal8, RFC
+ * 6855 UTF8 data) and REPLACE/UID REPLACE (RFC 8508) */
+imap_cmd_fn imap_cmd_append, imap_cmd_replace;
+/* The largest message APPEND and REPLACE take: [imap] max_literal_size or
+ * [smtp] max_message_size, the smaller (RFC 7889 APPENDLIMIT). */
+uint64_t imap_appendlimit(const struct imap_session *s);
+/* At a literal announcement (imap_session.c): is it the message data of an
+ * APPEND or REPLACE (pc: the command so far, depth: the literal's list
+ * nesting)? */
+bool imap_append_message_literal(const struct imap_session *s,
+	const struct imap_command *pc, unsigned depth);
+/* Before taking such a message literal: what can be decided now (size,
+ * empty message, and for a synchronizing one, which the client sends only
+ * after our continuation request, the mailbox and state). Returns 0, or -1
+ * with the answer after the tag in reply ("NO [TOOBIG] ..."). */
+int imap_append_check_literal(struct imap_session *s, const struct imap_command *pc,
+	uint64_t size, bool sync, struct buf *reply);
 
 #endif

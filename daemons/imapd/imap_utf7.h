@@ -3,6 +3,7 @@
 #ifndef IMAP_UTF7_H
 #define IMAP_UTF7_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/buf.h"
@@ -14,5 +15,8 @@ void imap_utf7_encode(struct buf *out, const char *s, size_t n);
  * copied as they are (clients sending raw UTF-8). Returns 0 or -1 when the
  * encoding is invalid. */
 int imap_utf7_decode(struct buf *out, const char *s, size_t n);
+/* Is [s, s+n) valid UTF-8 (no overlong forms, surrogates or code points
+ * above U+10FFFF)? */
+bool imap_utf8_valid(const char *s, size_t n);
 
 #endif

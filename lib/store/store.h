@@ -205,6 +205,44 @@ struct store_rcpt {
 int store_deliver(struct store *st, const struct store_msg_in *msg,
 	struct store_rcpt *rcpts, size_t n, const char **error_r);
 
+/* ---- IMAP APPEND and REPLACE (store_deliver.c) ---- */
+
+/* store_append's result when the message to replace no longer exists:
+ * nothing was stored. */
+#define STORE_GONE (-4)
+
+struct store_append_msg {
+	const char *path;	/* the message file, fsync'd */
+	int64_t received;	/* unix seconds; 0 = now */
+	unsigned flags;		/* SF_* */
+	const char *const *keywords;	/* lower case */
+	size_t nkeywords;
+	/* Set by store_append: */
+	uint32_t uid;
+	int64_t modseq;
+};
+
+struct store_append_result {
+	int64_t mailbox_id;	/* target */
+	uint32_t uidvalidity;
+	/* REPLACE: the expunge's modseq (the messages' own modseqs are
+	 * higher). */
+	int64_t expunge_modseq;
+};
+
+/* Append the n messages (IMAP APPEND, RFC 3502 MULTIAPPEND) to the mailbox
+ * named mailbox ("INBOX" in any case is Inbox), all or nothing in one
+ * transaction: new UIDs in order, quota checked for the sum, files linked
+ * and their directories fsync'd before COMMIT, NOTIFY after it. With
+ * replace_mailbox_id > 0 (RFC 8508 REPLACE) the message replace_uid of
+ * that mailbox is expunged in the same transaction, first, so its space
+ * counts for the quota. Returns 0 (uids set), STORE_NO_MAILBOX (no such
+ * mailbox; it is not created), STORE_OVER_QUOTA, STORE_GONE (replace_uid
+ * does not exist) or -1 with *error_r; nothing is stored unless 0. */
+int store_append(struct store *st, int64_t account_id, const char *mailbox,
+	struct store_append_msg *msgs, size_t n, int64_t replace_mailbox_id,
+	uint32_t replace_uid, struct store_append_result *r, const char **error_r);
+
 /* ---- reports (store_reports.c) ---- */
 
 /* A DMARC evaluation of an incoming message, for aggregate reports. */

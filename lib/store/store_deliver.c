@@ -881,3 +881,218 @@ out:
 	buf_free(&f.from_domain);
 	return rc;
 }
+
+/* ---- IMAP APPEND / REPLACE ---- */
+
+struct append_ctx {
+	int64_t account_id;
+	size_t n;
+	struct deliver_ctx *dc;	/* one per message (insert_message's view) */
+	struct store_rcpt *rcpts;
+	int64_t replace_mailbox_id;
+	uint32_t replace_uid;
+	/* Set by append_tx: */
+	int result;		/* 0, STORE_NO_MAILBOX, STORE_OVER_QUOTA, STORE_GONE */
+	int64_t mailbox_id, expunge_modseq;
+	uint32_t uidvalidity;
+	char **del_paths;	/* REPLACE: file of the expunged message */
+	size_t ndel;
+};
+
+static int
+append_tx(PGconn *c, void *arg, const char **error_r)
+{
+	struct append_ctx *ctx = arg;
+	PGresult *res;
+	uint32_t *exp = NULL;
+	size_t i;
+	int rc;
+
+	/* A retried transaction starts over. */
+	ctx->result = 0;
+	ctx->expunge_modseq = 0;
+	store_free_words(ctx->del_paths, ctx->ndel);
+	ctx->del_paths = NULL;
+	ctx->ndel = 0;
+	if (ctx->replace_mailbox_id > 0) {
+		/* The account row is locked by the modseq bump first, the lock
+		 * order everywhere (store_bump_modseq). */
+		if (store_bump_modseq(c, ctx->account_id, &ctx->expunge_modseq, error_r) < 0 ||
+		    store_expunge_tx(c, ctx->account_id, ctx->replace_mailbox_id,
+			    &ctx->replace_uid, 1, false, ctx->expunge_modseq, &exp,
+			    &ctx->del_paths, &ctx->ndel, error_r) < 0) {
+			free(exp);
+			return -1;
+		}
+		free(exp);
+		if (ctx->ndel == 0) {
+			ctx->result = STORE_GONE;
+			*error_r = "the message to replace no longer exists";
+			return -1;
+		}
+	}
+	res = db_execv(c, error_r,
+		"SELECT id, uidvalidity FROM mailboxes WHERE account_id = $1 AND name = $2",
+		2, db_i64(ctx->account_id), rcpt_mailbox(&ctx->rcpts[0]));
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		ctx->result = STORE_NO_MAILBOX;
+		*error_r = "no such mailbox";
+		return -1;
+	}
+	ctx->mailbox_id = db_get_i64(res, 0, 0);
+	ctx->uidvalidity = (uint32_t)db_get_i64(res, 0, 1);
+	PQclear(res);
+	/* One statement per message (each gets its UID and modseq in order);
+	 * the mailbox exists, so a refused insert is the quota. */
+	for (i = 0; i < ctx->n; i++) {
+		rc = insert_message(c, &ctx->dc[i], &ctx->rcpts[i], ctx->dc[i].paths[0],
+			error_r);
+		if (rc == 1) {
+			ctx->result = STORE_OVER_QUOTA;
+			*error_r = "quota exceeded";
+		}
+		if (rc != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int
+store_append(struct store *st, int64_t account_id, const char *mailbox,
+	struct store_append_msg *msgs, size_t n, int64_t replace_mailbox_id,
+	uint32_t replace_uid, struct store_append_result *r, const char **error_r)
+{
+	struct append_ctx ctx;
+	struct msg_facts *facts;
+	struct store_msg_in *ins;
+	char **paths;
+	int64_t *buckets;
+	size_t i, j, nb = 0;
+	int rc = -1;
+	bool unknown = false;
+
+	memset(r, 0, sizeof(*r));
+	if (n == 0) {
+		*error_r = "no messages";
+		return -1;
+	}
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.account_id = account_id;
+	ctx.n = n;
+	ctx.replace_mailbox_id = replace_mailbox_id;
+	ctx.replace_uid = replace_uid;
+	ctx.dc = xcalloc(n, sizeof(*ctx.dc));
+	ctx.rcpts = xcalloc(n, sizeof(*ctx.rcpts));
+	facts = xcalloc(n, sizeof(*facts));
+	ins = xcalloc(n, sizeof(*ins));
+	paths = xcalloc(n, sizeof(*paths));
+	buckets = xcalloc(n, sizeof(*buckets));
+	for (i = 0; i < n; i++) {
+		buf_init(&facts[i].parsed);
+		buf_init(&facts[i].preview);
+		buf_init(&facts[i].message_id);
+		buf_init(&facts[i].subject);
+		buf_init(&facts[i].from_local);
+		buf_init(&facts[i].from_domain);
+	}
+	for (i = 0; i < n; i++) {
+		ins[i].path = msgs[i].path;
+		ins[i].received = msgs[i].received;
+		ins[i].flags = msgs[i].flags;
+		ins[i].keywords = msgs[i].keywords;
+		ins[i].nkeywords = msgs[i].nkeywords;
+		ctx.rcpts[i].account_id = account_id;
+		ctx.rcpts[i].mailbox = mailbox;
+		ctx.dc[i].st = st;
+		ctx.dc[i].msg = &ins[i];
+		ctx.dc[i].rcpts = &ctx.rcpts[i];
+		ctx.dc[i].n = 1;
+		ctx.dc[i].f = &facts[i];
+		ctx.dc[i].paths = &paths[i];
+		if (analyze(&ins[i], &facts[i], error_r) < 0 ||
+		    next_message_id(st, &ctx.rcpts[i].message_id, error_r) < 0 ||
+		    link_file(st, msgs[i].path, ctx.rcpts[i].message_id, &paths[i], error_r) < 0)
+			goto out;
+		/* Each bucket directory is synced once (the links must be
+		 * durable before the rows commit). */
+		buckets[nb] = ctx.rcpts[i].message_id / MSG_PER_DIR;
+		for (j = 0; j < nb && buckets[j] != buckets[nb]; j++)
+			;
+		if (j == nb)
+			nb++;
+	}
+	for (i = 0; i < nb; i++) {
+		struct buf dir;
+		int failed;
+
+		buf_init(&dir);
+		buf_printf(&dir, "%s/msg/%lld", st->datadir, (long long)buckets[i]);
+		failed = ms_fsync_dir(dir.data) < 0;
+		if (failed)
+			*error_r = ms_err("fsync %s: %s", dir.data, strerror(errno));
+		buf_free(&dir);
+		if (failed)
+			goto out;
+	}
+	rc = db_tx(st->pool, append_tx, &ctx, error_r);
+	/* -2: COMMIT outcome unknown; the links may be in use, keep them. */
+	unknown = rc == -2;
+	if (rc == -1 && ctx.result != 0)
+		rc = ctx.result;
+	else if (unknown)
+		rc = -1;
+	if (rc == 0) {
+		struct buf payloads;
+		const char *v[2];
+		char *p0, *p1 = NULL;
+
+		r->mailbox_id = ctx.mailbox_id;
+		r->uidvalidity = ctx.uidvalidity;
+		r->expunge_modseq = ctx.expunge_modseq;
+		for (i = 0; i < n; i++) {
+			msgs[i].uid = ctx.rcpts[i].uid;
+			msgs[i].modseq = ctx.rcpts[i].modseq;
+		}
+		/* NOTIFY after COMMIT, as deliveries do (notify_payloads). */
+		p0 = xasprintf("%lld %lld %lld", (long long)account_id,
+			(long long)ctx.mailbox_id, (long long)ctx.rcpts[n - 1].modseq);
+		v[0] = p0;
+		if (replace_mailbox_id > 0 && replace_mailbox_id != ctx.mailbox_id) {
+			p1 = xasprintf("%lld %lld %lld", (long long)account_id,
+				(long long)replace_mailbox_id, (long long)ctx.expunge_modseq);
+			v[1] = p1;
+		}
+		buf_init(&payloads);
+		db_text_array(&payloads, v, p1 != NULL ? 2 : 1);
+		notify_send(st, payloads.data);
+		buf_free(&payloads);
+		free(p0);
+		free(p1);
+		/* The replaced message's row is gone; its file can go. */
+		for (i = 0; i < ctx.ndel; i++)
+			unlink_rel(st, ctx.del_paths[i]);
+	}
+out:
+	for (i = 0; i < n; i++) {
+		if (paths[i] != NULL && rc != 0 && !unknown)
+			unlink_rel(st, paths[i]);
+		free(paths[i]);
+		buf_free(&facts[i].parsed);
+		buf_free(&facts[i].preview);
+		buf_free(&facts[i].message_id);
+		buf_free(&facts[i].subject);
+		buf_free(&facts[i].from_local);
+		buf_free(&facts[i].from_domain);
+	}
+	store_free_words(ctx.del_paths, ctx.ndel);
+	free(paths);
+	free(buckets);
+	free(ins);
+	free(facts);
+	free(ctx.rcpts);
+	free(ctx.dc);
+	return rc;
+}

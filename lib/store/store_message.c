@@ -411,81 +411,103 @@ struct expunge_ctx {
 };
 
 static int
+cmp_uid(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+store_expunge_tx(PGconn *c, int64_t account_id, int64_t mailbox_id,
+	const uint32_t *uids, size_t n, bool deleted_only, int64_t modseq,
+	uint32_t **expunged_r, char ***paths_r, size_t *n_r, const char **error_r)
+{
+	struct buf arr;
+	PGresult *res;
+	int64_t size = 0, unseen = 0, unread = 0, deleted = 0;
+	uint32_t *exp;
+	char **paths;
+	int i, rows;
+
+	*expunged_r = NULL;
+	*paths_r = NULL;
+	*n_r = 0;
+	buf_init(&arr);
+	if (uids != NULL)
+		store_pg_uid_array(&arr, uids, n);
+	res = db_execv(c, error_r,
+		"DELETE FROM messages WHERE mailbox_id = $1 AND ($3::bool OR flags & 8 <> 0)"
+		" AND ($2::bigint[] IS NULL OR uid = ANY($2::bigint[]))"
+		" RETURNING uid, file_path, size, flags",
+		3, db_i64(mailbox_id), uids != NULL ? arr.data : NULL,
+		deleted_only ? "false" : "true");
+	buf_free(&arr);
+	if (res == NULL)
+		return -1;
+	rows = PQntuples(res);
+	exp = xcalloc((size_t)rows + 1, sizeof(uint32_t));
+	paths = xcalloc((size_t)rows + 1, sizeof(char *));
+	for (i = 0; i < rows; i++) {
+		unsigned f = (unsigned)db_get_i64(res, i, 3);
+
+		exp[i] = (uint32_t)db_get_i64(res, i, 0);
+		paths[i] = xstrdup(PQgetvalue(res, i, 1));
+		size += db_get_i64(res, i, 2);
+		unseen += !(f & SF_SEEN);
+		unread += !(f & (SF_SEEN | SF_DELETED));
+		deleted += !!(f & SF_DELETED);
+	}
+	PQclear(res);
+	*expunged_r = exp;
+	*paths_r = paths;
+	*n_r = (size_t)rows;
+	if (rows == 0)
+		return 0;
+	/* RETURNING order is unspecified; the paths need not follow. */
+	qsort(exp, (size_t)rows, sizeof(*exp), cmp_uid);
+	buf_init(&arr);
+	store_pg_uid_array(&arr, exp, (size_t)rows);
+	if (db_cmd(c, error_r,
+		    "INSERT INTO expunged (account_id, mailbox_id, uid, modseq)"
+		    " SELECT $1, $2, u, $4 FROM unnest($3::bigint[]) u"
+		    " ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = EXCLUDED.modseq",
+		    4, db_i64(account_id), db_i64(mailbox_id), arr.data,
+		    db_i64(modseq)) < 0 ||
+	    db_cmd(c, error_r,
+		    "UPDATE mailboxes SET count_total = count_total - $2, size = size - $3,"
+		    " count_unseen = count_unseen - $4, count_unread = count_unread - $5,"
+		    " count_deleted = count_deleted - $6 WHERE id = $1",
+		    6, db_i64(mailbox_id), db_i64(rows), db_i64(size), db_i64(unseen),
+		    db_i64(unread), db_i64(deleted)) < 0 ||
+	    db_cmd(c, error_r,
+		    "UPDATE accounts SET disk_usage = disk_usage - $2 WHERE id = $1",
+		    2, db_i64(account_id), db_i64(size)) < 0) {
+		buf_free(&arr);
+		return -1;
+	}
+	buf_free(&arr);
+	return 0;
+}
+
+static int
 expunge_tx(PGconn *c, void *arg, const char **error_r)
 {
 	struct expunge_ctx *ctx = arg;
-	struct buf arr;
-	PGresult *res;
-	int64_t modseq, size = 0, unseen = 0, unread = 0, deleted = 0;
-	int i, rows;
+	int64_t modseq;
 
 	free(ctx->expunged);
 	store_free_words(ctx->paths, ctx->nexpunged);
 	ctx->expunged = NULL;
 	ctx->paths = NULL;
 	ctx->nexpunged = 0;
-	if (store_bump_modseq(c, ctx->account_id, &modseq, error_r) < 0)
+	if (store_bump_modseq(c, ctx->account_id, &modseq, error_r) < 0 ||
+	    store_expunge_tx(c, ctx->account_id, ctx->mailbox_id, ctx->uids, ctx->n, true,
+		    modseq, &ctx->expunged, &ctx->paths, &ctx->nexpunged, error_r) < 0)
 		return -1;
-	buf_init(&arr);
-	if (ctx->uids != NULL)
-		store_pg_uid_array(&arr, ctx->uids, ctx->n);
-	res = db_execv(c, error_r,
-		"DELETE FROM messages WHERE mailbox_id = $1 AND flags & 8 <> 0"
-		" AND ($2::bigint[] IS NULL OR uid = ANY($2::bigint[]))"
-		" RETURNING uid, file_path, size, flags",
-		2, db_i64(ctx->mailbox_id), ctx->uids != NULL ? arr.data : NULL);
-	buf_free(&arr);
-	if (res == NULL)
-		return -1;
-	rows = PQntuples(res);
-	ctx->expunged = xcalloc((size_t)rows, sizeof(uint32_t));
-	ctx->paths = xcalloc((size_t)rows, sizeof(char *));
-	for (i = 0; i < rows; i++) {
-		unsigned f = (unsigned)db_get_i64(res, i, 3);
-
-		ctx->expunged[i] = (uint32_t)db_get_i64(res, i, 0);
-		ctx->paths[i] = xstrdup(PQgetvalue(res, i, 1));
-		size += db_get_i64(res, i, 2);
-		unseen += !(f & SF_SEEN);
-		unread += !(f & (SF_SEEN | SF_DELETED));
-		deleted += !!(f & SF_DELETED);
-	}
-	ctx->nexpunged = (size_t)rows;
-	PQclear(res);
-	if (rows == 0)
+	if (ctx->nexpunged == 0)
 		return 0;
-	/* Sort UIDs: RETURNING order is unspecified. */
-	for (i = 1; i < rows; i++) {
-		int j;
-		for (j = i; j > 0 && ctx->expunged[j] < ctx->expunged[j - 1]; j--) {
-			uint32_t t = ctx->expunged[j];
-			ctx->expunged[j] = ctx->expunged[j - 1];
-			ctx->expunged[j - 1] = t;
-		}
-	}
-	buf_init(&arr);
-	store_pg_uid_array(&arr, ctx->expunged, ctx->nexpunged);
-	if (db_cmd(c, error_r,
-		    "INSERT INTO expunged (account_id, mailbox_id, uid, modseq)"
-		    " SELECT $1, $2, u, $4 FROM unnest($3::bigint[]) u"
-		    " ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = EXCLUDED.modseq",
-		    4, db_i64(ctx->account_id), db_i64(ctx->mailbox_id), arr.data,
-		    db_i64(modseq)) < 0 ||
-	    db_cmd(c, error_r,
-		    "UPDATE mailboxes SET count_total = count_total - $2, size = size - $3,"
-		    " count_unseen = count_unseen - $4, count_unread = count_unread - $5,"
-		    " count_deleted = count_deleted - $6 WHERE id = $1",
-		    6, db_i64(ctx->mailbox_id), db_i64(rows), db_i64(size), db_i64(unseen),
-		    db_i64(unread), db_i64(deleted)) < 0 ||
-	    db_cmd(c, error_r,
-		    "UPDATE accounts SET disk_usage = disk_usage - $2 WHERE id = $1",
-		    2, db_i64(ctx->account_id), db_i64(size)) < 0 ||
-	    store_notify(c, ctx->account_id, ctx->mailbox_id, modseq, error_r) < 0) {
-		buf_free(&arr);
-		return -1;
-	}
-	buf_free(&arr);
-	return 0;
+	return store_notify(c, ctx->account_id, ctx->mailbox_id, modseq, error_r);
 }
 
 int

@@ -2,6 +2,7 @@
 #ifndef MS_STORE_PRIVATE_H
 #define MS_STORE_PRIVATE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "core/buf.h"
@@ -33,6 +34,16 @@ int store_mailbox_create_tx(PGconn *c, int64_t account_id, const char *name,
  * STORE_METADATA_TOOLARGE (with *error_r; roll back) or -1.
  * store_metadata.c. */
 int store_metadata_check_tx(PGconn *c, int64_t account_id, const char **error_r);
+/* Inside a transaction that has bumped the account's modseq to modseq:
+ * delete the messages of the mailbox with the given UIDs (uids NULL: all;
+ * deleted_only: only those with \Deleted), leave tombstones, update the
+ * mailbox counts and the account's disk usage. The expunged UIDs
+ * (ascending) and their file paths (any order; for removal after COMMIT)
+ * are malloc'd into *expunged_r and *paths_r (store_free_words), *n_r
+ * entries; no NOTIFY. store_message.c. */
+int store_expunge_tx(PGconn *c, int64_t account_id, int64_t mailbox_id,
+	const uint32_t *uids, size_t n, bool deleted_only, int64_t modseq,
+	uint32_t **expunged_r, char ***paths_r, size_t *n_r, const char **error_r);
 
 /* Hard-link the file src (absolute path) to msg/<id/8192>/<id>, creating
  * the bucket directory (and syncing msg/ for a new one) when needed; the

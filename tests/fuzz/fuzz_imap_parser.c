@@ -30,7 +30,25 @@ struct opts {
 	struct imap_parser_limits lim;
 	uint64_t refuse_above;
 	bool line_mode;
+	bool stream;		/* stream literals of 3 bytes or more */
+	bool refuse_fatal;	/* refusals are IMAP_PERR_FATAL */
 };
+
+/* Streamed literal data of the current command, in stream_id order. */
+struct streams {
+	struct buf data[64];
+	size_t n;
+	struct buf *cur;	/* the one being streamed; NULL: none */
+};
+
+static void
+stream_fn(void *ctx, const void *data, size_t len)
+{
+	struct streams *st = ctx;
+
+	CHECK(st->cur != NULL && len > 0);
+	buf_append(st->cur, data, len);
+}
 
 static void
 fuzz_seqset(const char *s, size_t n)
@@ -106,7 +124,8 @@ fuzz_utf7(const char *s, size_t n)
 }
 
 static void
-dump(struct buf *out, const struct imap_arg *a, size_t n, unsigned depth)
+dump(struct buf *out, const struct imap_arg *a, size_t n, unsigned depth,
+	const struct streams *st)
 {
 	size_t i;
 
@@ -115,8 +134,19 @@ dump(struct buf *out, const struct imap_arg *a, size_t n, unsigned depth)
 		buf_printf(out, " %d:", (int)a[i].type);
 		if (a[i].type == IMAP_ARG_LIST) {
 			buf_putc(out, '(');
-			dump(out, a[i].u.list, a[i].len, depth + 1);
+			dump(out, a[i].u.list, a[i].len, depth + 1, st);
 			buf_putc(out, ')');
+			continue;
+		}
+		if (a[i].type == IMAP_ARG_STREAM) {
+			const struct buf *b;
+
+			CHECK(a[i].stream_id >= 1 && a[i].stream_id <= st->n);
+			b = &st->data[a[i].stream_id - 1];
+			CHECK(b->len == a[i].len && a[i].u.str[0] == '\0');
+			CHECK(a[i].has_nul == (b->len > 0 && memchr(b->data, '\0', b->len) != NULL));
+			buf_printf(out, "S%u:", a[i].stream_id);
+			buf_append(out, b->data, b->len);
 			continue;
 		}
 		CHECK(a[i].u.str != NULL && a[i].u.str[a[i].len] == '\0');
@@ -134,10 +164,14 @@ static char *
 run(const uint8_t *in, size_t n, size_t chunk, const struct opts *o)
 {
 	struct imap_parser *p = imap_parser_new(&o->lim);
+	struct streams st;
 	struct buf out;
-	size_t off = 0, k = 0;
+	size_t off = 0, k = 0, i;
 	char *t;
 
+	memset(&st, 0, sizeof(st));
+	for (i = 0; i < MS_NELEM(st.data); i++)
+		buf_init(&st.data[i]);
 	buf_init(&out);
 	for (;;) {
 		size_t len = chunk ? chunk : (size_t)(in[k++ % n] % 17) + 1, used = 0;
@@ -158,17 +192,28 @@ run(const uint8_t *in, size_t n, size_t chunk, const struct opts *o)
 		} else if (ev == IMAP_PARSE_LITERAL) {
 			uint64_t sz = imap_parser_literal_size(p);
 
-			CHECK(sz <= o->lim.max_literal);
-			buf_printf(&out, "LIT %llu %d\n", (unsigned long long)sz,
-				imap_parser_literal_sync(p));
+			CHECK(sz <= o->lim.max_literal || sz <= o->lim.max_stream);
+			CHECK(cmd->nargs == 0 || cmd->args != NULL);
+			buf_printf(&out, "LIT %llu %d %u %d %zu\n", (unsigned long long)sz,
+				imap_parser_literal_sync(p), imap_parser_literal_depth(p),
+				imap_parser_literal8(p), cmd->nargs);
+			st.cur = NULL;
 			if (o->refuse_above && sz > o->refuse_above)
-				imap_parser_literal_refuse(p, IMAP_PERR_TOOBIG, "refused");
+				imap_parser_literal_refuse(p, o->refuse_fatal ? IMAP_PERR_FATAL :
+					IMAP_PERR_TOOBIG, "refused");
+			else if (o->stream && sz >= 3 && st.n < MS_NELEM(st.data)) {
+				st.cur = &st.data[st.n++];
+				buf_reset(st.cur);
+				imap_parser_literal_stream(p, stream_fn, &st);
+			}
 		} else if (ev == IMAP_PARSE_COMMAND) {
 			CHECK(cmd->tag != NULL && cmd->name != NULL);
 			CHECK(imap_parser_idle(p));
 			buf_printf(&out, "CMD %s %s", cmd->tag, cmd->name);
-			dump(&out, cmd->args, cmd->nargs, 0);
+			dump(&out, cmd->args, cmd->nargs, 0, &st);
 			buf_putc(&out, '\n');
+			st.n = 0;
+			st.cur = NULL;
 			if (o->line_mode)
 				imap_parser_want_line(p);
 		} else if (ev == IMAP_PARSE_LINE) {
@@ -185,11 +230,15 @@ run(const uint8_t *in, size_t n, size_t chunk, const struct opts *o)
 			CHECK(kind != IMAP_PERR_NONE && reason != NULL);
 			buf_printf(&out, "ERR %s %d %s\n", cmd->tag ? cmd->tag : "*", (int)kind,
 				reason);
+			st.n = 0;
+			st.cur = NULL;
 			if (kind == IMAP_PERR_FATAL)
 				break;
 		}
 	}
 	imap_parser_free(&p);
+	for (i = 0; i < MS_NELEM(st.data); i++)
+		buf_free(&st.data[i]);
 	t = buf_steal(&out);
 	buf_free(&out);
 	return t;
@@ -210,6 +259,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	o.lim.max_args = (data[0] & 8) ? 8 : 10000;
 	o.refuse_above = (data[0] & 16) ? 4 : 0;
 	o.line_mode = (data[0] & 32) != 0;
+	/* streaming: literals up to 1 MiB are announced for it */
+	o.stream = (data[0] & 64) != 0;
+	o.lim.max_stream = o.stream ? 1 << 20 : 0;
+	o.refuse_fatal = (data[0] & 128) != 0;
 	data++;
 	size--;
 	if (size == 0)

@@ -310,6 +310,9 @@ class ImapParser:
                     return bytes(out)
                 else:
                     out += ch
+        if c == b"~" and d[self.i + 1:self.i + 2] == b"{":
+            self.i += 1     # literal8 (RFC 3516): the same on the wire
+            c = b"{"
         if c == b"{":
             m = re.compile(rb"\{(\d+)\+?\}\r\n").match(d, self.i)
             if not m:

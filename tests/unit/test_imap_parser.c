@@ -29,9 +29,28 @@ struct run_opts {
 	unsigned max_args, max_depth;
 	uint64_t refuse_above;	/* session refuses literals larger than this */
 	bool line_after_command;	/* after a command, read one raw line */
+	uint64_t max_stream;	/* parser limit: literals announced for streaming */
+	bool stream;		/* stream literals of at least stream_min bytes */
+	uint64_t stream_min;
+	enum imap_parse_error refuse_kind;	/* 0: IMAP_PERR_TOOBIG */
+	bool literal_info;	/* LIT lines show depth and arguments so far */
 };
 
-static const struct run_opts defaults = { 1024, 1 << 20, 10000, 32, 0, false };
+static const struct run_opts defaults = { 1024, 1 << 20, 10000, 32, 0, false, 0, false, 0,
+	IMAP_PERR_NONE, false };
+
+/* The data of streamed literals, by stream_id - 1, for the transcript. */
+static struct buf streams[8];
+static size_t nstreams;
+
+static void
+stream_collect(void *ctx, const void *data, size_t len)
+{
+	struct buf *b = ctx;
+
+	assert_true(len > 0);
+	buf_append(b, data, len);
+}
 
 static void
 dump_str(struct buf *out, const char *s, size_t n)
@@ -75,6 +94,17 @@ dump_args(struct buf *out, const struct imap_arg *a, size_t n)
 			dump_args(out, a[i].u.list, a[i].len);
 			buf_puts(out, " )");
 			continue;
+		case IMAP_ARG_STREAM:
+			/* S<id>(data as the stream function got it) */
+			assert_string_equal(a[i].u.str, "");
+			assert_true(a[i].stream_id >= 1 && a[i].stream_id <= nstreams);
+			assert_int_equal(streams[a[i].stream_id - 1].len, a[i].len);
+			buf_printf(out, "%s%u(", a[i].literal8 ? "S8-" : "S", a[i].stream_id);
+			if (a[i].has_nul)
+				buf_puts(out, "nul:");
+			dump_str(out, streams[a[i].stream_id - 1].data, a[i].len);
+			buf_putc(out, ')');
+			continue;
 		}
 		dump_str(out, a[i].u.str, a[i].len);
 		/* the string is NUL-terminated too */
@@ -93,6 +123,8 @@ kind_name(enum imap_parse_error k)
 		return "TOOBIG";
 	case IMAP_PERR_FATAL:
 		return "FATAL";
+	case IMAP_PERR_REFUSED:
+		return "REFUSED";
 	default:
 		return "NONE";
 	}
@@ -105,7 +137,7 @@ static char *
 run_chunked(const char *in, size_t n, size_t chunk, const struct run_opts *o, int *conts_r)
 {
 	struct imap_parser_limits lim = { o->max_line, o->max_literal, o->max_depth,
-		o->max_args };
+		o->max_args, o->max_stream };
 	struct imap_parser *p = imap_parser_new(&lim);
 	struct buf out;
 	size_t off = 0, piece = 1;
@@ -132,12 +164,29 @@ run_chunked(const char *in, size_t n, size_t chunk, const struct run_opts *o, in
 				goto done;
 			break;
 		case IMAP_PARSE_LITERAL:
-			buf_printf(&out, "LIT %llu %s\n",
+			buf_printf(&out, "LIT %llu %s",
 				(unsigned long long)imap_parser_literal_size(p),
 				imap_parser_literal_sync(p) ? "sync" : "nonsync");
-			if (o->refuse_above && imap_parser_literal_size(p) > o->refuse_above)
-				imap_parser_literal_refuse(p, IMAP_PERR_TOOBIG, "refused");
-			else if (imap_parser_literal_sync(p))
+			if (o->literal_info) {
+				/* the complete top-level arguments before it */
+				buf_printf(&out, " depth=%u%s%s args:", imap_parser_literal_depth(p),
+					imap_parser_literal8(p) ? " lit8" : "",
+					imap_parser_literal_fits(p) ? "" : " nofit");
+				dump_args(&out, cmd->args, cmd->nargs);
+			}
+			buf_putc(&out, '\n');
+			if (o->refuse_above && imap_parser_literal_size(p) > o->refuse_above) {
+				imap_parser_literal_refuse(p, o->refuse_kind ? o->refuse_kind :
+					IMAP_PERR_TOOBIG, "refused");
+				break;
+			}
+			if (o->stream && imap_parser_literal_size(p) >= o->stream_min) {
+				assert_true(nstreams < MS_NELEM(streams));
+				buf_reset(&streams[nstreams]);
+				imap_parser_literal_stream(p, stream_collect, &streams[nstreams]);
+				nstreams++;
+			}
+			if (imap_parser_literal_sync(p))
 				conts++;
 			break;
 		case IMAP_PARSE_COMMAND:
@@ -146,6 +195,7 @@ run_chunked(const char *in, size_t n, size_t chunk, const struct run_opts *o, in
 			buf_putc(&out, '\n');
 			if (o->line_after_command)
 				imap_parser_want_line(p);
+			nstreams = 0;
 			break;
 		case IMAP_PARSE_LINE: {
 			size_t ll;
@@ -161,6 +211,7 @@ run_chunked(const char *in, size_t n, size_t chunk, const struct run_opts *o, in
 
 			buf_printf(&out, "ERR %s %s %s\n", cmd->tag ? cmd->tag : "*",
 				kind_name(k), reason);
+			nstreams = 0;
 			if (k == IMAP_PERR_FATAL)
 				goto done;
 			break;
@@ -333,6 +384,82 @@ test_bad_literals(void **state)
 		"ERR a FATAL Literal size out of range\n", 0);
 }
 
+/* Streamed literals (imap_parser_literal_stream): the caller gets the bytes,
+ * the argument only the size; max_stream lets literals above max_literal be
+ * announced for that. */
+static void
+test_literal_stream(void **state)
+{
+	struct run_opts o = defaults;
+
+	(void)state;
+	o.max_literal = 10;
+	o.max_stream = 1000;
+	o.stream = true;
+	o.stream_min = 3;
+	/* above max_literal, streamed: announced, continuation, data to the
+	 * stream function */
+	CHECKL("a APPEND INBOX {20}\r\n01234567890123456789\r\nb NOOP\r\n", &o,
+		"LIT 20 sync\nCMD a APPEND A(INBOX) S1(01234567890123456789)\nCMD b NOOP\n", 1);
+	/* several, mixed with an in-memory one; literal8 with NUL inside a
+	 * list (RFC 6855 "UTF8 (~{n})"); streams do not count toward
+	 * max_literal (20 + 12 > 10) */
+	CHECKL("a APPEND INBOX (\\Seen) {2}\r\nab {12+}\r\n0123456789ab"
+		" UTF8 (~{4}\r\nx\0yz) {20+}\r\n()()()()()()()()()()\r\n", &o,
+		"LIT 2 sync\nLIT 12 nonsync\nLIT 4 sync\nLIT 20 nonsync\n"
+		"CMD a APPEND A(INBOX) ( A(\\x5cSeen) ) L(ab) S1(0123456789ab) A(UTF8) "
+		"( S8-2(nul:x\\x00yz) ) S3(()()()()()()()()()())\n", 2);
+	/* an empty streamed literal */
+	o.stream_min = 0;
+	CHECKL("a APPEND INBOX {0}\r\n\r\n", &o, "LIT 0 sync\nCMD a APPEND A(INBOX) S1()\n", 1);
+	o.stream_min = 3;
+	/* above max_stream: refused by the parser as before */
+	CHECKL("a APPEND INBOX {2000}\r\nb NOOP\r\n", &o,
+		"ERR a TOOBIG Literal too large\nCMD b NOOP\n", 0);
+	/* whether a literal would fit in memory, for the caller's decision:
+	 * itself, or with the command's other literals (streamed ones do not
+	 * count) */
+	o.literal_info = true;
+	o.stream_min = 10;
+	CHECKL("a X {20+}\r\n01234567890123456789 {6+}\r\nabcdef {4+}\r\nabcd\r\n", &o,
+		"LIT 20 nonsync depth=0 nofit args:\n"
+		"LIT 6 nonsync depth=0 args: S1(01234567890123456789)\n"
+		"LIT 4 nonsync depth=0 args: S1(01234567890123456789) L(abcdef)\n"
+		"CMD a X S1(01234567890123456789) L(abcdef) L(abcd)\n", 0);
+	o.stream = false;
+	CHECKL("a X {6+}\r\nabcdef {6+}\r\nabcdef\r\nb NOOP\r\n", &o,
+		"LIT 6 nonsync depth=0 args:\nLIT 6 nonsync depth=0 nofit args: L(abcdef)\n"
+		"ERR a TOOBIG Literal too large\nCMD b NOOP\n", 0);
+	o.literal_info = false;
+	/* announced above max_literal but not streamed: the parser refuses
+	 * it (a non-synchronizing one is skipped) */
+	CHECKL("a X {20+}\r\n01234567890123456789\r\nb NOOP\r\n", &o,
+		"LIT 20 nonsync\nERR a TOOBIG Literal too large\nCMD b NOOP\n", 0);
+	CHECKL("a X {20}\r\nb NOOP\r\n", &o,
+		"LIT 20 sync\nERR a TOOBIG Literal too large\nCMD b NOOP\n", 1);
+	/* a streamed literal followed by a syntax error: the command is
+	 * answered BAD like any other */
+	o.stream = true;
+	CHECKL("a APPEND INBOX {4+}\r\nabcd )\r\nb NOOP\r\n", &o,
+		"LIT 4 nonsync\nERR a BAD Unexpected )\nCMD b NOOP\n", 0);
+}
+
+/* At IMAP_PARSE_LITERAL the caller sees the arguments before the literal
+ * and its depth, to tell a message from a mailbox name. */
+static void
+test_literal_info(void **state)
+{
+	struct run_opts o = defaults;
+
+	(void)state;
+	o.literal_info = true;
+	CHECKL("a APPEND {5+}\r\nINBOX (\\Seen) \"d\" ~{1+}\r\nx UTF8 ({1+}\r\ny)\r\n", &o,
+		"LIT 5 nonsync depth=0 args:\n"
+		"LIT 1 nonsync depth=0 lit8 args: L(INBOX) ( A(\\x5cSeen) ) Q(d)\n"
+		"LIT 1 nonsync depth=1 args: L(INBOX) ( A(\\x5cSeen) ) Q(d) L8(x) A(UTF8)\n"
+		"CMD a APPEND L(INBOX) ( A(\\x5cSeen) ) Q(d) L8(x) A(UTF8) ( L(y) )\n", 0);
+}
+
 static void
 test_session_refuses_literal(void **state)
 {
@@ -349,6 +476,16 @@ test_session_refuses_literal(void **state)
 	/* small ones still pass */
 	CHECKL("a LOGIN {2}\r\nab {10}\r\n", &o,
 		"LIT 2 sync\nLIT 10 sync\nERR a TOOBIG refused\n", 1);
+	/* the session's own answer (IMAP_PERR_REFUSED), both kinds */
+	o.refuse_kind = IMAP_PERR_REFUSED;
+	CHECKL("a APPEND X {10}\r\nb NOOP\r\n", &o,
+		"LIT 10 sync\nERR a REFUSED refused\nCMD b NOOP\n", 0);
+	CHECKL("a APPEND X {10+}\r\n0123456789\r\nb NOOP\r\n", &o,
+		"LIT 10 nonsync\nERR a REFUSED refused\nCMD b NOOP\n", 0);
+	/* fatal: ends at once, even a non-synchronizing literal is not read */
+	o.refuse_kind = IMAP_PERR_FATAL;
+	CHECKL("a APPEND X {10+}\r\n0123456789\r\nb NOOP\r\n", &o,
+		"LIT 10 nonsync\nERR a FATAL refused\n", 0);
 }
 
 static void
@@ -494,9 +631,9 @@ test_line_mode(void **state)
 static void
 test_accessors(void **state)
 {
-	struct imap_parser_limits lim = { 1024, 1024, 32, 100 };
+	struct imap_parser_limits lim = { 1024, 1024, 32, 100, 0 };
 	struct imap_parser *p = imap_parser_new(&lim);
-	static const char in[] = "a X atom \"q\" {3+}\r\nl\0t NIL (x)\r\n";
+	static const char in[] = "a X atom \"q\" {3+}\r\nl\0t NIL (x) ~{2+}\r\nab\r\n";
 	const struct imap_command *cmd;
 	size_t used, off = 0, len;
 	const char *s;
@@ -514,7 +651,7 @@ test_accessors(void **state)
 	assert_int_equal(off, sizeof(in) - 1);
 	assert_true(imap_parser_idle(p));
 	cmd = imap_parser_command(p);
-	assert_int_equal(cmd->nargs, 5);
+	assert_int_equal(cmd->nargs, 6);
 	assert_true(imap_arg_atom(&cmd->args[0], &s));
 	assert_string_equal(s, "atom");
 	assert_true(imap_arg_atom_eq(&cmd->args[0], "ATOM"));
@@ -534,6 +671,12 @@ test_accessors(void **state)
 	assert_int_equal(n, 1);
 	assert_false(imap_arg_list(&cmd->args[0], &list, &n));
 	assert_false(imap_arg_atom(NULL, &s));
+	/* literal8 is for APPEND data only (RFC 3516 4.3), not a string */
+	assert_int_equal(cmd->args[5].type, IMAP_ARG_LITERAL);
+	assert_true(cmd->args[5].literal8);
+	assert_false(imap_arg_astring(&cmd->args[5], &s, &len));
+	assert_false(imap_arg_string(&cmd->args[5], &s, &len));
+	assert_false(imap_arg_nstring(&cmd->args[5], &s, &len));
 	/* partial input: not idle */
 	ev = imap_parser_feed(p, "b NO", 4, &used);
 	assert_int_equal(ev, IMAP_PARSE_MORE);
@@ -773,6 +916,8 @@ main(void)
 		cmocka_unit_test(test_literal8_nul),
 		cmocka_unit_test(test_bad_literals),
 		cmocka_unit_test(test_session_refuses_literal),
+		cmocka_unit_test(test_literal_stream),
+		cmocka_unit_test(test_literal_info),
 		cmocka_unit_test(test_syntax_errors_resync),
 		cmocka_unit_test(test_nul_and_8bit),
 		cmocka_unit_test(test_limits),
@@ -785,5 +930,13 @@ main(void)
 		cmocka_unit_test(test_utf7),
 	};
 
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	size_t i;
+	int rc;
+
+	for (i = 0; i < MS_NELEM(streams); i++)
+		buf_init(&streams[i]);
+	rc = cmocka_run_group_tests(tests, NULL, NULL);
+	for (i = 0; i < MS_NELEM(streams); i++)
+		buf_free(&streams[i]);
+	return rc;
 }
