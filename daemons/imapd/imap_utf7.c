@@ -56,6 +56,23 @@ utf8_next(const unsigned char *s, size_t n, size_t *i)
 	return cp;
 }
 
+bool
+imap_utf8_valid(const char *s, size_t n)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < n) {
+		size_t start = i;
+
+		/* utf8_next steps over an invalid byte alone; a real U+FFFD
+		 * takes three. */
+		if (utf8_next(u, n, &i) == 0xfffd && i - start == 1)
+			return false;
+	}
+	return true;
+}
+
 static void
 utf8_put(struct buf *out, uint32_t cp)
 {

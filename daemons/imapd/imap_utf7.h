@@ -3,6 +3,7 @@
 #ifndef IMAP_UTF7_H
 #define IMAP_UTF7_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/buf.h"
@@ -14,5 +15,9 @@ void imap_utf7_encode(struct buf *out, const char *s, size_t n);
  * copied as they are (clients sending raw UTF-8). Returns 0 or -1 when the
  * encoding is invalid. */
 int imap_utf7_decode(struct buf *out, const char *s, size_t n);
+/* Is [s, s+n) well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or
+ * code points past U+10FFFF)? PostgreSQL refuses anything else in a text
+ * column, so mailbox names are checked before they reach the store. */
+bool imap_utf8_valid(const char *s, size_t n);
 
 #endif

@@ -762,6 +762,34 @@ test_utf7(void **state)
 	buf_free(&b);
 }
 
+/* Mailbox names must be well-formed UTF-8 before they reach the store. */
+static void
+test_utf8_valid(void **state)
+{
+	static const char *const good[] = { "", "INBOX", "Entw\xc3\xbc" "rfe",
+		"\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x93\xa7 mail",
+		"\xef\xbf\xbd",		/* U+FFFD itself is fine */
+		"\xf4\x8f\xbf\xbf" };	/* U+10FFFF */
+	static const char *const bad[] = { "Inb\xe4x",	/* Latin-1 */
+		"\xc0\xaf", "\xe0\x80\xaf",	/* overlong "/" */
+		"\xed\xa0\x80",		/* surrogate U+D800 */
+		"\xf4\x90\x80\x80",		/* past U+10FFFF */
+		"\xc3", "a\xe6\x97",		/* truncated */
+		"\x80", "\xff", "\xc3\x28" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < MS_NELEM(good); i++)
+		if (!imap_utf8_valid(good[i], strlen(good[i])))
+			fail_msg("refused good[%zu]", i);
+	for (i = 0; i < MS_NELEM(bad); i++)
+		if (imap_utf8_valid(bad[i], strlen(bad[i])))
+			fail_msg("accepted bad[%zu]", i);
+	/* the length counts, not a NUL: a sequence cut by n is truncated */
+	assert_true(imap_utf8_valid("\xc3\xbc", 2));
+	assert_false(imap_utf8_valid("\xc3\xbc", 1));
+}
+
 int
 main(void)
 {
@@ -783,6 +811,7 @@ main(void)
 		cmocka_unit_test(test_seqset_uids),
 		cmocka_unit_test(test_seqset_resolve_format),
 		cmocka_unit_test(test_utf7),
+		cmocka_unit_test(test_utf8_valid),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
