@@ -154,6 +154,10 @@ class MalformedTest(harness.TestCase):
                 self.check(r, b"p%d %s\r\n" % (i, line), "p%d" % i, "BAD",
                            text="parenthes" if b"(" in line and b")" not in line else None)
                 self.works(r, "w%d" % i)
+            # None of the STOREs did anything.
+            other, _ = self.check(r, "f1 FETCH 1:* (FLAGS)\r\n", "f1", "OK")
+            self.assertEqual(len(other), r.exists)
+            self.assertFalse([o for o in other if "\\Seen" in o], other)
             # APPEND flag lists. A list left open before a synchronizing
             # literal is only known to be unbalanced at the end of the line,
             # after the literal: "+" comes, then BAD, and nothing is stored.
