@@ -361,8 +361,8 @@ set beep = no
 set mail_check = 60
 set timeout = 60
 """ % (self.user, PW, srv.imap_port, self.sendmail, self.user))
-        self.env = {"HOME": self.dir, "TERM": "dumb", "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-                    "LANG": "C.UTF-8", "TMPDIR": self.dir}
+        self.env = {"HOME": self.dir, "TERM": "dumb", "LANG": "C.UTF-8", "TMPDIR": self.dir,
+                    "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
 
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
