@@ -426,8 +426,11 @@ literal_announced(struct imap_parser *p)
 	a->type = IMAP_ARG_LITERAL;
 	a->literal8 = p->lit8;
 	a->len = (size_t)p->lit_size;
-	a->u.str = arena_alloc(p, (size_t)p->lit_size + 1);
-	a->u.str[p->lit_size] = '\0';
+	/* The buffer is made when the data is wanted (imap_parser_feed): the
+	 * session may still refuse the literal, and a refused one must cost
+	 * nothing, or a one-line announcement before login would hold
+	 * max_literal bytes until the client's next command. */
+	a->u.str = NULL;
 	p->lit_index = p->levels[p->depth].n - 1;
 	p->lit_left = p->lit_size;
 	p->lit_total += p->lit_size;
@@ -802,6 +805,11 @@ imap_parser_feed(struct imap_parser *p, const void *data, size_t len,
 		return IMAP_PARSE_ERROR;
 	}
 	if (p->state == PS_LIT_WAIT) {
+		struct imap_arg *a = &p->levels[p->depth].v[p->lit_index];
+
+		/* Accepted: from here on the client sends the data. */
+		a->u.str = arena_alloc(p, a->len + 1);
+		a->u.str[a->len] = '\0';
 		p->after_paren = false;
 		p->state = p->lit_left > 0 ? PS_LIT_DATA : PS_AFTER;
 	}

@@ -349,6 +349,15 @@ test_session_refuses_literal(void **state)
 	/* small ones still pass */
 	CHECKL("a LOGIN {2}\r\nab {10}\r\n", &o,
 		"LIT 2 sync\nLIT 10 sync\nERR a TOOBIG refused\n", 1);
+	/* A refused literal costs no memory: the parser's own limit is far
+	 * above what could be allocated (2^50), the session's is small; the
+	 * buffer would only be made once the data is wanted. */
+	o.max_literal = UINT64_C(1) << 50;
+	o.refuse_above = 100;
+	CHECKL("a LOGIN {1125899906842624}\r\nb NOOP\r\n", &o,
+		"LIT 1125899906842624 sync\nERR a TOOBIG refused\nCMD b NOOP\n", 0);
+	CHECKL("a LOGIN {1125899906842624+}\r\n", &o,
+		"LIT 1125899906842624 nonsync\n", 0);
 }
 
 static void
