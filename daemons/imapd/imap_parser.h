@@ -85,7 +85,8 @@ void imap_parser_free(struct imap_parser **p);
  * again later. After COMMAND, LINE or ERROR the next call starts a new
  * command (or a line in line mode). After LITERAL the caller either sends
  * "+ Ready for literal data" (synchronizing literal) and keeps feeding, or
- * calls imap_parser_literal_refuse() first. */
+ * calls imap_parser_literal_refuse() first (a refused literal is never
+ * allocated: its buffer is made by the next feed). */
 enum imap_parse_result imap_parser_feed(struct imap_parser *p, const void *data,
 	size_t len, size_t *consumed_r);
 

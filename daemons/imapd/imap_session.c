@@ -17,7 +17,9 @@
 #include "imap_session.h"
 #include "imap_utf7.h"
 
-/* Consecutive malformed commands before we give up on a client. */
+/* Consecutive commands answered BAD (malformed, unknown, or not allowed in
+ * the state) before we give up on a client: it is not speaking IMAP, or not
+ * listening to our answers. */
 #define MAX_BAD_COMMANDS 20
 
 /*
@@ -308,6 +310,10 @@ imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a,
 			return -1;
 		}
 	}
+	/* RFC 9051 section 5.1: mailbox names are UTF-8. A quoted string may
+	 * only carry well-formed UTF-8 (QUOTED-CHAR), a literal any octet;
+	 * either way a malformed name is the client's error, not a reason to
+	 * let the store fail ("NO [UNAVAILABLE]" and an error in our log). */
 	if (!imap_utf8_valid(name_r->data, name_r->len)) {
 		*error_r = "Mailbox name is not valid UTF-8";
 		return -1;
@@ -542,7 +548,8 @@ status_word(enum imap_status st)
 	return st == IMAP_OK ? "OK" : st == IMAP_NO ? "NO" : "BAD";
 }
 
-static void
+/* Run one command; returns its tagged result. */
+static enum imap_status
 dispatch(struct imap_session *s, const struct imap_command *pc)
 {
 	const struct imap_command_def *def;
@@ -604,6 +611,7 @@ reply:
 		cmd.reply.data);
 out:
 	buf_free(&cmd.reply);
+	return cmd.status;
 }
 
 /* ---- session ---- */
@@ -711,9 +719,16 @@ imap_session_run(struct conn *c, void *ctx)
 		}
 		pc = imap_parser_command(s->parser);
 		if (ev == IMAP_PARSE_COMMAND) {
-			bad = 0;
-			dispatch(s, pc);
+			enum imap_status st = dispatch(s, pc);
+
 			uploads_clear(s);
+			if (st != IMAP_BAD) {
+				bad = 0;
+			} else if (++bad >= MAX_BAD_COMMANDS &&
+				   s->state != IMAP_LOGOUT && !c->failed) {
+				(void)conn_puts(c, "* BYE Too many invalid commands\r\n");
+				break;
+			}
 		} else if (ev == IMAP_PARSE_ERROR) {
 			enum imap_parse_error kind = imap_parser_error(s->parser, &reason);
 

@@ -1,11 +1,22 @@
 """Real IMAP clients against imapd: mbsync (isync) and offlineimap
 synchronizing mailboxes both ways into a local Maildir and again after
-changes on either side (new messages, flags, deletions)."""
+changes on either side (new messages, flags, deletions), and mutt: in batch
+mode (no terminal) saving its copy of a sent message over IMAP, and driven
+by pushed keys on a pseudo-terminal copying, deleting, flagging, reading and
+saving messages."""
 
+import fcntl
 import os
+import pty
+import re
+import select
 import shutil
+import signal
+import struct
 import subprocess
 import tempfile
+import termios
+import time
 
 import harness
 from harness import make_message, unique
@@ -20,6 +31,8 @@ def setUpModule():
         raise harness.HarnessError("mbsync not found: install the Debian package isync")
     if shutil.which("offlineimap") is None:
         raise harness.HarnessError("offlineimap not found: install the Debian package offlineimap3")
+    if shutil.which("mutt") is None:
+        raise harness.HarnessError("mutt not found: install the Debian package mutt")
     srv = harness.Server("imapclients").start()
 
 
@@ -257,3 +270,167 @@ folderfilter = lambda f: f in ['INBOX', 'Work']
         local = self.local("INBOX")
         self.assertEqual(len(local), 1)
         self.assertFalse(any(subjects[0].encode() in b for b in local.values()))
+
+
+def run_on_pty(argv, env, cwd, timeout=60):
+    """Run argv with a pseudo-terminal (24x80) as its stdin/stdout/stderr,
+    as a full-screen program needs; returns (exit status, output). On
+    timeout the program is killed and AssertionError carries its screen."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        try:
+            os.chdir(cwd)
+            os.execvpe(argv[0], argv, env)
+        finally:
+            os._exit(127)
+    out = b""
+    try:
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                pid = None
+                raise AssertionError("%s did not finish within %d s; screen:\n%s"
+                                     % (argv[0], timeout, out.decode("utf-8", "replace")))
+            if not select.select([fd], [], [], left)[0]:
+                continue
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # EIO: the program closed the terminal
+                break
+            if not chunk:
+                break
+            out += chunk
+        _, status = os.waitpid(pid, 0)
+        pid = None
+        return os.waitstatus_to_exitcode(status), out.decode("utf-8", "replace")
+    finally:
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except OSError:
+                pass
+        os.close(fd)
+
+
+class MuttTest(harness.TestCase):
+    """mutt 2 against imapd (plain IMAP port, LOGIN): HOME, muttrc and all
+    its files in a temporary directory; nothing is cached locally, so every
+    change it makes is on the server, where imaplib checks it."""
+
+    def setUp(self):
+        self.user = "%s@example.org" % unique("mutt")
+        srv.add_account(self.user, PW)
+        self.dir = tempfile.mkdtemp(prefix="mutt-")
+        self.rc = os.path.join(self.dir, "muttrc")
+        # "sendmail": keeps what mutt sends in a file.
+        self.sent_file = os.path.join(self.dir, "sent.eml")
+        self.sendmail = os.path.join(self.dir, "sendmail")
+        with open(self.sendmail, "w") as f:
+            f.write("#!/bin/sh\ncat > '%s'\n" % self.sent_file)
+        os.chmod(self.sendmail, 0o755)
+        with open(self.rc, "w") as f:
+            f.write("""set imap_user = "%s"
+set imap_pass = "%s"
+set imap_authenticators = "login"
+set ssl_starttls = no
+set ssl_force_tls = no
+set folder = "imap://127.0.0.1:%d/"
+set spoolfile = "+INBOX"
+set record = "+Sent"
+set copy = yes
+set sendmail = "%s"
+set from = "%s"
+set use_from = yes
+set realname = "Mutt Tester"
+set header_cache = ""
+set message_cachedir = ""
+set delete = yes
+set quit = yes
+set move = no
+set mark_old = no
+set confirmappend = no
+set confirmcreate = no
+set wait_key = no
+set sleep_time = 0
+set beep = no
+set mail_check = 60
+set timeout = 60
+""" % (self.user, PW, srv.imap_port, self.sendmail, self.user))
+        self.env = {"HOME": self.dir, "TERM": "dumb", "LANG": "C.UTF-8", "TMPDIR": self.dir,
+                    "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
+
+    def tearDown(self):
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def mailbox(self, name):
+        """{subject: set of flags} of a mailbox on the server, None when it
+        does not exist."""
+        m = srv.imap(self.user, PW)
+        try:
+            typ, _ = m.select(name, readonly=True)
+            if typ != "OK":
+                return None
+            uids = harness.uid_search(m, "ALL")
+            got = harness.fetch_by_uid(m, uids, "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])") \
+                if uids else {}
+        finally:
+            m.logout()
+        out = {}
+        for it in got.values():
+            hdr = next(v for k, v in it.items() if k.startswith("BODY["))
+            out[hdr.decode().split(":", 1)[1].strip()] = \
+                harness.flags_of(it["FLAGS"]) - {"\\recent"}
+        return out
+
+    def test_batch_mode_saves_sent_copy(self):
+        # stdin is not a terminal: mutt sends without any screen, handing
+        # the message to "sendmail" and APPENDing its copy to =Sent.
+        subject = unique("batch")
+        body = "Hello from mutt in batch mode.\nSecond line.\n"
+        r = subprocess.run(["mutt", "-n", "-F", self.rc, "-s", subject, "--",
+                            "someone@example.net"], input=body, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60, cwd=self.dir,
+                           env=self.env)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        with open(self.sent_file, "rb") as f:
+            sent = f.read()
+        self.assertIn(subject.encode(), sent)
+        self.assertEqual(self.mailbox("Sent"), {subject: {"\\seen"}})
+        m = srv.imap(self.user, PW)
+        try:
+            m.select("Sent", readonly=True)
+            uid = harness.uid_search(m, "ALL")[0]
+            stored = harness.fetch_by_uid(m, [uid], "(BODY.PEEK[])")[uid]["BODY[]"]
+        finally:
+            m.logout()
+        # The copy is the message sent (mutt adds no Bcc here), with CRLF.
+        self.assertIn(b"Hello from mutt in batch mode.\r\nSecond line.\r\n", stored)
+        msgid = re.search(rb"(?im)^Message-ID: *(<[^>]+>)", sent).group(1)
+        self.assertIn(msgid, stored)
+
+    def test_pushed_keys_copy_delete_flag_read_save(self):
+        tok = unique("m")
+        names = ["%s-%s" % (w, tok) for w in ("alpha", "bravo", "charlie", "delta")]
+        for s in names:
+            srv.deliver(make_message(subject=s, to=self.user)[0], rcpts=(self.user,))
+        # (No "^" in the patterns: in a push string "^a" is Control-A.)
+        keys = ("<tag-pattern>~A<enter><tag-prefix><copy-message>=Archive<enter>"
+                "<untag-pattern>~A<enter>"
+                "<delete-pattern>~s alpha-<enter>"
+                "<tag-pattern>~s bravo-<enter><tag-prefix><flag-message>"
+                "<untag-pattern>~A<enter>"
+                "<search>~s charlie-<enter><display-message><exit>"
+                "<search>~s delta-<enter><save-message>=Work<enter>"
+                "<sync-mailbox><quit>")
+        status, screen = run_on_pty(["mutt", "-n", "-F", self.rc, "-f", "+INBOX",
+                                     "-e", 'push "%s"' % keys], self.env, self.dir)
+        self.assertEqual(status, 0, screen)
+        self.assertEqual(self.mailbox("Archive"), {s: set() for s in names}, screen)
+        self.assertEqual(self.mailbox("INBOX"), {names[1]: {"\\flagged"},
+                                                 names[2]: {"\\seen"}}, screen)
+        self.assertEqual(self.mailbox("Work"), {names[3]: set()}, screen)

@@ -486,6 +486,16 @@ test_session_refuses_literal(void **state)
 	o.refuse_kind = IMAP_PERR_FATAL;
 	CHECKL("a APPEND X {10+}\r\n0123456789\r\nb NOOP\r\n", &o,
 		"LIT 10 nonsync\nERR a FATAL refused\n", 0);
+	/* A refused literal costs no memory: the parser's own limit is far
+	 * above what could be allocated (2^50), the session's is small; the
+	 * buffer would only be made once the data is wanted. */
+	o.refuse_kind = 0;
+	o.max_literal = UINT64_C(1) << 50;
+	o.refuse_above = 100;
+	CHECKL("a LOGIN {1125899906842624}\r\nb NOOP\r\n", &o,
+		"LIT 1125899906842624 sync\nERR a TOOBIG refused\nCMD b NOOP\n", 0);
+	CHECKL("a LOGIN {1125899906842624+}\r\n", &o,
+		"LIT 1125899906842624 nonsync\n", 0);
 }
 
 static void
@@ -905,6 +915,34 @@ test_utf7(void **state)
 	buf_free(&b);
 }
 
+/* Mailbox names must be well-formed UTF-8 before they reach the store. */
+static void
+test_utf8_valid(void **state)
+{
+	static const char *const good[] = { "", "INBOX", "Entw\xc3\xbc" "rfe",
+		"\xe6\x97\xa5\xe6\x9c\xac", "\xf0\x9f\x93\xa7 mail",
+		"\xef\xbf\xbd",		/* U+FFFD itself is fine */
+		"\xf4\x8f\xbf\xbf" };	/* U+10FFFF */
+	static const char *const bad[] = { "Inb\xe4x",	/* Latin-1 */
+		"\xc0\xaf", "\xe0\x80\xaf",	/* overlong "/" */
+		"\xed\xa0\x80",		/* surrogate U+D800 */
+		"\xf4\x90\x80\x80",		/* past U+10FFFF */
+		"\xc3", "a\xe6\x97",		/* truncated */
+		"\x80", "\xff", "\xc3\x28" };
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < MS_NELEM(good); i++)
+		if (!imap_utf8_valid(good[i], strlen(good[i])))
+			fail_msg("refused good[%zu]", i);
+	for (i = 0; i < MS_NELEM(bad); i++)
+		if (imap_utf8_valid(bad[i], strlen(bad[i])))
+			fail_msg("accepted bad[%zu]", i);
+	/* the length counts, not a NUL: a sequence cut by n is truncated */
+	assert_true(imap_utf8_valid("\xc3\xbc", 2));
+	assert_false(imap_utf8_valid("\xc3\xbc", 1));
+}
+
 int
 main(void)
 {
@@ -928,6 +966,7 @@ main(void)
 		cmocka_unit_test(test_seqset_uids),
 		cmocka_unit_test(test_seqset_resolve_format),
 		cmocka_unit_test(test_utf7),
+		cmocka_unit_test(test_utf8_valid),
 	};
 
 	size_t i;
