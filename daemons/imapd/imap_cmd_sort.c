@@ -14,6 +14,7 @@
 #include "mail/header.h"
 #include "mail/mime.h"
 #include "imap_session.h"
+#include "imap_sortkey.h"
 #include "imap_thread.h"
 
 #define SORT_BATCH 500
@@ -91,7 +92,7 @@ keys_free(struct msgkeys *k, size_t n)
 static void
 set_key(struct msgkeys *k, enum sort_key key, struct buf *b)
 {
-	imap_thread_casemap(b->data);
+	imap_sortkey_casemap(b->data);
 	k->str[key] = buf_steal(b);
 }
 
@@ -147,13 +148,13 @@ keys_from_envelope(struct msgkeys *k, const struct mime_envelope *e, unsigned ne
 
 	buf_init(&b);
 	if ((need & NEED_SUBJECT) && e != NULL && e->subject != NULL) {
-		imap_thread_base_subject(e->subject, strlen(e->subject), &b, &k->reply);
+		imap_sortkey_base_subject(e->subject, strlen(e->subject), &b, &k->reply);
 		set_key(k, SK_SUBJECT, &b);
 	}
 	/* RFC 5256 2.2: without a usable Date field, INTERNALDATE. */
 	k->date = k->arrival;
 	if ((need & NEED_DATE) && e != NULL && e->date != NULL)
-		(void)imap_thread_parse_date(e->date, &k->date);
+		(void)imap_sortkey_date(e->date, &k->date);
 	for (i = 0; i < MS_NELEM(addrs); i++) {
 		const struct mail_hdr_addrs *l = NULL;
 
@@ -191,13 +192,13 @@ keys_from_header(struct msgkeys *k, const char *h, size_t n)
 	buf_init(&v);
 	buf_init(&b);
 	if (mail_header_get(h, n, "Subject", &v)) {
-		imap_thread_base_subject(v.data, v.len, &b, &k->reply);
+		imap_sortkey_base_subject(v.data, v.len, &b, &k->reply);
 		set_key(k, SK_SUBJECT, &b);
 	}
 	buf_reset(&v);
 	k->date = k->arrival;
 	if (mail_header_get(h, n, "Date", &v))
-		(void)imap_thread_parse_date(v.data, &k->date);
+		(void)imap_sortkey_date(v.data, &k->date);
 	buf_reset(&v);
 	if (mail_header_get(h, n, "Message-ID", &v)) {
 		nids = imap_thread_msgids(v.data, v.len, 1, false, &ids, 0);

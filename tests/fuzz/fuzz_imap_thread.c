@@ -1,9 +1,10 @@
-/* Fuzz target for the RFC 5256 pieces of mailstead-imapd (imap_thread.c):
- * base subjects, sent dates, message-ID lists and both threading
- * algorithms. The input is a list of header sections separated by empty
- * lines, one per message; the first byte of each section's Date value
- * being anything goes. Both algorithms must print every message exactly
- * once, in well-formed thread lists (RFC 5256 section 5). */
+/* Fuzz target for the RFC 5256 pieces of mailstead-imapd (imap_sortkey.c,
+ * imap_thread.c): base subjects, sent dates, message-ID lists and both
+ * threading algorithms. The input is a list of header sections separated
+ * by empty lines, one message each (Subject, Date, Message-ID, References,
+ * In-Reply-To). Base subject extraction must be idempotent, and both
+ * algorithms must print every message exactly once in well-formed thread
+ * lists (RFC 5256 section 5). */
 #include "config.h"
 
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include "core/buf.h"
 #include "core/util.h"
 #include "mail/header.h"
+#include "imapd/imap_sortkey.h"
 #include "imapd/imap_thread.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -107,7 +109,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memset(&tm[n], 0, sizeof(tm[n]));
 		buf_reset(&b);
 		if (mail_header_get(s, len, "Subject", &v))
-			imap_thread_base_subject(v.data, v.len, &b, &reply);
+			imap_sortkey_base_subject(v.data, v.len, &b, &reply);
 		/* Base subject extraction is idempotent on its own output
 		 * (less the decoding, which the output has had). */
 		if (memchr(b.data, '=', b.len) == NULL) {
@@ -115,16 +117,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			bool r2;
 
 			buf_init(&again);
-			imap_thread_base_subject(b.data, b.len, &again, &r2);
+			imap_sortkey_base_subject(b.data, b.len, &again, &r2);
 			CHECK(again.len == b.len && memcmp(again.data, b.data, b.len) == 0);
 			CHECK(!r2);
 			buf_free(&again);
 		}
-		imap_thread_casemap(b.data);
+		imap_sortkey_casemap(b.data);
 		fm[n].subject = buf_steal(&b);
 		buf_reset(&v);
 		if (mail_header_get(s, len, "Date", &v))
-			(void)imap_thread_parse_date(v.data, &t);
+			(void)imap_sortkey_date(v.data, &t);
 		buf_reset(&v);
 		if (mail_header_get(s, len, "Message-ID", &v) &&
 		    imap_thread_msgids(v.data, v.len, 1, false, &ids, 0) == 1)

@@ -1,6 +1,6 @@
-/* Unit tests for daemons/imapd/imap_thread.c: RFC 5256 base subject
- * extraction (2.1), sent dates (2.2), message-ID lists, and the
- * ORDEREDSUBJECT and REFERENCES threading algorithms (sections 3, 4). */
+/* Unit tests for daemons/imapd/imap_sortkey.c (RFC 5256 base subject
+ * extraction (2.1), sent dates (2.2)) and imap_thread.c (message-ID lists,
+ * the ORDEREDSUBJECT and REFERENCES threading algorithms, sections 3, 4). */
 #include "config.h"
 
 #include <setjmp.h>
@@ -16,6 +16,7 @@
 
 #include "core/buf.h"
 #include "core/util.h"
+#include "imapd/imap_sortkey.h"
 #include "imapd/imap_thread.h"
 
 /* ---- base subject ---- */
@@ -27,7 +28,7 @@ check_base(const char *subject, const char *want, bool want_reply)
 	bool reply = !want_reply;
 
 	buf_init(&b);
-	imap_thread_base_subject(subject, strlen(subject), &b, &reply);
+	imap_sortkey_base_subject(subject, strlen(subject), &b, &reply);
 	if (strcmp(b.data, want) != 0 || reply != want_reply)
 		fail_msg("base subject of \"%s\": got \"%s\" reply=%d, want \"%s\" reply=%d",
 			subject, b.data, reply, want, want_reply);
@@ -124,7 +125,7 @@ test_casemap(void **state)
 	char s[] = "abc XYZ_[]\xc3\xa9z";
 
 	(void)state;
-	imap_thread_casemap(s);
+	imap_sortkey_casemap(s);
 	assert_string_equal(s, "ABC XYZ_[]\xc3\xa9Z");
 }
 
@@ -135,7 +136,7 @@ check_date(const char *s, int64_t want)
 {
 	int64_t t = -12345;
 
-	if (imap_thread_parse_date(s, &t) != 0)
+	if (imap_sortkey_date(s, &t) != 0)
 		fail_msg("date \"%s\" not parsed", s);
 	if (t != want)
 		fail_msg("date \"%s\": got %lld, want %lld", s, (long long)t, (long long)want);
@@ -146,7 +147,7 @@ check_bad_date(const char *s)
 {
 	int64_t t = 0;
 
-	if (imap_thread_parse_date(s, &t) == 0)
+	if (imap_sortkey_date(s, &t) == 0)
 		fail_msg("\"%s\" parsed as a date (%lld)", s, (long long)t);
 }
 
@@ -260,9 +261,9 @@ build(struct built *bt, const struct tmsg *in, size_t n)
 		struct buf b;
 
 		buf_init(&b);
-		imap_thread_base_subject(in[i].subject, strlen(in[i].subject), &b,
+		imap_sortkey_base_subject(in[i].subject, strlen(in[i].subject), &b,
 			&bt->m[i].reply);
-		imap_thread_casemap(b.data);
+		imap_sortkey_casemap(b.data);
 		bt->subj[i] = buf_steal(&b);
 		bt->m[i].id = (uint32_t)i + 1;
 		bt->m[i].date = in[i].date;
