@@ -3,7 +3,8 @@
  * mailbox's messages in batches. Flag, size, UID, sequence and date keys use
  * the message rows; header and body keys read the message. Results go out as
  * SEARCH (IMAP4rev1) or ESEARCH (RFC 4731; IMAP4rev2 and RETURN options).
- * SORT/THREAD can reuse search_parse/search_run later. */
+ * SORT and THREAD (imap_cmd_sort.c) run their search program through
+ * imap_search_program. */
 #include "config.h"
 
 #include <errno.h>
@@ -836,6 +837,66 @@ search_run(struct search_ctx *cx, const struct skey *root, uint32_t **idx_r, siz
 
 /* ---- the command ---- */
 
+/* The search keys from cx->i on, ANDed; NULL with a BAD reply when they
+ * are missing or malformed. */
+static struct skey *
+parse_program(struct search_ctx *cx, struct imap_cmd *cmd)
+{
+	struct skey *root;
+
+	if (cx->i >= cx->n) {
+		imap_reply(cmd, IMAP_BAD, "Missing search keys");
+		return NULL;
+	}
+	root = skey_new(K_AND);
+	while (cx->i < cx->n) {
+		struct skey *k = parse_key(cx, 0);
+
+		if (k == NULL) {
+			imap_reply(cmd, IMAP_BAD, "%s", cx->error ? cx->error : "Invalid search");
+			skey_free(root);
+			return NULL;
+		}
+		skey_add(root, k);
+	}
+	return root;
+}
+
+int
+imap_search_program(struct imap_session *s, struct imap_cmd *cmd,
+	const struct imap_arg *args, size_t n, uint32_t **idx_r, size_t *n_r,
+	int64_t *maxmod_r)
+{
+	struct search_ctx cx;
+	struct skey *root;
+	size_t i;
+	int rc = 0;
+
+	*idx_r = NULL;
+	*n_r = 0;
+	*maxmod_r = 0;
+	memset(&cx, 0, sizeof(cx));
+	cx.s = s;
+	cx.args = args;
+	cx.n = n;
+	root = parse_program(&cx, cmd);
+	if (root == NULL)
+		return -1;
+	if (search_run(&cx, root, idx_r, n_r) < 0) {
+		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Search failed");
+		rc = -1;
+	} else if (cx.has_modseq) {
+		/* RFC 7162 3.1.5: a MODSEQ key enables CONDSTORE. */
+		imap_condstore_enable(s);
+		for (i = 0; i < *n_r; i++)
+			if (cx.mods[i] > *maxmod_r)
+				*maxmod_r = cx.mods[i];
+	}
+	free(cx.mods);
+	skey_free(root);
+	return rc;
+}
+
 enum {
 	RET_MIN = 1 << 0,
 	RET_MAX = 1 << 1,
@@ -909,21 +970,9 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 		}
 		cx.i += 2;
 	}
-	if (cx.i >= cx.n) {
-		imap_reply(cmd, IMAP_BAD, "Missing search keys");
+	root = parse_program(&cx, cmd);
+	if (root == NULL)
 		return;
-	}
-	root = skey_new(K_AND);
-	while (cx.i < cx.n) {
-		struct skey *k = parse_key(&cx, 0);
-
-		if (k == NULL) {
-			imap_reply(cmd, IMAP_BAD, "%s", cx.error ? cx.error : "Invalid search");
-			skey_free(root);
-			return;
-		}
-		skey_add(root, k);
-	}
 	if (search_run(&cx, root, &idx, &nidx) < 0) {
 		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Search failed");
 		free(cx.mods);

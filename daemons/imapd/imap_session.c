@@ -29,7 +29,8 @@
  * progress, nor while responding to a FETCH, STORE, or SEARCH command. [...]
  * Note: UID FETCH, UID STORE, and UID SEARCH are different commands from
  * FETCH, STORE, and SEARCH. An EXPUNGE response MAY be sent during a UID
- * command."
+ * command." SORT and THREAD (RFC 5256) answer with sequence numbers as
+ * SEARCH does, so they get the same flag.
  */
 struct imap_command_def {
 	const char *name;
@@ -66,6 +67,8 @@ static const struct imap_command_def commands[] = {
 	{ "FETCH", imap_cmd_fetch, CMDF_SELECTED | CMDF_UID | CMDF_NO_EXPUNGE | CMDF_SEQNUMS },
 	{ "STORE", imap_cmd_store, CMDF_SELECTED | CMDF_UID | CMDF_NO_EXPUNGE | CMDF_SEQNUMS },
 	{ "SEARCH", imap_cmd_search, CMDF_SELECTED | CMDF_UID | CMDF_NO_EXPUNGE | CMDF_SEQNUMS },
+	{ "SORT", imap_cmd_sort, CMDF_SELECTED | CMDF_UID | CMDF_NO_EXPUNGE | CMDF_SEQNUMS },
+	{ "THREAD", imap_cmd_thread, CMDF_SELECTED | CMDF_UID | CMDF_NO_EXPUNGE | CMDF_SEQNUMS },
 	{ "COPY", imap_cmd_copy, CMDF_SELECTED | CMDF_UID | CMDF_SEQNUMS },
 	{ "MOVE", imap_cmd_copy, CMDF_SELECTED | CMDF_UID | CMDF_SEQNUMS },
 	{ "GETQUOTAROOT", imap_cmd_getquotaroot, CMDF_AUTH },

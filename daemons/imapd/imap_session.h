@@ -312,6 +312,19 @@ imap_cmd_fn imap_cmd_fetch, imap_cmd_store;
 
 /* imap_search.c */
 imap_cmd_fn imap_cmd_search;
+/* Parse args[0..n) as search-key *(SP search-key) (no CHARSET or RETURN)
+ * and evaluate it over the selected mailbox, as SEARCH does. Returns 0
+ * with the matches as ascending view indexes in *idx_r (malloc'd; free
+ * it) and, when the program has a MODSEQ key (RFC 7162 3.1.5; CONDSTORE
+ * is then enabled), their highest modseq in *maxmod_r, else 0. Returns -1
+ * with cmd's reply set: BAD for a malformed program, NO when the store
+ * failed. */
+int imap_search_program(struct imap_session *s, struct imap_cmd *cmd,
+	const struct imap_arg *args, size_t n, uint32_t **idx_r, size_t *n_r,
+	int64_t *maxmod_r);
+
+/* imap_cmd_sort.c: SORT and THREAD (RFC 5256, RFC 5957) with UID forms */
+imap_cmd_fn imap_cmd_sort, imap_cmd_thread;
 
 /* imap_cmd_copy.c: COPY and MOVE (by cmd->name), with UID forms */
 imap_cmd_fn imap_cmd_copy;
