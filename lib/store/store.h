@@ -371,9 +371,10 @@ void store_msg_filter_init(struct store_msg_filter *f);
 bool store_msg_filter_active(const struct store_msg_filter *f);
 /* Rows of the mailbox with after < uid <= last that meet f (NULL: all),
  * ascending by UID, at most limit of them, with only the small columns:
- * id, uid, flags, modseq, size, received, savedate, and the keywords when
- * with_keywords (file_path, prefix and parsed stay empty). For searches
- * over a whole mailbox that need no message text (store_search.c). */
+ * uid, flags, modseq, size, received, savedate, and the keywords when
+ * with_keywords (id, file_path, prefix and parsed stay empty). For
+ * searches over a whole mailbox that need no message text
+ * (store_search.c). */
 int store_msgs_scan(struct store *st, int64_t mailbox_id, uint32_t after, uint32_t last,
 	size_t limit, const struct store_msg_filter *f, bool with_keywords,
 	struct store_msg **msgs_r, size_t *n_r, const char **error_r);

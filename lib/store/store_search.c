@@ -68,11 +68,12 @@ store_msgs_scan(struct store *st, int64_t mailbox_id, uint32_t after, uint32_t l
 		return -1;
 	}
 	/* Absent conditions are SQL NULL parameters; with the values known
-	 * at planning (unnamed statement) they fold away, and the scan runs
-	 * along the (mailbox_id, uid) index in UID order. Whole seconds, as
-	 * the IMAP dates and the time arithmetic of WITHIN use. */
+	 * at planning (unnamed statement) they fold away, and without the
+	 * keywords the columns are those of messages_mailbox_search
+	 * (sql/006): an index-only scan in UID order. Whole seconds, as the
+	 * IMAP dates and the time arithmetic of WITHIN use. */
 	res = db_execv(c, error_r,
-		"SELECT id, uid, flags, modseq, size, floor(extract(epoch FROM received))::bigint,"
+		"SELECT uid, flags, modseq, size, floor(extract(epoch FROM received))::bigint,"
 		" floor(extract(epoch FROM savedate))::bigint,"
 		" CASE WHEN $4 THEN array_to_string(keywords, ' ') END"
 		" FROM messages WHERE mailbox_id = $1 AND uid > $2 AND uid <= $3"
@@ -104,16 +105,15 @@ store_msgs_scan(struct store *st, int64_t mailbox_id, uint32_t after, uint32_t l
 	for (i = 0; i < rows; i++) {
 		struct store_msg *m = &(*msgs_r)[i];
 
-		m->id = db_get_i64(res, i, 0);
-		m->uid = (uint32_t)db_get_i64(res, i, 1);
-		m->flags = (unsigned)db_get_i64(res, i, 2);
-		m->modseq = db_get_i64(res, i, 3);
-		m->size = db_get_i64(res, i, 4);
-		m->received = db_get_i64(res, i, 5);
-		m->savedate = db_get_i64(res, i, 6);
+		m->uid = (uint32_t)db_get_i64(res, i, 0);
+		m->flags = (unsigned)db_get_i64(res, i, 1);
+		m->modseq = db_get_i64(res, i, 2);
+		m->size = db_get_i64(res, i, 3);
+		m->received = db_get_i64(res, i, 4);
+		m->savedate = db_get_i64(res, i, 5);
 		buf_init(&m->prefix);
 		if (with_keywords)
-			store_split_words(PQgetvalue(res, i, 7), &m->keywords, &m->nkeywords);
+			store_split_words(PQgetvalue(res, i, 6), &m->keywords, &m->nkeywords);
 	}
 	*n_r = (size_t)rows;
 	PQclear(res);
