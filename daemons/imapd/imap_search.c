@@ -11,7 +11,6 @@
 #include "config.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -1074,18 +1073,28 @@ struct matches {
 	size_t n, cap;
 };
 
+/* Append a box index to mt; with mods (the result, not candidates) and a
+ * MODSEQ key, its modseq to q->mods in step. */
 static void
-add_match(struct imap_search *q, struct matches *mt, uint32_t index, int64_t modseq)
+add_index(struct imap_search *q, struct matches *mt, bool mods, uint32_t index,
+	int64_t modseq)
 {
+	mods = mods && q->need.modseq;
 	if (mt->n == mt->cap) {
 		mt->cap = mt->cap ? mt->cap * 2 : 64;
 		mt->idx = xrealloc(mt->idx, mt->cap * sizeof(*mt->idx));
-		if (q->need.modseq)
+		if (mods)
 			q->mods = xrealloc(q->mods, mt->cap * sizeof(*q->mods));
 	}
-	if (q->need.modseq)
+	if (mods)
 		q->mods[mt->n] = modseq;
 	mt->idx[mt->n++] = index;
+}
+
+static void
+add_match(struct imap_search *q, struct matches *mt, uint32_t index, int64_t modseq)
+{
+	add_index(q, mt, true, index, modseq);
 }
 
 /* The rows of box in [p->lo, p->hi] meeting the prefilter, in chunks of
@@ -1125,7 +1134,7 @@ scan_rows(struct imap_search *q, const struct imap_search_box *box, const struct
 			if (v != NULL && imap_view_pending(v, rows[i].uid))
 				continue;
 			if (!evaluate) {
-				add_match(q, mt, (uint32_t)j, 0);
+				add_index(q, mt, false, (uint32_t)j, 0);
 				continue;
 			}
 			memset(&sm, 0, sizeof(sm));

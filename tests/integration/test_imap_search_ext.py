@@ -486,6 +486,11 @@ class MultiSearchTest(Base):
         self.assertEqual(res["INBOX"][1], "ALL %d:%d" % (u["INBOX"][1], u["INBOX"][3]))
         self.assertEqual(res["Archive"][1], "ALL %d" % u["Archive"][1])
         self.assertNotIn("Other", res)
+        # CONDSTORE: each result ends with its highest MODSEQ
+        res = self.results(self.ok(r, "K", "ESEARCH IN (mailboxes (INBOX Work)) MODSEQ 1"), "K")
+        self.assertRegex(res["INBOX"][1], r"^ALL %d:%d MODSEQ \d+$" % (u["INBOX"][0],
+                                                                       u["INBOX"][3]))
+        self.assertRegex(res["Work"][1], r"^ALL \S+ MODSEQ \d+$")
 
     def test_selected_state(self):
         addr, u = self.setup_account()
