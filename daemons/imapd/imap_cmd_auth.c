@@ -82,6 +82,7 @@ imap_capabilities(struct imap_session *s, struct buf *out)
 		" UIDONLY"
 		" MULTIAPPEND REPLACE BINARY UTF8=ACCEPT"
 		" SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES"
+		" SEARCHRES WITHIN SAVEDATE MULTISEARCH PREVIEW INPROGRESS"
 		);
 	/* RFC 7889: one limit for all mailboxes, so with its value. */
 	buf_printf(out, " APPENDLIMIT=%llu", (unsigned long long)imap_appendlimit(s));

@@ -120,7 +120,7 @@ imap_notify_free(struct imap_notify **np)
 		imap_args_free(n->g[i].fetch, n->g[i].nfetch);
 	}
 	free(n->g);
-	free_names(n->inboxes, n->ninboxes);
+	store_names_free(n->inboxes, n->ninboxes);
 	free_snap(n);
 	store_metadata_versions_free(n->meta, n->nmeta);
 	free(n);

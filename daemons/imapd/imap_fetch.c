@@ -1,7 +1,8 @@
 /* FETCH and STORE (RFC 9051 6.4.5, 6.4.6, 7.5.2): fetch attribute parsing,
  * body sections with byte offsets from the stored MIME structure, BINARY
  * sections decoded from their transfer encoding (RFC 3516), ENVELOPE and
- * BODYSTRUCTURE, implicit \Seen, and flag changes.
+ * BODYSTRUCTURE, SAVEDATE (RFC 8514), PREVIEW (RFC 8970), implicit \Seen,
+ * and flag changes.
  *
  * The message IMAP shows is msg_prefix (header lines added at delivery,
  * stored in the database) followed by the file. The MIME offsets are
@@ -19,6 +20,11 @@
 
 #define FETCH_BATCH 200
 #define MAX_SECTION_PARTS 32
+/* RFC 8970 section 3.1: a preview is at most 256 characters; like the
+ * reference we give at most 200, what clients show next to a subject. */
+#define PREVIEW_MAX_CHARS 200
+/* Characters computed for a preview that is saved: as delivery does. */
+#define PREVIEW_STORE_CHARS 256
 
 enum fetch_kind {
 	F_UID,
@@ -32,6 +38,8 @@ enum fetch_kind {
 	F_MODSEQ,		/* RFC 7162 3.1.4.1 */
 	F_BINARY,		/* BINARY[...], BINARY.PEEK[...] (RFC 3516) */
 	F_BINARY_SIZE,		/* BINARY.SIZE[...] */
+	F_SAVEDATE,		/* RFC 8514 */
+	F_PREVIEW,		/* RFC 8970 */
 };
 
 enum sect_text {
@@ -61,6 +69,7 @@ struct fetch_req {
 	size_t n;
 	bool need_parsed, need_bytes, sets_seen, has_flags, has_uid, has_modseq;
 	bool has_binary;
+	bool has_preview;
 	int64_t changedsince;	/* -1: no CHANGEDSINCE modifier */
 	bool vanished;		/* VANISHED modifier (RFC 7162 3.2.6) */
 };
@@ -93,6 +102,8 @@ add_item(struct fetch_req *r, enum fetch_kind kind)
 		r->has_uid = true;
 	if (kind == F_MODSEQ)
 		r->has_modseq = true;
+	if (kind == F_PREVIEW)
+		r->has_preview = true;
 	if (kind == F_ENVELOPE || kind == F_BODY || kind == F_BODYSTRUCTURE)
 		r->need_parsed = true;
 	return it;
@@ -209,6 +220,33 @@ parse_att(struct imap_session *s, struct fetch_req *r, const struct imap_arg *ar
 			add_item(r, F_MODSEQ);
 	} else if (ms_strcaseeq(att, "INTERNALDATE")) {
 		add_item(r, F_INTERNALDATE);
+	} else if (ms_strcaseeq(att, "SAVEDATE")) {
+		/* RFC 8514 section 4.1: fetch-att =/ "SAVEDATE" */
+		add_item(r, F_SAVEDATE);
+	} else if (ms_strcaseeq(att, "PREVIEW")) {
+		/* RFC 8970 section 6: fetch-att =/ "PREVIEW"
+		 *   [SP "(" preview-mod *(SP preview-mod) ")"]
+		 *   preview-mod = "LAZY"
+		 * LAZY lets us answer NIL for a preview not at hand; like
+		 * the reference we always have one (computed if needed). */
+		const struct imap_arg *mods;
+		size_t nmods, k;
+
+		if (*i < n && imap_arg_list(&args[*i], &mods, &nmods)) {
+			if (nmods == 0) {
+				*error_r = "Empty PREVIEW modifier list";
+				return -1;
+			}
+			for (k = 0; k < nmods; k++) {
+				if (!imap_arg_atom_eq(&mods[k], "LAZY")) {
+					*error_r = "Unknown PREVIEW modifier";
+					return -1;
+				}
+			}
+			(*i)++;
+		}
+		if (!r->has_preview)
+			add_item(r, F_PREVIEW);
 	} else if (ms_strcaseeq(att, "RFC822.SIZE")) {
 		add_item(r, F_SIZE);
 	} else if (ms_strcaseeq(att, "ENVELOPE")) {
@@ -859,14 +897,18 @@ struct fetch_msg {
 	struct mime_part *tree;
 	struct buf bytes;
 	bool have_bytes, read_failed;
+	/* A preview computed here (none was stored): saved with the batch. */
+	char *new_preview;
 };
 
 static void
 load_message(struct imap_session *s, const struct fetch_req *r, struct fetch_msg *fm)
 {
+	bool want_preview = r->has_preview && fm->m->preview == NULL;
+	bool need_tree = r->need_parsed || want_preview;
 	const char *error;
 
-	if (r->need_bytes || (r->need_parsed && fm->m->parsed == NULL)) {
+	if (r->need_bytes || (need_tree && fm->m->parsed == NULL) || want_preview) {
 		if (store_msg_read(s->d->store, fm->m->id, fm->m->file_path, &fm->bytes,
 			    &error) < 0) {
 			log_error(imap_cid(s), "proto=imap ev=fetch-read uid=%u error=%s",
@@ -876,7 +918,7 @@ load_message(struct imap_session *s, const struct fetch_req *r, struct fetch_msg
 			fm->have_bytes = true;
 		}
 	}
-	if (!r->need_parsed)
+	if (!need_tree)
 		return;
 	if (fm->m->parsed != NULL && fm->tree == NULL)
 		fm->tree = mime_from_json(fm->m->parsed, strlen(fm->m->parsed));
@@ -885,6 +927,45 @@ load_message(struct imap_session *s, const struct fetch_req *r, struct fetch_msg
 
 		fm->tree = mime_parse(fm->bytes.data + pre, fm->bytes.len - pre);
 	}
+	if (want_preview && fm->have_bytes) {
+		/* RFC 8970 section 3: the message text as plain text, from
+		 * the first text part (HTML reduced to its text), whitespace
+		 * collapsed; MIME offsets are relative to the file. */
+		size_t pre = fm->m->prefix_len <= fm->bytes.len ? fm->m->prefix_len : 0;
+		struct buf pv;
+
+		buf_init(&pv);
+		mime_preview(fm->tree, fm->bytes.data + pre, fm->bytes.len - pre,
+			PREVIEW_STORE_CHARS, &pv);
+		fm->new_preview = buf_steal(&pv);
+		buf_free(&pv);
+	}
+}
+
+/* The preview as sent: at most PREVIEW_MAX_CHARS characters, no
+ * whitespace at either end. NIL when the message could not be read. */
+static void
+buf_preview(struct imap_session *s, struct buf *out, const char *pv)
+{
+	size_t n = 0, chars = 0;
+
+	if (pv == NULL) {
+		buf_puts(out, "NIL");
+		return;
+	}
+	while (pv[n] != '\0' && chars < PREVIEW_MAX_CHARS) {
+		n++;
+		while (((unsigned char)pv[n] & 0xc0) == 0x80)
+			n++;	/* continuation bytes of a UTF-8 character */
+		chars++;
+	}
+	while (n > 0 && (pv[n - 1] == ' ' || pv[n - 1] == '\t'))
+		n--;
+	while (n > 0 && (*pv == ' ' || *pv == '\t')) {
+		pv++;
+		n--;
+	}
+	imap_buf_string(s, out, pv, n);
 }
 
 /* Write the FETCH response of one message. Returns 0, or a BIN_* error
@@ -971,6 +1052,18 @@ write_message(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_r
 			buf_puts(out, "INTERNALDATE \"");
 			imap_buf_datetime(out, m->received);
 			buf_putc(out, '"');
+			break;
+		case F_SAVEDATE:
+			/* msg-att-static =/ "SAVEDATE" SP (date-time / nil);
+			 * every message here has one. */
+			buf_puts(out, "SAVEDATE \"");
+			imap_buf_datetime(out, m->savedate);
+			buf_putc(out, '"');
+			break;
+		case F_PREVIEW:
+			/* msg-att-static =/ "PREVIEW" SP nstring */
+			buf_puts(out, "PREVIEW ");
+			buf_preview(s, out, m->preview != NULL ? m->preview : fm->new_preview);
 			break;
 		case F_SIZE:
 			buf_printf(out, "RFC822.SIZE %lld", (long long)(fm->have_bytes ?
@@ -1100,6 +1193,31 @@ implicit_seen(struct imap_session *s, struct fetch_msg *fms, size_t n)
 	free(uids);
 }
 
+/* Store the previews computed for a batch (messages that had none, e.g.
+ * rows made without one) in one statement, as the reference does, so the
+ * next FETCH PREVIEW reads them; frees them. */
+static void
+save_previews(struct imap_session *s, struct fetch_msg *fms, size_t n)
+{
+	uint32_t *uids = xmalloc((n + 1) * sizeof(*uids));
+	const char **pv = xmalloc((n + 1) * sizeof(*pv));
+	size_t i, k = 0;
+	const char *error;
+
+	for (i = 0; i < n; i++) {
+		if (fms[i].new_preview == NULL)
+			continue;
+		uids[k] = fms[i].m->uid;
+		pv[k++] = fms[i].new_preview;
+	}
+	if (k > 0 && store_msgs_set_previews(s->d->store, s->sel->id, uids, pv, k, &error) < 0)
+		log_warn(imap_cid(s), "proto=imap ev=preview-save error=%s", lq(error));
+	for (i = 0; i < n; i++)
+		free(fms[i].new_preview);
+	free(uids);
+	free(pv);
+}
+
 /* Run the request over view indexes idx[0..n); returns -1 when some
  * message could not be read. A BINARY error stops it (*binerr_r). */
 static int
@@ -1133,7 +1251,9 @@ fetch_run(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *
 		}
 		if (nb == 0)
 			continue;
-		if (store_msgs_get(s->d->store, v->id, uids, nb, r->need_parsed, &msgs, &nm,
+		if (store_msgs_get(s->d->store, v->id, uids, nb,
+			    (r->need_parsed ? STORE_MSGS_PARSED : 0) |
+			    (r->has_preview ? STORE_MSGS_PREVIEW : 0), &msgs, &nm,
 			    &error) < 0) {
 			log_error(imap_cid(s), "proto=imap ev=fetch error=%s", lq(error));
 			ret = -1;
@@ -1192,6 +1312,8 @@ fetch_run(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *
 			mime_free(&fms[i].tree);
 			buf_free(&fms[i].bytes);
 		}
+		if (r->has_preview)
+			save_previews(s, fms, nm);
 		free(fms);
 		store_msgs_free(msgs, nm);
 	}
@@ -1286,7 +1408,8 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 		struct imap_seqset set;
 		const char *str;
 
-		/* the UID set as given: expunged UIDs are not in the view */
+		/* the UID set as given: expunged UIDs are not in the view
+		 * ("$" holds none that were reported expunged either) */
 		imap_seqset_init(&set);
 		if (imap_arg_atom(&cmd->args[0], &str) &&
 		    imap_seqset_parse(str, cmd->args[0].len, false, &set, &error) == 0)

@@ -39,13 +39,14 @@
  *   nil             = "NIL"
  *
  * Command arguments are a sequence of such tokens and parenthesized lists.
- * Tokens that the grammar builds from atom characters (sequence sets,
- * flags "\Seen", list patterns with "%" and "*", fetch attributes such as
- * "BODY.PEEK[1.2]<0.100>") are all returned as atoms: any CHAR except SP,
- * CTL, "(", ")", "{" and DQUOTE. The one construct with a list inside an
- * atom, BODY[HEADER.FIELDS (a b)], comes out as the atom
- * "BODY[HEADER.FIELDS", the list, and an atom starting with "]", which may
- * follow ")" without a space; the FETCH code puts them back together.
+ * Tokens that the grammar builds from atom characters (sequence sets and
+ * the saved search result "$" of RFC 5182, flags "\Seen", list patterns
+ * with "%" and "*", fetch attributes such as "BODY.PEEK[1.2]<0.100>") are
+ * all returned as atoms: any CHAR except SP, CTL, "(", ")", "{" and DQUOTE.
+ * The one construct with a list inside an atom, BODY[HEADER.FIELDS (a b)],
+ * comes out as the atom "BODY[HEADER.FIELDS", the list, and an atom
+ * starting with "]", which may follow ")" without a space; the FETCH code
+ * puts them back together.
  */
 
 enum pstate {

@@ -1,14 +1,17 @@
-/* SEARCH and UID SEARCH (RFC 9051 6.4.4, RFC 3501 6.4.4): the search
- * program is parsed into a tree of keys, then evaluated over the selected
- * mailbox's messages in batches. Flag, size, UID, sequence and date keys use
- * the message rows; header and body keys read the message. Results go out as
+/* SEARCH and UID SEARCH (RFC 9051 6.4.4, RFC 3501 6.4.4) and the search
+ * program ESEARCH shares (imap_search.h): the program is parsed into a tree
+ * of keys, then evaluated over a mailbox. Programs that look only at
+ * message rows (flags, keywords, sizes, dates, UIDs) scan the small
+ * columns of the whole mailbox with the simple conditions pushed into the
+ * database's WHERE clause; header and body keys read the messages in
+ * batches, of only the rows those conditions leave. Results go out as
  * SEARCH (IMAP4rev1) or ESEARCH (RFC 4731; IMAP4rev2 and RETURN options).
- * SORT and THREAD (imap_cmd_sort.c) run their search program through
- * imap_search_program. */
+ * Extensions: SEARCHRES (RFC 5182 "$" and SAVE), WITHIN (RFC 5032),
+ * SAVEDATE (RFC 8514), INPROGRESS (RFC 9585). SORT and THREAD
+ * (imap_cmd_sort.c) run their search program through imap_search_program. */
 #include "config.h"
 
 #include <errno.h>
-
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -17,9 +20,12 @@
 #include "core/util.h"
 #include "mail/header.h"
 #include "mail/mime.h"
-#include "imap_session.h"
+#include "imap_search.h"
 
+/* Messages read per database query when the text is needed. */
 #define SEARCH_BATCH 500
+/* Rows per query of the small-columns scan. */
+#define SEARCH_SCAN_CHUNK 50000
 /* Bytes of a message file read for a header search at most. */
 #define SEARCH_HEADER_MAX (1024 * 1024)
 #define MAX_SEARCH_DEPTH 100
@@ -48,6 +54,11 @@ enum skey_op {
 	K_HEADER,	/* str: field name, str2: value */
 	K_BODY,
 	K_TEXT,
+	K_OLDER,	/* RFC 5032: received at least num seconds ago */
+	K_YOUNGER,	/* received at most num seconds ago */
+	K_SAVEDBEFORE,	/* RFC 8514, on the save date like BEFORE/ON/SINCE */
+	K_SAVEDON,
+	K_SAVEDSINCE,
 };
 
 struct skey {
@@ -62,14 +73,38 @@ struct skey {
 	size_t nkids;
 };
 
+/* What the keys of a program need, gathered while parsing. */
+struct search_needs {
+	bool parsed;		/* the MIME structure */
+	bool bytes;		/* the message text */
+	bool keywords;		/* the keyword lists of the rows */
+	bool modseq;		/* a MODSEQ key: results carry (MODSEQ n) */
+	bool saved;		/* "$" */
+};
+
+/* The parser's position in the arguments (a list gets its own). */
 struct search_ctx {
 	struct imap_session *s;
 	const struct imap_arg *args;
 	size_t n, i;
 	const char *error;
-	bool need_parsed, need_bytes;
-	bool has_modseq;	/* a MODSEQ key: results carry (MODSEQ n) */
-	int64_t *mods;		/* with has_modseq: each match's modseq */
+	struct search_needs need;
+};
+
+struct imap_search {
+	struct imap_session *s;
+	const char *tag;
+	struct skey *root;
+	unsigned ret;		/* IMAP_RET_* */
+	bool given, save;
+	struct search_needs need;
+	int64_t now;		/* unix seconds, for WITHIN */
+	/* INPROGRESS (RFC 9585): messages looked at in earlier mailboxes
+	 * of the command, the goal, and when the last report went out. */
+	uint64_t done, goal;
+	int64_t last_report_ms, interval_ms;
+	/* With need.modseq: the modseq of each match of the current run. */
+	int64_t *mods;
 };
 
 static void
@@ -182,6 +217,10 @@ next_date(struct search_ctx *cx, int *date_r)
  *   "SMALLER" SP number64 / "UID" SP sequence-set / "UNDRAFT" /
  *   sequence-set / "(" search-key *(SP search-key) ")"
  * (RFC 3501 adds NEW, OLD, RECENT; without \Recent they are constant.)
+ * RFC 5032: "OLDER" SP nz-number / "YOUNGER" SP nz-number.
+ * RFC 8514: "SAVEDBEFORE" SP date / "SAVEDON" SP date / "SAVEDSINCE" SP
+ *   date / "SAVEDATESUPPORTED".
+ * RFC 5182: "$" where a sequence-set goes (also after UID).
  * RFC 7162 3.1.5: search-modsequence = "MODSEQ" [search-modseq-ext] SP
  *   mod-sequence-valzer; search-modseq-ext = SP entry-name SP
  *   entry-type-req. The entry (a flag's metadata item) is accepted and
@@ -223,8 +262,7 @@ parse_key(struct search_ctx *cx, unsigned depth)
 			}
 			skey_add(k, kid);
 		}
-		cx->need_parsed = sub.need_parsed;
-		cx->need_bytes = sub.need_bytes;
+		cx->need = sub.need;
 		return k;
 	}
 	if (!imap_arg_atom(a, &name)) {
@@ -245,11 +283,14 @@ parse_key(struct search_ctx *cx, unsigned depth)
 			k = skey_new(K_HEADER);
 			k->str = header_keys[j];
 			k->str2 = str;
-			cx->need_bytes = true;
+			cx->need.bytes = true;
 			return k;
 		}
 	}
-	if (ms_strcaseeq(name, "ALL") || ms_strcaseeq(name, "OLD"))
+	/* RFC 8514 section 4.2: SAVEDATESUPPORTED matches every message of a
+	 * mailbox that keeps save dates, and every mailbox here does. */
+	if (ms_strcaseeq(name, "ALL") || ms_strcaseeq(name, "OLD") ||
+	    ms_strcaseeq(name, "SAVEDATESUPPORTED"))
 		return skey_new(K_ALL);
 	if (ms_strcaseeq(name, "NEW") || ms_strcaseeq(name, "RECENT"))
 		return skey_new(K_NONE);
@@ -268,6 +309,7 @@ parse_key(struct search_ctx *cx, unsigned depth)
 		k = skey_new(set ? K_KEYWORD : K_UNKEYWORD);
 		k->kw = xstrdup(str);
 		ms_str_lower(k->kw);
+		cx->need.keywords = true;
 		return k;
 	}
 	if (ms_strcaseeq(name, "LARGER") || ms_strcaseeq(name, "SMALLER")) {
@@ -300,18 +342,19 @@ parse_key(struct search_ctx *cx, unsigned depth)
 			skey_free(k);
 			return NULL;
 		}
-		cx->has_modseq = true;
+		cx->need.modseq = true;
 		return k;
 	}
 	if (ms_strcaseeq(name, "UID")) {
 		a = next_arg(cx);
 		k = skey_new(K_UID);
 		if (a == NULL || !imap_arg_atom(a, &str) ||
-		    imap_seqset_parse(str, a->len, false, &k->set, &cx->error) < 0) {
+		    imap_seqset_parse(str, a->len, true, &k->set, &cx->error) < 0) {
 			cx->error = cx->error ? cx->error : "Invalid UID set";
 			skey_free(k);
 			return NULL;
 		}
+		cx->need.saved = cx->need.saved || k->set.saved;
 		return k;
 	}
 	if (ms_strcaseeq(name, "NOT")) {
@@ -345,7 +388,8 @@ parse_key(struct search_ctx *cx, unsigned depth)
 		} dates[] = {
 			{ "BEFORE", K_BEFORE }, { "ON", K_ON }, { "SINCE", K_SINCE },
 			{ "SENTBEFORE", K_SENTBEFORE }, { "SENTON", K_SENTON },
-			{ "SENTSINCE", K_SENTSINCE },
+			{ "SENTSINCE", K_SENTSINCE }, { "SAVEDBEFORE", K_SAVEDBEFORE },
+			{ "SAVEDON", K_SAVEDON }, { "SAVEDSINCE", K_SAVEDSINCE },
 		};
 
 		for (j = 0; j < MS_NELEM(dates); j++) {
@@ -356,8 +400,8 @@ parse_key(struct search_ctx *cx, unsigned depth)
 				skey_free(k);
 				return NULL;
 			}
-			if (k->op >= K_SENTBEFORE)
-				cx->need_parsed = true;
+			if (k->op == K_SENTBEFORE || k->op == K_SENTON || k->op == K_SENTSINCE)
+				cx->need.parsed = true;
 			return k;
 		}
 	}
@@ -369,7 +413,7 @@ parse_key(struct search_ctx *cx, unsigned depth)
 		k = skey_new(K_HEADER);
 		k->str = field;
 		k->str2 = str;
-		cx->need_bytes = true;
+		cx->need.bytes = true;
 		return k;
 	}
 	if (ms_strcaseeq(name, "BODY") || ms_strcaseeq(name, "TEXT")) {
@@ -377,10 +421,24 @@ parse_key(struct search_ctx *cx, unsigned depth)
 			return NULL;
 		k = skey_new(ms_strcaseeq(name, "BODY") ? K_BODY : K_TEXT);
 		k->str = str;
-		cx->need_bytes = true;
-		cx->need_parsed = true;
+		cx->need.bytes = true;
+		cx->need.parsed = true;
 		return k;
 	}
+	/* RFC 5032 section 3: "OLDER" SP nz-number / "YOUNGER" SP nz-number,
+	 * seconds before now, against the internal date. */
+	if (ms_strcaseeq(name, "OLDER") || ms_strcaseeq(name, "YOUNGER")) {
+		k = skey_new(ms_strcaseeq(name, "OLDER") ? K_OLDER : K_YOUNGER);
+		a = next_arg(cx);
+		if (a == NULL || !imap_arg_atom(a, &str) ||
+		    ms_parse_u64(str, 1, UINT32_MAX, &k->num) < 0) {
+			cx->error = cx->error ? cx->error : "Invalid interval";
+			skey_free(k);
+			return NULL;
+		}
+		return k;
+	}
+	/* search-key =/ sequence-set / "$" (RFC 5182 section 3) */
 	if ((name[0] >= '0' && name[0] <= '9') || name[0] == '*' || name[0] == '$') {
 		/* RFC 9586 3.2: no sequence numbers in a UIDONLY session. */
 		if (name[0] != '$' && (cx->s->enabled & IMAP_EN_UIDONLY)) {
@@ -388,10 +446,11 @@ parse_key(struct search_ctx *cx, unsigned depth)
 			return NULL;
 		}
 		k = skey_new(K_SEQ);
-		if (imap_seqset_parse(name, a->len, false, &k->set, &cx->error) < 0) {
+		if (imap_seqset_parse(name, a->len, true, &k->set, &cx->error) < 0) {
 			skey_free(k);
 			return NULL;
 		}
+		cx->need.saved = cx->need.saved || k->set.saved;
 		return k;
 	}
 	cx->error = "Unknown search key";
@@ -462,7 +521,7 @@ rfc5322_date(const char *s)
 }
 
 static void
-need_bytes(struct search_ctx *cx, struct smsg *sm)
+need_bytes(struct imap_search *cx, struct smsg *sm)
 {
 	const char *error;
 
@@ -499,7 +558,7 @@ prefix_of(const struct smsg *sm)
 }
 
 static void
-need_tree(struct search_ctx *cx, struct smsg *sm)
+need_tree(struct imap_search *cx, struct smsg *sm)
 {
 	if (sm->tree_loaded)
 		return;
@@ -550,7 +609,7 @@ header_len(const struct smsg *sm)
 /* The header section (prefix and the file's header) in sm->header; from
  * the whole message when that is loaded already. */
 static void
-need_header(struct search_ctx *cx, struct smsg *sm)
+need_header(struct imap_search *cx, struct smsg *sm)
 {
 	const char *error;
 
@@ -574,7 +633,7 @@ need_header(struct search_ctx *cx, struct smsg *sm)
 }
 
 static bool
-match_header(struct search_ctx *cx, struct smsg *sm, const char *field, const char *value)
+match_header(struct imap_search *cx, struct smsg *sm, const char *field, const char *value)
 {
 	struct mail_header_iter it;
 	const char *name, *val;
@@ -628,7 +687,7 @@ match_parts(const struct mime_part *p, const char *file, size_t n, const char *n
 }
 
 static bool
-match_body(struct search_ctx *cx, struct smsg *sm, const char *needle)
+match_body(struct imap_search *cx, struct smsg *sm, const char *needle)
 {
 	size_t pre;
 
@@ -656,8 +715,30 @@ has_keyword(const struct store_msg *m, const char *kw)
 	return false;
 }
 
+/* Is uid in the saved result "$"? Only programs over the selected
+ * mailbox get here with "$" (imap_search_uses_saved is checked first). */
 static bool
-eval(struct search_ctx *cx, const struct skey *k, struct smsg *sm, uint32_t nmsgs,
+in_saved(const struct imap_search *cx, uint32_t uid)
+{
+	const struct imap_view *v = cx->s->sel;
+	size_t lo = 0, hi;
+
+	if (v == NULL)
+		return false;
+	hi = v->nsaved;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (v->saved[mid] < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < v->nsaved && v->saved[lo] == uid;
+}
+
+static bool
+eval(struct imap_search *cx, const struct skey *k, struct smsg *sm, uint32_t nmsgs,
 	uint32_t maxuid)
 {
 	const struct store_msg *m = sm->m;
@@ -683,8 +764,11 @@ eval(struct search_ctx *cx, const struct skey *k, struct smsg *sm, uint32_t nmsg
 	case K_MODSEQ:
 		return (uint64_t)m->modseq >= k->num;
 	case K_UID:
-		return imap_seqset_contains(&k->set, sm->uid, maxuid);
 	case K_SEQ:
+		if (k->set.saved)
+			return in_saved(cx, sm->uid);
+		if (k->op == K_UID)
+			return imap_seqset_contains(&k->set, sm->uid, maxuid);
 		return imap_seqset_contains(&k->set, sm->seq, nmsgs);
 	case K_NOT:
 		return !eval(cx, k->kids[0], sm, nmsgs, maxuid);
@@ -718,6 +802,16 @@ eval(struct search_ctx *cx, const struct skey *k, struct smsg *sm, uint32_t nmsg
 		if (k->op == K_SENTON)
 			return sm->sent_date == k->date;
 		return sm->sent_date >= k->date;
+	case K_OLDER:
+		return m->received <= cx->now - (int64_t)k->num;
+	case K_YOUNGER:
+		return m->received >= cx->now - (int64_t)k->num;
+	case K_SAVEDBEFORE:
+		return local_date(m->savedate) < k->date;
+	case K_SAVEDON:
+		return local_date(m->savedate) == k->date;
+	case K_SAVEDSINCE:
+		return local_date(m->savedate) >= k->date;
 	case K_HEADER:
 		return match_header(cx, sm, k->str, k->str2);
 	case K_BODY:
@@ -730,6 +824,7 @@ eval(struct search_ctx *cx, const struct skey *k, struct smsg *sm, uint32_t nmsg
 	}
 	return false;
 }
+
 
 /* Whether k looks at anything but UIDs and sequence numbers. */
 static bool
@@ -755,210 +850,528 @@ needs_messages(const struct skey *k)
 	}
 }
 
-/* Evaluate over the view; matches as ascending view indexes. */
-static int
-search_run(struct search_ctx *cx, const struct skey *root, uint32_t **idx_r, size_t *n_r)
+/* ---- what the database can do ---- */
+
+/* Unix time of local midnight starting date (yyyymmdd) plus days: a
+ * message's local_date is before date exactly when it was received before
+ * that moment. */
+static int64_t
+local_midnight(int date, int days)
 {
-	struct imap_view *v = cx->s->sel;
-	uint32_t *idx = NULL, maxuid = v->n ? v->uids[v->n - 1] : 0;
-	size_t nidx = 0, off = 0;
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = date / 10000 - 1900;
+	tm.tm_mon = date / 100 % 100 - 1;
+	tm.tm_mday = date % 100 + days;
+	tm.tm_isdst = -1;
+	return (int64_t)mktime(&tm);
+}
+
+static void
+max_i64(int64_t *a, int64_t b)
+{
+	if (b > *a)
+		*a = b;
+}
+
+static void
+min_i64(int64_t *a, int64_t b)
+{
+	if (b < *a)
+		*a = b;
+}
+
+/* The conditions every match must meet, from the keys ANDed at the top of
+ * the program: flag, keyword, size, modseq and date keys become a filter
+ * the database applies (the tree is still evaluated on what comes back),
+ * UID and sequence sets narrow the UID range [*lo, *hi] to scan. Keywords
+ * point into the tree; kw and nokw are malloc'd arrays for them. */
+struct prefilter {
+	struct store_msg_filter f;
+	const char **kw, **nokw;
+	uint32_t lo, hi;	/* lo > hi: nothing can match */
+};
+
+static void
+prefilter_add(struct imap_search *q, const struct imap_search_box *box, const struct skey *k,
+	struct prefilter *p)
+{
+	struct store_msg_filter *f = &p->f;
+	struct imap_seqrange *r;
+	size_t i, nr;
+
+	switch (k->op) {
+	case K_AND:
+		for (i = 0; i < k->nkids; i++)
+			prefilter_add(q, box, k->kids[i], p);
+		break;
+	case K_NONE:
+		p->lo = 1;
+		p->hi = 0;
+		break;
+	case K_NOT:
+		/* NOT of a flag or keyword key is the opposite key (each
+		 * flag key tests one bit); NOT NOT is the key itself. */
+		switch (k->kids[0]->op) {
+		case K_FLAG:
+			f->flags_clear |= k->kids[0]->flag;
+			break;
+		case K_NOFLAG:
+			f->flags_set |= k->kids[0]->flag;
+			break;
+		case K_KEYWORD:
+		case K_UNKEYWORD: {
+			struct skey opp = *k->kids[0];
+
+			opp.op = opp.op == K_KEYWORD ? K_UNKEYWORD : K_KEYWORD;
+			prefilter_add(q, box, &opp, p);
+			break;
+		}
+		case K_NOT:
+			prefilter_add(q, box, k->kids[0]->kids[0], p);
+			break;
+		default:
+			break;
+		}
+		break;
+	case K_FLAG:
+		f->flags_set |= k->flag;
+		break;
+	case K_NOFLAG:
+		f->flags_clear |= k->flag;
+		break;
+	case K_KEYWORD:
+		p->kw = xrealloc(p->kw, (f->nkeywords + 1) * sizeof(*p->kw));
+		p->kw[f->nkeywords++] = k->kw;
+		f->keywords = p->kw;
+		break;
+	case K_UNKEYWORD:
+		p->nokw = xrealloc(p->nokw, (f->nno_keywords + 1) * sizeof(*p->nokw));
+		p->nokw[f->nno_keywords++] = k->kw;
+		f->no_keywords = p->nokw;
+		break;
+	case K_LARGER:
+		max_i64(&f->size_gt, (int64_t)k->num);
+		break;
+	case K_SMALLER:
+		if (f->size_lt < 0 || (int64_t)k->num < f->size_lt)
+			f->size_lt = (int64_t)k->num;
+		break;
+	case K_MODSEQ:
+		max_i64(&f->modseq_ge, (int64_t)k->num);
+		break;
+	case K_BEFORE:
+		min_i64(&f->received_lt, local_midnight(k->date, 0));
+		break;
+	case K_SINCE:
+		max_i64(&f->received_ge, local_midnight(k->date, 0));
+		break;
+	case K_ON:
+		max_i64(&f->received_ge, local_midnight(k->date, 0));
+		min_i64(&f->received_lt, local_midnight(k->date, 1));
+		break;
+	case K_SAVEDBEFORE:
+		min_i64(&f->saved_lt, local_midnight(k->date, 0));
+		break;
+	case K_SAVEDSINCE:
+		max_i64(&f->saved_ge, local_midnight(k->date, 0));
+		break;
+	case K_SAVEDON:
+		max_i64(&f->saved_ge, local_midnight(k->date, 0));
+		min_i64(&f->saved_lt, local_midnight(k->date, 1));
+		break;
+	case K_OLDER:
+		/* whole seconds: received <= now - n */
+		min_i64(&f->received_lt, q->now - (int64_t)k->num + 1);
+		break;
+	case K_YOUNGER:
+		max_i64(&f->received_ge, q->now - (int64_t)k->num);
+		break;
+	case K_UID:
+	case K_SEQ:
+		if (k->set.saved) {
+			const struct imap_view *v = q->s->sel;
+
+			if (v == NULL || v->nsaved == 0) {
+				p->lo = 1;
+				p->hi = 0;
+				break;
+			}
+			if (v->saved[0] > p->lo)
+				p->lo = v->saved[0];
+			if (v->saved[v->nsaved - 1] < p->hi)
+				p->hi = v->saved[v->nsaved - 1];
+			break;
+		}
+		r = imap_seqset_resolve(&k->set, k->op == K_UID ? box->uids[box->n - 1] :
+			(uint32_t)box->n, &nr);
+		if (nr == 0) {
+			p->lo = 1;
+			p->hi = 0;
+		} else if (k->op == K_UID) {
+			if (r[0].lo > p->lo)
+				p->lo = r[0].lo;
+			if (r[nr - 1].hi < p->hi)
+				p->hi = r[nr - 1].hi;
+		} else if (r[0].lo > box->n) {
+			p->lo = 1;
+			p->hi = 0;
+		} else {
+			uint32_t first = box->uids[r[0].lo - 1];
+			uint32_t last = box->uids[(r[nr - 1].hi > box->n ? box->n : r[nr - 1].hi) - 1];
+
+			if (first > p->lo)
+				p->lo = first;
+			if (last < p->hi)
+				p->hi = last;
+		}
+		free(r);
+		break;
+	default:
+		/* OR, NOT and keys on the message text: evaluated here */
+		break;
+	}
+}
+
+/* ---- progress (RFC 9585) ---- */
+
+/*
+ * resp-text-code =/ "INPROGRESS" [ SP "(" progress-tag SP progress-count
+ *                   SP progress-goal ")" ]
+ * progress-tag = tag-string / nil; progress-count = number;
+ * progress-goal = nz-number / nil
+ * Sent between steps once interval_ms passed since the start or the last
+ * report. A tag with "]" would end the response code early: NIL then.
+ */
+static void
+search_progress(struct imap_search *q, uint64_t done_here)
+{
+	uint64_t done = q->done + done_here;
+	int64_t now = ms_mono_ms();
+	struct buf b;
+
+	if (done == 0 || now - q->last_report_ms < q->interval_ms)
+		return;
+	q->last_report_ms = now;
+	if (q->goal > 0 && done > q->goal)
+		done = q->goal;
+	buf_init(&b);
+	buf_puts(&b, "* OK [INPROGRESS (");
+	if (strchr(q->tag, ']') != NULL)
+		buf_puts(&b, "NIL");
+	else
+		imap_buf_string(q->s, &b, q->tag, strlen(q->tag));
+	buf_printf(&b, " %llu ", (unsigned long long)done);
+	if (q->goal > 0)
+		buf_printf(&b, "%llu", (unsigned long long)q->goal);
+	else
+		buf_puts(&b, "NIL");
+	buf_puts(&b, ")] Searching\r\n");
+	imap_write(q->s, b.data, b.len);
+	(void)conn_flush(q->s->c);
+	buf_free(&b);
+}
+
+/* ---- running a program over a mailbox ---- */
+
+struct matches {
+	uint32_t *idx;
+	size_t n, cap;
+};
+
+/* Append a box index to mt; with mods (the result, not candidates) and a
+ * MODSEQ key, its modseq to q->mods in step. */
+static void
+add_index(struct imap_search *q, struct matches *mt, bool mods, uint32_t index,
+	int64_t modseq)
+{
+	mods = mods && q->need.modseq;
+	if (mt->n == mt->cap) {
+		mt->cap = mt->cap ? mt->cap * 2 : 64;
+		mt->idx = xrealloc(mt->idx, mt->cap * sizeof(*mt->idx));
+		if (mods)
+			q->mods = xrealloc(q->mods, mt->cap * sizeof(*q->mods));
+	}
+	if (mods)
+		q->mods[mt->n] = modseq;
+	mt->idx[mt->n++] = index;
+}
+
+static void
+add_match(struct imap_search *q, struct matches *mt, uint32_t index, int64_t modseq)
+{
+	add_index(q, mt, true, index, modseq);
+}
+
+/* The rows of box in [p->lo, p->hi] meeting the prefilter, in chunks of
+ * small columns. With evaluate, the program is run on each (it needs no
+ * message text) and the matches collected; without, every row returned is
+ * a candidate for the batched evaluation. */
+static int
+scan_rows(struct imap_search *q, const struct imap_search_box *box, const struct prefilter *p,
+	bool evaluate, struct matches *mt)
+{
+	const struct imap_view *v = box->selected ? q->s->sel : NULL;
+	uint32_t after = p->lo - 1, maxuid = box->uids[box->n - 1];
+	size_t j = 0;
 	const char *error;
 
-	if (!needs_messages(root)) {
-		/* ALL, UID and sequence sets: the view is enough. */
-		size_t j;
+	for (;;) {
+		struct store_msg *rows = NULL;
+		size_t nrows = 0, i;
 
-		idx = xcalloc(v->n + 1, sizeof(*idx));
-		for (j = 0; j < v->n; j++) {
+		search_progress(q, j);
+		if (store_msgs_scan(q->s->d->store, box->id, after, p->hi, SEARCH_SCAN_CHUNK,
+			    &p->f, evaluate && q->need.keywords, &rows, &nrows, &error) < 0) {
+			log_error(imap_cid(q->s), "proto=imap ev=search error=%s", lq(error));
+			return -1;
+		}
+		for (i = 0; i < nrows; i++) {
 			struct smsg sm;
 
-			if (imap_view_pending(v, v->uids[j]))
+			/* both ascending: the row's place among the client's
+			 * messages (rows the client does not know are skipped) */
+			while (j < box->n && box->uids[j] < rows[i].uid)
+				j++;
+			if (j == box->n)
+				break;
+			if (box->uids[j] != rows[i].uid)
 				continue;
+			if (v != NULL && imap_view_pending(v, rows[i].uid))
+				continue;
+			if (!evaluate) {
+				add_index(q, mt, false, (uint32_t)j, 0);
+				continue;
+			}
 			memset(&sm, 0, sizeof(sm));
 			sm.seq = (uint32_t)(j + 1);
-			sm.uid = v->uids[j];
-			if (eval(cx, root, &sm, (uint32_t)v->n, maxuid))
-				idx[nidx++] = (uint32_t)j;
+			sm.uid = rows[i].uid;
+			sm.m = &rows[i];
+			if (eval(q, q->root, &sm, (uint32_t)box->n, maxuid))
+				add_match(q, mt, (uint32_t)j, rows[i].modseq);
 		}
-		*idx_r = idx;
-		*n_r = nidx;
-		return 0;
+		after = nrows > 0 ? rows[nrows - 1].uid : p->hi;
+		store_msgs_free(rows, nrows);
+		if (nrows < SEARCH_SCAN_CHUNK || j == box->n)
+			break;
 	}
+	return 0;
+}
 
-	while (off < v->n) {
-		size_t nb = v->n - off > SEARCH_BATCH ? SEARCH_BATCH : v->n - off, nm = 0, i, j = 0;
+/* The program on the messages at box indexes cand[0..ncand) (NULL: all of
+ * box), read in batches with what the keys need. */
+static int
+run_batches(struct imap_search *q, const struct imap_search_box *box, const uint32_t *cand,
+	size_t ncand, struct matches *mt)
+{
+	const struct imap_view *v = box->selected ? q->s->sel : NULL;
+	uint32_t maxuid = box->uids[box->n - 1];
+	uint32_t *uids = xmalloc(SEARCH_BATCH * sizeof(*uids));
+	uint32_t *pos = xmalloc(SEARCH_BATCH * sizeof(*pos));
+	size_t off = 0;
+	const char *error;
+	int ret = 0;
+
+	while (off < ncand) {
+		size_t nb = 0, nm = 0, i, j = 0;
 		struct store_msg *msgs = NULL;
 
-		if (store_msgs_get(cx->s->d->store, v->id, v->uids + off, nb,
-			    (cx->need_parsed ? STORE_MSGS_PARSED : 0) |
-			    (cx->need_bytes ? STORE_MSGS_PREFIX : 0),
+		search_progress(q, cand != NULL ? cand[off] : off);
+		for (; off < ncand && nb < SEARCH_BATCH; off++) {
+			uint32_t x = cand != NULL ? cand[off] : (uint32_t)off;
+
+			if (v != NULL && imap_view_pending(v, box->uids[x]))
+				continue;
+			pos[nb] = x;
+			uids[nb++] = box->uids[x];
+		}
+		if (nb == 0)
+			continue;
+		if (store_msgs_get(q->s->d->store, box->id, uids, nb,
+			    (q->need.parsed ? STORE_MSGS_PARSED : 0) |
+			    (q->need.bytes ? STORE_MSGS_PREFIX : 0),
 			    &msgs, &nm, &error) < 0) {
-			log_error(imap_cid(cx->s), "proto=imap ev=search error=%s", lq(error));
-			free(idx);
-			return -1;
+			log_error(imap_cid(q->s), "proto=imap ev=search error=%s", lq(error));
+			ret = -1;
+			break;
 		}
 		for (i = 0; i < nm; i++) {
 			struct smsg sm;
 
-			while (j < nb && v->uids[off + j] != msgs[i].uid)
+			while (j < nb && uids[j] != msgs[i].uid)
 				j++;
 			if (j == nb)
 				break;
-			if (imap_view_pending(v, msgs[i].uid))
-				continue;
 			memset(&sm, 0, sizeof(sm));
-			sm.seq = (uint32_t)(off + j + 1);
+			sm.seq = pos[j] + 1;
 			sm.uid = msgs[i].uid;
 			sm.m = &msgs[i];
 			buf_init(&sm.bytes);
-			if (eval(cx, root, &sm, (uint32_t)v->n, maxuid)) {
-				if ((nidx & (nidx - 1)) == 0) {	/* 0, 1, 2, 4, ...: grow */
-					idx = xrealloc(idx, (nidx ? nidx * 2 : 1) * sizeof(*idx));
-					if (cx->has_modseq)
-						cx->mods = xrealloc(cx->mods,
-							(nidx ? nidx * 2 : 1) * sizeof(*cx->mods));
-				}
-				if (cx->has_modseq)
-					cx->mods[nidx] = msgs[i].modseq;
-				idx[nidx++] = (uint32_t)(off + j);
-			}
+			if (eval(q, q->root, &sm, (uint32_t)box->n, maxuid))
+				add_match(q, mt, pos[j], msgs[i].modseq);
 			buf_free(&sm.bytes);
 			if (sm.header_loaded)
 				buf_free(&sm.header);
 			mime_free(&sm.tree);
 		}
 		store_msgs_free(msgs, nm);
-		off += nb;
 	}
-	*idx_r = idx;
-	*n_r = nidx;
-	return 0;
-}
-
-/* ---- the command ---- */
-
-/* The search keys from cx->i on, ANDed; NULL with a BAD reply when they
- * are missing or malformed. */
-static struct skey *
-parse_program(struct search_ctx *cx, struct imap_cmd *cmd)
-{
-	struct skey *root;
-
-	if (cx->i >= cx->n) {
-		imap_reply(cmd, IMAP_BAD, "Missing search keys");
-		return NULL;
-	}
-	root = skey_new(K_AND);
-	while (cx->i < cx->n) {
-		struct skey *k = parse_key(cx, 0);
-
-		if (k == NULL) {
-			imap_reply(cmd, IMAP_BAD, "%s", cx->error ? cx->error : "Invalid search");
-			skey_free(root);
-			return NULL;
-		}
-		skey_add(root, k);
-	}
-	return root;
+	free(uids);
+	free(pos);
+	return ret;
 }
 
 int
-imap_search_program(struct imap_session *s, struct imap_cmd *cmd,
-	const struct imap_arg *args, size_t n, uint32_t **idx_r, size_t *n_r,
-	int64_t *maxmod_r)
+imap_search_run(struct imap_search *q, const struct imap_search_box *box,
+	struct imap_search_result *res)
 {
-	struct search_ctx cx;
-	struct skey *root;
+	const struct imap_view *v = box->selected ? q->s->sel : NULL;
+	struct matches mt, cand;
+	struct prefilter p;
 	size_t i;
-	int rc = 0;
+	int ret = 0;
 
-	*idx_r = NULL;
-	*n_r = 0;
-	*maxmod_r = 0;
-	memset(&cx, 0, sizeof(cx));
-	cx.s = s;
-	cx.args = args;
-	cx.n = n;
-	root = parse_program(&cx, cmd);
-	if (root == NULL)
-		return -1;
-	if (search_run(&cx, root, idx_r, n_r) < 0) {
-		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Search failed");
-		rc = -1;
-	} else if (cx.has_modseq) {
-		/* RFC 7162 3.1.5: a MODSEQ key enables CONDSTORE. */
-		imap_condstore_enable(s);
-		for (i = 0; i < *n_r; i++)
-			if (cx.mods[i] > *maxmod_r)
-				*maxmod_r = cx.mods[i];
+	memset(res, 0, sizeof(*res));
+	memset(&mt, 0, sizeof(mt));
+	memset(&cand, 0, sizeof(cand));
+	free(q->mods);
+	q->mods = NULL;
+	if (box->n == 0)
+		return 0;
+	if (!needs_messages(q->root)) {
+		/* ALL, UID and sequence sets: the numbering is enough. */
+		uint32_t maxuid = box->uids[box->n - 1];
+
+		for (i = 0; i < box->n; i++) {
+			struct smsg sm;
+
+			if (v != NULL && imap_view_pending(v, box->uids[i]))
+				continue;
+			memset(&sm, 0, sizeof(sm));
+			sm.seq = (uint32_t)(i + 1);
+			sm.uid = box->uids[i];
+			if (eval(q, q->root, &sm, (uint32_t)box->n, maxuid))
+				add_match(q, &mt, (uint32_t)i, 0);
+		}
+		goto done;
 	}
-	free(cx.mods);
-	skey_free(root);
-	return rc;
+	memset(&p, 0, sizeof(p));
+	store_msg_filter_init(&p.f);
+	p.lo = box->uids[0];
+	p.hi = box->uids[box->n - 1];
+	prefilter_add(q, box, q->root, &p);
+	if (p.lo > p.hi) {
+		/* nothing can match */
+	} else if (!q->need.bytes && !q->need.parsed) {
+		/* Flags, keywords, sizes, dates: the rows' small columns,
+		 * filtered by the database as far as it can. */
+		ret = scan_rows(q, box, &p, true, &mt);
+	} else if (store_msg_filter_active(&p.f) || p.lo > box->uids[0] ||
+		   p.hi < box->uids[box->n - 1]) {
+		/* Text keys with conditions on the rows: read the text of
+		 * the rows meeting the conditions only. */
+		ret = scan_rows(q, box, &p, false, &cand);
+		if (ret == 0)
+			ret = run_batches(q, box, cand.idx, cand.n, &mt);
+	} else {
+		ret = run_batches(q, box, NULL, box->n, &mt);
+	}
+	free(p.kw);
+	free(p.nokw);
+	free(cand.idx);
+	if (ret < 0) {
+		free(mt.idx);
+		return -1;
+	}
+done:
+	q->done += box->n;
+	res->idx = mt.idx;
+	res->n = mt.n;
+	/* RFC 7162 3.1.5: with a MODSEQ key the result ends with the highest
+	 * modseq of the messages returned (for MIN/MAX alone: of those). */
+	if (q->need.modseq && mt.n > 0) {
+		if (q->ret != 0 && !(q->ret & (IMAP_RET_ALL | IMAP_RET_COUNT))) {
+			if (q->ret & IMAP_RET_MIN)
+				res->maxmod = q->mods[0];
+			if ((q->ret & IMAP_RET_MAX) && q->mods[mt.n - 1] > res->maxmod)
+				res->maxmod = q->mods[mt.n - 1];
+		} else {
+			for (i = 0; i < mt.n; i++)
+				if (q->mods[i] > res->maxmod)
+					res->maxmod = q->mods[i];
+		}
+	}
+	return 0;
 }
 
-enum {
-	RET_MIN = 1 << 0,
-	RET_MAX = 1 << 1,
-	RET_ALL = 1 << 2,
-	RET_COUNT = 1 << 3,
-};
+void
+imap_search_result_free(struct imap_search_result *res)
+{
+	free(res->idx);
+	memset(res, 0, sizeof(*res));
+}
+
+/* ---- the program ---- */
 
 /*
- * search        = "SEARCH" [search-return-opts] SP search-program
  * search-return-opts = SP "RETURN" SP "(" [search-return-opt
  *                      *(SP search-return-opt)] ")"
- * search-return-opt  = "MIN" / "MAX" / "ALL" / "COUNT" / "SAVE" /
- *                      search-ret-opt-ext
- * search-program = ["CHARSET" SP charset SP] search-key *(SP search-key)
+ * search-return-opt  = "MIN" / "MAX" / "ALL" / "COUNT" /
+ *                      "SAVE" (RFC 5182 section 3) / search-ret-opt-ext
+ * search-program     = ["CHARSET" SP charset SP] search-key *(SP search-key)
  *
  * RFC 9051 6.4.4: "RETURN ()" is the same as "RETURN (ALL)"; IMAP4rev2
  * answers with ESEARCH; IMAP4rev1 without RETURN gets "* SEARCH".
  */
-void
-imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
+struct imap_search *
+imap_search_parse(struct imap_session *s, struct imap_cmd *cmd, const struct imap_arg *args,
+	size_t n, bool esearch)
 {
+	struct imap_search *q = xcalloc(1, sizeof(*q));
 	struct search_ctx cx;
-	struct skey *root;
-	unsigned ret = 0;
-	bool esearch = (s->enabled & IMAP_EN_REV2) != 0;
-	uint32_t *idx = NULL, *vals;
-	size_t nidx = 0, i;
-	int64_t maxmod = 0;
-	struct buf b;
+	size_t i;
 
 	memset(&cx, 0, sizeof(cx));
 	cx.s = s;
-	cx.args = cmd->args;
-	cx.n = cmd->nargs;
-	if (cx.n >= 2 && imap_arg_atom_eq(&cx.args[0], "RETURN")) {
+	cx.args = args;
+	cx.n = n;
+	q->s = s;
+	q->tag = cmd->tag;
+	q->now = ms_now();
+	q->interval_ms = (int64_t)s->d->conf->imap.search_progress_interval * 1000;
+	q->last_report_ms = ms_mono_ms();
+	if (cx.n >= 1 && imap_arg_atom_eq(&cx.args[0], "RETURN")) {
 		const struct imap_arg *opts;
 		size_t nopts;
 
-		if (!imap_arg_list(&cx.args[1], &opts, &nopts)) {
+		if (cx.n < 2 || !imap_arg_list(&cx.args[1], &opts, &nopts)) {
 			imap_reply(cmd, IMAP_BAD, "Invalid RETURN options");
-			return;
+			goto fail;
 		}
 		for (i = 0; i < nopts; i++) {
 			if (imap_arg_atom_eq(&opts[i], "MIN"))
-				ret |= RET_MIN;
+				q->ret |= IMAP_RET_MIN;
 			else if (imap_arg_atom_eq(&opts[i], "MAX"))
-				ret |= RET_MAX;
+				q->ret |= IMAP_RET_MAX;
 			else if (imap_arg_atom_eq(&opts[i], "ALL"))
-				ret |= RET_ALL;
+				q->ret |= IMAP_RET_ALL;
 			else if (imap_arg_atom_eq(&opts[i], "COUNT"))
-				ret |= RET_COUNT;
+				q->ret |= IMAP_RET_COUNT;
+			else if (imap_arg_atom_eq(&opts[i], "SAVE"))
+				q->save = true;
 			else {
+				/* RFC 4466 2.6.1: an unknown option is BAD */
 				imap_reply(cmd, IMAP_BAD, "Unsupported RETURN option");
-				return;
+				goto fail;
 			}
 		}
-		if (ret == 0)
-			ret = RET_ALL;
-		esearch = true;
+		if (q->ret == 0 && !q->save)
+			q->ret = IMAP_RET_ALL;
+		q->given = true;
 		cx.i = 2;
-	} else if (esearch) {
-		ret = RET_ALL;
+	} else if (esearch || (s->enabled & IMAP_EN_REV2)) {
+		q->ret = IMAP_RET_ALL;
 	}
 	if (cx.n - cx.i >= 2 && imap_arg_atom_eq(&cx.args[cx.i], "CHARSET")) {
 		const char *cs;
@@ -966,72 +1379,235 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 		if (!imap_arg_astring(&cx.args[cx.i + 1], &cs, NULL) ||
 		    !(ms_strcaseeq(cs, "UTF-8") || ms_strcaseeq(cs, "US-ASCII"))) {
 			imap_reply(cmd, IMAP_NO, "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
-			return;
+			goto fail;
 		}
 		cx.i += 2;
 	}
-	root = parse_program(&cx, cmd);
-	if (root == NULL)
-		return;
-	if (search_run(&cx, root, &idx, &nidx) < 0) {
-		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Search failed");
-		free(cx.mods);
-		skey_free(root);
-		return;
+	if (cx.i >= cx.n) {
+		imap_reply(cmd, IMAP_BAD, "Missing search keys");
+		goto fail;
 	}
-	/* RFC 7162 3.1.5: with a MODSEQ key the result ends with the highest
-	 * modseq of the messages returned (for MIN/MAX alone: of those). */
-	if (cx.has_modseq && nidx > 0) {
-		imap_condstore_enable(s);
-		if (esearch && !(ret & (RET_ALL | RET_COUNT))) {
-			if (ret & RET_MIN)
-				maxmod = cx.mods[0];
-			if ((ret & RET_MAX) && cx.mods[nidx - 1] > maxmod)
-				maxmod = cx.mods[nidx - 1];
-		} else {
-			for (i = 0; i < nidx; i++)
-				if (cx.mods[i] > maxmod)
-					maxmod = cx.mods[i];
+	q->root = skey_new(K_AND);
+	while (cx.i < cx.n) {
+		struct skey *k = parse_key(&cx, 0);
+
+		if (k == NULL) {
+			imap_reply(cmd, IMAP_BAD, "%s", cx.error ? cx.error : "Invalid search");
+			goto fail;
 		}
-	} else if (cx.has_modseq) {
-		imap_condstore_enable(s);
+		skey_add(q->root, k);
 	}
-	vals = xmalloc((nidx + 1) * sizeof(*vals));
-	for (i = 0; i < nidx; i++)
-		vals[i] = cmd->uid ? s->sel->uids[idx[i]] : idx[i] + 1;
+	q->need = cx.need;
+	return q;
+fail:
+	imap_search_free(&q);
+	return NULL;
+}
+
+void
+imap_search_free(struct imap_search **qp)
+{
+	struct imap_search *q = *qp;
+
+	if (q == NULL)
+		return;
+	skey_free(q->root);
+	free(q->mods);
+	free(q);
+	*qp = NULL;
+}
+
+unsigned
+imap_search_return(const struct imap_search *q, bool *given_r, bool *save_r)
+{
+	*given_r = q->given;
+	*save_r = q->save;
+	return q->ret;
+}
+
+bool
+imap_search_uses_saved(const struct imap_search *q)
+{
+	return q->need.saved;
+}
+
+bool
+imap_search_has_modseq(const struct imap_search *q)
+{
+	return q->need.modseq;
+}
+
+void
+imap_search_set_goal(struct imap_search *q, uint64_t goal)
+{
+	q->goal = goal;
+}
+
+/* RFC 4731 section 3.1: MIN/MAX/ALL are left out when nothing matched;
+ * COUNT is always given. */
+void
+imap_search_buf_return(const struct imap_search *q, const struct imap_search_result *res,
+	const uint32_t *vals, struct buf *out)
+{
+	if ((q->ret & IMAP_RET_MIN) && res->n > 0)
+		buf_printf(out, " MIN %u", vals[0]);
+	if ((q->ret & IMAP_RET_MAX) && res->n > 0)
+		buf_printf(out, " MAX %u", vals[res->n - 1]);
+	if (q->ret & IMAP_RET_COUNT)
+		buf_printf(out, " COUNT %zu", res->n);
+	if ((q->ret & IMAP_RET_ALL) && res->n > 0) {
+		buf_puts(out, " ALL ");
+		imap_seqset_format(out, vals, res->n);
+	}
+	if (res->maxmod > 0)
+		buf_printf(out, " MODSEQ %lld", (long long)res->maxmod);
+}
+
+/* RFC 5182 section 2.4: "if the SAVE result option is combined with MIN
+ * and/or MAX result options, and none of the other ESEARCH result options
+ * are present, the corresponding MIN/MAX is saved"; otherwise (ALL, COUNT,
+ * or SAVE alone) the whole result. */
+void
+imap_search_save(struct imap_session *s, const struct imap_search *q,
+	const struct imap_search_result *res)
+{
+	struct imap_view *v = s->sel;
+	const uint32_t *u;
+	size_t n, i;
+
+	if (v == NULL)
+		return;
+	free(v->saved);
+	v->saved = NULL;
+	v->nsaved = 0;
+	if (res == NULL || res->n == 0)
+		return;
+	u = v->uids;
+	n = res->n;
+	if ((q->ret & (IMAP_RET_MIN | IMAP_RET_MAX)) &&
+	    !(q->ret & (IMAP_RET_ALL | IMAP_RET_COUNT))) {
+		v->saved = xmalloc(2 * sizeof(*v->saved));
+		if (q->ret & IMAP_RET_MIN)
+			v->saved[v->nsaved++] = u[res->idx[0]];
+		if ((q->ret & IMAP_RET_MAX) && (v->nsaved == 0 || n > 1))
+			v->saved[v->nsaved++] = u[res->idx[n - 1]];
+		return;
+	}
+	v->saved = xmalloc(n * sizeof(*v->saved));
+	for (i = 0; i < n; i++)
+		v->saved[i] = u[res->idx[i]];
+	v->nsaved = n;
+}
+
+/* ---- the command ---- */
+
+/*
+ * search = "SEARCH" [search-return-opts] SP search-program
+ * With SAVE (RFC 5182 section 2.1) the result replaces "$" when the
+ * command succeeds, and empties it when the search fails; a command
+ * rejected as BAD leaves "$" alone. SAVE alone asks for no ESEARCH
+ * response (RFC 9051 6.4.4.1).
+ */
+void
+imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
+{
+	struct imap_search *q;
+	struct imap_search_box box;
+	struct imap_search_result res;
+	unsigned ret;
+	bool given, save, esearch;
+	uint32_t *vals;
+	size_t i;
+	struct buf b;
+
+	q = imap_search_parse(s, cmd, cmd->args, cmd->nargs, false);
+	if (q == NULL)
+		return;
+	ret = imap_search_return(q, &given, &save);
+	esearch = given || (s->enabled & IMAP_EN_REV2);
+	memset(&box, 0, sizeof(box));
+	box.id = s->sel->id;
+	box.uids = s->sel->uids;
+	box.n = s->sel->n;
+	box.selected = true;
+	imap_search_set_goal(q, box.n);
+	if (imap_search_run(q, &box, &res) < 0) {
+		if (save)
+			imap_search_save(s, q, NULL);
+		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Search failed");
+		imap_search_free(&q);
+		return;
+	}
+	if (imap_search_has_modseq(q))
+		imap_condstore_enable(s);
+	if (save)
+		imap_search_save(s, q, &res);
+	vals = xmalloc((res.n + 1) * sizeof(*vals));
+	for (i = 0; i < res.n; i++)
+		vals[i] = cmd->uid ? s->sel->uids[res.idx[i]] : res.idx[i] + 1;
 	buf_init(&b);
 	if (!esearch) {
 		buf_puts(&b, "* SEARCH");
-		for (i = 0; i < nidx; i++)
+		for (i = 0; i < res.n; i++)
 			buf_printf(&b, " %u", vals[i]);
-		if (maxmod > 0)
-			buf_printf(&b, " (MODSEQ %lld)", (long long)maxmod);
-	} else {
-		/* RFC 4731 section 3.1: MIN/MAX/ALL are left out when nothing
-		 * matched; COUNT is always given. */
+		if (res.maxmod > 0)
+			buf_printf(&b, " (MODSEQ %lld)", (long long)res.maxmod);
+		buf_puts(&b, "\r\n");
+	} else if (ret != 0) {
 		buf_puts(&b, "* ESEARCH (TAG ");
 		imap_buf_string(s, &b, cmd->tag, strlen(cmd->tag));
 		buf_putc(&b, ')');
 		if (cmd->uid)
 			buf_puts(&b, " UID");
-		if ((ret & RET_MIN) && nidx > 0)
-			buf_printf(&b, " MIN %u", vals[0]);
-		if ((ret & RET_MAX) && nidx > 0)
-			buf_printf(&b, " MAX %u", vals[nidx - 1]);
-		if (ret & RET_COUNT)
-			buf_printf(&b, " COUNT %zu", nidx);
-		if ((ret & RET_ALL) && nidx > 0) {
-			buf_puts(&b, " ALL ");
-			imap_seqset_format(&b, vals, nidx);
-		}
-		if (maxmod > 0)
-			buf_printf(&b, " MODSEQ %lld", (long long)maxmod);
+		imap_search_buf_return(q, &res, vals, &b);
+		buf_puts(&b, "\r\n");
 	}
-	buf_puts(&b, "\r\n");
 	imap_write(s, b.data, b.len);
 	buf_free(&b);
 	free(vals);
-	free(idx);
-	free(cx.mods);
-	skey_free(root);
+	imap_search_result_free(&res);
+	imap_search_free(&q);
+}
+
+int
+imap_search_program(struct imap_session *s, struct imap_cmd *cmd,
+	const struct imap_arg *args, size_t n, uint32_t **idx_r, size_t *n_r,
+	int64_t *maxmod_r)
+{
+	struct imap_search *q;
+	struct imap_search_box box;
+	struct imap_search_result res;
+
+	*idx_r = NULL;
+	*n_r = 0;
+	*maxmod_r = 0;
+	/* SORT and THREAD have their charset before the program and no
+	 * RETURN options (RFC 5256 section 3). */
+	if (n > 0 && (imap_arg_atom_eq(&args[0], "RETURN") ||
+		imap_arg_atom_eq(&args[0], "CHARSET"))) {
+		imap_reply(cmd, IMAP_BAD, "Unknown search key");
+		return -1;
+	}
+	q = imap_search_parse(s, cmd, args, n, false);
+	if (q == NULL)
+		return -1;
+	memset(&box, 0, sizeof(box));
+	box.id = s->sel->id;
+	box.uids = s->sel->uids;
+	box.n = s->sel->n;
+	box.selected = true;
+	imap_search_set_goal(q, box.n);
+	if (imap_search_run(q, &box, &res) < 0) {
+		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Search failed");
+		imap_search_free(&q);
+		return -1;
+	}
+	/* RFC 7162 3.1.5: a MODSEQ key enables CONDSTORE. */
+	if (imap_search_has_modseq(q))
+		imap_condstore_enable(s);
+	*idx_r = res.idx;
+	*n_r = res.n;
+	*maxmod_r = res.maxmod;
+	imap_search_free(&q);
+	return 0;
 }

@@ -236,6 +236,33 @@ imap_seqset_uids_to_indexes(const struct imap_seqset *set, const uint32_t *uids,
 }
 
 void
+imap_seqset_uidlist_to_indexes(const uint32_t *list, size_t nlist, const uint32_t *uids,
+	size_t n, uint32_t **idx_r, size_t *n_r)
+{
+	size_t i = 0, j = 0, k = 0;
+	uint32_t *idx = NULL;
+
+	*idx_r = NULL;
+	*n_r = 0;
+	/* Both ascending: one merge pass. */
+	while (i < n && j < nlist) {
+		if (uids[i] < list[j]) {
+			i++;
+		} else if (uids[i] > list[j]) {
+			j++;
+		} else {
+			if (idx == NULL)
+				idx = xmalloc((nlist < n ? nlist : n) * sizeof(*idx));
+			idx[k++] = (uint32_t)i;
+			i++;
+			j++;
+		}
+	}
+	*idx_r = idx;
+	*n_r = k;
+}
+
+void
 imap_seqset_format(struct buf *out, const uint32_t *v, size_t n)
 {
 	size_t i = 0;

@@ -1,8 +1,9 @@
 /* IMAP sequence sets (RFC 9051 section 9: sequence-set, seq-range,
  * seq-number): parsing "1:5,7,9:*", resolving "*" against a mailbox, mapping
  * to message sequence numbers or UIDs of the session's view, and formatting
- * sorted UID lists compactly (for ESEARCH / COPYUID later). "$" (RFC 5182
- * SEARCHRES) is recognized and reported so that extension can slot in. */
+ * sorted UID lists compactly (ESEARCH, COPYUID). "$" (RFC 5182 SEARCHRES)
+ * is recognized where allowed; the session resolves it against the saved
+ * result (imap_seqset_uidlist_to_indexes). */
 #ifndef IMAP_SEQSET_H
 #define IMAP_SEQSET_H
 
@@ -55,6 +56,13 @@ int imap_seqset_to_indexes(const struct imap_seqset *set, uint32_t count,
  * 559:*" includes the last message even when 559 is higher). Nonexistent
  * UIDs are ignored. The result is malloc'd (may be NULL when empty). */
 void imap_seqset_uids_to_indexes(const struct imap_seqset *set,
+	const uint32_t *uids, size_t n, uint32_t **idx_r, size_t *n_r);
+
+/* The saved search result (RFC 5182 "$", a list of UIDs ascending and
+ * unique) against the ascending uids[0..n): the 0-based indexes of the
+ * UIDs that are in both (malloc'd, NULL when none). UIDs no longer in uids
+ * (expunged and reported) drop out. */
+void imap_seqset_uidlist_to_indexes(const uint32_t *list, size_t nlist,
 	const uint32_t *uids, size_t n, uint32_t **idx_r, size_t *n_r);
 
 /* Append the ascending, unique values v[0..n) as a compact sequence set

@@ -78,6 +78,7 @@ static const struct imap_command_def commands[] = {
 	{ "SETMETADATA", imap_cmd_setmetadata, CMDF_AUTH },
 	{ "NOTIFY", imap_cmd_notify, CMDF_AUTH },
 	{ "REPLACE", imap_cmd_replace, CMDF_SELECTED | CMDF_UID | CMDF_SEQNUMS },
+	{ "ESEARCH", imap_cmd_esearch, CMDF_AUTH },
 };
 
 static const struct imap_command_def *
@@ -793,6 +794,7 @@ imap_view_close(struct imap_session *s)
 	free(v->uids);
 	free(v->pending_expunge);
 	free(v->own);
+	free(v->saved);
 	free(v->name);
 	free(v);
 	s->sel = NULL;
@@ -1226,12 +1228,18 @@ imap_view_indexes(struct imap_session *s, struct imap_cmd *cmd,
 		return -1;
 	}
 	imap_seqset_init(&set);
-	if (imap_seqset_parse(str, a->len, false, &set, &error) < 0) {
+	if (imap_seqset_parse(str, a->len, true, &set, &error) < 0) {
 		imap_reply(cmd, IMAP_BAD, "%s", error);
 		imap_seqset_free(&set);
 		return -1;
 	}
-	if (cmd->uid) {
+	if (set.saved) {
+		/* RFC 5182 section 2.1: "$" stands for the same messages in
+		 * UID and non-UID commands; before any SAVE it is empty, and
+		 * messages whose expunge was reported are gone from it. */
+		imap_seqset_uidlist_to_indexes(s->sel->saved, s->sel->nsaved, s->sel->uids,
+			s->sel->n, idx_r, n_r);
+	} else if (cmd->uid) {
 		imap_seqset_uids_to_indexes(&set, s->sel->uids, s->sel->n, idx_r, n_r);
 	} else if (imap_seqset_to_indexes(&set, (uint32_t)s->sel->n, idx_r, n_r) < 0) {
 		/* RFC 9051 section 9 (seq-number): "The server should respond

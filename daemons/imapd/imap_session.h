@@ -90,6 +90,11 @@ struct imap_view {
 	size_t nkeywords;
 	int64_t *own;		/* modseqs of our own changes already reported */
 	size_t nown;
+	/* RFC 5182 SEARCHRES: the result saved by SEARCH RETURN (SAVE), as
+	 * UIDs ascending; "$" means those still in uids. Empty until a SAVE;
+	 * a new SELECT/EXAMINE, CLOSE or UNSELECT starts a new view. */
+	uint32_t *saved;
+	size_t nsaved;
 };
 
 /* A message literal of APPEND or REPLACE, streamed to a temporary file as it
@@ -232,8 +237,9 @@ void imap_view_own(struct imap_session *s, int64_t modseq);
 bool imap_view_pending(const struct imap_view *v, uint32_t uid);
 /* Note keywords possibly new to the mailbox; sends FLAGS when there are. */
 void imap_view_keywords(struct imap_session *s, char *const *kw, size_t n);
-/* Resolve a sequence-set argument to view indexes (cmd->uid: UIDs). On
- * failure sets a BAD reply and returns -1. */
+/* Resolve a sequence-set argument to view indexes (cmd->uid: UIDs), or
+ * "$", the saved search result (RFC 5182). On failure sets a BAD reply and
+ * returns -1. */
 int imap_view_indexes(struct imap_session *s, struct imap_cmd *cmd,
 	const struct imap_arg *a, uint32_t **idx_r, size_t *n_r);
 /* "FLAGS (...)" and "OK [PERMANENTFLAGS (...)]" for the view. */
@@ -310,8 +316,9 @@ imap_cmd_fn imap_cmd_create, imap_cmd_delete, imap_cmd_rename, imap_cmd_subscrib
 /* imap_fetch.c */
 imap_cmd_fn imap_cmd_fetch, imap_cmd_store;
 
-/* imap_search.c */
-imap_cmd_fn imap_cmd_search;
+/* imap_search.c: SEARCH and UID SEARCH; imap_cmd_esearch.c: ESEARCH
+ * (RFC 7377 MULTISEARCH) */
+imap_cmd_fn imap_cmd_search, imap_cmd_esearch;
 /* Parse args[0..n) as search-key *(SP search-key) (no CHARSET or RETURN)
  * and evaluate it over the selected mailbox, as SEARCH does. Returns 0
  * with the matches as ascending view indexes in *idx_r (malloc'd; free

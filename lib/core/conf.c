@@ -66,6 +66,7 @@ static const struct conf_key keys[] = {
 	{ "imap", "max_connections", CT_UINT, O(imap.l.max_connections), "1000", false, 1, 100000 },
 	{ "imap", "max_literal_size", CT_SIZE, O(imap.max_literal_size), "100m", false, 1024, (uint64_t)1 << 40 },
 	{ "imap", "max_line_length", CT_UINT, O(imap.max_line_length), "65536", false, 1024, 1 << 24 },
+	{ "imap", "search_progress_interval", CT_DURATION, O(imap.search_progress_interval), "10s", false, 0, 3600 },
 
 	{ "web", "listen", CT_HOSTPORTS, O(web.listen), "", false, 0, 0 },
 

@@ -70,6 +70,9 @@ struct conf {
 		struct conf_listener l;
 		uint64_t max_literal_size;
 		uint64_t max_line_length;
+		/* Seconds between "* OK [INPROGRESS ...]" responses of a long
+		 * search (RFC 9585); 0: at every step (for tests). */
+		uint64_t search_progress_interval;
 	} imap;
 
 	struct {

@@ -318,7 +318,8 @@ int store_mailbox_list(struct store *st, int64_t account_id,
 int store_mailbox_list_modseq(struct store *st, int64_t account_id,
 	struct store_mailbox **mbs_r, int64_t **hms_r, size_t *n_r, const char **error_r);
 /* The mailboxes incoming mail is delivered to: the addresses' mailboxes and
- * those of rulesets that are not for mailing lists (NOTIFY's INBOXES). */
+ * those of rulesets that are not for mailing lists (the NOTIFY and ESEARCH
+ * "inboxes" filter, RFC 5465 section 6). Free with store_names_free. */
 int store_delivery_mailboxes(struct store *st, int64_t account_id, char ***names_r,
 	size_t *n_r, const char **error_r);
 /* One mailbox by name ("INBOX" case-insensitively is Inbox). Returns 1
@@ -371,11 +372,15 @@ struct store_msg {
 	int64_t modseq;
 	int64_t size;
 	int64_t received;	/* unix seconds */
+	int64_t savedate;	/* unix seconds: stored into this mailbox */
 	char *file_path;	/* relative to datadir */
 	size_t prefix_len;	/* length of msg_prefix */
 	char *parsed;		/* JSON text of the MIME structure (mime.h) */
 	bool have_prefix;	/* prefix loaded (STORE_MSGS_PREFIX) */
 	struct buf prefix;
+	/* With STORE_MSGS_PREVIEW: the stored preview, NULL when none was
+	 * ever computed (store_msgs_set_previews fills it in). */
+	char *preview;
 };
 void store_msg_free(struct store_msg *m);
 void store_msgs_free(struct store_msg *ms, size_t n);
@@ -388,6 +393,7 @@ int store_mailbox_uids(struct store *st, int64_t mailbox_id, uint32_t **uids_r,
 enum store_msgs_what {
 	STORE_MSGS_PARSED = 1,	/* m->parsed, the MIME JSON */
 	STORE_MSGS_PREFIX = 2,	/* m->prefix, the header lines we added */
+	STORE_MSGS_PREVIEW = 4,	/* m->preview */
 };
 /* Metadata of the messages with the given UIDs (ascending, unique) in the
  * mailbox; UIDs that no longer exist are skipped. what: STORE_MSGS_*
@@ -395,6 +401,42 @@ enum store_msgs_what {
 int store_msgs_get(struct store *st, int64_t mailbox_id, const uint32_t *uids,
 	size_t n, unsigned what, struct store_msg **msgs_r, size_t *n_r,
 	const char **error_r);
+/* Conditions on message rows evaluated by the database (store_msgs_scan);
+ * a row must meet all of them. store_msg_filter_init sets "no condition"
+ * everywhere. Times are unix seconds compared with the columns' whole
+ * seconds. */
+struct store_msg_filter {
+	unsigned flags_set;	/* every one of these SF_* bits set */
+	unsigned flags_clear;	/* none of these bits set */
+	const char *const *keywords;	/* all present (lower case) */
+	size_t nkeywords;
+	const char *const *no_keywords;	/* none present (lower case) */
+	size_t nno_keywords;
+	int64_t size_gt, size_lt;	/* -1: no bound */
+	int64_t modseq_ge;		/* -1: no bound */
+	int64_t received_ge, received_lt;	/* INT64_MIN / INT64_MAX: none */
+	int64_t saved_ge, saved_lt;
+};
+void store_msg_filter_init(struct store_msg_filter *f);
+/* Whether f has any condition. */
+bool store_msg_filter_active(const struct store_msg_filter *f);
+/* Rows of the mailbox with after < uid <= last that meet f (NULL: all),
+ * ascending by UID, at most limit of them, with only the small columns:
+ * uid, flags, modseq, size, received, savedate, and the keywords when
+ * with_keywords (id, file_path, prefix and parsed stay empty). For
+ * searches over a whole mailbox that need no message text
+ * (store_search.c). */
+int store_msgs_scan(struct store *st, int64_t mailbox_id, uint32_t after, uint32_t last,
+	size_t limit, const struct store_msg_filter *f, bool with_keywords,
+	struct store_msg **msgs_r, size_t *n_r, const char **error_r);
+/* Save computed previews (RFC 8970) of messages that have none stored, in
+ * one statement: previews[i] for uids[i]. The modseq does not change (a
+ * preview is derived data, not a change of the message). */
+int store_msgs_set_previews(struct store *st, int64_t mailbox_id, const uint32_t *uids,
+	const char *const *previews, size_t n, const char **error_r);
+/* Free a list of names (store_delivery_mailboxes). */
+void store_names_free(char **names, size_t n);
+
 /* Append the header section of message m (prefix and the file's header,
  * through the empty line; at most max bytes of the file are read) to out.
  * Uses m->prefix when loaded (STORE_MSGS_PREFIX), else asks the database.

@@ -19,6 +19,7 @@ store_msg_free(struct store_msg *m)
 	free(m->file_path);
 	buf_free(&m->prefix);
 	free(m->parsed);
+	free(m->preview);
 	memset(m, 0, sizeof(*m));
 }
 
@@ -107,11 +108,13 @@ store_msgs_get(struct store *st, int64_t mailbox_id, const uint32_t *uids,
 	}
 	res = db_execv(c, error_r,
 		"SELECT id, uid, flags, array_to_string(keywords, ' '), modseq, size,"
-		" extract(epoch FROM received)::bigint, file_path, length(msg_prefix),"
-		" CASE WHEN $3 THEN parsed::text END, CASE WHEN $4 THEN msg_prefix END"
+		" floor(extract(epoch FROM received))::bigint, file_path, length(msg_prefix),"
+		" CASE WHEN $3 THEN parsed::text END, CASE WHEN $4 THEN msg_prefix END,"
+		" floor(extract(epoch FROM savedate))::bigint, CASE WHEN $5 THEN preview END"
 		" FROM messages WHERE mailbox_id = $1 AND uid = ANY($2::bigint[]) ORDER BY uid",
-		4, db_i64(mailbox_id), arr.data, (what & STORE_MSGS_PARSED) ? "true" : "false",
-		(what & STORE_MSGS_PREFIX) ? "true" : "false");
+		5, db_i64(mailbox_id), arr.data, (what & STORE_MSGS_PARSED) ? "true" : "false",
+		(what & STORE_MSGS_PREFIX) ? "true" : "false",
+		(what & STORE_MSGS_PREVIEW) ? "true" : "false");
 	db_put(st->pool, c);
 	buf_free(&arr);
 	if (res == NULL)
@@ -135,6 +138,9 @@ store_msgs_get(struct store *st, int64_t mailbox_id, const uint32_t *uids,
 			buf_init(&m->prefix);
 			m->have_prefix = db_get_bytea(res, i, 10, &m->prefix) == 0;
 		}
+		m->savedate = db_get_i64(res, i, 11);
+		if (!PQgetisnull(res, i, 12))
+			m->preview = xstrdup(PQgetvalue(res, i, 12));
 	}
 	*n_r = (size_t)rows;
 	PQclear(res);

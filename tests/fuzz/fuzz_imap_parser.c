@@ -1,9 +1,10 @@
 /* Fuzz target for the IMAP command parser of mailstead-imapd. The input is
  * fed whole, one byte at a time and in input-derived pieces; the three
  * event transcripts must agree. Every atom argument also goes through the
- * sequence-set parser and its mappings, and every string through modified
- * UTF-7. The first input byte picks options (small limits, refusing
- * literals, line mode after commands) so those paths are reached. */
+ * sequence-set parser (with "$", RFC 5182) and its mappings, and every
+ * string through modified UTF-7. The first input byte picks options (small
+ * limits, refusing literals, line mode after commands) so those paths are
+ * reached. */
 #include "config.h"
 
 #include <stdint.h>
@@ -67,7 +68,18 @@ fuzz_seqset(const char *s, size_t n)
 		imap_seqset_free(&set);
 		return;
 	}
-	if (!set.saved) {
+	if (set.saved) {
+		/* "$": the saved UIDs against a view; both ascending */
+		static const uint32_t saved[] = { 2, 7, 8, 4294967295u };
+
+		CHECK(set.n == 0);
+		imap_seqset_uidlist_to_indexes(saved, MS_NELEM(saved), uids, MS_NELEM(uids),
+			&idx, &nidx);
+		CHECK(nidx == 3);
+		for (i = 0; i < nidx; i++)
+			CHECK(i == 0 || idx[i] > idx[i - 1]);
+		free(idx);
+	} else {
 		if (imap_seqset_to_indexes(&set, 50, &idx, &nidx) == 0) {
 			for (i = 0; i < nidx; i++) {
 				CHECK(idx[i] < 50);

@@ -468,6 +468,8 @@ class MetadataTest(Base):
                     'SETMETADATA (INBOX) (/private/a "x")'):
             u, t = self.r.imap("m", cmd)
             self.assertTrue(t.startswith("m BAD "), (cmd, u, t))
+            # (20 BAD answers in a row end the session: keep it going)
+            self.r.imap("n", "NOOP")
         # Unbalanced input is a parse error of the line, not the end of it all.
         for line in ('SETMETADATA INBOX (/private/a "x"', 'GETMETADATA INBOX (/private/a',
                      'SETMETADATA INBOX (/private/a "unterminated)'):

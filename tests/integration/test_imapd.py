@@ -456,8 +456,11 @@ class ImapdTest(harness.TestCase):
             m.search(None, "FOO")
         typ, data = m.search(None, "CHARSET", "KOI8-R", "ALL")
         self.assertEqual(typ, "NO")
+        # "$" (SEARCHRES) before any SEARCH RETURN (SAVE) is the empty set
+        typ, data = m.search(None, "$")
+        self.assertEqual((typ, data), ("OK", [b""]))
         with self.assertRaisesRegex(imaplib.IMAP4.error, "BAD"):
-            m.search(None, "$")
+            m.search(None, "$$")
         typ, data = m.search(None, "5")
         self.assertEqual(typ, "OK")    # within SEARCH, a set is just a filter
         m.logout()

@@ -771,6 +771,78 @@ test_seqset_parse(void **state)
 	imap_seqset_free(&s);
 }
 
+/* RFC 5182: "$" is an atom to the parser wherever a sequence set may be,
+ * and only the sequence-set parser (with allow_saved) gives it meaning. */
+static void
+test_saved_result(void **state)
+{
+	static const char *const bad[] = { "$,1", "1,$", "$:3", "3:$", "$$", "$1", "$*", "*$",
+		"$ ", " $", ",$", "$," };
+	static const uint32_t uids[] = { 2, 4, 6, 8, 10 };
+	struct imap_seqset s;
+	const char *err;
+	uint32_t *idx;
+	size_t i, n;
+	char *got;
+
+	(void)state;
+	check("a FETCH $ (FLAGS)\r\n", "CMD a FETCH A($) ( A(FLAGS) )\n", 0);
+	check("a UID STORE $ +FLAGS.SILENT (\\Seen)\r\n",
+		"CMD a UID A(STORE) A($) A(+FLAGS.SILENT) ( A(\\x5cSeen) )\n", 0);
+	check("a UID SEARCH RETURN (SAVE MIN) UID $ NOT $\r\n",
+		"CMD a UID A(SEARCH) A(RETURN) ( A(SAVE) A(MIN) ) A(UID) A($) A(NOT) A($)\n", 0);
+	check("a MOVE $ \"Archive\"\r\nb UID EXPUNGE $\r\n",
+		"CMD a MOVE A($) Q(Archive)\nCMD b UID A(EXPUNGE) A($)\n", 0);
+	check("a ESEARCH IN (mailboxes (a b) subtree-one c) RETURN () $\r\n",
+		"CMD a ESEARCH A(IN) ( A(mailboxes) ( A(a) A(b) ) A(subtree-one) A(c) ) "
+		"A(RETURN) ( ) A($)\n", 0);
+	/* "$" inside other atoms stays part of them */
+	check("a FETCH $,1 X$\r\n", "CMD a FETCH A($,1) A(X$)\n", 0);
+
+	imap_seqset_init(&s);
+	assert_int_equal(imap_seqset_parse("$", 1, true, &s, &err), 0);
+	assert_true(s.saved);
+	assert_int_equal(s.n, 0);
+	err = NULL;
+	assert_int_equal(imap_seqset_parse("$", 1, false, &s, &err), -1);
+	assert_non_null(err);
+	for (i = 0; i < MS_NELEM(bad); i++) {
+		err = NULL;
+		if (imap_seqset_parse(bad[i], strlen(bad[i]), true, &s, &err) == 0)
+			fail_msg("accepted \"%s\"", bad[i]);
+		assert_non_null(err);
+		assert_false(s.saved);
+	}
+	/* a later ordinary set clears the flag */
+	assert_int_equal(imap_seqset_parse("$", 1, true, &s, &err), 0);
+	assert_int_equal(imap_seqset_parse("1:2", 3, true, &s, &err), 0);
+	assert_false(s.saved);
+	imap_seqset_free(&s);
+
+	/* the saved UIDs against the view: gone ones drop out */
+	{
+		static const uint32_t saved[] = { 1, 4, 5, 10, 11 };
+
+		imap_seqset_uidlist_to_indexes(saved, MS_NELEM(saved), uids, MS_NELEM(uids),
+			&idx, &n);
+		got = idx_str(idx, n);
+		assert_string_equal(got, "1,4");
+		free(got);
+		free(idx);
+	}
+	imap_seqset_uidlist_to_indexes(uids, MS_NELEM(uids), uids, MS_NELEM(uids), &idx, &n);
+	got = idx_str(idx, n);
+	assert_string_equal(got, "0,1,2,3,4");
+	free(got);
+	free(idx);
+	imap_seqset_uidlist_to_indexes(NULL, 0, uids, MS_NELEM(uids), &idx, &n);
+	assert_null(idx);
+	assert_int_equal(n, 0);
+	imap_seqset_uidlist_to_indexes(uids, MS_NELEM(uids), NULL, 0, &idx, &n);
+	assert_null(idx);
+	assert_int_equal(n, 0);
+}
+
 static void
 test_seqset_indexes(void **state)
 {
@@ -962,6 +1034,7 @@ main(void)
 		cmocka_unit_test(test_line_mode),
 		cmocka_unit_test(test_accessors),
 		cmocka_unit_test(test_seqset_parse),
+		cmocka_unit_test(test_saved_result),
 		cmocka_unit_test(test_seqset_indexes),
 		cmocka_unit_test(test_seqset_uids),
 		cmocka_unit_test(test_seqset_resolve_format),
