@@ -131,16 +131,6 @@ parse_sources(struct imap_session *s, const struct imap_arg *list, size_t n,
 	return 0;
 }
 
-static bool
-has_prefix_dir(const char *name, const char *parent, bool one_level)
-{
-	size_t n = strlen(parent);
-
-	if (strncmp(name, parent, n) != 0 || name[n] != '/')
-		return false;
-	return !one_level || strchr(name + n + 1, '/') == NULL;
-}
-
 /* Does mailbox mb belong to the sources? */
 static bool
 selected_by(struct imap_session *s, const struct sources *src, char *const *delivery,
@@ -156,7 +146,7 @@ selected_by(struct imap_session *s, const struct sources *src, char *const *deli
 		/* RFC 5465 section 6: "inboxes" is where new mail arrives:
 		 * the Inbox with its children, and the mailboxes of the
 		 * account's addresses and delivery rules. */
-		if (strcmp(mb->name, "Inbox") == 0 || has_prefix_dir(mb->name, "Inbox", false))
+		if (imap_mailbox_in_subtree(mb->name, "Inbox", false))
 			return true;
 		for (i = 0; i < ndelivery; i++)
 			if (strcmp(mb->name, delivery[i]) == 0)
@@ -165,9 +155,8 @@ selected_by(struct imap_session *s, const struct sources *src, char *const *deli
 	for (i = 0; i < src->nnames; i++) {
 		const struct src_name *sn = &src->names[i];
 
-		if (strcmp(mb->name, sn->name) == 0 ||
-		    (sn->kind != NAME_MAILBOX &&
-			has_prefix_dir(mb->name, sn->name, sn->kind == NAME_SUBTREE_ONE)))
+		if (sn->kind == NAME_MAILBOX ? strcmp(mb->name, sn->name) == 0 :
+		    imap_mailbox_in_subtree(mb->name, sn->name, sn->kind == NAME_SUBTREE_ONE))
 			return true;
 	}
 	return false;

@@ -130,18 +130,6 @@ imap_notify_free(struct imap_notify **np)
 /* ---- matching (RFC 5465 section 6) ---- */
 
 static bool
-in_subtree(const char *name, const char *top, bool one_level)
-{
-	size_t n = strlen(top);
-
-	if (strcmp(name, top) == 0)
-		return true;
-	if (strncmp(name, top, n) != 0 || name[n] != '/')
-		return false;
-	return !one_level || strchr(name + n + 1, '/') == NULL;
-}
-
-static bool
 spec_matches(const struct imap_notify *n, const struct notify_group *g,
 	const char *name, bool subscribed)
 {
@@ -151,7 +139,7 @@ spec_matches(const struct imap_notify *n, const struct notify_group *g,
 	case NS_PERSONAL:
 		return true;
 	case NS_INBOXES:
-		if (in_subtree(name, "Inbox", false))
+		if (imap_mailbox_in_subtree(name, "Inbox", false))
 			return true;
 		for (i = 0; i < n->ninboxes; i++)
 			if (strcmp(n->inboxes[i], name) == 0)
@@ -162,7 +150,7 @@ spec_matches(const struct imap_notify *n, const struct notify_group *g,
 	case NS_SUBTREE:
 	case NS_SUBTREE_ONE:
 		for (i = 0; i < g->nnames; i++)
-			if (in_subtree(name, g->names[i], g->spec == NS_SUBTREE_ONE))
+			if (imap_mailbox_in_subtree(name, g->names[i], g->spec == NS_SUBTREE_ONE))
 				return true;
 		return false;
 	case NS_MAILBOXES:

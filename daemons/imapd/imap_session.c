@@ -388,6 +388,18 @@ uploads_clear(struct imap_session *s)
 	s->nuploads = 0;
 }
 
+bool
+imap_mailbox_in_subtree(const char *name, const char *top, bool one_level)
+{
+	size_t n = strlen(top);
+
+	if (strcmp(name, top) == 0)
+		return true;
+	if (strncmp(name, top, n) != 0 || name[n] != '/')
+		return false;
+	return !one_level || strchr(name + n + 1, '/') == NULL;
+}
+
 /* ---- input ---- */
 
 /* Refuse the literal just announced with our own answer after the tag. */

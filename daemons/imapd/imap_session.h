@@ -200,6 +200,9 @@ int imap_mailbox_arg(struct imap_session *s, const struct imap_arg *a,
 /* Does the session use UTF-8 in mailbox names and quoted strings
  * (IMAP4rev2 or UTF8=ACCEPT enabled)? */
 bool imap_utf8(const struct imap_session *s);
+/* Is store name name top or below it (RFC 5465 section 6 "subtree"; with
+ * one_level only top and its children: RFC 7377 "subtree-one")? */
+bool imap_mailbox_in_subtree(const char *name, const char *top, bool one_level);
 /* "* BYE text", also after a read timeout (which marks the connection
  * failed for reading). */
 void imap_bye(struct imap_session *s, const char *text);
