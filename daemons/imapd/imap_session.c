@@ -56,6 +56,7 @@ static const struct imap_command_def commands[] = {
 	{ "STATUS", imap_cmd_status, CMDF_AUTH },
 	{ "APPEND", imap_cmd_append, CMDF_AUTH },
 	{ "IDLE", imap_cmd_idle, CMDF_AUTH },
+	{ "COMPRESS", imap_cmd_compress, CMDF_AUTH },
 	{ "CHECK", imap_cmd_check, CMDF_SELECTED | CMDF_SYNC },
 	{ "CLOSE", imap_cmd_close, CMDF_SELECTED },
 	{ "UNSELECT", imap_cmd_unselect, CMDF_SELECTED },

@@ -281,4 +281,7 @@ imap_cmd_fn imap_cmd_search;
 /* imap_cmd_copy.c: COPY and MOVE (by cmd->name), with UID forms */
 imap_cmd_fn imap_cmd_copy;
 
+/* imap_cmd_compress.c: COMPRESS DEFLATE (RFC 4978) */
+imap_cmd_fn imap_cmd_compress;
+
 #endif
