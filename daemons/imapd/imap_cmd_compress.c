@@ -51,14 +51,13 @@ imap_cmd_compress(struct imap_session *s, struct imap_cmd *cmd)
 	}
 	(void)conn_printf(s->c, "%s OK DEFLATE active\r\n", cmd->tag);
 	cmd->replied = true;
-	readahead = s->inlen - s->inpos;
-	if (conn_deflate_start(s->c, s->in + s->inpos, readahead, &error) < 0) {
+	(void)conn_peek(s->c, &readahead);
+	if (conn_deflate_start(s->c, &error) < 0) {
 		/* The OK is out: without compression the session cannot
 		 * go on. */
 		log_warn(imap_cid(s), "proto=imap ev=compress result=failed error=%s", lq(error));
 		s->state = IMAP_LOGOUT;
 		return;
 	}
-	s->inpos = s->inlen = 0;
 	log_info(imap_cid(s), "proto=imap ev=compress result=ok readahead=%zu", readahead);
 }

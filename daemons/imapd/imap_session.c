@@ -354,21 +354,22 @@ enum imap_read
 imap_session_read(struct imap_session *s, bool wake, enum imap_parse_result *ev)
 {
 	for (;;) {
-		size_t used = 0;
+		size_t used = 0, avail;
+		const char *in = conn_peek(s->c, &avail);
 		ssize_t n;
 
-		/* Also called with no bytes: a refused literal ends the command
-		 * without more input. */
-		*ev = imap_parser_feed(s->parser, s->in + s->inpos, s->inlen - s->inpos,
-			&used);
-		s->inpos += used;
+		/* The parser reads the connection's buffer in place (no copy
+		 * of our own: 16 KiB less per connection). Also called with
+		 * no bytes: a refused literal ends the command without more
+		 * input. */
+		*ev = imap_parser_feed(s->parser, in, avail, &used);
+		conn_skip(s->c, used);
 		if (*ev == IMAP_PARSE_LITERAL) {
 			on_literal(s);
 			continue;
 		}
 		if (*ev != IMAP_PARSE_MORE)
 			return IMAP_READ_EVENT;
-		s->inpos = s->inlen = 0;
 		if (conn_flush(s->c) < 0)
 			return IMAP_READ_EOF;
 		if (wake || imap_parser_idle(s->parser)) {
@@ -377,10 +378,9 @@ imap_session_read(struct imap_session *s, bool wake, enum imap_parse_result *ev)
 			if (r != IMAP_READ_EVENT)
 				return r;
 		}
-		n = conn_read(s->c, s->in, sizeof(s->in));
+		n = conn_fill(s->c);
 		if (n <= 0)
 			return (n < 0 && s->c->timed_out) ? IMAP_READ_TIMEOUT : IMAP_READ_EOF;
-		s->inlen = (size_t)n;
 	}
 }
 

@@ -107,8 +107,6 @@ struct imap_session {
 	struct imap_view *sel;
 	struct imap_waiter waiter;
 	bool changes_pending;	/* a change notification arrived */
-	char in[16384];
-	size_t inpos, inlen;
 };
 
 enum imap_status { IMAP_OK, IMAP_NO, IMAP_BAD };

@@ -265,6 +265,17 @@ conn_read_exact(struct conn *c, struct buf *out, size_t n)
 	return 0;
 }
 
+ssize_t
+conn_fill(struct conn *c)
+{
+	ssize_t r;
+
+	if (c->rpos < c->rlen)
+		return (ssize_t)(c->rlen - c->rpos);
+	r = fill(c);
+	return r <= 0 ? r : (ssize_t)(c->rlen - c->rpos);
+}
+
 bool
 conn_has_input(const struct conn *c)
 {

@@ -60,6 +60,10 @@ int conn_read_line(struct conn *c, struct buf *line, size_t max);
 ssize_t conn_read(struct conn *c, void *p, size_t n);
 /* Read exactly n bytes into out (appending). Returns 0, or -1 on EOF/error. */
 int conn_read_exact(struct conn *c, struct buf *out, size_t n);
+/* For parsing in place with conn_peek/conn_skip: make sure input is
+ * buffered, reading (with the timeout) only when nothing is. Returns the
+ * number of buffered bytes, 0 on EOF, -1 on error/timeout. */
+ssize_t conn_fill(struct conn *c);
 /* Are there buffered input bytes not consumed yet (pipelining)? With TLS
  * this includes decrypted bytes OpenSSL holds (SSL_pending). */
 bool conn_has_input(const struct conn *c);
@@ -97,14 +101,12 @@ int conn_wait(struct conn *c, int extra_fd, int timeout_ms);
  * conn_flush, and everything read is inflated; with TLS, compression
  * happens before encryption. Output queued before the call is flushed
  * uncompressed first (the command's OK). Input already buffered and not
- * consumed, after the n bytes at readahead that the caller read ahead (a
- * protocol's own input buffer), is taken as compressed data. The zlib
- * state (about 140 KiB once used) is allocated here and freed by
- * conn_close. Returns 0, or -1 with a static or ms_err *error_r when
- * compression is already on or zlib fails (the connection is unusable
- * only when c->failed is set). */
-int conn_deflate_start(struct conn *c, const void *readahead, size_t n,
-	const char **error_r);
+ * consumed is taken as compressed data. The zlib state (about 120 KiB
+ * allocated, less of it resident until much data went through) is
+ * allocated here and freed by conn_close. Returns 0, or -1 with a static
+ * or ms_err *error_r when compression is already on or zlib fails (the
+ * connection is unusable only when c->failed is set). */
+int conn_deflate_start(struct conn *c, const char **error_r);
 /* Is compression on? */
 bool conn_deflate_active(const struct conn *c);
 /* Compressed bytes read and written so far (0 without compression), for

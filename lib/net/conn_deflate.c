@@ -23,13 +23,15 @@
  * window is allowed and costs little on IMAP traffic, whose repetitions
  * (response syntax, header names) are close together: zlib's deflate state
  * takes (1 << (windowBits + 2)) + (1 << (memLevel + 9)) bytes, 256 KiB with
- * the defaults 15/8 and 96 KiB with 13/7, and it stays allocated for as long
- * as the connection lives. Level 5: section 4 suggests 1 to 5 for a server
- * (most of the gain, a fraction of the CPU of the higher levels).
+ * the defaults 15/8 and 64 KiB with 13/6, and it stays allocated for as long
+ * as the connection lives (the hash heads, 2 << (memLevel + 7) bytes, are
+ * cleared at once, so they are resident even on an idle connection).
+ * Level 5: section 4 suggests 1 to 5 for a server (most of the gain, a
+ * fraction of the CPU of the higher levels).
  */
 #define DEFLATE_LEVEL 5
 #define DEFLATE_WINDOW_BITS 13
-#define DEFLATE_MEM_LEVEL 7
+#define DEFLATE_MEM_LEVEL 6
 #define INFLATE_WINDOW_BITS 15
 
 /* Compressed input is read from the transport in pieces of this size, and
@@ -45,7 +47,8 @@ struct conn_deflate {
 	z_stream out;		/* deflate: ours */
 	unsigned char *ibuf;	/* compressed input not inflated yet */
 	size_t icap, ipos, ilen;
-	unsigned char obuf[DEFLATE_OBUF];
+	/* Not in the (zeroed) struct: untouched pages stay unresident. */
+	unsigned char *obuf;
 	/* The last inflate filled the caller's buffer, so zlib may hold more
 	 * output even with no input left. */
 	bool out_full;
@@ -57,7 +60,7 @@ struct conn_deflate {
 };
 
 int
-conn_deflate_start(struct conn *c, const void *readahead, size_t n, const char **error_r)
+conn_deflate_start(struct conn *c, const char **error_r)
 {
 	struct conn_deflate *z;
 	size_t buffered;
@@ -79,18 +82,17 @@ conn_deflate_start(struct conn *c, const void *readahead, size_t n, const char *
 		return -1;
 	}
 	z = xcalloc(1, sizeof(*z));
-	/* Input read ahead, by the caller and in our buffer, came after the
-	 * command that turned compression on: it is compressed already. (A
-	 * client must wait for the OK before sending more, RFC 4978 section
-	 * 3, but one that does not is served as the data says.) */
+	/* Input read ahead came after the command that turned compression
+	 * on: it is compressed already. (A client must wait for the OK
+	 * before sending more, RFC 4978 section 3, but one that does not is
+	 * served as the data says.) */
 	buffered = c->rlen - c->rpos;
-	z->icap = n + buffered > DEFLATE_IBUF ? n + buffered : DEFLATE_IBUF;
+	z->icap = buffered > DEFLATE_IBUF ? buffered : DEFLATE_IBUF;
 	z->ibuf = xmalloc(z->icap);
-	if (n > 0)
-		memcpy(z->ibuf, readahead, n);
+	z->obuf = xmalloc(DEFLATE_OBUF);
 	if (buffered > 0)
-		memcpy(z->ibuf + n, c->rbuf + c->rpos, buffered);
-	z->ilen = n + buffered;
+		memcpy(z->ibuf, c->rbuf + c->rpos, buffered);
+	z->ilen = buffered;
 	z->zread = z->ilen;
 	c->rpos = c->rlen = 0;
 
@@ -98,6 +100,7 @@ conn_deflate_start(struct conn *c, const void *readahead, size_t n, const char *
 	if (r != Z_OK) {
 		*error_r = ms_err("inflateInit2: %s", z->in.msg ? z->in.msg : zError(r));
 		free(z->ibuf);
+		free(z->obuf);
 		free(z);
 		return -1;
 	}
@@ -107,6 +110,7 @@ conn_deflate_start(struct conn *c, const void *readahead, size_t n, const char *
 		*error_r = ms_err("deflateInit2: %s", z->out.msg ? z->out.msg : zError(r));
 		(void)inflateEnd(&z->in);
 		free(z->ibuf);
+		free(z->obuf);
 		free(z);
 		return -1;
 	}
@@ -221,11 +225,11 @@ conn_deflate_write(struct conn *c, const void *p, size_t n, bool flush)
 			int r;
 
 			z->out.next_out = z->obuf;
-			z->out.avail_out = sizeof(z->obuf);
+			z->out.avail_out = DEFLATE_OBUF;
 			r = deflate(&z->out, mode);
 			if (r == Z_STREAM_ERROR)
 				ms_panic("deflate: inconsistent stream state");
-			have = sizeof(z->obuf) - z->out.avail_out;
+			have = DEFLATE_OBUF - z->out.avail_out;
 			if (have > 0) {
 				if (conn_raw_write(c, z->obuf, have) < 0)
 					return -1;
@@ -261,6 +265,7 @@ conn_deflate_free(struct conn *c)
 	(void)inflateEnd(&z->in);
 	(void)deflateEnd(&z->out);
 	free(z->ibuf);
+	free(z->obuf);
 	free(z);
 	c->zs = NULL;
 }
