@@ -83,6 +83,7 @@ imap_capabilities(struct imap_session *s, struct buf *out)
 		" MULTIAPPEND REPLACE BINARY UTF8=ACCEPT"
 		" SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES"
 		" SEARCHRES WITHIN SAVEDATE MULTISEARCH PREVIEW INPROGRESS"
+		" COMPRESS=DEFLATE"
 		);
 	/* RFC 7889: one limit for all mailboxes, so with its value. */
 	buf_printf(out, " APPENDLIMIT=%llu", (unsigned long long)imap_appendlimit(s));
@@ -310,17 +311,15 @@ imap_cmd_starttls(struct imap_session *s, struct imap_cmd *cmd)
 	}
 	(void)conn_printf(s->c, "%s OK Begin TLS negotiation now\r\n", cmd->tag);
 	cmd->replied = true;
-	/* Our own input buffer first, conn_tls_accept then drops what the
-	 * connection buffered. */
-	discarded = s->inlen - s->inpos;
-	s->inpos = s->inlen = 0;
+	/* conn_tls_accept drops what the connection buffered after the
+	 * command (the parser reads that buffer in place). */
 	if (conn_tls_accept_flags(s->c, s->lst->tls, CONN_TLS_STRICT_SNI, &error) < 0) {
 		log_info(s->c->cid, "proto=imap ev=starttls result=failed err=%s", lq(error));
 		s->state = IMAP_LOGOUT;
 		return;
 	}
 	s->tls = true;
-	discarded += conn_tls_discarded_plaintext(s->c);
+	discarded = conn_tls_discarded_plaintext(s->c);
 	log_info(s->c->cid, "proto=imap ev=starttls result=ok version=%s cipher=%s sni=%s "
 		"discarded=%zu", conn_tls_version_name(s->c), conn_tls_cipher_name(s->c),
 		lq(conn_tls_sni(s->c) ? conn_tls_sni(s->c) : ""), discarded);

@@ -909,8 +909,7 @@ load_message(struct imap_session *s, const struct fetch_req *r, struct fetch_msg
 	const char *error;
 
 	if (r->need_bytes || (need_tree && fm->m->parsed == NULL) || want_preview) {
-		if (store_msg_read(s->d->store, fm->m->id, fm->m->file_path, &fm->bytes,
-			    &error) < 0) {
+		if (store_msg_read_msg(s->d->store, fm->m, &fm->bytes, &error) < 0) {
 			log_error(imap_cid(s), "proto=imap ev=fetch-read uid=%u error=%s",
 				fm->m->uid, lq(error));
 			fm->read_failed = true;
@@ -1251,8 +1250,11 @@ fetch_run(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *
 		}
 		if (nb == 0)
 			continue;
+		/* The prefixes come with the batch, so reading the messages
+		 * asks the database nothing more. */
 		if (store_msgs_get(s->d->store, v->id, uids, nb,
 			    (r->need_parsed ? STORE_MSGS_PARSED : 0) |
+			    (r->need_bytes || r->has_preview ? STORE_MSGS_PREFIX : 0) |
 			    (r->has_preview ? STORE_MSGS_PREVIEW : 0), &msgs, &nm,
 			    &error) < 0) {
 			log_error(imap_cid(s), "proto=imap ev=fetch error=%s", lq(error));

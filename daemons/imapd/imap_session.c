@@ -60,6 +60,7 @@ static const struct imap_command_def commands[] = {
 	{ "STATUS", imap_cmd_status, CMDF_AUTH },
 	{ "APPEND", imap_cmd_append, CMDF_AUTH },
 	{ "IDLE", imap_cmd_idle, CMDF_AUTH },
+	{ "COMPRESS", imap_cmd_compress, CMDF_AUTH },
 	{ "CHECK", imap_cmd_check, CMDF_SELECTED | CMDF_SYNC },
 	{ "CLOSE", imap_cmd_close, CMDF_SELECTED },
 	{ "UNSELECT", imap_cmd_unselect, CMDF_SELECTED },
@@ -526,21 +527,22 @@ enum imap_read
 imap_session_read(struct imap_session *s, bool wake, enum imap_parse_result *ev)
 {
 	for (;;) {
-		size_t used = 0;
+		size_t used = 0, avail;
+		const char *in = conn_peek(s->c, &avail);
 		ssize_t n;
 
-		/* Also called with no bytes: a refused literal ends the command
-		 * without more input. */
-		*ev = imap_parser_feed(s->parser, s->in + s->inpos, s->inlen - s->inpos,
-			&used);
-		s->inpos += used;
+		/* The parser reads the connection's buffer in place (no copy
+		 * of our own: 16 KiB less per connection). Also called with
+		 * no bytes: a refused literal ends the command without more
+		 * input. */
+		*ev = imap_parser_feed(s->parser, in, avail, &used);
+		conn_skip(s->c, used);
 		if (*ev == IMAP_PARSE_LITERAL) {
 			on_literal(s);
 			continue;
 		}
 		if (*ev != IMAP_PARSE_MORE)
 			return IMAP_READ_EVENT;
-		s->inpos = s->inlen = 0;
 		if (conn_flush(s->c) < 0)
 			return IMAP_READ_EOF;
 		if (wake || imap_parser_idle(s->parser)) {
@@ -549,10 +551,9 @@ imap_session_read(struct imap_session *s, bool wake, enum imap_parse_result *ev)
 			if (r != IMAP_READ_EVENT)
 				return r;
 		}
-		n = conn_read(s->c, s->in, sizeof(s->in));
+		n = conn_fill(s->c);
 		if (n <= 0)
 			return (n < 0 && s->c->timed_out) ? IMAP_READ_TIMEOUT : IMAP_READ_EOF;
-		s->inlen = (size_t)n;
 	}
 }
 

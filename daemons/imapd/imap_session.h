@@ -135,8 +135,6 @@ struct imap_session {
 	struct imap_upload *uploads;	/* of the command being read */
 	size_t nuploads;
 	struct buf refusal;	/* our answer to a refused literal */
-	char in[16384];
-	size_t inpos, inlen;
 };
 
 enum imap_status { IMAP_OK, IMAP_NO, IMAP_BAD };
@@ -395,5 +393,7 @@ bool imap_append_message_literal(const struct imap_session *s,
  * with the answer after the tag in reply ("NO [TOOBIG] ..."). */
 int imap_append_check_literal(struct imap_session *s, const struct imap_command *pc,
 	uint64_t size, bool sync, struct buf *reply);
+/* imap_cmd_compress.c: COMPRESS DEFLATE (RFC 4978) */
+imap_cmd_fn imap_cmd_compress;
 
 #endif

@@ -1,7 +1,8 @@
 /* Connection I/O with timeouts. Every blocking call first polls with the
  * connection timeout, so a silent or slow peer cannot hold a thread forever.
- * Once TLS is active (c->tls), the socket reads and writes go through the
- * hooks of tls_private.h; the buffering here stays the same. */
+ * The layers under the buffers: the transport (the socket, or TLS through
+ * the hooks of tls_private.h once c->tls is set) and, once c->zs is set,
+ * compression above it (conn_deflate.c); the buffering here stays the same. */
 #include "config.h"
 
 #include <arpa/inet.h>
@@ -18,6 +19,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "net/conn.h"
+#include "net/conn_private.h"
 #include "net/tls_private.h"
 
 static void
@@ -62,6 +64,8 @@ conn_init(struct conn *c, int fd, int timeout_ms)
 void
 conn_close(struct conn *c)
 {
+	if (c->zs != NULL)
+		conn_deflate_free(c);
 	if (c->tls != NULL)
 		tls_conn_close(c);
 	if (c->fd >= 0)
@@ -92,12 +96,87 @@ wait_fd(struct conn *c, short events)
 	}
 }
 
+ssize_t
+conn_raw_read(struct conn *c, void *p, size_t n, bool block)
+{
+	ssize_t r;
+
+	if (c->failed)
+		return -1;
+	if (c->eof)
+		return 0;
+	if (c->tls != NULL)
+		return block ? tls_conn_read(c, p, n) : tls_conn_read_nowait(c, p, n);
+	for (;;) {
+		if (block && wait_fd(c, POLLIN) < 0)
+			return -1;
+		r = recv(c->fd, p, n, block ? 0 : MSG_DONTWAIT);
+		if (r >= 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (!block)
+				return -2;
+			continue;
+		}
+		c->failed = true;
+		return -1;
+	}
+	if (r == 0)
+		c->eof = true;
+	return r;
+}
+
+int
+conn_raw_write(struct conn *c, const void *p, size_t n)
+{
+	const char *s = p;
+
+	if (c->failed)
+		return -1;
+	if (c->tls != NULL)
+		return tls_conn_write(c, p, n);
+	while (n > 0) {
+		ssize_t w;
+
+		if (wait_fd(c, POLLOUT) < 0)
+			return -1;
+		w = send(c->fd, s, n, MSG_NOSIGNAL);
+		if (w < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			c->failed = true;
+			return -1;
+		}
+		s += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Read into rbuf through the layers (inflated when compression is on).
+ * Returns as conn_raw_read. */
+static ssize_t
+read_layers(struct conn *c, char *p, size_t n, bool block)
+{
+	ssize_t r;
+
+	if (c->zs != NULL)
+		r = conn_deflate_read(c, p, n, block);
+	else
+		r = conn_raw_read(c, p, n, block);
+	if (r > 0) {
+		c->rlen += (size_t)r;
+		c->nread += (unsigned long long)r;
+	}
+	return r;
+}
+
 /* Fill the read buffer; returns bytes read, 0 on EOF, -1 on error. */
 static ssize_t
 fill(struct conn *c)
 {
-	ssize_t r;
-
 	if (c->failed)
 		return -1;
 	if (c->eof)
@@ -111,33 +190,7 @@ fill(struct conn *c)
 	}
 	if (c->rlen == sizeof(c->rbuf))
 		ms_panic("conn fill with a full read buffer");
-	if (c->tls != NULL) {
-		r = tls_conn_read(c, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
-		if (r > 0) {
-			c->rlen += (size_t)r;
-			c->nread += (unsigned long long)r;
-		}
-		return r;
-	}
-	for (;;) {
-		if (wait_fd(c, POLLIN) < 0)
-			return -1;
-		r = read(c->fd, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		break;
-	}
-	if (r < 0) {
-		c->failed = true;
-		return -1;
-	}
-	if (r == 0) {
-		c->eof = true;
-		return 0;
-	}
-	c->rlen += (size_t)r;
-	c->nread += (unsigned long long)r;
-	return r;
+	return read_layers(c, c->rbuf + c->rlen, sizeof(c->rbuf) - c->rlen, true);
 }
 
 int
@@ -212,10 +265,23 @@ conn_read_exact(struct conn *c, struct buf *out, size_t n)
 	return 0;
 }
 
+ssize_t
+conn_fill(struct conn *c)
+{
+	ssize_t r;
+
+	if (c->rpos < c->rlen)
+		return (ssize_t)(c->rlen - c->rpos);
+	r = fill(c);
+	return r <= 0 ? r : (ssize_t)(c->rlen - c->rpos);
+}
+
 bool
 conn_has_input(const struct conn *c)
 {
 	if (c->rpos < c->rlen)
+		return true;
+	if (c->zs != NULL && conn_deflate_pending(c))
 		return true;
 	return c->tls != NULL && tls_conn_pending(c);
 }
@@ -245,35 +311,30 @@ conn_recover_timeout(struct conn *c)
 	return true;
 }
 
-int
-conn_flush(struct conn *c)
+/* Write out the buffer. With compression, sync says whether to end with a
+ * sync flush (conn_flush) or let zlib keep a tail for better compression
+ * (the buffer only grew past its limit in the middle of a reply). */
+static int
+flush_out(struct conn *c, bool sync)
 {
-	size_t off = 0;
+	int r = 0;
 
 	if (c->failed)
 		return -1;
-	if (c->tls != NULL && c->wbuf.len > 0) {
-		if (tls_conn_write(c, c->wbuf.data, c->wbuf.len) == 0)
-			c->nwritten += c->wbuf.len;
-		off = c->wbuf.len;
-	}
-	while (off < c->wbuf.len) {
-		ssize_t w;
-
-		if (wait_fd(c, POLLOUT) < 0)
-			break;
-		w = send(c->fd, c->wbuf.data + off, c->wbuf.len - off, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			c->failed = true;
-			break;
-		}
-		off += (size_t)w;
-		c->nwritten += (unsigned long long)w;
-	}
+	if (c->zs != NULL)
+		r = conn_deflate_write(c, c->wbuf.data, c->wbuf.len, sync);
+	else if (c->wbuf.len > 0)
+		r = conn_raw_write(c, c->wbuf.data, c->wbuf.len);
+	if (r == 0)
+		c->nwritten += c->wbuf.len;
 	buf_reset(&c->wbuf);
-	return c->failed ? -1 : 0;
+	return r;
+}
+
+int
+conn_flush(struct conn *c)
+{
+	return flush_out(c, true);
 }
 
 int
@@ -283,7 +344,7 @@ conn_write(struct conn *c, const void *p, size_t n)
 		return -1;
 	buf_append(&c->wbuf, p, n);
 	if (c->wbuf.len >= 65536)
-		return conn_flush(c);
+		return flush_out(c, false);
 	return 0;
 }
 
@@ -304,27 +365,19 @@ conn_printf(struct conn *c, const char *fmt, ...)
 	buf_vprintf(&c->wbuf, fmt, ap);
 	va_end(ap);
 	if (c->wbuf.len >= 65536)
-		return conn_flush(c);
+		return flush_out(c, false);
 	return 0;
 }
 
-/* Try to decrypt application data into the (empty) read buffer without
- * blocking. Returns true when the caller's next read will not wait for the
- * socket: data arrived, EOF, an error, or OpenSSL must write first. */
+/* Try to read protocol data into the (empty) read buffer without blocking:
+ * decrypted and inflated as the layers say. Returns true when the caller's
+ * next read will not wait for the socket: data arrived, EOF, an error, or
+ * OpenSSL must write first. */
 static bool
-tls_input_ready(struct conn *c)
+input_ready(struct conn *c)
 {
-	ssize_t r;
-
 	c->rpos = c->rlen = 0;
-	r = tls_conn_read_nowait(c, c->rbuf, sizeof(c->rbuf));
-	if (r == -2)
-		return false;
-	if (r > 0) {
-		c->rlen = (size_t)r;
-		c->nread += (unsigned long long)r;
-	}
-	return true;
+	return read_layers(c, c->rbuf, sizeof(c->rbuf), false) != -2;
 }
 
 int
@@ -334,7 +387,13 @@ conn_wait(struct conn *c, int extra_fd, int timeout_ms)
 	nfds_t n = 1;
 	int64_t deadline = timeout_ms < 0 ? -1 : ms_mono_ms() + timeout_ms;
 
-	if (conn_has_input(c))
+	if (c->rpos < c->rlen)
+		return 1;
+	/* Bytes held by a layer are only a maybe: compressed input may
+	 * inflate to nothing yet. */
+	if (((c->zs != NULL && conn_deflate_pending(c)) ||
+		    (c->tls != NULL && tls_conn_pending(c))) &&
+	    input_ready(c))
 		return 1;
 	pfd[0].fd = c->fd;
 	pfd[0].events = POLLIN;
@@ -360,9 +419,11 @@ conn_wait(struct conn *c, int extra_fd, int timeout_ms)
 			return 0;
 		if (pfd[0].revents) {
 			/* With TLS, a readable socket may carry only part of
-			 * a record or a record without data: keep waiting
+			 * a record or a record without data, and compressed
+			 * input may inflate to nothing yet: keep waiting
 			 * then, or IMAP IDLE would block in the next read. */
-			if (c->tls == NULL || c->failed || c->eof || tls_input_ready(c))
+			if ((c->tls == NULL && c->zs == NULL) || c->failed || c->eof ||
+			    input_ready(c))
 				return 1;
 			if (n == 2 && pfd[1].revents)
 				return 2;

@@ -2,7 +2,8 @@
  * every read and write, a read buffer for line-oriented protocols, and a
  * write buffer flushed explicitly (so pipelined replies go out together).
  * After conn_tls_accept (net/tls.h) the same calls read and write through
- * TLS; rbuf then holds decrypted bytes. */
+ * TLS; rbuf then holds decrypted bytes. After conn_deflate_start they also
+ * decompress and compress (above TLS); rbuf then holds inflated bytes. */
 #ifndef MS_CONN_H
 #define MS_CONN_H
 
@@ -14,6 +15,7 @@
 #include "core/buf.h"
 
 struct conn_tls;
+struct conn_deflate;
 
 struct conn {
 	int fd;
@@ -29,13 +31,15 @@ struct conn {
 	char rbuf[16384];
 	size_t rpos, rlen;
 	struct buf wbuf;
-	/* Bytes read and written, for logs and limits (after TLS: the
-	 * plaintext bytes of the protocol). */
+	/* Bytes read and written, for logs and limits (after TLS and
+	 * compression: the plaintext bytes of the protocol). */
 	unsigned long long nread, nwritten;
 	/* TLS state (net/tls.c), NULL for plaintext. */
 	struct conn_tls *tls;
 	/* Plaintext bytes discarded by conn_tls_accept (STARTTLS injection). */
 	size_t tls_discarded;
+	/* Compression state (net/conn_deflate.c), NULL when off. */
+	struct conn_deflate *zs;
 };
 
 /* Wrap an accepted socket: fills addresses and a fresh cid. */
@@ -56,6 +60,10 @@ int conn_read_line(struct conn *c, struct buf *line, size_t max);
 ssize_t conn_read(struct conn *c, void *p, size_t n);
 /* Read exactly n bytes into out (appending). Returns 0, or -1 on EOF/error. */
 int conn_read_exact(struct conn *c, struct buf *out, size_t n);
+/* For parsing in place with conn_peek/conn_skip: make sure input is
+ * buffered, reading (with the timeout) only when nothing is. Returns the
+ * number of buffered bytes, 0 on EOF, -1 on error/timeout. */
+ssize_t conn_fill(struct conn *c);
 /* Are there buffered input bytes not consumed yet (pipelining)? With TLS
  * this includes decrypted bytes OpenSSL holds (SSL_pending). */
 bool conn_has_input(const struct conn *c);
@@ -80,10 +88,31 @@ int conn_flush(struct conn *c);
 /* Wait until the connection is readable (buffered input counts), or the
  * extra fd (>= 0, e.g. an eventfd for change notifications) is readable, or
  * timeout_ms passes (-1: no limit). Returns 1 conn readable, 2 extra
- * readable, 0 timeout, -1 error. With TLS, "readable" means application
- * data (or EOF/error) is there: TLS records without data (a key update)
- * do not wake the caller. */
+ * readable, 0 timeout, -1 error. With TLS or compression, "readable" means
+ * protocol data (or EOF/error) is there: TLS records without data (a key
+ * update) and compressed input that inflates to nothing (yet) do not wake
+ * the caller. */
 int conn_wait(struct conn *c, int extra_fd, int timeout_ms);
+
+/* ---- compression (conn_deflate.c) ---- */
+
+/* Turn on COMPRESS=DEFLATE (RFC 4978): from now on everything written is
+ * compressed with raw deflate (RFC 1951) and ends with a sync flush at each
+ * conn_flush, and everything read is inflated; with TLS, compression
+ * happens before encryption. Output queued before the call is flushed
+ * uncompressed first (the command's OK). Input already buffered and not
+ * consumed is taken as compressed data. The zlib state (about 120 KiB
+ * allocated, less of it resident until much data went through) is
+ * allocated here and freed by conn_close. Returns 0, or -1 with a static
+ * or ms_err *error_r when compression is already on or zlib fails (the
+ * connection is unusable only when c->failed is set). */
+int conn_deflate_start(struct conn *c, const char **error_r);
+/* Is compression on? */
+bool conn_deflate_active(const struct conn *c);
+/* Compressed bytes read and written so far (0 without compression), for
+ * logs; c->nread and c->nwritten count the inflated bytes. */
+void conn_deflate_counts(const struct conn *c, unsigned long long *read_r,
+	unsigned long long *written_r);
 
 /* ---- listening (listen.c) ---- */
 

@@ -121,8 +121,17 @@ conn_main(void *arg)
 	ct->srv->fn(&c, ct->ctx);
 	if (ct->srv->release != NULL)
 		ct->srv->release(ct->srv->admit_arg, &c);
-	log_info(c.cid, "proto=%s ev=disconnect read=%llu written=%llu",
-		ct->srv->proto, c.nread, c.nwritten);
+	if (conn_deflate_active(&c)) {
+		unsigned long long zr, zw;
+
+		conn_deflate_counts(&c, &zr, &zw);
+		log_info(c.cid, "proto=%s ev=disconnect read=%llu written=%llu "
+			"compressed_read=%llu compressed_written=%llu", ct->srv->proto,
+			c.nread, c.nwritten, zr, zw);
+	} else {
+		log_info(c.cid, "proto=%s ev=disconnect read=%llu written=%llu",
+			ct->srv->proto, c.nread, c.nwritten);
+	}
 	conn_close(&c);
 	free(ct);
 	active--;

@@ -854,6 +854,12 @@ conn_tls_accept_flags(struct conn *c, struct tls_ctx *ctx, unsigned flags,
 		*error_r = "TLS is already active";
 		return -1;
 	}
+	/* RFC 4978 section 3: compression goes above TLS, so TLS cannot
+	 * start under an active compression layer. */
+	if (c->zs != NULL) {
+		*error_r = "compression is active";
+		return -1;
+	}
 	if (c->fd < 0 || c->failed) {
 		*error_r = "connection already failed";
 		return -1;

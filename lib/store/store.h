@@ -447,6 +447,11 @@ int store_msg_read_header_part(struct store *st, const struct store_msg *m, size
 /* Read the whole message (prefix followed by the file) into out. */
 int store_msg_read(struct store *st, int64_t message_id, const char *file_path,
 	struct buf *out, const char **error_r);
+/* Same for a message of store_msgs_get: with its prefix loaded
+ * (STORE_MSGS_PREFIX) only the file is read, no query is made. Returns 0
+ * or -1. */
+int store_msg_read_msg(struct store *st, const struct store_msg *m, struct buf *out,
+	const char **error_r);
 
 enum store_flag_op { STORE_FLAGS_SET, STORE_FLAGS_ADD, STORE_FLAGS_REMOVE };
 

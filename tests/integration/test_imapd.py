@@ -580,6 +580,48 @@ class ImapdTest(harness.TestCase):
         _, t = a.imap("k", "NOOP")
         self.assertTrue(t.startswith("k OK"))
 
+    # ---- batches of messages with holes
+
+    def test_fetch_sets_with_holes(self):
+        # store_msgs_get reads a dense batch with one range scan and skips
+        # the rows not asked for, a sparse one with a UID list; bodies come
+        # with the trace prefix of the batch.
+        sent = self.fresh_mailbox(12)
+        m = self.login()
+        m.select("INBOX")
+        uids = harness.uid_search(m, "ALL")
+        self.assertEqual(len(uids), 12)
+        gone = {uids[i] for i in (3, 4, 5, 8)}
+        m.uid("STORE", ",".join(str(u) for u in sorted(gone)), "+FLAGS.SILENT", "(\\Deleted)")
+        m.expunge()
+        left = [u for u in uids if u not in gone]
+        by_uid = {u: sent[i] for i, u in enumerate(uids)}
+        got = harness.fetch_by_uid(m, left, "(BODY.PEEK[])")
+        self.assertEqual(sorted(got), left)
+        for u, it in got.items():
+            prefix, rest = harness.split_trace(it["BODY[]"])
+            self.assertEqual(rest, by_uid[u])
+            self.assertTrue(prefix.startswith(b"Return-Path:"), prefix[:40])
+        # the whole range, expunged UIDs inside it, a sparse set
+        for uid_set, want in (("1:*", left), ("%d:%d" % (uids[3], uids[8]), [uids[6], uids[7]]),
+                              ("%d,%d" % (uids[0], uids[11]), [uids[0], uids[11]]),
+                              ("%d,%d:%d" % (uids[1], uids[9], uids[10]),
+                               [uids[1], uids[9], uids[10]]),
+                              ("%d,%d:%d" % (uids[0], uids[2], uids[3]), [uids[0], uids[2]])):
+            typ, data = m.uid("FETCH", uid_set, "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+            self.assertEqual(typ, "OK")
+            items = [it for _, it in harness.parse_fetch(data)]
+            self.assertEqual(sorted(int(v["UID"]) for v in items), want, uid_set)
+            for v in items:
+                u = int(v["UID"])
+                self.assertEqual(v["BODY[HEADER.FIELDS (SUBJECT)]"],
+                                 b"Subject: msg %d\r\n\r\n" % (uids.index(u) + 1))
+        # sequence numbers: 2 and 8 of the 8 left
+        typ, data = m.fetch("2,8", "(UID)")
+        self.assertEqual(sorted(int(it["UID"]) for _, it in harness.parse_fetch(data)),
+                         [left[1], left[7]])
+        m.logout()
+
     # ---- APPEND
 
     def test_append(self):
