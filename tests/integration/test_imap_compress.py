@@ -507,8 +507,8 @@ class OfflineimapCompressTest(harness.TestCase):
     12) inflates at most 32 KiB per socket wake-up and keeps the rest in
     the decompressor until the socket is readable again, so a response
     whose compressed bytes arrive at once and inflate to more than that
-    (a 150 KB text message) hangs the client with any server; the
-    messages here stay below that."""
+    (a 150 KB text message) hangs the client, with Dovecot 2.3 (imap_zlib)
+    as well; the messages here stay below that."""
 
     def setUp(self):
         if shutil.which("offlineimap") is None:
