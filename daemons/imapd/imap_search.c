@@ -21,6 +21,7 @@
 #include "mail/header.h"
 #include "mail/mime.h"
 #include "imap_search.h"
+#include "imap_utf7.h"
 
 /* Messages read per database query when the text is needed. */
 #define SEARCH_BATCH 500
@@ -1027,6 +1028,14 @@ prefilter_add(struct imap_search *q, const struct imap_search_box *box, const st
 				p->hi = last;
 		}
 		free(r);
+		break;
+	case K_HEADER:
+		/* Subject searches (SUBJECT, HEADER Subject) first ask the
+		 * database which stored subjects may match, so only those
+		 * messages are read. */
+		if (ms_strcaseeq(k->str, "Subject") && f->subject_contains == NULL &&
+		    k->str2 != NULL && imap_utf8_valid(k->str2, strlen(k->str2)))
+			f->subject_contains = k->str2;
 		break;
 	default:
 		/* OR, NOT and keys on the message text: evaluated here */

@@ -416,6 +416,11 @@ struct store_msg_filter {
 	int64_t modseq_ge;		/* -1: no bound */
 	int64_t received_ge, received_lt;	/* INT64_MIN / INT64_MAX: none */
 	int64_t saved_ge, saved_lt;
+	/* Candidates for a Subject search (NULL: none): rows whose stored
+	 * envelope subject contains it ignoring case, plus every row whose
+	 * subject the database cannot judge (encoded words, no envelope).
+	 * Valid UTF-8 without NUL; the caller still checks the header. */
+	const char *subject_contains;
 };
 void store_msg_filter_init(struct store_msg_filter *f);
 /* Whether f has any condition. */

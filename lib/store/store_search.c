@@ -26,7 +26,7 @@ store_msg_filter_active(const struct store_msg_filter *f)
 	return f->flags_set != 0 || f->flags_clear != 0 || f->nkeywords > 0 ||
 		f->nno_keywords > 0 || f->size_gt >= 0 || f->size_lt >= 0 || f->modseq_ge >= 0 ||
 		f->received_ge != INT64_MIN || f->received_lt != INT64_MAX ||
-		f->saved_ge != INT64_MIN || f->saved_lt != INT64_MAX;
+		f->saved_ge != INT64_MIN || f->saved_lt != INT64_MAX || f->subject_contains != NULL;
 }
 
 /* An optional bound: NULL (SQL NULL, no condition) or its decimal text. */
@@ -87,14 +87,21 @@ store_msgs_scan(struct store *st, int64_t mailbox_id, uint32_t after, uint32_t l
 		" AND ($13::bigint IS NULL OR received < to_timestamp($13::bigint))"
 		" AND ($14::bigint IS NULL OR savedate >= to_timestamp($14::bigint))"
 		" AND ($15::bigint IS NULL OR savedate < to_timestamp($15::bigint))"
+		/* The envelope's subject is unfolded but not decoded: one with
+		 * encoded words ("=?") stays a candidate, and so does a row
+		 * without one (NULL). lower() folds at least the ASCII letters
+		 * the IMAP comparison folds, so no match is lost. */
+		" AND ($17::text IS NULL OR COALESCE("
+		"  strpos(lower(parsed->'E'->>'s'), lower($17::text)) > 0"
+		"  OR strpos(parsed->'E'->>'s', '=?') > 0, true))"
 		" ORDER BY uid LIMIT $16",
-		16, db_i64(mailbox_id), db_i64(after), db_i64(last),
+		17, db_i64(mailbox_id), db_i64(after), db_i64(last),
 		with_keywords ? "true" : "false", db_i64(f->flags_set), db_i64(f->flags_clear),
 		f->nkeywords > 0 ? kw.data : NULL, f->nno_keywords > 0 ? nokw.data : NULL,
 		bound(f->size_gt, -1), bound(f->size_lt, -1), bound(f->modseq_ge, -1),
 		bound(f->received_ge, INT64_MIN), bound(f->received_lt, INT64_MAX),
 		bound(f->saved_ge, INT64_MIN), bound(f->saved_lt, INT64_MAX),
-		db_i64(limit > INT_MAX ? INT_MAX : (int64_t)limit));
+		db_i64(limit > INT_MAX ? INT_MAX : (int64_t)limit), f->subject_contains);
 	db_put(st->pool, c);
 	buf_free(&kw);
 	buf_free(&nokw);

@@ -396,6 +396,34 @@ class ImapdTest(harness.TestCase):
         u, t = r.imap("h", "FETCH 1:* FLAGS")
         self.assertEqual(len(u), 3)
 
+    def test_search_subject(self):
+        # Subject searches first ask the database which stored subjects
+        # may match; encoded words and folding must not hide a match.
+        self.fresh_mailbox(0)
+        SRV.deliver(make_message(subject="=?utf-8?q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?=")[0])
+        SRV.deliver(make_message(subject="Weekly report\r\n for Week 7")[0])
+        SRV.deliver(make_message(subject="plain words")[0])
+        SRV.deliver(make_message(extra_headers=("X-No-Subject: 1",), subject="")[0])
+        m = self.login()
+        m.select("INBOX")
+
+        def s(*crit):
+            typ, data = m.search(None, *crit)
+            self.assertEqual(typ, "OK", crit)
+            return [int(x) for x in data[0].split()]
+
+        self.assertEqual(s("SUBJECT", "\"AUS K\""), [1])      # decoded, any case
+        m.literal = "K\u00f6ln".encode()          # 8-bit: as a literal
+        typ, data = m.search("UTF-8", "SUBJECT")
+        self.assertEqual((typ, data), ("OK", [b"1"]))
+        self.assertEqual(s("SUBJECT", "\"for week\""), [2])   # unfolded
+        self.assertEqual(s("SUBJECT", "WORDS"), [3])
+        self.assertEqual(s("HEADER", "subject", "plain"), [3])
+        self.assertEqual(s("SUBJECT", "nowhere"), [])
+        self.assertEqual(s("OR", "SUBJECT", "plain", "SUBJECT", "weekly"), [2, 3])
+        self.assertEqual(s("NOT", "SUBJECT", "plain"), [1, 2, 4])
+        self.assertEqual(s("SUBJECT", "plain", "SUBJECT", "words"), [3])
+
     def test_search(self):
         self.fresh_mailbox(0)
         SRV.deliver(make_message(subject="alpha one", body="first body text\r\n")[0])
