@@ -669,7 +669,7 @@ class InProgressTest(Base):
         addr = self.account()
         self.fill(addr, "INBOX", 1200)
         r = self.raw(addr)
-        u = self.ok(r, "T1", 'UID SEARCH SUBJECT "no such subject"')
+        u = self.ok(r, "T1", 'UID SEARCH FROM "no such sender"')
         self.assertEqual(self.progress(u),
                          ['* OK [INPROGRESS ("T1" 500 1200)] Searching\r\n',
                           '* OK [INPROGRESS ("T1" 1000 1200)] Searching\r\n'])
