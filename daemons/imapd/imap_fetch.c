@@ -70,6 +70,9 @@ struct fetch_req {
 	bool need_parsed, need_bytes, sets_seen, has_flags, has_uid, has_modseq;
 	bool has_binary;
 	bool has_preview;
+	/* Nothing but row columns and top-level header sections: only the
+	 * header of each file is read, no structure parsed (note_header_only). */
+	bool header_only;
 	int64_t changedsince;	/* -1: no CHANGEDSINCE modifier */
 	bool vanished;		/* VANISHED modifier (RFC 7162 3.2.6) */
 };
@@ -897,9 +900,65 @@ struct fetch_msg {
 	struct mime_part *tree;
 	struct buf bytes;
 	bool have_bytes, read_failed;
+	/* bytes is the prefix and the file's header section only
+	 * (header_only requests): sections come from it, sizes from m. */
+	bool header_bytes;
 	/* A preview computed here (none was stored): saved with the batch. */
 	char *new_preview;
 };
+
+/* Requests that need nothing of a message but row columns and its own
+ * header (BODY.PEEK[HEADER.FIELDS (...)], what clients list mailboxes
+ * with): the files are read up to the end of their header only. */
+static void
+note_header_only(struct fetch_req *r)
+{
+	size_t i;
+
+	if (!r->need_bytes || r->has_preview || r->has_binary)
+		return;
+	for (i = 0; i < r->n; i++) {
+		const struct fetch_item *it = &r->items[i];
+
+		switch (it->kind) {
+		case F_UID:
+		case F_FLAGS:
+		case F_INTERNALDATE:
+		case F_SIZE:
+		case F_MODSEQ:
+		case F_SAVEDATE:
+			break;
+		case F_SECTION:
+			if (it->npart == 0 && (it->text == ST_HEADER || it->text == ST_FIELDS ||
+				it->text == ST_FIELDS_NOT))
+				break;
+			return;
+		default:
+			return;
+		}
+	}
+	r->header_only = true;
+}
+
+/* A top-level header section from header_bytes: the prefix and the file's
+ * header, cut where the MIME parser ends the header. */
+static void
+header_section(const struct fetch_item *it, const struct fetch_msg *fm, struct buf *tmp,
+	const char **data_r, size_t *n_r)
+{
+	size_t pre = fm->m->prefix_len <= fm->bytes.len ? fm->m->prefix_len : 0;
+	size_t end = pre + mime_header_end(fm->bytes.data + pre, fm->bytes.len - pre);
+
+	if (it->text == ST_HEADER) {
+		*data_r = fm->bytes.data;
+		*n_r = end;
+		return;
+	}
+	buf_reset(tmp);
+	filter_header(it, fm->bytes.data, end, tmp);
+	*data_r = tmp->data;
+	*n_r = tmp->len;
+}
 
 static void
 load_message(struct imap_session *s, const struct fetch_req *r, struct fetch_msg *fm)
@@ -908,6 +967,18 @@ load_message(struct imap_session *s, const struct fetch_req *r, struct fetch_msg
 	bool need_tree = r->need_parsed || want_preview;
 	const char *error;
 
+	if (r->header_only) {
+		/* at most the file: the reading stops at the empty line */
+		if (store_msg_read_header_part(s->d->store, fm->m, SIZE_MAX, &fm->bytes,
+			    &error) < 0) {
+			log_error(imap_cid(s), "proto=imap ev=fetch-read uid=%u error=%s",
+				fm->m->uid, lq(error));
+			fm->read_failed = true;
+		} else {
+			fm->have_bytes = fm->header_bytes = true;
+		}
+		return;
+	}
 	if (r->need_bytes || (need_tree && fm->m->parsed == NULL) || want_preview) {
 		if (store_msg_read_msg(s->d->store, fm->m, &fm->bytes, &error) < 0) {
 			log_error(imap_cid(s), "proto=imap ev=fetch-read uid=%u error=%s",
@@ -1065,7 +1136,8 @@ write_message(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_r
 			buf_preview(s, out, m->preview != NULL ? m->preview : fm->new_preview);
 			break;
 		case F_SIZE:
-			buf_printf(out, "RFC822.SIZE %lld", (long long)(fm->have_bytes ?
+			buf_printf(out, "RFC822.SIZE %lld", (long long)(fm->have_bytes &&
+				!fm->header_bytes ?
 				(long long)fm->bytes.len : (long long)m->size));
 			break;
 		case F_ENVELOPE:
@@ -1085,7 +1157,9 @@ write_message(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_r
 			if (it->partial)
 				buf_printf(out, "<%llu>", (unsigned long long)it->pstart);
 			buf_putc(out, ' ');
-			if (!fm->have_bytes ||
+			if (fm->have_bytes && fm->header_bytes) {
+				header_section(it, fm, &tmp, &data, &n);
+			} else if (!fm->have_bytes ||
 			    !section_bytes(it, fm->tree, fm->bytes.data, fm->bytes.len,
 				    m->prefix_len <= fm->bytes.len ? m->prefix_len : 0,
 				    &tmp, &data, &n)) {
@@ -1253,7 +1327,7 @@ fetch_run(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *
 		/* The prefixes come with the batch, so reading the messages
 		 * asks the database nothing more. */
 		if (store_msgs_get(s->d->store, v->id, uids, nb,
-			    (r->need_parsed ? STORE_MSGS_PARSED : 0) |
+			    (r->need_parsed && !r->header_only ? STORE_MSGS_PARSED : 0) |
 			    (r->need_bytes || r->has_preview ? STORE_MSGS_PREFIX : 0) |
 			    (r->has_preview ? STORE_MSGS_PREVIEW : 0), &msgs, &nm,
 			    &error) < 0) {
@@ -1400,6 +1474,7 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 	}
 	if (req.changedsince >= 0 && !req.has_modseq)
 		add_item(&req, F_MODSEQ);
+	note_header_only(&req);
 	if (imap_view_indexes(s, cmd, &cmd->args[0], &idx, &nidx) < 0) {
 		req_free(&req);
 		return;

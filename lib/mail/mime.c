@@ -649,6 +649,12 @@ header_end(const char *s, size_t start, size_t end)
 	return end;
 }
 
+size_t
+mime_header_end(const char *s, size_t len)
+{
+	return header_end(s, 0, len);
+}
+
 static uint64_t
 count_lines(const char *s, size_t a, size_t b)
 {

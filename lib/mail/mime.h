@@ -99,4 +99,8 @@ void mime_preview(const struct mime_part *root, const char *s, size_t n,
 int mime_decode_body(const struct mime_part *p, const char *s, size_t n,
 	struct buf *out);
 
+/* Where the header section of the message s[0..len) ends: just after the
+ * empty line (CRLF or bare LF, as mime_parse sees it), or len. */
+size_t mime_header_end(const char *s, size_t len);
+
 #endif

@@ -346,6 +346,39 @@ class ImapdTest(harness.TestCase):
         self.assertIn(b"FLAGS (\\Seen)", data[0][0] + data[-1])
         m.logout()
 
+    def test_fetch_header_only_matches_full_path(self):
+        # Header-only requests read each file only up to its header; the
+        # answer must equal the one computed from the stored structure
+        # (forced here by adding ENVELOPE to the request).
+        self.fresh_mailbox(0)
+        m = self.login()
+        msgs = [make_message(subject="crlf", body="x" * 20000 + "\r\n")[0],
+                b"Subject: bare lf\nFrom: a@example.org\nX-Y: 1\n\nbody line\n",
+                b"Subject: no body\r\nFrom: a@example.org\r\n",
+                b"\r\nbody without header\r\n",
+                b"Subject: mixed\r\nX-Long: " + b"y" * 10000 + b"\r\n\r\nbody\r\n"]
+        for msg in msgs:
+            typ, data = m.append("INBOX", None, None, msg)
+            self.assertEqual(typ, "OK", data)
+        m.select("INBOX")
+        items = "RFC822.SIZE BODY.PEEK[HEADER] BODY.PEEK[HEADER.FIELDS (SUBJECT X-Y)] " \
+                "BODY.PEEK[HEADER.FIELDS.NOT (SUBJECT)] RFC822.HEADER"
+        typ, fast = m.fetch("1:*", "(%s)" % items)
+        self.assertEqual(typ, "OK")
+        typ, full = m.fetch("1:*", "(%s ENVELOPE)" % items)
+        self.assertEqual(typ, "OK")
+        fast_v = dict(harness.parse_fetch(fast))
+        full_v = dict(harness.parse_fetch(full))
+        self.assertEqual(len(fast_v), len(msgs))
+        for seq, v in fast_v.items():
+            w = dict(full_v[seq])
+            w.pop("ENVELOPE")
+            self.assertEqual(v, w, seq)
+        # (APPEND stores bare LF as CRLF)
+        self.assertEqual(fast_v[2]["BODY[HEADER.FIELDS (SUBJECT X-Y)]"],
+                         b"Subject: bare lf\r\nX-Y: 1\r\n\r\n")
+        self.assertEqual(int(fast_v[1]["RFC822.SIZE"]), len(msgs[0]))
+
     def test_fetch_seen_and_uid(self):
         self.fresh_mailbox(3)
         m = self.login()
