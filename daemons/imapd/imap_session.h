@@ -314,7 +314,7 @@ int imap_status_response(struct imap_session *s, const struct store_mailbox *mb,
 /* imap_cmd_manage.c: CREATE, DELETE, RENAME, SUBSCRIBE/UNSUBSCRIBE */
 imap_cmd_fn imap_cmd_create, imap_cmd_delete, imap_cmd_rename, imap_cmd_subscribe;
 
-/* imap_fetch.c */
+/* imap_fetch.c: FETCH; imap_cmd_store.c: STORE */
 imap_cmd_fn imap_cmd_fetch, imap_cmd_store;
 
 /* imap_search.c: SEARCH and UID SEARCH; imap_cmd_esearch.c: ESEARCH
