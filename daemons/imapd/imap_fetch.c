@@ -19,6 +19,8 @@
 #include "imap_session.h"
 
 #define FETCH_BATCH 200
+/* Batches of requests answered from the row columns alone (rows_only). */
+#define FETCH_ROWS_BATCH 2000
 #define MAX_SECTION_PARTS 32
 /* RFC 8970 section 3.1: a preview is at most 256 characters; like the
  * reference we give at most 200, what clients show next to a subject. */
@@ -73,6 +75,9 @@ struct fetch_req {
 	/* Nothing but row columns and top-level header sections: only the
 	 * header of each file is read, no structure parsed (note_header_only). */
 	bool header_only;
+	/* Nothing but UID, FLAGS, INTERNALDATE, RFC822.SIZE, MODSEQ and
+	 * SAVEDATE: the narrow columns of store_msgs_scan suffice. */
+	bool rows_only;
 	int64_t changedsince;	/* -1: no CHANGEDSINCE modifier */
 	bool vanished;		/* VANISHED modifier (RFC 7162 3.2.6) */
 };
@@ -940,6 +945,21 @@ note_header_only(struct fetch_req *r)
 	r->header_only = true;
 }
 
+static void
+note_rows_only(struct fetch_req *r)
+{
+	size_t i;
+
+	if (r->need_bytes || r->need_parsed || r->has_preview || r->has_binary || r->sets_seen)
+		return;
+	for (i = 0; i < r->n; i++)
+		if (r->items[i].kind != F_UID && r->items[i].kind != F_FLAGS &&
+		    r->items[i].kind != F_INTERNALDATE && r->items[i].kind != F_SIZE &&
+		    r->items[i].kind != F_MODSEQ && r->items[i].kind != F_SAVEDATE)
+			return;
+	r->rows_only = true;
+}
+
 /* A top-level header section from header_bytes: the prefix and the file's
  * header, cut where the MIME parser ends the header. */
 static void
@@ -1298,8 +1318,9 @@ fetch_run(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *
 	const uint32_t *idx, size_t n, bool *expunged_r, int *binerr_r)
 {
 	struct imap_view *v = s->sel;
-	uint32_t *uids = xmalloc(FETCH_BATCH * sizeof(*uids));
-	uint32_t *seqs = xmalloc(FETCH_BATCH * sizeof(*seqs));
+	size_t batch = r->rows_only ? FETCH_ROWS_BATCH : FETCH_BATCH;
+	uint32_t *uids = xmalloc(batch * sizeof(*uids));
+	uint32_t *seqs = xmalloc(batch * sizeof(*seqs));
 	struct buf out;
 	size_t off = 0, i;
 	int ret = 0;
@@ -1308,10 +1329,11 @@ fetch_run(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *
 	while (off < n && !s->c->failed && *binerr_r == 0) {
 		struct store_msg *msgs = NULL;
 		struct fetch_msg *fms;
-		size_t nb = 0, nm = 0, j = 0, limit;
+		size_t nb = 0, nm = 0, j = 0, found = 0, limit;
 		const char *error;
+		int rc;
 
-		for (; off < n && nb < FETCH_BATCH; off++) {
+		for (; off < n && nb < batch; off++) {
 			uint32_t uid = v->uids[idx[off]];
 
 			if (imap_view_pending(v, uid)) {
@@ -1324,33 +1346,44 @@ fetch_run(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *
 		}
 		if (nb == 0)
 			continue;
+		/* FETCH 1:* (FLAGS), what a client resynchronizes with: the
+		 * small columns of a UID range (rows not asked for are left
+		 * out below), index-only but for the keywords. */
+		if (r->rows_only && uids[nb - 1] - uids[0] < 2 * (uint64_t)nb)
+			rc = store_msgs_scan(s->d->store, v->id, uids[0] - 1, uids[nb - 1],
+				2 * nb, NULL, true, &msgs, &nm, &error);
 		/* The prefixes come with the batch, so reading the messages
 		 * asks the database nothing more. */
-		if (store_msgs_get(s->d->store, v->id, uids, nb,
-			    (r->need_parsed && !r->header_only ? STORE_MSGS_PARSED : 0) |
-			    (r->need_bytes || r->has_preview ? STORE_MSGS_PREFIX : 0) |
-			    (r->has_preview ? STORE_MSGS_PREVIEW : 0), &msgs, &nm,
-			    &error) < 0) {
+		else
+			rc = store_msgs_get(s->d->store, v->id, uids, nb,
+				(r->need_parsed && !r->header_only ? STORE_MSGS_PARSED : 0) |
+				(r->need_bytes || r->has_preview ? STORE_MSGS_PREFIX : 0) |
+				(r->has_preview ? STORE_MSGS_PREVIEW : 0), &msgs, &nm, &error);
+		if (rc < 0) {
 			log_error(imap_cid(s), "proto=imap ev=fetch error=%s", lq(error));
 			ret = -1;
 			break;
 		}
-		if (nm < nb)
-			*expunged_r = true;	/* expunged meanwhile */
 		fms = xcalloc(nm + 1, sizeof(*fms));
 		for (i = 0; i < nm; i++) {
-			while (j < nb && uids[j] != msgs[i].uid)
+			/* both ascending; a row not asked for gets seq 0 */
+			while (j < nb && uids[j] < msgs[i].uid)
 				j++;
-			fms[i].seq = j < nb ? seqs[j] : 0;
+			fms[i].seq = j < nb && uids[j] == msgs[i].uid ? seqs[j] : 0;
+			fms[i].m = &msgs[i];
+			buf_init(&fms[i].bytes);
+			if (fms[i].seq == 0)
+				continue;
+			found++;
 			/* RFC 7162 3.1.4.1: CHANGEDSINCE leaves out the
 			 * messages not changed after it. */
 			if (r->changedsince >= 0 && msgs[i].modseq <= r->changedsince)
 				fms[i].seq = 0;
-			fms[i].m = &msgs[i];
-			buf_init(&fms[i].bytes);
 			/* keywords first: FLAGS must be announced before use */
 			imap_view_keywords(s, msgs[i].keywords, msgs[i].nkeywords);
 		}
+		if (found < nb)
+			*expunged_r = true;	/* expunged meanwhile */
 		/* A BINARY item that will fail ends the command at that
 		 * message: the ones before it are answered (and get \Seen),
 		 * it and the rest not. */
@@ -1475,6 +1508,7 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 	if (req.changedsince >= 0 && !req.has_modseq)
 		add_item(&req, F_MODSEQ);
 	note_header_only(&req);
+	note_rows_only(&req);
 	if (imap_view_indexes(s, cmd, &cmd->args[0], &idx, &nidx) < 0) {
 		req_free(&req);
 		return;

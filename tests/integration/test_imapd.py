@@ -677,6 +677,22 @@ class ImapdTest(harness.TestCase):
                 u = int(v["UID"])
                 self.assertEqual(v["BODY[HEADER.FIELDS (SUBJECT)]"],
                                  b"Subject: msg %d\r\n\r\n" % (uids.index(u) + 1))
+        # the same sets with row columns only (read from the narrow
+        # columns of a UID range; rows not asked for are left out)
+        m.uid("STORE", str(uids[6]), "+FLAGS", "(\\Flagged)")
+        for uid_set, want in (("1:*", left), ("%d:%d" % (uids[3], uids[8]), [uids[6], uids[7]]),
+                              ("%d,%d:%d" % (uids[1], uids[9], uids[10]),
+                               [uids[1], uids[9], uids[10]]),
+                              ("%d,%d" % (uids[0], uids[2]), [uids[0], uids[2]])):
+            typ, data = m.uid("FETCH", uid_set, "(FLAGS RFC822.SIZE INTERNALDATE)")
+            self.assertEqual(typ, "OK")
+            items = [it for _, it in harness.parse_fetch(data)]
+            self.assertEqual(sorted(int(v["UID"]) for v in items), want, uid_set)
+            for v in items:
+                u = int(v["UID"])
+                self.assertEqual(int(v["RFC822.SIZE"]), len(by_uid[u]) + len(
+                    harness.split_trace(got[u]["BODY[]"])[0]) if u in got else 0)
+                self.assertEqual("\\Flagged" in str(v["FLAGS"]), u == uids[6], v)
         # sequence numbers: 2 and 8 of the 8 left
         typ, data = m.fetch("2,8", "(UID)")
         self.assertEqual(sorted(int(it["UID"]) for _, it in harness.parse_fetch(data)),
