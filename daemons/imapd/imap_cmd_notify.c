@@ -97,16 +97,6 @@ free_snap(struct imap_notify *n)
 	n->nsnap = 0;
 }
 
-static void
-free_names(char **v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		free(v[i]);
-	free(v);
-}
-
 void
 imap_notify_free(struct imap_notify **np)
 {
@@ -116,7 +106,7 @@ imap_notify_free(struct imap_notify **np)
 	if (n == NULL)
 		return;
 	for (i = 0; i < n->ng; i++) {
-		free_names(n->g[i].names, n->g[i].nnames);
+		store_names_free(n->g[i].names, n->g[i].nnames);
 		imap_args_free(n->g[i].fetch, n->g[i].nfetch);
 	}
 	free(n->g);

@@ -1041,3 +1041,54 @@ def b64(data):
 
 def unb64(s):
     return base64.b64decode(s)
+
+
+# ------------------------------------------------------------ sync clients
+
+def require_tool(name, package):
+    """The path of a client the suite drives; missing is a failure (the
+    README's test command installs it), not a skip."""
+    path = shutil.which(name)
+    if path is None:
+        raise HarnessError("%s not found: install the Debian package %s" % (name, package))
+    return path
+
+
+def write_mbsyncrc(path, net, user, password, maildir, patterns="INBOX", subfolders=False):
+    """An mbsync (isync) configuration syncing `patterns` between the
+    server (`net`: its Host/Port/SSLType lines) and a Maildir."""
+    with open(path, "w") as f:
+        f.write("IMAPAccount test\n%sUser %s\nPass %s\nAuthMechs LOGIN\n\n"
+                "IMAPStore remote\nAccount test\n\n"
+                "MaildirStore local\nPath %s/\nInbox %s/INBOX\n%s\n"
+                "Channel test\nFar :remote:\nNear :local:\nPatterns %s\n"
+                "Create Both\nExpunge Both\nSyncState *\n"
+                % (net, user, password, maildir, maildir,
+                   "SubFolders Verbatim\n" if subfolders else "", patterns))
+    return path
+
+
+def write_offlineimaprc(path, workdir, maildir, port, user, password, folders,
+                        extra=""):
+    """An offlineimap configuration syncing `folders` of the plain IMAP
+    port with a Maildir; `extra` adds lines to the remote repository."""
+    with open(path, "w") as f:
+        f.write("[general]\naccounts = test\nmetadata = %s/meta\nui = basic\n\n"
+                "[Account test]\nlocalrepository = local\nremoterepository = remote\n\n"
+                "[Repository local]\ntype = Maildir\nlocalfolders = %s\n\n"
+                "[Repository remote]\ntype = IMAP\nremotehost = 127.0.0.1\n"
+                "remoteport = %d\nremoteuser = %s\nremotepass = %s\nssl = no\n"
+                "starttls = no\n%sfolderfilter = lambda f: f in %r\n"
+                % (workdir, maildir, port, user, password, extra, list(folders)))
+    return path
+
+
+def maildir_messages(maildir, folder):
+    """{file name: bytes} of the messages in a Maildir folder."""
+    out = {}
+    for sub in ("cur", "new"):
+        d = os.path.join(maildir, folder, sub)
+        for n in os.listdir(d) if os.path.isdir(d) else []:
+            with open(os.path.join(d, n), "rb") as f:
+                out[n] = f.read()
+    return out

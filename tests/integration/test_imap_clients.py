@@ -27,12 +27,9 @@ PW = "clients-password-1"
 
 def setUpModule():
     global srv
-    if shutil.which("mbsync") is None:
-        raise harness.HarnessError("mbsync not found: install the Debian package isync")
-    if shutil.which("offlineimap") is None:
-        raise harness.HarnessError("offlineimap not found: install the Debian package offlineimap3")
-    if shutil.which("mutt") is None:
-        raise harness.HarnessError("mutt not found: install the Debian package mutt")
+    harness.require_tool("mbsync", "isync")
+    harness.require_tool("offlineimap", "offlineimap3")
+    harness.require_tool("mutt", "mutt")
     srv = harness.Server("imapclients").start()
 
 
@@ -49,32 +46,10 @@ class MbsyncTest(harness.TestCase):
         self.dir = tempfile.mkdtemp(prefix="mbsync-")
         self.maildir = os.path.join(self.dir, "mail")
         os.makedirs(self.maildir)
-        self.rc = os.path.join(self.dir, "mbsyncrc")
-        with open(self.rc, "w") as f:
-            f.write("""IMAPAccount test
-Host 127.0.0.1
-Port %d
-User %s
-Pass %s
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore remote
-Account test
-
-MaildirStore local
-Path %s/
-Inbox %s/INBOX
-SubFolders Verbatim
-
-Channel test
-Far :remote:
-Near :local:
-Patterns INBOX Work
-Create Both
-Expunge Both
-SyncState *
-""" % (srv.imap_port, self.user, PW, self.maildir, self.maildir))
+        self.rc = harness.write_mbsyncrc(
+            os.path.join(self.dir, "mbsyncrc"),
+            "Host 127.0.0.1\nPort %d\nSSLType None\n" % srv.imap_port, self.user, PW,
+            self.maildir, patterns="INBOX Work", subfolders=True)
 
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -86,13 +61,7 @@ SyncState *
         return r.stdout
 
     def local(self, folder):
-        out = {}
-        for sub in ("cur", "new"):
-            d = os.path.join(self.maildir, folder, sub)
-            for n in os.listdir(d) if os.path.isdir(d) else []:
-                with open(os.path.join(d, n), "rb") as f:
-                    out[n] = f.read()
-        return out
+        return harness.maildir_messages(self.maildir, folder)
 
     def remote_subjects(self, mailbox):
         m = srv.imap(self.user, PW)
@@ -184,31 +153,9 @@ class OfflineimapTest(harness.TestCase):
         self.dir = tempfile.mkdtemp(prefix="offlineimap-")
         self.maildir = os.path.join(self.dir, "mail")
         os.makedirs(self.maildir)
-        self.rc = os.path.join(self.dir, "offlineimaprc")
-        with open(self.rc, "w") as f:
-            f.write("""[general]
-accounts = test
-metadata = %s/meta
-ui = basic
-
-[Account test]
-localrepository = local
-remoterepository = remote
-
-[Repository local]
-type = Maildir
-localfolders = %s
-
-[Repository remote]
-type = IMAP
-remotehost = 127.0.0.1
-remoteport = %d
-remoteuser = %s
-remotepass = %s
-ssl = no
-starttls = no
-folderfilter = lambda f: f in ['INBOX', 'Work']
-""" % (self.dir, self.maildir, srv.imap_port, self.user, PW))
+        self.rc = harness.write_offlineimaprc(
+            os.path.join(self.dir, "offlineimaprc"), self.dir, self.maildir, srv.imap_port,
+            self.user, PW, ["INBOX", "Work"])
 
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -222,13 +169,7 @@ folderfilter = lambda f: f in ['INBOX', 'Work']
         return r.stdout
 
     def local(self, folder):
-        out = {}
-        for sub in ("cur", "new"):
-            d = os.path.join(self.maildir, folder, sub)
-            for n in os.listdir(d) if os.path.isdir(d) else []:
-                with open(os.path.join(d, n), "rb") as f:
-                    out[n] = f.read()
-        return out
+        return harness.maildir_messages(self.maildir, folder)
 
     def test_sync_both_ways(self):
         subjects = [unique("srv") for _ in range(2)]

@@ -407,8 +407,7 @@ class MbsyncCompressTest(harness.TestCase):
     announces it; it then syncs over the compressed connection."""
 
     def setUp(self):
-        if shutil.which("mbsync") is None:
-            self.skipTest("mbsync not found: install the Debian package isync")
+        harness.require_tool("mbsync", "isync")
         self.user = "%s@example.org" % unique("zsync")
         self.pw = "zsync-password-1"
         srv.add_account(self.user, self.pw)
@@ -420,35 +419,14 @@ class MbsyncCompressTest(harness.TestCase):
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def write_rc(self, tls):
-        rc = os.path.join(self.dir, "mbsyncrc")
         if tls:
             # The certificate's name (imapd refuses unknown SNI names).
             net = ("Host localhost\nPort %d\nSSLType IMAPS\nSystemCertificates no\n"
                    "CertificateFile %s\n" % (srv.ports["imaps"], srv.tls_cert))
         else:
             net = "Host 127.0.0.1\nPort %d\nSSLType None\n" % srv.imap_port
-        with open(rc, "w") as f:
-            f.write("""IMAPAccount test
-%sUser %s
-Pass %s
-AuthMechs LOGIN
-
-IMAPStore remote
-Account test
-
-MaildirStore local
-Path %s/
-Inbox %s/INBOX
-
-Channel test
-Far :remote:
-Near :local:
-Patterns INBOX
-Create Both
-Expunge Both
-SyncState *
-""" % (net, self.user, self.pw, self.maildir, self.maildir))
-        return rc
+        return harness.write_mbsyncrc(os.path.join(self.dir, "mbsyncrc"), net, self.user,
+                                      self.pw, self.maildir)
 
     def run_mbsync(self, rc):
         r = subprocess.run(["mbsync", "-D", "-c", rc, "-a"], stdout=subprocess.PIPE,
@@ -458,13 +436,7 @@ SyncState *
 
     def local_bodies(self):
         """The local messages with LF line ends (mbsync stores them so)."""
-        out = []
-        for sub in ("cur", "new"):
-            d = os.path.join(self.maildir, "INBOX", sub)
-            for n in os.listdir(d) if os.path.isdir(d) else []:
-                with open(os.path.join(d, n), "rb") as f:
-                    out.append(f.read())
-        return out
+        return list(harness.maildir_messages(self.maildir, "INBOX").values())
 
     def sync_and_check(self, tls):
         msgs = []
@@ -511,40 +483,16 @@ class OfflineimapCompressTest(harness.TestCase):
     as well; the messages here stay below that."""
 
     def setUp(self):
-        if shutil.which("offlineimap") is None:
-            self.skipTest("offlineimap not found: install the Debian package offlineimap3")
+        harness.require_tool("offlineimap", "offlineimap3")
         self.user = "%s@example.org" % unique("zoi")
         self.pw = "zoi-password-1"
         srv.add_account(self.user, self.pw)
         self.dir = tempfile.mkdtemp(prefix="offlineimap-z-")
         self.maildir = os.path.join(self.dir, "mail")
         os.makedirs(self.maildir)
-        self.rc = os.path.join(self.dir, "offlineimaprc")
-        with open(self.rc, "w") as f:
-            f.write("""[general]
-accounts = test
-metadata = %s/meta
-ui = basic
-
-[Account test]
-localrepository = local
-remoterepository = remote
-
-[Repository local]
-type = Maildir
-localfolders = %s
-
-[Repository remote]
-type = IMAP
-remotehost = 127.0.0.1
-remoteport = %d
-remoteuser = %s
-remotepass = %s
-ssl = no
-starttls = no
-usecompression = yes
-folderfilter = lambda f: f in ['INBOX']
-""" % (self.dir, self.maildir, srv.imap_port, self.user, self.pw))
+        self.rc = harness.write_offlineimaprc(
+            os.path.join(self.dir, "offlineimaprc"), self.dir, self.maildir, srv.imap_port,
+            self.user, self.pw, ["INBOX"], extra="usecompression = yes\n")
 
     def tearDown(self):
         shutil.rmtree(self.dir, ignore_errors=True)
