@@ -239,6 +239,8 @@ imap_cmd_esearch(struct imap_session *s, struct imap_cmd *cmd)
 	if (q == NULL)
 		goto out;
 	(void)imap_search_return(q, &given, &save);
+	if (s->sel != NULL)
+		imap_search_refresh(q, false);
 
 	if (store_mailbox_list(s->d->store, s->account_id, &mbs, &nmbs, &error) < 0 ||
 	    ((src.kinds & SRC_INBOXES) &&

@@ -220,7 +220,7 @@ imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
 	 * even when the UID list below already includes them. */
 	if (store_mailbox_modseq(s->d->store, s->account_id, mb.id, &highest, &modseq, NULL,
 		    &error) < 0 ||
-	    store_mailbox_uids(s->d->store, mb.id, &v->uids, &v->n, &error) < 0) {
+	    imap_view_load(s, v, &error) < 0) {
 		log_error(imap_cid(s), "proto=imap ev=select error=%s", lq(error));
 		imap_reply(cmd, IMAP_NO, "[UNAVAILABLE] Temporary failure");
 		free(v->uids);
@@ -231,7 +231,6 @@ imap_cmd_select(struct imap_session *s, struct imap_cmd *cmd)
 		buf_free(&name);
 		return;
 	}
-	v->cap = v->n;
 	v->modseq = modseq;
 	if (v->n > 0 && v->uids[v->n - 1] >= v->uidnext)
 		v->uidnext = v->uids[v->n - 1] + 1;

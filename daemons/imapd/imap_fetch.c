@@ -78,6 +78,9 @@ struct fetch_req {
 	/* Nothing but UID, FLAGS, INTERNALDATE, RFC822.SIZE, MODSEQ and
 	 * SAVEDATE: the narrow columns of store_msgs_scan suffice. */
 	bool rows_only;
+	/* Nothing but UID, FLAGS and MODSEQ: the view's state answers
+	 * (imap_view_state.c). */
+	bool state_only;
 	int64_t changedsince;	/* -1: no CHANGEDSINCE modifier */
 	bool vanished;		/* VANISHED modifier (RFC 7162 3.2.6) */
 };
@@ -958,6 +961,11 @@ note_rows_only(struct fetch_req *r)
 		    r->items[i].kind != F_MODSEQ && r->items[i].kind != F_SAVEDATE)
 			return;
 	r->rows_only = true;
+	r->state_only = true;
+	for (i = 0; i < r->n; i++)
+		if (r->items[i].kind != F_UID && r->items[i].kind != F_FLAGS &&
+		    r->items[i].kind != F_MODSEQ)
+			r->state_only = false;
 }
 
 /* A top-level header section from header_bytes: the prefix and the file's
@@ -1100,14 +1108,19 @@ write_message(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_r
 	}
 	/* RFC 9586 3.3: UIDONLY answers "* uid UIDFETCH (...)", the UID item
 	 * only when asked for. */
-	if (s->enabled & IMAP_EN_UIDONLY)
-		buf_printf(out, "* %u UIDFETCH (", m->uid);
-	else
-		buf_printf(out, "* %u FETCH (", fm->seq);
+	buf_puts(out, "* ");
+	if (s->enabled & IMAP_EN_UIDONLY) {
+		buf_put_u64(out, m->uid);
+		buf_puts(out, " UIDFETCH (");
+	} else {
+		buf_put_u64(out, fm->seq);
+		buf_puts(out, " FETCH (");
+	}
 	/* RFC 9051 6.4.9: UID FETCH always returns UID. */
 	if (cmd->uid && !r->has_uid && !(s->enabled & IMAP_EN_UIDONLY)) {
 		SEP();
-		buf_printf(out, "UID %u", m->uid);
+		buf_puts(out, "UID ");
+		buf_put_u64(out, m->uid);
 	}
 	if (fm->show_flags && !r->has_flags) {
 		SEP();
@@ -1128,7 +1141,8 @@ write_message(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_r
 		SEP();
 		switch (it->kind) {
 		case F_UID:
-			buf_printf(out, "UID %u", m->uid);
+			buf_puts(out, "UID ");
+			buf_put_u64(out, m->uid);
 			break;
 		case F_FLAGS:
 			buf_puts(out, "FLAGS ");
@@ -1136,7 +1150,9 @@ write_message(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_r
 			break;
 		case F_MODSEQ:
 			/* fetch-mod-resp = "MODSEQ" SP "(" permsg-modsequence ")" */
-			buf_printf(out, "MODSEQ (%lld)", (long long)m->modseq);
+			buf_puts(out, "MODSEQ (");
+			buf_put_u64(out, (uint64_t)m->modseq);
+			buf_putc(out, ')');
 			break;
 		case F_INTERNALDATE:
 			buf_puts(out, "INTERNALDATE \"");
@@ -1311,6 +1327,42 @@ save_previews(struct imap_session *s, struct fetch_msg *fms, size_t n)
 	free(pv);
 }
 
+/* fetch_run from the view's state, current as of the last sync: no
+ * database, no files. */
+static void
+fetch_run_state(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *r,
+	const uint32_t *idx, size_t n, bool *expunged_r)
+{
+	struct imap_view *v = s->sel;
+	struct buf out;
+	size_t i;
+
+	buf_init(&out);
+	for (i = 0; i < n && !s->c->failed; i++) {
+		struct store_msg m;
+		struct fetch_msg fm;
+
+		if (imap_view_pending(v, v->uids[idx[i]])) {
+			*expunged_r = true;
+			continue;
+		}
+		memset(&m, 0, sizeof(m));
+		imap_view_state_get(v, idx[i], &m);
+		/* RFC 7162 3.1.4.1 */
+		if (r->changedsince >= 0 && m.modseq <= r->changedsince)
+			continue;
+		/* keywords first: FLAGS must be announced before use */
+		if (m.nkeywords > 0)
+			imap_view_keywords(s, m.keywords, m.nkeywords);
+		memset(&fm, 0, sizeof(fm));
+		fm.seq = idx[i] + 1;
+		fm.m = &m;
+		buf_init(&fm.bytes);
+		(void)write_message(s, cmd, r, &fm, &out);
+	}
+	buf_free(&out);
+}
+
 /* Run the request over view indexes idx[0..n); returns -1 when some
  * message could not be read. A BINARY error stops it (*binerr_r). */
 static int
@@ -1319,12 +1371,17 @@ fetch_run(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *
 {
 	struct imap_view *v = s->sel;
 	size_t batch = r->rows_only ? FETCH_ROWS_BATCH : FETCH_BATCH;
-	uint32_t *uids = xmalloc(batch * sizeof(*uids));
-	uint32_t *seqs = xmalloc(batch * sizeof(*seqs));
+	uint32_t *uids, *seqs;
 	struct buf out;
 	size_t off = 0, i;
 	int ret = 0;
 
+	if (r->state_only && v->ms != NULL) {
+		fetch_run_state(s, cmd, r, idx, n, expunged_r);
+		return 0;
+	}
+	uids = xmalloc(batch * sizeof(*uids));
+	seqs = xmalloc(batch * sizeof(*seqs));
 	buf_init(&out);
 	while (off < n && !s->c->failed && *binerr_r == 0) {
 		struct store_msg *msgs = NULL;
@@ -1351,7 +1408,7 @@ fetch_run(struct imap_session *s, struct imap_cmd *cmd, const struct fetch_req *
 		 * out below), index-only but for the keywords. */
 		if (r->rows_only && uids[nb - 1] - uids[0] < 2 * (uint64_t)nb)
 			rc = store_msgs_scan(s->d->store, v->id, uids[0] - 1, uids[nb - 1],
-				2 * nb, NULL, true, &msgs, &nm, &error);
+				2 * nb, NULL, STORE_SCAN_KEYWORDS, &msgs, &nm, &error);
 		/* The prefixes come with the batch, so reading the messages
 		 * asks the database nothing more. */
 		else
@@ -1509,6 +1566,10 @@ imap_cmd_fetch(struct imap_session *s, struct imap_cmd *cmd)
 		add_item(&req, F_MODSEQ);
 	note_header_only(&req);
 	note_rows_only(&req);
+	/* Answers from the state are as current as the sync before them;
+	 * it goes first so that "*" counts the messages it adds. */
+	if (req.state_only)
+		(void)imap_view_state_fresh(s, cmd->uid);
 	if (imap_view_indexes(s, cmd, &cmd->args[0], &idx, &nidx) < 0) {
 		req_free(&req);
 		return;

@@ -79,6 +79,9 @@ struct search_needs {
 	bool parsed;		/* the MIME structure */
 	bool bytes;		/* the message text */
 	bool keywords;		/* the keyword lists of the rows */
+	/* header keys on the fields stored with the rows (search_fields):
+	 * the rows' small columns and those bytes suffice */
+	bool fields;
 	bool modseq;		/* a MODSEQ key: results carry (MODSEQ n) */
 	bool saved;		/* "$" */
 };
@@ -284,7 +287,7 @@ parse_key(struct search_ctx *cx, unsigned depth)
 			k = skey_new(K_HEADER);
 			k->str = header_keys[j];
 			k->str2 = str;
-			cx->need.bytes = true;
+			cx->need.fields = true;
 			return k;
 		}
 	}
@@ -414,7 +417,10 @@ parse_key(struct search_ctx *cx, unsigned depth)
 		k = skey_new(K_HEADER);
 		k->str = field;
 		k->str2 = str;
-		cx->need.bytes = true;
+		if (store_is_search_field(field))
+			cx->need.fields = true;
+		else
+			cx->need.bytes = true;
 		return k;
 	}
 	if (ms_strcaseeq(name, "BODY") || ms_strcaseeq(name, "TEXT")) {
@@ -642,12 +648,18 @@ match_header(struct imap_search *cx, struct smsg *sm, const char *field, const c
 	struct buf unfolded, decoded;
 	bool found = false;
 
-	need_header(cx, sm);
-	if (sm->header_failed)
-		return false;
+	/* The stored fields are those of the header, in its order
+	 * (mail_header_select): the same answer without the file. */
+	if (sm->m->have_fields && store_is_search_field(field)) {
+		mail_header_iter_init(&it, sm->m->fields.data, sm->m->fields.len);
+	} else {
+		need_header(cx, sm);
+		if (sm->header_failed)
+			return false;
+		mail_header_iter_init(&it, sm->header.data, sm->header.len);
+	}
 	buf_init(&unfolded);
 	buf_init(&decoded);
-	mail_header_iter_init(&it, sm->header.data, sm->header.len);
 	while (!found && mail_header_next(&it, &name, &namelen, &val, &vallen)) {
 		if (namelen != strlen(field) || !ms_strncaseeq(name, field, namelen))
 			continue;
@@ -849,6 +861,44 @@ needs_messages(const struct skey *k)
 	default:
 		return true;
 	}
+}
+
+/* Whether k looks at nothing but what the view's state holds (flags,
+ * keywords, modseq) and the numbering: answered without the database
+ * (imap_view_state.c). */
+static bool
+state_keys_only(const struct skey *k)
+{
+	size_t i;
+
+	switch (k->op) {
+	case K_ALL:
+	case K_NONE:
+	case K_FLAG:
+	case K_NOFLAG:
+	case K_KEYWORD:
+	case K_UNKEYWORD:
+	case K_MODSEQ:
+	case K_UID:
+	case K_SEQ:
+		return true;
+	case K_NOT:
+	case K_OR:
+	case K_AND:
+		for (i = 0; i < k->nkids; i++)
+			if (!state_keys_only(k->kids[i]))
+				return false;
+		return true;
+	default:
+		return false;
+	}
+}
+
+void
+imap_search_refresh(struct imap_search *q, bool allow_expunge)
+{
+	if (needs_messages(q->root) && state_keys_only(q->root))
+		(void)imap_view_state_fresh(q->s, allow_expunge);
 }
 
 /* ---- what the database can do ---- */
@@ -1113,6 +1163,33 @@ add_match(struct imap_search *q, struct matches *mt, uint32_t index, int64_t mod
 	add_index(q, mt, true, index, modseq);
 }
 
+/* The program over the view's state (state_keys_only programs). */
+static void
+scan_state(struct imap_search *q, const struct imap_search_box *box, const struct prefilter *p,
+	struct matches *mt)
+{
+	const struct imap_view *v = q->s->sel;
+	uint32_t maxuid = box->uids[box->n - 1];
+	size_t j;
+
+	for (j = 0; j < box->n; j++) {
+		struct store_msg m;
+		struct smsg sm;
+		uint32_t uid = box->uids[j];
+
+		if (uid < p->lo || uid > p->hi || imap_view_pending(v, uid))
+			continue;
+		memset(&m, 0, sizeof(m));
+		imap_view_state_get(v, j, &m);
+		memset(&sm, 0, sizeof(sm));
+		sm.seq = (uint32_t)(j + 1);
+		sm.uid = uid;
+		sm.m = &m;
+		if (eval(q, q->root, &sm, (uint32_t)box->n, maxuid))
+			add_match(q, mt, (uint32_t)j, m.modseq);
+	}
+}
+
 /* The rows of box in [p->lo, p->hi] meeting the prefilter, in chunks of
  * small columns. With evaluate, the program is run on each (it needs no
  * message text) and the matches collected; without, every row returned is
@@ -1126,13 +1203,20 @@ scan_rows(struct imap_search *q, const struct imap_search_box *box, const struct
 	size_t j = 0;
 	const char *error;
 
+	if (evaluate && v != NULL && v->ms != NULL && v->uids == box->uids &&
+	    state_keys_only(q->root)) {
+		scan_state(q, box, p, mt);
+		return 0;
+	}
 	for (;;) {
 		struct store_msg *rows = NULL;
 		size_t nrows = 0, i;
 
 		search_progress(q, j);
 		if (store_msgs_scan(q->s->d->store, box->id, after, p->hi, SEARCH_SCAN_CHUNK,
-			    &p->f, evaluate && q->need.keywords, &rows, &nrows, &error) < 0) {
+			    &p->f, (evaluate && q->need.keywords ? STORE_SCAN_KEYWORDS : 0) |
+			    (evaluate && q->need.fields ? STORE_SCAN_FIELDS : 0),
+			    &rows, &nrows, &error) < 0) {
 			log_error(imap_cid(q->s), "proto=imap ev=search error=%s", lq(error));
 			return -1;
 		}
@@ -1149,6 +1233,10 @@ scan_rows(struct imap_search *q, const struct imap_search_box *box, const struct
 				continue;
 			if (v != NULL && imap_view_pending(v, rows[i].uid))
 				continue;
+			/* Header keys may read files (rows stored without
+			 * their fields): steps as in run_batches. */
+			if (evaluate && q->need.fields && j > 0 && j % SEARCH_BATCH == 0)
+				search_progress(q, j);
 			if (!evaluate) {
 				add_index(q, mt, false, (uint32_t)j, 0);
 				continue;
@@ -1159,6 +1247,9 @@ scan_rows(struct imap_search *q, const struct imap_search_box *box, const struct
 			sm.m = &rows[i];
 			if (eval(q, q->root, &sm, (uint32_t)box->n, maxuid))
 				add_match(q, mt, (uint32_t)j, rows[i].modseq);
+			/* (a row without stored fields had its header read) */
+			if (sm.header_loaded)
+				buf_free(&sm.header);
 		}
 		after = nrows > 0 ? rows[nrows - 1].uid : p->hi;
 		store_msgs_free(rows, nrows);
@@ -1199,7 +1290,7 @@ run_batches(struct imap_search *q, const struct imap_search_box *box, const uint
 			continue;
 		if (store_msgs_get(q->s->d->store, box->id, uids, nb,
 			    (q->need.parsed ? STORE_MSGS_PARSED : 0) |
-			    (q->need.bytes ? STORE_MSGS_PREFIX : 0),
+			    (q->need.bytes || q->need.fields ? STORE_MSGS_PREFIX : 0),
 			    &msgs, &nm, &error) < 0) {
 			log_error(imap_cid(q->s), "proto=imap ev=search error=%s", lq(error));
 			ret = -1;
@@ -1532,6 +1623,7 @@ imap_cmd_search(struct imap_session *s, struct imap_cmd *cmd)
 	q = imap_search_parse(s, cmd, cmd->args, cmd->nargs, false);
 	if (q == NULL)
 		return;
+	imap_search_refresh(q, cmd->uid);
 	ret = imap_search_return(q, &given, &save);
 	esearch = given || (s->enabled & IMAP_EN_REV2);
 	memset(&box, 0, sizeof(box));
@@ -1600,6 +1692,7 @@ imap_search_program(struct imap_session *s, struct imap_cmd *cmd,
 	q = imap_search_parse(s, cmd, args, n, false);
 	if (q == NULL)
 		return -1;
+	imap_search_refresh(q, cmd->uid);
 	memset(&box, 0, sizeof(box));
 	box.id = s->sel->id;
 	box.uids = s->sel->uids;

@@ -45,6 +45,10 @@ struct imap_search_result {
  * version (the ESEARCH command). Returns the program, or NULL with a BAD
  * (NO [BADCHARSET]) reply set on cmd. The program refers to the parser's
  * memory: use it within the command. Free with imap_search_free. */
+/* Before the box of the selected mailbox is made: when the program is
+ * answered from the view's state, a sync brings that up to date (it may
+ * add messages to the view). */
+void imap_search_refresh(struct imap_search *q, bool allow_expunge);
 struct imap_search *imap_search_parse(struct imap_session *s, struct imap_cmd *cmd,
 	const struct imap_arg *args, size_t n, bool esearch);
 void imap_search_free(struct imap_search **q);

@@ -804,6 +804,7 @@ imap_view_close(struct imap_session *s)
 	for (i = 0; i < v->nkeywords; i++)
 		free(v->keywords[i]);
 	free(v->keywords);
+	imap_view_state_drop(v);
 	free(v->uids);
 	free(v->pending_expunge);
 	free(v->own);
@@ -948,6 +949,8 @@ flush_expunges(struct imap_session *s)
 			removed++;
 			continue;
 		}
+		if (v->ms != NULL)
+			v->ms[w] = v->ms[i];
 		v->uids[w++] = u;
 	}
 	v->n = w;
@@ -1006,7 +1009,9 @@ imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 	mode = imap_notify_selected(s, &flag_changes);
 	if (mode == IMAP_NOTIFY_SEL_OFF) {
 		/* NOTIFY without the selected mailbox: nothing from others
-		 * (RFC 5465 3); our own EXPUNGE still answers. */
+		 * (RFC 5465 3); our own EXPUNGE still answers. The state
+		 * would go stale: the database answers from now on. */
+		imap_view_state_drop(v);
 		if (allow_expunge && v->npending > 0)
 			flush_expunges(s);
 		return 0;
@@ -1020,6 +1025,7 @@ imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 	if (store_changes_since(s->d->store, s->account_id, v->id, v->modseq, &ch, &nch,
 		    &exp, &nexp, &modseq, &error) < 0) {
 		log_warn(s->c->cid, "proto=imap ev=sync-failed error=%s", lq(error));
+		imap_view_state_drop(v);
 		return -1;
 	}
 	add_pending(v, exp, nexp);
@@ -1042,16 +1048,23 @@ imap_sync(struct imap_session *s, bool allow_expunge, bool force)
 	for (i = 0; i < nfresh; i++) {
 		if (v->n > 0 && fresh[i] <= v->uids[v->n - 1])
 			continue;
-		if (v->n == v->cap) {
-			v->cap = v->cap ? v->cap * 2 : 64;
-			v->uids = xrealloc(v->uids, v->cap * sizeof(*v->uids));
-		}
+		imap_view_grow(v);
+		if (v->ms != NULL)
+			memset(&v->ms[v->n], 0, sizeof(v->ms[v->n]));
 		v->uids[v->n++] = fresh[i];
 		if (fresh[i] >= v->uidnext)
 			v->uidnext = fresh[i] + 1;
 	}
 	if (v->n != oldn)
 		imap_untagged(s, "%zu EXISTS", v->n);
+	/* Every change, ours too, into the state: the rows as they are now. */
+	for (i = 0; i < nch && v->ms != NULL; i++) {
+		size_t pos;
+
+		if (bsearch_u32(v->uids, v->n, ch[i].uid, &pos))
+			imap_view_state_set(v, pos, ch[i].flags, ch[i].modseq, ch[i].keywords,
+				ch[i].nkeywords);
+	}
 
 	/* Flag changes by others to messages the client already knew. */
 	for (i = 0; i < nch && flag_changes; i++) {

@@ -72,6 +72,20 @@ enum imap_enabled {
 	IMAP_EN_UTF8 = 1 << 3,
 };
 
+/* A message's flags, keywords and modseq in the view (16 bytes). */
+struct imap_msgstate {
+	int64_t modseq;
+	uint32_t flags;		/* SF_* */
+	uint32_t kw;		/* 1 + index into kwsets; 0: no keywords */
+};
+
+/* A keyword list as stored ("a b"), split for FETCH and SEARCH. */
+struct imap_kwset {
+	char *joined;
+	char **v;
+	size_t n;
+};
+
 /* The selected mailbox as the client knows it. Sequence number n is
  * uids[n-1]. Expunges seen in the store while EXPUNGE responses are not
  * allowed (RFC 9051 7.5.1) stay in uids and are listed in pending_expunge
@@ -90,6 +104,17 @@ struct imap_view {
 	size_t nkeywords;
 	int64_t *own;		/* modseqs of our own changes already reported */
 	size_t nown;
+	/* What the session keeps of each message (imap_view_state.c):
+	 * ms[i] belongs to uids[i]; NULL when not kept. Loaded with the
+	 * UIDs at SELECT and kept current by imap_sync, so FETCH of flags
+	 * and searches on flags answer without the database (after a
+	 * sync). Dropped when the mailbox stops being synchronized
+	 * (NOTIFY without it). */
+	struct imap_msgstate *ms;
+	struct imap_kwset *kwsets;	/* distinct keyword lists; ms[].kw - 1 */
+	size_t nkwsets;
+	uint32_t *kwhash;		/* open addressing: kwsets index + 1 */
+	size_t kwhashcap;		/* power of 2, or 0 */
 	/* RFC 5182 SEARCHRES: the result saved by SEARCH RETURN (SAVE), as
 	 * UIDs ascending; "$" means those still in uids. Empty until a SAVE;
 	 * a new SELECT/EXAMINE, CLOSE or UNSELECT starts a new view. */
@@ -232,6 +257,24 @@ struct imap_upload *imap_upload_new(struct imap_session *s, const char **error_r
 int imap_sync(struct imap_session *s, bool allow_expunge, bool force);
 /* Leave the selected state (no EXPUNGE responses). */
 void imap_view_close(struct imap_session *s);
+
+/* imap_view_state.c: the per-message state of the view. */
+/* Load the view's UIDs and their state (SELECT). Returns 0 or -1. */
+int imap_view_load(struct imap_session *s, struct imap_view *v, const char **error_r);
+/* Room for one more UID (and its state). */
+void imap_view_grow(struct imap_view *v);
+/* Set the state of uids[pos]. */
+void imap_view_state_set(struct imap_view *v, size_t pos, unsigned flags, int64_t modseq,
+	char *const *kw, size_t nkw);
+/* Forget the state (it will not be kept current any more). */
+void imap_view_state_drop(struct imap_view *v);
+/* The state of uids[pos] in m (uid, flags, modseq, keywords borrowed from
+ * the view: valid until the next sync). */
+void imap_view_state_get(const struct imap_view *v, size_t pos, struct store_msg *m);
+/* Bring the state up to date for an answer from it: a sync (which also
+ * reports the changes, as any sync). False when the view keeps no state
+ * (then the database answers). */
+bool imap_view_state_fresh(struct imap_session *s, bool allow_expunge);
 /* Remember a modseq of our own change, so imap_sync does not repeat it. */
 void imap_view_own(struct imap_session *s, int64_t modseq);
 /* Is uid expunged in the store but not yet reported? */

@@ -77,6 +77,19 @@ buf_putc(struct buf *b, char c)
 }
 
 void
+buf_put_u64(struct buf *b, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[sizeof(tmp) - ++n] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	buf_append(b, tmp + sizeof(tmp) - n, n);
+}
+
+void
 buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
 	va_list ap2;

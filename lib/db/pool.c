@@ -6,6 +6,8 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -293,14 +295,29 @@ int64_t
 db_get_i64(const PGresult *res, int row, int col)
 {
 	const char *s;
-	long long v;
-	char *end;
+	uint64_t v = 0, lim;
+	bool neg;
 
 	if (PQgetisnull(res, row, col))
 		return 0;
+	/* By hand: strtoll's locale handling was a tenth of the CPU of
+	 * reading large results (FETCH 1:* FLAGS). The text form of an
+	 * integer column is [-]digits; anything else is 0, as before. */
 	s = PQgetvalue(res, row, col);
-	v = strtoll(s, &end, 10);
-	return *end == '\0' ? (int64_t)v : 0;
+	neg = *s == '-';
+	if (neg)
+		s++;
+	if (*s == '\0')
+		return 0;
+	lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+	for (; *s != '\0'; s++) {
+		unsigned d = (unsigned)(*s - '0');
+
+		if (d > 9 || v > (lim - d) / 10)
+			return 0;
+		v = v * 10 + d;
+	}
+	return neg ? (int64_t)(0 - v) : (int64_t)v;
 }
 
 bool

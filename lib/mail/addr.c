@@ -105,7 +105,9 @@ address_literal_valid(const char *s, size_t n)
 		char tmp[64];
 		struct in6_addr a6;
 
-		if (inlen - 5 >= sizeof(tmp))
+		/* inet_pton reads a C string: a NUL inside would hide what
+		 * follows it (found by fuzz_addr). */
+		if (inlen - 5 >= sizeof(tmp) || memchr(in + 5, '\0', inlen - 5) != NULL)
 			return false;
 		memcpy(tmp, in + 5, inlen - 5);
 		tmp[inlen - 5] = '\0';

@@ -451,6 +451,28 @@ mail_header_next(struct mail_header_iter *it, const char **name, size_t *namelen
 }
 
 void
+mail_header_select(struct buf *out, const char *s, size_t n, const char *const *names,
+	size_t nnames)
+{
+	struct mail_header_iter it;
+	const char *name, *val;
+	size_t namelen, vallen, i;
+
+	mail_header_iter_init(&it, s, n);
+	while (mail_header_next(&it, &name, &namelen, &val, &vallen)) {
+		for (i = 0; i < nnames; i++)
+			if (strlen(names[i]) == namelen && ms_strncaseeq(name, names[i], namelen))
+				break;
+		if (i == nnames)
+			continue;
+		buf_append(out, name, namelen);
+		buf_putc(out, ':');
+		buf_append(out, val, vallen);
+		buf_puts(out, "\r\n");
+	}
+}
+
+void
 mail_header_unfold(struct buf *out, const char *value, size_t n)
 {
 	size_t i = 0, start = out->len;

@@ -25,6 +25,13 @@ bool mail_header_next(struct mail_header_iter *it, const char **name,
  * value and appends it to out (not reset first). Returns true when found. */
 bool mail_header_get(const char *s, size_t n, const char *name, struct buf *out);
 
+/* Append to out every field of the header section [s, s+n) whose name is
+ * one of names[0..nnames) (case-insensitive), as "Name:value" CRLF with the
+ * name and value as mail_header_next gives them: iterating over out gives
+ * the same fields, in the same order, again. */
+void mail_header_select(struct buf *out, const char *s, size_t n, const char *const *names,
+	size_t nnames);
+
 /* Unfold (remove CRLF before WSP) and trim leading/trailing whitespace;
  * appends to out. */
 void mail_header_unfold(struct buf *out, const char *value, size_t n);

@@ -381,13 +381,32 @@ struct store_msg {
 	/* With STORE_MSGS_PREVIEW: the stored preview, NULL when none was
 	 * ever computed (store_msgs_set_previews fills it in). */
 	char *preview;
+	/* With STORE_SCAN_FIELDS: the row's search_fields (the header
+	 * fields of store_search_fields), when it has them. */
+	bool have_fields;
+	struct buf fields;
 };
 void store_msg_free(struct store_msg *m);
+
+/* The header fields kept with each message for searches (lower case):
+ * From, To, Cc, Bcc, Subject. */
+#define STORE_NSEARCH_FIELDS 5
+extern const char *const store_search_fields[STORE_NSEARCH_FIELDS];
+/* Whether name (any case) is one of them. */
+bool store_is_search_field(const char *name);
 void store_msgs_free(struct store_msg *ms, size_t n);
 
 /* UIDs of all messages in the mailbox, ascending. */
 int store_mailbox_uids(struct store *st, int64_t mailbox_id, uint32_t **uids_r,
 	size_t *n_r, const char **error_r);
+
+/* Every message of the mailbox in UID order with what IMAP keeps of it
+ * per session (flags, keywords as one space-separated string, "" for none,
+ * modseq): fn gets n, the number of messages, with each (for sizing). */
+typedef void store_state_fn(void *ctx, size_t n, uint32_t uid, unsigned flags,
+	int64_t modseq, const char *keywords);
+int store_mailbox_states(struct store *st, int64_t mailbox_id, store_state_fn *fn, void *ctx,
+	const char **error_r);
 
 /* What store_msgs_get loads besides the metadata. */
 enum store_msgs_what {
@@ -431,8 +450,15 @@ bool store_msg_filter_active(const struct store_msg_filter *f);
  * with_keywords (id, file_path, prefix and parsed stay empty). For
  * searches over a whole mailbox that need no message text
  * (store_search.c). */
+enum store_scan_what {
+	STORE_SCAN_KEYWORDS = 1,	/* m->keywords */
+	/* m->fields; rows without stored fields come with id, file_path
+	 * and prefix instead, so their header can be read from the file
+	 * (store_msg_read_header_part) */
+	STORE_SCAN_FIELDS = 2,
+};
 int store_msgs_scan(struct store *st, int64_t mailbox_id, uint32_t after, uint32_t last,
-	size_t limit, const struct store_msg_filter *f, bool with_keywords,
+	size_t limit, const struct store_msg_filter *f, unsigned what,
 	struct store_msg **msgs_r, size_t *n_r, const char **error_r);
 /* Save computed previews (RFC 8970) of messages that have none stored, in
  * one statement: previews[i] for uids[i]. The modseq does not change (a

@@ -53,6 +53,7 @@ struct msg_facts {
 	struct buf message_id;
 	struct buf subject;
 	struct buf from_local, from_domain;
+	struct buf fields;	/* messages.search_fields */
 	char hash[65];		/* hex SHA-256 */
 	int64_t size;		/* prefix + file */
 };
@@ -129,6 +130,19 @@ analyze(const struct store_msg_in *msg, struct msg_facts *f, const char **error_
 	f->size = (int64_t)msg->prefix_len + (int64_t)stb.st_size;
 	root = mime_parse(data, (size_t)stb.st_size);
 	mime_to_json(root, &f->parsed);
+	{
+		/* The header section as IMAP searches see it: our prefix,
+		 * then the file's header. */
+		struct buf hdr;
+
+		buf_init(&hdr);
+		if (msg->prefix != NULL)
+			buf_append(&hdr, msg->prefix, msg->prefix_len);
+		buf_append(&hdr, data, mime_header_end(data, (size_t)stb.st_size));
+		mail_header_select(&f->fields, hdr.data, hdr.len, store_search_fields,
+			STORE_NSEARCH_FIELDS);
+		buf_free(&hdr);
+	}
 	mime_preview(root, data, (size_t)stb.st_size, 256, &f->preview);
 	if (root->envelope != NULL) {
 		const struct mime_envelope *env = root->envelope;
@@ -246,13 +260,16 @@ insert_message(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	values[31] = msg->dmarc_result ? msg->dmarc_result : "";
 	values[32] = msg->dmarc_disposition ? msg->dmarc_disposition : "";
 	values[33] = msg->iprev_result ? msg->iprev_result : "";
+	values[34] = ctx->f->fields.data;
+	lengths[34] = (int)ctx->f->fields.len;
+	formats[34] = 1;	/* binary bytea */
 	/* One statement, so the account row lock (which orders modseqs, see
 	 * store_bump_modseq) is held for one round trip plus the COMMIT:
 	 * modseq and quota on the account, then UID and counts on the
 	 * mailbox (the EXISTS makes the account go first, the lock order
 	 * used everywhere), then the message row. No row is returned when
 	 * the quota would be exceeded or the mailbox is missing. */
-	res = db_exec_prepared(c, "store_deliver_insert_v2",
+	res = db_exec_prepared(c, "store_deliver_insert_v3",
 		"WITH a AS (UPDATE accounts SET modseq = modseq + 1, disk_usage = disk_usage + $6"
 		"  WHERE id = $2 AND (quota_message_size = 0 OR disk_usage + $6 <= quota_message_size)"
 		"  RETURNING modseq),"
@@ -269,7 +286,7 @@ insert_message(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 		" received_tls_version, received_tls_cipher_suite, received_require_tls,"
 		" is_reject, ehlo_validated, mailfrom_validated, msgfrom_validated,"
 		" ehlo_validation, mailfrom_validation, msgfrom_validation, dkim_domains,"
-		" spf_result, dmarc_result, dmarc_disposition, iprev_result)"
+		" spf_result, dmarc_result, dmarc_disposition, iprev_result, search_fields)"
 		" SELECT $1, $2, m.id, m.uid, a.modseq, a.modseq, $4, $5, $6, to_timestamp($7), $8, $9,"
 		" $10::jsonb, $11, $12::inet, $13, $14,"
 		" CASE WHEN strpos($14, '@') = 0 THEN $14 ELSE left($14, length($14) - strpos(reverse($14), '@')) END,"
@@ -277,9 +294,9 @@ insert_message(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 		" $15, $16, $17, lower($18), $19, $20, decode($21, 'hex'), m.id, $22, $23, $24,"
 		" $28, ($29::int[])[1] <> 0, ($29::int[])[2] <> 0, ($29::int[])[3] <> 0,"
 		" ($29::int[])[4], ($29::int[])[5], ($29::int[])[6], $30::text[],"
-		" $31, $32, $33, $34"
+		" $31, $32, $33, $34, $35"
 		" FROM a, m RETURNING uid, modseq, mailbox_id",
-		34, values, lengths, formats, error_r);
+		35, values, lengths, formats, error_r);
 	buf_free(&flags);
 	buf_free(&dkim);
 	buf_free(&valid);
@@ -834,6 +851,7 @@ store_deliver(struct store *st, const struct store_msg_in *msg,
 	buf_init(&f.subject);
 	buf_init(&f.from_local);
 	buf_init(&f.from_domain);
+	buf_init(&f.fields);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.st = st;
 	ctx.msg = msg;
@@ -879,6 +897,7 @@ out:
 	buf_free(&f.subject);
 	buf_free(&f.from_local);
 	buf_free(&f.from_domain);
+	buf_free(&f.fields);
 	return rc;
 }
 
@@ -997,6 +1016,7 @@ store_append(struct store *st, int64_t account_id, const char *mailbox,
 		buf_init(&facts[i].subject);
 		buf_init(&facts[i].from_local);
 		buf_init(&facts[i].from_domain);
+		buf_init(&facts[i].fields);
 	}
 	for (i = 0; i < n; i++) {
 		ins[i].path = msgs[i].path;
@@ -1086,6 +1106,7 @@ out:
 		buf_free(&facts[i].subject);
 		buf_free(&facts[i].from_local);
 		buf_free(&facts[i].from_domain);
+		buf_free(&facts[i].fields);
 	}
 	store_free_words(ctx.del_paths, ctx.ndel);
 	free(paths);

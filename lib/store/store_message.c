@@ -18,6 +18,7 @@ store_msg_free(struct store_msg *m)
 	store_free_words(m->keywords, m->nkeywords);
 	free(m->file_path);
 	buf_free(&m->prefix);
+	buf_free(&m->fields);
 	free(m->parsed);
 	free(m->preview);
 	memset(m, 0, sizeof(*m));
@@ -81,6 +82,30 @@ store_mailbox_uids(struct store *st, int64_t mailbox_id, uint32_t **uids_r,
 	if (res == NULL)
 		return -1;
 	*uids_r = uids_from_result(res, 0, n_r);
+	PQclear(res);
+	return 0;
+}
+
+int
+store_mailbox_states(struct store *st, int64_t mailbox_id, store_state_fn *fn, void *ctx,
+	const char **error_r)
+{
+	PGconn *c = db_get(st->pool, error_r);
+	PGresult *res;
+	int i, n;
+
+	if (c == NULL)
+		return -1;
+	res = db_execv(c, error_r,
+		"SELECT uid, flags, modseq, array_to_string(keywords, ' ') FROM messages"
+		" WHERE mailbox_id = $1 ORDER BY uid", 1, db_i64(mailbox_id));
+	db_put(st->pool, c);
+	if (res == NULL)
+		return -1;
+	n = PQntuples(res);
+	for (i = 0; i < n; i++)
+		fn(ctx, (size_t)n, (uint32_t)db_get_i64(res, i, 0), (unsigned)db_get_i64(res, i, 1),
+			db_get_i64(res, i, 2), PQgetvalue(res, i, 3));
 	PQclear(res);
 	return 0;
 }
@@ -625,52 +650,59 @@ struct changes_ctx {
 	int64_t modseq;
 };
 
+/* One statement, so one snapshot (READ COMMITTED takes one per statement)
+ * for the account's modseq, the changed rows and the expunged UIDs, in one
+ * round trip: this runs after every command that changes a mailbox and
+ * before every answer from the view's state (imap_sync). Rows: kind 0 the
+ * account modseq, 1 a changed message, 2 an expunged UID. */
 static int
-changes_tx(PGconn *c, void *arg, const char **error_r)
+changes_query(PGconn *c, void *arg, const char **error_r)
 {
 	struct changes_ctx *ctx = arg;
 	PGresult *res;
 	int i, rows;
+	size_t nch = 0, nexp = 0;
 
 	store_changes_free(ctx->changes, ctx->n);
 	free(ctx->expunged);
 	ctx->changes = NULL;
 	ctx->expunged = NULL;
 	ctx->n = ctx->nexpunged = 0;
-	/* One snapshot for the modseq and both queries. */
-	if (db_cmd(c, error_r, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY", 0) < 0)
-		return -1;
-	res = db_execv(c, error_r, "SELECT modseq FROM accounts WHERE id = $1", 1,
-		db_i64(ctx->account_id));
-	if (res == NULL)
-		return -1;
-	ctx->modseq = db_get_i64(res, 0, 0);
-	PQclear(res);
 	res = db_execv(c, error_r,
-		"SELECT uid, createseq > $2, flags, array_to_string(keywords, ' '), modseq"
-		" FROM messages WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
-		2, db_i64(ctx->mailbox_id), db_i64(ctx->since));
+		"SELECT 0, 0, false, 0, NULL, modseq FROM accounts WHERE id = $1"
+		" UNION ALL (SELECT 1, uid, createseq > $3, flags, array_to_string(keywords, ' '),"
+		"  modseq FROM messages WHERE mailbox_id = $2 AND modseq > $3 ORDER BY uid)"
+		" UNION ALL (SELECT 2, uid, false, 0, NULL, 0"
+		"  FROM expunged WHERE mailbox_id = $2 AND modseq > $3 ORDER BY uid)",
+		3, db_i64(ctx->account_id), db_i64(ctx->mailbox_id), db_i64(ctx->since));
 	if (res == NULL)
 		return -1;
 	rows = PQntuples(res);
-	ctx->changes = xcalloc((size_t)rows, sizeof(*ctx->changes));
 	for (i = 0; i < rows; i++) {
-		struct store_change *ch = &ctx->changes[i];
+		int64_t kind = db_get_i64(res, i, 0);
 
-		ch->uid = (uint32_t)db_get_i64(res, i, 0);
-		ch->created = db_get_bool(res, i, 1);
-		ch->flags = (unsigned)db_get_i64(res, i, 2);
-		store_split_words(PQgetvalue(res, i, 3), &ch->keywords, &ch->nkeywords);
-		ch->modseq = db_get_i64(res, i, 4);
+		nch += kind == 1;
+		nexp += kind == 2;
 	}
-	ctx->n = (size_t)rows;
-	PQclear(res);
-	res = db_execv(c, error_r,
-		"SELECT uid FROM expunged WHERE mailbox_id = $1 AND modseq > $2 ORDER BY uid",
-		2, db_i64(ctx->mailbox_id), db_i64(ctx->since));
-	if (res == NULL)
-		return -1;
-	ctx->expunged = uids_from_result(res, 0, &ctx->nexpunged);
+	ctx->changes = xcalloc(nch + 1, sizeof(*ctx->changes));
+	ctx->expunged = xcalloc(nexp + 1, sizeof(*ctx->expunged));
+	for (i = 0; i < rows; i++) {
+		int64_t kind = db_get_i64(res, i, 0);
+
+		if (kind == 0) {
+			ctx->modseq = db_get_i64(res, i, 5);
+		} else if (kind == 1) {
+			struct store_change *ch = &ctx->changes[ctx->n++];
+
+			ch->uid = (uint32_t)db_get_i64(res, i, 1);
+			ch->created = db_get_bool(res, i, 2);
+			ch->flags = (unsigned)db_get_i64(res, i, 3);
+			store_split_words(PQgetvalue(res, i, 4), &ch->keywords, &ch->nkeywords);
+			ch->modseq = db_get_i64(res, i, 5);
+		} else {
+			ctx->expunged[ctx->nexpunged++] = (uint32_t)db_get_i64(res, i, 1);
+		}
+	}
 	PQclear(res);
 	return 0;
 }
@@ -682,12 +714,19 @@ store_changes_since(struct store *st, int64_t account_id, int64_t mailbox_id,
 	const char **error_r)
 {
 	struct changes_ctx ctx;
+	PGconn *c;
+	int r;
 
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.account_id = account_id;
 	ctx.mailbox_id = mailbox_id;
 	ctx.since = since;
-	if (db_tx(st->pool, changes_tx, &ctx, error_r) < 0) {
+	c = db_get(st->pool, error_r);
+	if (c == NULL)
+		return -1;
+	r = changes_query(c, &ctx, error_r);
+	db_put(st->pool, c);
+	if (r < 0) {
 		store_changes_free(ctx.changes, ctx.n);
 		free(ctx.expunged);
 		return -1;

@@ -11,6 +11,21 @@
 #include "store/store.h"
 #include "store/store_private.h"
 
+const char *const store_search_fields[STORE_NSEARCH_FIELDS] = {
+	"from", "to", "cc", "bcc", "subject",
+};
+
+bool
+store_is_search_field(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < STORE_NSEARCH_FIELDS; i++)
+		if (ms_strcaseeq(name, store_search_fields[i]))
+			return true;
+	return false;
+}
+
 void
 store_msg_filter_init(struct store_msg_filter *f)
 {
@@ -38,9 +53,11 @@ bound(int64_t v, int64_t none)
 
 int
 store_msgs_scan(struct store *st, int64_t mailbox_id, uint32_t after, uint32_t last,
-	size_t limit, const struct store_msg_filter *f, bool with_keywords,
+	size_t limit, const struct store_msg_filter *f, unsigned what,
 	struct store_msg **msgs_r, size_t *n_r, const char **error_r)
 {
+	bool with_keywords = (what & STORE_SCAN_KEYWORDS) != 0;
+	bool with_fields = (what & STORE_SCAN_FIELDS) != 0;
 	struct store_msg_filter none;
 	struct buf kw, nokw;
 	PGconn *c;
@@ -75,7 +92,13 @@ store_msgs_scan(struct store *st, int64_t mailbox_id, uint32_t after, uint32_t l
 	res = db_execv(c, error_r,
 		"SELECT uid, flags, modseq, size, floor(extract(epoch FROM received))::bigint,"
 		" floor(extract(epoch FROM savedate))::bigint,"
-		" CASE WHEN $4 THEN array_to_string(keywords, ' ') END"
+		" CASE WHEN $4 THEN array_to_string(keywords, ' ') END,"
+		" CASE WHEN $18 THEN search_fields END,"
+		/* rows without fields: what reading the file takes */
+		" CASE WHEN $18 AND search_fields IS NULL THEN id END,"
+		" CASE WHEN $18 AND search_fields IS NULL THEN file_path END,"
+		" CASE WHEN $18 AND search_fields IS NULL THEN msg_prefix END,"
+		" length(msg_prefix)"
 		" FROM messages WHERE mailbox_id = $1 AND uid > $2 AND uid <= $3"
 		" AND flags & $5::int = $5::int AND flags & $6::int = 0"
 		" AND ($7::text[] IS NULL OR keywords @> $7::text[])"
@@ -95,13 +118,14 @@ store_msgs_scan(struct store *st, int64_t mailbox_id, uint32_t after, uint32_t l
 		"  strpos(lower(parsed->'E'->>'s'), lower($17::text)) > 0"
 		"  OR strpos(parsed->'E'->>'s', '=?') > 0, true))"
 		" ORDER BY uid LIMIT $16",
-		17, db_i64(mailbox_id), db_i64(after), db_i64(last),
+		18, db_i64(mailbox_id), db_i64(after), db_i64(last),
 		with_keywords ? "true" : "false", db_i64(f->flags_set), db_i64(f->flags_clear),
 		f->nkeywords > 0 ? kw.data : NULL, f->nno_keywords > 0 ? nokw.data : NULL,
 		bound(f->size_gt, -1), bound(f->size_lt, -1), bound(f->modseq_ge, -1),
 		bound(f->received_ge, INT64_MIN), bound(f->received_lt, INT64_MAX),
 		bound(f->saved_ge, INT64_MIN), bound(f->saved_lt, INT64_MAX),
-		db_i64(limit > INT_MAX ? INT_MAX : (int64_t)limit), f->subject_contains);
+		db_i64(limit > INT_MAX ? INT_MAX : (int64_t)limit), f->subject_contains,
+		with_fields ? "true" : "false");
 	db_put(st->pool, c);
 	buf_free(&kw);
 	buf_free(&nokw);
@@ -119,8 +143,19 @@ store_msgs_scan(struct store *st, int64_t mailbox_id, uint32_t after, uint32_t l
 		m->received = db_get_i64(res, i, 4);
 		m->savedate = db_get_i64(res, i, 5);
 		buf_init(&m->prefix);
+		buf_init(&m->fields);
 		if (with_keywords)
 			store_split_words(PQgetvalue(res, i, 6), &m->keywords, &m->nkeywords);
+		if (!with_fields)
+			continue;
+		if (!PQgetisnull(res, i, 7)) {
+			m->have_fields = db_get_bytea(res, i, 7, &m->fields) == 0;
+		} else {
+			m->id = db_get_i64(res, i, 8);
+			m->file_path = xstrdup(PQgetvalue(res, i, 9));
+			m->prefix_len = (size_t)db_get_i64(res, i, 11);
+			m->have_prefix = db_get_bytea(res, i, 10, &m->prefix) == 0;
+		}
 	}
 	*n_r = (size_t)rows;
 	PQclear(res);

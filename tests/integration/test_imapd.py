@@ -457,6 +457,69 @@ class ImapdTest(harness.TestCase):
         self.assertEqual(s("NOT", "SUBJECT", "plain"), [1, 2, 4])
         self.assertEqual(s("SUBJECT", "plain", "SUBJECT", "words"), [3])
 
+    def test_search_stored_fields(self):
+        # FROM/TO/CC/BCC/SUBJECT searches read the header fields stored with
+        # each message at delivery; a message stored without them (older
+        # rows) is searched in its file. Both must give the same answers.
+        self.fresh_mailbox(0)
+        SRV.deliver(make_message(frm="alice@example.net", subject="one")[0])
+        SRV.deliver(make_message(extra_headers=(
+            "Cc: =?utf-8?q?J=C3=BCrgen_M=C3=BCller?= <jm@example.org>,\r\n Bob <bob@example.com>",
+            "Bcc: hidden@example.com"), subject="two")[0])
+        # no From field, two To fields, a folded Subject
+        SRV.deliver(b"To: first@example.com\r\nTo: second@example.com\r\n"
+                    b"Subject: a long\r\n\tfolded subject\r\n\r\nbody\r\n")
+        # a field name in another case, an X- field searched with HEADER
+        SRV.deliver(b"fROM: Carol <carol@example.org>\r\nX-Tag: gold\r\n"
+                    b"Subject: three\r\n\r\nbody\r\n")
+        m = self.login()
+        m.select("INBOX")
+
+        def s(*crit):
+            typ, data = m.search(None, *crit)
+            self.assertEqual(typ, "OK", crit)
+            return [int(x) for x in data[0].split()]
+
+        queries = [
+            (("FROM", "alice"), [1]),
+            (("FROM", "EXAMPLE.NET"), [1, 2]),      # make_message's default sender too
+            (("FROM", "\"carol <carol@\""), [4]),
+            (("CC", "\"J\u00fcrgen M\"".encode()), None),
+            (("CC", "bob@example.com"), [2]),
+            (("BCC", "hidden"), [2]),
+            (("TO", "second@"), [3]),
+            (("TO", "first"), [3]),
+            (("SUBJECT", "\"folded subject\""), [3]),
+            (("SUBJECT", "long"), [3]),
+            (("HEADER", "Subject", "three"), [4]),
+            (("HEADER", "FROM", "carol"), [4]),
+            (("HEADER", "X-Tag", "gold"), [4]),
+            (("NOT", "FROM", "example"), [3]),
+            (("OR", "BCC", "hidden", "TO", "second"), [2, 3]),
+            (("UNSEEN", "CC", "bob"), [2]),
+        ]
+
+        def run():
+            out = []
+            for crit, _ in queries:
+                if crit[0] == "CC" and isinstance(crit[1], bytes):
+                    m.literal = "J\u00fcrgen M".encode()
+                    typ, data = m.search("UTF-8", "CC")
+                    self.assertEqual(typ, "OK")
+                    out.append([int(x) for x in data[0].split()])
+                else:
+                    out.append(s(*crit))
+            return out
+
+        stored = SRV.psql("SELECT count(*) FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id"
+                          " WHERE b.name = 'Inbox' AND m.search_fields IS NOT NULL")
+        self.assertEqual(stored, [["4"]])
+        got = run()
+        for (crit, want), g in zip(queries, got):
+            self.assertEqual(g, want if want is not None else [2], crit)
+        SRV.psql("UPDATE messages SET search_fields = NULL")
+        self.assertEqual(run(), got)
+
     def test_search(self):
         self.fresh_mailbox(0)
         SRV.deliver(make_message(subject="alpha one", body="first body text\r\n")[0])

@@ -116,6 +116,9 @@ test_mailbox_malformed(void **state)
 		        mail_addr_parse_mailbox("a\0b@example.com", 15, true, &a, &err), -1);
 		assert_int_equal(
 		        mail_addr_parse_mailbox("ab@exa\0mple.com", 15, true, &a, &err), -1);
+		/* in an IPv6 address literal (inet_pton would stop at it) */
+		assert_int_equal(
+		        mail_addr_parse_mailbox("a@[IPv6:2001:db8::1\0zz]", 24, true, &a, &err), -1);
 	}
 }
 

@@ -132,6 +132,28 @@ test_puts_putc_nul_char(void **state)
 }
 
 static void
+test_put_u64_matches_printf(void **state)
+{
+	static const uint64_t vals[] = { 0, 1, 9, 10, 99, 100, 4294967295u, 4294967296u,
+		9223372036854775807u, 18446744073709551615u };
+	struct buf b, want;
+	size_t i;
+
+	(void)state;
+	buf_init(&b);
+	buf_init(&want);
+	for (i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		buf_put_u64(&b, vals[i]);
+		buf_putc(&b, ' ');
+		buf_printf(&want, "%llu ", (unsigned long long)vals[i]);
+	}
+	assert_string_equal(b.data, want.data);
+	assert_int_equal(b.len, strlen(b.data));
+	buf_free(&b);
+	buf_free(&want);
+}
+
+static void
 test_printf_simple_and_appends(void **state)
 {
 	struct buf b;
@@ -456,6 +478,7 @@ main(void)
 		cmocka_unit_test(test_append_binary_with_nuls),
 		cmocka_unit_test(test_append_empty_is_noop),
 		cmocka_unit_test(test_puts_putc_nul_char),
+		cmocka_unit_test(test_put_u64_matches_printf),
 		cmocka_unit_test(test_printf_simple_and_appends),
 		cmocka_unit_test(test_printf_beyond_capacity),
 		cmocka_unit_test(test_printf_every_boundary),

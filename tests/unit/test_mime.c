@@ -626,6 +626,57 @@ test_decode_body(void **state)
 
 /* ---- headers ---- */
 
+/* mail_header_select keeps the chosen fields so that iterating over its
+ * output gives exactly what iterating over the original gives for them. */
+static void
+test_header_select(void **state)
+{
+	static const char *const names[] = { "from", "to", "subject" };
+	const char *h = "Received: by x\r\n"
+	                "fRoM: a@example.com\r\n"
+	                "Subject: folded\r\n\tline\r\n  two\r\n"
+	                "X-Other: skip\r\n"
+	                "To  : first\n"
+	                "To:\r\n"
+	                "\r\n"
+	                "Subject: in the body\r\n";
+	struct mail_header_iter a, b;
+	const char *n1, *v1, *n2, *v2;
+	size_t nl1, vl1, nl2, vl2, kept = 0;
+	struct buf out;
+
+	(void)state;
+	buf_init(&out);
+	mail_header_select(&out, h, strlen(h), names, 3);
+	assert_string_equal(out.data, "fRoM: a@example.com\r\n"
+		"Subject: folded\r\n\tline\r\n  two\r\n"
+		"To: first\r\n"
+		"To:\r\n");
+	mail_header_iter_init(&a, h, strlen(h));
+	mail_header_iter_init(&b, out.data, out.len);
+	while (mail_header_next(&a, &n1, &nl1, &v1, &vl1)) {
+		if (!(nl1 == 4 && strncasecmp(n1, "from", 4) == 0) &&
+		    !(nl1 == 2 && strncasecmp(n1, "to", 2) == 0) &&
+		    !(nl1 == 7 && strncasecmp(n1, "subject", 7) == 0))
+			continue;
+		assert_true(mail_header_next(&b, &n2, &nl2, &v2, &vl2));
+		assert_int_equal(nl1, nl2);
+		assert_memory_equal(n1, n2, nl1);
+		assert_int_equal(vl1, vl2);
+		assert_memory_equal(v1, v2, vl1);
+		kept++;
+	}
+	assert_false(mail_header_next(&b, &n2, &nl2, &v2, &vl2));
+	assert_int_equal(kept, 4);
+	/* nothing chosen, or an empty header: nothing out */
+	buf_reset(&out);
+	mail_header_select(&out, h, strlen(h), names, 0);
+	mail_header_select(&out, "", 0, names, 3);
+	mail_header_select(&out, "\r\nFrom: body\r\n", 15, names, 3);
+	assert_int_equal(out.len, 0);
+	buf_free(&out);
+}
+
 static void
 test_header_iter(void **state)
 {
@@ -1123,6 +1174,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_header_iter),
+	        cmocka_unit_test(test_header_select),
 	        cmocka_unit_test(test_encoded_words),
 	        cmocka_unit_test(test_nested_crlf),
 	        cmocka_unit_test(test_nested_bare_lf),
