@@ -788,5 +788,7 @@ cmd_queue(struct cli *cli, int argc, char **argv)
 		return queue_cmd_holdrules(cli, argc - 1, argv + 1);
 	if (strcmp(sub, "suppress") == 0)
 		return queue_cmd_suppress(cli, argc - 1, argv + 1);
+	if (strcmp(sub, "webhook") == 0)
+		return cmd_queue_webhook(cli, argc - 1, argv + 1);
 	return 2;
 }

@@ -50,10 +50,24 @@ static const struct command commands[] = {
 	  "  domain set DOMAIN reports-only yes|no\n"
 	  "      Only exact addresses (DMARC/TLS report addresses) receive mail: no\n"
 	  "      aliases, no catch-all." },
-	{ "account", cmd_account, "account add ADDRESS | account list",
+	{ "account", cmd_account, "account add ADDRESS | account list | account webhook ACCOUNT ...",
 	  "Create an account for ADDRESS (its domain must exist) with the mailboxes\n"
 	  "Inbox, Sent, Drafts, Trash, Junk and Archive; or list the accounts. Set a\n"
-	  "password with setaccountpassword." },
+	  "password with setaccountpassword.\n"
+	  "  account webhook ACCOUNT\n"
+	  "      Show the account's webhook settings (Authorization values are not shown).\n"
+	  "  account webhook ACCOUNT set outgoing|incoming URL [-authorization-stdin]\n"
+	  "        [-events EVENT,...]\n"
+	  "      POST JSON to URL (http:// or https://) about the account's outgoing\n"
+	  "      deliveries (events delivered, suppressed, delayed, failed, relayed,\n"
+	  "      expanded, canceled, unrecognized; -events limits them, default all),\n"
+	  "      or for each message delivered to it over SMTP (incoming). With\n"
+	  "      -authorization-stdin, the value of an Authorization header (e.g.\n"
+	  "      \"Basic dXNlcjpwYXNz\") is read from standard input.\n"
+	  "  account webhook ACCOUNT clear outgoing|incoming\n"
+	  "  account webhook ACCOUNT keep-retired DURATION\n"
+	  "      Keep finished webhook calls this long (e.g. 7d; 0: not at all) for\n"
+	  "      queue webhook retired list." },
 	{ "address", cmd_address,
 	  "address add ADDRESS ACCOUNT | address rm ADDRESS | address set ADDRESS SETTING VALUE",
 	  "Deliver mail for ADDRESS to ACCOUNT (an account name or one of its\n"
@@ -112,7 +126,7 @@ static const struct command commands[] = {
 	  "Set the password of ACCOUNT, read from standard input (asked twice on a\n"
 	  "terminal). Stores a yescrypt hash and the SCRAM/CRAM-MD5 secrets." },
 	{ "queue", cmd_queue,
-	  "queue list|add|dump|hold|unhold|drop|holdrules|suppress ... (help queue)",
+	  "queue list|add|dump|hold|unhold|drop|holdrules|suppress|webhook ... (help queue)",
 	  "The outgoing queue (mailstead-queued delivers it). Listings are tab-separated\n"
 	  "with a header line, escaped like psql COPY text; times are UTC.\n"
 	  "  queue list [-account ACCOUNT] [-n MAX]\n"
@@ -142,7 +156,22 @@ static const struct command commands[] = {
 	  "        remove ACCOUNT ADDRESS | lookup ACCOUNT ADDRESS\n"
 	  "      The account's suppression list: deliveries to these addresses fail\n"
 	  "      at once. Matching is by base address (localpart cut at '+' or '-',\n"
-	  "      dots removed, lower case). lookup exits 1 when not suppressed." },
+	  "      dots removed, lower case). lookup exits 1 when not suppressed.\n"
+	  "  queue webhook list [-account ACCOUNT] [-n MAX]\n"
+	  "  queue webhook retired list [-account ACCOUNT] [-n MAX]\n"
+	  "      Webhook calls waiting or being retried (by next attempt), or finished\n"
+	  "      ones kept per the account's keep-retired period (newest first).\n"
+	  "  queue webhook print ID | queue webhook retired print ID\n"
+	  "      One call: its fields, attempt results (JSON) and the payload.\n"
+	  "  queue webhook schedule -now|-in DURATION ID...|-all\n"
+	  "      Set the next attempt (retries follow 1m, 2m, 4m, 7.5m, 15m, 30m, 1h,\n"
+	  "      2h, 4h, 8h, 16h after failures, then the call fails).\n"
+	  "  queue webhook send\n"
+	  "      Make the calls that are due now from this command and print how many\n"
+	  "      were attempted (mailstead-queued normally does; results are recorded\n"
+	  "      the same way).\n"
+	  "  queue webhook drop ID...\n"
+	  "      Cancel calls (kept as retired when the account keeps them)." },
 	{ "tlspubkey", cmd_tlspubkey,
 	  "tlspubkey add ADDRESS CERTFILE [-name NAME] [-no-imap-preauth] | list [ACCOUNT] | rm FINGERPRINT",
 	  "TLS client certificates that log in as ADDRESS with SASL EXTERNAL (SMTP\n"

@@ -31,7 +31,7 @@ CREATE TABLE webhook_queue (
 	extra jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(extra) = 'object'),
 	account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
 	url text NOT NULL CHECK (url <> ''),
-	authorization text NOT NULL DEFAULT '',
+	authorization_header text NOT NULL DEFAULT '',
 	is_incoming boolean NOT NULL,
 	outgoing_event text NOT NULL DEFAULT '',
 	payload text NOT NULL,
@@ -50,7 +50,7 @@ COMMENT ON COLUMN webhook_queue.subject IS 'Subject of the message, for listings
 COMMENT ON COLUMN webhook_queue.extra IS 'Extra data of the outgoing message (queue.extra), also in the payload.';
 COMMENT ON COLUMN webhook_queue.account_id IS 'Account whose webhook this is.';
 COMMENT ON COLUMN webhook_queue.url IS 'URL to POST to, taken from the account when the event was queued.';
-COMMENT ON COLUMN webhook_queue.authorization IS 'Authorization header value, taken from the account; empty for none. A secret.';
+COMMENT ON COLUMN webhook_queue.authorization_header IS 'Authorization header value, taken from the account; empty for none. A secret.';
 COMMENT ON COLUMN webhook_queue.is_incoming IS 'True for an incoming-message webhook, false for an outgoing delivery event.';
 COMMENT ON COLUMN webhook_queue.outgoing_event IS 'delivered, suppressed, delayed, failed, relayed, expanded, canceled or unrecognized; empty for incoming.';
 COMMENT ON COLUMN webhook_queue.payload IS 'The JSON body to POST (FEATURES.md section 6).';
@@ -71,7 +71,7 @@ CREATE TABLE webhook_retired (
 	extra jsonb NOT NULL,
 	account_id bigint NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
 	url text NOT NULL,
-	authorization boolean NOT NULL,
+	has_authorization boolean NOT NULL,
 	is_incoming boolean NOT NULL,
 	outgoing_event text NOT NULL,
 	payload text NOT NULL,
@@ -92,7 +92,7 @@ COMMENT ON COLUMN webhook_retired.subject IS 'As webhook_queue.subject.';
 COMMENT ON COLUMN webhook_retired.extra IS 'As webhook_queue.extra.';
 COMMENT ON COLUMN webhook_retired.account_id IS 'As webhook_queue.account_id.';
 COMMENT ON COLUMN webhook_retired.url IS 'URL of the last attempt.';
-COMMENT ON COLUMN webhook_retired.authorization IS 'Whether an Authorization header was sent (the value itself is not kept).';
+COMMENT ON COLUMN webhook_retired.has_authorization IS 'Whether an Authorization header was sent (the value itself is not kept).';
 COMMENT ON COLUMN webhook_retired.is_incoming IS 'As webhook_queue.is_incoming.';
 COMMENT ON COLUMN webhook_retired.outgoing_event IS 'As webhook_queue.outgoing_event.';
 COMMENT ON COLUMN webhook_retired.payload IS 'The JSON body.';

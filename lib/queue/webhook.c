@@ -73,7 +73,7 @@ in_text_array(const char *arr, const char *word)
 	"  AS v(account_id, queue_msg_id, from_id, message_id, subject, extra, url, auth," \
 	"   event, payload))," \
 	" n AS (INSERT INTO webhook_queue (account_id, queue_msg_id, from_id, message_id," \
-	"  subject, extra, url, authorization, is_incoming, outgoing_event, payload," \
+	"  subject, extra, url, authorization_header, is_incoming, outgoing_event, payload," \
 	"  submitted, next_attempt)" \
 	"  SELECT account_id, queue_msg_id, from_id, message_id, subject, extra::jsonb, url," \
 	"   auth, event = '', event, payload, to_timestamp($11::float8 / 1000000)," \
@@ -84,10 +84,10 @@ in_text_array(const char *arr, const char *word)
 	"  WHERE n.queue_msg_id <> 0 AND w.queue_msg_id = n.queue_msg_id" \
 	"  RETURNING w.*, n.id AS superseded_by)" \
 	" INSERT INTO webhook_retired (id, queue_msg_id, from_id, message_id, subject, extra," \
-	"  account_id, url, authorization, is_incoming, outgoing_event, payload, submitted," \
+	"  account_id, url, has_authorization, is_incoming, outgoing_event, payload, submitted," \
 	"  superseded_by_id, attempts, results, success, last_activity, keep_until)" \
 	" SELECT o.id, o.queue_msg_id, o.from_id, o.message_id, o.subject, o.extra," \
-	"  o.account_id, o.url, o.authorization <> '', o.is_incoming, o.outgoing_event," \
+	"  o.account_id, o.url, o.authorization_header <> '', o.is_incoming, o.outgoing_event," \
 	"  o.payload, o.submitted, o.superseded_by, o.attempts, o.results, false, now()," \
 	"  now() + a.keep_retired_webhook_period" \
 	" FROM o JOIN accounts a ON a.id = o.account_id" \
@@ -293,6 +293,45 @@ webhook_outgoing_add(struct store *st, const struct webhook_outgoing_event *ev, 
 	if (queued_r != NULL)
 		*queued_r = rc == 0 ? ctx.queued : 0;
 	return rc == 0 ? 0 : -1;
+}
+
+int
+webhook_queue_rows_tx(PGconn *c, const char *ids, const char *event, const char *error,
+	int code, const char *secode, size_t *queued_r, const char **error_r)
+{
+	struct webhook_outgoing_event *ev;
+	PGresult *res;
+	size_t n, i;
+	int rc;
+
+	if (queued_r != NULL)
+		*queued_r = 0;
+	res = db_execv(c, error_r,
+		"SELECT q.id, q.sender_account_id, q.from_id, q.message_id, q.subject,"
+		" q.extra::text, coalesce(q.results->-1->>'error', '')"
+		" FROM queue q JOIN accounts a ON a.id = q.sender_account_id"
+		" WHERE q.id = ANY($1::bigint[]) AND a.outgoing_webhook_url <> ''"
+		" ORDER BY q.id", 1, ids);
+	if (res == NULL)
+		return -1;
+	n = (size_t)PQntuples(res);
+	ev = xcalloc(n ? n : 1, sizeof(*ev));
+	for (i = 0; i < n; i++) {
+		ev[i].queue_msg_id = db_get_i64(res, (int)i, 0);
+		ev[i].account_id = db_get_i64(res, (int)i, 1);
+		ev[i].event = event;
+		ev[i].from_id = PQgetvalue(res, (int)i, 2);
+		ev[i].message_id = PQgetvalue(res, (int)i, 3);
+		ev[i].subject = PQgetvalue(res, (int)i, 4);
+		ev[i].extra = PQgetvalue(res, (int)i, 5);
+		ev[i].error = error != NULL ? error : PQgetvalue(res, (int)i, 6);
+		ev[i].smtp_code = code;
+		ev[i].smtp_secode = secode;
+	}
+	rc = n > 0 ? webhook_outgoing_add_tx(c, ev, n, queued_r, error_r) : 0;
+	free(ev);
+	PQclear(res);
+	return rc;
 }
 
 /* ---- incoming ---- */
@@ -532,11 +571,11 @@ webhook_calls_free(struct webhook_call *v, size_t n)
 	"  THEN 'ok ' || (w.results->-1->>'code') ELSE concat_ws(' ', nullif(w.results->-1->>'code', '0')," \
 	"  w.results->-1->>'error') END, ''), w.results::text, w.payload,"
 #define QUEUE_COLUMNS CALL_COLUMNS \
-	" w.authorization <> '', floor(extract(epoch FROM w.next_attempt))::bigint," \
+	" w.authorization_header <> '', floor(extract(epoch FROM w.next_attempt))::bigint," \
 	" false, 0::bigint, 0::bigint, 0::bigint" \
 	" FROM webhook_queue w JOIN accounts a ON a.id = w.account_id"
 #define RETIRED_COLUMNS CALL_COLUMNS \
-	" w.authorization, 0::bigint, w.success, w.superseded_by_id," \
+	" w.has_authorization, 0::bigint, w.success, w.superseded_by_id," \
 	" floor(extract(epoch FROM w.last_activity))::bigint," \
 	" floor(extract(epoch FROM w.keep_until))::bigint" \
 	" FROM webhook_retired w JOIN accounts a ON a.id = w.account_id"
@@ -684,10 +723,10 @@ webhook_cancel(struct store *st, const int64_t *ids, size_t n, size_t *canceled_
 	res = db_execv(c, error_r,
 		"WITH d AS (DELETE FROM webhook_queue WHERE id = ANY($1::bigint[]) RETURNING *),"
 		" r AS (INSERT INTO webhook_retired (id, queue_msg_id, from_id, message_id, subject,"
-		"  extra, account_id, url, authorization, is_incoming, outgoing_event, payload,"
+		"  extra, account_id, url, has_authorization, is_incoming, outgoing_event, payload,"
 		"  submitted, attempts, results, success, last_activity, keep_until)"
 		"  SELECT d.id, d.queue_msg_id, d.from_id, d.message_id, d.subject, d.extra,"
-		"   d.account_id, d.url, d.authorization <> '', d.is_incoming, d.outgoing_event,"
+		"   d.account_id, d.url, d.authorization_header <> '', d.is_incoming, d.outgoing_event,"
 		"   d.payload, d.submitted, d.attempts, d.results || jsonb_build_array($2::jsonb),"
 		"   false, now(), now() + a.keep_retired_webhook_period"
 		"  FROM d JOIN accounts a ON a.id = d.account_id"

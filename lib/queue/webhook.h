@@ -101,6 +101,16 @@ int webhook_outgoing_add_tx(PGconn *c, const struct webhook_outgoing_event *ev,
 int webhook_outgoing_add(struct store *st, const struct webhook_outgoing_event *ev,
 	size_t n, size_t *queued_r, const char **error_r);
 
+/* Queue event for the queue rows with the given ids (a bigint[] literal,
+ * db_i64_array), read from the queue table inside the caller's
+ * transaction (call it before deleting them): fields from each row, Error
+ * the given text (NULL: the error of the row's last result), SMTP codes
+ * code/secode (0/NULL for none). For queue drop ("canceled", "delivery
+ * canceled by admin") and queue fail ("failed"). */
+int webhook_queue_rows_tx(PGconn *c, const char *ids, const char *event,
+	const char *error, int code, const char *secode, size_t *queued_r,
+	const char **error_r);
+
 /* ---- incoming messages ---- */
 
 /* SMTP transaction facts of an incoming message (the payload's Meta). */

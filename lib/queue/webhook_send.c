@@ -221,7 +221,7 @@ post_all(struct call *calls, size_t n, const struct webhook_send_opts *o)
 	"   'duration_ms', 0, 'url', w.url, 'success', false, 'code', 0," \
 	"   'error', 'delivering', 'response', ''))" \
 	" FROM pick WHERE w.id = pick.id" \
-	" RETURNING w.id, w.account_id, w.attempts, w.url, w.authorization, w.payload," \
+	" RETURNING w.id, w.account_id, w.attempts, w.url, w.authorization_header, w.payload," \
 	"  CASE WHEN w.is_incoming THEN 'incoming' ELSE w.outgoing_event END"
 
 struct claim_ctx {
@@ -315,10 +315,10 @@ record(struct store *st, const char *start, struct call *c)
 		res = db_execv(conn, &error,
 			"WITH d AS (DELETE FROM webhook_queue WHERE id = $1 RETURNING *),"
 			" r AS (INSERT INTO webhook_retired (id, queue_msg_id, from_id, message_id,"
-			"  subject, extra, account_id, url, authorization, is_incoming, outgoing_event,"
+			"  subject, extra, account_id, url, has_authorization, is_incoming, outgoing_event,"
 			"  payload, submitted, attempts, results, success, last_activity, keep_until)"
 			"  SELECT d.id, d.queue_msg_id, d.from_id, d.message_id, d.subject, d.extra,"
-			"   d.account_id, d.url, d.authorization <> '', d.is_incoming, d.outgoing_event,"
+			"   d.account_id, d.url, d.authorization_header <> '', d.is_incoming, d.outgoing_event,"
 			"   d.payload, d.submitted, d.attempts, jsonb_set(d.results, '{-1}', $2::jsonb),"
 			"   $3::boolean, now(), now() + a.keep_retired_webhook_period"
 			"  FROM d JOIN accounts a ON a.id = d.account_id"
