@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "db/db.h"
+#include "queue/webhook.h"
 #include "queued.h"
 
 /* Even without notifications, look at the queue this often. */
@@ -125,11 +126,14 @@ main(int argc, char **argv)
 	struct conf *conf;
 	struct db_pool *pool;
 	struct db_listener *listener;
+	struct webhook_sender *webhooks;
 	const char *error;
 	int64_t last_cleanup = 0;
 	int waited;
 
 	conf = daemon_start("mailstead-queued", argc, argv);
+	/* libcurl's global setup before any thread exists. */
+	webhook_global_init();
 	if (daemon_drop_privileges(conf->general.user, &error) < 0)
 		ms_fatal("mailstead-queued: %s", error);
 	memset(&q, 0, sizeof(q));
@@ -140,10 +144,10 @@ main(int argc, char **argv)
 	pthread_mutex_init(&q.lock, NULL);
 	pthread_cond_init(&q.cond, NULL);
 	/* Connections: one per running delivery (and its DSNs) plus the
-	 * scheduler's. */
+	 * scheduler's and the webhook sender's. */
 	pool = db_pool_create(conf->database.conninfo,
-		(unsigned)(conf->database.pool_size > conf->queue.max_concurrent + 2 ?
-		conf->database.pool_size : conf->queue.max_concurrent + 2), &error);
+		(unsigned)(conf->database.pool_size > conf->queue.max_concurrent + 3 ?
+		conf->database.pool_size : conf->queue.max_concurrent + 3), &error);
 	if (pool == NULL)
 		ms_fatal("mailstead-queued: database: %s", error);
 	if (db_migrate_pool(pool, conf->general.sqldir, &error) < 0)
@@ -169,6 +173,16 @@ main(int argc, char **argv)
 	if (listener == NULL)
 		ms_fatal("mailstead-queued: listener: %s", error);
 	(void)db_listener_subscribe(listener, QUEUE_NOTIFY_CHANNEL, on_notify, &q);
+	/* Webhook calls (FEATURES.md 6) go out from a thread of their own,
+	 * so a slow receiver never holds up mail delivery. */
+	{
+		struct webhook_send_opts wo;
+
+		memset(&wo, 0, sizeof(wo));
+		webhooks = webhook_sender_start(q.store, listener, &wo, &error);
+		if (webhooks == NULL)
+			ms_fatal("mailstead-queued: %s", error);
+	}
 
 	log_info(NULL, "proto=queue ev=start hostname=%s max_concurrent=%llu version=%s pid=%ld",
 		lq(q.hostname), (unsigned long long)conf->queue.max_concurrent, PACKAGE_VERSION,
@@ -241,6 +255,8 @@ main(int argc, char **argv)
 		usleep(100 * 1000);
 	}
 	log_info(NULL, "proto=queue ev=stop");
+	/* Waits for webhook calls in flight (bounded by their timeout). */
+	webhook_sender_stop(&webhooks);
 	db_listener_stop(&listener);
 	if (q.active > 0)
 		return 0;	/* threads still use the store: leave it to exit */

@@ -20,27 +20,6 @@
 #include "queue/webhook_private.h"
 #include "store/store.h"
 
-bool
-webhook_url_valid(const char *url)
-{
-	const char *host;
-
-	if (ms_startswith_ci(url, "https://"))
-		host = url + 8;
-	else if (ms_startswith_ci(url, "http://"))
-		host = url + 7;
-	else
-		return false;
-	/* A host, and no whitespace or control characters anywhere (a
-	 * header-injection or log-confusion vector otherwise). */
-	if (*host == '\0' || *host == '/' || *host == '?' || *host == '#')
-		return false;
-	for (; *url; url++)
-		if ((unsigned char)*url <= ' ' || *url == 0x7f)
-			return false;
-	return true;
-}
-
 static bool
 in_text_array(const char *arr, const char *word)
 {
