@@ -3,12 +3,17 @@ loopback (python http.server): outgoing delivery events ("canceled" from
 queue drop) with the exact JSON body and headers, the Authorization
 header, a retry after a 500, retired calls; superseding; incoming-message
 webhooks after an SMTP delivery through smtpd; the CLI (queue webhook
-list/print/schedule/drop/send, account webhook)."""
+list/print/schedule/drop/send, account webhook); and mailstead-queued
+delivering to an SMTP sink on loopback: delivered, failed (suppressing)
+and delayed events sent by its own webhook sender, which also retries
+after a 500 when rescheduled."""
 
 import datetime
 import http.server
 import json
+import os
 import re
+import socketserver
 import subprocess
 import threading
 import time
@@ -436,6 +441,179 @@ class WebhookTest(harness.TestCase):
         # OTHER has no incoming URL: no call was made for its copy.
         self.assertEqual(srv.psql("select count(*) from webhook_queue w join accounts a"
                                   " on a.id = w.account_id where a.name = :'n'", n=OTHER)[0][0], "0")
+
+
+class SmtpSink:
+    """A minimal SMTP server on loopback: RCPT TO:<perm...> gets 550 5.1.1,
+    <temp...> 451 4.2.0, anything else is accepted; messages are counted."""
+
+    def __init__(self):
+        self.delivered = []
+        outer = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self):
+                def reply(s):
+                    self.wfile.write(s.encode() + b"\r\n")
+                    self.wfile.flush()
+                reply("220 sink.example ESMTP")
+                rcpts = []
+                while True:
+                    line = self.rfile.readline()
+                    if not line:
+                        return
+                    cmd = line.decode("utf-8", "replace").strip()
+                    verb = cmd.split(" ", 1)[0].upper()
+                    if verb in ("EHLO", "HELO"):
+                        reply("250-sink.example\r\n250 8BITMIME")
+                    elif verb == "MAIL":
+                        rcpts = []
+                        reply("250 2.1.0 ok")
+                    elif verb == "RCPT":
+                        addr = cmd.split(":", 1)[1].strip().strip("<>")
+                        if addr.startswith("perm"):
+                            reply("550 5.1.1 no such user")
+                        elif addr.startswith("temp"):
+                            reply("451 4.2.0 try later")
+                        else:
+                            rcpts.append(addr)
+                            reply("250 2.1.5 ok")
+                    elif verb == "DATA":
+                        reply("354 go ahead")
+                        while self.rfile.readline() not in (b".\r\n", b""):
+                            pass
+                        outer.delivered += rcpts
+                        reply("250 2.0.0 queued")
+                    elif verb == "QUIT":
+                        reply("221 bye")
+                        return
+                    else:
+                        reply("250 ok")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class QueuedWebhookTest(harness.TestCase):
+    """mailstead-queued delivers and sends the webhooks itself."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.sink = SmtpSink()
+        srv.write_zone("remote.example. IN MX 10 localhost.\n")
+        cls.conf = os.path.join(srv.dir, "queued.conf")
+        with open(cls.conf, "w") as f:
+            f.write(srv.conf_text() + "\n[queue]\ndirect_port = %d\nbackoff_ms = 200\n"
+                    "max_attempts = 2\nconnect_timeout = 5s\ncommand_timeout = 10s\n"
+                    % cls.sink.port)
+        logf = open(srv.logpath("queued"), "ab")
+        cls.proc = subprocess.Popen([os.path.join(harness.TOP_BUILDDIR, "daemons", "queued",
+                                                  "mailstead-queued"), "-c", cls.conf],
+                                    stdin=subprocess.DEVNULL, stdout=logf,
+                                    stderr=subprocess.STDOUT, cwd=srv.dir)
+        logf.close()
+
+        def started():
+            with open(srv.logpath("queued"), "rb") as f:
+                return b"ev=start" in f.read()
+        if not harness.wait_for(lambda: cls.proc.poll() is not None or started(), 30) or \
+                cls.proc.poll() is not None:
+            raise AssertionError("mailstead-queued did not start:\n%s"
+                                 % harness.tail(srv.logpath("queued")))
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.proc.poll() is None:
+            cls.proc.terminate()
+            try:
+                cls.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                cls.proc.kill()
+                cls.proc.wait()
+        cls.sink.stop()
+
+    def test_delivery_events_from_queued(self):
+        path = "/" + unique("queued")
+        acct = new_account("qd")
+        srv.cli("account", "webhook", acct, "set", "outgoing", receiver.url(path))
+        srv.cli("account", "webhook", acct, "keep-retired", "1d")
+        msg = ("From: <%s>\r\nTo: <ok@remote.example>\r\nSubject: deliveries\r\n"
+               "Message-ID: <q1@example.org>\r\nX-Mailstead-Extra-Batch: b7\r\n\r\n"
+               "Hi.\r\n" % acct).encode()
+        r = subprocess.run([harness.CLI, "-c", srv.conf, "queue", "add", "-from", acct,
+                            "-to", "ok@remote.example", "-to", "perm@remote.example",
+                            "-to", "temp@remote.example", "-"], input=msg,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        ids = {ln.split("\t")[1]: int(ln.split("\t")[0])
+               for ln in r.stdout.decode().splitlines()}
+        # The final event of each recipient: delivered, failed (and put on
+        # the suppression list), failed after the last attempt.
+        events = {}
+
+        def done():
+            for req in receiver.take(path):
+                b = json.loads(req["body"])
+                events.setdefault(b["QueueMsgID"], []).append(b)
+            return all(q in events and events[q][-1]["Event"] in ("delivered", "failed")
+                       for q in ids.values())
+        self.assertTrue(harness.wait_for(done, 60), (events, harness.tail(srv.logpath("queued"))))
+        ok = events[ids["ok@remote.example"]]
+        self.assertEqual([(b["Event"], b["SMTPCode"], b["SMTPEnhancedCode"], b["Error"])
+                          for b in ok], [("delivered", 0, "", "")])
+        self.assertEqual((ok[0]["MessageID"], ok[0]["Subject"], ok[0]["Extra"], ok[0]["DSN"]),
+                         ("<q1@example.org>", "deliveries", {"Batch": "b7"}, False))
+        perm = events[ids["perm@remote.example"]]
+        self.assertEqual([(b["Event"], b["SMTPCode"], b["SMTPEnhancedCode"], b["Suppressing"])
+                          for b in perm], [("failed", 550, "5.1.1", True)])
+        self.assertIn("no such user", perm[0]["Error"])
+        temp = events[ids["temp@remote.example"]]
+        # Delayed after the first attempt (unless superseded before it
+        # went out), failed after the second; never in another order.
+        # (The codes are the delivery daemon's business; its failure
+        # text must arrive.)
+        self.assertIn([b["Event"] for b in temp], (["failed"], ["delayed", "failed"]))
+        self.assertNotEqual(temp[-1]["Error"], "")
+        self.assertEqual(self.sink.delivered.count("ok@remote.example"), 1)
+        # Everything sent once and retired as success.
+        self.assertEqual(parse_list(srv.cli("queue", "webhook", "list", "-account", acct).stdout), [])
+        retired = parse_list(srv.cli("queue", "webhook", "retired", "list", "-account", acct).stdout)
+        self.assertTrue(all(x["success"] == "yes" or x["superseded_by"] != "0" for x in retired),
+                        retired)
+
+    def test_queued_retries_after_500_when_rescheduled(self):
+        path = "/" + unique("qretry")
+        acct = new_account("qr")
+        srv.cli("account", "webhook", acct, "set", "outgoing", receiver.url(path),
+                "-events", "delivered")
+        receiver.statuses = [500]
+        msg = ("From: <%s>\r\nTo: <ok2@remote.example>\r\nSubject: retry\r\n\r\nx\r\n"
+               % acct).encode()
+        r = subprocess.run([harness.CLI, "-c", srv.conf, "queue", "add", "-from", acct,
+                            "-to", "ok2@remote.example", "-"], input=msg,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        got = []
+        self.assertTrue(harness.wait_for(lambda: got.extend(receiver.take(path)) or got, 60),
+                        harness.tail(srv.logpath("queued")))
+        self.assertEqual(got[0]["headers"]["X-Mailstead-Webhook-Attempt"], "1")
+        call = parse_list(srv.cli("queue", "webhook", "list", "-account", acct).stdout)[0]
+        self.assertEqual(call["attempts"], "1")
+        # The NOTIFY of the reschedule wakes queued's sender at once.
+        srv.cli("queue", "webhook", "schedule", "-now", call["id"])
+        got = []
+        self.assertTrue(harness.wait_for(lambda: got.extend(receiver.take(path)) or got, 30),
+                        harness.tail(srv.logpath("queued")))
+        self.assertEqual(got[0]["headers"]["X-Mailstead-Webhook-Attempt"], "2")
+        self.assertEqual(json.loads(got[0]["body"])["Event"], "delivered")
+        self.assertTrue(harness.wait_for(lambda: parse_list(srv.cli(
+            "queue", "webhook", "list", "-account", acct).stdout) == [], 10))
 
 
 if __name__ == "__main__":
