@@ -315,11 +315,21 @@ webhook_queue_rows_tx(PGconn *c, const char *ids, const char *event, const char 
 
 /* ---- incoming ---- */
 
+/* A copy about a message the account sent (its from_id in the address). */
+struct fromid_match {
+	int64_t queue_msg_id;
+	char *from_id, *message_id, *subject, *extra;
+};
+
 struct webhook_incoming_ctx {
-	struct webhook_incoming *wi;
+	struct webhook_incoming *wi;	/* NULL when no copy needs it */
 	size_t naccounts;
 	int64_t *account_ids;
-	char **urls, **auths;
+	char **urls, **auths;	/* incoming URL and Authorization, "" if none */
+	/* Per recipient index (n entries): the message it is about. */
+	size_t n;
+	struct fromid_match *matches;	/* queue_msg_id 0: none */
+	struct webhook_dsn dsn;
 	size_t queued;	/* calls inserted by the last webhook_incoming_tx */
 };
 
@@ -338,6 +348,13 @@ webhook_incoming_ctx_free(struct webhook_incoming_ctx **ctxp)
 			explicit_bzero(ctx->auths[i], strlen(ctx->auths[i]));
 		free(ctx->auths[i]);
 	}
+	for (i = 0; i < ctx->n; i++) {
+		free(ctx->matches[i].from_id);
+		free(ctx->matches[i].message_id);
+		free(ctx->matches[i].subject);
+		free(ctx->matches[i].extra);
+	}
+	free(ctx->matches);
 	free(ctx->account_ids);
 	free(ctx->urls);
 	free(ctx->auths);
@@ -376,6 +393,101 @@ read_message(const char *path, const char *prefix, size_t prefix_len, struct buf
 	return 0;
 }
 
+static size_t
+account_index(const struct webhook_incoming_ctx *ctx, int64_t account_id)
+{
+	size_t k;
+
+	for (k = 0; k < ctx->naccounts && ctx->account_ids[k] != account_id; k++)
+		;
+	return k;
+}
+
+/* Which copies are about a message the account sent: the localpart cut at
+ * the domain's first catch-all separator leaves the from_id of a retired
+ * message of the same account (the reference matches only retired
+ * messages: those kept by keep_retired_message_period). One query for all
+ * recipients whose account has an outgoing URL. Returns the number of
+ * matches or -1. */
+static int
+match_fromids(PGconn *c, struct webhook_incoming_ctx *ctx, const bool *outgoing,
+	const struct store_rcpt *rcpts, size_t n, const char **error_r)
+{
+	const char **idx = xcalloc(n + 1, sizeof(char *)), **lp = xcalloc(n + 1, sizeof(char *)),
+		**dom = xcalloc(n + 1, sizeof(char *)), **acct = xcalloc(n + 1, sizeof(char *));
+	char **owned = xcalloc(2 * n + 1, sizeof(char *));
+	struct buf a1, a2, a3, a4;
+	PGresult *res = NULL;
+	size_t i, m = 0, nowned = 0;
+	int rc = -1, r;
+
+	for (i = 0; i < n; i++) {
+		size_t k = account_index(ctx, rcpts[i].account_id);
+
+		if (rcpts[i].is_reject || k == ctx->naccounts || !outgoing[k] ||
+		    rcpts[i].rcpt_localpart == NULL || rcpts[i].rcpt_domain == NULL)
+			continue;
+		idx[m] = owned[nowned++] = xasprintf("%zu", i);
+		acct[m] = owned[nowned++] = xstrdup(db_i64(rcpts[i].account_id));
+		lp[m] = rcpts[i].rcpt_localpart;
+		dom[m] = rcpts[i].rcpt_domain;
+		m++;
+	}
+	buf_init(&a1);
+	buf_init(&a2);
+	buf_init(&a3);
+	buf_init(&a4);
+	if (m == 0) {
+		rc = 0;
+		goto out;
+	}
+	db_text_array(&a1, idx, m);
+	db_text_array(&a2, lp, m);
+	db_text_array(&a3, dom, m);
+	db_text_array(&a4, acct, m);
+	res = db_execv(c, error_r,
+		"SELECT r.i, q.id, q.from_id, q.message_id, q.subject, q.extra::text"
+		" FROM unnest($1::int[], $2::text[], $3::text[], $4::bigint[]) AS r(i, lp, dom, acct)"
+		" JOIN domains d ON d.name = r.dom AND d.localpart_catchall_separators <> ''"
+		" JOIN queue_retired q ON q.from_id <> ''"
+		"  AND strpos(r.lp, left(d.localpart_catchall_separators, 1)) > 0"
+		"  AND q.from_id = substr(r.lp, strpos(r.lp, left(d.localpart_catchall_separators, 1)) + 1)"
+		"  AND q.sender_account_id = r.acct",
+		4, a1.data, a2.data, a3.data, a4.data);
+	if (res == NULL)
+		goto out;
+	for (r = 0; r < PQntuples(res); r++) {
+		uint64_t k;
+		struct fromid_match *fm;
+
+		if (ms_parse_u64(PQgetvalue(res, r, 0), 0, n - 1, &k) < 0)
+			continue;
+		fm = &ctx->matches[k];
+		if (fm->queue_msg_id != 0)
+			continue;
+		fm->queue_msg_id = db_get_i64(res, r, 1);
+		fm->from_id = xstrdup(PQgetvalue(res, r, 2));
+		fm->message_id = xstrdup(PQgetvalue(res, r, 3));
+		fm->subject = xstrdup(PQgetvalue(res, r, 4));
+		fm->extra = xstrdup(PQgetvalue(res, r, 5));
+	}
+	rc = PQntuples(res);
+out:
+	PQclear(res);
+	for (i = 0; i < nowned; i++)
+		free(owned[i]);
+	free(owned);
+	free(idx);
+	free(lp);
+	free(dom);
+	free(acct);
+	buf_free(&a1);
+	buf_free(&a2);
+	buf_free(&a3);
+	buf_free(&a4);
+	return rc;
+}
+
 int
 webhook_incoming_prepare(struct store *st, const char *path, const char *prefix,
 	size_t prefix_len, const struct webhook_incoming_meta *meta,
@@ -385,9 +497,11 @@ webhook_incoming_prepare(struct store *st, const char *path, const char *prefix,
 	struct webhook_incoming_ctx *ctx;
 	struct buf ids, msg;
 	int64_t *acct = xcalloc(n + 1, sizeof(*acct));
+	bool *outgoing = NULL, need_incoming = false;
 	PGresult *res;
 	PGconn *c;
 	size_t i, j, nacct = 0;
+	int nmatch = 0;
 
 	*ctx_r = NULL;
 	for (i = 0; i < n; i++) {
@@ -410,36 +524,66 @@ webhook_incoming_prepare(struct store *st, const char *path, const char *prefix,
 		buf_free(&ids);
 		return -1;
 	}
+	/* The common case, no webhooks at all, costs this one query. */
 	res = db_exec_prepared(c, "webhook_incoming_accounts",
-		"SELECT id, incoming_webhook_url, incoming_webhook_authorization FROM accounts"
-		" WHERE id = ANY($1::bigint[]) AND incoming_webhook_url <> ''",
+		"SELECT id, incoming_webhook_url, incoming_webhook_authorization,"
+		" outgoing_webhook_url <> '' FROM accounts"
+		" WHERE id = ANY($1::bigint[])"
+		" AND (incoming_webhook_url <> '' OR outgoing_webhook_url <> '')",
 		1, (const char *const[]){ ids.data }, NULL, NULL, error_r);
-	db_put(st->pool, c);
 	buf_free(&ids);
-	if (res == NULL)
+	if (res == NULL) {
+		db_put(st->pool, c);
 		return -1;
+	}
 	if (PQntuples(res) == 0) {
+		db_put(st->pool, c);
 		PQclear(res);
 		return 0;
-	}
-	buf_init(&msg);
-	if (read_message(path, prefix, prefix_len, &msg, error_r) < 0) {
-		PQclear(res);
-		buf_free(&msg);
-		return -1;
 	}
 	ctx = xcalloc(1, sizeof(*ctx));
 	ctx->naccounts = (size_t)PQntuples(res);
 	ctx->account_ids = xcalloc(ctx->naccounts, sizeof(int64_t));
 	ctx->urls = xcalloc(ctx->naccounts, sizeof(char *));
 	ctx->auths = xcalloc(ctx->naccounts, sizeof(char *));
+	outgoing = xcalloc(ctx->naccounts, sizeof(bool));
 	for (i = 0; i < ctx->naccounts; i++) {
 		ctx->account_ids[i] = db_get_i64(res, (int)i, 0);
 		ctx->urls[i] = xstrdup(PQgetvalue(res, (int)i, 1));
 		ctx->auths[i] = xstrdup(PQgetvalue(res, (int)i, 2));
+		outgoing[i] = db_get_bool(res, (int)i, 3);
 	}
 	PQclear(res);
-	ctx->wi = webhook_incoming_new(msg.data, msg.len, meta);
+	ctx->n = n;
+	ctx->matches = xcalloc(n + 1, sizeof(*ctx->matches));
+	nmatch = match_fromids(c, ctx, outgoing, rcpts, n, error_r);
+	db_put(st->pool, c);
+	free(outgoing);
+	if (nmatch < 0) {
+		webhook_incoming_ctx_free(&ctx);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		size_t k = account_index(ctx, rcpts[i].account_id);
+
+		if (!rcpts[i].is_reject && k < ctx->naccounts && ctx->urls[k][0] != '\0' &&
+		    ctx->matches[i].queue_msg_id == 0)
+			need_incoming = true;
+	}
+	if (!need_incoming && nmatch == 0) {
+		webhook_incoming_ctx_free(&ctx);
+		return 0;
+	}
+	buf_init(&msg);
+	if (read_message(path, prefix, prefix_len, &msg, error_r) < 0) {
+		buf_free(&msg);
+		webhook_incoming_ctx_free(&ctx);
+		return -1;
+	}
+	if (need_incoming)
+		ctx->wi = webhook_incoming_new(msg.data, msg.len, meta);
+	if (nmatch > 0)
+		webhook_dsn_parse(msg.data, msg.len, &ctx->dsn);
 	buf_free(&msg);
 	*ctx_r = ctx;
 	return 1;
@@ -450,23 +594,39 @@ webhook_incoming_tx(PGconn *c, void *arg, const struct store_rcpt *rcpts, size_t
 	const char **error_r)
 {
 	struct webhook_incoming_ctx *ctx = arg;
+	struct webhook_outgoing_event *ev = xcalloc(n + 1, sizeof(*ev));
 	struct call_arrays a;
-	size_t i, k;
+	size_t i, k, nev = 0, nout = 0;
 	int rc = 0;
 
 	ctx->queued = 0;
 	arrays_init(&a, n);
 	for (i = 0; i < n; i++) {
 		const struct store_rcpt *r = &rcpts[i];
+		const struct fromid_match *fm = i < ctx->n ? &ctx->matches[i] : NULL;
 		struct mail_addr ad;
 		struct buf payload, rcpt;
 		const char *mailbox;
 
 		if (r->is_reject)
 			continue;
-		for (k = 0; k < ctx->naccounts && ctx->account_ids[k] != r->account_id; k++)
-			;
-		if (k == ctx->naccounts)
+		if (fm != NULL && fm->queue_msg_id != 0) {
+			/* About a message we sent: only the outgoing webhook. */
+			ev[nev].account_id = r->account_id;
+			ev[nev].queue_msg_id = fm->queue_msg_id;
+			ev[nev].event = webhook_dsn_event(&ctx->dsn);
+			ev[nev].dsn = ctx->dsn.is_dsn;
+			ev[nev].from_id = fm->from_id;
+			ev[nev].message_id = fm->message_id;
+			ev[nev].subject = fm->subject;
+			ev[nev].extra = fm->extra;
+			ev[nev].smtp_code = ctx->dsn.code;
+			ev[nev].smtp_secode = ctx->dsn.secode;
+			nev++;
+			continue;
+		}
+		k = account_index(ctx, r->account_id);
+		if (k == ctx->naccounts || ctx->urls[k][0] == '\0' || ctx->wi == NULL)
 			continue;
 		/* As store_deliver names the mailbox. */
 		mailbox = r->mailbox == NULL || ms_strcaseeq(r->mailbox, "inbox") ?
@@ -495,12 +655,16 @@ webhook_incoming_tx(PGconn *c, void *arg, const struct store_rcpt *rcpts, size_t
 		a.n++;
 		buf_free(&payload);
 	}
-	/* No NOTIFY here: see webhook_kick. */
+	/* No NOTIFY for incoming calls here: see webhook_kick. (Outgoing
+	 * events from DSNs notify; they are rare.) */
 	if (a.n > 0)
 		rc = arrays_insert(c, &a, ms_now_ms() * 1000, error_r);
+	if (rc == 0 && nev > 0)
+		rc = webhook_outgoing_add_tx(c, ev, nev, &nout, error_r);
 	if (rc == 0)
-		ctx->queued = a.n;
+		ctx->queued = a.n + nout;
 	arrays_free(&a);
+	free(ev);
 	return rc;
 }
 

@@ -144,10 +144,34 @@ void webhook_incoming_json(struct buf *out, const struct webhook_incoming *wi,
 const char *webhook_incoming_subject(const struct webhook_incoming *wi);
 const char *webhook_incoming_message_id(const struct webhook_incoming *wi);
 
+/* An incoming DSN (RFC 3464) about a message we sent: whether the message
+ * is one (multipart/report with message/delivery-status or, RFC 6533,
+ * message/global-delivery-status second), its recipient count, and of the
+ * first recipient the Action (lower case) and the SMTP code and enhanced
+ * code without its class ("1.1") from Diagnostic-Code "smtp; 550 5.1.1
+ * ...", else from Status (code 400/500). Never fails. */
+struct webhook_dsn {
+	bool is_dsn;
+	size_t nrcpts;
+	char action[32];
+	int code;
+	char secode[16];
+};
+void webhook_dsn_parse(const char *msg, size_t n, struct webhook_dsn *d);
+/* The outgoing event for it, as the reference decides: the Action
+ * (failed, delayed, delivered, relayed, expanded) of a DSN with exactly
+ * one recipient, else "unrecognized" (also for mail that is no DSN). */
+const char *webhook_dsn_event(const struct webhook_dsn *d);
+
 /* Incoming webhooks at local delivery, in the delivery transaction:
  *  1. before store_deliver: webhook_incoming_prepare looks up (one query)
- *     which of the recipients' accounts have an incoming URL. When none
- *     does it returns 0 and nothing else is needed; when some do it
+ *     which of the recipients' accounts have an incoming or outgoing URL.
+ *     When none does it returns 0 and nothing else is needed. A copy for
+ *     an address with a catch-all separator whose rest is the from_id of
+ *     a message the account sent (queue_retired) is about that message
+ *     (a DSN, or other mail to the unique MAIL FROM): it gets an outgoing
+ *     event (webhook_dsn_event, "DSN": true for DSNs) instead of an
+ *     incoming webhook, as in the reference. When calls are due it
  *     returns 1 with *ctx_r, having parsed the message (path: the file,
  *     prefix: our header lines before it);
  *  2. the caller sets store_msg_in.tx_hook = webhook_incoming_tx and

@@ -822,3 +822,130 @@ webhook_incoming_message_id(const struct webhook_incoming *wi)
 {
 	return wi->message_id;
 }
+
+/* ---- incoming DSNs about our messages ---- */
+
+/* The SMTP codes of a Diagnostic-Code "smtp; 550 5.1.1 text" value (the
+ * part after "smtp;"): code, and the enhanced code without its class. */
+static void
+diag_codes(const char *v, int *code, char *secode, size_t secode_size)
+{
+	const char *p = v, *sp;
+
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (!ms_startswith_ci(p, "smtp;"))
+		return;
+	p += 5;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (strspn(p, "0123456789") != 3 || p[3] != ' ' || p[0] < '2' || p[0] > '5')
+		return;
+	*code = (p[0] - '0') * 100 + (p[1] - '0') * 10 + (p[2] - '0');
+	p += 4;
+	if ((p[0] == '4' || p[0] == '5') && p[1] == '.') {
+		sp = p + strcspn(p, " \t");
+		if ((size_t)(sp - p - 2) < secode_size && sp - p > 2) {
+			memcpy(secode, p + 2, (size_t)(sp - p - 2));
+			secode[sp - p - 2] = '\0';
+		}
+	}
+}
+
+void
+webhook_dsn_parse(const char *msg, size_t n, struct webhook_dsn *d)
+{
+	struct mime_part *root = mime_parse(msg, n);
+	const struct mime_part *ds;
+	struct buf body, group, v;
+	size_t ngroups = 0;
+	bool have_rcpt = false;
+
+	memset(d, 0, sizeof(*d));
+	/* RFC 3464 2: multipart/report with the delivery-status second (RFC
+	 * 6533 3: message/global-delivery-status for SMTPUTF8). */
+	if (!is_type(root, "multipart", "report") || root->nparts < 2 ||
+	    (!is_type(&root->parts[1], "message", "delivery-status") &&
+	     !is_type(&root->parts[1], "message", "global-delivery-status"))) {
+		mime_free(&root);
+		return;
+	}
+	d->is_dsn = true;
+	ds = &root->parts[1];
+	buf_init(&body);
+	buf_init(&group);
+	buf_init(&v);
+	(void)mime_decode_body(ds, msg, n, &body);
+	/* Groups of fields separated by empty lines: the per-message
+	 * fields, then one group per recipient (RFC 3464 2.1). */
+	{
+		struct buf cur;
+		size_t pos = 0;
+
+		buf_init(&cur);
+		for (;;) {
+			size_t e = pos, l;
+			bool end;
+
+			while (e < body.len && body.data[e] != '\n')
+				e++;
+			end = e >= body.len;
+			l = e - pos;
+			if (l > 0 && body.data[e - 1] == '\r')
+				l--;
+			if (l > 0) {
+				buf_append(&cur, body.data + pos, l);
+				buf_puts(&cur, "\r\n");
+			}
+			if ((l == 0 || end) && cur.len > 0) {
+				if (++ngroups == 2) {
+					have_rcpt = true;
+					buf_append(&group, cur.data, cur.len);
+				}
+				if (ngroups >= 2)
+					d->nrcpts++;
+				buf_reset(&cur);
+			}
+			if (end)
+				break;
+			pos = e + 1;
+		}
+		buf_free(&cur);
+	}
+	if (have_rcpt) {
+		if (mail_header_get(group.data, group.len, "Action", &v)) {
+			ms_str_lower(v.data);
+			(void)ms_strlcpy(d->action, v.data, sizeof(d->action));
+		}
+		buf_reset(&v);
+		if (mail_header_get(group.data, group.len, "Diagnostic-Code", &v))
+			diag_codes(v.data, &d->code, d->secode, sizeof(d->secode));
+		buf_reset(&v);
+		if (d->code == 0 && mail_header_get(group.data, group.len, "Status", &v) &&
+		    (v.data[0] == '4' || v.data[0] == '5') && v.data[1] == '.' &&
+		    v.len - 2 < sizeof(d->secode)) {
+			d->code = v.data[0] == '4' ? 400 : 500;
+			(void)ms_strlcpy(d->secode, v.data + 2, sizeof(d->secode));
+			d->secode[strcspn(d->secode, " \t(")] = '\0';
+		}
+	}
+	buf_free(&body);
+	buf_free(&group);
+	buf_free(&v);
+	mime_free(&root);
+}
+
+const char *
+webhook_dsn_event(const struct webhook_dsn *d)
+{
+	static const char *const actions[] = { "failed", "delayed", "delivered", "relayed",
+		"expanded" };
+	size_t i;
+
+	if (!d->is_dsn || d->nrcpts != 1)
+		return WEBHOOK_EVENT_UNRECOGNIZED;
+	for (i = 0; i < MS_NELEM(actions); i++)
+		if (strcmp(d->action, actions[i]) == 0)
+			return actions[i];
+	return WEBHOOK_EVENT_UNRECOGNIZED;
+}

@@ -1,7 +1,8 @@
 /* Fuzz target for the webhook payloads (lib/queue/webhook_json.c): the
  * input is a message for the incoming-message payload (MIME structure,
  * addresses, References, Date, text extraction) and, split at its first
- * line, a subject and an "extra" JSON text for the outgoing payload.
+ * line, a subject and an "extra" JSON text for the outgoing payload; and
+ * the same message as an incoming DSN.
  * Both payloads must always be valid JSON without NUL bytes. */
 #include "config.h"
 
@@ -57,6 +58,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	meta.dkim_domains = dkim;
 	meta.ndkim_domains = 1;
 	meta.received = 1700000000;
+	{
+		struct webhook_dsn d;
+
+		webhook_dsn_parse(s, size, &d);
+		CHECK(d.action[sizeof(d.action) - 1] == '\0' || strlen(d.action) < sizeof(d.action));
+		CHECK(d.code == 0 || (d.code >= 200 && d.code < 600));
+		CHECK(webhook_event_valid(webhook_dsn_event(&d)));
+	}
 	wi = webhook_incoming_new(s, size, &meta);
 	buf_init(&out);
 	webhook_incoming_json(&out, wi, 1, "b@example.org", "Inbox");

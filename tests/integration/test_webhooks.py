@@ -443,6 +443,73 @@ class WebhookTest(harness.TestCase):
                                   " on a.id = w.account_id where a.name = :'n'", n=OTHER)[0][0], "0")
 
 
+class DsnWebhookTest(harness.TestCase):
+    """Mail to a unique MAIL FROM address (user+FROMID@) of a message the
+    account sent is about that message: a DSN becomes an outgoing event
+    ("DSN": true), anything else "unrecognized"; no incoming webhook."""
+
+    def setUp(self):
+        srv.cli("domain", "set", "example.org", "catchall-separators", "+")
+        self.addCleanup(srv.cli, "domain", "set", "example.org", "catchall-separators", "")
+
+    def sent_message(self, acct, from_id):
+        aid = srv.psql("select id from accounts where name = :'n'", n=acct)[0][0]
+        lp = acct.split("@")[0]
+        return int(srv.psql(
+            "insert into queue_retired (id, base_id, queued, sender_account_id,"
+            " sender_localpart, sender_domain, from_id, recipient_localpart, recipient_domain,"
+            " recipient_address, attempts, max_attempts, has_8bit, smtputf8, is_dmarc_report,"
+            " is_tls_report, size, message_id, subject, extra, success, keep_until)"
+            " select nextval('queue_id_seq'), currval('queue_id_seq'), now(), :'a', :'lp',"
+            " 'example.org', :'f', 'bob', 'remote.example', 'bob@remote.example', 1, 0, false,"
+            " false, false, false, 100, '<sent1@example.org>', 'Invoice', '{\"Order\":\"9\"}',"
+            " true, now() + interval '1 day' returning id", a=aid, lp=lp, f=from_id)[0][0])
+
+    def test_dsn_to_fromid_address(self):
+        path = "/" + unique("dsn")
+        acct = new_account("dsn")
+        srv.cli("account", "webhook", acct, "set", "outgoing", receiver.url(path))
+        srv.cli("account", "webhook", acct, "set", "incoming", receiver.url(path + "/in"))
+        fid = unique("f").replace("-", "")
+        qid = self.sent_message(acct, fid)
+        lp, dom = acct.split("@")
+        dsn = ("From: MAILER-DAEMON@remote.example\r\nTo: <%s+%s@%s>\r\n"
+               "Subject: Undelivered Mail Returned to Sender\r\n"
+               "Content-Type: multipart/report; report-type=delivery-status; boundary=b\r\n\r\n"
+               "--b\r\nContent-Type: text/plain\r\n\r\nIt failed.\r\n"
+               "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+               "Reporting-MTA: dns; mx.remote.example\r\n\r\n"
+               "Final-Recipient: rfc822; bob@remote.example\r\nAction: failed\r\n"
+               "Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n"
+               "--b--\r\n" % (lp, fid, dom)).encode()
+        code, _ = srv.deliver(dsn, rcpts=["%s+%s@%s" % (lp, fid, dom)], mail_from="")
+        self.assertEqual(code, 250)
+        calls = parse_list(srv.cli("queue", "webhook", "list", "-account", acct).stdout)
+        self.assertEqual([(c["event"], c["queue_msg_id"], c["from_id"]) for c in calls],
+                         [("failed", str(qid), fid)])
+        self.assertEqual(send_due(), 1)
+        body = json.loads(receiver.take(path)[0]["body"])
+        body.pop("WebhookQueued")
+        self.assertEqual(body, {"Version": 0, "Event": "failed", "DSN": True,
+                                "Suppressing": False, "QueueMsgID": qid, "FromID": fid,
+                                "MessageID": "<sent1@example.org>", "Subject": "Invoice",
+                                "SMTPCode": 550, "SMTPEnhancedCode": "5.1.1", "Error": "",
+                                "Extra": {"Order": "9"}})
+        self.assertEqual(receiver.take(path + "/in"), [])
+
+        # Other mail to the address: "unrecognized". Mail to the plain
+        # address: the incoming webhook.
+        msg = ("From: someone@example.net\r\nSubject: re: invoice\r\n\r\nthanks\r\n").encode()
+        self.assertEqual(srv.deliver(msg, rcpts=["%s+%s@%s" % (lp, fid, dom)])[0], 250)
+        self.assertEqual(srv.deliver(msg, rcpts=[acct])[0], 250)
+        self.assertEqual(send_due(), 2)
+        got = receiver.take(path)
+        self.assertEqual([(json.loads(g["body"])["Event"], json.loads(g["body"])["DSN"])
+                          for g in got], [("unrecognized", False)])
+        inc = receiver.take(path + "/in")
+        self.assertEqual([json.loads(g["body"])["Meta"]["RcptTo"] for g in inc], [acct])
+
+
 class SmtpSink:
     """A minimal SMTP server on loopback: RCPT TO:<perm...> gets 550 5.1.1,
     <temp...> 451 4.2.0, anything else is accepted; messages are counted."""

@@ -344,6 +344,70 @@ test_malformed(void **state)
 	}
 }
 
+static const char *
+dsn_event(const char *msg, struct webhook_dsn *d)
+{
+	webhook_dsn_parse(msg, strlen(msg), d);
+	return webhook_dsn_event(d);
+}
+
+#define DSN_HEAD \
+	"From: MAILER-DAEMON@remote.example\r\n" \
+	"Content-Type: multipart/report; report-type=delivery-status; boundary=r\r\n" \
+	"\r\n--r\r\nContent-Type: text/plain\r\n\r\nYour message failed.\r\n" \
+	"--r\r\nContent-Type: message/delivery-status\r\n\r\n" \
+	"Reporting-MTA: dns; mx.remote.example\r\n\r\n"
+
+static void
+test_dsn(void **state)
+{
+	struct webhook_dsn d;
+
+	(void)state;
+	assert_string_equal(dsn_event(DSN_HEAD
+		"Final-Recipient: rfc822; bob@remote.example\r\n"
+		"Action: Failed\r\n"
+		"Status: 5.1.1\r\n"
+		"Diagnostic-Code: smtp; 550 5.1.1 user\r\n unknown\r\n"
+		"\r\n--r--\r\n", &d), "failed");
+	assert_true(d.is_dsn);
+	assert_int_equal(d.nrcpts, 1);
+	assert_int_equal(d.code, 550);
+	assert_string_equal(d.secode, "1.1");
+	/* Status only (no SMTP diagnostic): the class gives the code. */
+	assert_string_equal(dsn_event(DSN_HEAD
+		"Final-Recipient: rfc822; bob@remote.example\r\n"
+		"Action: delayed\r\nStatus: 4.4.7 (timeout)\r\n"
+		"Diagnostic-Code: x-unix; something\r\n--r--\r\n", &d), "delayed");
+	assert_int_equal(d.code, 400);
+	assert_string_equal(d.secode, "4.7");
+	/* Two recipients, unknown actions, no DSN at all: unrecognized. */
+	assert_string_equal(dsn_event(DSN_HEAD
+		"Final-Recipient: rfc822; a@remote.example\r\nAction: failed\r\n\r\n"
+		"Final-Recipient: rfc822; b@remote.example\r\nAction: failed\r\n--r--\r\n", &d),
+		"unrecognized");
+	assert_int_equal(d.nrcpts, 2);
+	assert_string_equal(dsn_event(DSN_HEAD
+		"Final-Recipient: rfc822; a@remote.example\r\nAction: bounced\r\n--r--\r\n", &d),
+		"unrecognized");
+	assert_string_equal(dsn_event(DSN_HEAD "--r--\r\n", &d), "unrecognized");
+	assert_true(d.is_dsn);
+	assert_int_equal(d.nrcpts, 0);
+	assert_string_equal(dsn_event("From: a@b\r\n\r\nthanks\r\n", &d), "unrecognized");
+	assert_false(d.is_dsn);
+	/* Malformed diagnostics give no codes. */
+	assert_string_equal(dsn_event(DSN_HEAD
+		"Action: failed\r\nDiagnostic-Code: smtp; 5500 x\r\nStatus: 9.9.9\r\n--r--\r\n",
+		&d), "failed");
+	assert_int_equal(d.code, 0);
+	assert_string_equal(d.secode, "");
+	/* SMTPUTF8 DSNs (RFC 6533), bare LF line ends. */
+	assert_string_equal(dsn_event(
+		"Content-Type: multipart/report; boundary=r\n\n--r\n\nx\n--r\n"
+		"Content-Type: message/global-delivery-status\n\nReporting-MTA: dns; x\n\n"
+		"Action: relayed\n--r--\n", &d), "relayed");
+}
+
 int
 main(void)
 {
@@ -357,6 +421,7 @@ main(void)
 		cmocka_unit_test(test_automated),
 		cmocka_unit_test(test_text_cut),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_dsn),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
