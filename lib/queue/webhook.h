@@ -23,8 +23,10 @@
 #include <stdint.h>
 
 #include "core/buf.h"
-#include "db/db.h"
 
+/* libpq's PGconn, without needing its headers here (the payload code and
+ * its fuzz target do not use the database). */
+struct pg_conn;
 struct store;		/* store/store.h */
 struct store_rcpt;	/* store/store.h */
 struct db_listener;	/* db/db.h */
@@ -95,7 +97,7 @@ void webhook_outgoing_json(struct buf *out, const struct webhook_outgoing_event 
  * and a NOTIFY for the sender. Of several events for one queue message in
  * the same call, the last counts. *queued_r (may be NULL) gets the number
  * of calls queued. */
-int webhook_outgoing_add_tx(PGconn *c, const struct webhook_outgoing_event *ev,
+int webhook_outgoing_add_tx(struct pg_conn *c, const struct webhook_outgoing_event *ev,
 	size_t n, size_t *queued_r, const char **error_r);
 /* The same in a transaction of its own. */
 int webhook_outgoing_add(struct store *st, const struct webhook_outgoing_event *ev,
@@ -107,7 +109,7 @@ int webhook_outgoing_add(struct store *st, const struct webhook_outgoing_event *
  * the given text (NULL: the error of the row's last result), SMTP codes
  * code/secode (0/NULL for none). For queue drop ("canceled", "delivery
  * canceled by admin") and queue fail ("failed"). */
-int webhook_queue_rows_tx(PGconn *c, const char *ids, const char *event,
+int webhook_queue_rows_tx(struct pg_conn *c, const char *ids, const char *event,
 	const char *error, int code, const char *secode, size_t *queued_r,
 	const char **error_r);
 
@@ -186,7 +188,7 @@ int webhook_incoming_prepare(struct store *st, const char *path,
 	const char *prefix, size_t prefix_len, const struct webhook_incoming_meta *meta,
 	const struct store_rcpt *rcpts, size_t n, struct webhook_incoming_ctx **ctx_r,
 	const char **error_r);
-int webhook_incoming_tx(PGconn *c, void *ctx, const struct store_rcpt *rcpts,
+int webhook_incoming_tx(struct pg_conn *c, void *ctx, const struct store_rcpt *rcpts,
 	size_t n, const char **error_r);
 void webhook_incoming_ctx_free(struct webhook_incoming_ctx **ctx);
 
