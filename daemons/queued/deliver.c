@@ -507,9 +507,8 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 				bool perm = res[i].code >= 500 || (res[i].code == 0 && c.permanent);
 
 				rset(rs, perm ? RS_PERM : RS_TEMP, res[i].code, res[i].secode,
-					res[i].code > 0 && r == 0 ? ms_err("%d %s%s%s", res[i].code,
-					res[i].secode, res[i].secode[0] ? " " : "", res[i].text) :
-					res[i].text, h->name);
+					res[i].code > 0 && r == 0 ? ms_err("%d %s", res[i].code,
+					res[i].text) : res[i].text, h->name);
 				/* Refused at RCPT, not for the message as a whole. */
 				rs->at_rcpt = r == 0 && res[i].code > 0;
 			}
@@ -692,11 +691,16 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 		else if (queue_route_lookup(q->store, v[0].account_id, v[0].sender_domain,
 			    v[0].rcpt_domain, v[0].attempts - 1, &tname, &error) < 0)
 			fail_open(&b, RS_TEMP, 0, "4.3.0", error);
-		if (tname != NULL && strcmp(tname, "direct") != 0) {
+		if (tname != NULL && strcmp(tname, "direct") != 0 &&
+		    strcmp(tname, QUEUE_TRANSPORT_FAIL_NOW) != 0) {
 			b.transport = conf_transport_find(q->conf, tname);
 			if (b.transport == NULL)
 				fail_open(&b, RS_TEMP, 0, "4.3.5", ms_err("unknown transport %s", tname));
 		}
+	}
+	if (tname != NULL && strcmp(tname, QUEUE_TRANSPORT_FAIL_NOW) == 0) {
+		b.transport = NULL;
+		fail_open(&b, RS_PERM, 0, "5.0.0", "delivery failed by the administrator");
 	}
 	if (open_count(&b) > 0 && b.transport != NULL && strcmp(b.transport->type, "fail") == 0) {
 		unsigned code = (unsigned)b.transport->fail_code;
@@ -708,7 +712,9 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 	if (open_count(&b) > 0)
 		deliver_hosts(&b);
 	/* Nothing tried at all cannot stay pending. */
-	fail_open(&b, RS_TEMP, 0, "4.4.0", "no delivery attempt possible");
+	for (i = 0; i < n; i++)
+		if (b.r[i].status == RS_PENDING)
+			rset(&b.r[i], RS_TEMP, 0, "4.4.0", "no delivery attempt possible", NULL);
 	dur = ms_now_ms() - b.start_ms;
 
 	if (b.tls_learned && v[0].account_id > 0 &&
@@ -768,8 +774,8 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 
 			/* Item 4: a permanent refusal of the recipient itself
 			 * puts it on the sender account's suppression list. */
-			if (r->status == RS_PERM && r->at_rcpt && v[i].account_id > 0 &&
-			    !(r->code == 0 && strcmp(r->secode, "5.7.1") == 0)) {
+			if (r->status == RS_PERM && r->at_rcpt && r->code >= 500 &&
+			    v[i].account_id > 0) {
 				int s = queue_suppression_add(q->store, v[i].account_id,
 					v[i].rcpt_localpart, v[i].rcpt_domain, false, r->error, &error);
 

@@ -267,8 +267,9 @@ read_reply(struct smtpc *c, const char *stage)
 static void
 reply_error(struct smtpc *c, const char *stage)
 {
-	set_error(c, c->reply.code >= 500, "%s: %d %s%s%s (%s)", stage, c->reply.code,
-		c->reply.secode, c->reply.secode[0] ? " " : "", c->reply.text.data, c->host);
+	/* The text starts with the enhanced code when there is one. */
+	set_error(c, c->reply.code >= 500, "%s: %d %s (%s)", stage, c->reply.code,
+		c->reply.text.data, c->host);
 }
 
 static int

@@ -394,10 +394,42 @@ enum queue_field {
 	QUEUE_FIELD_NEXT_ATTEMPT_ADD,	/* value: seconds, may be negative */
 	QUEUE_FIELD_TRANSPORT,		/* value: name, "" for routes */
 	QUEUE_FIELD_REQUIRE_TLS,	/* value: "true", "false" or NULL */
+	/* value NULL: make mailstead-queued fail the messages at once (with
+	 * a DSN to the sender), by setting transport QUEUE_TRANSPORT_FAIL_NOW,
+	 * releasing hold and scheduling now; messages being delivered are
+	 * left alone. */
+	QUEUE_FIELD_FAIL,
 };
+/* The transport name "queue fail" sets; no configured transport can
+ * have it (names are one word without "!"). */
+#define QUEUE_TRANSPORT_FAIL_NOW "!fail"
 /* Change one field of the messages (CLI schedule/transport/requiretls). */
 int queue_update_field(struct store *st, const int64_t *ids, size_t n, enum queue_field field,
 	const char *value, size_t *changed_r, const char **error_r);
+
+/* ---- history (queue_deliver.c) ---- */
+
+struct queue_retired {
+	int64_t id, base_id, queued;
+	char *account, *sender, *recipient, *from_id;
+	int attempts;
+	int64_t last_activity, keep_until;
+	bool success;
+	char *message_id, *subject, *transport;
+	char *results;		/* JSON array text */
+	char *last_error;
+};
+void queue_retired_free(struct queue_retired *v, size_t n);
+/* Retired messages, newest first; account_id/id 0 for all, max 0 for no
+ * limit. */
+int queue_retired_list(struct store *st, int64_t account_id, int64_t id, size_t max,
+	struct queue_retired **v_r, size_t *n_r, const char **error_r);
+/* The message sent with this fromid (queue_retired, or still queued),
+ * for matching a returned DSN. Returns 1 found (*r_out filled; free its
+ * fields with queue_retired_free(r_out, 0) semantics: free each string),
+ * 0 none, -1 error. */
+int queue_retired_find_fromid(struct store *st, const char *from_id, struct queue_retired *r_out,
+	const char **error_r);
 
 /* ---- routes (queue_deliver.c) ---- */
 

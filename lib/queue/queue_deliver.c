@@ -214,15 +214,14 @@ queue_next_due(struct store *st, int64_t *ms_r, const char **error_r)
 	if (c == NULL)
 		return -1;
 	res = db_execv(c, error_r,
-		"SELECT coalesce(floor(extract(epoch FROM"
-		" min(greatest(next_attempt, coalesce(lease_until, next_attempt))) - now()) * 1000)::bigint, -1)"
+		"SELECT greatest(0, floor(extract(epoch FROM"
+		" min(greatest(next_attempt, coalesce(lease_until, next_attempt))) - now()) * 1000))::bigint"
 		" FROM queue WHERE NOT hold", 0);
 	db_put(st->pool, c);
 	if (res == NULL)
 		return -1;
+	/* NULL: nothing waiting; due messages give 0. */
 	*ms_r = PQgetisnull(res, 0, 0) ? -1 : db_get_i64(res, 0, 0);
-	if (!PQgetisnull(res, 0, 0) && strcmp(PQgetvalue(res, 0, 0), "-1") == 0)
-		*ms_r = -1;
 	PQclear(res);
 	return 0;
 }
@@ -596,6 +595,10 @@ queue_update_field(struct store *st, const int64_t *ids, size_t n, enum queue_fi
 		" WHERE id = ANY($1::bigint[])",
 		"UPDATE queue SET transport = $2 WHERE id = ANY($1::bigint[])",
 		"UPDATE queue SET require_tls = $2::boolean WHERE id = ANY($1::bigint[])",
+		/* fail: the delivery daemon fails it at once, with a DSN */
+		"UPDATE queue SET transport = '" QUEUE_TRANSPORT_FAIL_NOW "', hold = false,"
+		" next_attempt = now(), lease_until = NULL WHERE id = ANY($1::bigint[])"
+		" AND (lease_until IS NULL OR lease_until <= now()) AND $2::text IS NULL",
 	};
 	PGconn *c;
 	PGresult *res;
@@ -672,4 +675,128 @@ queue_claim_ids(struct store *st, const int64_t *ids, size_t n, struct queue_ite
 	*v_r = ctx.v;
 	*n_r = ctx.n;
 	return 0;
+}
+
+/* ---- history (queue_retired) ---- */
+
+void
+queue_retired_free(struct queue_retired *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(v[i].account);
+		free(v[i].sender);
+		free(v[i].recipient);
+		free(v[i].from_id);
+		free(v[i].message_id);
+		free(v[i].subject);
+		free(v[i].transport);
+		free(v[i].results);
+		free(v[i].last_error);
+	}
+	free(v);
+}
+
+int
+queue_retired_list(struct store *st, int64_t account_id, int64_t id, size_t max,
+	struct queue_retired **v_r, size_t *n_r, const char **error_r)
+{
+	PGconn *c = db_get(st->pool, error_r);
+	PGresult *res;
+	struct queue_retired *v;
+	size_t i, n;
+
+	if (c == NULL)
+		return -1;
+	res = db_execv(c, error_r,
+		"SELECT r.id, r.base_id, floor(extract(epoch FROM r.queued))::bigint,"
+		" coalesce(a.name, ''), CASE WHEN r.sender_domain = '' THEN '<>'"
+		"  ELSE r.sender_localpart || '@' || r.sender_domain END, r.recipient_address,"
+		" r.from_id, r.attempts, floor(extract(epoch FROM r.last_activity))::bigint,"
+		" r.success, floor(extract(epoch FROM r.keep_until))::bigint, r.message_id,"
+		" r.subject, r.transport, r.results::text, coalesce(r.results -> -1 ->> 'error', '')"
+		" FROM queue_retired r LEFT JOIN accounts a ON a.id = r.sender_account_id"
+		" WHERE ($1::bigint = 0 OR r.sender_account_id = $1::bigint)"
+		" AND ($2::bigint = 0 OR r.id = $2::bigint)"
+		" ORDER BY r.last_activity DESC, r.id DESC"
+		" LIMIT CASE WHEN $3::bigint = 0 THEN NULL ELSE $3::bigint END",
+		3, db_i64(account_id), db_i64(id), db_i64((int64_t)max));
+	db_put(st->pool, c);
+	if (res == NULL)
+		return -1;
+	n = (size_t)PQntuples(res);
+	v = xcalloc(n ? n : 1, sizeof(*v));
+	for (i = 0; i < n; i++) {
+		int r = (int)i;
+
+		v[i].id = db_get_i64(res, r, 0);
+		v[i].base_id = db_get_i64(res, r, 1);
+		v[i].queued = db_get_i64(res, r, 2);
+		v[i].account = xstrdup(PQgetvalue(res, r, 3));
+		v[i].sender = xstrdup(PQgetvalue(res, r, 4));
+		v[i].recipient = xstrdup(PQgetvalue(res, r, 5));
+		v[i].from_id = xstrdup(PQgetvalue(res, r, 6));
+		v[i].attempts = (int)db_get_i64(res, r, 7);
+		v[i].last_activity = db_get_i64(res, r, 8);
+		v[i].success = db_get_bool(res, r, 9);
+		v[i].keep_until = db_get_i64(res, r, 10);
+		v[i].message_id = xstrdup(PQgetvalue(res, r, 11));
+		v[i].subject = xstrdup(PQgetvalue(res, r, 12));
+		v[i].transport = xstrdup(PQgetvalue(res, r, 13));
+		v[i].results = xstrdup(PQgetvalue(res, r, 14));
+		v[i].last_error = xstrdup(PQgetvalue(res, r, 15));
+	}
+	PQclear(res);
+	*v_r = v;
+	*n_r = n;
+	return 0;
+}
+
+int
+queue_retired_find_fromid(struct store *st, const char *from_id, struct queue_retired *r_out,
+	const char **error_r)
+{
+	PGconn *c = db_get(st->pool, error_r);
+	PGresult *res;
+	int64_t id;
+	struct queue_retired *v;
+	size_t n;
+
+	if (c == NULL)
+		return -1;
+	res = db_execv(c, error_r,
+		"SELECT id FROM queue_retired WHERE from_id = $1 AND from_id <> ''"
+		" UNION ALL SELECT id FROM queue WHERE from_id = $1 AND from_id <> '' LIMIT 1",
+		1, from_id);
+	db_put(st->pool, c);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return 0;
+	}
+	id = db_get_i64(res, 0, 0);
+	PQclear(res);
+	if (queue_retired_list(st, 0, id, 1, &v, &n, error_r) < 0)
+		return -1;
+	memset(r_out, 0, sizeof(*r_out));
+	if (n == 0) {
+		/* Still queued (a delayed DSN): the id is what matters. */
+		r_out->id = id;
+		r_out->account = xstrdup("");
+		r_out->sender = xstrdup("");
+		r_out->recipient = xstrdup("");
+		r_out->from_id = xstrdup(from_id);
+		r_out->message_id = xstrdup("");
+		r_out->subject = xstrdup("");
+		r_out->transport = xstrdup("");
+		r_out->results = xstrdup("[]");
+		r_out->last_error = xstrdup("");
+		queue_retired_free(v, n);
+		return 1;
+	}
+	*r_out = v[0];
+	free(v);
+	return 1;
 }
