@@ -654,6 +654,24 @@ class QueuedWebhookTest(harness.TestCase):
         self.assertTrue(all(x["success"] == "yes" or x["superseded_by"] != "0" for x in retired),
                         retired)
 
+    def test_queue_fail_gives_failed_event(self):
+        path = "/" + unique("qfail")
+        acct = new_account("qf")
+        srv.cli("account", "webhook", acct, "set", "outgoing", receiver.url(path))
+        qid = queue_add(self.message_for(acct), "held@remote.example", acct)
+        srv.cli("queue", "fail", str(qid))
+        got = []
+        self.assertTrue(harness.wait_for(lambda: got.extend(receiver.take(path)) or got, 30),
+                        harness.tail(srv.logpath("queued")))
+        body = json.loads(got[0]["body"])
+        self.assertEqual((body["Event"], body["QueueMsgID"], body["Subject"]),
+                         ("failed", qid, "to fail"))
+        self.assertNotEqual(body["Error"], "")
+
+    def message_for(self, acct):
+        return ("From: <%s>\r\nTo: <held@remote.example>\r\nSubject: to fail\r\n\r\nx\r\n"
+                % acct).encode()
+
     def test_queued_retries_after_500_when_rescheduled(self):
         path = "/" + unique("qretry")
         acct = new_account("qr")
