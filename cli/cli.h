@@ -32,6 +32,13 @@ int cmd_setaccountpassword(struct cli *cli, int argc, char **argv);
 int cmd_localserve(struct cli *cli, int argc, char **argv);
 int cmd_tlspubkey(struct cli *cli, int argc, char **argv);
 int cmd_queue(struct cli *cli, int argc, char **argv);
+/* queue schedule|fail|requiretls|transport|retired|routes (cmd_queue_deliver.c);
+ * argv[0] is the subcommand. */
+int cmd_queue_deliver(struct cli *cli, int argc, char **argv);
+/* queue webhook ... and account webhook ... (cmd_webhook.c); argv[0] is
+ * "webhook". */
+int cmd_queue_webhook(struct cli *cli, int argc, char **argv);
+int cmd_account_webhook(struct cli *cli, int argc, char **argv);
 /* SPF check from the command line (cmd_spf.c); needs no configuration. */
 int cmd_spf(struct cli *cli, int argc, char **argv);
 /* DKIM verify, key generation and signing (cmd_dkim.c). */

@@ -135,6 +135,8 @@ cmd_account(struct cli *cli, int argc, char **argv)
 		print_rows(cli, "SELECT name FROM accounts ORDER BY name");
 		return 0;
 	}
+	if (argc >= 2 && strcmp(argv[1], "webhook") == 0)
+		return cmd_account_webhook(cli, argc - 1, argv + 1);
 	if (argc != 3 || strcmp(argv[1], "add") != 0)
 		return 2;
 	if (split_address(argv[2], &a) < 0)

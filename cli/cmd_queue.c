@@ -297,7 +297,9 @@ struct add_opts {
 	const char *account, *from, *file;
 	const char **to;
 	size_t nto;
-	bool limits;
+	bool limits, fromid;
+	int max_attempts;
+	const char *transport;
 	int64_t next_attempt;
 	char release[128];
 	enum queue_tls tls;
@@ -324,6 +326,10 @@ add_parse(int argc, char **argv, struct add_opts *o)
 			o->limits = true;
 			continue;
 		}
+		if (opt_is(a, "fromid")) {
+			o->fromid = true;
+			continue;
+		}
 		if (val == NULL)
 			return 2;
 		k++;
@@ -343,6 +349,14 @@ add_parse(int argc, char **argv, struct add_opts *o)
 				fprintf(stderr, "mailstead: queue add: %s\n", error);
 				return 1;
 			}
+		} else if (opt_is(a, "maxattempts")) {
+			uint64_t v;
+
+			if (ms_parse_u64(val, 1, 100, &v) < 0)
+				return 2;
+			o->max_attempts = (int)v;
+		} else if (opt_is(a, "transport")) {
+			o->transport = val;
 		} else if (opt_is(a, "requiretls")) {
 			if (strcmp(val, "yes") == 0)
 				o->tls = QUEUE_TLS_REQUIRED;
@@ -396,6 +410,7 @@ queue_cmd_add(struct cli *cli, int argc, char **argv)
 	struct queue_extra extra;
 	struct queue_msg_in in;
 	struct queue_rcpt *rcpts = NULL;
+	struct buf *fromids = NULL;
 	struct mail_addr from, *to = NULL;
 	struct conf *conf;
 	struct store *st;
@@ -545,6 +560,18 @@ queue_cmd_add(struct cli *cli, int argc, char **argv)
 	in.extra = &extra;
 	in.strip_extra_headers = true;
 	in.check_limits = o.limits;
+	in.max_attempts = o.max_attempts;
+	in.transport = o.transport;
+	if (o.fromid) {
+		/* A random fromid per recipient, sent after the sender domain's
+		 * catch-all separator so returning DSNs can be matched. */
+		fromids = xcalloc(o.nto, sizeof(struct buf));
+		for (i = 0; i < o.nto; i++) {
+			buf_init(&fromids[i]);
+			ms_random_token(&fromids[i], 12);
+			rcpts[i].from_id = fromids[i].data;
+		}
+	}
 	r = queue_add(st, &in, rcpts, o.nto, ids, &error);
 	if (r != 0) {
 		fprintf(stderr, "mailstead: queue add: %s%s\n",
@@ -574,6 +601,9 @@ out:
 	free(rcpts);
 	free(ids);
 	free(o.to);
+	for (i = 0; fromids != NULL && i < o.nto; i++)
+		buf_free(&fromids[i]);
+	free(fromids);
 	buf_free(&msg);
 	buf_free(&prefix);
 	buf_free(&hdr);
@@ -788,5 +818,9 @@ cmd_queue(struct cli *cli, int argc, char **argv)
 		return queue_cmd_holdrules(cli, argc - 1, argv + 1);
 	if (strcmp(sub, "suppress") == 0)
 		return queue_cmd_suppress(cli, argc - 1, argv + 1);
+	if (strcmp(sub, "webhook") == 0)
+		return cmd_queue_webhook(cli, argc - 1, argv + 1);
+	if (argc >= 2)
+		return cmd_queue_deliver(cli, argc - 1, argv + 1);
 	return 2;
 }

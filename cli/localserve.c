@@ -33,17 +33,19 @@ struct ls {
 	unsigned smtp_port, imap_port, imaps_port, http_port, submission_port, submissions_port;
 	const char *pg_bindir;
 	bool root;		/* started as root: runs as LS_USER */
-	char *paths_sbin[2];	/* smtpd, imapd binaries */
+	char *paths_sbin[3];	/* smtpd, imapd, queued binaries */
 	char *sqldir, *templatesdir;
-	pid_t pids[2];
-	int64_t started[2];	/* ms, for restart backoff */
+	pid_t pids[3];
+	int64_t started[3];	/* ms, for restart backoff */
 	struct buf password;
 	bool dir_created;	/* -dir did not exist before this run */
 	bool pg_started;	/* PostgreSQL runs: stop it on every exit */
-	int fails[2];		/* quick successive daemon failures */
+	int fails[3];		/* quick successive daemon failures */
 };
 
-static const char *const daemon_names[2] = { "mailstead-smtpd", "mailstead-imapd" };
+static const char *const daemon_names[3] = {
+	"mailstead-smtpd", "mailstead-imapd", "mailstead-queued",
+};
 
 static volatile sig_atomic_t ls_stop, ls_child;
 static struct ls *ls_cleanup;	/* for the exit handler */
@@ -175,11 +177,13 @@ find_paths(struct ls *ls)
 	if (in_build) {
 		ls->paths_sbin[0] = path_join(MS_BUILDDIR, "daemons/smtpd/mailstead-smtpd");
 		ls->paths_sbin[1] = path_join(MS_BUILDDIR, "daemons/imapd/mailstead-imapd");
+		ls->paths_sbin[2] = path_join(MS_BUILDDIR, "daemons/queued/mailstead-queued");
 		ls->sqldir = path_join(MS_SRCDIR, "sql");
 		ls->templatesdir = path_join(MS_SRCDIR, "templates");
 	} else {
 		ls->paths_sbin[0] = path_join(MS_SBINDIR, "mailstead-smtpd");
 		ls->paths_sbin[1] = path_join(MS_SBINDIR, "mailstead-imapd");
+		ls->paths_sbin[2] = path_join(MS_SBINDIR, "mailstead-queued");
 		ls->sqldir = xstrdup(MS_SQLDIR);
 		ls->templatesdir = path_join(MS_PKGDATADIR, "templates");
 	}
@@ -630,7 +634,7 @@ reap(struct ls *ls)
 	int st, i;
 
 	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-		for (i = 0; i < 2; i++) {
+		for (i = 0; i < 3; i++) {
 			if (pid != ls->pids[i])
 				continue;
 			ls->pids[i] = 0;
@@ -658,13 +662,13 @@ stop_daemons(struct ls *ls)
 {
 	int i, waited;
 
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 3; i++)
 		if (ls->pids[i] > 0)
 			kill(ls->pids[i], SIGTERM);
 	for (waited = 0; waited < 150; waited++) {
 		bool any = false;
 
-		for (i = 0; i < 2; i++) {
+		for (i = 0; i < 3; i++) {
 			if (ls->pids[i] > 0 && waitpid(ls->pids[i], NULL, WNOHANG) == ls->pids[i])
 				ls->pids[i] = 0;
 			any |= ls->pids[i] > 0;
@@ -673,7 +677,7 @@ stop_daemons(struct ls *ls)
 			return;
 		usleep(100 * 1000);
 	}
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 3; i++)
 		if (ls->pids[i] > 0) {
 			kill(ls->pids[i], SIGKILL);
 			waitpid(ls->pids[i], NULL, 0);
@@ -741,7 +745,7 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 		ms_fatal("mailstead localserve: PostgreSQL server programs (initdb, pg_ctl) not found; "
 			"install the Debian package postgresql, or set PG_BINDIR");
 	find_paths(&ls);
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 3; i++)
 		if (!is_file(ls.paths_sbin[i], X_OK))
 			ms_fatal("mailstead localserve: %s not found (build with make, or make install)",
 				ls.paths_sbin[i]);
@@ -817,7 +821,7 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 	sigaddset(&block, SIGTERM);
 	sigaddset(&block, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &block, &old);
-	for (i = 0; i < 2 && !ls_stop; i++)
+	for (i = 0; i < 3 && !ls_stop; i++)
 		ls.pids[i] = spawn_daemon(&ls, i);
 	http = xasprintf("127.0.0.1:%u", ls.http_port);
 	web = websrv_start(st, http, ls.templatesdir, &error);
@@ -862,7 +866,7 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 	free(conf_path);
 	buf_wipe(&ls.password);
 	buf_free(&ls.password);
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 3; i++)
 		free(ls.paths_sbin[i]);
 	free(ls.sqldir);
 	free(ls.templatesdir);

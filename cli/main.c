@@ -50,10 +50,24 @@ static const struct command commands[] = {
 	  "  domain set DOMAIN reports-only yes|no\n"
 	  "      Only exact addresses (DMARC/TLS report addresses) receive mail: no\n"
 	  "      aliases, no catch-all." },
-	{ "account", cmd_account, "account add ADDRESS | account list",
+	{ "account", cmd_account, "account add ADDRESS | account list | account webhook ACCOUNT ...",
 	  "Create an account for ADDRESS (its domain must exist) with the mailboxes\n"
 	  "Inbox, Sent, Drafts, Trash, Junk and Archive; or list the accounts. Set a\n"
-	  "password with setaccountpassword." },
+	  "password with setaccountpassword.\n"
+	  "  account webhook ACCOUNT\n"
+	  "      Show the account's webhook settings (Authorization values are not shown).\n"
+	  "  account webhook ACCOUNT set outgoing|incoming URL [-authorization-stdin]\n"
+	  "        [-events EVENT,...]\n"
+	  "      POST JSON to URL (http:// or https://) about the account's outgoing\n"
+	  "      deliveries (events delivered, suppressed, delayed, failed, relayed,\n"
+	  "      expanded, canceled, unrecognized; -events limits them, default all),\n"
+	  "      or for each message delivered to it over SMTP (incoming). With\n"
+	  "      -authorization-stdin, the value of an Authorization header (e.g.\n"
+	  "      \"Basic dXNlcjpwYXNz\") is read from standard input.\n"
+	  "  account webhook ACCOUNT clear outgoing|incoming\n"
+	  "  account webhook ACCOUNT keep-retired DURATION\n"
+	  "      Keep finished webhook calls this long (e.g. 7d; 0: not at all) for\n"
+	  "      queue webhook retired list." },
 	{ "address", cmd_address,
 	  "address add ADDRESS ACCOUNT | address rm ADDRESS | address set ADDRESS SETTING VALUE",
 	  "Deliver mail for ADDRESS to ACCOUNT (an account name or one of its\n"
@@ -112,14 +126,16 @@ static const struct command commands[] = {
 	  "Set the password of ACCOUNT, read from standard input (asked twice on a\n"
 	  "terminal). Stores a yescrypt hash and the SCRAM/CRAM-MD5 secrets." },
 	{ "queue", cmd_queue,
-	  "queue list|add|dump|hold|unhold|drop|holdrules|suppress ... (help queue)",
+	  "queue list|add|dump|hold|unhold|drop|schedule|fail|requiretls|transport|holdrules|\n"
+	  "      retired|routes|suppress|webhook ... (help queue)",
 	  "The outgoing queue (mailstead-queued delivers it). Listings are tab-separated\n"
 	  "with a header line, escaped like psql COPY text; times are UTC.\n"
 	  "  queue list [-account ACCOUNT] [-n MAX]\n"
 	  "      Queued messages by next delivery attempt.\n"
 	  "  queue add -from ADDRESS -to ADDRESS [-to ADDRESS ...] [-account ACCOUNT]\n"
 	  "        [-holdfor SECONDS | -holduntil YYYY-MM-DDTHH:MM:SSZ]\n"
-	  "        [-requiretls yes|no|default] [-limits] FILE|-\n"
+	  "        [-requiretls yes|no|default] [-limits] [-maxattempts N]\n"
+	  "        [-transport NAME] [-fromid] FILE|-\n"
 	  "      Inject a message (bare LF becomes CRLF) for delivery, as submission\n"
 	  "      would queue it: Message-Id/Date added when missing, X-Mailstead-Extra-*\n"
 	  "      headers become extra data, hold rules apply, FUTURERELEASE up to 60\n"
@@ -130,6 +146,22 @@ static const struct command commands[] = {
 	  "      Print the message as it will be sent.\n"
 	  "  queue hold ID... | queue unhold ID...\n"
 	  "      Put messages on hold (no delivery attempts) or release them.\n"
+	  "  queue schedule -now ID... | -in DURATION ID... | -add [-]DURATION ID...\n"
+	  "      Set the next delivery attempt (now, after DURATION like 30m, or move it).\n"
+	  "  queue fail ID...\n"
+	  "      Fail the messages at once: mailstead-queued retires them and sends the\n"
+	  "      sender a failure DSN (messages being delivered are left alone).\n"
+	  "  queue requiretls yes|no|default ID...\n"
+	  "      REQUIRETLS (yes), \"TLS-Required: No\" (no) or the domain's policy.\n"
+	  "  queue transport NAME|direct|\"\" ID...\n"
+	  "      Deliver through [transport NAME] of mailstead.conf; \"\" uses routes.\n"
+	  "  queue retired list [-account ACCOUNT] [-n MAX] | retired print ID\n"
+	  "      Delivery history kept per account (keep_retired_message_period).\n"
+	  "  queue routes list | add [-account ACCOUNT | -domain DOMAIN]\n"
+	  "        [-from DOMAIN,...] [-to DOMAIN,...] [-minattempts N] TRANSPORT |\n"
+	  "        remove ID\n"
+	  "      Which transport delivers: account routes first, then the sender\n"
+	  "      domain's, then global ones; the first match wins, per attempt.\n"
 	  "  queue drop ID...\n"
 	  "      Remove messages without delivering them (kept as history in\n"
 	  "      queue_retired when the account keeps it). Exit 1 if none matched.\n"
@@ -142,7 +174,22 @@ static const struct command commands[] = {
 	  "        remove ACCOUNT ADDRESS | lookup ACCOUNT ADDRESS\n"
 	  "      The account's suppression list: deliveries to these addresses fail\n"
 	  "      at once. Matching is by base address (localpart cut at '+' or '-',\n"
-	  "      dots removed, lower case). lookup exits 1 when not suppressed." },
+	  "      dots removed, lower case). lookup exits 1 when not suppressed.\n"
+	  "  queue webhook list [-account ACCOUNT] [-n MAX]\n"
+	  "  queue webhook retired list [-account ACCOUNT] [-n MAX]\n"
+	  "      Webhook calls waiting or being retried (by next attempt), or finished\n"
+	  "      ones kept per the account's keep-retired period (newest first).\n"
+	  "  queue webhook print ID | queue webhook retired print ID\n"
+	  "      One call: its fields, attempt results (JSON) and the payload.\n"
+	  "  queue webhook schedule -now|-in DURATION ID...|-all\n"
+	  "      Set the next attempt (retries follow 1m, 2m, 4m, 7.5m, 15m, 30m, 1h,\n"
+	  "      2h, 4h, 8h, 16h after failures, then the call fails).\n"
+	  "  queue webhook send\n"
+	  "      Make the calls that are due now from this command and print how many\n"
+	  "      were attempted (mailstead-queued normally does; results are recorded\n"
+	  "      the same way).\n"
+	  "  queue webhook drop ID...\n"
+	  "      Cancel calls (kept as retired when the account keeps them)." },
 	{ "tlspubkey", cmd_tlspubkey,
 	  "tlspubkey add ADDRESS CERTFILE [-name NAME] [-no-imap-preauth] | list [ACCOUNT] | rm FINGERPRINT",
 	  "TLS client certificates that log in as ADDRESS with SASL EXTERNAL (SMTP\n"

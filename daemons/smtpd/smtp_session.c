@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "queue/webhook.h"
 #include "smtp_analyze.h"
 #include "smtp_private.h"
 
@@ -760,6 +761,41 @@ dmarc_decide(struct smtp_session *s, const struct smtp_analysis *an,
 		dmarc_policy_name(an->dmarc.disposition) : "none", override);
 }
 
+/* Incoming-message webhooks (FEATURES.md 6) for the copies about to be
+ * stored, for accounts that have an incoming URL: the calls are inserted
+ * in the delivery transaction (store_msg_in.tx_hook), so a message is
+ * never stored without its webhook or the reverse. Port 25 only, as the
+ * reference does. A failure is logged and delivery goes on without. */
+static void
+webhook_prepare(struct smtp_session *s, const char *path, const struct buf *prefix,
+	struct store_msg_in *msg, const struct store_rcpt *rc, size_t n,
+	struct webhook_incoming_ctx **whc_r)
+{
+	struct webhook_incoming_meta wm;
+	const char *error;
+
+	memset(&wm, 0, sizeof(wm));
+	wm.mailfrom = s->tx.from;
+	wm.mailfrom_validated = msg->mailfrom_validated && !msg->ehlo_validated;
+	/* (with a null sender the SPF pass is for the HELO identity) */
+	wm.msgfrom_validated = msg->msgfrom_validated;
+	wm.dkim_domains = msg->dkim_domains;
+	wm.ndkim_domains = msg->ndkim_domains;
+	wm.remote_ip = s->c->remote_ip;
+	wm.received = ms_now();
+	if (webhook_incoming_prepare(s->srv->store, path, prefix->data, prefix->len, &wm, rc,
+		    n, whc_r, &error) < 0) {
+		log_warn(s->cid, "proto=smtp ev=webhook-incoming result=error err=%s", lq(error));
+		return;
+	}
+	if (*whc_r != NULL) {
+		msg->tx_hook = webhook_incoming_tx;
+		msg->tx_hook_arg = *whc_r;
+		/* Stored and reported as received at the same second. */
+		msg->received = wm.received;
+	}
+}
+
 /* Choose who gets the message and in which mailbox, then deliver the
  * received file to all local recipients of the transaction (status OK) at
  * once. The header section (our trace lines, then the message's) feeds the
@@ -781,6 +817,7 @@ smtp_deliver_local(struct smtp_session *s, const char *path, const char *txid,
 	struct store_tx_recipient *tr = xcalloc(s->tx.nrcpts + 1, sizeof(*tr));
 	size_t *idx = xcalloc(s->tx.nrcpts + 1, sizeof(*idx));
 	struct store_rcpt *rc = NULL;
+	struct webhook_incoming_ctx *whc = NULL;
 	struct store_msg_facts facts;
 	struct store_plan plan;
 	struct store_msg_in msg;
@@ -887,7 +924,15 @@ smtp_deliver_local(struct smtp_session *s, const char *path, const char *txid,
 			lq(cp->deliver_to), (long long)cp->account_id, lq(cp->mailbox),
 			cp->ruleset ? (long long)cp->ruleset->id : 0LL, txid);
 	}
+	if (an != NULL)
+		webhook_prepare(s, path, prefix, &msg, rc, plan.ncopies, &whc);
 	r = store_deliver(s->srv->store, &msg, rc, plan.ncopies, error_r);
+	if (whc != NULL) {
+		/* The calls committed with the delivery; wake the sender. */
+		if (r == 0)
+			webhook_kick(s->srv->store);
+		webhook_incoming_ctx_free(&whc);
+	}
 	if (r == 0 && an != NULL && naccepted == 0) {
 		/* RFC 7489 6.6.4 / 10.3: reject with 550 5.7.1; the copies
 		 * are kept in the recipients' Rejects mailboxes. */

@@ -1362,3 +1362,19 @@ mime_preview(
 	buf_free(&text);
 	buf_free(&stripped);
 }
+
+void
+mime_part_text(const struct mime_part *p, const char *s, size_t n, struct buf *out)
+{
+	struct buf dec;
+	const char *charset;
+
+	if (p == NULL || s == NULL)
+		return;
+	buf_init(&dec);
+	(void)mime_decode_body(p, s, n, &dec);
+	charset = param_get(p->params, p->nparams, "charset");
+	if (mail_charset_to_utf8(out, charset, dec.data, dec.len) < 0)
+		mail_utf8_sanitize(out, dec.data, dec.len);
+	buf_free(&dec);
+}

@@ -99,6 +99,12 @@ void mime_preview(const struct mime_part *root, const char *s, size_t n,
 int mime_decode_body(const struct mime_part *p, const char *s, size_t n,
 	struct buf *out);
 
+/* Append the body of part p decoded from its Content-Transfer-Encoding
+ * and converted from its charset to UTF-8 (an unknown charset: the bytes
+ * with invalid UTF-8 replaced by U+FFFD), for text parts. */
+void mime_part_text(const struct mime_part *p, const char *s, size_t n,
+	struct buf *out);
+
 /* Where the header section of the message s[0..len) ends: just after the
  * empty line (CRLF or bare LF, as mime_parse sees it), or len. */
 size_t mime_header_end(const char *s, size_t len);

@@ -11,6 +11,7 @@
 #include "mail/addr.h"
 #include "queue/queue.h"
 #include "queue/queue_private.h"
+#include "queue/webhook.h"
 
 void
 queue_msgs_free(struct queue_msg *v, size_t n)
@@ -251,6 +252,11 @@ drop_tx(PGconn *c, void *arg, const char **error_r)
 		    " FROM queue q JOIN accounts a ON a.id = q.sender_account_id"
 		    " WHERE q.id = ANY($1::bigint[]) AND a.keep_retired_message_period > '0'",
 		    1, ctx->ids) < 0)
+		return -1;
+	/* "canceled" webhooks for accounts that want them, with the error
+	 * the reference gives (FEATURES.md 6). */
+	if (webhook_queue_rows_tx(c, ctx->ids, WEBHOOK_EVENT_CANCELED,
+		    "delivery canceled by admin", 0, NULL, NULL, error_r) < 0)
 		return -1;
 	res = db_execv(c, error_r,
 		"DELETE FROM queue WHERE id = ANY($1::bigint[]) RETURNING file_path",

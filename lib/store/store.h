@@ -135,6 +135,8 @@ int store_lookup_postmaster(struct store *st, struct store_dest *dest,
  * Returns the open fd (O_RDWR) and its path in *path_r (malloc'd). */
 int store_tmpfile(struct store *st, char **path_r, const char **error_r);
 
+struct store_rcpt;
+
 struct store_msg_in {
 	const char *path;	/* file with the message as received, fsync'd */
 	const char *prefix;	/* header lines we add (CRLF-terminated) */
@@ -157,6 +159,15 @@ struct store_msg_in {
 	const char *const *dkim_domains;	/* domains of passing signatures */
 	size_t ndkim_domains;
 	const char *spf_result, *dmarc_result, *dmarc_disposition, *iprev_result;
+	/* Called inside the delivery transaction after this message's rows
+	 * are inserted (rcpts have message_id, mailbox_id, uid set), to make
+	 * rows that must exist exactly when the delivery does (incoming
+	 * webhooks: webhook_incoming_tx). It may run more than once (the
+	 * transaction is retried) and must not NOTIFY (see notify_payloads in
+	 * store_deliver.c). Returning -1 fails the delivery. NULL for none. */
+	int (*tx_hook)(PGconn *c, void *arg, const struct store_rcpt *rcpts, size_t n,
+		const char **error_r);
+	void *tx_hook_arg;
 };
 
 /* How an identity was validated (messages.*_validation). */

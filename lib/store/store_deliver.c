@@ -375,6 +375,9 @@ deliver_tx(PGconn *c, void *arg, const char **error_r)
 		if (deliver_one(c, ctx, &ctx->rcpts[k], ctx->paths[k], error_r) < 0)
 			return -1;
 	}
+	if (ctx->msg->tx_hook != NULL &&
+	    ctx->msg->tx_hook(c, ctx->msg->tx_hook_arg, ctx->rcpts, ctx->n, error_r) < 0)
+		return -1;
 	return 0;
 }
 
@@ -470,6 +473,16 @@ batch_tx(PGconn *c, void *arg, const char **error_r)
 			*error_r = "a delivery in the batch was refused";
 		if (rc != 0) {
 			b->failed = b->items[i].job;
+			return -1;
+		}
+	}
+	/* After all rows, so each hook sees its message stored. */
+	for (i = 0; i < b->njobs; i++) {
+		struct deliver_ctx *ctx = b->jobs[i]->ctx;
+
+		if (ctx->msg->tx_hook != NULL &&
+		    ctx->msg->tx_hook(c, ctx->msg->tx_hook_arg, ctx->rcpts, ctx->n, error_r) < 0) {
+			b->failed = i;
 			return -1;
 		}
 	}

@@ -41,7 +41,10 @@ CLI = os.path.join(TOP_BUILDDIR, "cli", "mailstead")
 DAEMONS = {
     "smtpd": os.path.join(TOP_BUILDDIR, "daemons", "smtpd", "mailstead-smtpd"),
     "imapd": os.path.join(TOP_BUILDDIR, "daemons", "imapd", "mailstead-imapd"),
+    "queued": os.path.join(TOP_BUILDDIR, "daemons", "queued", "mailstead-queued"),
 }
+# Daemons without a listening port: started when their log says ev=start.
+PORTLESS = ("queued",)
 KEEP = os.environ.get("MAILSTEAD_KEEP_TEST_DIR") == "1"
 
 RUN_USER = "mailstead"  # OS user for PostgreSQL and the daemons when root
@@ -639,12 +642,17 @@ class Server:
 
     def __init__(self, name="it", smtp_conf=None, imap_conf=None, daemons=("smtpd", "imapd"),
                  accounts=((USER, PASSWORD), (OTHER, OTHER_PASSWORD)), tls=False,
-                 listener_conf=None, extra_ports=(), dns_zone=""):
+                 listener_conf=None, extra_ports=(), dns_zone="", queue_conf=None,
+                 extra_sections=()):
         """listener_conf: extra keys for [listener test]; a value may name
         a port from extra_ports as "{port:NAME}" (free ports picked at start).
         dns_zone: zone-file lines answering the daemons' DNS lookups (with
         localhost's records); no test ever asks real DNS."""
         self.name = name
+        # queue_conf: keys of [queue]; extra_sections: (section name,
+        # {key: value}) pairs appended, e.g. ("transport relay", {...}).
+        self.queue_conf = dict(queue_conf or {})
+        self.extra_sections = list(extra_sections)
         self.listener_conf = dict(listener_conf or {})
         self.extra_ports = tuple(extra_ports)
         self.tls = tls
@@ -768,9 +776,12 @@ class Server:
         db.update(over.get("database", {}))
         dns = {"zone_file": self.zone_path, "timeout": "5s"}
         dns.update(over.get("dns", {}))
+        queue = dict(self.queue_conf)
+        queue.update(over.get("queue", {}))
         out = []
         for sect, kv in (("general", general), ("database", db), ("smtp", smtp), ("imap", imap),
-                         ("dns", dns), ("listener test", listener)):
+                         ("dns", dns), ("queue", queue), ("listener test", listener)) + \
+                tuple(self.extra_sections):
             out.append("[%s]" % sect)
             out += ["%s = %s" % (k, v) for k, v in kv.items()]
             out.append("")
@@ -835,6 +846,16 @@ class Server:
                                 stdout=logf, stderr=subprocess.STDOUT, cwd=self.dir)
         logf.close()
         self.procs[name] = proc
+        if wait and name in PORTLESS:
+            pat = re.compile(rb"ev=start .*pid=%d\b" % proc.pid)
+
+            def started():
+                with open(self.logpath(name), "rb") as f:
+                    return pat.search(f.read()) is not None
+            ok = wait_for(lambda: proc.poll() is not None or started(), 30)
+            if proc.poll() is not None or not ok:
+                raise HarnessError("%s did not start:\n%s" % (name, tail(self.logpath(name))))
+            return proc
         if wait:
             ok = wait_for(lambda: proc.poll() is not None or port_open(self.ports[name]), 30)
             if proc.poll() is not None:
@@ -869,18 +890,21 @@ class Server:
     def restart_daemon(self, name, sig=signal.SIGTERM):
         self.stop_daemon(name, sig=sig)
         # The old listening socket may linger briefly.
-        wait_for(lambda: not port_open(self.ports[name]), 5)
+        if name not in PORTLESS:
+            wait_for(lambda: not port_open(self.ports[name]), 5)
         return self.start_daemon(name)
 
     def daemon_alive(self, name):
         proc = self.procs.get(name)
+        if name in PORTLESS:
+            return bool(proc and proc.poll() is None)
         return bool(proc and proc.poll() is None and port_open(self.ports[name]))
 
     def log_tails(self, n=30):
         if not self.dir:
             return ""
         out = []
-        for name in ("smtpd", "imapd", "postgres"):
+        for name in ("smtpd", "imapd", "queued", "postgres"):
             p = self.logpath(name)
             if os.path.exists(p):
                 out.append("---- %s (last %d lines of %s) ----\n%s" % (name, n, p, tail(p, n)))

@@ -1,0 +1,305 @@
+"""mailstead-queued: delivery of the outgoing queue to real peers on
+loopback. Every MX name in the test zone points at its own loopback
+address and direct delivery uses one port ([queue] direct_port), so a
+scripted sink (smtpsink.py, 127.0.0.3) and Postfix (127.0.0.2) can be
+recipient domains' mail servers side by side. The retry schedule is made
+fast with [queue] backoff_ms instead of waiting real minutes."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import unittest
+
+import harness
+from harness import USER, PASSWORD, wait_for, unique
+import postfix
+import smtpsink
+
+SRV = None
+SINK = None
+PORT = None
+
+ZONE = """
+$AUTHENTIC no
+sink.test. MX 10 mx.sink.test.
+mx.sink.test. A 127.0.0.3
+two.test. MX 10 mx.sink.test.
+implicit.test. A 127.0.0.3
+nullmx.test. MX 0 .
+fallback.test. MX 10 dead.fallback.test.
+fallback.test. MX 20 mx.sink.test.
+dead.fallback.test. A 127.0.0.5
+pf.test. MX 10 mx.pf.test.
+mx.pf.test. A 127.0.0.2
+"""
+
+
+def free_port_on(*ips):
+    """A port free on all the given loopback addresses."""
+    for _ in range(50):
+        p = harness.free_port()
+        ok = True
+        for ip in ips:
+            s = socket.socket()
+            try:
+                s.bind((ip, p))
+            except OSError:
+                ok = False
+            finally:
+                s.close()
+        if ok:
+            return p
+    raise RuntimeError("no free port")
+
+
+def setUpModule():
+    global SRV, SINK, PORT
+    PORT = free_port_on("127.0.0.2", "127.0.0.3", "127.0.0.5")
+    SINK = smtpsink.Sink("127.0.0.3", PORT, slow=8).start()
+    SRV = harness.Server("queued", daemons=("smtpd", "imapd", "queued"), dns_zone=ZONE,
+                         queue_conf={"direct_port": str(PORT), "backoff_ms": "400",
+                                     "lease": "3s", "connect_timeout": "2s",
+                                     "command_timeout": "20s", "max_attempts": "8",
+                                     "retired_cleanup": "1h"}).start()
+    # History is kept for the test account, so retired rows can be checked.
+    SRV.psql("UPDATE accounts SET keep_retired_message_period = '1 day'")
+
+
+def tearDownModule():
+    if SRV:
+        SRV.stop()
+    if SINK:
+        SINK.stop()
+
+
+def u(prefix):
+    """A localpart with a unique tail but no '+'/'-', so suppression base
+    addresses (cut at those) of different tests never collide."""
+    return unique(prefix).replace("-", "")
+
+
+def message(subject=None, msgid=None, extra=()):
+    msg, mid = harness.make_message(subject=subject, frm=USER, to="x@sink.test", msgid=msgid,
+                                    extra_headers=extra)
+    return msg, mid
+
+
+def enqueue(to, msg=None, frm=USER, args=()):
+    """Queue msg for the recipients with `mailstead queue add`; returns the ids."""
+    if msg is None:
+        msg, _ = message()
+    if isinstance(to, str):
+        to = [to]
+    cmd = ["queue", "add", "-from", frm] + sum([["-to", t] for t in to], []) + list(args) + ["-"]
+    r = SRV.cli(*cmd, input=msg.decode("utf-8", "replace"))
+    return [int(line.split("\t")[0]) for line in r.stdout.strip().splitlines()]
+
+
+def queued_ids():
+    return {int(r[0]) for r in SRV.psql("SELECT id FROM queue")}
+
+
+def retired(qid):
+    rows = SRV.psql("SELECT success, attempts, jsonb_array_length(results), "
+                    "results -> -1 ->> 'error' FROM queue_retired WHERE id = :'id'", id=qid)
+    return rows[0] if rows else None
+
+
+def wait_retired(qid, timeout=30):
+    return wait_for(lambda: retired(qid), timeout, 0.1)
+
+
+def inbox_dsns(subject_word):
+    """Messages in USER's Inbox whose Subject contains subject_word: [(bytes)]."""
+    m = SRV.imap()
+    try:
+        m.select("INBOX")
+        uids = harness.uid_search(m, "SUBJECT", subject_word)
+        if not uids:
+            return []
+        got = harness.fetch_by_uid(m, uids, "(BODY.PEEK[])")
+        return [it["BODY[]"] for it in got.values()]
+    finally:
+        m.logout()
+
+
+class QueuedTest(harness.TestCase):
+
+    def test_delivery_two_recipients_one_transaction(self):
+        msg, mid = message()
+        a, b = u("a") + "@sink.test", u("b") + "@sink.test"
+        ids = enqueue([a, b], msg)
+        for i in ids:
+            self.assertEqual(wait_retired(i)[0], "t", "not delivered: %s" % i)
+        got = SINK.delivered_to(a)
+        self.assertEqual(len(got), 1)
+        mailfrom, rcpts, data, _ = got[0]
+        # One transaction carried both recipients.
+        self.assertEqual(sorted(rcpts), sorted([a, b]))
+        self.assertEqual(mailfrom, USER)
+        self.assertIn(mid.encode(), data)
+        self.assertTrue(data.endswith(msg.split(b"\r\n\r\n", 1)[1]), "body changed")
+        self.assertFalse(queued_ids() & set(ids), "delivered rows still queued")
+
+    def test_implicit_mx(self):
+        rcpt = u("i") + "@implicit.test"
+        (qid,) = enqueue(rcpt)
+        self.assertEqual(wait_retired(qid)[0], "t")
+        self.assertEqual(len(SINK.delivered_to(rcpt)), 1)
+
+    def test_lower_priority_mx_after_dead_one(self):
+        rcpt = u("f") + "@fallback.test"
+        (qid,) = enqueue(rcpt)
+        self.assertEqual(wait_retired(qid)[0], "t")
+        self.assertEqual(len(SINK.delivered_to(rcpt)), 1)
+
+    def test_temporary_failure_then_retry_succeeds(self):
+        rcpt = u("once") + "@sink.test"
+        (qid,) = enqueue(rcpt)
+        r = wait_retired(qid)
+        self.assertIsNotNone(r, "not retired")
+        success, attempts, nresults, _ = r
+        self.assertEqual(success, "t")
+        self.assertEqual(int(attempts), 2, "one failed attempt, then success")
+        self.assertEqual(int(nresults), 2, "results history has both attempts")
+        first = SRV.psql("SELECT results -> 0 ->> 'code', results -> 0 ->> 'success'"
+                         " FROM queue_retired WHERE id = :'id'", id=qid)[0]
+        self.assertEqual(first, ["451", "false"])
+
+    def test_permanent_failure_dsn_and_suppression(self):
+        rcpt = u("perm") + "@sink.test"
+        msg, mid = message(subject=unique("permsubj"))
+        (qid,) = enqueue(rcpt, msg)
+        r = wait_retired(qid)
+        self.assertEqual(r[0], "f")
+        self.assertEqual(int(r[1]), 1, "a permanent error is not retried")
+        self.assertIn("5.1.1", r[3])
+        dsns = wait_for(lambda: inbox_dsns("failed") and [d for d in inbox_dsns("failed")
+                                                        if mid.encode() in d], 15)
+        self.assertTrue(dsns, "no failure DSN in the sender's Inbox")
+        d = dsns[0]
+        self.assertRegex(d, rb"(?i)references: " + re.escape(mid.encode()))
+        self.assertIn(b"multipart/report; report-type=delivery-status", d)
+        self.assertRegex(d, rb"(?i)Final-Recipient: rfc822; " + re.escape(rcpt.encode()))
+        self.assertIn(b"Action: failed", d)
+        self.assertIn(b"Status: 5.1.1", d)
+        # Item 4: the address went on the suppression list ...
+        out = SRV.cli("queue", "suppress", "lookup", USER, rcpt, check=False)
+        self.assertEqual(out.returncode, 0, "not suppressed after a 550: %s" % out.stdout)
+        # ... so the next message fails at once, without a connection.
+        before = SINK.rcpt_attempts.get(rcpt, 0)
+        (qid2,) = enqueue(rcpt)
+        r2 = wait_retired(qid2)
+        self.assertEqual(r2[0], "f")
+        self.assertIn("suppression", r2[3])
+        self.assertEqual(SINK.rcpt_attempts.get(rcpt, 0), before, "suppressed rcpt was tried")
+
+    def test_null_mx_fails_permanently(self):
+        (qid,) = enqueue(u("n") + "@nullmx.test")
+        r = wait_retired(qid)
+        self.assertEqual(r[0], "f")
+        self.assertIn("null MX", r[3])
+
+    def test_max_attempts_then_failure_dsn(self):
+        rcpt = u("temp") + "@sink.test"
+        msg, mid = message()
+        (qid,) = enqueue(rcpt, msg, args=("-maxattempts", "3"))
+        r = wait_retired(qid, 60)
+        self.assertIsNotNone(r)
+        self.assertEqual(r[0], "f")
+        self.assertEqual(int(r[1]), 3)
+        self.assertEqual(int(r[2]), 3)
+        self.assertEqual(SINK.rcpt_attempts.get(rcpt), 3)
+        self.assertTrue(wait_for(lambda: [d for d in inbox_dsns("failed") if mid.encode() in d],
+                                 15), "no DSN after the last attempt")
+
+    def test_delayed_dsn_after_fifth_attempt(self):
+        rcpt = u("temp") + "@sink.test"
+        msg, mid = message()
+        (qid,) = enqueue(rcpt, msg, args=("-maxattempts", "6"))
+        d = wait_for(lambda: [x for x in inbox_dsns("delayed") if mid.encode() in x], 90)
+        self.assertTrue(d, "no delayed DSN")
+        self.assertIn(b"Action: delayed", d[0])
+        att = SRV.psql("SELECT attempts FROM queue WHERE id = :'id' UNION ALL "
+                       "SELECT attempts FROM queue_retired WHERE id = :'id'", id=qid)
+        self.assertGreaterEqual(int(att[0][0]), 5)
+
+    def test_hold_and_future_release(self):
+        rcpt = u("h") + "@sink.test"
+        (qid,) = enqueue(rcpt, args=("-holdfor", "4"))
+        time.sleep(1.5)
+        self.assertIn(qid, queued_ids(), "delivered before the release time")
+        self.assertEqual(wait_retired(qid)[0], "t")
+        self.assertEqual(len(SINK.delivered_to(rcpt)), 1)
+        # Held messages are not delivered even when due.
+        rcpt = u("h") + "@sink.test"
+        (qid,) = enqueue(rcpt, args=("-holdfor", "3600"))
+        SRV.cli("queue", "hold", str(qid))
+        SRV.cli("queue", "schedule", "-now", str(qid))
+        time.sleep(1.5)
+        self.assertIn(qid, queued_ids(), "held message delivered")
+        self.assertEqual(SINK.delivered_to(rcpt), [])
+        SRV.cli("queue", "unhold", str(qid))
+        self.assertEqual(wait_retired(qid)[0], "t")
+
+    def test_cli_fail_schedule_retired(self):
+        rcpt = u("temp") + "@sink.test"
+        (qid,) = enqueue(rcpt, args=("-maxattempts", "50"))
+        wait_for(lambda: int(SRV.psql("SELECT attempts FROM queue WHERE id = :'id'",
+                                      id=qid)[0][0]) >= 1, 10)
+        r = SRV.cli("queue", "schedule", "-in", "1h", str(qid))
+        self.assertIn("1 message changed", r.stdout)
+        later = SRV.psql("SELECT next_attempt > now() + interval '50 minutes' FROM queue "
+                         "WHERE id = :'id'", id=qid)
+        self.assertEqual(later, [["t"]])
+        SRV.cli("queue", "fail", str(qid))
+        r = wait_retired(qid)
+        self.assertEqual(r[0], "f")
+        self.assertIn("administrator", r[3])
+        out = SRV.cli("queue", "retired", "list").stdout
+        self.assertIn(rcpt, out)
+        out = SRV.cli("queue", "retired", "print", str(qid)).stdout
+        self.assertIn("success: no", out)
+        self.assertIn("results: [", out)
+        r = SRV.cli("queue", "transport", "nosuch", "1", check=False)
+        self.assertNotEqual(r.returncode, 0)
+
+    def test_fromid_in_mail_from(self):
+        SRV.cli("domain", "set", harness.DOMAIN, "-catchall", "+", check=False)
+        SRV.psql("UPDATE domains SET localpart_catchall_separators = '+' WHERE name = :'d'",
+                 d=harness.DOMAIN)
+        rcpt = u("fid") + "@sink.test"
+        (qid,) = enqueue(rcpt, args=("-fromid",))
+        fid = SRV.psql("SELECT from_id FROM queue WHERE id = :'id' UNION ALL "
+                       "SELECT from_id FROM queue_retired WHERE id = :'id'", id=qid)[0][0]
+        self.assertTrue(fid)
+        self.assertEqual(wait_retired(qid)[0], "t")
+        mailfrom = SINK.delivered_to(rcpt)[0][0]
+        lp, dom = USER.split("@")
+        self.assertEqual(mailfrom, "%s+%s@%s" % (lp, fid, dom))
+        SRV.psql("UPDATE domains SET localpart_catchall_separators = '' WHERE name = :'d'",
+                 d=harness.DOMAIN)
+
+    def test_recipient_domain_tls_recorded(self):
+        rcpt = u("t") + "@two.test"
+        (qid,) = enqueue(rcpt)
+        self.assertEqual(wait_retired(qid)[0], "t")
+        rows = SRV.psql("SELECT starttls, requiretls FROM recipient_domain_tls "
+                        "WHERE domain = 'two.test'")
+        self.assertEqual(rows, [["f", "f"]], "the sink offers no STARTTLS")
+
+    def test_requiretls_refused_without_verified_tls(self):
+        rcpt = u("r") + "@sink.test"
+        (qid,) = enqueue(rcpt, args=("-requiretls", "yes"))
+        r = wait_retired(qid)
+        self.assertEqual(r[0], "f")
+        self.assertIn("REQUIRETLS", r[3])
+        self.assertEqual(SINK.delivered_to(rcpt), [])
+
+
+if __name__ == "__main__":
+    unittest.main()
