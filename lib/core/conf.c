@@ -73,6 +73,17 @@ static const struct conf_key keys[] = {
 	{ "dns", "zone_file", CT_STR, O(dns.zone_file), "", false, 0, 0 },
 	{ "dns", "trust_anchor", CT_STR, O(dns.trust_anchor), "", false, 0, 0 },
 	{ "dns", "timeout", CT_DURATION, O(dns.timeout), "10s", false, 1, 300 },
+
+	{ "queue", "max_concurrent", CT_UINT, O(queue.max_concurrent), "10", false, 1, 1000 },
+	{ "queue", "max_attempts", CT_UINT, O(queue.max_attempts), "8", false, 1, 100 },
+	{ "queue", "backoff_ms", CT_UINT, O(queue.backoff_ms), "450000", false, 1, 86400000 },
+	{ "queue", "lease", CT_DURATION, O(queue.lease), "30m", false, 1, 86400 },
+	{ "queue", "connect_timeout", CT_DURATION, O(queue.connect_timeout), "30s", false, 1, 600 },
+	{ "queue", "command_timeout", CT_DURATION, O(queue.command_timeout), "5m", false, 1, 3600 },
+	{ "queue", "direct_port", CT_UINT, O(queue.direct_port), "25", false, 1, 65535 },
+	{ "queue", "tls_ca_file", CT_STR, O(queue.tls_ca_file), "", false, 0, 0 },
+	{ "queue", "ehlo_hostname", CT_STR, O(queue.ehlo_hostname), "", false, 0, 0 },
+	{ "queue", "retired_cleanup", CT_DURATION, O(queue.retired_cleanup), "1h", false, 1, 86400 },
 };
 
 #define L(f) offsetof(struct conf_listener_def, f)
@@ -102,7 +113,29 @@ static const struct conf_key lkeys[] = {
 	{ "listener", "first_time_sender_delay", CT_DURATION, L(first_time_sender_delay), "15s", false, 0, 3600 },
 };
 
+#define T(f) offsetof(struct conf_transport, f)
+
+/* Keys of [transport NAME] sections. */
+static const struct conf_key tkeys[] = {
+	{ "transport", "type", CT_STR, T(type), NULL, true, 1, 0 },
+	{ "transport", "host", CT_STR, T(host), "", false, 0, 0 },
+	{ "transport", "port", CT_UINT, T(port), "0", false, 0, 65535 },
+	{ "transport", "username", CT_STR, T(username), "", false, 0, 0 },
+	{ "transport", "password_file", CT_STR, T(password_file), "", false, 0, 0 },
+	{ "transport", "auth_mechanisms", CT_LIST, T(auth_mechanisms), "", false, 0, 0 },
+	{ "transport", "starttls", CT_BOOL, T(starttls), "yes", false, 0, 0 },
+	{ "transport", "tls_verify", CT_BOOL, T(tls_verify), "yes", false, 0, 0 },
+	{ "transport", "disable_ipv4", CT_BOOL, T(disable_ipv4), "no", false, 0, 0 },
+	{ "transport", "disable_ipv6", CT_BOOL, T(disable_ipv6), "no", false, 0, 0 },
+	{ "transport", "socks_address", CT_STR, T(socks_address), "", false, 0, 0 },
+	{ "transport", "remote_ips", CT_LIST, T(remote_ips), "", false, 0, 0 },
+	{ "transport", "remote_hostname", CT_STR, T(remote_hostname), "", false, 0, 0 },
+	{ "transport", "fail_code", CT_UINT, T(fail_code), "554", false, 400, 599 },
+	{ "transport", "fail_message", CT_STR, T(fail_message), "delivery refused by transport", false, 0, 0 },
+};
+
 #define MAX_LISTENERS 64
+#define MAX_TRANSPORTS 64
 
 struct parse_state {
 	struct conf *conf;
@@ -112,6 +145,7 @@ struct parse_state {
 	int line;
 	bool seen[MS_NELEM(keys)];
 	bool (*lseen)[MS_NELEM(lkeys)];	/* per listener */
+	bool (*tseen)[MS_NELEM(tkeys)];	/* per transport */
 	const char *cur_section;	/* for messages about listener keys */
 	struct buf secbuf;
 	const char *error;
@@ -424,6 +458,159 @@ finish_listener(struct parse_state *st, size_t li)
 			}
 }
 
+/* A key in [transport NAME]: find or create the transport and set it. */
+static int
+transport_value(struct parse_state *st, const char *tname, const char *name,
+	const char *value)
+{
+	struct conf *conf = st->conf;
+	struct conf_transport *t = NULL;
+	size_t i, ti;
+
+	for (ti = 0; ti < conf->ntransports; ti++) {
+		if (strcmp(conf->transports[ti].name, tname) == 0) {
+			t = &conf->transports[ti];
+			break;
+		}
+	}
+	if (t == NULL) {
+		if (tname[0] == '\0' || strchr(tname, ' ') != NULL ||
+		    strcmp(tname, "direct") == 0) {
+			st->error = ms_err("%s:%d: bad transport name [transport %s] (want one word,"
+				" not \"direct\")", st->name, st->line, tname);
+			st->error_line = st->line;
+			return 0;
+		}
+		if (conf->ntransports >= MAX_TRANSPORTS) {
+			st->error = ms_err("%s:%d: too many transports (at most %d)",
+				st->name, st->line, MAX_TRANSPORTS);
+			st->error_line = st->line;
+			return 0;
+		}
+		conf->transports = xrealloc(conf->transports,
+			(conf->ntransports + 1) * sizeof(*conf->transports));
+		st->tseen = xrealloc(st->tseen, (conf->ntransports + 1) * sizeof(*st->tseen));
+		ti = conf->ntransports++;
+		t = &conf->transports[ti];
+		memset(t, 0, sizeof(*t));
+		memset(st->tseen[ti], 0, sizeof(st->tseen[ti]));
+		t->name = xstrdup(tname);
+		t->line = st->line;
+	}
+	if (name == NULL)
+		return 1;
+	for (i = 0; i < MS_NELEM(tkeys); i++) {
+		if (strcmp(tkeys[i].name, name) != 0)
+			continue;
+		if (st->tseen[ti][i]) {
+			st->error = ms_err("%s:%d: [transport %s] %s is set twice",
+				st->name, st->line, tname, name);
+			st->error_line = st->line;
+			return 0;
+		}
+		st->tseen[ti][i] = true;
+		buf_reset(&st->secbuf);
+		buf_printf(&st->secbuf, "transport %s", tname);
+		st->cur_section = st->secbuf.data;
+		if (set_value(st, (char *)t, &tkeys[i], value) < 0) {
+			st->error_line = st->line;
+			return 0;
+		}
+		st->cur_section = NULL;
+		return 1;
+	}
+	st->error = ms_err("%s:%d: unknown key %s in [transport %s]", st->name,
+		st->line, name, tname);
+	st->error_line = st->line;
+	return 0;
+}
+
+/* Defaults and checks of one transport; the password file is read here
+ * (start-up runs as root, the daemon may not read it later). */
+static void
+finish_transport(struct parse_state *st, size_t ti)
+{
+	struct conf_transport *t = &st->conf->transports[ti];
+	static const char *const types[] = {
+		"direct", "smtp", "submission", "submissions", "socks", "fail",
+	};
+	bool known = false;
+	size_t i;
+
+	for (i = 0; i < MS_NELEM(tkeys) && st->error == NULL; i++) {
+		if (st->tseen[ti][i])
+			continue;
+		if (tkeys[i].required) {
+			st->error = ms_err("%s:%d: [transport %s] %s is required", st->name,
+				t->line, t->name, tkeys[i].name);
+			return;
+		}
+		if (tkeys[i].dflt != NULL && set_value(st, (char *)t, &tkeys[i], tkeys[i].dflt) < 0)
+			ms_panic("bad default for transport.%s", tkeys[i].name);
+	}
+	if (st->error != NULL)
+		return;
+	for (i = 0; i < MS_NELEM(types); i++)
+		known |= strcmp(t->type, types[i]) == 0;
+	if (!known) {
+		st->error = ms_err("%s:%d: [transport %s] type must be direct, smtp, submission,"
+			" submissions, socks or fail", st->name, t->line, t->name);
+		return;
+	}
+	if ((strcmp(t->type, "smtp") == 0 || strncmp(t->type, "submission", 10) == 0) &&
+	    t->host[0] == '\0') {
+		st->error = ms_err("%s:%d: [transport %s] %s needs host", st->name, t->line,
+			t->name, t->type);
+		return;
+	}
+	if (strcmp(t->type, "socks") == 0) {
+		char *h;
+		unsigned p;
+
+		if (conf_split_hostport(t->socks_address, &h, &p) < 0) {
+			st->error = ms_err("%s:%d: [transport %s] socks needs socks_address host:port",
+				st->name, t->line, t->name);
+			return;
+		}
+		free(h);
+	}
+	if (t->disable_ipv4 && t->disable_ipv6) {
+		st->error = ms_err("%s:%d: [transport %s] cannot disable both IPv4 and IPv6",
+			st->name, t->line, t->name);
+		return;
+	}
+	if (t->port == 0)
+		t->port = strcmp(t->type, "submission") == 0 ? 587 :
+			strcmp(t->type, "submissions") == 0 ? 465 : 25;
+	if (t->password_file[0] != '\0') {
+		struct buf pw;
+
+		buf_init(&pw);
+		if (ms_read_file(t->password_file, &pw) < 0) {
+			st->error = ms_err("%s:%d: [transport %s] password_file %s: %s", st->name,
+				t->line, t->name, t->password_file, strerror(errno));
+			buf_free(&pw);
+			return;
+		}
+		pw.len = strcspn(pw.data, "\r\n");
+		pw.data[pw.len] = '\0';
+		t->password = xstrdup(pw.data);
+		buf_wipe(&pw);
+		buf_free(&pw);
+	}
+}
+
+const struct conf_transport *
+conf_transport_find(const struct conf *conf, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < conf->ntransports; i++)
+		if (strcmp(conf->transports[i].name, name) == 0)
+			return &conf->transports[i];
+	return NULL;
+}
+
 static int
 handler(void *user, const char *section, const char *name, const char *value)
 {
@@ -443,6 +630,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 	}
 	if (strncmp(section, "listener ", 9) == 0)
 		return listener_value(st, section + 9, name, value);
+	if (strncmp(section, "transport ", 10) == 0)
+		return transport_value(st, section + 10, name, value);
 	for (i = 0; i < MS_NELEM(keys); i++) {
 		if (strcmp(keys[i].section, section) != 0)
 			continue;
@@ -549,8 +738,12 @@ finish(struct parse_state *st, int rc, struct conf **conf_r, const char **error_
 	}
 	for (i = 0; i < conf->nlisteners && st->error == NULL; i++)
 		finish_listener(st, i);
+	for (i = 0; i < conf->ntransports && st->error == NULL; i++)
+		finish_transport(st, i);
 	free(st->lseen);
 	st->lseen = NULL;
+	free(st->tseen);
+	st->tseen = NULL;
 	buf_free(&st->secbuf);
 	if (st->error != NULL) {
 		*error_r = st->error;
@@ -640,6 +833,16 @@ conf_free(struct conf **confp)
 		free(conf->listeners[i].name);
 	}
 	free(conf->listeners);
+	for (i = 0; i < conf->ntransports; i++) {
+		free_fields((char *)&conf->transports[i], tkeys, MS_NELEM(tkeys));
+		free(conf->transports[i].name);
+		if (conf->transports[i].password != NULL) {
+			explicit_bzero(conf->transports[i].password,
+				strlen(conf->transports[i].password));
+			free(conf->transports[i].password);
+		}
+	}
+	free(conf->transports);
 	free(conf->path);
 	free(conf);
 	*confp = NULL;

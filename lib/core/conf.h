@@ -43,6 +43,32 @@ struct conf_listener_def {
 	uint64_t first_time_sender_delay;	/* seconds, incoming smtp */
 };
 
+/* One [transport NAME] section: how mailstead-queued delivers when a route
+ * (routes table) selects NAME (FEATURES.md section 7, Transports). */
+struct conf_transport {
+	char *name;
+	int line;
+	/* "direct" (MX lookup, with family choice), "smtp" (relay to a
+	 * smarthost, no auth), "submission" (587, STARTTLS, auth),
+	 * "submissions" (465, implicit TLS, auth), "socks" (direct delivery
+	 * through a SOCKS5 proxy), "fail" (fail every delivery). */
+	char *type;
+	char *host;		/* smtp/submission(s): the smarthost */
+	uint64_t port;		/* 0: 25, 587 or 465 by type */
+	char *username;		/* submission(s): SASL user */
+	char *password_file;	/* its password, first line (read at start) */
+	char *password;		/* loaded from password_file, never logged */
+	struct conf_strlist auth_mechanisms;	/* allowed; empty: strongest offered */
+	bool starttls;		/* smtp: STARTTLS when offered (default yes) */
+	bool tls_verify;	/* smtp/submission(s): verify the certificate */
+	bool disable_ipv4, disable_ipv6;	/* direct/socks address families */
+	char *socks_address;	/* socks: "host:port" of the proxy */
+	struct conf_strlist remote_ips;	/* socks: our IPs as seen behind the proxy */
+	char *remote_hostname;	/* socks: EHLO name behind the proxy */
+	uint64_t fail_code;	/* fail: SMTP code given (4xx or 5xx) */
+	char *fail_message;	/* fail: its text */
+};
+
 struct conf {
 	char *path;
 
@@ -87,9 +113,31 @@ struct conf {
 		uint64_t timeout;	/* seconds per lookup */
 	} dns;
 
+	/* mailstead-queued (outgoing delivery). */
+	struct {
+		uint64_t max_concurrent;	/* deliveries (connections) at once */
+		uint64_t max_attempts;		/* default for rows with 0 */
+		/* First retry delay in milliseconds, doubled after each
+		 * failed attempt (FEATURES.md section 4: 7.5 minutes). Tests
+		 * make it small instead of waiting. */
+		uint64_t backoff_ms;
+		uint64_t lease;			/* seconds a claimed delivery is protected */
+		uint64_t connect_timeout;	/* seconds per TCP connect */
+		uint64_t command_timeout;	/* seconds per SMTP reply */
+		uint64_t direct_port;		/* port of direct delivery (25; tests) */
+		char *tls_ca_file;		/* extra CA for certificate checks ("" none) */
+		char *ehlo_hostname;		/* "" : [general] hostname */
+		uint64_t retired_cleanup;	/* seconds between removals of old history */
+	} queue;
+
 	struct conf_listener_def *listeners;
 	size_t nlisteners;
+	struct conf_transport *transports;
+	size_t ntransports;
 };
+
+/* The transport named name, or NULL. */
+const struct conf_transport *conf_transport_find(const struct conf *conf, const char *name);
 
 /* Load and validate path. Returns 0 and a new conf in *conf_r, or -1 with
  * a "file:line: message" error in *error_r (per-thread storage). */

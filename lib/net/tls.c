@@ -498,6 +498,8 @@ set_free(struct tls_set *set)
 static void
 set_release(struct tls_set *set)
 {
+	if (set == NULL)	/* client connections have no certificate set */
+		return;
 	if (atomic_fetch_sub(&set->refs, 1) == 1)
 		set_free(set);
 }
@@ -936,6 +938,186 @@ fail:
 	c->failed = true;
 	*error_r = ms_err("TLS handshake: %s", reason);
 	return -1;
+}
+
+/* ---- client handshake (outgoing SMTP) ---- */
+
+/* One client SSL_CTX per process (per extra CA file, in practice one):
+ * loading the system trust store for every connection would cost more
+ * than the handshake. */
+static pthread_mutex_t client_ctx_lock = PTHREAD_MUTEX_INITIALIZER;
+static SSL_CTX *client_ctx;
+static char *client_ctx_ca;
+
+/* Accept every certificate during the handshake: the result is looked at
+ * afterwards (SSL_get_verify_result), so opportunistic TLS can go on with
+ * an unverified certificate while policy code decides. */
+static int
+client_verify_cb(int ok, X509_STORE_CTX *store)
+{
+	(void)ok;
+	(void)store;
+	return 1;
+}
+
+static SSL_CTX *
+client_ctx_get(const char *ca_file, const char **error_r)
+{
+	SSL_CTX *ctx;
+
+	pthread_mutex_lock(&client_ctx_lock);
+	if (client_ctx != NULL && strcmp(client_ctx_ca, ca_file ? ca_file : "") == 0) {
+		SSL_CTX_up_ref(client_ctx);
+		ctx = client_ctx;
+		pthread_mutex_unlock(&client_ctx_lock);
+		return ctx;
+	}
+	ctx = SSL_CTX_new(TLS_client_method());
+	if (ctx == NULL) {
+		pthread_mutex_unlock(&client_ctx_lock);
+		*error_r = ssl_error_text();
+		return NULL;
+	}
+	/* RFC 8996: no TLS 1.0/1.1. */
+	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, client_verify_cb);
+	if (SSL_CTX_set_default_verify_paths(ctx) != 1)
+		ERR_clear_error();
+	if (ca_file != NULL && ca_file[0] != '\0' &&
+	    SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+		*error_r = ms_err("loading CA file %s: %s", ca_file, ssl_error_text());
+		SSL_CTX_free(ctx);
+		pthread_mutex_unlock(&client_ctx_lock);
+		return NULL;
+	}
+	/* OpenSSL's DANE verification (RFC 7671) needs this once per ctx;
+	 * the DANE code enables it per connection in its prepare hook. */
+	if (SSL_CTX_dane_enable(ctx) <= 0)
+		ERR_clear_error();
+	if (client_ctx != NULL)
+		SSL_CTX_free(client_ctx);
+	free(client_ctx_ca);
+	client_ctx = ctx;
+	client_ctx_ca = xstrdup(ca_file ? ca_file : "");
+	SSL_CTX_up_ref(ctx);
+	pthread_mutex_unlock(&client_ctx_lock);
+	return ctx;
+}
+
+int
+conn_tls_connect(struct conn *c, const struct tls_client_params *p,
+	struct tls_client_result *res, const char **error_r)
+{
+	struct conn_tls *t;
+	const char *reason;
+	SSL_CTX *ctx;
+	int64_t deadline;
+	BIO *bio;
+	size_t i;
+	int fl;
+	long vr;
+
+	memset(res, 0, sizeof(*res));
+	if (c->tls != NULL || c->zs != NULL || c->fd < 0 || c->failed) {
+		*error_r = "connection not usable for TLS";
+		return -1;
+	}
+	if (c->wbuf.len > 0 && conn_flush(c) < 0) {
+		*error_r = "writing before the TLS handshake failed";
+		return -1;
+	}
+	/* A server may not send before our ClientHello either; whatever it
+	 * did is dropped (RFC 3207 section 4.2, the client side). */
+	c->tls_discarded += c->rlen - c->rpos;
+	c->rpos = c->rlen = 0;
+	ctx = client_ctx_get(p->ca_file, error_r);
+	if (ctx == NULL)
+		return -1;
+	t = xcalloc(1, sizeof(*t));
+	t->ssl = SSL_new(ctx);
+	SSL_CTX_free(ctx);	/* the SSL holds its own reference */
+	if (t->ssl == NULL) {
+		reason = ssl_error_text();
+		goto fail;
+	}
+	SSL_set_app_data(t->ssl, t);
+	if (p->sni != NULL && p->sni[0] != '\0' && SSL_set_tlsext_host_name(t->ssl, p->sni) != 1) {
+		reason = ssl_error_text();
+		goto fail;
+	}
+	/* RFC 6125 names the certificate must match for "verified"; no
+	 * partial-label wildcards ("f*.example.org"), as RFC 7672 3.2.3
+	 * and MTA-STS (RFC 8461 3.4) want. */
+	SSL_set_hostflags(t->ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	for (i = 0; i < p->nverify_names; i++) {
+		int ok = i == 0 ? SSL_set1_host(t->ssl, p->verify_names[i]) :
+			SSL_add1_host(t->ssl, p->verify_names[i]);
+
+		if (ok != 1) {
+			reason = ms_err("bad verify name %s", p->verify_names[i]);
+			goto fail;
+		}
+	}
+	if (p->prepare != NULL && p->prepare(p->arg, t->ssl, &reason) < 0)
+		goto fail;
+	bio = sock_bio_new(c->fd);
+	SSL_set_bio(t->ssl, bio, bio);
+	SSL_set_connect_state(t->ssl);
+	fl = fcntl(c->fd, F_GETFL);
+	if (fl < 0 || fcntl(c->fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		reason = ms_err("fcntl: %s", strerror(errno));
+		goto fail;
+	}
+	deadline = c->timeout_ms < 0 ? -1 : ms_mono_ms() + c->timeout_ms;
+	for (;;) {
+		int r, err;
+		int64_t left;
+		bool timed_out;
+
+		ERR_clear_error();
+		errno = 0;
+		r = SSL_do_handshake(t->ssl);
+		if (r == 1)
+			break;
+		err = SSL_get_error(t->ssl, r);
+		if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+			reason = ssl_failure_text(t, err);
+			if (strcmp(reason, "connection closed by client") == 0)
+				reason = "connection closed by server";
+			goto fail;
+		}
+		left = deadline < 0 ? -1 : deadline - ms_mono_ms();
+		if (deadline >= 0 && left <= 0) {
+			reason = "timeout";
+			goto fail;
+		}
+		if (wait_want(c->fd, err, left > INT_MAX ? INT_MAX : (int)left, &timed_out) < 0) {
+			reason = timed_out ? "timeout" : ms_err("poll: %s", strerror(errno));
+			goto fail;
+		}
+	}
+	vr = SSL_get_verify_result(t->ssl);
+	res->verified = vr == X509_V_OK && SSL_get0_peer_certificate(t->ssl) != NULL;
+	res->dane_authority = SSL_get0_dane_authority(t->ssl, NULL, NULL);
+	if (!res->verified)
+		ms_strlcpy(res->verify_error, vr == X509_V_OK ? "no certificate" :
+			X509_verify_cert_error_string(vr), sizeof(res->verify_error));
+	c->tls = t;
+	return 0;
+
+fail:
+	t->fatal = true;
+	conn_tls_free(t);
+	ERR_clear_error();
+	c->failed = true;
+	*error_r = ms_err("TLS handshake: %s", reason);
+	return -1;
+}
+
+struct ssl_st *
+conn_tls_ssl(const struct conn *c)
+{
+	return c->tls != NULL ? c->tls->ssl : NULL;
 }
 
 size_t

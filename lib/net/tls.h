@@ -164,4 +164,50 @@ int tls_pubkey_fingerprint_from_cert(const char *pem_or_der, size_t n, struct bu
 int tls_pubkey_describe(const char *der, size_t n, struct buf *type_r, struct buf *name_r,
 	const char **error_r);
 
+/* ---- client side (outgoing SMTP, STARTTLS or implicit TLS) ---- */
+
+struct ssl_st;	/* OpenSSL's SSL */
+
+struct tls_client_params {
+	/* SNI server name sent in the ClientHello; NULL or "" for none. */
+	const char *sni;
+	/* PEM file of trust anchors used besides the system's (tests, a
+	 * private smarthost CA); NULL/"" for none. */
+	const char *ca_file;
+	/* Names (RFC 6125 DNS-IDs, "*.example.org" wildcards in the
+	 * certificate allowed, no partial labels) one of which the
+	 * certificate must carry for tls_client_result.verified; none: a
+	 * trusted chain is enough. */
+	const char *const *verify_names;
+	size_t nverify_names;
+	/* Called after the SSL is set up (SNI and names set), before the
+	 * handshake: DANE code enables OpenSSL DANE here and adds the TLSA
+	 * records (SSL_dane_enable, SSL_dane_tlsa_add). Returns 0, or -1
+	 * with a reason in *error_r, which aborts the handshake. */
+	int (*prepare)(void *arg, struct ssl_st *ssl, const char **error_r);
+	void *arg;
+};
+
+struct tls_client_result {
+	/* The chain (or DANE, when enabled by prepare) verified and a
+	 * verify name matched (SSL_get_verify_result is X509_V_OK). */
+	bool verified;
+	/* SSL_get0_dane_authority: depth of the TLSA-matched certificate,
+	 * -1 when DANE was not used or nothing matched. */
+	int dane_authority;
+	char verify_error[256];	/* why not verified */
+};
+
+/* Run the client side of a TLS handshake on c (after "220 ready" to
+ * STARTTLS, or right after connecting for implicit TLS), bounded by
+ * c->timeout_ms in total. Certificate problems do not fail the handshake:
+ * they are reported in *res for the caller's policy (opportunistic TLS
+ * goes on, verified TLS closes the connection). Returns 0 with TLS
+ * active on c, or -1 with *error_r (c is then failed). */
+int conn_tls_connect(struct conn *c, const struct tls_client_params *p,
+	struct tls_client_result *res, const char **error_r);
+/* The OpenSSL connection under an active TLS conn (for policy checks
+ * after the handshake), or NULL. */
+struct ssl_st *conn_tls_ssl(const struct conn *c);
+
 #endif

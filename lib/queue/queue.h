@@ -315,4 +315,114 @@ int queue_suppression_lookup(struct store *st, int64_t account_id,
 	const char *localpart, const char *domain, struct queue_suppression *s_r,
 	const char **error_r);
 
+/* ---- delivery (queue_deliver.c; mailstead-queued and the CLI) ---- */
+
+/* A queue row claimed for a delivery attempt. */
+struct queue_item {
+	int64_t id, base_id;
+	int64_t account_id;	/* 0: system message / account gone */
+	char *account;		/* name, "" */
+	char *sender_localpart, *sender_domain;	/* both "" for <> */
+	char *from_id;
+	char *rcpt_localpart, *rcpt_domain;
+	int attempts;		/* including the one claimed now */
+	int max_attempts;	/* 0: the configured default */
+	bool has_8bit, smtputf8, is_dmarc_report, is_tls_report;
+	int64_t size, queued;
+	char *message_id, *subject, *transport;
+	int require_tls;	/* -1 default, 0 "TLS-Required: No", 1 REQUIRETLS */
+	char *future_release_request, *extra, *file_path, *dialed_ips;
+	/* The sender domain's catch-all separators (fromid), "" if none. */
+	char *catchall_separators;
+	struct buf prefix;	/* msg_prefix */
+	bool has_dsn_utf8;
+	struct buf dsn_utf8;
+};
+void queue_items_free(struct queue_item *v, size_t n);
+
+/* Claim the first due message (not on hold, next_attempt passed, no live
+ * lease) and its due siblings (same base_id, recipient domain and
+ * transport), locking with FOR UPDATE SKIP LOCKED so concurrent processes
+ * never get the same rows, and in the same transaction set their lease
+ * (now + lease_s), count the attempt, and set next_attempt by the backoff
+ * (backoff_ms * 2^(attempts before)). Returns 1 with *v_r (n >= 1, by id),
+ * 0 when nothing is due, -1 on error. */
+int queue_claim(struct store *st, int64_t lease_s, int64_t backoff_ms,
+	struct queue_item **v_r, size_t *n_r, const char **error_r);
+/* The given messages for an immediate decision by an operator (queue
+ * fail): leased for 5 minutes, without counting an attempt; messages being
+ * delivered are left out. */
+int queue_claim_ids(struct store *st, const int64_t *ids, size_t n,
+	struct queue_item **v_r, size_t *n_r, const char **error_r);
+/* Milliseconds until the next message may be claimed (<= 0: now), or -1
+ * when nothing is queued (except on hold). */
+int queue_next_due(struct store *st, int64_t *ms_r, const char **error_r);
+
+/* One result for queue.results / queue_retired.results (appended to out):
+ * {"start": ISO 8601 UTC, "duration_ms", "success", "code", "secode",
+ * "error"}. */
+void queue_result_json(struct buf *out, int64_t start_ms, int64_t duration_ms,
+	bool success, int code, const char *secode, const char *error);
+
+struct queue_outcome {
+	int64_t id;
+	const char *result_json;	/* queue_result_json */
+	/* Done with the message: delivered (success) or failed for good;
+	 * else it stays queued for the next attempt. */
+	bool retire;
+	bool success;
+};
+/* Record the attempt's outcomes in one transaction: results appended,
+ * leases released, retired rows moved to queue_retired (when the sender
+ * account keeps history) and deleted; their files are removed after the
+ * commit. */
+int queue_record_outcomes(struct store *st, const struct queue_outcome *v, size_t n,
+	const char **error_r);
+/* Give claimed messages back without an outcome (shutdown before the
+ * attempt started). */
+int queue_release_lease(struct store *st, const int64_t *ids, size_t n, const char **error_r);
+
+/* Remember whether the recipient domain's server offered STARTTLS and
+ * REQUIRETLS, per sending account (no-op for account_id 0). */
+int queue_domain_tls_record(struct store *st, int64_t account_id, const char *domain,
+	bool starttls, bool requiretls, const char **error_r);
+/* Remove queue_retired rows past keep_until. */
+int queue_retired_cleanup(struct store *st, size_t *removed_r, const char **error_r);
+
+enum queue_field {
+	QUEUE_FIELD_NEXT_ATTEMPT,	/* value: unix seconds */
+	QUEUE_FIELD_NEXT_ATTEMPT_ADD,	/* value: seconds, may be negative */
+	QUEUE_FIELD_TRANSPORT,		/* value: name, "" for routes */
+	QUEUE_FIELD_REQUIRE_TLS,	/* value: "true", "false" or NULL */
+};
+/* Change one field of the messages (CLI schedule/transport/requiretls). */
+int queue_update_field(struct store *st, const int64_t *ids, size_t n, enum queue_field field,
+	const char *value, size_t *changed_r, const char **error_r);
+
+/* ---- routes (queue_deliver.c) ---- */
+
+struct queue_route {
+	int64_t id;
+	char *account, *domain;	/* level: account name / domain name / both "" global */
+	char *from_domains, *to_domains;	/* comma-separated, "" any */
+	int min_attempts;
+	char *transport;
+};
+void queue_routes_free(struct queue_route *v, size_t n);
+int queue_route_list(struct store *st, struct queue_route **v_r, size_t *n_r,
+	const char **error_r);
+/* Add a route on one level: account_id > 0 (account), domain non-empty
+ * (sender domain), or neither (global). */
+int queue_route_add(struct store *st, int64_t account_id, const char *domain,
+	const char *const *from_domains, size_t nfrom, const char *const *to_domains,
+	size_t nto, int min_attempts, const char *transport, int64_t *id_r,
+	const char **error_r);
+/* Returns 1 removed, 0 no such route, -1 error. */
+int queue_route_remove(struct store *st, int64_t id, const char **error_r);
+/* The transport for a delivery attempt (attempts_before earlier attempts)
+ * by the first matching route: *transport_r malloc'd, or NULL when none
+ * matches (direct delivery). */
+int queue_route_lookup(struct store *st, int64_t account_id, const char *sender_domain,
+	const char *rcpt_domain, int attempts_before, char **transport_r, const char **error_r);
+
 #endif

@@ -1,0 +1,807 @@
+/* Delivery of one claimed batch: the recipients of one submission in one
+ * recipient domain, over one connection where possible.
+ *
+ *   suppression list -> route/transport -> hosts (MX lookup: RFC 5321
+ *   5.1, null MX RFC 7505, implicit MX; or the smarthost) -> for each host
+ *   and address in order: connect, EHLO, STARTTLS per the TLS policy
+ *   (tlspolicy.h), AUTH for submission transports, one transaction ->
+ *   per-recipient outcome -> results, retirement, DSNs, suppression,
+ *   events.
+ *
+ * Retry rules: a permanent (5xx) answer ends the attempt for that
+ * recipient; temporary errors and connection failures move on to the next
+ * address and host; what is still temporary after all of them is retried
+ * by the backoff (set when the batch was claimed), until max_attempts. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "auth/sasl_client.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "events.h"
+#include "mail/addr.h"
+#include "queued.h"
+#include "smtpclient.h"
+#include "tlspolicy.h"
+
+/* The attempt after which the sender gets a "delayed" DSN: attempts go
+ * at 0, 7.5m, 15m, 30m, 1h after the previous (FEATURES.md section 4),
+ * so the 5th failure is about 2 hours after submission. */
+#define DELAYED_DSN_ATTEMPT 5
+#define MAX_HOSTS 10
+#define MAX_IPS 8
+
+enum rstatus { RS_PENDING, RS_OK, RS_TEMP, RS_PERM };
+
+struct rstate {
+	struct queue_item *it;
+	enum rstatus status;
+	int code;
+	char secode[16];
+	char error[512];
+	char remote[256];
+	bool at_rcpt;		/* the failure was the answer to RCPT TO */
+	struct buf addr;	/* formatted RCPT TO address */
+};
+
+struct batch {
+	struct queued *q;
+	struct queue_item *v;
+	size_t n;
+	struct rstate *r;
+	const char *body;
+	size_t body_len;
+	const struct conf_transport *transport;	/* NULL: direct */
+	bool relayed;		/* through a smarthost */
+	bool starttls_seen, requiretls_seen, tls_learned;
+	int64_t start_ms;
+};
+
+static void
+rset(struct rstate *r, enum rstatus st, int code, const char *secode, const char *error,
+	const char *remote)
+{
+	r->status = st;
+	r->code = code;
+	ms_strlcpy(r->secode, secode ? secode : "", sizeof(r->secode));
+	ms_strlcpy(r->error, error ? error : "", sizeof(r->error));
+	ms_strlcpy(r->remote, remote ? remote : "", sizeof(r->remote));
+}
+
+/* Recipients still to be tried: pending or temporarily failed. */
+static size_t
+open_count(const struct batch *b)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < b->n; i++)
+		k += b->r[i].status == RS_PENDING || b->r[i].status == RS_TEMP;
+	return k;
+}
+
+static void
+fail_open(struct batch *b, enum rstatus st, int code, const char *secode, const char *error)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		if (b->r[i].status == RS_PENDING || b->r[i].status == RS_TEMP)
+			rset(&b->r[i], st, code, secode, error, NULL);
+}
+
+/* MAIL FROM: the sender, with the fromid after the domain's first
+ * catch-all separator (so returning DSNs name the message). */
+static void
+format_mailfrom(const struct queue_item *it, bool utf8, struct buf *out)
+{
+	struct mail_addr a;
+	char *uni = NULL, *ascii = NULL;
+	const char *error;
+	struct buf lp;
+
+	if (it->sender_domain[0] == '\0')
+		return;
+	buf_init(&lp);
+	buf_puts(&lp, it->sender_localpart);
+	if (it->from_id[0] != '\0' && it->catchall_separators[0] != '\0') {
+		buf_putc(&lp, it->catchall_separators[0]);
+		buf_puts(&lp, it->from_id);
+	}
+	(void)mail_domain_parse(it->sender_domain, strlen(it->sender_domain), true, &uni, &ascii,
+		&error);
+	memset(&a, 0, sizeof(a));
+	a.localpart = lp.data;
+	a.domain = uni ? uni : it->sender_domain;
+	a.domain_ascii = ascii ? ascii : it->sender_domain;
+	mail_addr_format(out, &a, utf8);
+	free(uni);
+	free(ascii);
+	buf_free(&lp);
+}
+
+static void
+format_rcpt(const struct queue_item *it, bool utf8, struct buf *out)
+{
+	struct mail_addr a;
+	char *uni = NULL, *ascii = NULL;
+	const char *error;
+
+	(void)mail_domain_parse(it->rcpt_domain, strlen(it->rcpt_domain), true, &uni, &ascii,
+		&error);
+	memset(&a, 0, sizeof(a));
+	a.localpart = it->rcpt_localpart;
+	a.domain = uni ? uni : it->rcpt_domain;
+	a.domain_ascii = ascii ? ascii : it->rcpt_domain;
+	buf_reset(out);
+	mail_addr_format(out, &a, utf8);
+	free(uni);
+	free(ascii);
+}
+
+static bool
+is_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return false;
+	return true;
+}
+
+/* ---- hosts ---- */
+
+struct host {
+	char name[256];
+	char *ips[MAX_IPS];
+	size_t nips;
+	bool is_mx;
+};
+
+static void
+hosts_free(struct host *h, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < h[i].nips; j++)
+			free(h[i].ips[j]);
+}
+
+/* A and AAAA of name; IPv6 first (RFC 6724 preference), as the
+ * transport's family settings allow. Returns the number of addresses;
+ * *temp_r set when a lookup failed temporarily. */
+static size_t
+resolve_ips(struct batch *b, struct host *h, bool *temp_r)
+{
+	static const enum dns_type types[2] = { DNS_AAAA, DNS_A };
+	bool no4 = b->transport != NULL && b->transport->disable_ipv4;
+	bool no6 = b->transport != NULL && b->transport->disable_ipv6;
+	size_t t, i;
+
+	for (t = 0; t < 2; t++) {
+		struct dns_answer a;
+
+		if ((types[t] == DNS_AAAA && no6) || (types[t] == DNS_A && no4))
+			continue;
+		if (dns_lookup(b->q->dns, h->name, types[t], &a) == DNS_TEMPERROR)
+			*temp_r = true;
+		for (i = 0; a.status == DNS_OK && i < a.n && h->nips < MAX_IPS; i++)
+			h->ips[h->nips++] = xstrdup(a.rr[i].text);
+		dns_answer_free(&a);
+	}
+	return h->nips;
+}
+
+/* The MX hosts of domain in preference order (RFC 5321 5.1), or the
+ * domain itself without MX records. Returns the count, 0 with every open
+ * recipient failed (null MX, no such domain, DNS trouble). */
+static size_t
+mx_hosts(struct batch *b, const char *domain, struct host *hosts, bool *authentic_r)
+{
+	struct dns_answer a;
+	size_t i, j, n = 0;
+
+	*authentic_r = false;
+	if (domain[0] == '[') {
+		/* An address literal: no DNS (RFC 5321 4.1.3). */
+		size_t len = strlen(domain);
+		const char *ip = domain + 1;
+
+		if (len > 2 && ms_startswith_ci(ip, "IPv6:"))
+			ip += 5;
+		memset(&hosts[0], 0, sizeof(hosts[0]));
+		ms_strlcpy(hosts[0].name, domain, sizeof(hosts[0].name));
+		hosts[0].ips[0] = xstrndup(ip, (size_t)(domain + len - 1 - ip));
+		hosts[0].nips = 1;
+		return 1;
+	}
+	switch (dns_lookup(b->q->dns, domain, DNS_MX, &a)) {
+	case DNS_OK:
+		*authentic_r = a.authentic;
+		/* RFC 7505: a single MX with the root as target: no mail. */
+		if (a.n == 1 && a.rr[0].text[0] == '\0') {
+			dns_answer_free(&a);
+			fail_open(b, RS_PERM, 556, "5.1.10", ms_err("domain %s does not accept email"
+				" (null MX record, RFC 7505)", domain));
+			return 0;
+		}
+		/* Sort by preference, stable (insertion); equal preferences
+		 * keep DNS order. */
+		for (i = 0; i < a.n && n < MAX_HOSTS; i++) {
+			if (a.rr[i].text[0] == '\0')
+				continue;
+			memset(&hosts[n], 0, sizeof(hosts[n]));
+			ms_strlcpy(hosts[n].name, a.rr[i].text, sizeof(hosts[n].name));
+			hosts[n].is_mx = true;
+			hosts[n].nips = a.rr[i].pref;	/* temporarily the preference */
+			for (j = n; j > 0 && hosts[j - 1].nips > hosts[j].nips; j--) {
+				struct host t = hosts[j];
+
+				hosts[j] = hosts[j - 1];
+				hosts[j - 1] = t;
+			}
+			n++;
+		}
+		for (i = 0; i < n; i++)
+			hosts[i].nips = 0;
+		dns_answer_free(&a);
+		return n;
+	case DNS_NODATA:
+		/* RFC 5321 5.1: no MX, the domain is the implicit MX. */
+		*authentic_r = a.authentic;
+		dns_answer_free(&a);
+		memset(&hosts[0], 0, sizeof(hosts[0]));
+		ms_strlcpy(hosts[0].name, domain, sizeof(hosts[0].name));
+		hosts[0].is_mx = true;
+		return 1;
+	case DNS_NXDOMAIN:
+		dns_answer_free(&a);
+		fail_open(b, RS_PERM, 550, "5.1.2", ms_err("recipient domain %s does not exist",
+			domain));
+		return 0;
+	default:
+		fail_open(b, RS_TEMP, 0, "4.4.3", ms_err("looking up MX records of %s: %s", domain,
+			a.error ? a.error : dns_status_name(a.status)));
+		dns_answer_free(&a);
+		return 0;
+	}
+}
+
+/* ---- one connection ---- */
+
+struct sasl_arg {
+	struct sasl_client *sc;
+};
+
+static int
+sasl_step(void *arg, const char *in, size_t n, struct buf *out, const char **error_r)
+{
+	struct sasl_arg *a = arg;
+
+	return sasl_client_step(a->sc, in, n, out, error_r);
+}
+
+/* Connect to one address and run the transaction for the open
+ * recipients. Returns 1 when the server answered the transaction (stop
+ * trying other hosts unless recipients stayed temporary), 0 when this
+ * address could not be used (try the next one). */
+static int
+try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
+	const struct tls_domain_policy *dp)
+{
+	struct queued *q = b->q;
+	const struct queue_item *it0 = &b->v[0];
+	const struct conf_transport *t = b->transport;
+	struct smtpc c;
+	struct tls_host_policy hp;
+	struct tls_client_params tp;
+	struct tls_client_result tr;
+	struct tls_outcome to;
+	const char *ehlo = q->hostname, *socks = NULL;
+	bool implicit = t != NULL && strcmp(t->type, "submissions") == 0;
+	bool utf8, want_tls;
+	struct buf mailfrom;
+	const char **rcpts = NULL;
+	size_t *idx = NULL, nr = 0, i;
+	struct smtpc_rcpt_result *res = NULL;
+	int rc = 0;
+
+	if (t != NULL && strcmp(t->type, "socks") == 0) {
+		socks = t->socks_address;
+		if (t->remote_hostname[0] != '\0')
+			ehlo = t->remote_hostname;
+	}
+	tlspolicy_for_host(q, dp, h->name, h->is_mx, it0->require_tls, &hp);
+	if (t != NULL && (strcmp(t->type, "smtp") == 0 || strncmp(t->type, "submission", 10) == 0)) {
+		/* Smarthosts: STARTTLS as configured, verified unless told
+		 * not to; submission always needs TLS for the password. */
+		hp.mode = strcmp(t->type, "smtp") == 0 && !t->starttls ? TLS_MODE_NONE :
+			t->tls_verify ? TLS_MODE_PKIX : TLS_MODE_OPPORTUNISTIC;
+		if (strncmp(t->type, "submission", 10) == 0 && hp.mode == TLS_MODE_NONE)
+			hp.mode = TLS_MODE_OPPORTUNISTIC;
+	}
+	memset(&tp, 0, sizeof(tp));
+	tp.sni = h->name[0] != '[' ? h->name : NULL;
+	tp.ca_file = q->conf->queue.tls_ca_file;
+	tp.verify_names = hp.verify_names;
+	tp.nverify_names = hp.nverify_names;
+	tp.prepare = hp.prepare;
+	tp.arg = hp.prepare_arg;
+	memset(&to, 0, sizeof(to));
+	to.host = h->name;
+	to.ip = ip;
+
+	if (smtpc_connect(&c, h->name, ip, port, socks, (int)q->conf->queue.connect_timeout * 1000,
+		    (int)q->conf->queue.command_timeout * 1000) < 0) {
+		log_info(NULL, "proto=queue ev=connect-failed host=%s ip=%s err=%s", lq(h->name),
+			lq(ip), lq(c.error));
+		fail_open(b, RS_TEMP, 0, "4.4.1", c.error);
+		smtpc_close(&c);
+		return 0;
+	}
+	if (implicit) {
+		memset(&tr, 0, sizeof(tr));
+		if (smtpc_tls_now(&c, &tp, &tr) < 0 || (hp.mode == TLS_MODE_PKIX && !tr.verified)) {
+			fail_open(b, RS_TEMP, 0, "4.7.5", c.error[0] ? c.error :
+				ms_err("TLS certificate of %s not verified: %s", h->name, tr.verify_error));
+			goto out;
+		}
+	}
+	if (smtpc_hello(&c, ehlo, true) < 0) {
+		fail_open(b, c.permanent ? RS_TEMP : RS_TEMP, c.reply.code, c.reply.secode, c.error);
+		goto out;
+	}
+	want_tls = hp.mode != TLS_MODE_NONE && !implicit;
+	to.starttls_offered = c.ext.starttls;
+	if (want_tls && !c.ext.starttls) {
+		to.failure = "starttls-not-supported";
+		tlspolicy_report(q, it0->rcpt_domain, dp, &to);
+		if (hp.mode == TLS_MODE_PKIX || hp.mode == TLS_MODE_DANE) {
+			if (!hp.ignore_errors || it0->require_tls == 1) {
+				fail_open(b, RS_TEMP, 0, "4.7.5", ms_err("%s does not offer STARTTLS, "
+					"required by the TLS policy", h->name));
+				goto out;
+			}
+		}
+	} else if (want_tls) {
+		memset(&tr, 0, sizeof(tr));
+		if (smtpc_starttls(&c, &tp, &tr, ehlo) < 0) {
+			to.failure = "validation-failure";
+			to.detail = c.error;
+			tlspolicy_report(q, it0->rcpt_domain, dp, &to);
+			/* A failed handshake: opportunistic TLS may go on in
+			 * plaintext on a new connection, which the next try of
+			 * the same address does (RFC 7435). */
+			fail_open(b, RS_TEMP, 0, "4.7.5", c.error);
+			if (hp.mode == TLS_MODE_OPPORTUNISTIC && c.conn.failed) {
+				smtpc_close(&c);
+				if (smtpc_connect(&c, h->name, ip, port, socks,
+					    (int)q->conf->queue.connect_timeout * 1000,
+					    (int)q->conf->queue.command_timeout * 1000) < 0 ||
+				    smtpc_hello(&c, ehlo, true) < 0)
+					goto out;
+				log_info(NULL, "proto=queue ev=tls-fallback host=%s ip=%s", lq(h->name),
+					lq(ip));
+			} else {
+				goto out;
+			}
+		} else {
+			bool verified = tr.verified;
+			const char *verr = tr.verify_error;
+
+			if (hp.verify != NULL) {
+				int v = hp.verify(hp.prepare_arg, conn_tls_ssl(&c.conn), &tr, &verr);
+
+				verified = v == 1;
+			}
+			c.tls_verified = verified && (hp.mode == TLS_MODE_PKIX || hp.mode == TLS_MODE_DANE);
+			to.tls_ok = true;
+			to.verified = verified;
+			if (!verified) {
+				to.failure = hp.mode == TLS_MODE_DANE ? "validation-failure" :
+					strstr(verr, "hostname") ? "certificate-host-mismatch" :
+					strstr(verr, "expired") ? "certificate-expired" :
+					"certificate-not-trusted";
+				to.detail = verr;
+			}
+			tlspolicy_report(q, it0->rcpt_domain, dp, &to);
+			if (!verified && (hp.mode == TLS_MODE_PKIX || hp.mode == TLS_MODE_DANE) &&
+			    (!hp.ignore_errors || it0->require_tls == 1)) {
+				fail_open(b, RS_TEMP, 0, "4.7.5", ms_err("TLS certificate of %s not "
+					"verified: %s", h->name, verr));
+				goto out;
+			}
+		}
+	}
+	/* What we learned of the recipient domain's server, per account. */
+	if (h->is_mx && t == NULL) {
+		b->tls_learned = true;
+		b->starttls_seen = c.tls;
+		b->requiretls_seen = c.tls && c.ext.requiretls;
+	}
+	if (t != NULL && strncmp(t->type, "submission", 10) == 0 && t->username[0] != '\0') {
+		const char *mech = sasl_client_choose(c.ext.auth,
+			(const char *const *)t->auth_mechanisms.v, t->auth_mechanisms.n);
+		struct sasl_arg sa;
+
+		if (mech == NULL) {
+			fail_open(b, RS_TEMP, 0, "4.7.8", ms_err("%s offers no usable authentication "
+				"mechanism (offered: %s)", h->name, c.ext.auth));
+			goto out;
+		}
+		sa.sc = sasl_client_new(mech, t->username, t->password ? t->password : "");
+		if (smtpc_auth(&c, mech, sasl_step, &sa) < 0) {
+			sasl_client_free(&sa.sc);
+			fail_open(b, RS_TEMP, c.reply.code, c.reply.secode, c.error);
+			goto out;
+		}
+		sasl_client_free(&sa.sc);
+		log_debug(NULL, "proto=queue ev=auth host=%s mech=%s", lq(h->name), mech);
+	}
+
+	/* The transaction for the open recipients. */
+	utf8 = it0->smtputf8 && c.ext.smtputf8;
+	buf_init(&mailfrom);
+	format_mailfrom(it0, utf8, &mailfrom);
+	rcpts = xcalloc(b->n, sizeof(char *));
+	idx = xcalloc(b->n, sizeof(size_t));
+	for (i = 0; i < b->n; i++) {
+		if (b->r[i].status != RS_PENDING && b->r[i].status != RS_TEMP)
+			continue;
+		format_rcpt(b->r[i].it, utf8, &b->r[i].addr);
+		if (!utf8 && !is_ascii(b->r[i].it->rcpt_localpart)) {
+			rset(&b->r[i], RS_PERM, 553, "5.6.7", ms_err("recipient %s needs SMTPUTF8, "
+				"which %s does not support", b->r[i].addr.data, h->name), h->name);
+			continue;
+		}
+		rcpts[nr] = b->r[i].addr.data;
+		idx[nr++] = i;
+	}
+	if (nr == 0) {
+		buf_free(&mailfrom);
+		rc = 1;
+		goto out;
+	}
+	{
+		struct smtpc_tx tx;
+		const char *prefix = it0->prefix.data;
+		size_t prefix_len = it0->prefix.len;
+		const char *body = b->body;
+		size_t body_len = b->body_len;
+		int r;
+
+		/* A DSN we send has an SMTPUTF8 form for servers that take
+		 * it; the file holds the ASCII form (RFC 6533). */
+		if (it0->has_dsn_utf8 && c.ext.smtputf8) {
+			prefix = "";
+			prefix_len = 0;
+			body = it0->dsn_utf8.data;
+			body_len = it0->dsn_utf8.len;
+		}
+		memset(&tx, 0, sizeof(tx));
+		tx.mailfrom = mailfrom.data;
+		tx.rcpts = rcpts;
+		tx.nrcpts = nr;
+		tx.prefix = prefix;
+		tx.prefix_len = prefix_len;
+		tx.body = body;
+		tx.body_len = body_len;
+		tx.has_8bit = it0->has_8bit;
+		tx.smtputf8 = it0->smtputf8 && !(it0->has_dsn_utf8 && !c.ext.smtputf8);
+		tx.requiretls = it0->require_tls == 1;
+		res = xcalloc(nr, sizeof(*res));
+		r = smtpc_deliver(&c, &tx, res);
+		for (i = 0; i < nr; i++) {
+			struct rstate *rs = &b->r[idx[i]];
+
+			if (res[i].ok) {
+				rset(rs, RS_OK, res[i].code, res[i].secode, res[i].text, h->name);
+			} else {
+				bool perm = res[i].code >= 500 || (res[i].code == 0 && c.permanent);
+
+				rset(rs, perm ? RS_PERM : RS_TEMP, res[i].code, res[i].secode,
+					res[i].code > 0 && r == 0 ? ms_err("%d %s%s%s", res[i].code,
+					res[i].secode, res[i].secode[0] ? " " : "", res[i].text) :
+					res[i].text, h->name);
+				/* Refused at RCPT, not for the message as a whole. */
+				rs->at_rcpt = r == 0 && res[i].code > 0;
+			}
+		}
+		log_info(NULL, "proto=queue ev=transaction host=%s ip=%s tls=%s verified=%s rcpts=%zu "
+			"result=%s err=%s", lq(h->name), lq(ip), c.tls ? "yes" : "no",
+			c.tls_verified ? "yes" : "no", nr, r == 0 ? "done" : "failed", lq(c.error));
+		rc = 1;
+	}
+	buf_free(&mailfrom);
+out:
+	smtpc_close(&c);
+	free(rcpts);
+	free(idx);
+	free(res);
+	return rc;
+}
+
+/* ---- the batch ---- */
+
+static void
+deliver_hosts(struct batch *b)
+{
+	struct queued *q = b->q;
+	const struct queue_item *it0 = &b->v[0];
+	const struct conf_transport *t = b->transport;
+	struct host hosts[MAX_HOSTS];
+	struct tls_domain_policy dp;
+	size_t nh = 0, i, j;
+	unsigned port = (unsigned)q->conf->queue.direct_port;
+	bool authentic = false, temp = false;
+	const char *error;
+
+	memset(&dp, 0, sizeof(dp));
+	if (t != NULL && (strcmp(t->type, "smtp") == 0 || strncmp(t->type, "submission", 10) == 0)) {
+		memset(&hosts[0], 0, sizeof(hosts[0]));
+		ms_strlcpy(hosts[0].name, t->host, sizeof(hosts[0].name));
+		port = (unsigned)t->port;
+		nh = 1;
+		b->relayed = true;
+		if (resolve_ips(b, &hosts[0], &temp) == 0) {
+			/* A literal IP address as the host. */
+			hosts[0].ips[0] = xstrdup(t->host);
+			hosts[0].nips = 1;
+		}
+	} else {
+		nh = mx_hosts(b, it0->rcpt_domain, hosts, &authentic);
+		if (nh == 0)
+			return;
+		dp.mx_authentic = authentic;
+		if (tlspolicy_for_domain(q, it0->rcpt_domain, it0->require_tls, &dp, &error) < 0) {
+			fail_open(b, RS_TEMP, 0, "4.7.5", error);
+			hosts_free(hosts, nh);
+			return;
+		}
+	}
+	for (i = 0; i < nh && open_count(b) > 0; i++) {
+		struct host *h = &hosts[i];
+
+		if (h->is_mx && !tlspolicy_mx_allowed(&dp, h->name)) {
+			fail_open(b, RS_TEMP, 0, "4.7.5", ms_err("MX host %s not allowed by the "
+				"MTA-STS policy", h->name));
+			continue;
+		}
+		if (h->is_mx && it0->require_tls == 1 && !dp.mx_authentic && !dp.mtasts_enforce) {
+			fail_open(b, RS_PERM, 0, "5.7.30", ms_err("REQUIRETLS: MX records of %s are not "
+				"DNSSEC-signed and there is no MTA-STS policy to verify %s",
+				it0->rcpt_domain, h->name));
+			continue;
+		}
+		if (h->nips == 0 && resolve_ips(b, h, &temp) == 0) {
+			fail_open(b, RS_TEMP, 0, "4.4.4", ms_err("no IP address for %s%s", h->name,
+				temp ? " (temporary DNS error)" : ""));
+			continue;
+		}
+		for (j = 0; j < h->nips && open_count(b) > 0; j++) {
+			size_t k;
+			bool any_temp = false;
+
+			if (try_ip(b, h, h->ips[j], port, &dp) == 0)
+				continue;
+			/* The server answered: recipients it refused for
+			 * good are done; temporary ones may go to the next
+			 * host (a lower-priority MX may take them). */
+			for (k = 0; k < b->n; k++)
+				any_temp |= b->r[k].status == RS_TEMP;
+			if (!any_temp)
+				break;
+		}
+	}
+	hosts_free(hosts, nh);
+	tlspolicy_domain_free(&dp);
+}
+
+static int
+map_file(struct queued *q, const struct queue_item *it, void **map_r, size_t *len_r,
+	const char **error_r)
+{
+	struct buf path;
+	struct stat stb;
+	int fd;
+
+	*map_r = NULL;
+	*len_r = 0;
+	buf_init(&path);
+	buf_printf(&path, "%s/%s", q->store->datadir, it->file_path);
+	fd = open(path.data, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &stb) < 0) {
+		*error_r = ms_err("message file %s: %s", path.data, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		buf_free(&path);
+		return -1;
+	}
+	buf_free(&path);
+	if (stb.st_size > 0) {
+		*map_r = mmap(NULL, (size_t)stb.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (*map_r == MAP_FAILED) {
+			*map_r = NULL;
+			*error_r = ms_err("mapping message: %s", strerror(errno));
+			close(fd);
+			return -1;
+		}
+		*len_r = (size_t)stb.st_size;
+	}
+	close(fd);
+	return 0;
+}
+
+void
+deliver_batch(struct queued *q, struct queue_item *v, size_t n)
+{
+	struct batch b;
+	struct queue_outcome *out;
+	struct buf *json;
+	struct dsn_rcpt *dsn_fail, *dsn_delay;
+	size_t i, nfail = 0, ndelay = 0;
+	char *tname = NULL;
+	void *map = NULL;
+	size_t maplen = 0;
+	const char *error;
+	int64_t dur;
+
+	memset(&b, 0, sizeof(b));
+	b.q = q;
+	b.v = v;
+	b.n = n;
+	b.start_ms = ms_now_ms();
+	b.r = xcalloc(n, sizeof(*b.r));
+	for (i = 0; i < n; i++) {
+		b.r[i].it = &v[i];
+		buf_init(&b.r[i].addr);
+	}
+
+	/* Suppressed recipients fail at once, without a connection. */
+	for (i = 0; i < n; i++) {
+		int s;
+
+		if (v[i].account_id <= 0)
+			continue;
+		s = queue_suppression_lookup(q->store, v[i].account_id, v[i].rcpt_localpart,
+			v[i].rcpt_domain, NULL, &error);
+		if (s == 1)
+			rset(&b.r[i], RS_PERM, 0, "5.7.1", "recipient address is on the suppression "
+				"list of the sending account", NULL);
+	}
+	if (map_file(q, &v[0], &map, &maplen, &error) < 0) {
+		log_error(NULL, "proto=queue ev=deliver qid=%lld err=%s", (long long)v[0].id,
+			lq(error));
+		fail_open(&b, RS_TEMP, 0, "4.3.0", error);
+	}
+	b.body = map ? map : "";
+	b.body_len = maplen;
+
+	if (open_count(&b) > 0) {
+		/* The transport: set on the message, else by routes for this
+		 * attempt; "direct" or none is direct delivery. */
+		if (v[0].transport[0] != '\0')
+			tname = xstrdup(v[0].transport);
+		else if (queue_route_lookup(q->store, v[0].account_id, v[0].sender_domain,
+			    v[0].rcpt_domain, v[0].attempts - 1, &tname, &error) < 0)
+			fail_open(&b, RS_TEMP, 0, "4.3.0", error);
+		if (tname != NULL && strcmp(tname, "direct") != 0) {
+			b.transport = conf_transport_find(q->conf, tname);
+			if (b.transport == NULL)
+				fail_open(&b, RS_TEMP, 0, "4.3.5", ms_err("unknown transport %s", tname));
+		}
+	}
+	if (open_count(&b) > 0 && b.transport != NULL && strcmp(b.transport->type, "fail") == 0) {
+		unsigned code = (unsigned)b.transport->fail_code;
+
+		fail_open(&b, code >= 500 ? RS_PERM : RS_TEMP, (int)code, code >= 500 ? "5.0.0" :
+			"4.0.0", ms_err("%u %s (transport %s)", code, b.transport->fail_message,
+			b.transport->name));
+	}
+	if (open_count(&b) > 0)
+		deliver_hosts(&b);
+	/* Nothing tried at all cannot stay pending. */
+	fail_open(&b, RS_TEMP, 0, "4.4.0", "no delivery attempt possible");
+	dur = ms_now_ms() - b.start_ms;
+
+	if (b.tls_learned && v[0].account_id > 0 &&
+	    queue_domain_tls_record(q->store, v[0].account_id, v[0].rcpt_domain, b.starttls_seen,
+		    b.requiretls_seen, &error) < 0)
+		log_warn(NULL, "proto=queue ev=domain-tls-record err=%s", lq(error));
+
+	/* Outcomes: retire delivered and permanently failed messages (and
+	 * those out of attempts), keep the rest for the next attempt. */
+	out = xcalloc(n, sizeof(*out));
+	json = xcalloc(n, sizeof(*json));
+	dsn_fail = xcalloc(n, sizeof(*dsn_fail));
+	dsn_delay = xcalloc(n, sizeof(*dsn_delay));
+	for (i = 0; i < n; i++) {
+		struct rstate *r = &b.r[i];
+		int max = v[i].max_attempts > 0 ? v[i].max_attempts : (int)q->conf->queue.max_attempts;
+		bool ok = r->status == RS_OK;
+
+		if (r->status == RS_TEMP && v[i].attempts >= max)
+			r->status = RS_PERM;
+		buf_init(&json[i]);
+		queue_result_json(&json[i], b.start_ms, dur, ok, r->code, r->secode, ok ? "" : r->error);
+		out[i].id = v[i].id;
+		out[i].result_json = json[i].data;
+		out[i].retire = r->status != RS_TEMP;
+		out[i].success = ok;
+		if (r->status == RS_PERM) {
+			dsn_fail[nfail].it = &v[i];
+			dsn_fail[nfail].code = r->code;
+			dsn_fail[nfail].secode = r->secode;
+			dsn_fail[nfail].error = r->error;
+			dsn_fail[nfail++].remote_mta = r->remote[0] ? r->remote : NULL;
+		} else if (r->status == RS_TEMP && v[i].attempts == DELAYED_DSN_ATTEMPT) {
+			dsn_delay[ndelay].it = &v[i];
+			dsn_delay[ndelay].code = r->code;
+			dsn_delay[ndelay].secode = r->secode;
+			dsn_delay[ndelay].error = r->error;
+			dsn_delay[ndelay++].remote_mta = r->remote[0] ? r->remote : NULL;
+		}
+		log_info(NULL, "proto=queue ev=attempt qid=%lld attempt=%d rcpt=%s result=%s code=%d "
+			"secode=%s err=%s", (long long)v[i].id, v[i].attempts,
+			lq(ms_err("%s@%s", v[i].rcpt_localpart, v[i].rcpt_domain)),
+			ok ? "delivered" : r->status == RS_PERM ? "failed" : "retry", r->code,
+			lq(r->secode), lq(r->error));
+	}
+	if (queue_record_outcomes(q->store, out, n, &error) < 0) {
+		/* The leases stay: the messages come back after they pass. */
+		log_error(NULL, "proto=queue ev=record-outcomes err=%s", lq(error));
+	} else {
+		if (nfail > 0)
+			dsn_send(q, dsn_fail, nfail, false);
+		if (ndelay > 0)
+			dsn_send(q, dsn_delay, ndelay, true);
+		for (i = 0; i < n; i++) {
+			struct rstate *r = &b.r[i];
+			bool suppressing = false;
+
+			/* Item 4: a permanent refusal of the recipient itself
+			 * puts it on the sender account's suppression list. */
+			if (r->status == RS_PERM && r->at_rcpt && v[i].account_id > 0 &&
+			    !(r->code == 0 && strcmp(r->secode, "5.7.1") == 0)) {
+				int s = queue_suppression_add(q->store, v[i].account_id,
+					v[i].rcpt_localpart, v[i].rcpt_domain, false, r->error, &error);
+
+				suppressing = s == 0;
+				if (s < 0)
+					log_warn(NULL, "proto=queue ev=suppress err=%s", lq(error));
+			}
+			if (r->status == RS_OK)
+				delivery_event(q, b.relayed ? DELIVERY_RELAYED : DELIVERY_DELIVERED,
+					&v[i], r->code, r->secode, "", false, false);
+			else if (r->status == RS_PERM && r->code == 0 &&
+				 strcmp(r->secode, "5.7.1") == 0 && r->remote[0] == '\0')
+				delivery_event(q, DELIVERY_SUPPRESSED, &v[i], 0, r->secode, r->error,
+					!v[i].is_dmarc_report && !v[i].is_tls_report, false);
+			else if (r->status == RS_PERM)
+				delivery_event(q, DELIVERY_FAILED, &v[i], r->code, r->secode, r->error,
+					true, suppressing);
+			else
+				delivery_event(q, DELIVERY_DELAYED, &v[i], r->code, r->secode, r->error,
+					v[i].attempts == DELAYED_DSN_ATTEMPT, false);
+		}
+	}
+	for (i = 0; i < n; i++) {
+		buf_free(&json[i]);
+		buf_free(&b.r[i].addr);
+	}
+	free(json);
+	free(out);
+	free(dsn_fail);
+	free(dsn_delay);
+	free(b.r);
+	free(tname);
+	if (map != NULL)
+		munmap(map, maplen);
+}
