@@ -319,6 +319,14 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 			ehlo = t->remote_hostname;
 	}
 	tlspolicy_for_host(q, dp, h->name, h->is_mx, it0->require_tls, &hp);
+	if (hp.skip != NULL) {
+		/* The TLS policy rules this host out before connecting. */
+		log_info(NULL, "proto=queue ev=tls-policy-skip host=%s err=%s", lq(h->name),
+			lq(hp.skip));
+		fail_open(b, hp.skip_permanent ? RS_PERM : RS_TEMP, 0,
+			hp.skip_permanent ? "5.7.30" : "4.7.5", hp.skip);
+		return 0;
+	}
 	if (t != NULL && (strcmp(t->type, "smtp") == 0 || strncmp(t->type, "submission", 10) == 0)) {
 		/* Smarthosts: STARTTLS as configured, verified unless told
 		 * not to; submission always needs TLS for the password. */
@@ -563,6 +571,7 @@ deliver_hosts(struct batch *b)
 		if (tlspolicy_for_domain(q, it0->rcpt_domain, it0->require_tls, &dp, &error) < 0) {
 			fail_open(b, RS_TEMP, 0, "4.7.5", error);
 			hosts_free(hosts, nh);
+			tlspolicy_domain_free(&dp);
 			return;
 		}
 	}

@@ -226,11 +226,19 @@ tlspolicy_host_begin(struct tlspolicy *tp, struct tlspolicy_domain *d, const cha
 		return;
 	}
 	if (d->sender == TLSPOLICY_SENDER_REQUIRETLS && !h->dane && !(d->sts_enforce && h->pkix)) {
-		/* RFC 8689 section 4.2.1: only with an MTA-STS enforce policy
-		 * or DANE can the certificate be verified; "no usable TLSA
-		 * records" is not enough either (as mox). */
-		host_skip(h, true, xasprintf("REQUIRETLS: %s has no MTA-STS policy in mode enforce"
-			" and no DANE TLSA records", h->host));
+		/* RFC 8689 section 4.2.1: the MX host must come from DNSSEC-
+		 * signed MX records or an MTA-STS policy, and its certificate
+		 * must verify (PKIX for the MX host name, or DANE). TLSA
+		 * records that are all unusable do not count (as mox). */
+		if (mx_authentic) {
+			h->tls = TLSPOLICY_TLS_REQUIRED;
+			h->pkix = true;
+			h->pkix_report = false;
+		} else {
+			host_skip(h, true, xasprintf("REQUIRETLS: the MX records of %s are not"
+				" DNSSEC-signed, and it has no MTA-STS policy in mode enforce",
+				d->domain));
+		}
 	}
 }
 

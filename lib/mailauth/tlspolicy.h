@@ -103,8 +103,10 @@ enum tlspolicy_tls {
 struct tlspolicy_host {
 	char *host;
 	/* Do not connect to this host: MX not in the enforced MTA-STS
-	 * policy, TLSA lookup failure, or REQUIRETLS that cannot be met.
-	 * skip_permanent: REQUIRETLS unmet (554 5.7.30 when every host is). */
+	 * policy, TLSA lookup failure, or REQUIRETLS that cannot be met
+	 * (neither DANE, nor MTA-STS enforce, nor DNSSEC-signed MX records
+	 * for PKIX with the host name). skip_permanent: REQUIRETLS unmet
+	 * (554 5.7.30 when every host is). */
 	bool skip, skip_permanent;
 	char *skip_reason;
 	enum tlspolicy_tls tls;

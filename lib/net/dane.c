@@ -244,6 +244,11 @@ dane_ssl_setup(SSL *ssl, const struct dane_host *h, const char **error_r)
 		*error_r = "SSL_dane_enable failed (DANE not enabled on the SSL_CTX?)";
 		return -1;
 	}
+	/* Explicitly: a caller may have set another SNI name before. */
+	if (SSL_set_tlsext_host_name(ssl, h->base_domain) != 1) {
+		*error_r = "setting SNI failed";
+		return -1;
+	}
 	/* Section 3.1.1: DANE-EE authenticates the key, names in the
 	 * certificate (and its expiry) do not matter. */
 	SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
