@@ -716,8 +716,11 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 	}
 	if (open_count(&b) > 0)
 		deliver_hosts(&b);
-	/* Nothing tried at all cannot stay pending. */
-	fail_open(&b, RS_TEMP, 0, "4.4.0", "no delivery attempt possible");
+	/* Nothing tried at all cannot stay pending; recipients that failed
+	 * temporarily keep their own reason. */
+	for (i = 0; i < b.n; i++)
+		if (b.r[i].status == RS_PENDING)
+			rset(&b.r[i], RS_TEMP, 0, "4.4.0", "no delivery attempt possible", NULL);
 	dur = ms_now_ms() - b.start_ms;
 
 	if (b.tls_learned && v[0].account_id > 0 &&
