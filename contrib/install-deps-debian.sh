@@ -7,7 +7,7 @@ pkgs="build-essential autoconf automake pkg-config
  libunbound-dev libidn2-dev libpsl-dev libinih-dev libcrypt-dev zlib1g-dev
  libfcgi-dev libmicrohttpd-dev libcmocka-dev
  dns-root-data publicsuffix
- swaks python3 curl postfix python3-dkim opendkim-tools isync offlineimap3 mutt"
+ swaks python3 curl postfix python3-dkim opendkim-tools isync offlineimap3 mutt nginx"
 if [ "$(id -u)" -eq 0 ]; then
 	as_root=""
 elif command -v sudo >/dev/null 2>&1; then

@@ -319,6 +319,14 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 			ehlo = t->remote_hostname;
 	}
 	tlspolicy_for_host(q, dp, h->name, h->is_mx, it0->require_tls, &hp);
+	if (hp.skip != NULL) {
+		/* The TLS policy rules this host out before connecting. */
+		log_info(NULL, "proto=queue ev=tls-policy-skip host=%s err=%s", lq(h->name),
+			lq(hp.skip));
+		fail_open(b, hp.skip_permanent ? RS_PERM : RS_TEMP, 0,
+			hp.skip_permanent ? "5.7.30" : "4.7.5", hp.skip);
+		return 0;
+	}
 	if (t != NULL && (strcmp(t->type, "smtp") == 0 || strncmp(t->type, "submission", 10) == 0)) {
 		/* Smarthosts: STARTTLS as configured, verified unless told
 		 * not to; submission always needs TLS for the password. */
@@ -562,6 +570,7 @@ deliver_hosts(struct batch *b)
 		if (tlspolicy_for_domain(q, it0->rcpt_domain, it0->require_tls, &dp, &error) < 0) {
 			fail_open(b, RS_TEMP, 0, "4.7.5", error);
 			hosts_free(hosts, nh);
+			tlspolicy_domain_free(&dp);
 			return;
 		}
 	}
@@ -711,8 +720,9 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 	}
 	if (open_count(&b) > 0)
 		deliver_hosts(&b);
-	/* Nothing tried at all cannot stay pending. */
-	for (i = 0; i < n; i++)
+	/* Nothing tried at all cannot stay pending; recipients that failed
+	 * temporarily keep their own reason. */
+	for (i = 0; i < b.n; i++)
 		if (b.r[i].status == RS_PENDING)
 			rset(&b.r[i], RS_TEMP, 0, "4.4.0", "no delivery attempt possible", NULL);
 	dur = ms_now_ms() - b.start_ms;

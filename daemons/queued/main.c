@@ -21,6 +21,7 @@
 #include "core/util.h"
 #include "db/db.h"
 #include "queue/webhook.h"
+#include "mailauth/tlspolicy.h"
 #include "queued.h"
 
 /* Even without notifications, look at the queue this often. */
@@ -169,6 +170,21 @@ main(int argc, char **argv)
 			log_warn(NULL, "proto=queue ev=dns-test-mode note=%s",
 				lq("answers come from a zone file, not from DNS"));
 	}
+	{
+		struct tlspolicy_config tc;
+
+		/* The CA file is read here for SMTP and by each MTA-STS fetch
+		 * (libcurl), so it must be readable by [general] user. */
+		memset(&tc, 0, sizeof(tc));
+		tc.pool = pool;
+		tc.dns = q.dns;
+		tc.ca_file = conf->queue.tls_ca_file;
+		tc.mtasts_port = (unsigned)conf->queue.mtasts_port;
+		tc.hostname = q.hostname;
+		q.tlspolicy = tlspolicy_new(&tc, &error);
+		if (q.tlspolicy == NULL)
+			ms_fatal("mailstead-queued: TLS policy: %s", error);
+	}
 	listener = db_listener_start(conf->database.conninfo, &error);
 	if (listener == NULL)
 		ms_fatal("mailstead-queued: listener: %s", error);
@@ -260,6 +276,7 @@ main(int argc, char **argv)
 	db_listener_stop(&listener);
 	if (q.active > 0)
 		return 0;	/* threads still use the store: leave it to exit */
+	tlspolicy_free(&q.tlspolicy);
 	dns_free(&q.dns);
 	store_close(&q.store);
 	db_pool_destroy(&pool);

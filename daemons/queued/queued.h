@@ -20,6 +20,8 @@ struct queued {
 	struct conf *conf;
 	struct store *store;
 	struct dns *dns;
+	/* MTA-STS, DANE and TLSRPT (lib/mailauth/tlspolicy.h). */
+	struct tlspolicy *tlspolicy;
 	const char *hostname;	/* EHLO name and DSN reporting MTA */
 	volatile sig_atomic_t *stop;
 	/* Scheduler wake-ups: NOTIFY mailstead_queue, a delivery finishing. */

@@ -25,11 +25,9 @@
  *   4. tlspolicy_report() after each TLS attempt with the outcome, for
  *      TLSRPT (RFC 8460) result recording.
  *
- * This file's default implementation (tlspolicy.c) knows no MTA-STS and no
- * DANE: mode opportunistic, or pkix with the MX host name for REQUIRETLS
- * messages (whose MX lookup must then be DNSSEC-authentic, RFC 8689
- * section 4.2.1), and report() only logs. The tlspolicy branch replaces
- * the bodies of these functions; their signatures are the contract. */
+ * tlspolicy.c implements these on lib/mailauth/tlspolicy.h (MTA-STS
+ * with the policy cache, DANE, REQUIRETLS / TLS-Required: No, TLSRPT
+ * results in the database). */
 #ifndef MS_QUEUED_TLSPOLICY_H
 #define MS_QUEUED_TLSPOLICY_H
 
@@ -80,6 +78,12 @@ struct tls_host_policy {
 	/* A failure of verification or of STARTTLS in pkix/dane mode may be
 	 * ignored: deliver anyway (TLS-Required: No, MTA-STS testing). */
 	bool ignore_errors;
+	/* Do not connect at all, for this reason (a TLSA lookup failure of a
+	 * DNSSEC-signed host, REQUIRETLS that no verification can meet);
+	 * skip_permanent: a permanent failure (5.7.30). NULL: go ahead. The
+	 * string lives as long as the domain policy. */
+	const char *skip;
+	bool skip_permanent;
 };
 
 /* What happened with TLS at one host, for tlspolicy_report. */

@@ -82,6 +82,7 @@ static const struct conf_key keys[] = {
 	{ "queue", "command_timeout", CT_DURATION, O(queue.command_timeout), "5m", false, 1, 3600 },
 	{ "queue", "direct_port", CT_UINT, O(queue.direct_port), "25", false, 1, 65535 },
 	{ "queue", "tls_ca_file", CT_STR, O(queue.tls_ca_file), "", false, 0, 0 },
+	{ "queue", "mtasts_port", CT_UINT, O(queue.mtasts_port), "443", false, 1, 65535 },
 	{ "queue", "ehlo_hostname", CT_STR, O(queue.ehlo_hostname), "", false, 0, 0 },
 	{ "queue", "retired_cleanup", CT_DURATION, O(queue.retired_cleanup), "1h", false, 1, 86400 },
 };

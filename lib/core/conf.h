@@ -126,6 +126,7 @@ struct conf {
 		uint64_t command_timeout;	/* seconds per SMTP reply */
 		uint64_t direct_port;		/* port of direct delivery (25; tests) */
 		char *tls_ca_file;		/* extra CA for certificate checks ("" none) */
+		uint64_t mtasts_port;		/* HTTPS port of MTA-STS policy hosts (443; tests) */
 		char *ehlo_hostname;		/* "" : [general] hostname */
 		uint64_t retired_cleanup;	/* seconds between removals of old history */
 	} queue;

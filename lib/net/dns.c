@@ -909,16 +909,25 @@ lookup_uncached(struct dns *d, const char *name, enum dns_type type, struct dns_
 	int depth;
 	char *asked;
 
+	bool chain_authentic = true;
+
 	lookup_once(d, name, type, a);
 	if (!d->test || type == DNS_CNAME || a->status != DNS_NODATA)
 		return a->status;
 	asked = query_name(name, &(const char *){ NULL });
 	for (depth = 0; depth < 8 && a->status == DNS_NODATA && asked != NULL; depth++) {
-		if (strcmp(a->canonical, asked) != 0) {
-			/* unbound saw the CNAME and named its target. */
+		/* An answer reached through CNAMEs is only authentic when every
+		 * CNAME on the way is (as a validating resolver reports it);
+		 * DANE depends on it (RFC 7672 section 2.2.2). */
+		if (lookup_once(d, asked, DNS_CNAME, &c) == DNS_OK) {
+			/* unbound may have named the target already. */
+			target = xstrdup(strcmp(a->canonical, asked) != 0 ? a->canonical :
+				c.rr[0].text);
+			chain_authentic = chain_authentic && c.authentic;
+			dns_answer_free(&c);
+		} else if (strcmp(a->canonical, asked) != 0) {
 			target = xstrdup(a->canonical);
-		} else if (lookup_once(d, asked, DNS_CNAME, &c) == DNS_OK) {
-			target = xstrdup(c.rr[0].text);
+			chain_authentic = false;
 			dns_answer_free(&c);
 		} else {
 			dns_answer_free(&c);
@@ -932,6 +941,8 @@ lookup_uncached(struct dns *d, const char *name, enum dns_type type, struct dns_
 	free(asked);
 	if (a->status == DNS_NODATA && depth == 8)
 		set_error(a, DNS_TEMPERROR, "CNAME chain too long");
+	if (!chain_authentic)
+		a->authentic = false;
 	return a->status;
 }
 
