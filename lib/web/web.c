@@ -204,6 +204,27 @@ web_response_free(struct web_response *resp)
 	buf_free(&resp->body);
 }
 
+const char *
+web_status_text(unsigned status)
+{
+	switch (status) {
+	case 200: return "OK";
+	case 204: return "No Content";
+	case 301: return "Moved Permanently";
+	case 302: return "Found";
+	case 304: return "Not Modified";
+	case 400: return "Bad Request";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 413: return "Content Too Large";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 503: return "Service Unavailable";
+	}
+	return "";
+}
+
 void
 web_resp_header(struct web_response *resp, const char *name, const char *value)
 {

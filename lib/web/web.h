@@ -117,6 +117,9 @@ const char *web_arg(const struct web_request *req, const char *name);
 
 /* ---- responses ---- */
 
+/* Reason phrase of an HTTP status code (RFC 9110 section 15), "" when
+ * unknown. */
+const char *web_status_text(unsigned status);
 /* Add a header; CR and LF in value become spaces. */
 void web_resp_header(struct web_response *resp, const char *name, const char *value);
 /* Whether a header was added (name compared ignoring case). */

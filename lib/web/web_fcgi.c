@@ -63,7 +63,7 @@ out_begin(void *ctx, struct web_response *resp)
 	/* CGI response (RFC 3875 section 6.3.3): the Status header gives
 	 * the HTTP status. */
 	buf_init(&h);
-	buf_printf(&h, "Status: %u\r\n", resp->status);
+	buf_printf(&h, "Status: %u %s\r\n", resp->status, web_status_text(resp->status));
 	buf_append(&h, resp->headers.data, resp->headers.len);
 	if (resp->complete)
 		buf_printf(&h, "Content-Length: %zu\r\n", resp->body.len);
