@@ -189,6 +189,11 @@ http {
         return "\n".join(out)
 
 
+def error_code(resp):
+    """The error code of a JSON API answer, or None."""
+    return resp.json().get("error", {}).get("code")
+
+
 class Response:
     def __init__(self, resp, body):
         self.status = resp.status
