@@ -357,8 +357,9 @@ int web_api_parse(const char *body, size_t len, const struct web_api_method *m,
 /* ---- front-ends ---- */
 
 /* FastCGI main of a program: "-c mailstead.conf [-s socket]". Listens on
- * the app's socket from [web] (or -s), else on standard input (spawn-fcgi,
- * systemd), drops to [general] user, runs [web] threads workers. */
+ * -s, else on a listening socket passed as standard input (spawn-fcgi,
+ * systemd StandardInput=socket), else on the app's socket from [web];
+ * drops to [general] user, runs [web] threads workers. */
 int web_fcgi_main(const struct web_app *app, int argc, char **argv);
 
 /* libmicrohttpd server hosting apps on hostport ("127.0.0.1:1080"), one

@@ -254,8 +254,18 @@ web_fcgi_main(const struct web_app *app, int argc, char **argv)
 	memset(&srv, 0, sizeof(srv));
 	srv.app = app;
 	srv.max_body = conf->web.max_body;
-	if (sock_path == NULL)
-		sock_path = socket_of(app, conf);
+	if (sock_path == NULL) {
+		int listening = 0;
+		socklen_t len = sizeof(listening);
+
+		/* A listening socket on standard input was handed over on
+		 * purpose (spawn-fcgi, systemd StandardInput=socket): it wins
+		 * over the configured path; -s wins over both. */
+		if (getsockopt(0, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) == 0 && listening)
+			sock_path = "";
+		else
+			sock_path = socket_of(app, conf);
+	}
 	if (sock_path[0] != '\0') {
 		srv.sock = open_socket(sock_path, conf, &error);
 		if (srv.sock < 0)
@@ -265,7 +275,7 @@ web_fcgi_main(const struct web_app *app, int argc, char **argv)
 		socklen_t sl = sizeof(ss);
 
 		/* spawn-fcgi and systemd hand over the listening socket as
-		 * fd 0 (FCGI_LISTENSOCK_FILENO). */
+		 * fd 0 (FCGI_LISTENSOCK_FILENO of the FastCGI specification). */
 		if (getsockname(0, (struct sockaddr *)&ss, &sl) < 0)
 			ms_fatal("%s: no socket configured ([web] %s_socket or -s) and standard input "
 				"is not a socket", prog, app->name);

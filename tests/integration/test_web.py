@@ -10,6 +10,7 @@ import gzip
 import json
 import os
 import socket
+import subprocess
 import time
 import unittest
 
@@ -383,6 +384,36 @@ class TestStatic(Base):
         self.assertIn(b"Mailstead account", r.body)
         self.assertIn("script-src 'self'", r.header("Content-Security-Policy"))
         self.assertEqual(r.header("X-Content-Type-Options"), "nosniff")
+
+
+class TestSpawnFcgi(Base):
+    def test_socket_on_stdin(self):
+        """spawn-fcgi hands the program its listening socket as fd 0; the
+        program then serves there instead of its configured socket."""
+        spawn = harness.require_tool("spawn-fcgi", "spawn-fcgi")
+        sock = os.path.join(WEB.sockdir, "spawned.sock")
+        logf = open(SRV.logpath("spawned"), "ab")
+        proc = subprocess.Popen([spawn, "-n", "-s", sock, "-M", "0666", "--", webserver.FCGI["admin"],
+                                 "-c", SRV.conf], stdout=logf, stderr=subprocess.STDOUT)
+        logf.close()
+        try:
+            params = [(b"REQUEST_METHOD", b"POST"), (b"REQUEST_URI", b"/admin/api/Version"),
+                      (b"HTTP_HOST", b"localhost"), (b"CONTENT_LENGTH", b"14")]
+
+            def answer():
+                try:
+                    return webserver.fcgi_exchange(sock, webserver.fcgi_request(params, b'{"params": []}'))
+                except OSError:
+                    return None
+            out = harness.wait_for(answer, 20, 0.2)
+            self.assertIsNotNone(out, harness.tail(SRV.logpath("spawned")))
+            self.assertTrue(out.startswith(b"Status: 200"), out[:200])
+            self.assertIn(b'"result":"mailstead ', out)
+            # The configured socket still belongs to the nginx-facing program.
+            self.assertTrue(WEB.program_alive("admin"))
+        finally:
+            proc.terminate()
+            proc.wait(10)
 
 
 class TestMalformed(Base):
