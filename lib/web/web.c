@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "auth/ratelimit.h"
 #include "core/conf.h"
@@ -43,6 +44,18 @@ add_config_host(struct web_env *env, const char *h)
 	env->config_hosts[env->nconfig_hosts++] = s;
 }
 
+/* The configured directory; when that is the default and not installed
+ * (programs run from the build tree), the source tree's. */
+static const char *
+dir_or_source(const char *configured, const char *dflt, const char *source)
+{
+	struct stat st;
+
+	if (strcmp(configured, dflt) == 0 && stat(configured, &st) < 0 && stat(source, &st) == 0)
+		return source;
+	return configured;
+}
+
 struct web_env *
 web_env_new(struct conf *conf, struct db_pool *pool, struct store *st,
 	const char *templates_dir, const char *www_dir, const char **error_r)
@@ -53,8 +66,13 @@ web_env_new(struct conf *conf, struct db_pool *pool, struct store *st,
 	env->conf = conf;
 	env->pool = pool;
 	env->st = st;
-	env->templates_dir = xstrdup(templates_dir != NULL ? templates_dir : conf->web.templates);
-	env->www_dir = xstrdup(www_dir != NULL ? www_dir : conf->web.www);
+	if (templates_dir == NULL)
+		templates_dir = dir_or_source(conf->web.templates, MS_PKGDATADIR "/templates",
+			MS_SRCDIR "/templates");
+	if (www_dir == NULL)
+		www_dir = dir_or_source(conf->web.www, MS_PKGDATADIR "/www", MS_SRCDIR "/www");
+	env->templates_dir = xstrdup(templates_dir);
+	env->www_dir = xstrdup(www_dir);
 	env->auth_failures = ratelimit_new_auth_failures();
 	env->sessions = web_sessions_new();
 	env->files = web_files_new();
