@@ -29,6 +29,8 @@ int cmd_address_set(struct cli *cli, int argc, char **argv);
 int cmd_alias(struct cli *cli, int argc, char **argv);
 int cmd_ruleset(struct cli *cli, int argc, char **argv);
 int cmd_setaccountpassword(struct cli *cli, int argc, char **argv);
+/* The admin web interface's password (cmd_web.c). */
+int cmd_setadminpassword(struct cli *cli, int argc, char **argv);
 int cmd_localserve(struct cli *cli, int argc, char **argv);
 int cmd_tlspubkey(struct cli *cli, int argc, char **argv);
 int cmd_queue(struct cli *cli, int argc, char **argv);
@@ -61,9 +63,10 @@ int cli_read_password(const char *prompt, struct buf *out);
 int selfsigned_ensure(const char *cert_path, const char *key_path,
 	const char **error_r);
 
-/* Status page server for localserve (libmicrohttpd). */
+/* The localserve web server (libmicrohttpd): the account app at "/" and
+ * the admin app at "/admin/", with templates_dir and its sibling www/. */
 struct websrv;
-struct websrv *websrv_start(struct store *st, const char *hostport,
+struct websrv *websrv_start(struct cli *cli, const char *hostport,
 	const char *templates_dir, const char **error_r);
 void websrv_stop(struct websrv **w);
 

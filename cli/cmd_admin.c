@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "web/web.h"
 #include "core/util.h"
 #include "mail/addr.h"
 
@@ -259,6 +260,9 @@ cmd_setaccountpassword(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "mailstead: setaccountpassword: %s\n", error);
 		goto out;
 	}
+	/* Logged-in web sessions of the account end with the old password. */
+	if (web_sessions_remove_account_db(cli->pool, id, &error) < 0)
+		fprintf(stderr, "mailstead: setaccountpassword: removing web sessions: %s\n", error);
 	printf("password for %s updated\n", argv[1]);
 	rc = 0;
 out:

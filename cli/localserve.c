@@ -22,6 +22,7 @@
 #include "core/daemon.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "web/web.h"
 
 #define LS_USER "mailstead"
 #define LS_DOMAIN "localhost"
@@ -38,6 +39,7 @@ struct ls {
 	pid_t pids[3];
 	int64_t started[3];	/* ms, for restart backoff */
 	struct buf password;
+	struct buf admin_password;	/* of the admin web interface */
 	bool dir_created;	/* -dir did not exist before this run */
 	bool pg_started;	/* PostgreSQL runs: stop it on every exit */
 	int fails[3];		/* quick successive daemon failures */
@@ -511,7 +513,8 @@ write_config(struct ls *ls)
 	free(path);
 }
 
-/* Read PASSWORD=... from an existing localserve.env. */
+/* Read PASSWORD=... and ADMIN_PASSWORD=... from an existing
+ * localserve.env. */
 static void
 load_password(struct ls *ls)
 {
@@ -523,6 +526,10 @@ load_password(struct ls *ls)
 	if (ms_read_file(path, &env) == 0 && (p = strstr(env.data, "\nPASSWORD='")) != NULL) {
 		p += strlen("\nPASSWORD='");
 		buf_append(&ls->password, p, strcspn(p, "'\n"));
+	}
+	if (env.len > 0 && (p = strstr(env.data, "\nADMIN_PASSWORD='")) != NULL) {
+		p += strlen("\nADMIN_PASSWORD='");
+		buf_append(&ls->admin_password, p, strcspn(p, "'\n"));
 	}
 	buf_wipe(&env);
 	buf_free(&env);
@@ -549,6 +556,7 @@ write_env(struct ls *ls)
 	env_line(&b, "MAILSTEAD_DIR", ls->dir);
 	/* load_password finds the password on the line "PASSWORD='...'". */
 	env_line(&b, "PASSWORD", ls->password.data);
+	env_line(&b, "ADMIN_PASSWORD", ls->admin_password.data);
 	buf_printf(&v, "%s/mailstead.conf", ls->dir);
 	env_line(&b, "MAILSTEAD_CONF", v.data);
 	buf_printf(&b, "SMTP_PORT=%u\nSUBMISSION_PORT=%u\nSUBMISSIONS_PORT=%u\n"
@@ -600,6 +608,19 @@ setup_account(struct ls *ls, struct store *st)
 	ms_random_token(&ls->password, 12);
 	if (store_password_set(st, id, ls->password.data, &error) < 0)
 		ms_fatal("mailstead localserve: %s", error);
+}
+
+/* The admin web interface's password: made once, kept in localserve.env. */
+static void
+setup_admin_password(struct ls *ls, struct store *st)
+{
+	const char *error;
+
+	if (ls->admin_password.len > 0)
+		return;
+	ms_random_token(&ls->admin_password, 12);
+	if (web_admin_password_set(st->pool, ls->admin_password.data, &error) < 0)
+		ms_fatal("mailstead localserve: admin password: %s", error);
 }
 
 static pid_t
@@ -740,6 +761,7 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	log_init("mailstead-localserve", MS_LOG_INFO, 1);
 	buf_init(&ls.password);
+	buf_init(&ls.admin_password);
 	ls.pg_bindir = find_pg_bindir();
 	if (ls.pg_bindir == NULL)
 		ms_fatal("mailstead localserve: PostgreSQL server programs (initdb, pg_ctl) not found; "
@@ -814,6 +836,7 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 	}
 	load_password(&ls);
 	setup_account(&ls, st);
+	setup_admin_password(&ls, st);
 	write_env(&ls);
 
 	sigemptyset(&block);
@@ -824,7 +847,7 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 	for (i = 0; i < 3 && !ls_stop; i++)
 		ls.pids[i] = spawn_daemon(&ls, i);
 	http = xasprintf("127.0.0.1:%u", ls.http_port);
-	web = websrv_start(st, http, ls.templatesdir, &error);
+	web = websrv_start(cli, http, ls.templatesdir, &error);
 	if (web == NULL)
 		log_error(NULL, "ev=web-start-failed error=%s", lq(error));
 
@@ -839,12 +862,14 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 		"  IMAP:     127.0.0.1:%u (STARTTLS; plain-text login allowed on loopback),\n"
 		"            127.0.0.1:%u (TLS), user " LS_LOCALPART "@" LS_DOMAIN
 		", same certificate\n"
-		"  status:   http://%s/\n"
+		"  account:  http://%s/ (log in with the account and password above)\n"
+		"  admin:    http://%s/admin/ password %s\n"
+		"  status:   http://%s/status/\n"
 		"  psql:     . %s/localserve.env && psql\n"
 		"Press Ctrl-C to stop.\n\n",
 		ls.dir, ls.password.data, ls.smtp_port, ls.smtp_port, ls.submission_port,
 		ls.submissions_port, ls.dir, ls.submission_port, ls.imap_port, ls.imaps_port, http,
-		ls.dir);
+		http, ls.admin_password.data, http, ls.dir);
 	while (!ls_stop) {
 		sigsuspend(&old);
 		if (ls_child) {
@@ -866,6 +891,8 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 	free(conf_path);
 	buf_wipe(&ls.password);
 	buf_free(&ls.password);
+	buf_wipe(&ls.admin_password);
+	buf_free(&ls.admin_password);
 	for (i = 0; i < 3; i++)
 		free(ls.paths_sbin[i]);
 	free(ls.sqldir);

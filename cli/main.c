@@ -29,7 +29,8 @@ static const struct command commands[] = {
 	  "(127.0.0.1:1025; submission on 1587 with STARTTLS and 1465 with TLS, using\n"
 	  "a self-signed certificate made once in DIR/tls), imapd (127.0.0.1:1143 with\n"
 	  "STARTTLS, 1993 with TLS, same certificate) and\n"
-	  "a status web page (127.0.0.1:1080). Logs go to standard output; Ctrl-C or SIGTERM stops\n"
+	  "the web interfaces on 127.0.0.1:1080 (account at /, admin at /admin/ with the\n"
+	  "printed admin password, a status page at /status/). Logs go to standard output; Ctrl-C or SIGTERM stops\n"
 	  "everything. Running it again resumes with the same data. DIR/mailstead.conf\n"
 	  "works with every other command (mailstead -c DIR/mailstead.conf ...) and\n"
 	  "DIR/localserve.env can be sourced by shell scripts. When started as root,\n"
@@ -125,6 +126,10 @@ static const struct command commands[] = {
 	{ "setaccountpassword", cmd_setaccountpassword, "setaccountpassword ACCOUNT",
 	  "Set the password of ACCOUNT, read from standard input (asked twice on a\n"
 	  "terminal). Stores a yescrypt hash and the SCRAM/CRAM-MD5 secrets." },
+	{ "setadminpassword", cmd_setadminpassword, "setadminpassword",
+	  "Set the password of the admin web interface (mailstead-admin, /admin/),\n"
+	  "read from standard input (asked twice on a terminal). Ends all admin web\n"
+	  "sessions." },
 	{ "queue", cmd_queue,
 	  "queue list|add|dump|hold|unhold|drop|schedule|fail|requiretls|transport|holdrules|\n"
 	  "      retired|routes|suppress|webhook ... (help queue)",

@@ -69,6 +69,18 @@ static const struct conf_key keys[] = {
 	{ "imap", "search_progress_interval", CT_DURATION, O(imap.search_progress_interval), "10s", false, 0, 3600 },
 
 	{ "web", "listen", CT_HOSTPORTS, O(web.listen), "", false, 0, 0 },
+	{ "web", "templates", CT_STR, O(web.templates), MS_PKGDATADIR "/templates", false, 1, 0 },
+	{ "web", "www", CT_STR, O(web.www), MS_PKGDATADIR "/www", false, 1, 0 },
+	{ "web", "admin_socket", CT_STR, O(web.admin_socket), "", false, 0, 0 },
+	{ "web", "account_socket", CT_STR, O(web.account_socket), "", false, 0, 0 },
+	{ "web", "socket_group", CT_STR, O(web.socket_group), "", false, 0, 0 },
+	{ "web", "threads", CT_UINT, O(web.threads), "8", false, 1, 256 },
+	{ "web", "max_body", CT_SIZE, O(web.max_body), "1m", false, 1024, (uint64_t)1 << 32 },
+	{ "web", "admin_session_idle", CT_DURATION, O(web.admin_session_idle), "12h", false, 1, 30 * 86400 },
+	{ "web", "account_session_idle", CT_DURATION, O(web.account_session_idle), "24h", false, 1, 30 * 86400 },
+	{ "web", "login_failure_delay", CT_DURATION, O(web.login_failure_delay), "1s", false, 0, 60 },
+	{ "web", "trust_forwarded", CT_BOOL, O(web.trust_forwarded), "no", false, 0, 0 },
+	{ "web", "access_log", CT_BOOL, O(web.access_log), "yes", false, 0, 0 },
 
 	{ "dns", "zone_file", CT_STR, O(dns.zone_file), "", false, 0, 0 },
 	{ "dns", "trust_anchor", CT_STR, O(dns.trust_anchor), "", false, 0, 0 },

@@ -103,6 +103,21 @@ struct conf {
 
 	struct {
 		struct conf_strlist listen;	/* libmicrohttpd server (localserve) */
+		char *templates;	/* directory of templates/ */
+		char *www;		/* directory of www/ (static assets) */
+		/* FastCGI unix sockets of the programs; "" means standard
+		 * input (spawn-fcgi, systemd socket activation). */
+		char *admin_socket, *account_socket;
+		char *socket_group;	/* group of the sockets (the web server's) */
+		uint64_t threads;	/* FastCGI worker threads per program */
+		uint64_t max_body;	/* bytes of a request body */
+		uint64_t admin_session_idle;	/* seconds */
+		uint64_t account_session_idle;	/* seconds, also webmail */
+		uint64_t login_failure_delay;	/* seconds before a failed login answers */
+		/* Trust X-Forwarded-Proto/-For (a proxy in front of the web
+		 * server that does not pass HTTPS/REMOTE_ADDR itself). */
+		bool trust_forwarded;
+		bool access_log;	/* one logfmt line per request */
 	} web;
 
 	struct {

@@ -668,6 +668,8 @@ class Server:
         self.pg = None
         self.procs = {}
         self.ports = {}
+        # Extra sections appended to mailstead.conf (e.g. "[web]\n...").
+        self.extra_conf = ""
 
     # -- paths
     @property
@@ -785,7 +787,7 @@ class Server:
             out.append("[%s]" % sect)
             out += ["%s = %s" % (k, v) for k, v in kv.items()]
             out.append("")
-        return "\n".join(out)
+        return "\n".join(out) + self.extra_conf
 
     @property
     def zone_path(self):

@@ -516,12 +516,39 @@ class LocalserveTest(harness.TestCase):
 
     def test_4_status_page(self):
         env = self.first_env or self.env()
-        with urllib.request.urlopen("http://127.0.0.1:%d/" % self.http_port, timeout=20) as resp:
+        with urllib.request.urlopen("http://127.0.0.1:%d/status/" % self.http_port, timeout=20) as resp:
             self.assertEqual(resp.status, 200)
             page = resp.read().decode("utf-8", "replace")
         self.assertIn(env["ACCOUNT"], page)
         self.assertRegex(page, re.escape(env["ACCOUNT"]) + r"(?s:.){0,400}?\b3\b",
                          "status page does not show 3 messages for the account")
+
+    def test_4_web_interfaces(self):
+        """The account and admin programs in-process (libmicrohttpd), at the
+        production paths, with the printed credentials."""
+        import webserver
+        env = self.first_env or self.env()
+        self.assertIn("ADMIN_PASSWORD", env)
+        self.assertIn(env["ADMIN_PASSWORD"], self.output() or harness.tail(self.log, 200))
+        c = webserver.WebClient(self.http_port, "/")
+        r = c.request("GET", "/")
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"Mailstead account", r.body)
+        self.assertIn("script-src 'self'", r.header("Content-Security-Policy"))
+        self.assertEqual(c.request("GET", "/style.css").status, 200)
+        c.login(env["PASSWORD"], env["ACCOUNT"])
+        self.assertEqual(c.result("Account")["name"], env["ACCOUNT"])
+        self.assertEqual(webserver.error_code(c.api("Account", csrf=False)), "user:noAuth")
+        r = c.api("Version", raw_body=b"{")
+        self.assertEqual(r.status, 400)
+        r = c.request("GET", "/%2e%2e/mailstead.conf")
+        self.assertEqual(r.status, 400)
+        a = webserver.WebClient(self.http_port, "/admin/")
+        self.assertEqual(a.request("GET", "/admin").status, 301)
+        a.login(env["ADMIN_PASSWORD"])
+        self.assertIn("localhost", [d["name"] for d in a.result("Domains")])
+        a.host = "www.example.org"
+        self.assertEqual(a.request("GET", "/admin/").status, 404)
 
     def test_5_sigterm_stops_everything_then_resume(self):
         env = self.first_env or self.env()
