@@ -68,7 +68,12 @@ static const struct command commands[] = {
 	  "  account webhook ACCOUNT clear outgoing|incoming\n"
 	  "  account webhook ACCOUNT keep-retired DURATION\n"
 	  "      Keep finished webhook calls this long (e.g. 7d; 0: not at all) for\n"
-	  "      queue webhook retired list." },
+	  "      queue webhook retired list.\n"
+	  "  account fromid-login ACCOUNT [add|rm ADDRESS]\n"
+	  "      List, add or remove fromid login addresses (e.g. user+app@example.org):\n"
+	  "      webapi logins with one of them (and the account password) send with a\n"
+	  "      unique MAIL FROM per recipient after the domain's catch-all separator,\n"
+	  "      so DSNs name the message (FromID in Send and in webhooks)." },
 	{ "address", cmd_address,
 	  "address add ADDRESS ACCOUNT | address rm ADDRESS | address set ADDRESS SETTING VALUE",
 	  "Deliver mail for ADDRESS to ACCOUNT (an account name or one of its\n"
