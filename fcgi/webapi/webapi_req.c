@@ -219,16 +219,12 @@ wa_request_parse(const char *content_type, const char *body, size_t len,
 	*root_r = NULL;
 	buf_init(&form);
 	media_type(content_type, mt, sizeof(mt));
-	if (mt[0] == '\0') {
-		const char *p = skip_ws(body, body + len);
-
-		/* curl --data-binary without -H: take what it looks like. */
-		if (p < body + len && *p == '{')
-			snprintf(mt, sizeof(mt), "application/json");
-		else
-			snprintf(mt, sizeof(mt), "application/x-www-form-urlencoded");
-	}
-	if (strcmp(mt, "application/x-www-form-urlencoded") == 0) {
+	/* "curl -d '{...}'" says form-urlencoded but sends JSON: a body
+	 * starting with "{" cannot be a form with field "request". */
+	if (mt[0] == '\0')
+		snprintf(mt, sizeof(mt), "application/x-www-form-urlencoded");
+	if (strcmp(mt, "application/x-www-form-urlencoded") == 0 &&
+	    (skip_ws(body, body + len) == body + len || *skip_ws(body, body + len) != '{')) {
 		if (form_request(body, len, &form, err) < 0)
 			goto fail;
 		js = form.data;
@@ -238,7 +234,8 @@ wa_request_parse(const char *content_type, const char *body, size_t len,
 			"or as form field \"request\" (application/x-www-form-urlencoded), with files "
 			"base64-encoded in InlineFiles/AttachedFiles");
 		goto fail;
-	} else if (strcmp(mt, "application/json") != 0) {
+	} else if (strcmp(mt, "application/json") != 0 &&
+		   strcmp(mt, "application/x-www-form-urlencoded") != 0) {
 		buf_printf(err, "unknown content-type %s: use application/json or "
 			"application/x-www-form-urlencoded", mt);
 		goto fail;
