@@ -249,12 +249,20 @@ wa_request_parse(const char *content_type, const char *body, size_t len,
 		buf_puts(err, "out of memory");
 		goto fail;
 	}
+	/* RFC 8259 exactly, as the reference's decoder: no trailing commas,
+	 * no single quotes, no comments. */
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	root = json_tokener_parse_ex(tok, js, (int)jlen);
 	jerr = json_tokener_get_error(tok);
 	if (root == NULL && jerr == json_tokener_continue)
 		jerr = json_tokener_error_parse_eof;
 	end = js + (root != NULL ? (size_t)json_tokener_get_parse_end(tok) : 0);
 	json_tokener_free(tok);
+	if (root != NULL && skip_ws(end, js + jlen) != js + jlen) {
+		buf_puts(err, "parsing request: data after the JSON object");
+		json_object_put(root);
+		goto fail;
+	}
 	if (root == NULL || jerr != json_tokener_success) {
 		buf_printf(err, "parsing request: malformed JSON: %s",
 			json_tokener_error_desc(jerr));

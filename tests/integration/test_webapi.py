@@ -504,7 +504,7 @@ class RequestTest(Base):
         self.expect(call("Send", body=b'{"To": [', content_type="application/json"),
                     400, "protocol", "malformed JSON")
         self.expect(call("Send", body=b'{"Text": "a"} {}', content_type="application/json"),
-                    400, "protocol", "after the JSON")
+                    400, "protocol", "malformed JSON")
         self.expect(call("Send", body=b'[1]', content_type="application/json"),
                     400, "protocol", "JSON object")
         self.expect(call("Send", {"To": "x@sink.test", "Text": "a"}),
