@@ -154,3 +154,37 @@ int wa_server_error(struct wa_call *c, const char *what, const char *error);
 extern const struct wa_field wa_send_fields[];
 extern const size_t wa_send_nfields;
 int wa_send(struct wa_call *c);
+
+/* Local recipients of Send (webapi_local.c). */
+struct queue_rcpt;
+struct store_recipient;
+
+struct wa_local {
+	struct store_recipient *r;	/* one per recipient */
+	bool *is_local;			/* delivered here, not queued */
+	size_t n, nlocal;
+	size_t ncopies;			/* copies stored */
+	/* External members of local aliases, for the queue. */
+	char **fwd_localparts, **fwd_domains;
+	size_t nforwards;
+};
+void wa_local_free(struct wa_local *l);
+/* Look up the n recipients: ours (is_local), or elsewhere. Unknown,
+ * disabled or refusing local addresses are the caller's error (-1 with
+ * the call's error set). */
+int wa_local_lookup(struct wa_call *c, const struct queue_rcpt *rcpts, size_t n,
+	struct wa_local *l);
+
+struct wa_local_msg {
+	const char *path;		/* the composed message, fsync'd */
+	const struct buf *msg;		/* its bytes */
+	const struct buf *prefix;	/* Received, DKIM-Signature */
+	const struct buf *local_prefix;	/* Return-Path and prefix */
+	const char *mailfrom;		/* sender address */
+	const char *from_localpart, *from_domain;
+};
+/* Store the copies for the local recipients through the delivery plan;
+ * external alias members are added to l's forwards. Returns 0 (durable)
+ * or -1 with the call's error set and nothing stored. */
+int wa_local_deliver(struct wa_call *c, const struct wa_local_msg *m,
+	const struct queue_rcpt *rcpts, size_t n, struct wa_local *l);

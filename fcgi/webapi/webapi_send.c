@@ -6,6 +6,7 @@
  * Error codes are the reference's (webapisrv/server.go). */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -404,13 +405,16 @@ wa_send(struct wa_call *c)
 	struct send_addrs from, to, cc, bcc, reply_to;
 	struct wa_file *inl = NULL, *att = NULL;
 	size_t ninl = 0, natt = 0, nrcpt = 0, i, nrefs = 0, nhdrs = 0;
-	struct queue_rcpt *rcpts = NULL;
+	struct queue_rcpt *rcpts = NULL, *qrcpts = NULL;
+	struct wa_local local;
+	ptrdiff_t *qidx = NULL;
+	size_t nq = 0;
 	struct buf *fromids = NULL, *keys = NULL;
 	const char **keyv = NULL, **refs = NULL, *(*hdrs)[2] = NULL;
 	const char *subject = wa_str(rq, "Subject"), *text = wa_str(rq, "Text"),
 		*html = wa_str(rq, "HTML"), *error;
 	char *full_name = NULL, *separators = NULL, *path = NULL, *sender_lp = NULL;
-	struct buf msgid, msg, prefix, sigs, freq, base;
+	struct buf msgid, msg, prefix, sigs, freq, base, lprefix, mailfrom;
 	struct queue_extra extra;
 	struct queue_msg_in qm;
 	struct wa_msg wm;
@@ -424,6 +428,9 @@ wa_send(struct wa_call *c)
 	memset(&bcc, 0, sizeof(bcc));
 	memset(&reply_to, 0, sizeof(reply_to));
 	memset(&extra, 0, sizeof(extra));
+	memset(&local, 0, sizeof(local));
+	buf_init(&lprefix);
+	buf_init(&mailfrom);
 	buf_init(&msgid);
 	buf_init(&msg);
 	buf_init(&prefix);
@@ -623,6 +630,10 @@ wa_send(struct wa_call *c)
 			"recipientLimitReached", "%s", queue_refusal_text(reason, limit));
 		goto out;
 	}
+	/* Our own recipients are delivered here, as submission does; with
+	 * FutureRelease everything waits in the queue. */
+	if (next_attempt == 0 && wa_local_lookup(c, rcpts, nrcpt, &local) < 0)
+		goto out;
 
 	format_addrs(c, &from, utf8);
 	format_addrs(c, &to, utf8);
@@ -691,43 +702,83 @@ wa_send(struct wa_call *c)
 		}
 	}
 
-	memset(&qm, 0, sizeof(qm));
-	qm.path = path;
-	qm.prefix = prefix.data;
-	qm.prefix_len = prefix.len;
-	qm.account_id = c->req->account_id;
-	qm.sender_localpart = sender_lp;
-	qm.sender_domain = from.parsed[0].domain;
-	qm.has_8bit = utf8;
-	qm.smtputf8 = utf8;
-	qm.message_id = msgid.data;
-	qm.subject = subject;
-	qm.require_tls = !wa_has(rq, "RequireTLS") ? QUEUE_TLS_DEFAULT :
-		wa_bool(rq, "RequireTLS") ? QUEUE_TLS_REQUIRED : QUEUE_TLS_NOT_REQUIRED;
-	qm.next_attempt = next_attempt;
-	qm.future_release_request = freq.len > 0 ? freq.data : NULL;
-	qm.extra = &extra;
-	qm.check_limits = true;
-	qids = xcalloc(nrcpt, sizeof(*qids));
-	r = queue_add(st, &qm, rcpts, nrcpt, qids, &error);
-	if (r == QUEUE_LIMIT_MESSAGES || r == QUEUE_LIMIT_FIRST_TIME) {
-		wa_error(c, r == QUEUE_LIMIT_MESSAGES ? "messageLimitReached" :
-			"recipientLimitReached", "%s", error);
-		goto out;
+	mail_addr_format(&mailfrom, &from.parsed[0], true);
+	/* Local copies first, then the queue: a failure after the local
+	 * delivery makes a retrying client store duplicates in our own
+	 * mailboxes, the other order could send to the world twice (see
+	 * smtp_submit.c). */
+	if (local.nlocal > 0) {
+		struct wa_local_msg lm;
+
+		buf_printf(&lprefix, "Return-Path: <%s>\r\n", mailfrom.data);
+		buf_append(&lprefix, prefix.data, prefix.len);
+		memset(&lm, 0, sizeof(lm));
+		lm.path = path;
+		lm.msg = &msg;
+		lm.prefix = &prefix;
+		lm.local_prefix = &lprefix;
+		lm.mailfrom = mailfrom.data;
+		lm.from_localpart = from.parsed[0].localpart;
+		lm.from_domain = from.parsed[0].domain;
+		if (wa_local_deliver(c, &lm, rcpts, nrcpt, &local) < 0)
+			goto out;
 	}
-	if (r != 0) {
-		wa_server_error(c, "adding messages to the delivery queue", error);
-		goto out;
+	/* The queue: remote recipients, and external alias members. */
+	qrcpts = xcalloc(nrcpt + local.nforwards + 1, sizeof(*qrcpts));
+	qidx = xcalloc(nrcpt + 1, sizeof(*qidx));
+	for (i = 0; i < nrcpt; i++) {
+		qidx[i] = -1;
+		if (local.is_local == NULL || !local.is_local[i]) {
+			qidx[i] = (ptrdiff_t)nq;
+			qrcpts[nq++] = rcpts[i];
+		}
+	}
+	for (i = 0; i < local.nforwards; i++) {
+		qrcpts[nq].localpart = local.fwd_localparts[i];
+		qrcpts[nq].domain = local.fwd_domains[i];
+		qrcpts[nq].from_id = NULL;
+		nq++;
+	}
+	qids = xcalloc(nq + 1, sizeof(*qids));
+	if (nq > 0) {
+		memset(&qm, 0, sizeof(qm));
+		qm.path = path;
+		qm.prefix = prefix.data;
+		qm.prefix_len = prefix.len;
+		qm.account_id = c->req->account_id;
+		qm.sender_localpart = sender_lp;
+		qm.sender_domain = from.parsed[0].domain;
+		qm.has_8bit = utf8;
+		qm.smtputf8 = utf8;
+		qm.message_id = msgid.data;
+		qm.subject = subject;
+		qm.require_tls = !wa_has(rq, "RequireTLS") ? QUEUE_TLS_DEFAULT :
+			wa_bool(rq, "RequireTLS") ? QUEUE_TLS_REQUIRED : QUEUE_TLS_NOT_REQUIRED;
+		qm.next_attempt = next_attempt;
+		qm.future_release_request = freq.len > 0 ? freq.data : NULL;
+		qm.extra = &extra;
+		qm.check_limits = true;
+		r = queue_add(st, &qm, qrcpts, nq, qids, &error);
+		if (r == QUEUE_LIMIT_MESSAGES || r == QUEUE_LIMIT_FIRST_TIME) {
+			wa_error(c, r == QUEUE_LIMIT_MESSAGES ? "messageLimitReached" :
+				"recipientLimitReached", "%s", error);
+			goto out;
+		}
+		if (r != 0) {
+			wa_server_error(c, "adding messages to the delivery queue", error);
+			goto out;
+		}
 	}
 	{
 		struct buf ids;
 
 		buf_init(&ids);
-		for (i = 0; i < nrcpt; i++)
+		for (i = 0; i < nq; i++)
 			buf_printf(&ids, "%s%lld", i ? "," : "", (long long)qids[i]);
-		log_info(c->req->cid, "proto=http app=webapi ev=send account=%s rcpts=%zu size=%zu "
-			"messageid=%s queueids=%s fromid=%s", lq(c->req->account_name), nrcpt,
-			msg.len, lq(msgid.data), ids.data, use_fromid ? "yes" : "no");
+		log_info(c->req->cid, "proto=http app=webapi ev=send account=%s rcpts=%zu local=%zu "
+			"copies=%zu queued=%zu size=%zu messageid=%s queueids=%s fromid=%s",
+			lq(c->req->account_name), nrcpt, local.nlocal, local.ncopies, nq, msg.len,
+			lq(msgid.data), ids.data, use_fromid ? "yes" : "no");
 		buf_free(&ids);
 	}
 	if (wa_bool(rq, "SaveSent") && save_sent(c, &bcc, utf8, &prefix, &msg) < 0)
@@ -741,9 +792,11 @@ wa_send(struct wa_call *c)
 			i - to.n - cc.n);
 
 		json_object_object_add(o, "Address", json_object_new_string(wa_str(e, "Address")));
-		json_object_object_add(o, "QueueMsgID", json_object_new_int64(qids[i]));
+		/* 0: delivered to a local mailbox at once, not queued. */
+		json_object_object_add(o, "QueueMsgID",
+			json_object_new_int64(qidx[i] >= 0 ? qids[qidx[i]] : 0));
 		json_object_object_add(o, "FromID", json_object_new_string(
-			fromids != NULL ? fromids[i].data : ""));
+			fromids != NULL && qidx[i] >= 0 ? fromids[i].data : ""));
 		json_object_array_add(subs, o);
 	}
 	c->result = json_object_new_object();
@@ -785,5 +838,10 @@ out:
 	buf_free(&sigs);
 	buf_free(&freq);
 	buf_free(&base);
+	buf_free(&lprefix);
+	buf_free(&mailfrom);
+	wa_local_free(&local);
+	free(qrcpts);
+	free(qidx);
 	return rc;
 }

@@ -150,7 +150,10 @@ def ok(method, request, **kw):
 
 
 def queue_count():
-    return int(SRV.psql("SELECT count(*) FROM queue")[0][0])
+    """Queue ids taken so far (the sequence of queue and queue_retired):
+    unchanged when nothing was queued, whatever queued delivered since."""
+    return int(SRV.psql("SELECT last_value + CASE WHEN is_called THEN 1 ELSE 0 END"
+                        " FROM queue_id_seq")[0][0])
 
 
 def sink_message(rcpt, timeout=60):
@@ -286,6 +289,39 @@ class SendTest(Base):
             self.assertIn(res["MessageID"].encode(), d[0][1])
         finally:
             m.logout()
+
+    def test_local_recipient_read_over_imap(self):
+        subject = unique("local")
+        remote = "%s@sink.test" % unique("mix").replace("-", "")
+        data = os.urandom(2000)
+        res = ok("Send", {"To": [{"Name": "Other", "Address": OTHER}, {"Address": remote}],
+                          "Subject": subject, "Text": "hi other\n",
+                          "AttachedFiles": [{"Name": "d.bin", "Data": base64.b64encode(data).decode()}]})
+        subs = {s["Address"]: s for s in res["Submissions"]}
+        # Delivered here at once (no queue message), the other queued.
+        self.assertEqual(subs[OTHER]["QueueMsgID"], 0)
+        self.assertGreater(subs[remote]["QueueMsgID"], 0)
+        m = SRV.imap(user=OTHER, password=OTHER_PASSWORD)
+        try:
+            m.select("INBOX")
+            typ, d = m.search(None, "SUBJECT", subject)
+            self.assertEqual(len(d[0].split()), 1, d)
+            typ, d = m.fetch(d[0].decode(), "(BODY.PEEK[])")
+        finally:
+            m.logout()
+        msg = email.message_from_bytes(d[0][1], policy=email.policy.default)
+        self.assertEqual(msg["Return-Path"], "<%s>" % USER)
+        self.assertIn("d=example.org", msg["DKIM-Signature"])
+        att = [p for p in msg.walk() if p.get_filename() == "d.bin"][0]
+        self.assertEqual(att.get_content(), data)
+        self.assertTrue(sink_message(remote))
+        self.assertEqual(SINK.delivered_to(OTHER), [])
+        # An address of our domain that does not exist: refused, nothing sent.
+        n = queue_count()
+        r = call("Send", {"To": [{"Address": "nobody-here@example.org"}, {"Address": remote}],
+                          "Text": "x"})
+        self.assertEqual((r.status, r.json()["Code"]), (400, "badAddress"))
+        self.assertEqual(queue_count(), n)
 
     def test_smtputf8_address(self):
         rcpt = "zoë%s@sink.test" % unique("u").replace("-", "")
