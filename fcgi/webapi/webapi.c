@@ -6,6 +6,10 @@
  * reference's (webapi/webapi.go, webapisrv/server.go). */
 #include "config.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +61,149 @@ error_resp(struct web_response *resp, unsigned status, const char *code, const c
 
 /* ---- login ---- */
 
+/* Applications authenticate every call, and a password hash (yescrypt)
+ * costs tens of milliseconds by design. A successful login is remembered
+ * under HMAC-SHA256(process secret, user NUL password) with the account's
+ * password hash of that moment: a later call with the same credentials
+ * only rereads the stored hash and login_disabled (one small query), so a
+ * password change or disabled login takes effect at once. The mapping of
+ * a login address to its account is trusted for AUTH_CACHE_TTL_MS. */
+#define AUTH_CACHE_SIZE 256
+#define AUTH_CACHE_TTL_MS (60 * 1000)
+
+struct auth_entry {
+	unsigned char key[32];
+	int64_t account_id;
+	char *account_name;
+	char *hash;
+	int64_t expires_ms;	/* monotonic; 0: free slot */
+};
+
+static struct {
+	pthread_mutex_t mu;
+	unsigned char secret[32];
+	bool have_secret;
+	struct auth_entry v[AUTH_CACHE_SIZE];
+	size_t next;		/* round-robin replacement */
+} auth_cache = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void
+auth_key(const char *username, const char *password, unsigned char key[32])
+{
+	unsigned int len = 32;
+	struct buf m;
+
+	buf_init(&m);
+	buf_puts(&m, username);
+	buf_putc(&m, '\0');
+	buf_puts(&m, password);
+	pthread_mutex_lock(&auth_cache.mu);
+	if (!auth_cache.have_secret) {
+		ms_random(auth_cache.secret, sizeof(auth_cache.secret));
+		auth_cache.have_secret = true;
+	}
+	pthread_mutex_unlock(&auth_cache.mu);
+	HMAC(EVP_sha256(), auth_cache.secret, sizeof(auth_cache.secret),
+		(const unsigned char *)m.data, m.len, key, &len);
+	buf_wipe(&m);
+	buf_free(&m);
+}
+
+/* A cached login: 1 with the account (name in the request arena) and its
+ * hash then (malloc'd), 0 when none. */
+static int
+auth_cache_get(struct web_request *req, const unsigned char key[32], int64_t *id_r,
+	const char **name_r, char **hash_r)
+{
+	int64_t now = ms_mono_ms();
+	size_t i;
+
+	pthread_mutex_lock(&auth_cache.mu);
+	for (i = 0; i < AUTH_CACHE_SIZE; i++) {
+		struct auth_entry *e = &auth_cache.v[i];
+
+		if (e->expires_ms == 0 || CRYPTO_memcmp(e->key, key, 32) != 0)
+			continue;
+		if (e->expires_ms < now)
+			break;
+		*id_r = e->account_id;
+		*name_r = web_strdup(req, e->account_name);
+		*hash_r = xstrdup(e->hash);
+		pthread_mutex_unlock(&auth_cache.mu);
+		return 1;
+	}
+	pthread_mutex_unlock(&auth_cache.mu);
+	return 0;
+}
+
+static void
+auth_cache_drop(const unsigned char key[32])
+{
+	size_t i;
+
+	pthread_mutex_lock(&auth_cache.mu);
+	for (i = 0; i < AUTH_CACHE_SIZE; i++)
+		if (auth_cache.v[i].expires_ms != 0 &&
+		    CRYPTO_memcmp(auth_cache.v[i].key, key, 32) == 0) {
+			free(auth_cache.v[i].account_name);
+			free(auth_cache.v[i].hash);
+			memset(&auth_cache.v[i], 0, sizeof(auth_cache.v[i]));
+		}
+	pthread_mutex_unlock(&auth_cache.mu);
+}
+
+static void
+auth_cache_put(const unsigned char key[32], int64_t id, const char *name, const char *hash)
+{
+	struct auth_entry *e;
+
+	auth_cache_drop(key);
+	pthread_mutex_lock(&auth_cache.mu);
+	e = &auth_cache.v[auth_cache.next];
+	auth_cache.next = (auth_cache.next + 1) % AUTH_CACHE_SIZE;
+	free(e->account_name);
+	free(e->hash);
+	memcpy(e->key, key, 32);
+	e->account_id = id;
+	e->account_name = xstrdup(name);
+	e->hash = xstrdup(hash);
+	e->expires_ms = ms_mono_ms() + AUTH_CACHE_TTL_MS;
+	pthread_mutex_unlock(&auth_cache.mu);
+}
+
+/* The account's password hash now, NULL when the login is disabled or
+ * the account is gone (malloc'd). */
+static char *
+current_hash(struct store *st, int64_t id, const char **error_r, bool *failed_r)
+{
+	PGresult *res;
+	PGconn *c;
+	char *h = NULL;
+
+	*failed_r = false;
+	c = db_get(st->pool, error_r);
+	if (c == NULL) {
+		*failed_r = true;
+		return NULL;
+	}
+	{
+		const char *params[1] = { db_i64(id) };
+
+		res = db_exec_prepared(c, "webapi_login_hash",
+			"SELECT c.password_hash FROM accounts a JOIN credentials c ON c.account_id = a.id"
+			" WHERE a.id = $1 AND a.login_disabled IS NULL", 1, params, NULL, NULL, error_r);
+	}
+	db_put(st->pool, c);
+	if (res == NULL) {
+		*failed_r = true;
+		return NULL;
+	}
+	if (PQntuples(res) == 1)
+		h = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return h;
+}
+
 /* The account for username/password: a login address (or account name)
  * as for the other logins, or one of the account's fromid login
  * addresses. */
@@ -65,13 +212,34 @@ webapi_login(struct web_request *req, const char *username, const char *password
 	int64_t *account_id_r, const char **account_name_r, const char **error_r)
 {
 	struct store *st = web_env_store(req->env);
-	const char *login = username;
+	const char *login = username, *cname = NULL;
+	unsigned char key[32];
+	char *chash = NULL, *now_hash;
 	int64_t id = 0;
 	PGresult *res;
 	PGconn *c;
+	bool failed;
 	int ok, found;
 
 	*account_name_r = NULL;
+	auth_key(username, password, key);
+	if (auth_cache_get(req, key, &id, &cname, &chash)) {
+		now_hash = current_hash(st, id, error_r, &failed);
+		if (failed) {
+			free(chash);
+			return -1;
+		}
+		ok = now_hash != NULL && strcmp(now_hash, chash) == 0;
+		free(now_hash);
+		free(chash);
+		if (ok) {
+			explicit_bzero(key, sizeof(key));
+			*account_id_r = id;
+			*account_name_r = cname;
+			return 1;
+		}
+		auth_cache_drop(key);
+	}
 	c = db_get(st->pool, error_r);
 	if (c == NULL)
 		return -1;
@@ -104,8 +272,14 @@ webapi_login(struct web_request *req, const char *username, const char *password
 	if (PQntuples(res) == 1)
 		*account_name_r = web_strdup(req, PQgetvalue(res, 0, 0));
 	PQclear(res);
-	if (ok)
+	if (ok) {
 		*account_id_r = id;
+		now_hash = current_hash(st, id, error_r, &failed);
+		if (now_hash != NULL && *account_name_r != NULL)
+			auth_cache_put(key, id, *account_name_r, now_hash);
+		free(now_hash);
+	}
+	explicit_bzero(key, sizeof(key));
 	return ok;
 }
 

@@ -515,6 +515,22 @@ class AuthTest(Base):
                         " AND remote_ip = :'ip' ORDER BY result", ip=ip)
         self.assertEqual(rows, [["badcreds"], ["ok"]])
 
+    def test_password_change_and_disabled_login_apply_at_once(self):
+        # Logins are cached (no password hashing per call) but checked
+        # against the stored hash on every call.
+        acct = unique("pw") + "@example.org"
+        SRV.add_account(acct, "first-pass-1")
+        ip = harness.fresh_ip()
+        for _ in range(3):
+            ok("SuppressionList", {}, user=acct, password="first-pass-1", source_ip=ip)
+        SRV.cli("setaccountpassword", acct, input="second-pass-2\n")
+        r = call("SuppressionList", {}, user=acct, password="first-pass-1", source_ip=ip)
+        self.assertEqual(r.status, 401)
+        ok("SuppressionList", {}, user=acct, password="second-pass-2", source_ip=ip)
+        SRV.psql("UPDATE accounts SET login_disabled = 'no' WHERE name = :'a'", a=acct)
+        r = call("SuppressionList", {}, user=acct, password="second-pass-2", source_ip=ip)
+        self.assertEqual(r.status, 401)
+
     def test_rate_limit(self):
         ip = harness.fresh_ip()
         statuses = [call("SuppressionList", {}, password="wrong%d" % i, source_ip=ip).status
