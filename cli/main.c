@@ -135,6 +135,14 @@ static const struct command commands[] = {
 	  "Set the password of the admin web interface (mailstead-admin, /admin/),\n"
 	  "read from standard input (asked twice on a terminal). Ends all admin web\n"
 	  "sessions." },
+	{ "webapi", cmd_webapi, "webapi [-url URL] [-user ADDRESS] METHOD [JSON]",
+	  "Call a webapi method (POST URL/METHOD, default URL\n"
+	  "http://127.0.0.1:1080/webapi/v0/, as localserve; or $MAILSTEAD_WEBAPI_URL)\n"
+	  "with the JSON request (default {}) as ADDRESS (or $MAILSTEAD_WEBAPI_USER)\n"
+	  "and the password of $MAILSTEAD_WEBAPI_PASSWORD or standard input. Prints\n"
+	  "the answer; exits 1 unless it is HTTP 200. E.g.\n"
+	  "  mailstead webapi -user you@example.org Send \\\n"
+	  "    '{\"To\": [{\"Address\": \"jane@example.com\"}], \"Text\": \"Hi\"}'" },
 	{ "queue", cmd_queue,
 	  "queue list|add|dump|hold|unhold|drop|schedule|fail|requiretls|transport|holdrules|\n"
 	  "      retired|routes|suppress|webhook ... (help queue)",

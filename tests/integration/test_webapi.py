@@ -633,6 +633,31 @@ class RequestTest(Base):
         self.assertEqual((r.status, r.headers.getheader("Location")), (303, "/webapi/v0/"))
 
 
+class CliClientTest(Base):
+    def run_cli(self, *args, password=PASSWORD):
+        env = dict(os.environ, MAILSTEAD_WEBAPI_URL="http://127.0.0.1:%d/webapi/v0/" % WEB.port,
+                   MAILSTEAD_WEBAPI_PASSWORD=password)
+        return subprocess.run([harness.CLI] + list(args), env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=60)
+
+    def test_mailstead_webapi_client(self):
+        addr = "%s@sink.test" % unique("cli").replace("-", "")
+        r = self.run_cli("webapi", "-user", USER, "SuppressionAdd",
+                         json.dumps({"EmailAddress": addr, "Reason": "cli"}))
+        self.assertEqual((r.returncode, json.loads(r.stdout)), (0, {}), r.stderr)
+        r = self.run_cli("webapi", "-user", USER, "SuppressionPresent",
+                         json.dumps({"EmailAddress": addr}))
+        self.assertEqual((r.returncode, json.loads(r.stdout)), (0, {"Present": True}), r.stderr)
+        ok("SuppressionRemove", {"EmailAddress": addr})
+        # Errors: the JSON error on stdout, the status on stderr, exit 1.
+        r = self.run_cli("webapi", "-user", USER, "Send", '{"Text": "x"}')
+        self.assertEqual((r.returncode, json.loads(r.stdout)["Code"]), (1, "noRecipients"))
+        self.assertIn(b"HTTP status 400", r.stderr)
+        r = self.run_cli("webapi", "-user", USER, "SuppressionList", password="wrong")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"HTTP status 401", r.stderr)
+
+
 class CurlTest(Base):
     """The README's examples, verbatim but for host, port and account."""
 
