@@ -1,14 +1,15 @@
 """The webapi (fcgi/webapi, FEATURES.md section 5) through a real nginx:
 Send composes a message that mailstead-queued delivers to an SMTP sink on
-loopback, with the outgoing webhook arriving at a python receiver;
-attachments arrive intact, unicode in names and subject; fromid MAIL FROM;
-FutureRelease, RequireTLS and SaveSent; the suppression-list methods and a
-suppressed recipient failing; the message methods on a message delivered
-over SMTP, checked over IMAP; HTTP Basic auth (401, the failed-login
-limiter's 429, login_attempts); malformed JSON, wrong types, header
+loopback, with the outgoing webhook arriving at a python receiver, and to
+a Postfix peer; local recipients read over IMAP; attachments arrive intact,
+unicode in names and subject; fromid MAIL FROM; FutureRelease, RequireTLS
+and SaveSent; the suppression-list methods and a suppressed recipient
+failing; the message methods on a message delivered over SMTP, checked
+over IMAP; HTTP Basic auth (401, the failed-login limiter's 429,
+login_attempts, password changes); malformed JSON, wrong types, header
 injection and oversize bodies refused with clear errors and nothing
 queued; the documentation page; the README's curl examples, run with
-curl."""
+curl; the `mailstead webapi` client."""
 
 import base64
 import email
@@ -19,13 +20,17 @@ import http.server
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
 import urllib.parse
 
 import harness
+import postfix
 import smtpsink
 import webserver
 from harness import OTHER, OTHER_PASSWORD, PASSWORD, USER, unique, wait_for
@@ -39,7 +44,28 @@ ZONE = """
 $AUTHENTIC no
 sink.test. MX 10 mx.sink.test.
 mx.sink.test. A 127.0.0.3
+pf.test. MX 10 mx.pf.test.
+mx.pf.test. A 127.0.0.1
 """
+PORT = None  # direct delivery port: the sink on 127.0.0.3, Postfix on 127.0.0.1
+
+
+def free_port_on(*ips):
+    """A port free on all the given loopback addresses."""
+    for _ in range(50):
+        p = harness.free_port()
+        ok = True
+        for ip in ips:
+            s = socket.socket()
+            try:
+                s.bind((ip, p))
+            except OSError:
+                ok = False
+            finally:
+                s.close()
+        if ok:
+            return p
+    raise RuntimeError("no free port")
 
 
 class Receiver:
@@ -80,8 +106,8 @@ class Receiver:
 
 
 def setUpModule():
-    global SRV, WEB, SINK, RECEIVER
-    port = harness.free_port()
+    global SRV, WEB, SINK, RECEIVER, PORT
+    port = PORT = free_port_on("127.0.0.1", "127.0.0.3")
     SINK = smtpsink.Sink("127.0.0.3", port).start()
     RECEIVER = Receiver()
     SRV = harness.Server("webapi", daemons=("smtpd", "imapd", "queued"), dns_zone=ZONE,
@@ -631,6 +657,53 @@ class RequestTest(Base):
             self.assertIn("curl -u", page)
         r = call("", auth=False, http_method="GET", path="/webapi/")
         self.assertEqual((r.status, r.headers.getheader("Location")), (303, "/webapi/v0/"))
+
+
+class PostfixTest(Base):
+    """Send to a Postfix peer on loopback (Debian's postfix, a private
+    instance delivering pf.test into Maildirs)."""
+
+    @classmethod
+    def setUpClass(cls):
+        if not os.path.exists(postfix.POSTFIX):
+            raise harness.HarnessError(postfix.available())
+        why = postfix.available()
+        if why:
+            raise unittest.SkipTest("Postfix peer: %s" % why)
+        cls.dir = tempfile.mkdtemp(prefix="mailstead-webapi-pf-", dir="/tmp")
+        os.chmod(cls.dir, 0o755)
+        cls.pf = postfix.Postfix(cls.dir, mode="maildir", domains=("pf.test",), port=PORT)
+        try:
+            cls.pf.start()
+        except BaseException:
+            shutil.rmtree(cls.dir, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.pf.stop()
+        finally:
+            shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def test_send_to_postfix(self):
+        rcpt = "%s@pf.test" % unique("pf").replace("-", "")
+        data = os.urandom(5000)
+        subject = "Postfix ✓ %s" % unique("s")
+        res = ok("Send", {"To": [{"Name": "Päivi", "Address": rcpt}], "Subject": subject,
+                          "Text": "over SMTP to Postfix\n",
+                          "AttachedFiles": [{"Name": "x.bin", "Data": base64.b64encode(data).decode()}]})
+        self.assertGreater(res["Submissions"][0]["QueueMsgID"], 0)
+        files = []
+        self.assertTrue(wait_for(lambda: files.extend(self.pf.maildir_new_files(rcpt)) or files, 60),
+                        "%s\n%s" % (harness.tail(SRV.logpath("queued")), self.pf.log_tail()))
+        with open(files[0], "rb") as f:
+            msg = email.message_from_bytes(f.read(), policy=email.policy.default)
+        self.assertEqual((str(msg["Subject"]), msg["Message-Id"]), (subject, res["MessageID"]))
+        att = [p for p in msg.walk() if p.get_filename() == "x.bin"][0]
+        self.assertEqual(hashlib.sha256(att.get_content()).hexdigest(),
+                         hashlib.sha256(data).hexdigest())
+        self.assertIn("d=example.org", msg["DKIM-Signature"])
 
 
 class CliClientTest(Base):
