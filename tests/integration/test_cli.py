@@ -523,6 +523,21 @@ class LocalserveTest(harness.TestCase):
         self.assertRegex(page, re.escape(env["ACCOUNT"]) + r"(?s:.){0,400}?\b3\b",
                          "status page does not show 3 messages for the account")
 
+    def test_4_webapi(self):
+        """The webapi in localserve's web server, called with the
+        `mailstead webapi` client and the printed credentials."""
+        env = self.first_env or self.env()
+        url = "http://127.0.0.1:%d/webapi/v0/" % self.http_port
+        r = subprocess.run([CLI, "webapi", "-url", url, "-user", env["ACCOUNT"],
+                            "SuppressionList"], input=env["PASSWORD"] + "\n",
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, '{"Suppressions":[]}'), r.stderr)
+        r = subprocess.run([CLI, "webapi", "-url", url, "-user", env["ACCOUNT"],
+                            "SuppressionList"], input="wrong-password\n",
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("HTTP status 401", r.stderr)
+
     def test_4_web_interfaces(self):
         """The account and admin programs in-process (libmicrohttpd), at the
         production paths, with the printed credentials."""
