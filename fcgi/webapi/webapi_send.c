@@ -452,11 +452,11 @@ wa_send(struct wa_call *c)
 	    parse_addrs(c, "ReplyTo", &reply_to, &utf8) < 0)
 		goto out;
 	if (from.n == 0) {
-		from_default = true;
 		/* The reference: the login address, with the account's full
 		 * name. */
 		const char *login = c->req->login_address;
 
+		from_default = true;
 		from.parsed = xcalloc(1, sizeof(*from.parsed));
 		from.v = xcalloc(1, sizeof(*from.v));
 		if (mail_addr_parse_mailbox(login, strlen(login), true, &from.parsed[0], &error) < 0) {
