@@ -1086,6 +1086,10 @@ prefilter_add(struct imap_search *q, const struct imap_search_box *box, const st
 		if (ms_strcaseeq(k->str, "Subject") && f->subject_contains == NULL &&
 		    k->str2 != NULL && imap_utf8_valid(k->str2, strlen(k->str2)))
 			f->subject_contains = k->str2;
+		/* and all stored fields (From, To, ...) ask the stored text */
+		if (store_is_search_field(k->str) && f->fields_contains == NULL &&
+		    k->str2 != NULL && imap_utf8_valid(k->str2, strlen(k->str2)))
+			f->fields_contains = k->str2;
 		break;
 	default:
 		/* OR, NOT and keys on the message text: evaluated here */
