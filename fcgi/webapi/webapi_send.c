@@ -457,6 +457,7 @@ wa_send(struct wa_call *c)
 		const char *login = c->req->login_address;
 
 		from_default = true;
+		send_addrs_free(&from);
 		from.parsed = xcalloc(1, sizeof(*from.parsed));
 		from.v = xcalloc(1, sizeof(*from.v));
 		if (mail_addr_parse_mailbox(login, strlen(login), true, &from.parsed[0], &error) < 0) {
