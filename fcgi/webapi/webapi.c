@@ -884,6 +884,7 @@ struct wa_method {
 	const char *response;	/* response JSON, NULL: bytes */
 };
 
+/* SuppressionList takes {} (no fields). */
 static const struct wa_field f_none[] = { { "", WA_STR } };
 static const struct wa_field f_supp_add[] = {
 	{ "EmailAddress", WA_STR }, { "Manual", WA_BOOL }, { "Reason", WA_STR },
@@ -1119,6 +1120,7 @@ call_method(struct web_request *req, struct web_response *resp)
 	c.resp = resp;
 	buf_init(&c.msg);
 	buf_init(&err);
+	/* Send's field count lives in webapi_send.c (not a constant here). */
 	if (wa_request_parse(web_header(req, "content-type"), req->body.data, req->body.len,
 		    m->fields, m->fn == wa_send ? wa_send_nfields : m->nfields, &c.request,
 		    &err) < 0) {
