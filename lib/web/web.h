@@ -267,7 +267,8 @@ bool web_call_bool(const struct web_call *call, size_t i);
  * webapi): the Authorization header's user and password are checked by
  * the app's login function, behind the failed-login limiter shared with
  * the other logins, and recorded in login_attempts (auth mechanism
- * "httpbasic", protocol app->kind). Returns 1 when valid: req->
+ * "httpbasic", protocol app->kind; successes at most once a minute per
+ * login, client address and user agent). Returns 1 when valid: req->
  * authenticated, account_id, account_name and login_address are set and
  * *password_r (request arena; wipe is the caller's choice) is the
  * password; 0 when refused (*status_r 401 or 429, *error_r the reason for

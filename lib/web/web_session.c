@@ -594,6 +594,54 @@ parse_basic(struct web_request *req, const char *h, const char **user_r, const c
 	return 0;
 }
 
+/* Applications call the webapi many times a minute with the same
+ * credentials: a successful HTTP Basic login is written to login_attempts
+ * (a database write) at most once a minute per app, login, address and
+ * user agent. Failures are always written. */
+#define BASIC_OK_RECORD_MS 60000
+#define BASIC_OK_SLOTS 64
+
+static struct {
+	pthread_mutex_t mu;
+	unsigned char key[BASIC_OK_SLOTS][32];
+	int64_t at[BASIC_OK_SLOTS];
+	size_t next;
+} basic_ok = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* Whether this successful login should be recorded now. */
+static bool
+basic_ok_due(struct web_request *req, const char *user)
+{
+	const char *ua = web_header(req, "user-agent");
+	unsigned char key[32];
+	int64_t now = ms_mono_ms();
+	struct buf k;
+	bool due = true;
+	size_t i;
+
+	buf_init(&k);
+	buf_printf(&k, "%s%c%s%c%s%c%s", req->app->kind, 0, user, 0, req->remote_ip, 0,
+		ua != NULL ? ua : "");
+	SHA256((const unsigned char *)k.data, k.len, key);
+	buf_free(&k);
+	pthread_mutex_lock(&basic_ok.mu);
+	for (i = 0; i < BASIC_OK_SLOTS; i++)
+		if (basic_ok.at[i] != 0 && memcmp(basic_ok.key[i], key, 32) == 0) {
+			if (now - basic_ok.at[i] < BASIC_OK_RECORD_MS)
+				due = false;
+			else
+				basic_ok.at[i] = now;
+			break;
+		}
+	if (i == BASIC_OK_SLOTS) {
+		memcpy(basic_ok.key[basic_ok.next], key, 32);
+		basic_ok.at[basic_ok.next] = now;
+		basic_ok.next = (basic_ok.next + 1) % BASIC_OK_SLOTS;
+	}
+	pthread_mutex_unlock(&basic_ok.mu);
+	return due;
+}
+
 int
 web_basic_auth(struct web_request *req, const char **password_r, unsigned *status_r,
 	const char **error_r)
@@ -637,7 +685,8 @@ web_basic_auth(struct web_request *req, const char **password_r, unsigned *statu
 		return 0;
 	}
 	ratelimit_reset(env->auth_failures, req->remote_ip, ms_now());
-	record_attempt_mech(req, account_name, user, "httpbasic", "ok");
+	if (basic_ok_due(req, user))
+		record_attempt_mech(req, account_name, user, "httpbasic", "ok");
 	req->authenticated = true;
 	req->account_id = account_id;
 	req->account_name = account_name != NULL ? account_name : "";

@@ -540,6 +540,14 @@ class AuthTest(Base):
         rows = SRV.psql("SELECT result FROM login_attempts WHERE protocol = 'webapi'"
                         " AND remote_ip = :'ip' ORDER BY result", ip=ip)
         self.assertEqual(rows, [["badcreds"], ["ok"]])
+        # Successful calls of an application are written once a minute,
+        # failures every time.
+        for _ in range(3):
+            ok("SuppressionList", {}, source_ip=ip)
+            call("SuppressionList", {}, password="wrong", source_ip=ip)
+        rows = SRV.psql("SELECT result, count FROM login_attempts WHERE protocol = 'webapi'"
+                        " AND remote_ip = :'ip' ORDER BY result", ip=ip)
+        self.assertEqual(rows, [["badcreds", "4"], ["ok", "1"]])
 
     def test_password_change_and_disabled_login_apply_at_once(self):
         # Logins are cached (no password hashing per call) but checked
