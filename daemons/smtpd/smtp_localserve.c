@@ -91,15 +91,22 @@ smtp_localserve_check(struct smtp_session *s, const char *stage, const char *pre
 	return -1;
 }
 
+void
+smtp_localserve_rcpt(struct smtp_session *s, const char *localpart)
+{
+	unsigned code;
+
+	if (smtp_localserve_on(s) && s->tx.localserve_data_fail == NULL &&
+	    smtp_localserve_fail(localpart, "", &code) != SMTP_LS_NONE)
+		s->tx.localserve_data_fail = xstrdup(localpart);
+}
+
 int
 smtp_localserve_data(struct smtp_session *s)
 {
-	size_t i;
-
-	for (i = 0; i < s->tx.nrcpts; i++)
-		if (smtp_localserve_check(s, "data", "", s->tx.rcpts[i].localpart) < 0)
-			return -1;
-	return 0;
+	if (s->tx.localserve_data_fail == NULL)
+		return 0;
+	return smtp_localserve_check(s, "data", "", s->tx.localserve_data_fail);
 }
 
 int

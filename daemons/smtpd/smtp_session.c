@@ -123,6 +123,7 @@ tx_reset(struct smtp_session *s)
 		store_recipient_free(&s->tx.rcpts[i].r);
 	}
 	free(s->tx.rcpts);
+	free(s->tx.localserve_data_fail);
 	memset(&s->tx, 0, sizeof(s->tx));
 }
 
@@ -524,6 +525,7 @@ proceed_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	struct smtp_rcpt *r = &cmd->u.rcpt.rcpt;
 	struct tx_rcpt *t;
 
+	smtp_localserve_rcpt(s, r->to.localpart);
 	if (cmd->u.rcpt.duplicate) {
 		log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=duplicate dest=%s",
 			lq(cmd->u.rcpt.addr), lq(cmd->u.rcpt.r.status == STORE_DEST_NOT_LOCAL ?
@@ -1054,7 +1056,7 @@ proceed_data(struct smtp_session *s, struct smtp_cmd *cmd)
 			smtp_reply(s, "452 4.3.1 insufficient system storage");
 		else
 			smtp_reply(s, "451 4.3.0 temporary error storing message");
-	} else if (smtp_localserve_on(s) && smtp_localserve_data(s) < 0) {
+	} else if (smtp_localserve_data(s) < 0) {
 		log_info(s->cid, "proto=smtp ev=data result=localserve-fail txid=%s", txid);
 	} else if (s->submission) {
 		smtp_submit_data(s, path, txid, &d);
