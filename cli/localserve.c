@@ -896,9 +896,10 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 		"  submission: 127.0.0.1:%u (STARTTLS), 127.0.0.1:%u (TLS), self-signed certificate\n"
 		"            %s/tls/localhost.crt; e.g. swaks --server 127.0.0.1:%u --tls --auth-user\n"
 		"            " LS_LOCALPART "@" LS_DOMAIN " --auth-password PASSWORD --to someone@example.org\n"
-		"  sent mail: never leaves this machine: the queue delivers it back to this\n"
-		"            account; recipients like rcpttopermerror@example.org, temperror@...,\n"
-		"            ...timeout@... or ...552@... simulate failures (see the README)\n"
+		"  sent mail: never leaves this machine: the queue delivers it to this account\n"
+		"            (history: mailstead queue retired list); localparts ending in\n"
+		"            temperror, permerror, timeout or a code 400-599 simulate failures,\n"
+		"            e.g. rcpttopermerror@example.org (see the README)\n"
 		"  IMAP:     127.0.0.1:%u (STARTTLS; plain-text login allowed on loopback),\n"
 		"            127.0.0.1:%u (TLS), user " LS_LOCALPART "@" LS_DOMAIN
 		", same certificate\n"
