@@ -64,6 +64,7 @@ struct import_job {
 	size_t nproblems_dropped;
 	bool done, abort;
 	int64_t done_ms;
+	bool quiet;		/* first pass: problems are not reported */
 };
 
 static pthread_mutex_t jobs_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -130,10 +131,13 @@ job_problem(struct import_job *j, const char *fmt, ...) __attribute__((format(pr
 static void
 job_problem(struct import_job *j, const char *fmt, ...)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object *o;
 	struct buf b;
 	va_list ap;
 
+	if (j->quiet)
+		return;
+	o = json_object_new_object();
 	buf_init(&b);
 	va_start(ap, fmt);
 	buf_vprintf(&b, fmt, ap);
@@ -189,6 +193,10 @@ struct importer {
 	char **created;		/* mailboxes known to exist */
 	size_t ncreated;
 	bool fatal;		/* stop: quota, database */
+	/* First pass: read the whole archive and count the messages without
+	 * storing anything, so a damaged archive stores nothing. */
+	bool dry;
+	int64_t counted;
 };
 
 static void
@@ -338,6 +346,10 @@ add_message(struct importer *im, const char *mailbox, const char *data, size_t l
 		im->mailbox_count = 0;
 	}
 	buf_free(&norm);
+	if (im->dry) {
+		im->counted++;
+		return 0;
+	}
 	if (write_message(im, data, len, &path, &size) < 0) {
 		im->fatal = true;
 		return -1;
@@ -707,24 +719,17 @@ out:
 	return rc;
 }
 
-static void *
-import_thread(void *arg)
+/* One pass over the archive. Returns "done" or "aborted", or NULL after
+ * an "error" event. */
+static const char *
+import_pass(struct importer *im, struct buf *data)
 {
-	struct import_job *job = arg;
-	struct importer im;
-	struct archive *a;
-	struct archive_entry *e;
-	struct json_object *o;
-	struct buf data;
+	struct import_job *job = im->job;
 	const char *final = "done";
+	struct archive_entry *e;
+	struct archive *a;
 	int r;
-	size_t i;
 
-	memset(&im, 0, sizeof(im));
-	im.job = job;
-	im.st = web_env_store(job->env);
-	im.max_msg = web_env_conf(job->env)->imap.max_literal_size;
-	buf_init(&data);
 	a = archive_read_new();
 	archive_read_support_filter_gzip(a);
 	archive_read_support_filter_bzip2(a);
@@ -733,8 +738,8 @@ import_thread(void *arg)
 	archive_read_support_format_tar(a);
 	if (archive_read_open_filename(a, job->path, 65536) != ARCHIVE_OK) {
 		job_error(job, "not a zip or tar(.gz) archive: %s", archive_error_string(a));
-		final = NULL;
-		goto out;
+		archive_read_free(a);
+		return NULL;
 	}
 	for (;;) {
 		if (job_aborted(job)) {
@@ -751,18 +756,48 @@ import_thread(void *arg)
 			final = NULL;
 			break;
 		}
-		if (import_entry(&im, a, e, &data) < 0 && (im.fatal ||
-		    archive_errno(a) != 0)) {
-			if (!im.fatal) {
-				job_error(job, "bad archive: %s", archive_error_string(a));
-			}
+		if (import_entry(im, a, e, data) < 0 && !im->fatal) {
+			job_error(job, "bad archive: %s", archive_error_string(a) != NULL ?
+				archive_error_string(a) : "unreadable entry");
 			final = NULL;
 			break;
 		}
-		if (im.fatal) {
+		if (im->fatal) {
 			final = NULL;
 			break;
 		}
+	}
+	archive_read_free(a);
+	return final;
+}
+
+static void *
+import_thread(void *arg)
+{
+	struct import_job *job = arg;
+	struct importer im;
+	struct json_object *o;
+	struct buf data;
+	const char *final;
+	size_t i;
+
+	memset(&im, 0, sizeof(im));
+	im.job = job;
+	im.st = web_env_store(job->env);
+	im.max_msg = web_env_conf(job->env)->imap.max_literal_size;
+	buf_init(&data);
+	im.dry = true;
+	job->quiet = true;
+	final = import_pass(&im, &data);
+	job->quiet = false;
+	im.dry = false;
+	free(im.mailbox);
+	im.mailbox = NULL;
+	if (final != NULL && strcmp(final, "done") == 0) {
+		o = json_object_new_object();
+		json_object_object_add(o, "messages", json_object_new_int64(im.counted));
+		job_event(job, "start", o);
+		final = import_pass(&im, &data);
 	}
 	if (final != NULL && strcmp(final, "done") == 0 && batch_flush(&im) < 0)
 		final = NULL;
@@ -776,8 +811,6 @@ import_thread(void *arg)
 	}
 	log_info(job->cid, "proto=http app=account ev=import-%s account=%s messages=%lld",
 		final != NULL ? final : "failed", lq(job->account_name), (long long)im.total);
-out:
-	archive_read_free(a);
 	buf_free(&data);
 	for (i = 0; i < im.ncreated; i++)
 		free(im.created[i]);
