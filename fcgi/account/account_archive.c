@@ -35,6 +35,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "db/db.h"
+#include "mail/mbox.h"
 #include "store/store.h"
 #include "store/store_rules.h"
 
@@ -440,48 +441,25 @@ maildir_mailbox(struct buf *out, const char *dir, size_t n)
 	buf_append(out, dir, n);
 }
 
-/* Parse the date of an mbox "From " line: "From sender Www Mmm dd hh:mm:ss
- * yyyy" (asctime form, as written by most programs). Returns unix seconds
- * or 0 when it cannot be read (then "now" is used). */
-static int64_t
-mbox_from_date(const char *line, size_t n)
-{
-	char tmp[128];
-	const char *p, *end = line + n;
-	struct tm tm;
+/* Messages of an mbox entry, for mbox_feed. */
+struct mbox_ctx {
+	struct importer *im;
+	const char *mailbox, *where;
+};
 
-	p = line + 5;
-	while (p < end && *p != ' ')	/* the sender */
-		p++;
-	while (p < end && *p == ' ')
-		p++;
-	if ((size_t)(end - p) >= sizeof(tmp))
-		return 0;
-	memcpy(tmp, p, (size_t)(end - p));
-	tmp[end - p] = '\0';
-	memset(&tm, 0, sizeof(tm));
-	if (strptime(tmp, "%a %b %d %H:%M:%S %Y", &tm) == NULL)
-		return 0;
-	return (int64_t)timegm(&tm);
-}
-
-static bool
-line_is_from(const char *p, size_t n)
-{
-	return n >= 5 && memcmp(p, "From ", 5) == 0;
-}
-
-/* An mbox message is complete: drop the blank separator line before the
- * next From line and store it. */
 static int
-mbox_message_done(struct importer *im, const char *mailbox, struct buf *msg, int64_t received,
-	const char *where)
+mbox_msg(void *arg, const char *msg, size_t len, int64_t received, size_t number, bool too_large)
 {
-	if (msg->len >= 2 && msg->data[msg->len - 1] == '\n' && msg->data[msg->len - 2] == '\n')
-		buf_truncate(msg, msg->len - 1);
-	else if (msg->len >= 3 && memcmp(msg->data + msg->len - 3, "\n\r\n", 3) == 0)
-		buf_truncate(msg, msg->len - 2);
-	return add_message(im, mailbox, msg->data, msg->len, received, 0, where);
+	struct mbox_ctx *mc = arg;
+
+	if (too_large) {
+		job_problem(mc->im->job, "%s: message %zu is over the size limit, skipped", mc->where,
+			number);
+		return 0;
+	}
+	if (add_message(mc->im, mc->mailbox, msg, len, received, 0, mc->where) < 0)
+		return -1;
+	return job_aborted(mc->im->job) ? -1 : 0;
 }
 
 /* Split an mbox entry into messages as it is read; first[0..nfirst) are
@@ -490,94 +468,33 @@ static int
 import_mbox(struct importer *im, struct archive *a, const char *mailbox, const char *where,
 	const char *first, size_t nfirst)
 {
-	struct buf pending, msg;
+	struct mbox_ctx mc = { im, mailbox, where };
+	struct mbox_reader r;
 	char chunk[65536];
-	bool in_msg = false, prev_blank = true, too_large = false, eof = false;
-	int64_t received = 0;
-	size_t nmsgs = 0;
-	int rc = 0;
+	la_ssize_t n;
+	int rc;
 
-	buf_init(&pending);
-	buf_init(&msg);
-	buf_append(&pending, first, nfirst);
-	while (!eof) {
-		la_ssize_t n = archive_read_data(a, chunk, sizeof(chunk));
-		size_t off = 0;
-
+	mbox_reader_init(&r, im->max_msg);
+	rc = mbox_feed(&r, first, nfirst, mbox_msg, &mc);
+	while (rc == 0 && (n = archive_read_data(a, chunk, sizeof(chunk))) != 0) {
 		if (n < 0) {
 			job_problem(im->job, "%s: reading archive: %s", where, archive_error_string(a));
-			rc = -1;
-			goto out;
+			mbox_reader_free(&r);
+			return -1;
 		}
-		if (n == 0)
-			eof = true;
-		else
-			buf_append(&pending, chunk, (size_t)n);
-		/* Whole lines; at the end of the entry also a last line
-		 * without newline. */
-		while (off < pending.len) {
-			const char *p = pending.data + off;
-			const char *nl = memchr(p, '\n', pending.len - off);
-			size_t ln, content;
-
-			if (nl == NULL && !eof)
-				break;
-			ln = nl != NULL ? (size_t)(nl - p) + 1 : pending.len - off;
-			content = nl != NULL ? ln - 1 : ln;
-			if (content > 0 && p[content - 1] == '\r')
-				content--;
-			if (prev_blank && line_is_from(p, ln)) {
-				if (in_msg && too_large)
-					job_problem(im->job, "%s: message %zu is over the size limit, skipped",
-						where, nmsgs);
-				else if (in_msg && mbox_message_done(im, mailbox, &msg, received, where) < 0) {
-					rc = -1;
-					goto out;
-				}
-				buf_reset(&msg);
-				in_msg = true;
-				too_large = false;
-				nmsgs++;
-				received = mbox_from_date(p, content);
-			} else if (!in_msg) {
-				if (content != 0) {
-					job_problem(im->job, "%s: not an mbox file (no \"From \" line at the"
-						" start), skipped", where);
-					(void)archive_read_data_skip(a);
-					goto out;
-				}
-			} else if (!too_large) {
-				const char *q = p;
-
-				/* mboxrd: ">From " and ">>From " lose one '>'. */
-				while (q < p + ln && *q == '>')
-					q++;
-				if (q > p && line_is_from(q, (size_t)(p + ln - q)))
-					buf_append(&msg, p + 1, ln - 1);
-				else
-					buf_append(&msg, p, ln);
-				if (msg.len > im->max_msg) {
-					too_large = true;
-					buf_reset(&msg);
-				}
-			}
-			prev_blank = content == 0;
-			off += ln;
-		}
-		buf_consume(&pending, off);
-		if (job_aborted(im->job) || im->fatal)
-			goto out;
+		rc = mbox_feed(&r, chunk, (size_t)n, mbox_msg, &mc);
 	}
-	if (in_msg) {
-		if (too_large)
-			job_problem(im->job, "%s: message %zu is over the size limit, skipped", where, nmsgs);
-		else
-			rc = mbox_message_done(im, mailbox, &msg, received, where);
+	if (rc == 0)
+		rc = mbox_finish(&r, mbox_msg, &mc);
+	mbox_reader_free(&r);
+	if (rc == MBOX_NOT_MBOX) {
+		job_problem(im->job, "%s: not an mbox file (no \"From \" line at the start), skipped",
+			where);
+		(void)archive_read_data_skip(a);
+		return 0;
 	}
-out:
-	buf_free(&pending);
-	buf_free(&msg);
-	return rc;
+	/* -1: stopped by an abort (not an error) or a failure (im->fatal). */
+	return rc < 0 && im->fatal ? -1 : 0;
 }
 
 static bool
@@ -1053,34 +970,6 @@ export_entry(struct exporter *ex, const char *name, const void *data, size_t len
 	return rc;
 }
 
-/* Append message m (CRLF) to out as mbox: LF line ends, mboxrd quoting of
- * lines that start with ">*From ", and a blank line after it. */
-static void
-mbox_append(struct buf *out, const struct buf *m, int64_t received)
-{
-	char date[64];
-	time_t t = (time_t)received;
-	struct tm tm;
-	size_t i = 0;
-
-	gmtime_r(&t, &tm);
-	strftime(date, sizeof(date), "%a %b %e %H:%M:%S %Y", &tm);
-	buf_printf(out, "From MAILER-DAEMON %s\n", date);
-	while (i < m->len) {
-		const char *p = m->data + i, *nl = memchr(p, '\n', m->len - i);
-		size_t ln = nl != NULL ? (size_t)(nl - p) : m->len - i, k = 0;
-
-		while (k < ln && p[k] == '>')
-			k++;
-		if (ln - k >= 5 && memcmp(p + k, "From ", 5) == 0)
-			buf_putc(out, '>');
-		buf_append(out, p, ln > 0 && p[ln - 1] == '\r' ? ln - 1 : ln);
-		buf_putc(out, '\n');
-		i += ln + (nl != NULL ? 1 : 0);
-	}
-	buf_putc(out, '\n');
-}
-
 /* Maildir flag letters of a message, in ASCII order as the spec says. */
 static void
 maildir_info(struct buf *out, unsigned flags, char **kw, size_t nkw, char **mbkw, size_t nmbkw)
@@ -1164,7 +1053,7 @@ export_mailbox(struct exporter *ex, const struct store_mailbox *mb)
 				break;
 			}
 			if (ex->mbox) {
-				mbox_append(&mbox, &msg, ms[i].received);
+				mbox_append(&mbox, msg.data, msg.len, ms[i].received);
 				continue;
 			}
 			buf_reset(&name);
