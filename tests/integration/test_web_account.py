@@ -12,6 +12,7 @@ import io
 import json
 import os
 import plistlib
+import smtplib
 import subprocess
 import tarfile
 import tempfile
@@ -30,7 +31,7 @@ WEB = None
 
 def setUpModule():
     global SRV, WEB
-    SRV = harness.Server("webaccount", daemons=(), tls=True, extra_ports=("imaps", "subm"),
+    SRV = harness.Server("webaccount", daemons=("smtpd",), tls=True, extra_ports=("imaps", "subm"),
                          listener_conf={"imaps": "{port:imaps}", "submission": "{port:subm}"})
     try:
         SRV.start()
@@ -131,6 +132,34 @@ class TestSettings(Base):
             c.result("FromIDLoginAddressesSave", [])
             self.assertEqual(c.result("Settings")["fromIDLoginAddresses"], [])
         finally:
+            SRV.cli("domain", "set", DOMAIN, "catchall-separators", "")
+
+    def test_fromid_used_by_submission(self):
+        """A message submitted after logging in with a fromid login address
+        is queued with a fromid; without it, with none."""
+        c = self.client()
+        SRV.cli("domain", "set", DOMAIN, "catchall-separators", "+")
+
+        def submit(rcpt):
+            s = smtplib.SMTP("127.0.0.1", SRV.ports["subm"], timeout=harness.TIMEOUT)
+            try:
+                s.ehlo("client.example")
+                s.starttls(context=harness.tls_context())
+                s.ehlo("client.example")
+                s.login(USER, PASSWORD)
+                s.sendmail(USER, [rcpt], b"From: user@example.org\r\nTo: %s\r\nSubject: t\r\n\r\nhi\r\n"
+                           % rcpt.encode())
+            finally:
+                s.quit()
+            return SRV.psql("SELECT length(from_id) FROM queue WHERE recipient_localpart = :'lp'",
+                            lp=rcpt.split("@")[0])
+        try:
+            c.result("FromIDLoginAddressesSave", [USER])
+            self.assertEqual(submit("fromid-on@elsewhere.example"), [["16"]])
+            c.result("FromIDLoginAddressesSave", [])
+            self.assertEqual(submit("fromid-off@elsewhere.example"), [["0"]])
+        finally:
+            SRV.psql("DELETE FROM queue WHERE recipient_domain = 'elsewhere.example'")
             SRV.cli("domain", "set", DOMAIN, "catchall-separators", "")
 
     def test_retired_rejects_junk(self):
