@@ -516,6 +516,25 @@ class TestImportExport(Base):
         self.assertAlive()
 
 
+class TestPage(Base):
+    def test_page_and_assets(self):
+        c = WebClient(WEB.port, "/")
+        r = c.request("GET", "/")
+        self.assertEqual(r.status, 200)
+        csp = r.header("Content-Security-Policy")
+        self.assertIn("script-src 'self'", csp)
+        self.assertNotIn("unsafe-inline", csp)
+        for ref in (b"account.js", b"account.css", b"api.js", b'id="importform"', b'id="keyform"',
+                    b"openssl genpkey"):
+            self.assertIn(ref, r.body)
+        self.assertNotIn(b"<script>", r.body)  # no inline scripts
+        for path, ctype in (("/account.js", "javascript"), ("/account.css", "text/css"),
+                            ("/favicon.svg", "image/svg")):
+            r = c.request("GET", path)
+            self.assertEqual(r.status, 200, path)
+            self.assertIn(ctype, r.header("Content-Type"))
+
+
 # ---- well-known endpoints
 
 class TestWellKnown(Base):
