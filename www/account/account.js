@@ -160,8 +160,8 @@
 			const form = h('form', {},
 				h('p', { className: 'error', role: 'alert' }),
 				h('div', { className: 'grid2' },
-					h('label', {}, 'Default mailbox', h('input', { name: 'mailbox', value: d.mailbox })),
-					h('label', {}, 'Full name for this address', h('input', { name: 'fullName', value: d.fullName, maxLength: 200 }))),
+					h('label', {}, 'Default mailbox', h('input', { name: 'defaultMailbox', value: d.mailbox })),
+					h('label', {}, 'Full name for this address', h('input', { name: 'addressFullName', value: d.fullName, maxLength: 200 }))),
 				d.smtpError ? h('p', { className: 'hint' }, 'Incoming mail is refused: ' + d.smtpError) : '',
 				list);
 			const add = h('button', { type: 'button' }, 'Add ruleset');
@@ -171,7 +171,9 @@
 				list.querySelectorAll('.invalid').forEach((el) => el.classList.remove('invalid'));
 				const rulesets = readRulesets(list);
 				try {
-					await msapi.call('DestinationSave', d.address, { mailbox: form.mailbox.value.trim(), fullName: form.fullName.value, rulesets });
+					// Named apart from the rulesets' own "mailbox" fields.
+					await msapi.call('DestinationSave', d.address, { mailbox: form.elements.defaultMailbox.value.trim(),
+						fullName: form.elements.addressFullName.value, rulesets });
 				} catch (e) { markRuleset(list, e.message); throw e; }
 			});
 			box.append(h('details', { className: 'dest', open: dests.length === 1 },
