@@ -997,6 +997,27 @@ maildir_info(struct buf *out, unsigned flags, char **kw, size_t nkw, char **mbkw
 				buf_putc(out, (char)('a' + j));
 }
 
+/* The path of a mailbox in the archive: its name, with "." and ".."
+ * segments made harmless so unpacking cannot leave the target directory. */
+static void
+export_path(struct buf *out, const char *name)
+{
+	const char *p = name;
+
+	while (*p != '\0') {
+		size_t n = strcspn(p, "/");
+
+		if ((n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.'))
+			buf_putc(out, '_');
+		buf_append(out, p, n);
+		p += n;
+		if (*p == '/') {
+			buf_putc(out, '/');
+			p++;
+		}
+	}
+}
+
 static int
 export_mailbox(struct exporter *ex, const struct store_mailbox *mb)
 {
@@ -1018,7 +1039,8 @@ export_mailbox(struct exporter *ex, const struct store_mailbox *mb)
 
 		for (i = 0; i < 3 && rc == 0; i++) {
 			buf_reset(&name);
-			buf_printf(&name, "%s/%s", mb->name, sub[i]);
+			export_path(&name, mb->name);
+			buf_printf(&name, "/%s", sub[i]);
 			rc = export_entry(ex, name.data, NULL, 0, ms_now(), true);
 		}
 		if (rc == 0 && mb->nkeywords > 0) {
@@ -1028,7 +1050,8 @@ export_mailbox(struct exporter *ex, const struct store_mailbox *mb)
 			for (i = 0; i < mb->nkeywords && i < 26; i++)
 				buf_printf(&kw, "%zu %s\n", i, mb->keywords[i]);
 			buf_reset(&name);
-			buf_printf(&name, "%s/dovecot-keywords", mb->name);
+			export_path(&name, mb->name);
+			buf_puts(&name, "/dovecot-keywords");
 			rc = export_entry(ex, name.data, kw.data, kw.len, ms_now(), false);
 			buf_free(&kw);
 		}
@@ -1057,7 +1080,8 @@ export_mailbox(struct exporter *ex, const struct store_mailbox *mb)
 				continue;
 			}
 			buf_reset(&name);
-			buf_printf(&name, "%s/cur/%lld.%u.%u.mailstead", mb->name,
+			export_path(&name, mb->name);
+			buf_printf(&name, "/cur/%lld.%u.%u.mailstead",
 				(long long)ms[i].received, mb->uidvalidity, ms[i].uid);
 			maildir_info(&name, ms[i].flags, ms[i].keywords, ms[i].nkeywords, mb->keywords,
 				mb->nkeywords);
@@ -1067,7 +1091,8 @@ export_mailbox(struct exporter *ex, const struct store_mailbox *mb)
 	}
 	if (rc == 0 && ex->mbox) {
 		buf_reset(&name);
-		buf_printf(&name, "%s.mbox", mb->name);
+		export_path(&name, mb->name);
+		buf_puts(&name, ".mbox");
 		rc = export_entry(ex, name.data, mbox.data, mbox.len, ms_now(), false);
 	}
 	free(uids);

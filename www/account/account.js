@@ -25,6 +25,47 @@
 		if (rows.length === 0) tbody.append(h('tr', {}, h('td', { colSpan: cols, className: 'hint' }, empty)));
 		rows.forEach((r) => tbody.append(r));
 	}
+	// A table of items that sorts by clicking (or Enter on) a column
+	// header and shows 50 rows a page. keys[i]: the sort value of column i
+	// (none: not sortable).
+	function pagedTable(tbody, items, render, keys, empty) {
+		const table = tbody.closest('table'), size = 50;
+		const ths = [...table.querySelectorAll('thead th')];
+		const st = table.msState || (table.msState = { col: -1, asc: true, page: 0 });
+		let pager = table.nextElementSibling;
+		if (!pager || !pager.classList.contains('pager')) {
+			pager = h('div', { className: 'pager' });
+			table.after(pager);
+		}
+		function draw() {
+			let list = items.slice();
+			if (st.col >= 0 && keys[st.col]) {
+				const k = keys[st.col];
+				list.sort((a, b) => { const x = k(a), y = k(b); return (x < y ? -1 : x > y ? 1 : 0) * (st.asc ? 1 : -1); });
+			}
+			const pages = Math.max(1, Math.ceil(list.length / size));
+			st.page = Math.min(st.page, pages - 1);
+			fill(tbody, list.slice(st.page * size, (st.page + 1) * size).map(render), empty, ths.length);
+			ths.forEach((th, i) => { th.ariaSort = i === st.col ? (st.asc ? 'ascending' : 'descending') : null; });
+			pager.replaceChildren();
+			if (pages > 1) {
+				const prev = h('button', { type: 'button', disabled: st.page === 0 }, 'Previous');
+				const next = h('button', { type: 'button', disabled: st.page === pages - 1 }, 'Next');
+				prev.onclick = () => { st.page--; draw(); };
+				next.onclick = () => { st.page++; draw(); };
+				pager.append(prev, ' Page ' + (st.page + 1) + ' of ' + pages + ' ', next);
+			}
+		}
+		ths.forEach((th, i) => {
+			if (!keys[i]) return;
+			th.tabIndex = 0;
+			th.classList.add('sortable');
+			const go = () => { st.asc = st.col === i ? !st.asc : true; st.col = i; draw(); };
+			th.onclick = go;
+			th.onkeydown = (ev) => { if (ev.key === 'Enter' || ev.key === ' ') { ev.preventDefault(); go(); } };
+		});
+		draw();
+	}
 	function when(secs) { return secs ? new Date(secs * 1000).toLocaleString() : ''; }
 	function status(form, text) { const s = form.querySelector('.status'); if (s) s.textContent = text; }
 	function formError(form, text) { const e = form.querySelector('.error'); if (e) e.textContent = text || ''; }
@@ -294,7 +335,7 @@
 
 	async function loadSuppressions() {
 		const list = await msapi.call('SuppressionList');
-		fill($('supprows'), list.map((s) => {
+		pagedTable($('supprows'), list, (s) => {
 			const rm = h('button', { type: 'button', className: 'danger' }, 'Remove');
 			rm.addEventListener('click', async () => {
 				if (!confirmDo('Remove ' + s.originalAddress + ' from the suppression list? Mail to it will be delivered again.')) return;
@@ -302,7 +343,7 @@
 			});
 			return h('tr', {}, h('td', {}, s.originalAddress), h('td', {}, when(s.created)), h('td', {}, s.manual ? 'yes' : 'no'),
 				h('td', {}, s.reason), h('td', {}, rm));
-		}), 'No suppressed addresses.', 5);
+		}, [(s) => s.baseAddress, (s) => s.created, (s) => s.manual, (s) => s.reason], 'No suppressed addresses.');
 	}
 	onSubmit($('suppform'), async (f) => {
 		if (!f.address.checkValidity()) { f.address.classList.add('invalid'); throw new Error('Enter an email address.'); }
@@ -357,9 +398,10 @@
 	// ---- login attempts ----
 
 	async function loadLogins() {
-		const list = await msapi.call('LoginAttempts', 50);
-		fill($('loginrows'), list.map((a) => h('tr', {}, h('td', {}, when(a.last)), h('td', {}, a.count), h('td', {}, a.loginAddress),
-			h('td', {}, a.protocol), h('td', {}, a.authMech), h('td', {}, a.remoteIP), h('td', {}, a.result))), 'None.', 7);
+		const list = await msapi.call('LoginAttempts', 500);
+		pagedTable($('loginrows'), list, (a) => h('tr', {}, h('td', {}, when(a.last)), h('td', {}, a.count), h('td', {}, a.loginAddress),
+			h('td', {}, a.protocol), h('td', {}, a.authMech), h('td', {}, a.remoteIP), h('td', {}, a.result)),
+		[(a) => a.last, (a) => a.count, (a) => a.loginAddress, (a) => a.protocol, (a) => a.authMech, (a) => a.remoteIP, (a) => a.result], 'None.');
 	}
 
 	// ---- start ----
