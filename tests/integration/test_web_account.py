@@ -37,7 +37,8 @@ def setUpModule():
         SRV.start()
         WEB = webserver.WebServer(SRV)
         SRV.extra_conf = webserver.web_conf(WEB.sockdir, login_failure_delay="0s",
-                                            mtasts_mode="testing", mtasts_max_age="2d")
+                                            mtasts_mode="testing", mtasts_max_age="2d",
+                                            max_import="4m")
         SRV.write_conf()
         WEB.start()
     except BaseException:
@@ -477,6 +478,26 @@ class TestImportExport(Base):
         z2 = zipfile.ZipFile(io.BytesIO(r2.body))
         got = sorted(z2.read(n) for n in z2.namelist() if "/cur/" in n and not n.endswith("/"))
         self.assertEqual(got, sorted(files[n] for n in files if "/cur/" in n))
+
+    def test_large_upload(self):
+        """Uploads over [web] max_body (1m) but within max_import pass
+        (nginx's /import location allows them too); larger ones get 413."""
+        import base64
+        c = self.client(self.ACCOUNT, self.PW)
+        body = base64.encodebytes(os.urandom(2200 * 1024))
+        msg = b"From: big@example.net\nSubject: big\n\n" + body
+        data = tgz({"Big.mbox": make_mbox([msg])})
+        self.assertGreater(len(data), 2 * 1024 * 1024)
+        evs = self.run_import(c, data)
+        self.assertEqual(evs[-1], ("done", {"total": 1, "mailboxes": 1}), evs[-3:])
+        r = self.export(c, "mbox", "tgz")
+        t = tarfile.open(fileobj=io.BytesIO(r.body), mode="r:gz")
+        self.assertEqual(parse_mbox(t.extractfile("Big.mbox").read()), [msg])
+        big = os.urandom(5 * 1024 * 1024)
+        self.assertEqual(self.upload(c, big).status, 413)
+        # The API keeps the small limit.
+        r = c.api("Account", raw_body=b" " * (1024 * 1024 + 10))
+        self.assertEqual(r.status, 413)
 
     def test_malformed_archives(self):
         c = self.client(self.ACCOUNT, self.PW)
