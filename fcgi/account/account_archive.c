@@ -16,7 +16,8 @@
  * streams every mailbox as one archive: maildir keeps the stored bytes
  * (CRLF) with flags in the file names and keywords in dovecot-keywords;
  * mbox files have LF line ends, mboxrd quoting and a From line with the
- * received time. */
+ * received time (each is spooled to a temporary file first: a tar entry
+ * needs its size). Nothing is held in memory beyond one message. */
 #include "config.h"
 
 #include <archive.h>
@@ -970,6 +971,38 @@ export_entry(struct exporter *ex, const char *name, const void *data, size_t len
 	return rc;
 }
 
+/* An entry whose data is the first size bytes of the file fd, copied in
+ * pieces (an mbox file can be larger than memory should hold). */
+static int
+export_file_entry(struct exporter *ex, const char *name, int fd, uint64_t size)
+{
+	struct archive_entry *e = archive_entry_new();
+	char chunk[65536];
+	uint64_t done = 0;
+	int rc = 0;
+
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, AE_IFREG);
+	archive_entry_set_perm(e, 0644);
+	archive_entry_set_size(e, (la_int64_t)size);
+	archive_entry_set_mtime(e, (time_t)ms_now(), 0);
+	if (lseek(fd, 0, SEEK_SET) < 0 || archive_write_header(ex->a, e) != ARCHIVE_OK)
+		rc = -1;
+	while (rc == 0 && done < size) {
+		ssize_t n = read(fd, chunk, size - done < sizeof(chunk) ? (size_t)(size - done) : sizeof(chunk));
+
+		if (n <= 0 || archive_write_data(ex->a, chunk, (size_t)n) != n)
+			rc = -1;
+		else
+			done += (uint64_t)n;
+	}
+	if (rc < 0 && !ex->resp->client_gone)
+		log_error(ex->req->cid, "proto=http app=account ev=export-failed error=%s",
+			lq(archive_error_string(ex->a) != NULL ? archive_error_string(ex->a) : strerror(errno)));
+	archive_entry_free(e);
+	return rc;
+}
+
 /* Maildir flag letters of a message, in ASCII order as the spec says. */
 static void
 maildir_info(struct buf *out, unsigned flags, char **kw, size_t nkw, char **mbkw, size_t nmbkw)
@@ -1024,11 +1057,20 @@ export_mailbox(struct exporter *ex, const struct store_mailbox *mb)
 	uint32_t *uids = NULL;
 	size_t nuids = 0, off, i;
 	struct buf mbox, name, msg;
+	char *spool = NULL;
+	uint64_t spooled = 0;
 	const char *error;
-	int rc = 0;
+	int rc = 0, fd = -1;
 
 	if (store_mailbox_uids(ex->st, mb->id, &uids, &nuids, &error) < 0) {
 		log_error(ex->req->cid, "proto=http app=account ev=export-failed error=%s", lq(error));
+		return -1;
+	}
+	/* An mbox entry needs its size first (tar): the file is written to
+	 * a temporary file, then copied into the archive. */
+	if (ex->mbox && (fd = store_tmpfile(ex->st, &spool, &error)) < 0) {
+		log_error(ex->req->cid, "proto=http app=account ev=export-failed error=%s", lq(error));
+		free(uids);
 		return -1;
 	}
 	buf_init(&mbox);
@@ -1076,7 +1118,14 @@ export_mailbox(struct exporter *ex, const struct store_mailbox *mb)
 				break;
 			}
 			if (ex->mbox) {
+				buf_reset(&mbox);
 				mbox_append(&mbox, msg.data, msg.len, ms[i].received);
+				if (ms_write_all(fd, mbox.data, mbox.len) < 0) {
+					log_error(ex->req->cid, "proto=http app=account ev=export-failed"
+						" error=%s", lq(strerror(errno)));
+					rc = -1;
+				}
+				spooled += mbox.len;
 				continue;
 			}
 			buf_reset(&name);
@@ -1093,7 +1142,12 @@ export_mailbox(struct exporter *ex, const struct store_mailbox *mb)
 		buf_reset(&name);
 		export_path(&name, mb->name);
 		buf_puts(&name, ".mbox");
-		rc = export_entry(ex, name.data, mbox.data, mbox.len, ms_now(), false);
+		rc = export_file_entry(ex, name.data, fd, spooled);
+	}
+	if (fd >= 0) {
+		close(fd);
+		unlink(spool);
+		free(spool);
 	}
 	free(uids);
 	buf_free(&mbox);
