@@ -83,7 +83,8 @@ client_conf_get(struct web_request *req, const char *domain, struct client_conf 
 	/* Implicit TLS is preferred over STARTTLS (RFC 8314 section 3). */
 	for (i = 0; i < conf->nlisteners; i++) {
 		const struct conf_listener_def *l = &conf->listeners[i];
-		const char *h = host != NULL ? host : l->hostname;
+		const char *h = host != NULL ? host :
+			l->hostname != NULL && l->hostname[0] != '\0' ? l->hostname : conf->general.hostname;
 
 		if (cc->imap.port == 0 || (!cc->imap.tls && l->imaps != 0)) {
 			if (l->imaps != 0)
