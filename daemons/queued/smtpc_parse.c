@@ -108,20 +108,30 @@ smtpc_reply_parse(const char *s, size_t n, struct smtpc_reply *r, size_t *used_r
 		}
 		text = len > 4 ? line + 4 : "";
 		tlen = len > 4 ? len - 4 : 0;
-		if (nlines == 0) {
+		{
 			size_t k = 0;
 
-			/* RFC 2034: the enhanced code starts the text of
-			 * every line; its class must agree with the reply. */
+			/* RFC 2034 4: the enhanced code starts the text of
+			 * every line of the reply; its class must agree with
+			 * the reply code. The first line's is kept in
+			 * r->secode, and it is cut from the text of every
+			 * line, so that errors formatted as "code secode
+			 * text" (smtpc_reply_format) do not repeat it. */
 			while (k < tlen && k < 15 && text[k] != ' ')
 				k++;
 			if (k > 0 && text[0] == line[0] && smtpc_secode_valid(text, k)) {
-				memcpy(r->secode, text, k);
-				r->secode[k] = '\0';
+				if (nlines == 0) {
+					memcpy(r->secode, text, k);
+					r->secode[k] = '\0';
+				}
+				while (k < tlen && text[k] == ' ')
+					k++;
+				text += k;
+				tlen -= k;
 			}
-		} else {
-			buf_putc(&r->text, '\n');
 		}
+		if (nlines > 0)
+			buf_putc(&r->text, '\n');
 		buf_append(&r->text, text, tlen);
 		nlines++;
 		if (last)
@@ -130,6 +140,25 @@ smtpc_reply_parse(const char *s, size_t n, struct smtpc_reply *r, size_t *used_r
 	r->code = code;
 	*used_r = pos;
 	return 1;
+}
+
+void
+smtpc_reply_format(struct buf *out, int code, const char *secode, const char *text)
+{
+	size_t start = out->len;
+	const char *p;
+
+	if (code > 0)
+		buf_printf(out, "%d", code);
+	if (secode != NULL && secode[0] != '\0')
+		buf_printf(out, "%s%s", out->len > start ? " " : "", secode);
+	if (text == NULL || text[0] == '\0')
+		return;
+	if (out->len > start)
+		buf_putc(out, ' ');
+	/* One line: the lines of a multi-line reply joined with spaces. */
+	for (p = text; *p != '\0'; p++)
+		buf_putc(out, *p == '\n' || *p == '\r' ? ' ' : *p);
 }
 
 /* Does the line (len bytes) start with keyword kw as a whole word? */

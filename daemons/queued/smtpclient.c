@@ -263,13 +263,16 @@ read_reply(struct smtpc *c, const char *stage)
 	return code;
 }
 
-/* The last reply as error text "code secode text". */
+/* The last reply as error text "stage: code secode text (host)". */
 static void
 reply_error(struct smtpc *c, const char *stage)
 {
-	/* The text starts with the enhanced code when there is one. */
-	set_error(c, c->reply.code >= 500, "%s: %d %s (%s)", stage, c->reply.code,
-		c->reply.text.data, c->host);
+	struct buf e;
+
+	buf_init(&e);
+	smtpc_reply_format(&e, c->reply.code, c->reply.secode, c->reply.text.data);
+	set_error(c, c->reply.code >= 500, "%s: %s (%s)", stage, e.data, c->host);
+	buf_free(&e);
 }
 
 static int

@@ -35,16 +35,6 @@ policy_enforce = "version: STSv1\nmode: enforce\nmx: mx.sts.test\nmax_age: 86400
 policy_self = "version: STSv1\nmode: enforce\nmx: *.stsself.test\nmax_age: 86400\n"
 
 
-class Sender(harness.Server):
-    """A Server with a [queue] section for mailstead-queued."""
-
-    queue_conf = {}
-
-    def conf_text(self, **over):
-        text = super().conf_text(**over)
-        return text + "\n[queue]\n" + "".join("%s = %s\n" % kv for kv in self.queue_conf.items())
-
-
 def zone(dane_ok_hash):
     bad = "00" * 32
     return "\n".join([
@@ -114,7 +104,7 @@ def setUpModule():
          {"/.well-known/mta-sts.txt": (policy_self, "text/plain; charset=utf-8")}),
     ]).start()
 
-    snd = Sender("tlssnd", daemons=("smtpd",), dns_zone=zone(nginx.spki_sha256(dane_cert)))
+    snd = harness.Server("tlssnd", daemons=("smtpd",), dns_zone=zone(nginx.spki_sha256(dane_cert)))
     # Direct delivery goes to the receiver's port instead of 25, policy
     # fetches to nginx's instead of 443.
     snd.queue_conf = {"direct_port": str(rcv.ports["smtpd"]), "tls_ca_file": ca.cert,
