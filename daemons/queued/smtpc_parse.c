@@ -188,6 +188,8 @@ smtpc_ehlo_parse(const char *text, size_t n, struct smtpc_ext *ext)
 		size_t len = nl != NULL ? (size_t)(nl - line) : n - pos, restlen;
 
 		pos += len + 1;
+		if (len > 0 && line[len - 1] == '\r')
+			len--;	/* text not from smtpc_reply_parse */
 		if (first) {	/* the greeting: domain and free text */
 			first = false;
 			continue;
