@@ -14,6 +14,7 @@
  * by the backoff (set when the batch was claimed), until max_attempts. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -168,6 +169,14 @@ is_ascii(const char *s)
 		if ((unsigned char)*s >= 0x80)
 			return false;
 	return true;
+}
+
+static bool
+is_ip_address(const char *s)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
 }
 
 /* ---- hosts ---- */
@@ -389,7 +398,9 @@ open_session(struct batch *b, struct smtpc *c, const struct host *h, const char 
 
 	session_names(b, &ehlo, &socks);
 	memset(&tp, 0, sizeof(tp));
-	tp.sni = h->name[0] != '[' ? h->name : NULL;
+	/* RFC 6066 3: SNI carries host names only, never an address (a
+	 * smarthost configured as an IP, an address literal). */
+	tp.sni = h->name[0] != '[' && !is_ip_address(h->name) ? h->name : NULL;
 	tp.ca_file = q->conf->queue.tls_ca_file;
 	if (try == TRY_POLICY) {
 		tp.verify_names = hp->verify_names;
