@@ -176,6 +176,44 @@ kw_is(const char *line, size_t len, const char *kw, const char **rest_r, size_t 
 	return true;
 }
 
+/* RFC 4422 3.1: sasl-mech = 1*20mech-char, mech-char = UPPER-ALPHA /
+ * DIGIT / HYPHEN / UNDERSCORE (lower case accepted and raised). */
+static bool
+is_mech_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		c == '-' || c == '_';
+}
+
+/* Append the mechanisms of an AUTH line (RFC 4954 3: "AUTH" 1*(SP
+ * sasl-mech)) to ext->auth, upper case, one space between them. Words
+ * that are no mechanism name, and any that do not fit whole, are left
+ * out. */
+static void
+auth_add(struct smtpc_ext *ext, const char *s, size_t n)
+{
+	size_t i = 0, o = strlen(ext->auth);
+
+	while (i < n) {
+		size_t start, k, wl;
+		bool ok = true;
+
+		while (i < n && s[i] == ' ')
+			i++;
+		start = i;
+		for (; i < n && s[i] != ' '; i++)
+			ok = is_mech_char(s[i]) && ok;
+		wl = i - start;
+		if (wl == 0 || wl > 20 || !ok || o + (o > 0) + wl + 1 > sizeof(ext->auth))
+			continue;
+		if (o > 0)
+			ext->auth[o++] = ' ';
+		for (k = 0; k < wl; k++)
+			ext->auth[o++] = ms_toupper(s[start + k]);
+		ext->auth[o] = '\0';
+	}
+}
+
 void
 smtpc_ehlo_parse(const char *text, size_t n, struct smtpc_ext *ext)
 {
@@ -218,25 +256,7 @@ smtpc_ehlo_parse(const char *text, size_t n, struct smtpc_ext *ext)
 			if (restlen > 0 && ms_parse_u64n(rest, restlen, 0, UINT64_MAX, &v) == 0)
 				ext->size = v;
 		} else if (kw_is(line, len, "AUTH", &rest, &restlen)) {
-			size_t i, o = strlen(ext->auth);
-
-			for (i = 0; i < restlen && o + 2 < sizeof(ext->auth); i++) {
-				char ch = ms_toupper(rest[i]);
-
-				if (ch == '\r')
-					continue;
-				ext->auth[o++] = ch == '\t' ? ' ' : ch;
-			}
-			if (o + 1 < sizeof(ext->auth) && o > 0 && ext->auth[o - 1] != ' ')
-				ext->auth[o++] = ' ';
-			ext->auth[o] = '\0';
+			auth_add(ext, rest, restlen);
 		}
-	}
-	/* Trim the separator after the last mechanism. */
-	{
-		size_t o = strlen(ext->auth);
-
-		while (o > 0 && ext->auth[o - 1] == ' ')
-			ext->auth[--o] = '\0';
 	}
 }

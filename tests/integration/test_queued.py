@@ -302,6 +302,60 @@ class QueuedTest(harness.TestCase):
         SRV.psql("UPDATE domains SET localpart_catchall_separators = '' WHERE name = :'d'",
                  d=harness.DOMAIN)
 
+    def test_failed_dsn_to_fromid_suppresses_and_is_recorded(self):
+        # A message delivered fine, then a DSN saying it failed comes back
+        # to its unique MAIL FROM (user+FROMID@): the recipient goes on
+        # the suppression list and the DSN into the retired message's
+        # results (the reference's behaviour), without any webhook set.
+        SRV.psql("UPDATE domains SET localpart_catchall_separators = '+' WHERE name = :'d'",
+                 d=harness.DOMAIN)
+        try:
+            rcpt = u("later") + "@sink.test"
+            (qid,) = enqueue(rcpt, args=("-fromid",))
+            self.assertEqual(wait_retired(qid)[0], "t")
+            fid = SRV.psql("SELECT from_id FROM queue_retired WHERE id = :'id'", id=qid)[0][0]
+            self.assertNotEqual(SRV.cli("queue", "suppress", "lookup", USER, rcpt,
+                                        check=False).returncode, 0)
+            lp, dom = USER.split("@")
+            to = "%s+%s@%s" % (lp, fid, dom)
+            dsn = ("From: MAILER-DAEMON@mx.sink.test\r\nTo: <%s>\r\n"
+                   "Subject: Undelivered Mail Returned to Sender\r\n"
+                   "Content-Type: multipart/report; report-type=delivery-status;"
+                   " boundary=b\r\n\r\n"
+                   "--b\r\nContent-Type: text/plain\r\n\r\nIt failed.\r\n"
+                   "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+                   "Reporting-MTA: dns; mx.sink.test\r\n\r\n"
+                   "Final-Recipient: rfc822; %s\r\nAction: failed\r\n"
+                   "Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n"
+                   "--b--\r\n" % (to, rcpt)).encode()
+            code, _ = SRV.deliver(dsn, rcpts=[to], mail_from="")
+            self.assertEqual(code, 250)
+            out = SRV.cli("queue", "suppress", "lookup", USER, rcpt, check=False)
+            self.assertEqual(out.returncode, 0, "not suppressed after the DSN: %s" % out.stdout)
+            last = SRV.psql("SELECT jsonb_array_length(results), results -> -1 ->> 'success',"
+                            " results -> -1 ->> 'code', results -> -1 ->> 'secode',"
+                            " results -> -1 ->> 'error' FROM queue_retired WHERE id = :'id'",
+                            id=qid)[0]
+            self.assertEqual(last[:4], ["2", "false", "550", "5.1.1"])
+            self.assertIn("DSN received: failed", last[4])
+            # A "delayed" DSN is recorded but suppresses nothing.
+            rcpt2 = u("later") + "@sink.test"
+            (qid2,) = enqueue(rcpt2, args=("-fromid",))
+            self.assertEqual(wait_retired(qid2)[0], "t")
+            fid2 = SRV.psql("SELECT from_id FROM queue_retired WHERE id = :'id'", id=qid2)[0][0]
+            to2 = "%s+%s@%s" % (lp, fid2, dom)
+            dsn2 = dsn.decode().replace(to, to2).replace(rcpt, rcpt2) \
+                .replace("Action: failed", "Action: delayed").replace("5.1.1", "4.2.0") \
+                .replace("550", "451").encode()
+            self.assertEqual(SRV.deliver(dsn2, rcpts=[to2], mail_from="")[0], 250)
+            self.assertNotEqual(SRV.cli("queue", "suppress", "lookup", USER, rcpt2,
+                                        check=False).returncode, 0)
+            self.assertEqual(SRV.psql("SELECT results -> -1 ->> 'code' FROM queue_retired"
+                                      " WHERE id = :'id'", id=qid2), [["451"]])
+        finally:
+            SRV.psql("UPDATE domains SET localpart_catchall_separators = '' WHERE name = :'d'",
+                     d=harness.DOMAIN)
+
     def test_recipient_domain_tls_recorded(self):
         rcpt = u("t") + "@two.test"
         (qid,) = enqueue(rcpt)

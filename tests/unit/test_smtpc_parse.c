@@ -254,6 +254,12 @@ test_ehlo(void **state)
 	assert_true(e.starttls);
 	assert_string_equal(e.auth, "LOGIN");
 
+	/* AUTH words that are no mechanism names (RFC 4422 3.1) are left
+	 * out; runs of spaces are one separator. */
+	t = "mx\nAUTH  PLAIN\001 x-oauth2  LOGIN \nAUTH A_VERY_LONG_MECHANISM_NAME_XYZ\nAUTH ";
+	smtpc_ehlo_parse(t, strlen(t), &e);
+	assert_string_equal(e.auth, "X-OAUTH2 LOGIN");
+
 	/* Empty input and a greeting alone. */
 	smtpc_ehlo_parse("", 0, &e);
 	assert_false(e.pipelining);
