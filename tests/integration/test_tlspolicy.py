@@ -35,6 +35,11 @@ policy_enforce = "version: STSv1\nmode: enforce\nmx: mx.sts.test\nmax_age: 86400
 policy_self = "version: STSv1\nmode: enforce\nmx: *.stsself.test\nmax_age: 86400\n"
 
 
+class Sender(harness.Server):
+    """A Server running mailstead-queued; its [queue] keys go in queue_conf
+    (written by harness.Server)."""
+
+
 def zone(dane_ok_hash):
     bad = "00" * 32
     return "\n".join([
@@ -104,7 +109,7 @@ def setUpModule():
          {"/.well-known/mta-sts.txt": (policy_self, "text/plain; charset=utf-8")}),
     ]).start()
 
-    snd = harness.Server("tlssnd", daemons=("smtpd",), dns_zone=zone(nginx.spki_sha256(dane_cert)))
+    snd = Sender("tlssnd", daemons=("smtpd",), dns_zone=zone(nginx.spki_sha256(dane_cert)))
     # Direct delivery goes to the receiver's port instead of 25, policy
     # fetches to nginx's instead of 443.
     snd.queue_conf = {"direct_port": str(rcv.ports["smtpd"]), "tls_ca_file": ca.cert,
