@@ -14,6 +14,7 @@
  * by the backoff (set when the batch was claimed), until max_attempts. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 #include "core/util.h"
 #include "events.h"
 #include "mail/addr.h"
+#include "queue/webhook.h"
 #include "queued.h"
 #include "smtpclient.h"
 #include "tlspolicy.h"
@@ -49,6 +51,7 @@ struct rstate {
 	char error[512];
 	char remote[256];
 	bool at_rcpt;		/* the failure was the answer to RCPT TO */
+	bool suppressed;	/* on the suppression list: not tried */
 	struct buf addr;	/* formatted RCPT TO address */
 };
 
@@ -74,6 +77,7 @@ rset(struct rstate *r, enum rstatus st, int code, const char *secode, const char
 	ms_strlcpy(r->secode, secode ? secode : "", sizeof(r->secode));
 	ms_strlcpy(r->error, error ? error : "", sizeof(r->error));
 	ms_strlcpy(r->remote, remote ? remote : "", sizeof(r->remote));
+	r->at_rcpt = false;
 }
 
 /* Recipients still to be tried: pending or temporarily failed. */
@@ -87,14 +91,26 @@ open_count(const struct batch *b)
 	return k;
 }
 
+/* Set the outcome of the recipients still open. One that already has a
+ * real answer from a server (a 451 to RCPT TO from the first MX, say)
+ * keeps it when this is a temporary failure without one (the next MX
+ * could not be reached, TLS failed there): the server's code, enhanced
+ * code and text are what the sender, the DSN and the webhook need, and
+ * what the next attempt will most likely meet again. */
 static void
 fail_open(struct batch *b, enum rstatus st, int code, const char *secode, const char *error)
 {
 	size_t i;
 
-	for (i = 0; i < b->n; i++)
-		if (b->r[i].status == RS_PENDING || b->r[i].status == RS_TEMP)
-			rset(&b->r[i], st, code, secode, error, NULL);
+	for (i = 0; i < b->n; i++) {
+		struct rstate *r = &b->r[i];
+
+		if (r->status != RS_PENDING && r->status != RS_TEMP)
+			continue;
+		if (st == RS_TEMP && code == 0 && r->status == RS_TEMP && r->code > 0)
+			continue;
+		rset(r, st, code, secode, error, NULL);
+	}
 }
 
 /* MAIL FROM: the sender, with the fromid after the domain's first
@@ -153,6 +169,14 @@ is_ascii(const char *s)
 		if ((unsigned char)*s >= 0x80)
 			return false;
 	return true;
+}
+
+static bool
+is_ip_address(const char *s)
+{
+	unsigned char a[16];
+
+	return inet_pton(AF_INET, s, a) == 1 || inet_pton(AF_INET6, s, a) == 1;
 }
 
 /* ---- hosts ---- */
@@ -288,6 +312,180 @@ sasl_step(void *arg, const char *in, size_t n, struct buf *out, const char **err
 	return sasl_client_step(a->sc, in, n, out, error_r);
 }
 
+/* How a connection to one address does TLS. The first try follows the
+ * TLS policy; when STARTTLS fails there (the handshake, or the server
+ * refusing the command) a new connection may try again with less. */
+enum tls_try {
+	TRY_POLICY,	/* as tls_host_policy.mode says */
+	TRY_UNVERIFIED,	/* STARTTLS, any certificate, no DANE/PKIX */
+	TRY_PLAIN,	/* no STARTTLS */
+};
+
+static const char *
+tls_try_name(enum tls_try t)
+{
+	return t == TRY_POLICY ? "policy" : t == TRY_UNVERIFIED ? "unverified-tls" : "plaintext";
+}
+
+/* The next try after STARTTLS failed at try, or -1 for none. As the
+ * reference does: opportunistic TLS (no MTA-STS enforce, no DANE) goes on
+ * in plaintext (RFC 7435 section 6), except for DMARC reports (RFC 7489
+ * section 7.2.1 wants them protected); "TLS-Required: No" (RFC 8689
+ * section 5) first retries over TLS without verification, which gets
+ * around a DANE/PKIX setup the handshake itself tripped on, then in
+ * plaintext. REQUIRETLS messages never fall back, and neither do
+ * submission transports (the password) nor smarthosts configured with
+ * verified TLS. */
+static int
+tls_fallback(const struct batch *b, const struct tls_host_policy *hp, enum tls_try try)
+{
+	const struct queue_item *it0 = &b->v[0];
+	const struct conf_transport *t = b->transport;
+
+	if (it0->require_tls == 1 || try == TRY_PLAIN)
+		return -1;
+	if (t != NULL && (strncmp(t->type, "submission", 10) == 0 ||
+			  (strcmp(t->type, "smtp") == 0 && t->tls_verify)))
+		return -1;
+	if (it0->require_tls == 0) {
+		if (try == TRY_POLICY && (hp->mode == TLS_MODE_PKIX || hp->mode == TLS_MODE_DANE))
+			return TRY_UNVERIFIED;
+		return TRY_PLAIN;
+	}
+	if (try == TRY_POLICY && hp->mode == TLS_MODE_OPPORTUNISTIC && !it0->is_dmarc_report)
+		return TRY_PLAIN;
+	return -1;
+}
+
+/* The EHLO name and SOCKS proxy of the batch's transport. */
+static void
+session_names(const struct batch *b, const char **ehlo_r, const char **socks_r)
+{
+	const struct conf_transport *t = b->transport;
+
+	*ehlo_r = b->q->hostname;
+	*socks_r = NULL;
+	if (t != NULL && strcmp(t->type, "socks") == 0) {
+		*socks_r = t->socks_address;
+		if (t->remote_hostname[0] != '\0')
+			*ehlo_r = t->remote_hostname;
+	}
+}
+
+/* Connect to ip, greet, and do TLS as try asks (see enum tls_try).
+ * Returns 0 with the session ready for AUTH and the transaction, -1 when
+ * the address cannot be used, -2 when STARTTLS failed (tls_fallback
+ * decides about another try); the open recipients' outcome is set on
+ * failure. c is initialized in every case; the caller closes it. */
+static int
+open_session(struct batch *b, struct smtpc *c, const struct host *h, const char *ip,
+	unsigned port, const struct tls_domain_policy *dp, const struct tls_host_policy *hp,
+	enum tls_try try)
+{
+	struct queued *q = b->q;
+	const struct queue_item *it0 = &b->v[0];
+	const struct conf_transport *t = b->transport;
+	struct tls_client_params tp;
+	struct tls_client_result tr;
+	struct tls_outcome to;
+	const char *ehlo, *socks;
+	bool implicit = t != NULL && strcmp(t->type, "submissions") == 0;
+	/* TLSRPT records what the policy's own try met (RFC 8460 4.3);
+	 * the fallbacks are our business. */
+	bool report = try == TRY_POLICY;
+	enum tls_mode mode = try == TRY_POLICY ? hp->mode :
+		try == TRY_UNVERIFIED ? TLS_MODE_OPPORTUNISTIC : TLS_MODE_NONE;
+
+	session_names(b, &ehlo, &socks);
+	memset(&tp, 0, sizeof(tp));
+	/* RFC 6066 3: SNI carries host names only, never an address (a
+	 * smarthost configured as an IP, an address literal). */
+	tp.sni = h->name[0] != '[' && !is_ip_address(h->name) ? h->name : NULL;
+	tp.ca_file = q->conf->queue.tls_ca_file;
+	if (try == TRY_POLICY) {
+		tp.verify_names = hp->verify_names;
+		tp.nverify_names = hp->nverify_names;
+		tp.prepare = hp->prepare;
+		tp.arg = hp->prepare_arg;
+	}
+	memset(&to, 0, sizeof(to));
+	to.host = h->name;
+	to.ip = ip;
+
+	if (smtpc_connect(c, h->name, ip, port, socks, (int)q->conf->queue.connect_timeout * 1000,
+		    (int)q->conf->queue.command_timeout * 1000) < 0) {
+		log_info(NULL, "proto=queue ev=connect-failed host=%s ip=%s err=%s", lq(h->name),
+			lq(ip), lq(c->error));
+		fail_open(b, RS_TEMP, 0, "4.4.1", c->error);
+		return -1;
+	}
+	if (implicit) {
+		memset(&tr, 0, sizeof(tr));
+		if (smtpc_tls_now(c, &tp, &tr) < 0 || (hp->mode == TLS_MODE_PKIX && !tr.verified)) {
+			fail_open(b, RS_TEMP, 0, "4.7.5", c->error[0] ? c->error :
+				ms_err("TLS certificate of %s not verified: %s", h->name, tr.verify_error));
+			return -1;
+		}
+	}
+	if (smtpc_hello(c, ehlo, true) < 0) {
+		fail_open(b, RS_TEMP, c->reply.code, c->reply.secode, c->error);
+		return -1;
+	}
+	if (mode == TLS_MODE_NONE || implicit)
+		return 0;
+	to.starttls_offered = c->ext.starttls;
+	if (!c->ext.starttls) {
+		to.failure = "starttls-not-supported";
+		if (report)
+			tlspolicy_report(q, it0->rcpt_domain, dp, &to);
+		if ((mode == TLS_MODE_PKIX || mode == TLS_MODE_DANE) &&
+		    (!hp->ignore_errors || it0->require_tls == 1)) {
+			fail_open(b, RS_TEMP, 0, "4.7.5", ms_err("%s does not offer STARTTLS, "
+				"required by the TLS policy", h->name));
+			return -1;
+		}
+		return 0;	/* plaintext, as the policy allows */
+	}
+	memset(&tr, 0, sizeof(tr));
+	if (smtpc_starttls(c, &tp, &tr, ehlo) < 0) {
+		to.failure = "validation-failure";
+		to.detail = c->error;
+		if (report)
+			tlspolicy_report(q, it0->rcpt_domain, dp, &to);
+		log_info(NULL, "proto=queue ev=starttls-failed host=%s ip=%s try=%s err=%s",
+			lq(h->name), lq(ip), tls_try_name(try), lq(c->error));
+		fail_open(b, RS_TEMP, 0, "4.7.5", c->error);
+		return -2;
+	}
+	if (try == TRY_POLICY) {
+		bool verified = tr.verified;
+		const char *verr = tr.verify_error;
+
+		if (hp->verify != NULL)
+			verified = hp->verify(hp->prepare_arg, conn_tls_ssl(&c->conn), &tr, &verr) == 1;
+		c->tls_verified = verified && (mode == TLS_MODE_PKIX || mode == TLS_MODE_DANE);
+		to.tls_ok = true;
+		to.verified = verified;
+		if (!verified) {
+			to.failure = mode == TLS_MODE_DANE ? "validation-failure" :
+				strstr(verr, "hostname") ? "certificate-host-mismatch" :
+				strstr(verr, "expired") ? "certificate-expired" :
+				"certificate-not-trusted";
+			to.detail = verr;
+		}
+		tlspolicy_report(q, it0->rcpt_domain, dp, &to);
+		if (!verified && (mode == TLS_MODE_PKIX || mode == TLS_MODE_DANE) &&
+		    (!hp->ignore_errors || it0->require_tls == 1)) {
+			fail_open(b, RS_TEMP, 0, "4.7.5", ms_err("TLS certificate of %s not "
+				"verified: %s", h->name, verr));
+			return -1;
+		}
+	} else {
+		c->tls_verified = false;
+	}
+	return 0;
+}
+
 /* Connect to one address and run the transaction for the open
  * recipients. Returns 1 when the server answered the transaction (stop
  * trying other hosts unless recipients stayed temporary), 0 when this
@@ -301,23 +499,14 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 	const struct conf_transport *t = b->transport;
 	struct smtpc c;
 	struct tls_host_policy hp;
-	struct tls_client_params tp;
-	struct tls_client_result tr;
-	struct tls_outcome to;
-	const char *ehlo = q->hostname, *socks = NULL;
-	bool implicit = t != NULL && strcmp(t->type, "submissions") == 0;
-	bool utf8, want_tls;
+	enum tls_try try = TRY_POLICY;
+	bool utf8;
 	struct buf mailfrom;
 	const char **rcpts = NULL;
 	size_t *idx = NULL, nr = 0, i;
 	struct smtpc_rcpt_result *res = NULL;
 	int rc = 0;
 
-	if (t != NULL && strcmp(t->type, "socks") == 0) {
-		socks = t->socks_address;
-		if (t->remote_hostname[0] != '\0')
-			ehlo = t->remote_hostname;
-	}
 	tlspolicy_for_host(q, dp, h->name, h->is_mx, it0->require_tls, &hp);
 	if (hp.skip != NULL) {
 		/* The TLS policy rules this host out before connecting. */
@@ -335,98 +524,17 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 		if (strncmp(t->type, "submission", 10) == 0 && hp.mode == TLS_MODE_NONE)
 			hp.mode = TLS_MODE_OPPORTUNISTIC;
 	}
-	memset(&tp, 0, sizeof(tp));
-	tp.sni = h->name[0] != '[' ? h->name : NULL;
-	tp.ca_file = q->conf->queue.tls_ca_file;
-	tp.verify_names = hp.verify_names;
-	tp.nverify_names = hp.nverify_names;
-	tp.prepare = hp.prepare;
-	tp.arg = hp.prepare_arg;
-	memset(&to, 0, sizeof(to));
-	to.host = h->name;
-	to.ip = ip;
+	for (;;) {
+		int r = open_session(b, &c, h, ip, port, dp, &hp, try), next;
 
-	if (smtpc_connect(&c, h->name, ip, port, socks, (int)q->conf->queue.connect_timeout * 1000,
-		    (int)q->conf->queue.command_timeout * 1000) < 0) {
-		log_info(NULL, "proto=queue ev=connect-failed host=%s ip=%s err=%s", lq(h->name),
-			lq(ip), lq(c.error));
-		fail_open(b, RS_TEMP, 0, "4.4.1", c.error);
+		if (r == 0)
+			break;
 		smtpc_close(&c);
-		return 0;
-	}
-	if (implicit) {
-		memset(&tr, 0, sizeof(tr));
-		if (smtpc_tls_now(&c, &tp, &tr) < 0 || (hp.mode == TLS_MODE_PKIX && !tr.verified)) {
-			fail_open(b, RS_TEMP, 0, "4.7.5", c.error[0] ? c.error :
-				ms_err("TLS certificate of %s not verified: %s", h->name, tr.verify_error));
-			goto out;
-		}
-	}
-	if (smtpc_hello(&c, ehlo, true) < 0) {
-		fail_open(b, c.permanent ? RS_TEMP : RS_TEMP, c.reply.code, c.reply.secode, c.error);
-		goto out;
-	}
-	want_tls = hp.mode != TLS_MODE_NONE && !implicit;
-	to.starttls_offered = c.ext.starttls;
-	if (want_tls && !c.ext.starttls) {
-		to.failure = "starttls-not-supported";
-		tlspolicy_report(q, it0->rcpt_domain, dp, &to);
-		if (hp.mode == TLS_MODE_PKIX || hp.mode == TLS_MODE_DANE) {
-			if (!hp.ignore_errors || it0->require_tls == 1) {
-				fail_open(b, RS_TEMP, 0, "4.7.5", ms_err("%s does not offer STARTTLS, "
-					"required by the TLS policy", h->name));
-				goto out;
-			}
-		}
-	} else if (want_tls) {
-		memset(&tr, 0, sizeof(tr));
-		if (smtpc_starttls(&c, &tp, &tr, ehlo) < 0) {
-			to.failure = "validation-failure";
-			to.detail = c.error;
-			tlspolicy_report(q, it0->rcpt_domain, dp, &to);
-			/* A failed handshake: opportunistic TLS may go on in
-			 * plaintext on a new connection, which the next try of
-			 * the same address does (RFC 7435). */
-			fail_open(b, RS_TEMP, 0, "4.7.5", c.error);
-			if (hp.mode == TLS_MODE_OPPORTUNISTIC && c.conn.failed) {
-				smtpc_close(&c);
-				if (smtpc_connect(&c, h->name, ip, port, socks,
-					    (int)q->conf->queue.connect_timeout * 1000,
-					    (int)q->conf->queue.command_timeout * 1000) < 0 ||
-				    smtpc_hello(&c, ehlo, true) < 0)
-					goto out;
-				log_info(NULL, "proto=queue ev=tls-fallback host=%s ip=%s", lq(h->name),
-					lq(ip));
-			} else {
-				goto out;
-			}
-		} else {
-			bool verified = tr.verified;
-			const char *verr = tr.verify_error;
-
-			if (hp.verify != NULL) {
-				int v = hp.verify(hp.prepare_arg, conn_tls_ssl(&c.conn), &tr, &verr);
-
-				verified = v == 1;
-			}
-			c.tls_verified = verified && (hp.mode == TLS_MODE_PKIX || hp.mode == TLS_MODE_DANE);
-			to.tls_ok = true;
-			to.verified = verified;
-			if (!verified) {
-				to.failure = hp.mode == TLS_MODE_DANE ? "validation-failure" :
-					strstr(verr, "hostname") ? "certificate-host-mismatch" :
-					strstr(verr, "expired") ? "certificate-expired" :
-					"certificate-not-trusted";
-				to.detail = verr;
-			}
-			tlspolicy_report(q, it0->rcpt_domain, dp, &to);
-			if (!verified && (hp.mode == TLS_MODE_PKIX || hp.mode == TLS_MODE_DANE) &&
-			    (!hp.ignore_errors || it0->require_tls == 1)) {
-				fail_open(b, RS_TEMP, 0, "4.7.5", ms_err("TLS certificate of %s not "
-					"verified: %s", h->name, verr));
-				goto out;
-			}
-		}
+		if (r == -1 || (next = tls_fallback(b, &hp, try)) < 0)
+			return 0;
+		log_info(NULL, "proto=queue ev=tls-fallback host=%s ip=%s from=%s to=%s", lq(h->name),
+			lq(ip), tls_try_name(try), tls_try_name((enum tls_try)next));
+		try = (enum tls_try)next;
 	}
 	/* What we learned of the recipient domain's server, per account. */
 	if (h->is_mx && t == NULL) {
@@ -509,17 +617,28 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 		for (i = 0; i < nr; i++) {
 			struct rstate *rs = &b->r[idx[i]];
 
+			struct buf e;
+
+			/* The server's own words, "451 4.2.0 text", for the
+			 * results, the DSN and the webhook; a transaction that
+			 * failed as a whole has the client's error (stage,
+			 * reply and host) instead. */
+			buf_init(&e);
+			if (res[i].code > 0 && (r == 0 || res[i].ok))
+				smtpc_reply_format(&e, res[i].code, res[i].secode, res[i].text);
+			else
+				buf_puts(&e, res[i].text);
 			if (res[i].ok) {
-				rset(rs, RS_OK, res[i].code, res[i].secode, res[i].text, h->name);
+				rset(rs, RS_OK, res[i].code, res[i].secode, e.data, h->name);
 			} else {
 				bool perm = res[i].code >= 500 || (res[i].code == 0 && c.permanent);
 
-				rset(rs, perm ? RS_PERM : RS_TEMP, res[i].code, res[i].secode,
-					res[i].code > 0 && r == 0 ? ms_err("%d %s", res[i].code,
-					res[i].text) : res[i].text, h->name);
+				rset(rs, perm ? RS_PERM : RS_TEMP, res[i].code, res[i].secode, e.data,
+					h->name);
 				/* Refused at RCPT, not for the message as a whole. */
 				rs->at_rcpt = r == 0 && res[i].code > 0;
 			}
+			buf_free(&e);
 		}
 		log_info(NULL, "proto=queue ev=transaction host=%s ip=%s tls=%s verified=%s rcpts=%zu "
 			"result=%s err=%s", lq(h->name), lq(ip), c.tls ? "yes" : "no",
@@ -612,6 +731,57 @@ deliver_hosts(struct batch *b)
 	tlspolicy_domain_free(&dp);
 }
 
+/* ---- recording the outcome ---- */
+
+/* What each recipient's outcome reports, decided before the outcome
+ * transaction; suppressing is found inside it. */
+struct report {
+	enum delivery_event_kind kind;
+	bool dsn;		/* a DSN goes to the sender */
+	bool may_suppress;	/* a 5xx to RCPT TO: onto the suppression list */
+	bool suppressing;	/* it went on the list now */
+};
+
+struct outcome_hook_arg {
+	struct batch *b;
+	struct report *rep;
+	struct webhook_outgoing_event *ev;
+};
+
+/* Inside the outcome transaction (queue_record_outcomes): suppression
+ * entries for permanent recipient refusals (FEATURES.md section 4) and the
+ * outgoing webhook calls, so that they exist exactly when the outcome
+ * does. Safe to run again: db_tx may retry it. */
+static int
+outcome_hook(struct pg_conn *c, void *arg, const char **error_r)
+{
+	struct outcome_hook_arg *x = arg;
+	struct batch *b = x->b;
+	size_t i, nev = 0;
+
+	for (i = 0; i < b->n; i++) {
+		const struct queue_item *it = &b->v[i];
+		const struct rstate *r = &b->r[i];
+		struct report *rp = &x->rep[i];
+
+		rp->suppressing = false;
+		if (rp->may_suppress) {
+			int s = queue_suppression_add_tx(c, it->account_id, it->rcpt_localpart,
+				it->rcpt_domain, false, r->error, error_r);
+
+			if (s < 0)
+				return -1;
+			rp->suppressing = s == 0;
+		}
+		if (delivery_event_webhook(&x->ev[nev], rp->kind, it, r->code, r->secode, r->error,
+			    rp->suppressing))
+			nev++;
+	}
+	if (nev > 0 && webhook_outgoing_add_tx(c, x->ev, nev, NULL, error_r) < 0)
+		return -1;
+	return 0;
+}
+
 static int
 map_file(struct queued *q, const struct queue_item *it, void **map_r, size_t *len_r,
 	const char **error_r)
@@ -654,6 +824,9 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 	struct queue_outcome *out;
 	struct buf *json;
 	struct dsn_rcpt *dsn_fail, *dsn_delay;
+	struct report *rep;
+	struct webhook_outgoing_event *ev;
+	struct outcome_hook_arg hook;
 	size_t i, nfail = 0, ndelay = 0;
 	char *tname = NULL;
 	void *map = NULL;
@@ -680,9 +853,11 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 			continue;
 		s = queue_suppression_lookup(q->store, v[i].account_id, v[i].rcpt_localpart,
 			v[i].rcpt_domain, NULL, &error);
-		if (s == 1)
+		if (s == 1) {
 			rset(&b.r[i], RS_PERM, 0, "5.7.1", "recipient address is on the suppression "
 				"list of the sending account", NULL);
+			b.r[i].suppressed = true;
+		}
 	}
 	if (map_file(q, &v[0], &map, &maplen, &error) < 0) {
 		log_error(NULL, "proto=queue ev=deliver qid=%lld err=%s", (long long)v[0].id,
@@ -739,6 +914,8 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 	 * those out of attempts), keep the rest for the next attempt. */
 	out = xcalloc(n, sizeof(*out));
 	json = xcalloc(n, sizeof(*json));
+	rep = xcalloc(n, sizeof(*rep));
+	ev = xcalloc(n, sizeof(*ev));
 	dsn_fail = xcalloc(n, sizeof(*dsn_fail));
 	dsn_delay = xcalloc(n, sizeof(*dsn_delay));
 	for (i = 0; i < n; i++) {
@@ -767,49 +944,44 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 			dsn_delay[ndelay].error = r->error;
 			dsn_delay[ndelay++].remote_mta = r->remote[0] ? r->remote : NULL;
 		}
+		if (ok) {
+			rep[i].kind = b.relayed ? DELIVERY_RELAYED : DELIVERY_DELIVERED;
+		} else if (r->status == RS_PERM && r->suppressed) {
+			rep[i].kind = DELIVERY_SUPPRESSED;
+			rep[i].dsn = !v[i].is_dmarc_report && !v[i].is_tls_report;
+		} else if (r->status == RS_PERM) {
+			rep[i].kind = DELIVERY_FAILED;
+			rep[i].dsn = true;
+			/* Item 4: a permanent refusal of the recipient itself
+			 * puts it on the sender account's suppression list. */
+			rep[i].may_suppress = r->at_rcpt && r->code >= 500 && v[i].account_id > 0;
+		} else {
+			rep[i].kind = DELIVERY_DELAYED;
+			rep[i].dsn = v[i].attempts == DELAYED_DSN_ATTEMPT;
+		}
 		log_info(NULL, "proto=queue ev=attempt qid=%lld attempt=%d rcpt=%s result=%s code=%d "
 			"secode=%s err=%s", (long long)v[i].id, v[i].attempts,
 			lq(ms_err("%s@%s", v[i].rcpt_localpart, v[i].rcpt_domain)),
 			ok ? "delivered" : r->status == RS_PERM ? "failed" : "retry", r->code,
 			lq(r->secode), lq(r->error));
 	}
-	if (queue_record_outcomes(q->store, out, n, &error) < 0) {
-		/* The leases stay: the messages come back after they pass. */
+	hook.b = &b;
+	hook.rep = rep;
+	hook.ev = ev;
+	if (queue_record_outcomes(q->store, out, n, outcome_hook, &hook, &error) < 0) {
+		/* The leases stay: the messages come back after they pass,
+		 * and nothing of this attempt (suppression, webhook calls)
+		 * was recorded. */
 		log_error(NULL, "proto=queue ev=record-outcomes err=%s", lq(error));
 	} else {
 		if (nfail > 0)
 			dsn_send(q, dsn_fail, nfail, false);
 		if (ndelay > 0)
 			dsn_send(q, dsn_delay, ndelay, true);
-		for (i = 0; i < n; i++) {
-			struct rstate *r = &b.r[i];
-			bool suppressing = false;
-
-			/* Item 4: a permanent refusal of the recipient itself
-			 * puts it on the sender account's suppression list. */
-			if (r->status == RS_PERM && r->at_rcpt && r->code >= 500 &&
-			    v[i].account_id > 0) {
-				int s = queue_suppression_add(q->store, v[i].account_id,
-					v[i].rcpt_localpart, v[i].rcpt_domain, false, r->error, &error);
-
-				suppressing = s == 0;
-				if (s < 0)
-					log_warn(NULL, "proto=queue ev=suppress err=%s", lq(error));
-			}
-			if (r->status == RS_OK)
-				delivery_event(q, b.relayed ? DELIVERY_RELAYED : DELIVERY_DELIVERED,
-					&v[i], r->code, r->secode, "", false, false);
-			else if (r->status == RS_PERM && r->code == 0 &&
-				 strcmp(r->secode, "5.7.1") == 0 && r->remote[0] == '\0')
-				delivery_event(q, DELIVERY_SUPPRESSED, &v[i], 0, r->secode, r->error,
-					!v[i].is_dmarc_report && !v[i].is_tls_report, false);
-			else if (r->status == RS_PERM)
-				delivery_event(q, DELIVERY_FAILED, &v[i], r->code, r->secode, r->error,
-					true, suppressing);
-			else
-				delivery_event(q, DELIVERY_DELAYED, &v[i], r->code, r->secode, r->error,
-					v[i].attempts == DELAYED_DSN_ATTEMPT, false);
-		}
+		for (i = 0; i < n; i++)
+			delivery_event_log(rep[i].kind, &v[i], b.r[i].code, b.r[i].secode,
+				b.r[i].status == RS_OK ? "" : b.r[i].error, rep[i].dsn,
+				rep[i].suppressing);
 	}
 	for (i = 0; i < n; i++) {
 		buf_free(&json[i]);
@@ -817,6 +989,8 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 	}
 	free(json);
 	free(out);
+	free(rep);
+	free(ev);
 	free(dsn_fail);
 	free(dsn_delay);
 	free(b.r);

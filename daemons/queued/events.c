@@ -25,39 +25,39 @@ delivery_event_name(enum delivery_event_kind k)
 }
 
 void
-delivery_event(struct queued *q, enum delivery_event_kind k, const struct queue_item *it,
-	int code, const char *secode, const char *error, bool dsn, bool suppressing)
+delivery_event_log(enum delivery_event_kind k, const struct queue_item *it, int code,
+	const char *secode, const char *error, bool dsn, bool suppressing)
 {
-	struct webhook_outgoing_event ev;
-	bool ok = k == DELIVERY_DELIVERED || k == DELIVERY_RELAYED;
-	const char *error_msg;
-
 	log_info(NULL, "proto=queue ev=%s qid=%lld account=%s rcpt=%s code=%d secode=%s "
 		"dsn=%s suppressing=%s fromid=%s err=%s", delivery_event_name(k), (long long)it->id,
 		lq(it->account), lq(ms_err("%s@%s", it->rcpt_localpart, it->rcpt_domain)), code,
 		lq(secode ? secode : ""), dsn ? "yes" : "no", suppressing ? "yes" : "no",
 		lq(it->from_id), lq(error ? error : ""));
+}
+
+bool
+delivery_event_webhook(struct webhook_outgoing_event *ev, enum delivery_event_kind k,
+	const struct queue_item *it, int code, const char *secode, const char *error,
+	bool suppressing)
+{
+	bool ok = k == DELIVERY_DELIVERED || k == DELIVERY_RELAYED;
+
 	if (it->account_id <= 0)
-		return;
+		return false;
 	/* The reference's fields: SMTP codes and the error only for
 	 * failures; "DSN" means the event came from an incoming DSN, which
-	 * never applies to the delivery daemon's own outcomes (dsn here says
-	 * a DSN was sent to the sender, which the payload does not carry). */
-	memset(&ev, 0, sizeof(ev));
-	ev.account_id = it->account_id;
-	ev.queue_msg_id = it->id;
-	ev.event = delivery_event_name(k);
-	ev.suppressing = suppressing;
-	ev.from_id = it->from_id;
-	ev.message_id = it->message_id;
-	ev.subject = it->subject;
-	ev.extra = it->extra;
-	ev.smtp_code = ok ? 0 : code;
-	ev.smtp_secode = ok ? NULL : secode;
-	ev.error = ok ? "" : error;
-	/* Its own transaction, after the outcome committed: a crash in
-	 * between loses the call (the outcome stays right). */
-	if (webhook_outgoing_add(q->store, &ev, 1, NULL, &error_msg) < 0)
-		log_warn(NULL, "proto=queue ev=webhook-queue qid=%lld err=%s", (long long)it->id,
-			lq(error_msg));
+	 * never applies to the delivery daemon's own outcomes. */
+	memset(ev, 0, sizeof(*ev));
+	ev->account_id = it->account_id;
+	ev->queue_msg_id = it->id;
+	ev->event = delivery_event_name(k);
+	ev->suppressing = suppressing;
+	ev->from_id = it->from_id;
+	ev->message_id = it->message_id;
+	ev->subject = it->subject;
+	ev->extra = it->extra;
+	ev->smtp_code = ok ? 0 : code;
+	ev->smtp_secode = ok ? NULL : secode;
+	ev->error = ok ? "" : error;
+	return true;
 }

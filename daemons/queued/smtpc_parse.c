@@ -108,20 +108,30 @@ smtpc_reply_parse(const char *s, size_t n, struct smtpc_reply *r, size_t *used_r
 		}
 		text = len > 4 ? line + 4 : "";
 		tlen = len > 4 ? len - 4 : 0;
-		if (nlines == 0) {
+		{
 			size_t k = 0;
 
-			/* RFC 2034: the enhanced code starts the text of
-			 * every line; its class must agree with the reply. */
+			/* RFC 2034 4: the enhanced code starts the text of
+			 * every line of the reply; its class must agree with
+			 * the reply code. The first line's is kept in
+			 * r->secode, and it is cut from the text of every
+			 * line, so that errors formatted as "code secode
+			 * text" (smtpc_reply_format) do not repeat it. */
 			while (k < tlen && k < 15 && text[k] != ' ')
 				k++;
 			if (k > 0 && text[0] == line[0] && smtpc_secode_valid(text, k)) {
-				memcpy(r->secode, text, k);
-				r->secode[k] = '\0';
+				if (nlines == 0) {
+					memcpy(r->secode, text, k);
+					r->secode[k] = '\0';
+				}
+				while (k < tlen && text[k] == ' ')
+					k++;
+				text += k;
+				tlen -= k;
 			}
-		} else {
-			buf_putc(&r->text, '\n');
 		}
+		if (nlines > 0)
+			buf_putc(&r->text, '\n');
 		buf_append(&r->text, text, tlen);
 		nlines++;
 		if (last)
@@ -130,6 +140,25 @@ smtpc_reply_parse(const char *s, size_t n, struct smtpc_reply *r, size_t *used_r
 	r->code = code;
 	*used_r = pos;
 	return 1;
+}
+
+void
+smtpc_reply_format(struct buf *out, int code, const char *secode, const char *text)
+{
+	size_t start = out->len;
+	const char *p;
+
+	if (code > 0)
+		buf_printf(out, "%d", code);
+	if (secode != NULL && secode[0] != '\0')
+		buf_printf(out, "%s%s", out->len > start ? " " : "", secode);
+	if (text == NULL || text[0] == '\0')
+		return;
+	if (out->len > start)
+		buf_putc(out, ' ');
+	/* One line: the lines of a multi-line reply joined with spaces. */
+	for (p = text; *p != '\0'; p++)
+		buf_putc(out, *p == '\n' || *p == '\r' ? ' ' : *p);
 }
 
 /* Does the line (len bytes) start with keyword kw as a whole word? */
@@ -147,6 +176,44 @@ kw_is(const char *line, size_t len, const char *kw, const char **rest_r, size_t 
 	return true;
 }
 
+/* RFC 4422 3.1: sasl-mech = 1*20mech-char, mech-char = UPPER-ALPHA /
+ * DIGIT / HYPHEN / UNDERSCORE (lower case accepted and raised). */
+static bool
+is_mech_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		c == '-' || c == '_';
+}
+
+/* Append the mechanisms of an AUTH line (RFC 4954 3: "AUTH" 1*(SP
+ * sasl-mech)) to ext->auth, upper case, one space between them. Words
+ * that are no mechanism name, and any that do not fit whole, are left
+ * out. */
+static void
+auth_add(struct smtpc_ext *ext, const char *s, size_t n)
+{
+	size_t i = 0, o = strlen(ext->auth);
+
+	while (i < n) {
+		size_t start, k, wl;
+		bool ok = true;
+
+		while (i < n && s[i] == ' ')
+			i++;
+		start = i;
+		for (; i < n && s[i] != ' '; i++)
+			ok = is_mech_char(s[i]) && ok;
+		wl = i - start;
+		if (wl == 0 || wl > 20 || !ok || o + (o > 0) + wl + 1 > sizeof(ext->auth))
+			continue;
+		if (o > 0)
+			ext->auth[o++] = ' ';
+		for (k = 0; k < wl; k++)
+			ext->auth[o++] = ms_toupper(s[start + k]);
+		ext->auth[o] = '\0';
+	}
+}
+
 void
 smtpc_ehlo_parse(const char *text, size_t n, struct smtpc_ext *ext)
 {
@@ -159,6 +226,8 @@ smtpc_ehlo_parse(const char *text, size_t n, struct smtpc_ext *ext)
 		size_t len = nl != NULL ? (size_t)(nl - line) : n - pos, restlen;
 
 		pos += len + 1;
+		if (len > 0 && line[len - 1] == '\r')
+			len--;	/* text not from smtpc_reply_parse */
 		if (first) {	/* the greeting: domain and free text */
 			first = false;
 			continue;
@@ -187,25 +256,7 @@ smtpc_ehlo_parse(const char *text, size_t n, struct smtpc_ext *ext)
 			if (restlen > 0 && ms_parse_u64n(rest, restlen, 0, UINT64_MAX, &v) == 0)
 				ext->size = v;
 		} else if (kw_is(line, len, "AUTH", &rest, &restlen)) {
-			size_t i, o = strlen(ext->auth);
-
-			for (i = 0; i < restlen && o + 2 < sizeof(ext->auth); i++) {
-				char ch = ms_toupper(rest[i]);
-
-				if (ch == '\r')
-					continue;
-				ext->auth[o++] = ch == '\t' ? ' ' : ch;
-			}
-			if (o + 1 < sizeof(ext->auth) && o > 0 && ext->auth[o - 1] != ' ')
-				ext->auth[o++] = ' ';
-			ext->auth[o] = '\0';
+			auth_add(ext, rest, restlen);
 		}
-	}
-	/* Trim the separator after the last mechanism. */
-	{
-		size_t o = strlen(ext->auth);
-
-		while (o > 0 && ext->auth[o - 1] == ' ')
-			ext->auth[--o] = '\0';
 	}
 }

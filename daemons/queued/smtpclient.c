@@ -263,13 +263,16 @@ read_reply(struct smtpc *c, const char *stage)
 	return code;
 }
 
-/* The last reply as error text "code secode text". */
+/* The last reply as error text "stage: code secode text (host)". */
 static void
 reply_error(struct smtpc *c, const char *stage)
 {
-	/* The text starts with the enhanced code when there is one. */
-	set_error(c, c->reply.code >= 500, "%s: %d %s (%s)", stage, c->reply.code,
-		c->reply.text.data, c->host);
+	struct buf e;
+
+	buf_init(&e);
+	smtpc_reply_format(&e, c->reply.code, c->reply.secode, c->reply.text.data);
+	set_error(c, c->reply.code >= 500, "%s: %s (%s)", stage, e.data, c->host);
+	buf_free(&e);
 }
 
 static int
@@ -566,13 +569,28 @@ smtpc_deliver(struct smtpc *c, const struct smtpc_tx *tx, struct smtpc_rcpt_resu
 		if (code == 0)
 			goto ioerr;
 		if (code != 250) {
+			char error[sizeof(c->error)], secode[sizeof(c->reply.secode)];
+			bool permanent;
+
+			/* The MAIL FROM answer is the reason; the RCPT and
+			 * DATA replies of the group (503s) are read and
+			 * dropped, and must not replace it. */
 			reply_error(c, "mail");
-			/* Collect the RCPT and DATA replies of the group. */
-			for (i = 0; i < tx->nrcpts; i++)
+			ms_strlcpy(error, c->error, sizeof(error));
+			ms_strlcpy(secode, c->reply.secode, sizeof(secode));
+			permanent = c->permanent;
+			for (i = 0; i < tx->nrcpts && !c->conn.failed; i++)
 				(void)read_reply(c, "rcpt");
-			(void)read_reply(c, "data");
-			set_error(c, c->permanent, "%s", c->error);
-			rcpt_fail_all(c, tx, res, false);
+			if (!c->conn.failed)
+				(void)read_reply(c, "data");
+			ms_strlcpy(c->error, error, sizeof(c->error));
+			c->permanent = permanent;
+			for (i = 0; i < tx->nrcpts; i++) {
+				res[i].ok = false;
+				res[i].code = code;
+				ms_strlcpy(res[i].secode, secode, sizeof(res[i].secode));
+				ms_strlcpy(res[i].text, error, sizeof(res[i].text));
+			}
 			return -1;
 		}
 		for (i = 0; i < tx->nrcpts; i++) {

@@ -25,7 +25,9 @@
 struct smtpc_reply {
 	int code;		/* 3 digits; 0 for "no reply" (I/O error) */
 	char secode[16];	/* enhanced status "5.1.1" of the first line, or "" */
-	struct buf text;	/* lines without code, joined with "\n" */
+	/* The lines without reply code and without enhanced code, joined
+	 * with "\n". */
+	struct buf text;
 };
 void smtpc_reply_init(struct smtpc_reply *r);
 void smtpc_reply_free(struct smtpc_reply *r);
@@ -36,7 +38,8 @@ void smtpc_reply_free(struct smtpc_reply *r);
  * with the same code on every line; a bare LF is accepted). The enhanced
  * code (RFC 3463: class "." subject "." detail) is taken from the first
  * line's text when it starts with one whose class matches the reply's
- * first digit. Returns 1 with *used_r bytes consumed and r filled, 0 when
+ * first digit, and cut from the text of every line that starts with one
+ * (RFC 2034 4). Returns 1 with *used_r bytes consumed and r filled, 0 when
  * more input is needed, -1 for a malformed reply (*error_r). */
 int smtpc_reply_parse(const char *s, size_t n, struct smtpc_reply *r, size_t *used_r,
 	const char **error_r);
@@ -53,6 +56,11 @@ struct smtpc_ext {
  * greeting, then one keyword with parameters per line). Unknown keywords
  * are ignored; AUTH=... (old form) counts as AUTH. */
 void smtpc_ehlo_parse(const char *text, size_t n, struct smtpc_ext *ext);
+
+/* Append "code secode text" to out, for errors and results: the code left
+ * out when 0, secode when "", the lines of text joined with spaces; e.g.
+ * "550 5.1.1 no such user". */
+void smtpc_reply_format(struct buf *out, int code, const char *secode, const char *text);
 
 /* Is an enhanced status code well formed (RFC 3463 2)? */
 bool smtpc_secode_valid(const char *s, size_t n);

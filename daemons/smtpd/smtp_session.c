@@ -16,6 +16,7 @@
 
 #include "core/log.h"
 #include "core/util.h"
+#include "queue/queue.h"
 #include "queue/webhook.h"
 #include "smtp_analyze.h"
 #include "smtp_private.h"
@@ -463,8 +464,30 @@ check_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	case STORE_DEST_NOT_LOCAL:
 		/* Authenticated submission queues mail for other domains (no
 		 * relay check: the user is authenticated). */
-		if (s->submission)
+		if (s->submission) {
+			/* FEATURES.md section 4: an address on the account's
+			 * suppression list (an earlier permanent failure, or
+			 * added by hand) fails now, where the sender sees why,
+			 * instead of in a DSN later. */
+			int sup = queue_suppression_lookup(s->srv->store, s->account_id,
+				r->to.localpart, cmd->u.rcpt.domain, NULL, &error);
+
+			if (sup < 0) {
+				log_error(s->cid, "proto=smtp ev=rcpt rcpt=%s result=error err=%s",
+					lq(cmd->u.rcpt.addr), lq(error));
+				smtp_reply(s, "451 4.3.0 temporary error looking up recipient, "
+					"try again later");
+				return -1;
+			}
+			if (sup == 1) {
+				reason = "suppressed";
+				smtp_refuse(s, "550 5.7.1 recipient address is on the suppression list "
+					"of your account (an earlier delivery failed permanently); "
+					"not sending");
+				goto refused;
+			}
 			break;
+		}
 		/* Never an open relay: only local domains are accepted here. */
 		reason = "relay-denied";
 		smtp_refuse(s, "550 5.7.1 relaying denied");

@@ -14,6 +14,10 @@
 
 enum mech { M_SCRAM256, M_SCRAM1, M_CRAMMD5, M_PLAIN };
 
+/* Highest SCRAM iteration count we compute (RFC 5802 leaves it open;
+ * servers use 4096 to some 100,000). */
+#define SCRAM_CLIENT_MAX_ITERATIONS 1000000
+
 static const char *const mech_names[] = {
 	"SCRAM-SHA-256", "SCRAM-SHA-1", "CRAM-MD5", "PLAIN",
 };
@@ -21,6 +25,7 @@ static const char *const mech_names[] = {
 struct sasl_client {
 	enum mech mech;
 	int step;
+	bool failed;		/* a step failed: the exchange is over */
 	char *user, *pass;
 	struct buf cnonce, client_first_bare, auth_message;
 	unsigned char server_key[EVP_MAX_MD_SIZE];
@@ -163,20 +168,52 @@ scram_step(struct sasl_client *c, const char *in, size_t n, struct buf *out,
 		const char *perr;
 		int rc = -1;
 
+		/* RFC 5802 7:
+		 *   server-first-message = [reserved-mext ","] nonce "," salt ","
+		 *                          iteration-count ["," extensions]
+		 * A mandatory extension ("m=") we cannot know: fail. A
+		 * server error ("e=", not allowed here but sent by some)
+		 * is reported as such. */
+		if (n >= 2 && in[0] == 'e' && in[1] == '=') {
+			*error_r = ms_err("SCRAM server error: %.*s", (int)(n > 100 ? 100 : n - 2),
+				in + 2);
+			return -1;
+		}
+		if (n < 2 || in[0] != 'r' || in[1] != '=') {
+			*error_r = "malformed SCRAM server-first message (no nonce first)";
+			return -1;
+		}
+		/* The server's nonce continues ours (RFC 5802 5.1) and is
+		 * printable ASCII without ','; it goes back in client-final. */
 		r = attr(in, n, 'r', &rn);
+		if (rn <= c->cnonce.len || memcmp(r, c->cnonce.data, c->cnonce.len) != 0) {
+			*error_r = "SCRAM server nonce does not start with our nonce";
+			return -1;
+		}
+		for (k = 0; k < rn; k++) {
+			if (r[k] < 0x21 || r[k] > 0x7e) {
+				*error_r = "SCRAM server nonce has characters that are not printable";
+				return -1;
+			}
+		}
 		sv = attr(in, n, 's', &sn);
 		iv = attr(in, n, 'i', &in_);
-		if (r == NULL || sv == NULL || iv == NULL || rn <= c->cnonce.len ||
-		    memcmp(r, c->cnonce.data, c->cnonce.len) != 0 ||
-		    ms_parse_u64n(iv, in_, 1, 10000000, &iter) < 0) {
-			*error_r = "malformed SCRAM server-first message";
+		if (sv == NULL || iv == NULL) {
+			*error_r = "malformed SCRAM server-first message (salt or iteration count "
+				"missing)";
+			return -1;
+		}
+		/* At least 1; at most SCRAM_CLIENT_MAX_ITERATIONS, so a
+		 * hostile or broken server cannot make us spin. */
+		if (ms_parse_u64n(iv, in_, 1, SCRAM_CLIENT_MAX_ITERATIONS, &iter) < 0) {
+			*error_r = "SCRAM iteration count missing, not a number or out of range";
 			return -1;
 		}
 		buf_init(&salt);
 		buf_init(&pw);
 		buf_init(&final);
 		if (ms_base64_decode(&salt, sv, sn) < 0 || salt.len == 0) {
-			*error_r = "bad SCRAM salt";
+			*error_r = "bad SCRAM salt (empty or not base64)";
 			goto out;
 		}
 		if (saslprep(c->pass, strlen(c->pass), &pw, &perr) < 0) {
@@ -226,7 +263,14 @@ out:
 		struct buf got;
 		bool ok;
 
-		v = attr(in, n, 'v', &vn);
+		/* RFC 5802 7: server-final-message = (server-error /
+		 * verifier) ["," extensions]. */
+		if (n >= 2 && in[0] == 'e' && in[1] == '=') {
+			*error_r = ms_err("SCRAM server error: %.*s", (int)(n > 100 ? 100 : n - 2),
+				in + 2);
+			return -1;
+		}
+		v = n >= 2 && in[0] == 'v' && in[1] == '=' ? attr(in, n, 'v', &vn) : NULL;
 		if (v == NULL) {
 			*error_r = "SCRAM server-final message without signature";
 			return -1;
@@ -248,8 +292,8 @@ out:
 	return -1;
 }
 
-int
-sasl_client_step(struct sasl_client *c, const char *in, size_t n, struct buf *out,
+static int
+client_step(struct sasl_client *c, const char *in, size_t n, struct buf *out,
 	const char **error_r)
 {
 	switch (c->mech) {
@@ -284,4 +328,21 @@ sasl_client_step(struct sasl_client *c, const char *in, size_t n, struct buf *ou
 		return scram_step(c, in, n, out, error_r);
 	}
 	return -1;
+}
+
+int
+sasl_client_step(struct sasl_client *c, const char *in, size_t n, struct buf *out,
+	const char **error_r)
+{
+	int r;
+
+	/* After an error nothing the server sends can make it succeed. */
+	if (c->failed) {
+		*error_r = "SASL exchange already failed";
+		return -1;
+	}
+	r = client_step(c, in, n, out, error_r);
+	if (r < 0)
+		c->failed = true;
+	return r;
 }

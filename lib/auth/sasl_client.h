@@ -26,7 +26,11 @@ void sasl_client_free(struct sasl_client **c);
 /* One step: the server's decoded challenge in (empty for the initial
  * response) -> the response to send, appended to out. Returns 0 (send
  * out, continue), 1 (the server's final message verified: done), or -1
- * with *error_r (bad challenge, server signature mismatch). */
+ * with *error_r (bad challenge: a SCRAM server-first message without our
+ * nonce first, with a nonce that is not printable, without a base64 salt
+ * or with an iteration count outside 1..1000000; a server error "e=";
+ * a server signature mismatch). After -1 or after the end every step
+ * fails. */
 int sasl_client_step(struct sasl_client *c, const char *in, size_t n, struct buf *out,
 	const char **error_r);
 

@@ -281,6 +281,8 @@ int queue_holdrule_remove(struct store *st, int64_t id, const char **error_r);
 
 /* ---- suppression list (queue_suppress.c) ---- */
 
+struct pg_conn;		/* libpq's PGconn */
+
 struct queue_suppression {
 	int64_t id;
 	int64_t created;	/* unix seconds */
@@ -302,6 +304,10 @@ int queue_suppression_list(struct store *st, int64_t account_id,
  * Returns 0 added, 1 when its base address is already listed (nothing
  * changed), -1 error. */
 int queue_suppression_add(struct store *st, int64_t account_id,
+	const char *localpart, const char *domain, bool manual, const char *reason,
+	const char **error_r);
+/* The same inside the caller's transaction (c is libpq's PGconn). */
+int queue_suppression_add_tx(struct pg_conn *c, int64_t account_id,
 	const char *localpart, const char *domain, bool manual, const char *reason,
 	const char **error_r);
 /* Remove the entry with the base address of localpart@domain. Returns 1
@@ -372,12 +378,18 @@ struct queue_outcome {
 	bool retire;
 	bool success;
 };
+/* Work done in the outcome transaction (libpq's PGconn as struct
+ * pg_conn): the suppression entries and webhook calls that report the
+ * outcomes, so they commit with them or not at all. Returns 0, or -1 with
+ * *error_r to roll everything back. It may run more than once (db_tx
+ * retries serialization failures). */
+typedef int queue_outcome_hook(struct pg_conn *c, void *arg, const char **error_r);
 /* Record the attempt's outcomes in one transaction: results appended,
  * leases released, retired rows moved to queue_retired (when the sender
- * account keeps history) and deleted; their files are removed after the
- * commit. */
+ * account keeps history) and deleted, then hook(c, arg) when not NULL;
+ * the files of retired rows are removed after the commit. */
 int queue_record_outcomes(struct store *st, const struct queue_outcome *v, size_t n,
-	const char **error_r);
+	queue_outcome_hook *hook, void *arg, const char **error_r);
 /* Give claimed messages back without an outcome (shutdown before the
  * attempt started). */
 int queue_release_lease(struct store *st, const int64_t *ids, size_t n, const char **error_r);

@@ -261,6 +261,8 @@ queue_result_json(struct buf *out, int64_t start_ms, int64_t duration_ms, bool s
 struct outcome_ctx {
 	const struct queue_outcome *v;
 	size_t n;
+	queue_outcome_hook *hook;
+	void *hook_arg;
 	struct buf retry_ids, retry_res, retire_ids, retire_res, retire_ok;
 	char **paths;
 	size_t npaths;
@@ -318,12 +320,17 @@ outcome_tx(PGconn *c, void *arg, const char **error_r)
 	for (i = 0; i < ctx->npaths; i++)
 		ctx->paths[i] = xstrdup(PQgetvalue(res, (int)i, 0));
 	PQclear(res);
+	/* What reports the outcomes (webhook calls, suppressions) commits
+	 * with them: a crash after the commit loses nothing, one before it
+	 * retries the attempt. */
+	if (ctx->hook != NULL && ctx->hook(c, ctx->hook_arg, error_r) < 0)
+		return -1;
 	return 0;
 }
 
 int
 queue_record_outcomes(struct store *st, const struct queue_outcome *v, size_t n,
-	const char **error_r)
+	queue_outcome_hook *hook, void *arg, const char **error_r)
 {
 	struct outcome_ctx ctx;
 	int64_t *rids = xcalloc(n ? n : 1, sizeof(int64_t));
@@ -335,6 +342,8 @@ queue_record_outcomes(struct store *st, const struct queue_outcome *v, size_t n,
 	int rc;
 
 	memset(&ctx, 0, sizeof(ctx));
+	ctx.hook = hook;
+	ctx.hook_arg = arg;
 	buf_init(&ctx.retry_ids);
 	buf_init(&ctx.retry_res);
 	buf_init(&ctx.retire_ids);

@@ -76,13 +76,13 @@ queue_suppression_list(struct store *st, int64_t account_id,
 	return 0;
 }
 
-int
-queue_suppression_add(struct store *st, int64_t account_id, const char *localpart,
-	const char *domain, bool manual, const char *reason, const char **error_r)
+/* The INSERT of queue_suppression_add on connection c. */
+static int
+suppression_insert(PGconn *c, int64_t account_id, const char *localpart, const char *domain,
+	bool manual, const char *reason, const char **error_r)
 {
 	struct buf base, orig;
 	struct mail_addr a;
-	PGconn *c;
 	PGresult *res;
 	int rc = -1;
 
@@ -94,9 +94,6 @@ queue_suppression_add(struct store *st, int64_t account_id, const char *localpar
 	a.domain = (char *)domain;
 	a.domain_ascii = (char *)domain;
 	mail_addr_format(&orig, &a, true);
-	c = db_get(st->pool, error_r);
-	if (c == NULL)
-		goto out;
 	/* One entry per base address: a second add is not an error, the
 	 * first reason stays. */
 	res = db_execv(c, error_r,
@@ -105,14 +102,33 @@ queue_suppression_add(struct store *st, int64_t account_id, const char *localpar
 		" ON CONFLICT (account_id, base_address) DO NOTHING RETURNING id",
 		5, db_i64(account_id), base.data, orig.data, manual ? "true" : "false",
 		reason ? reason : "");
-	db_put(st->pool, c);
-	if (res == NULL)
-		goto out;
-	rc = PQntuples(res) == 1 ? 0 : 1;
-	PQclear(res);
-out:
+	if (res != NULL) {
+		rc = PQntuples(res) == 1 ? 0 : 1;
+		PQclear(res);
+	}
 	buf_free(&base);
 	buf_free(&orig);
+	return rc;
+}
+
+int
+queue_suppression_add_tx(struct pg_conn *c, int64_t account_id, const char *localpart,
+	const char *domain, bool manual, const char *reason, const char **error_r)
+{
+	return suppression_insert(c, account_id, localpart, domain, manual, reason, error_r);
+}
+
+int
+queue_suppression_add(struct store *st, int64_t account_id, const char *localpart,
+	const char *domain, bool manual, const char *reason, const char **error_r)
+{
+	PGconn *c = db_get(st->pool, error_r);
+	int rc;
+
+	if (c == NULL)
+		return -1;
+	rc = suppression_insert(c, account_id, localpart, domain, manual, reason, error_r);
+	db_put(st->pool, c);
 	return rc;
 }
 

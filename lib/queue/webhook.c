@@ -318,7 +318,9 @@ webhook_queue_rows_tx(PGconn *c, const char *ids, const char *event, const char 
 /* A copy about a message the account sent (its from_id in the address). */
 struct fromid_match {
 	int64_t queue_msg_id;
+	int64_t account_id;
 	char *from_id, *message_id, *subject, *extra;
+	char *rcpt_localpart, *rcpt_domain;	/* of the sent message */
 };
 
 struct webhook_incoming_ctx {
@@ -353,6 +355,8 @@ webhook_incoming_ctx_free(struct webhook_incoming_ctx **ctxp)
 		free(ctx->matches[i].message_id);
 		free(ctx->matches[i].subject);
 		free(ctx->matches[i].extra);
+		free(ctx->matches[i].rcpt_localpart);
+		free(ctx->matches[i].rcpt_domain);
 	}
 	free(ctx->matches);
 	free(ctx->account_ids);
@@ -407,11 +411,12 @@ account_index(const struct webhook_incoming_ctx *ctx, int64_t account_id)
  * the domain's first catch-all separator leaves the from_id of a retired
  * message of the same account (the reference matches only retired
  * messages: those kept by keep_retired_message_period). One query for all
- * recipients whose account has an outgoing URL. Returns the number of
- * matches or -1. */
+ * recipients, webhooks or not: a DSN about a sent message also goes to
+ * that message's results and, when it failed, to the suppression list
+ * (webhook_incoming_tx). Returns the number of matches or -1. */
 static int
-match_fromids(PGconn *c, struct webhook_incoming_ctx *ctx, const bool *outgoing,
-	const struct store_rcpt *rcpts, size_t n, const char **error_r)
+match_fromids(PGconn *c, struct webhook_incoming_ctx *ctx, const struct store_rcpt *rcpts,
+	size_t n, const char **error_r)
 {
 	const char **idx = xcalloc(n + 1, sizeof(char *)), **lp = xcalloc(n + 1, sizeof(char *)),
 		**dom = xcalloc(n + 1, sizeof(char *)), **acct = xcalloc(n + 1, sizeof(char *));
@@ -422,10 +427,9 @@ match_fromids(PGconn *c, struct webhook_incoming_ctx *ctx, const bool *outgoing,
 	int rc = -1, r;
 
 	for (i = 0; i < n; i++) {
-		size_t k = account_index(ctx, rcpts[i].account_id);
-
-		if (rcpts[i].is_reject || k == ctx->naccounts || !outgoing[k] ||
-		    rcpts[i].rcpt_localpart == NULL || rcpts[i].rcpt_domain == NULL)
+		if (rcpts[i].is_reject || rcpts[i].account_id <= 0 ||
+		    rcpts[i].rcpt_localpart == NULL || rcpts[i].rcpt_domain == NULL ||
+		    rcpts[i].rcpt_localpart[0] == '\0')
 			continue;
 		idx[m] = owned[nowned++] = xasprintf("%zu", i);
 		acct[m] = owned[nowned++] = xstrdup(db_i64(rcpts[i].account_id));
@@ -446,7 +450,8 @@ match_fromids(PGconn *c, struct webhook_incoming_ctx *ctx, const bool *outgoing,
 	db_text_array(&a3, dom, m);
 	db_text_array(&a4, acct, m);
 	res = db_execv(c, error_r,
-		"SELECT r.i, q.id, q.from_id, q.message_id, q.subject, q.extra::text"
+		"SELECT r.i, q.id, q.from_id, q.message_id, q.subject, q.extra::text,"
+		" q.recipient_localpart, q.recipient_domain, q.sender_account_id"
 		" FROM unnest($1::int[], $2::text[], $3::text[], $4::bigint[]) AS r(i, lp, dom, acct)"
 		" JOIN domains d ON d.name = r.dom AND d.localpart_catchall_separators <> ''"
 		" JOIN queue_retired q ON q.from_id <> ''"
@@ -470,6 +475,9 @@ match_fromids(PGconn *c, struct webhook_incoming_ctx *ctx, const bool *outgoing,
 		fm->message_id = xstrdup(PQgetvalue(res, r, 3));
 		fm->subject = xstrdup(PQgetvalue(res, r, 4));
 		fm->extra = xstrdup(PQgetvalue(res, r, 5));
+		fm->rcpt_localpart = xstrdup(PQgetvalue(res, r, 6));
+		fm->rcpt_domain = xstrdup(PQgetvalue(res, r, 7));
+		fm->account_id = db_get_i64(res, r, 8);
 	}
 	rc = PQntuples(res);
 out:
@@ -497,7 +505,7 @@ webhook_incoming_prepare(struct store *st, const char *path, const char *prefix,
 	struct webhook_incoming_ctx *ctx;
 	struct buf ids, msg;
 	int64_t *acct = xcalloc(n + 1, sizeof(*acct));
-	bool *outgoing = NULL, need_incoming = false;
+	bool need_incoming = false;
 	PGresult *res;
 	PGconn *c;
 	size_t i, j, nacct = 0;
@@ -524,7 +532,8 @@ webhook_incoming_prepare(struct store *st, const char *path, const char *prefix,
 		buf_free(&ids);
 		return -1;
 	}
-	/* The common case, no webhooks at all, costs this one query. */
+	/* Accounts with webhooks; then the fromid match, which also
+	 * matters without webhooks (DSNs about sent messages). */
 	res = db_exec_prepared(c, "webhook_incoming_accounts",
 		"SELECT id, incoming_webhook_url, incoming_webhook_authorization,"
 		" outgoing_webhook_url <> '' FROM accounts"
@@ -536,29 +545,21 @@ webhook_incoming_prepare(struct store *st, const char *path, const char *prefix,
 		db_put(st->pool, c);
 		return -1;
 	}
-	if (PQntuples(res) == 0) {
-		db_put(st->pool, c);
-		PQclear(res);
-		return 0;
-	}
 	ctx = xcalloc(1, sizeof(*ctx));
 	ctx->naccounts = (size_t)PQntuples(res);
-	ctx->account_ids = xcalloc(ctx->naccounts, sizeof(int64_t));
-	ctx->urls = xcalloc(ctx->naccounts, sizeof(char *));
-	ctx->auths = xcalloc(ctx->naccounts, sizeof(char *));
-	outgoing = xcalloc(ctx->naccounts, sizeof(bool));
+	ctx->account_ids = xcalloc(ctx->naccounts + 1, sizeof(int64_t));
+	ctx->urls = xcalloc(ctx->naccounts + 1, sizeof(char *));
+	ctx->auths = xcalloc(ctx->naccounts + 1, sizeof(char *));
 	for (i = 0; i < ctx->naccounts; i++) {
 		ctx->account_ids[i] = db_get_i64(res, (int)i, 0);
 		ctx->urls[i] = xstrdup(PQgetvalue(res, (int)i, 1));
 		ctx->auths[i] = xstrdup(PQgetvalue(res, (int)i, 2));
-		outgoing[i] = db_get_bool(res, (int)i, 3);
 	}
 	PQclear(res);
 	ctx->n = n;
 	ctx->matches = xcalloc(n + 1, sizeof(*ctx->matches));
-	nmatch = match_fromids(c, ctx, outgoing, rcpts, n, error_r);
+	nmatch = match_fromids(c, ctx, rcpts, n, error_r);
 	db_put(st->pool, c);
-	free(outgoing);
 	if (nmatch < 0) {
 		webhook_incoming_ctx_free(&ctx);
 		return -1;
@@ -589,6 +590,55 @@ webhook_incoming_prepare(struct store *st, const char *path, const char *prefix,
 	return 1;
 }
 
+/* A DSN about the sent message fm, inside the delivery transaction: its
+ * outcome is appended to the retired message's results (the delivery
+ * attempt's history goes on after the message left the queue), and a
+ * permanent failure puts the recipient on the sender account's
+ * suppression list, as a 5xx at RCPT TO would have (the reference does
+ * both). Only a DSN about exactly one recipient counts: the fromid names
+ * one queue row, one recipient. */
+static int
+dsn_record(PGconn *c, const struct fromid_match *fm, const struct webhook_dsn *d,
+	const char **error_r)
+{
+	bool failed = ms_strcaseeq(d->action, "failed");
+	/* "failed" after our retries ran out with a 4xx is not the
+	 * address's fault. */
+	bool permanent = failed && !(d->code >= 400 && d->code < 500);
+	struct buf res, err, sec;
+	int rc;
+
+	if (d->nrcpts != 1)
+		return 0;
+	buf_init(&res);
+	buf_init(&err);
+	buf_init(&sec);
+	/* The parsed enhanced code lacks its class ("1.1", as the reference
+	 * keeps it); results carry it whole. */
+	if (d->secode[0] != '\0' && d->code >= 200 && d->code < 600)
+		buf_printf(&sec, "%d.%s", d->code / 100, d->secode);
+	buf_printf(&err, "DSN received: %s", d->action[0] ? d->action : "(no action)");
+	if (d->code > 0)
+		buf_printf(&err, " (%d%s%s)", d->code, sec.len > 0 ? " " : "",
+			sec.len > 0 ? sec.data : "");
+	queue_result_json(&res, ms_now_ms(), 0, ms_strcaseeq(d->action, "delivered") ||
+		ms_strcaseeq(d->action, "relayed") || ms_strcaseeq(d->action, "expanded"),
+		d->code, sec.len > 0 ? sec.data : "", err.data);
+	rc = db_cmd(c, error_r,
+		"UPDATE queue_retired SET results = results || jsonb_build_array($2::jsonb),"
+		" last_activity = now() WHERE id = $1", 2, db_i64(fm->queue_msg_id), res.data);
+	if (rc == 0 && permanent && fm->account_id > 0 && fm->rcpt_domain[0] != '\0') {
+		int r = queue_suppression_add_tx(c, fm->account_id, fm->rcpt_localpart,
+			fm->rcpt_domain, false, err.data, error_r);
+
+		rc = r < 0 ? -1 : 0;
+	}
+	buf_free(&res);
+	buf_free(&err);
+	buf_free(&sec);
+	return rc;
+}
+
 int
 webhook_incoming_tx(PGconn *c, void *arg, const struct store_rcpt *rcpts, size_t n,
 	const char **error_r)
@@ -611,6 +661,10 @@ webhook_incoming_tx(PGconn *c, void *arg, const struct store_rcpt *rcpts, size_t
 		if (r->is_reject)
 			continue;
 		if (fm != NULL && fm->queue_msg_id != 0) {
+			if (ctx->dsn.is_dsn && dsn_record(c, fm, &ctx->dsn, error_r) < 0) {
+				rc = -1;
+				break;
+			}
 			/* About a message we sent: only the outgoing webhook. */
 			ev[nev].account_id = r->account_id;
 			ev[nev].queue_msg_id = fm->queue_msg_id;
@@ -657,7 +711,7 @@ webhook_incoming_tx(PGconn *c, void *arg, const struct store_rcpt *rcpts, size_t
 	}
 	/* No NOTIFY for incoming calls here: see webhook_kick. (Outgoing
 	 * events from DSNs notify; they are rare.) */
-	if (a.n > 0)
+	if (rc == 0 && a.n > 0)
 		rc = arrays_insert(c, &a, ms_now_ms() * 1000, error_r);
 	if (rc == 0 && nev > 0)
 		rc = webhook_outgoing_add_tx(c, ev, nev, &nout, error_r);

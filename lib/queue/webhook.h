@@ -166,9 +166,10 @@ void webhook_dsn_parse(const char *msg, size_t n, struct webhook_dsn *d);
 const char *webhook_dsn_event(const struct webhook_dsn *d);
 
 /* Incoming webhooks at local delivery, in the delivery transaction:
- *  1. before store_deliver: webhook_incoming_prepare looks up (one query)
- *     which of the recipients' accounts have an incoming or outgoing URL.
- *     When none does it returns 0 and nothing else is needed. A copy for
+ *  1. before store_deliver: webhook_incoming_prepare looks up (two
+ *     queries) which of the recipients' accounts have an incoming or
+ *     outgoing URL, and which copies are about a sent message (below).
+ *     When neither, it returns 0 and nothing else is needed. A copy for
  *     an address with a catch-all separator whose rest is the from_id of
  *     a message the account sent (queue_retired) is about that message
  *     (a DSN, or other mail to the unique MAIL FROM): it gets an outgoing
@@ -178,7 +179,11 @@ const char *webhook_dsn_event(const struct webhook_dsn *d);
  *     prefix: our header lines before it);
  *  2. the caller sets store_msg_in.tx_hook = webhook_incoming_tx and
  *     tx_hook_arg = *ctx_r: inside the transaction that stores the copies,
- *     it inserts one call per stored copy (rejected copies skipped);
+ *     it inserts one call per stored copy (rejected copies skipped); a DSN
+ *     about one recipient of a sent message is appended to that retired
+ *     message's results, and a permanent failure ("failed", not 4.x.x)
+ *     adds the recipient to the account's suppression list, webhooks or
+ *     not;
  *  3. after the delivery committed: webhook_kick (the delivery
  *     transaction does not NOTIFY, see store_deliver), then
  *     webhook_incoming_ctx_free.

@@ -5,6 +5,8 @@ permanent failures at each stage:
 
   RCPT TO:<temp...@...>      451 4.2.0 at RCPT
   RCPT TO:<perm...@...>      550 5.1.1 at RCPT
+  RCPT TO:<mlperm...@...>    550 5.1.1 at RCPT, a multi-line reply with the
+                             enhanced code on every line (RFC 2034)
   RCPT TO:<datatemp...@...>  accepted; 451 4.3.0 after the message
   RCPT TO:<dataperm...@...>  accepted; 554 5.6.0 after the message
   RCPT TO:<slow...@...>      accepted; the final reply waits `slow` seconds
@@ -12,8 +14,10 @@ permanent failures at each stage:
                              seen, then accepted (a retry succeeds)
 
 Options: auth=(user, password) offers AUTH CRAM-MD5 PLAIN and checks them;
-pipelining, smtputf8, eightbit toggle the EHLO keywords. Python standard
-library only.
+pipelining, smtputf8, eightbit toggle the EHLO keywords; starttls="broken"
+offers STARTTLS, answers it with 220 and then breaks the handshake (sends
+bytes that are not TLS and closes), as a server with a broken TLS setup
+does. Python standard library only.
 """
 
 import base64
@@ -27,11 +31,13 @@ import time
 
 class Sink:
     def __init__(self, host, port, auth=None, pipelining=True, smtputf8=True, eightbit=True,
-                 slow=30):
+                 slow=30, starttls=None):
         self.host, self.port = host, port
         self.auth = auth
         self.pipelining, self.smtputf8, self.eightbit = pipelining, smtputf8, eightbit
         self.slow = slow
+        self.starttls = starttls
+        self.starttls_count = 0
         self.lock = threading.Lock()
         self.messages = []      # (mailfrom, [rcpts], data, mail_params)
         self.connections = 0
@@ -93,9 +99,18 @@ class Sink:
                         ext.append("250-SMTPUTF8")
                     if self.auth:
                         ext.append("250-AUTH CRAM-MD5 PLAIN")
+                    if self.starttls:
+                        ext.append("250-STARTTLS")
                     ext[-1] = "250 " + ext[-1][4:]
                     for e in ext:
                         send(e)
+                elif up == "STARTTLS" and self.starttls:
+                    with self.lock:
+                        self.starttls_count += 1
+                    send("220 2.0.0 ready to start TLS")
+                    h.wfile.write(b"this is not a TLS server hello\r\n" * 4)
+                    h.wfile.flush()
+                    return
                 elif up.startswith("AUTH CRAM-MD5"):
                     chal = b"<12345.%d@sink.test>" % int(time.time())
                     send("334 " + base64.b64encode(chal).decode())
@@ -126,7 +141,10 @@ class Sink:
                     lp = addr.split("@")[0]
                     with self.lock:
                         self.rcpt_attempts[addr] = self.rcpt_attempts.get(addr, 0) + 1
-                    if lp.startswith("temp"):
+                    if lp.startswith("mlperm"):
+                        send("550-5.1.1 no such user here,")
+                        send("550 5.1.1 check the address")
+                    elif lp.startswith("temp"):
                         send("451 4.2.0 try again later")
                     elif lp.startswith("perm"):
                         send("550 5.1.1 no such user here")

@@ -21,6 +21,7 @@ import smtpsink
 
 SRV = None
 SINK = None
+TLSSINK = None  # a server whose STARTTLS handshake always fails
 PORT = None
 
 ZONE = """
@@ -35,6 +36,14 @@ fallback.test. MX 20 mx.sink.test.
 dead.fallback.test. A 127.0.0.5
 pf.test. MX 10 mx.pf.test.
 mx.pf.test. A 127.0.0.2
+tempdead.test. MX 10 mx.sink.test.
+tempdead.test. MX 20 dead.fallback.test.
+brokentls.test. MX 10 mx.brokentls.test.
+mx.brokentls.test. A 127.0.0.6
+$AUTHENTIC yes
+danebroken.test. MX 10 mx.danebroken.test.
+mx.danebroken.test. A 127.0.0.6
+_25._tcp.mx.danebroken.test. TLSA 3 1 1 0000000000000000000000000000000000000000000000000000000000000000
 """
 
 
@@ -57,9 +66,10 @@ def free_port_on(*ips):
 
 
 def setUpModule():
-    global SRV, SINK, PORT
-    PORT = free_port_on("127.0.0.2", "127.0.0.3", "127.0.0.5")
+    global SRV, SINK, TLSSINK, PORT
+    PORT = free_port_on("127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.6")
     SINK = smtpsink.Sink("127.0.0.3", PORT, slow=8).start()
+    TLSSINK = smtpsink.Sink("127.0.0.6", PORT, starttls="broken").start()
     SRV = harness.Server("queued", daemons=("smtpd", "imapd", "queued"), dns_zone=ZONE,
                          queue_conf={"direct_port": str(PORT), "backoff_ms": "400",
                                      "lease": "3s", "connect_timeout": "2s",
@@ -74,6 +84,8 @@ def tearDownModule():
         SRV.stop()
     if SINK:
         SINK.stop()
+    if TLSSINK:
+        TLSSINK.stop()
 
 
 def u(prefix):
@@ -107,6 +119,12 @@ def retired(qid):
     rows = SRV.psql("SELECT success, attempts, jsonb_array_length(results), "
                     "results -> -1 ->> 'error' FROM queue_retired WHERE id = :'id'", id=qid)
     return rows[0] if rows else None
+
+
+def last_result(qid):
+    """code, secode, error of the last attempt of a retired message."""
+    return SRV.psql("SELECT results -> -1 ->> 'code', results -> -1 ->> 'secode',"
+                    " results -> -1 ->> 'error' FROM queue_retired WHERE id = :'id'", id=qid)[0]
 
 
 def wait_retired(qid, timeout=30):
@@ -284,6 +302,60 @@ class QueuedTest(harness.TestCase):
         SRV.psql("UPDATE domains SET localpart_catchall_separators = '' WHERE name = :'d'",
                  d=harness.DOMAIN)
 
+    def test_failed_dsn_to_fromid_suppresses_and_is_recorded(self):
+        # A message delivered fine, then a DSN saying it failed comes back
+        # to its unique MAIL FROM (user+FROMID@): the recipient goes on
+        # the suppression list and the DSN into the retired message's
+        # results (the reference's behaviour), without any webhook set.
+        SRV.psql("UPDATE domains SET localpart_catchall_separators = '+' WHERE name = :'d'",
+                 d=harness.DOMAIN)
+        try:
+            rcpt = u("later") + "@sink.test"
+            (qid,) = enqueue(rcpt, args=("-fromid",))
+            self.assertEqual(wait_retired(qid)[0], "t")
+            fid = SRV.psql("SELECT from_id FROM queue_retired WHERE id = :'id'", id=qid)[0][0]
+            self.assertNotEqual(SRV.cli("queue", "suppress", "lookup", USER, rcpt,
+                                        check=False).returncode, 0)
+            lp, dom = USER.split("@")
+            to = "%s+%s@%s" % (lp, fid, dom)
+            dsn = ("From: MAILER-DAEMON@mx.sink.test\r\nTo: <%s>\r\n"
+                   "Subject: Undelivered Mail Returned to Sender\r\n"
+                   "Content-Type: multipart/report; report-type=delivery-status;"
+                   " boundary=b\r\n\r\n"
+                   "--b\r\nContent-Type: text/plain\r\n\r\nIt failed.\r\n"
+                   "--b\r\nContent-Type: message/delivery-status\r\n\r\n"
+                   "Reporting-MTA: dns; mx.sink.test\r\n\r\n"
+                   "Final-Recipient: rfc822; %s\r\nAction: failed\r\n"
+                   "Status: 5.1.1\r\nDiagnostic-Code: smtp; 550 5.1.1 user unknown\r\n\r\n"
+                   "--b--\r\n" % (to, rcpt)).encode()
+            code, _ = SRV.deliver(dsn, rcpts=[to], mail_from="")
+            self.assertEqual(code, 250)
+            out = SRV.cli("queue", "suppress", "lookup", USER, rcpt, check=False)
+            self.assertEqual(out.returncode, 0, "not suppressed after the DSN: %s" % out.stdout)
+            last = SRV.psql("SELECT jsonb_array_length(results), results -> -1 ->> 'success',"
+                            " results -> -1 ->> 'code', results -> -1 ->> 'secode',"
+                            " results -> -1 ->> 'error' FROM queue_retired WHERE id = :'id'",
+                            id=qid)[0]
+            self.assertEqual(last[:4], ["2", "false", "550", "5.1.1"])
+            self.assertIn("DSN received: failed", last[4])
+            # A "delayed" DSN is recorded but suppresses nothing.
+            rcpt2 = u("later") + "@sink.test"
+            (qid2,) = enqueue(rcpt2, args=("-fromid",))
+            self.assertEqual(wait_retired(qid2)[0], "t")
+            fid2 = SRV.psql("SELECT from_id FROM queue_retired WHERE id = :'id'", id=qid2)[0][0]
+            to2 = "%s+%s@%s" % (lp, fid2, dom)
+            dsn2 = dsn.decode().replace(to, to2).replace(rcpt, rcpt2) \
+                .replace("Action: failed", "Action: delayed").replace("5.1.1", "4.2.0") \
+                .replace("550", "451").encode()
+            self.assertEqual(SRV.deliver(dsn2, rcpts=[to2], mail_from="")[0], 250)
+            self.assertNotEqual(SRV.cli("queue", "suppress", "lookup", USER, rcpt2,
+                                        check=False).returncode, 0)
+            self.assertEqual(SRV.psql("SELECT results -> -1 ->> 'code' FROM queue_retired"
+                                      " WHERE id = :'id'", id=qid2), [["451"]])
+        finally:
+            SRV.psql("UPDATE domains SET localpart_catchall_separators = '' WHERE name = :'d'",
+                     d=harness.DOMAIN)
+
     def test_recipient_domain_tls_recorded(self):
         rcpt = u("t") + "@two.test"
         (qid,) = enqueue(rcpt)
@@ -299,6 +371,73 @@ class QueuedTest(harness.TestCase):
         self.assertEqual(r[0], "f")
         self.assertIn("REQUIRETLS", r[3])
         self.assertEqual(SINK.delivered_to(rcpt), [])
+
+    def test_rcpt_reply_kept_when_next_mx_unreachable(self):
+        # The first MX answers 451 4.2.0 at RCPT TO, the second cannot be
+        # reached: the result, the DSN and the webhook keep the answer.
+        rcpt = u("temp") + "@tempdead.test"
+        msg, mid = message()
+        (qid,) = enqueue(rcpt, msg, args=("-maxattempts", "1"))
+        r = wait_retired(qid)
+        self.assertEqual(r[0], "f")
+        self.assertEqual(last_result(qid), ["451", "4.2.0", "451 4.2.0 try again later"])
+        d = wait_for(lambda: [x for x in inbox_dsns("failed") if mid.encode() in x], 15)
+        self.assertTrue(d, "no failure DSN")
+        self.assertIn(b"Diagnostic-Code: smtp; 451 4.2.0 try again later\r\n", d[0])
+
+    def test_error_text_does_not_repeat_enhanced_code(self):
+        rcpt = u("perm") + "@sink.test"
+        (qid,) = enqueue(rcpt)
+        wait_retired(qid)
+        self.assertEqual(last_result(qid), ["550", "5.1.1", "550 5.1.1 no such user here"])
+        # A multi-line reply with the code on every line (RFC 2034).
+        rcpt = u("mlperm") + "@sink.test"
+        (qid,) = enqueue(rcpt)
+        wait_retired(qid)
+        self.assertEqual(last_result(qid), ["550", "5.1.1",
+                                            "550 5.1.1 no such user here, check the address"])
+        reason = SRV.cli("queue", "suppress", "list").stdout
+        self.assertIn("550 5.1.1 no such user here, check the address", reason)
+        self.assertNotIn("5.1.1 5.1.1", reason)
+
+    def test_broken_starttls_opportunistic_falls_back_to_plaintext(self):
+        rcpt = u("b") + "@brokentls.test"
+        before = (TLSSINK.connections, TLSSINK.starttls_count)
+        (qid,) = enqueue(rcpt)
+        r = wait_retired(qid)
+        self.assertEqual(r[0], "t", "not delivered after the TLS failure: %s" % (r,))
+        self.assertEqual(int(r[1]), 1, "delivered in the same attempt")
+        self.assertEqual(len(TLSSINK.delivered_to(rcpt)), 1)
+        # One connection with the failed handshake, one in plaintext.
+        self.assertEqual((TLSSINK.connections - before[0], TLSSINK.starttls_count - before[1]),
+                         (2, 1))
+
+    def test_broken_starttls_dane_not_delivered(self):
+        # DANE (authentic MX and TLSA) requires TLS: no fallback.
+        rcpt = u("d") + "@danebroken.test"
+        before = TLSSINK.connections
+        (qid,) = enqueue(rcpt, args=("-maxattempts", "1"))
+        r = wait_retired(qid)
+        self.assertEqual(r[0], "f")
+        self.assertEqual(TLSSINK.delivered_to(rcpt), [])
+        self.assertEqual(TLSSINK.connections - before, 1)
+        self.assertEqual(last_result(qid)[1], "4.7.5")
+
+    def test_broken_starttls_dane_tls_required_no(self):
+        # "TLS-Required: No": verified TLS fails, then unverified TLS
+        # (which fails the same way here), then plaintext delivers.
+        rcpt = u("n") + "@danebroken.test"
+        before = (TLSSINK.connections, TLSSINK.starttls_count)
+        (qid,) = enqueue(rcpt, args=("-requiretls", "no"))
+        r = wait_retired(qid)
+        self.assertEqual(r[0], "t", "not delivered: %s" % (r,))
+        self.assertEqual(len(TLSSINK.delivered_to(rcpt)), 1)
+        self.assertEqual((TLSSINK.connections - before[0], TLSSINK.starttls_count - before[1]),
+                         (3, 2))
+        with open(SRV.logpath("queued"), encoding="utf-8", errors="replace") as f:
+            log = f.read()
+        self.assertIn("ev=tls-fallback host=mx.danebroken.test ip=127.0.0.6 from=policy "
+                      "to=unverified-tls", log)
 
 
 class DefaultTransportTest(harness.TestCase):
