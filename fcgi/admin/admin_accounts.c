@@ -1,0 +1,539 @@
+/* Admin API: accounts, addresses, aliases and TLS public keys (the
+ * reference's webadmin Account*, Address*, Alias* methods). Changes go
+ * through the store functions "mailstead account|address|alias" use. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "admin/admin_private.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "store/store_rules.h"
+
+#define PASSWORD_MIN 8
+
+int
+admin_api_accounts(struct web_call *call)
+{
+	struct json_object *arr;
+	PGresult *res;
+	int i;
+
+	res = admin_query(call, "listing accounts",
+		"SELECT a.name, d.name, a.full_name, coalesce(a.login_disabled, ''),"
+		" a.quota_message_size, a.disk_usage,"
+		" (SELECT count(*) FROM addresses ad WHERE ad.account_id = a.id)"
+		" FROM accounts a JOIN domains d ON d.id = a.domain_id ORDER BY a.name", 0);
+	if (res == NULL)
+		return -1;
+	arr = json_object_new_array();
+	for (i = 0; i < PQntuples(res); i++) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "name", admin_str(PQgetvalue(res, i, 0)));
+		json_object_object_add(o, "domain", admin_str(PQgetvalue(res, i, 1)));
+		json_object_object_add(o, "fullName", admin_str(PQgetvalue(res, i, 2)));
+		json_object_object_add(o, "loginDisabled", admin_str(PQgetvalue(res, i, 3)));
+		json_object_object_add(o, "quotaMessageSize", json_object_new_int64(db_get_i64(res, i, 4)));
+		json_object_object_add(o, "diskUsage", json_object_new_int64(db_get_i64(res, i, 5)));
+		json_object_object_add(o, "addresses", json_object_new_int64(db_get_i64(res, i, 6)));
+		json_object_array_add(arr, o);
+	}
+	PQclear(res);
+	call->result = arr;
+	return 0;
+}
+
+/* Account(account) -> settings, addresses with their settings, aliases
+ * it is a member of, webhook URLs (not their Authorization). */
+int
+admin_api_account(struct web_call *call)
+{
+	struct json_object *o, *arr;
+	const char *id;
+	int64_t aid;
+	PGresult *res;
+	int i;
+
+	if (admin_param_account(call, 0, &aid) < 0)
+		return -1;
+	id = db_i64(aid);
+	res = admin_query(call, "reading account",
+		"SELECT a.name, d.name, a.full_name, coalesce(a.login_disabled, ''),"
+		" a.quota_message_size, a.disk_usage, a.max_outgoing_messages_per_day,"
+		" a.max_first_time_recipients_per_day,"
+		" extract(epoch FROM a.keep_retired_message_period)::bigint,"
+		" a.outgoing_webhook_url, a.incoming_webhook_url,"
+		" extract(epoch FROM a.created)::bigint,"
+		" EXISTS (SELECT 1 FROM credentials c WHERE c.account_id = a.id)"
+		" FROM accounts a JOIN domains d ON d.id = a.domain_id WHERE a.id = $1", 1, id);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return web_call_error(call, "user:notFound", "account no longer exists");
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "name", admin_str(PQgetvalue(res, 0, 0)));
+	json_object_object_add(o, "domain", admin_str(PQgetvalue(res, 0, 1)));
+	json_object_object_add(o, "fullName", admin_str(PQgetvalue(res, 0, 2)));
+	json_object_object_add(o, "loginDisabled", admin_str(PQgetvalue(res, 0, 3)));
+	json_object_object_add(o, "quotaMessageSize", json_object_new_int64(db_get_i64(res, 0, 4)));
+	json_object_object_add(o, "diskUsage", json_object_new_int64(db_get_i64(res, 0, 5)));
+	json_object_object_add(o, "maxOutgoingMessagesPerDay",
+		json_object_new_int64(db_get_i64(res, 0, 6)));
+	json_object_object_add(o, "maxFirstTimeRecipientsPerDay",
+		json_object_new_int64(db_get_i64(res, 0, 7)));
+	json_object_object_add(o, "keepRetiredMessageSeconds",
+		json_object_new_int64(db_get_i64(res, 0, 8)));
+	json_object_object_add(o, "outgoingWebhookURL", admin_str(PQgetvalue(res, 0, 9)));
+	json_object_object_add(o, "incomingWebhookURL", admin_str(PQgetvalue(res, 0, 10)));
+	json_object_object_add(o, "created", json_object_new_int64(db_get_i64(res, 0, 11)));
+	json_object_object_add(o, "hasPassword", json_object_new_boolean(db_get_bool(res, 0, 12)));
+	PQclear(res);
+
+	res = admin_query(call, "reading account",
+		"SELECT ad.localpart || '@' || d.name, ad.mailbox, coalesce(ad.smtp_error, ''),"
+		" coalesce(ad.message_auth_required_smtp_error, ''), ad.full_name,"
+		" (SELECT count(*) FROM rulesets r WHERE r.address_id = ad.id)"
+		" FROM addresses ad JOIN domains d ON d.id = ad.domain_id WHERE ad.account_id = $1"
+		" ORDER BY d.name, ad.localpart", 1, id);
+	if (res == NULL)
+		goto fail;
+	arr = json_object_new_array();
+	for (i = 0; i < PQntuples(res); i++) {
+		struct json_object *a = json_object_new_object();
+
+		json_object_object_add(a, "address", admin_str(PQgetvalue(res, i, 0)));
+		json_object_object_add(a, "mailbox", admin_str(PQgetvalue(res, i, 1)));
+		json_object_object_add(a, "smtpError", admin_str(PQgetvalue(res, i, 2)));
+		json_object_object_add(a, "messageAuthRequiredSmtpError",
+			admin_str(PQgetvalue(res, i, 3)));
+		json_object_object_add(a, "fullName", admin_str(PQgetvalue(res, i, 4)));
+		json_object_object_add(a, "rulesets", json_object_new_int64(db_get_i64(res, i, 5)));
+		json_object_array_add(arr, a);
+	}
+	PQclear(res);
+	json_object_object_add(o, "addresses", arr);
+
+	res = admin_query(call, "reading account",
+		"SELECT DISTINCT al.localpart || '@' || d.name FROM aliases al"
+		" JOIN domains d ON d.id = al.domain_id JOIN alias_members m ON m.alias_id = al.id"
+		" WHERE m.address IN (SELECT ad.localpart || '@' || dd.name FROM addresses ad"
+		"  JOIN domains dd ON dd.id = ad.domain_id WHERE ad.account_id = $1)"
+		" ORDER BY 1", 1, id);
+	if (res == NULL)
+		goto fail;
+	arr = json_object_new_array();
+	for (i = 0; i < PQntuples(res); i++)
+		json_object_array_add(arr, admin_str(PQgetvalue(res, i, 0)));
+	PQclear(res);
+	json_object_object_add(o, "aliases", arr);
+	call->result = o;
+	return 0;
+fail:
+	json_object_put(o);
+	return -1;
+}
+
+/* AccountAdd(address) -> account name: as "mailstead account add". */
+int
+admin_api_account_add(struct web_call *call)
+{
+	struct mail_addr a;
+	const char *err;
+	PGresult *res;
+	int64_t id;
+
+	if (admin_param_address(call, 0, false, &a) < 0)
+		return -1;
+	if (store_account_add(admin_store(call), a.localpart, a.domain, &id, &err) < 0) {
+		mail_addr_free(&a);
+		return admin_fail(call, "adding account", err);
+	}
+	mail_addr_free(&a);
+	res = admin_query(call, "adding account", "SELECT name FROM accounts WHERE id = $1", 1,
+		db_i64(id));
+	if (res == NULL)
+		return -1;
+	call->result = admin_str(PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "");
+	PQclear(res);
+	admin_log(call, "account-added", json_object_get_string(call->result));
+	return 0;
+}
+
+int
+admin_api_account_remove(struct web_call *call)
+{
+	const char *err;
+	int64_t id;
+
+	if (admin_param_account(call, 0, &id) < 0)
+		return -1;
+	/* Sessions first, so every process's session cache hears of it. */
+	if (web_sessions_remove_account(call->req->env, id, NULL, &err) < 0)
+		return web_call_server_error(call, "removing sessions", err);
+	if (store_account_remove(admin_store(call), id, &err) < 0)
+		return admin_fail(call, "removing account", err);
+	admin_log(call, "account-removed", web_call_str(call, 0));
+	call->result = NULL;
+	return 0;
+}
+
+/* SetPassword(account, password): as "setaccountpassword"; ends the
+ * account's web sessions. */
+int
+admin_api_set_password(struct web_call *call)
+{
+	const char *pw = web_call_str(call, 1), *err;
+	int64_t id;
+
+	if (admin_param_account(call, 0, &id) < 0)
+		return -1;
+	if (strlen(pw) < PASSWORD_MIN)
+		return web_call_error(call, "user:error",
+			"parameter 2 (password) must be at least %d characters", PASSWORD_MIN);
+	if (store_password_set(admin_store(call), id, pw, &err) < 0)
+		return admin_fail(call, "setting password", err);
+	if (web_sessions_remove_account(call->req->env, id, NULL, &err) < 0)
+		return web_call_server_error(call, "removing sessions", err);
+	admin_log(call, "password-set", web_call_str(call, 0));
+	call->result = NULL;
+	return 0;
+}
+
+static int
+account_set(struct web_call *call, int64_t id, enum store_account_setting what,
+	const char *value)
+{
+	const char *err;
+
+	if (store_account_set(admin_store(call), id, what, value, &err) < 0)
+		return admin_fail(call, "changing account", err);
+	return 0;
+}
+
+/* AccountLoginDisabledSave(account, message): "" allows logins. A
+ * disabled account's web sessions end. */
+int
+admin_api_account_login_disabled_save(struct web_call *call)
+{
+	const char *msg = web_call_str(call, 1), *err;
+	int64_t id;
+
+	if (admin_param_account(call, 0, &id) < 0 ||
+	    account_set(call, id, STORE_ACCOUNT_LOGIN_DISABLED, msg) < 0)
+		return -1;
+	if (msg[0] != '\0' && web_sessions_remove_account(call->req->env, id, NULL, &err) < 0)
+		return web_call_server_error(call, "removing sessions", err);
+	admin_log(call, msg[0] ? "login-disabled" : "login-enabled", web_call_str(call, 0));
+	call->result = NULL;
+	return 0;
+}
+
+/* AccountSettingsSave(account, maxOutgoingMessagesPerDay,
+ * maxFirstTimeRecipientsPerDay, quotaMessageSize) */
+int
+admin_api_account_settings_save(struct web_call *call)
+{
+	static const struct {
+		const char *name;
+		enum store_account_setting what;
+		int64_t min;
+	} v[] = {
+		{ "maxOutgoingMessagesPerDay", STORE_ACCOUNT_MAX_OUTGOING, 1 },
+		{ "maxFirstTimeRecipientsPerDay", STORE_ACCOUNT_MAX_FIRST_TIME, 1 },
+		{ "quotaMessageSize", STORE_ACCOUNT_QUOTA, 0 },
+	};
+	int64_t id;
+	size_t i;
+
+	if (admin_param_account(call, 0, &id) < 0)
+		return -1;
+	/* All values are checked before any is saved. */
+	for (i = 0; i < MS_NELEM(v); i++) {
+		int64_t n = web_call_int(call, i + 1);
+
+		if (n < v[i].min || (v[i].what != STORE_ACCOUNT_QUOTA && n > INT32_MAX) ||
+		    n > INT64_MAX / 2)
+			return web_call_error(call, "user:error",
+				"parameter %zu (%s) out of range: %lld", i + 2, v[i].name, (long long)n);
+	}
+	for (i = 0; i < MS_NELEM(v); i++)
+		if (account_set(call, id, v[i].what, db_i64(web_call_int(call, i + 1))) < 0)
+			return -1;
+	admin_log(call, "account-settings", web_call_str(call, 0));
+	call->result = NULL;
+	return 0;
+}
+
+int
+admin_api_account_full_name_save(struct web_call *call)
+{
+	int64_t id;
+
+	if (admin_param_account(call, 0, &id) < 0 ||
+	    account_set(call, id, STORE_ACCOUNT_FULL_NAME, web_call_str(call, 1)) < 0)
+		return -1;
+	call->result = NULL;
+	return 0;
+}
+
+/* AddressAdd(address, account): "@domain" makes the catch-all. */
+int
+admin_api_address_add(struct web_call *call)
+{
+	struct mail_addr a;
+	const char *err;
+	int64_t id;
+	int rc = 0;
+
+	if (admin_param_address(call, 0, true, &a) < 0)
+		return -1;
+	if (admin_param_account(call, 1, &id) < 0) {
+		mail_addr_free(&a);
+		return -1;
+	}
+	if (store_address_add(admin_store(call), a.localpart, a.domain, id, &err) < 0)
+		rc = admin_fail(call, "adding address", err);
+	else
+		admin_log(call, "address-added", web_call_str(call, 0));
+	mail_addr_free(&a);
+	call->result = NULL;
+	return rc;
+}
+
+int
+admin_api_address_remove(struct web_call *call)
+{
+	struct mail_addr a;
+	const char *err;
+	int rc = 0;
+
+	if (admin_param_address(call, 0, true, &a) < 0)
+		return -1;
+	if (store_address_remove(admin_store(call), a.localpart, a.domain, &err) < 0)
+		rc = admin_fail(call, "removing address", err);
+	else
+		admin_log(call, "address-removed", web_call_str(call, 0));
+	mail_addr_free(&a);
+	call->result = NULL;
+	return rc;
+}
+
+/* AddressSettingSave(address, setting, value): the settings of "mailstead
+ * address set" (mailbox, smtp-error, message-auth-required-smtp-error,
+ * full-name). */
+int
+admin_api_address_setting_save(struct web_call *call)
+{
+	static const struct {
+		const char *name;
+		enum store_address_setting what;
+	} settings[] = {
+		{ "mailbox", STORE_ADDRESS_MAILBOX },
+		{ "smtp-error", STORE_ADDRESS_SMTP_ERROR },
+		{ "message-auth-required-smtp-error", STORE_ADDRESS_AUTH_ERROR },
+		{ "full-name", STORE_ADDRESS_FULL_NAME },
+	};
+	const char *name = web_call_str(call, 1), *err;
+	struct mail_addr a;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < MS_NELEM(settings); i++)
+		if (strcmp(name, settings[i].name) == 0)
+			break;
+	if (i == MS_NELEM(settings))
+		return web_call_error(call, "user:error", "parameter 2 (setting): unknown setting %s "
+			"(mailbox, smtp-error, message-auth-required-smtp-error, full-name)", name);
+	if (admin_param_address(call, 0, true, &a) < 0)
+		return -1;
+	if (store_address_set(admin_store(call), a.localpart, a.domain, settings[i].what,
+		    web_call_str(call, 2), &err) < 0)
+		rc = admin_fail(call, "changing address", err);
+	mail_addr_free(&a);
+	call->result = NULL;
+	return rc;
+}
+
+/* Aliases(domain) -> [{address, postPublic, listMembers, allowMsgFrom,
+ * members}]; domain "" for all. */
+int
+admin_api_aliases(struct web_call *call)
+{
+	struct store_alias *v = NULL;
+	struct json_object *arr;
+	const char *err;
+	char *dom = NULL;
+	size_t n = 0, i, j;
+
+	if (web_call_str(call, 0)[0] != '\0' && admin_param_domain(call, 0, &dom) < 0)
+		return -1;
+	if (store_alias_list(admin_store(call), dom, &v, &n, &err) < 0) {
+		free(dom);
+		return web_call_server_error(call, "listing aliases", err);
+	}
+	free(dom);
+	arr = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		struct json_object *o = json_object_new_object(), *m = json_object_new_array();
+
+		json_object_object_add(o, "address", admin_str(v[i].address));
+		json_object_object_add(o, "postPublic", json_object_new_boolean(v[i].post_public));
+		json_object_object_add(o, "listMembers", json_object_new_boolean(v[i].list_members));
+		json_object_object_add(o, "allowMsgFrom", json_object_new_boolean(v[i].allow_msg_from));
+		for (j = 0; j < v[i].nmembers; j++)
+			json_object_array_add(m, admin_str(v[i].members[j].address));
+		json_object_object_add(o, "members", m);
+		json_object_array_add(arr, o);
+	}
+	store_aliases_free(v, n);
+	call->result = arr;
+	return 0;
+}
+
+/* The strings of a WJ_STRING_ARRAY parameter (pointers into the call's
+ * JSON; the array is malloc'd). */
+static const char **
+strings(struct web_call *call, size_t i, size_t *n_r)
+{
+	struct json_object *a = call->params[i];
+	size_t n = json_object_array_length(a), k;
+	const char **v = xcalloc(n + 1, sizeof(*v));
+
+	for (k = 0; k < n; k++)
+		v[k] = json_object_get_string(json_object_array_get_idx(a, k));
+	*n_r = n;
+	return v;
+}
+
+/* AliasAdd(alias, members, postPublic, listMembers, allowMsgFrom) */
+int
+admin_api_alias_add(struct web_call *call)
+{
+	struct mail_addr a;
+	const char **members, *err;
+	size_t n;
+	int rc = 0;
+
+	if (admin_param_address(call, 0, false, &a) < 0)
+		return -1;
+	members = strings(call, 1, &n);
+	if (store_alias_add(admin_store(call), a.localpart, a.domain, web_call_bool(call, 2),
+		    web_call_bool(call, 3), web_call_bool(call, 4), members, n, &err) < 0)
+		rc = admin_fail(call, "adding alias", err);
+	else
+		admin_log(call, "alias-added", web_call_str(call, 0));
+	free(members);
+	mail_addr_free(&a);
+	call->result = NULL;
+	return rc;
+}
+
+/* AliasUpdate(alias, postPublic, listMembers, allowMsgFrom) */
+int
+admin_api_alias_update(struct web_call *call)
+{
+	static const enum store_alias_setting what[] = {
+		STORE_ALIAS_POST_PUBLIC, STORE_ALIAS_LIST_MEMBERS, STORE_ALIAS_ALLOW_MSG_FROM,
+	};
+	struct mail_addr a;
+	const char *err;
+	size_t i;
+	int rc = 0;
+
+	if (admin_param_address(call, 0, false, &a) < 0)
+		return -1;
+	for (i = 0; i < MS_NELEM(what) && rc == 0; i++)
+		if (store_alias_set(admin_store(call), a.localpart, a.domain, what[i],
+			    web_call_bool(call, i + 1), &err) < 0)
+			rc = admin_fail(call, "changing alias", err);
+	mail_addr_free(&a);
+	call->result = NULL;
+	return rc;
+}
+
+int
+admin_api_alias_remove(struct web_call *call)
+{
+	struct mail_addr a;
+	const char *err;
+	int rc = 0;
+
+	if (admin_param_address(call, 0, false, &a) < 0)
+		return -1;
+	if (store_alias_remove(admin_store(call), a.localpart, a.domain, &err) < 0)
+		rc = admin_fail(call, "removing alias", err);
+	else
+		admin_log(call, "alias-removed", web_call_str(call, 0));
+	mail_addr_free(&a);
+	call->result = NULL;
+	return rc;
+}
+
+static int
+alias_members(struct web_call *call, bool add)
+{
+	struct mail_addr a;
+	const char **members, *err;
+	size_t n;
+	int rc = 0;
+
+	if (admin_param_address(call, 0, false, &a) < 0)
+		return -1;
+	members = strings(call, 1, &n);
+	if ((add ? store_alias_members_add : store_alias_members_remove)(admin_store(call),
+		    a.localpart, a.domain, members, n, &err) < 0)
+		rc = admin_fail(call, add ? "adding alias members" : "removing alias members", err);
+	free(members);
+	mail_addr_free(&a);
+	call->result = NULL;
+	return rc;
+}
+
+int
+admin_api_alias_addresses_add(struct web_call *call)
+{
+	return alias_members(call, true);
+}
+
+int
+admin_api_alias_addresses_remove(struct web_call *call)
+{
+	return alias_members(call, false);
+}
+
+/* TLSPublicKeys(account) -> [{fingerprint, type, name, account,
+ * loginAddress, noIMAPPreauth, created}]; account "" for all. */
+int
+admin_api_tls_public_keys(struct web_call *call)
+{
+	struct store_tlspubkey *keys = NULL;
+	struct json_object *arr;
+	const char *err;
+	int64_t id = 0;
+	size_t n = 0, i;
+
+	if (web_call_str(call, 0)[0] != '\0' && admin_param_account(call, 0, &id) < 0)
+		return -1;
+	if (store_tlspubkey_list(admin_store(call), id, &keys, &n, &err) < 0)
+		return web_call_server_error(call, "listing TLS public keys", err);
+	arr = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "fingerprint", admin_str(keys[i].fingerprint));
+		json_object_object_add(o, "type", admin_str(keys[i].type));
+		json_object_object_add(o, "name", admin_str(keys[i].name));
+		json_object_object_add(o, "account", admin_str(keys[i].account_name));
+		json_object_object_add(o, "loginAddress", admin_str(keys[i].login_address));
+		json_object_object_add(o, "noIMAPPreauth", json_object_new_boolean(keys[i].no_imap_preauth));
+		json_object_object_add(o, "created", json_object_new_int64(keys[i].created));
+		json_object_array_add(arr, o);
+	}
+	store_tlspubkeys_free(keys, n);
+	call->result = arr;
+	return 0;
+}
