@@ -25,9 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	} while (0)
 
 static const struct web_param params[] = {
-	{ "a", WJ_STRING }, { "b", WJ_INT }, { "c", WJ_STRING_ARRAY },
+	{ "a", WJ_STRING }, { "b", WJ_INT }, { "c", WJ_STRING_ARRAY }, { "d", WJ_INT_ARRAY },
 };
-static const struct web_api_method method = { "Fuzz", params, 3, 0, NULL };
+static const struct web_api_method method = { "Fuzz", params, 4, 0, NULL };
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -516,6 +516,34 @@ class TestAccounts(Base):
                              " ON a.id = m.alias_id JOIN domains d ON d.id = a.domain_id"
                              " WHERE d.name = :'d'", d=d), [["frank@" + d]])
 
+    def test_cli_changes_the_same_settings(self):
+        d = self.new_domain("")
+        acct = "ivan@" + d
+        SRV.cli("account", "add", acct)
+        SRV.cli("account", "set", acct, "quota", "2m")
+        SRV.cli("account", "set", acct, "max-outgoing-messages-per-day", "9")
+        SRV.cli("account", "set", acct, "login-disabled", "gone fishing")
+        SRV.cli("account", "set", acct, "full-name", "Ivan")
+        info = self.ok("Account", acct)
+        self.assertEqual((info["quotaMessageSize"], info["maxOutgoingMessagesPerDay"],
+                          info["loginDisabled"], info["fullName"]),
+                         (2 * 1024 * 1024, 9, "gone fishing", "Ivan"))
+        # Refused alike: the same library checks.
+        r = SRV.cli("account", "set", acct, "max-first-time-recipients-per-day", "0", check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(self.err("AccountSettingsSave", acct, 5, 0, 0)[1], "user:error")
+        SRV.cli("domain", "set", d, "mtasts-mode", "testing")
+        SRV.cli("domain", "set", d, "tlsrpt-localpart", "tlsrpt")
+        dom = self.ok("Domain", d)
+        self.assertEqual((dom["mtastsMode"], dom["tlsrptLocalpart"]), ("testing", "tlsrpt"))
+        self.assertEqual(SRV.cli("domain", "set", d, "mtasts-mode", "bogus",
+                                 check=False).returncode, 1)
+        self.assertEqual(SRV.cli("domain", "rm", d, check=False).returncode, 1)
+        SRV.cli("account", "rm", acct)
+        self.assertEqual(self.err("Account", acct)[1], "user:notFound")
+        SRV.cli("domain", "rm", d)
+        self.assertEqual(self.err("Domain", d)[1], "user:notFound")
+
     def test_tls_public_keys(self):
         d = self.new_domain("gina")
         gina = "gina@" + d

@@ -18,7 +18,7 @@
 			else if (k === 'checked') e.checked = !!v;
 			else e.setAttribute(k, v === true ? '' : v);
 		}
-		for (const k of kids.flat()) {
+		for (const k of kids.flat(Infinity)) {
 			if (k === undefined || k === null || k === false) continue;
 			e.append(k instanceof Node ? k : document.createTextNode(String(k)));
 		}
@@ -144,7 +144,7 @@
 	}
 	// A small form built in JS: fields [{name, label, type, value, ...attrs}].
 	function smallForm(title, fields, button, fn, done, extra) {
-		const f = el('form', { class: 'box' }, title ? el('h3', null, title) : null,
+		const f = el('form', { class: 'sub' }, title ? el('h4', null, title) : null,
 			el('div', { class: 'row' }, fields.map((x) => {
 				if (x.type === 'checkbox') return el('label', { class: 'check' }, el('input', { type: 'checkbox', name: x.name, checked: x.value }), x.label);
 				if (x.type === 'select') return el('label', null, x.label + ' ', el('select', { name: x.name },
@@ -399,7 +399,7 @@
 					await msapi.call('AccountRemove', a.name); location.hash = '#accounts';
 				}
 			}) }, 'Remove account'));
-		$('accountdetail').replaceChildren(info, pw, fullname, login, limits, addrs, keys, danger);
+		$('accountdetail').replaceChildren(info, el('div', { class: 'box' }, el('h3', null, 'Settings'), pw, fullname, login, limits), addrs, keys, danger);
 	}
 
 	// Queue: pages come from the server (QueueList offset/limit).
