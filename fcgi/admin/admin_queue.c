@@ -490,3 +490,273 @@ admin_api_log_levels(struct web_call *call)
 	call->result = o;
 	return 0;
 }
+
+/* QueueSize() / HookQueueSize(): how many are waiting. */
+static int
+count_rows(struct web_call *call, const char *sql)
+{
+	PGresult *res = admin_query(call, "counting", sql, 0);
+
+	if (res == NULL)
+		return -1;
+	call->result = json_object_new_int64(db_get_i64(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+int
+admin_api_queue_size(struct web_call *call)
+{
+	return count_rows(call, "SELECT count(*) FROM queue");
+}
+
+int
+admin_api_hook_queue_size(struct web_call *call)
+{
+	return count_rows(call, "SELECT count(*) FROM webhook_queue");
+}
+
+/* HookNextAttemptAdd(ids, minutes): move the next attempt of webhook
+ * calls (may be negative). */
+int
+admin_api_hook_next_attempt_add(struct web_call *call)
+{
+	int64_t min = web_call_int(call, 1), *ids;
+	const char *err;
+	size_t n, changed = 0;
+	int rc;
+
+	if (min < -366 * 24 * 60 || min > 366 * 24 * 60)
+		return web_call_error(call, "user:error",
+			"parameter 2 (minutes) must be within a year either way");
+	if (admin_param_ids(call, 0, &ids, &n) < 0)
+		return -1;
+	rc = webhook_schedule_add(admin_store(call), ids, n, min * 60, &changed, &err);
+	free(ids);
+	if (rc < 0)
+		return admin_fail(call, "scheduling webhooks", err);
+	return changed_result(call, "hook-schedule", changed);
+}
+
+/* RouteList() -> [{id, account, domain, fromDomains, toDomains,
+ * minAttempts, transport}]: account routes, then domain, then global. */
+int
+admin_api_route_list(struct web_call *call)
+{
+	struct queue_route *v = NULL;
+	struct json_object *arr;
+	const char *err;
+	size_t n = 0, i;
+
+	if (queue_route_list(admin_store(call), &v, &n, &err) < 0)
+		return web_call_server_error(call, "listing routes", err);
+	arr = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "id", json_object_new_int64(v[i].id));
+		json_object_object_add(o, "account", admin_str(v[i].account));
+		json_object_object_add(o, "domain", admin_str(v[i].domain));
+		json_object_object_add(o, "fromDomains", admin_str(v[i].from_domains));
+		json_object_object_add(o, "toDomains", admin_str(v[i].to_domains));
+		json_object_object_add(o, "minAttempts", json_object_new_int(v[i].min_attempts));
+		json_object_object_add(o, "transport", admin_str(v[i].transport));
+		json_object_array_add(arr, o);
+	}
+	queue_routes_free(v, n);
+	call->result = arr;
+	return 0;
+}
+
+/* The domains of a WJ_STRING_ARRAY parameter in stored form. */
+static int
+domain_list(struct web_call *call, size_t i, char ***v_r, size_t *n_r)
+{
+	struct json_object *a = call->params[i];
+	size_t n = json_object_array_length(a), k;
+	char **v = xcalloc(n + 1, sizeof(char *));
+
+	for (k = 0; k < n; k++) {
+		const char *s = json_object_get_string(json_object_array_get_idx(a, k)), *err;
+		char *ascii;
+
+		if (mail_domain_parse(s, strlen(s), true, &v[k], &ascii, &err) < 0) {
+			while (k > 0)
+				free(v[--k]);
+			free(v);
+			return web_call_error(call, "user:error", "parameter %zu: bad domain \"%s\": %s",
+				i + 1, s, err);
+		}
+		free(ascii);
+	}
+	*v_r = v;
+	*n_r = n;
+	return 0;
+}
+
+/* RouteAdd(account, domain, fromDomains, toDomains, minAttempts,
+ * transport) -> id: on the account's level (account), the sender domain's
+ * (domain) or global (both ""). */
+int
+admin_api_route_add(struct web_call *call)
+{
+	const char *t = web_call_str(call, 5), *err;
+	char **from = NULL, **to = NULL, *dom = NULL;
+	size_t nfrom = 0, nto = 0, i;
+	int64_t acct = 0, id = 0, minatt = web_call_int(call, 4);
+	int rc = -1;
+
+	if (web_call_str(call, 0)[0] != '\0' && web_call_str(call, 1)[0] != '\0')
+		return web_call_error(call, "user:error",
+			"a route is for an account (parameter 1) or a domain (parameter 2), not both");
+	if (minatt < 0 || minatt > 1000)
+		return web_call_error(call, "user:error", "parameter 5 (minAttempts) must be 0 to 1000");
+	if (strcmp(t, "direct") != 0 && conf_transport_find(web_env_conf(call->req->env), t) == NULL)
+		return web_call_error(call, "user:error",
+			"parameter 6 (transport): no [transport %s] in the configuration", t);
+	if ((web_call_str(call, 0)[0] != '\0' && admin_param_account(call, 0, &acct) < 0) ||
+	    (web_call_str(call, 1)[0] != '\0' && admin_param_domain(call, 1, &dom) < 0) ||
+	    domain_list(call, 2, &from, &nfrom) < 0 || domain_list(call, 3, &to, &nto) < 0)
+		goto out;
+	if (queue_route_add(admin_store(call), acct, dom ? dom : "", (const char *const *)from, nfrom,
+		    (const char *const *)to, nto, (int)minatt, t, &id, &err) < 0) {
+		rc = admin_fail(call, "adding route", err);
+		goto out;
+	}
+	admin_log(call, "route-added", db_i64(id));
+	call->result = json_object_new_int64(id);
+	rc = 0;
+out:
+	for (i = 0; i < nfrom; i++)
+		free(from[i]);
+	for (i = 0; i < nto; i++)
+		free(to[i]);
+	free(from);
+	free(to);
+	free(dom);
+	return rc;
+}
+
+int
+admin_api_route_remove(struct web_call *call)
+{
+	const char *err;
+	int rc = queue_route_remove(admin_store(call), web_call_int(call, 0), &err);
+
+	if (rc < 0)
+		return admin_fail(call, "removing route", err);
+	if (rc == 0)
+		return web_call_error(call, "user:notFound", "no route %lld",
+			(long long)web_call_int(call, 0));
+	admin_log(call, "route-removed", db_i64(web_call_int(call, 0)));
+	call->result = NULL;
+	return 0;
+}
+
+/* DMARCEvaluationStats() -> [{domain, count, first, last}]: evaluations of
+ * incoming messages kept for aggregate reports, per policy domain. */
+int
+admin_api_dmarc_evaluation_stats(struct web_call *call)
+{
+	struct json_object *arr;
+	PGresult *res;
+	int i;
+
+	res = admin_query(call, "DMARC evaluations",
+		"SELECT policy_domain, count(*), extract(epoch FROM min(evaluated))::bigint,"
+		" extract(epoch FROM max(evaluated))::bigint FROM dmarc_evaluations"
+		" GROUP BY policy_domain ORDER BY policy_domain", 0);
+	if (res == NULL)
+		return -1;
+	arr = json_object_new_array();
+	for (i = 0; i < PQntuples(res); i++) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "domain", admin_str(PQgetvalue(res, i, 0)));
+		json_object_object_add(o, "count", json_object_new_int64(db_get_i64(res, i, 1)));
+		json_object_object_add(o, "first", json_object_new_int64(db_get_i64(res, i, 2)));
+		json_object_object_add(o, "last", json_object_new_int64(db_get_i64(res, i, 3)));
+		json_object_array_add(arr, o);
+	}
+	PQclear(res);
+	call->result = arr;
+	return 0;
+}
+
+/* DMARCEvaluationsDomain(domain, limit) -> the evaluations, newest first. */
+int
+admin_api_dmarc_evaluations_domain(struct web_call *call)
+{
+	struct json_object *arr;
+	int64_t lim = web_call_int(call, 1);
+	PGresult *res;
+	int i;
+
+	if (lim < 1 || lim > 10000)
+		return web_call_error(call, "user:error", "parameter 2 (limit) must be 1 to 10000");
+	res = admin_query(call, "DMARC evaluations",
+		"SELECT extract(epoch FROM evaluated)::bigint, host(source_ip), disposition,"
+		" aligned_dkim_pass, aligned_spf_pass, envelope_from, header_from, envelope_to,"
+		" dkim_results::text, spf_results::text FROM dmarc_evaluations"
+		" WHERE policy_domain = lower($1) ORDER BY evaluated DESC, id DESC LIMIT $2::bigint",
+		2, web_call_str(call, 0), db_i64(lim));
+	if (res == NULL)
+		return -1;
+	arr = json_object_new_array();
+	for (i = 0; i < PQntuples(res); i++) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "evaluated", json_object_new_int64(db_get_i64(res, i, 0)));
+		json_object_object_add(o, "sourceIP", admin_str(PQgetvalue(res, i, 1)));
+		json_object_object_add(o, "disposition", admin_str(PQgetvalue(res, i, 2)));
+		json_object_object_add(o, "alignedDKIMPass", json_object_new_boolean(db_get_bool(res, i, 3)));
+		json_object_object_add(o, "alignedSPFPass", json_object_new_boolean(db_get_bool(res, i, 4)));
+		json_object_object_add(o, "envelopeFrom", admin_str(PQgetvalue(res, i, 5)));
+		json_object_object_add(o, "headerFrom", admin_str(PQgetvalue(res, i, 6)));
+		json_object_object_add(o, "envelopeTo", admin_str(PQgetvalue(res, i, 7)));
+		json_object_object_add(o, "dkimResults", json_tokener_parse(PQgetvalue(res, i, 8)));
+		json_object_object_add(o, "spfResults", json_tokener_parse(PQgetvalue(res, i, 9)));
+		json_object_array_add(arr, o);
+	}
+	PQclear(res);
+	call->result = arr;
+	return 0;
+}
+
+/* TLSRPTResults(limit) -> our outgoing TLS results per policy domain and
+ * day (what our TLS reports will say), newest first. */
+int
+admin_api_tlsrpt_results(struct web_call *call)
+{
+	struct json_object *arr;
+	int64_t lim = web_call_int(call, 0);
+	PGresult *res;
+	int i;
+
+	if (lim < 1 || lim > 10000)
+		return web_call_error(call, "user:error", "parameter 1 (limit) must be 1 to 10000");
+	res = admin_query(call, "TLS results",
+		"SELECT policy_domain, day_utc::text, recipient_domain, is_host, policy_type,"
+		" success_count, failure_count, failure_details::text FROM tlsrpt_results"
+		" ORDER BY day_utc DESC, policy_domain, recipient_domain LIMIT $1::bigint",
+		1, db_i64(lim));
+	if (res == NULL)
+		return -1;
+	arr = json_object_new_array();
+	for (i = 0; i < PQntuples(res); i++) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "policyDomain", admin_str(PQgetvalue(res, i, 0)));
+		json_object_object_add(o, "day", admin_str(PQgetvalue(res, i, 1)));
+		json_object_object_add(o, "recipientDomain", admin_str(PQgetvalue(res, i, 2)));
+		json_object_object_add(o, "isHost", json_object_new_boolean(db_get_bool(res, i, 3)));
+		json_object_object_add(o, "policyType", admin_str(PQgetvalue(res, i, 4)));
+		json_object_object_add(o, "successCount", json_object_new_int64(db_get_i64(res, i, 5)));
+		json_object_object_add(o, "failureCount", json_object_new_int64(db_get_i64(res, i, 6)));
+		json_object_object_add(o, "failureDetails", json_tokener_parse(PQgetvalue(res, i, 7)));
+		json_object_array_add(arr, o);
+	}
+	PQclear(res);
+	call->result = arr;
+	return 0;
+}

@@ -116,6 +116,25 @@ store_domain_set_other(PGconn *c, int64_t domain_id, enum store_domain_setting w
 	case STORE_DOMAIN_TLSRPT_LOCALPART:
 		if (check_report_localpart(value, error_r) < 0)
 			break;
+		{
+			/* A localpart cut at a catch-all separator would never
+			 * reach the report address (the reference refuses it too). */
+			PGresult *res = db_execv(c, error_r,
+				"SELECT localpart_catchall_separators FROM domains WHERE id = $1", 1,
+				db_i64(domain_id));
+			const char *seps;
+
+			if (res == NULL)
+				break;
+			seps = PQntuples(res) == 1 ? PQgetvalue(res, 0, 0) : "";
+			if (seps[0] != '\0' && strpbrk(value, seps) != NULL) {
+				*error_r = ms_err("report localpart %s contains a catch-all separator of "
+					"the domain (%s)", value, seps);
+				PQclear(res);
+				break;
+			}
+			PQclear(res);
+		}
 		rc = db_cmd(c, error_r, what == STORE_DOMAIN_DMARC_LOCALPART ?
 			"UPDATE domains SET dmarc_localpart = $2 WHERE id = $1" :
 			"UPDATE domains SET tlsrpt_localpart = $2 WHERE id = $1",

@@ -123,6 +123,16 @@ METHODS = {
     "HookRetiredList": [("account", ""), ("limit", 10)],
     "HookNextAttemptSet": [("ids", [1]), ("minutes", 0)],
     "HookCancel": [("ids", [1])],
+    "QueueSize": [],
+    "HookQueueSize": [],
+    "HookNextAttemptAdd": [("ids", [1]), ("minutes", 5)],
+    "RouteList": [],
+    "RouteAdd": [("account", ""), ("domain", ""), ("fromDomains", []), ("toDomains", []),
+                 ("minAttempts", 0), ("transport", "direct")],
+    "RouteRemove": [("id", 1)],
+    "DMARCEvaluationStats": [],
+    "DMARCEvaluationsDomain": [("domain", "x.example"), ("limit", 10)],
+    "TLSRPTResults": [("limit", 10)],
     "Transports": [],
     "LogLevels": [],
 }
@@ -591,6 +601,7 @@ class TestQueue(Base):
         self.assertEqual((m["sender"], m["account"], m["hold"]), (USER, USER, False))
 
         # Hold and release, and the hold filter.
+        self.assertEqual(self.ok("QueueSize"), int(sql1("SELECT count(*) FROM queue")))
         self.assertEqual(self.ok("QueueHoldSet", ids[:2], True), 2)
         self.assertEqual(sql("SELECT id FROM queue WHERE hold ORDER BY id"),
                          [[str(i)] for i in ids[:2]])
@@ -674,7 +685,10 @@ class TestQueue(Base):
         self.assertEqual((h["account"], h["event"], h["url"], h["isIncoming"], h["queueMsgID"]),
                          (acct, "canceled", "http://127.0.0.1:9/hook", False, qid))
         self.assertIn(str(h["id"]), SRV.cli("queue", "webhook", "list", "-account", acct).stdout)
-        self.assertEqual(self.ok("HookNextAttemptSet", [h["id"]], 90), 1)
+        self.assertEqual(self.ok("HookQueueSize"),
+                         int(sql1("SELECT count(*) FROM webhook_queue")))
+        self.assertEqual(self.ok("HookNextAttemptSet", [h["id"]], 30), 1)
+        self.assertEqual(self.ok("HookNextAttemptAdd", [h["id"]], 60), 1)
         t = int(sql1("SELECT extract(epoch FROM next_attempt - now())::int FROM webhook_queue"
                      " WHERE id = :'i'", i=h["id"]))
         self.assertTrue(5300 < t <= 5400, t)
@@ -684,6 +698,55 @@ class TestQueue(Base):
         self.assertEqual([x["id"] for x in ret], [h["id"]])
         self.assertFalse(ret[0]["success"])
         self.assertIn(h["id"], [x["id"] for x in self.ok("HookRetiredList", "", 1000)])
+
+
+class TestRoutesReports(Base):
+    def test_routes(self):
+        d = self.new_domain("rita")
+        rid = self.ok("RouteAdd", "rita@" + d, "", ["Sender.example"], [], 2, "direct")
+        routes = {r["id"]: r for r in self.ok("RouteList")}
+        self.assertEqual((routes[rid]["account"], routes[rid]["fromDomains"],
+                          routes[rid]["minAttempts"], routes[rid]["transport"]),
+                         ("rita@" + d, "sender.example", 2, "direct"))
+        self.assertIn("rita@" + d, SRV.cli("queue", "routes", "list").stdout)
+        did = self.ok("RouteAdd", "", d, [], ["to.example"], 0, "direct")
+        self.assertEqual(sql1("SELECT d.name FROM routes r JOIN domains d ON d.id = r.domain_id"
+                              " WHERE r.id = :'i'", i=did), d)
+        for args in (("rita@" + d, d, [], [], 0, "direct"), ("", "", [], [], 0, "nosuch"),
+                     ("", "", ["bad domain!"], [], 0, "direct"), ("", "", [], [], -1, "direct")):
+            self.assertEqual(self.err("RouteAdd", *args)[1], "user:error", args)
+        self.ok("RouteRemove", rid)
+        self.ok("RouteRemove", did)
+        self.assertNotIn(rid, [r["id"] for r in self.ok("RouteList")])
+        self.assertEqual(self.err("RouteRemove", rid)[:2], (404, "user:notFound"))
+
+    def test_dmarc_evaluations_and_tls_results(self):
+        d = "%s.example" % unique("ev")
+        sql("INSERT INTO dmarc_evaluations (policy_domain, interval_hours, addresses,"
+            " policy_published, source_ip, disposition, aligned_dkim_pass, aligned_spf_pass,"
+            " envelope_to, envelope_from, header_from, dkim_results, spf_results)"
+            " VALUES (:'d', 24, '{}', '{}', '192.0.2.7', 'none', true, false, 'example.org',"
+            " :'d', :'d', '[{\"domain\": \"x\", \"result\": \"pass\"}]', '[]')", d=d)
+        stats = {x["domain"]: x for x in self.ok("DMARCEvaluationStats")}
+        self.assertEqual(stats[d]["count"], 1)
+        ev = self.ok("DMARCEvaluationsDomain", d, 10)
+        self.assertEqual((ev[0]["sourceIP"], ev[0]["alignedDKIMPass"], ev[0]["alignedSPFPass"],
+                          ev[0]["dkimResults"][0]["result"]), ("192.0.2.7", True, False, "pass"))
+        self.assertEqual(self.ok("DMARCEvaluationsDomain", "none-" + d, 10), [])
+        sql("INSERT INTO tlsrpt_results (policy_domain, day_utc, recipient_domain, is_host,"
+            " policy_type, success_count, failure_count) VALUES (:'d', current_date, :'d',"
+            " false, 'sts', 3, 1)", d=d)
+        res = [r for r in self.ok("TLSRPTResults", 1000) if r["policyDomain"] == d]
+        self.assertEqual([(r["policyType"], r["successCount"], r["failureCount"]) for r in res],
+                         [("sts", 3, 1)])
+
+    def test_report_localpart_and_separators(self):
+        d = self.new_domain("")
+        self.ok("DomainLocalpartConfigSave", d, "+", False)
+        st, code, msg = self.err("DomainDMARCAddressSave", d, "dmarc+reports")
+        self.assertEqual(code, "user:error")
+        self.assertIn("separator", msg)
+        self.ok("DomainTLSRPTAddressSave", d, "tls-reports")
 
 
 class TestMisc(Base):
@@ -703,7 +766,7 @@ class TestMisc(Base):
         self.assertEqual(r.status, 200)
         body = r.body.decode()
         for section in ("domains", "domain", "accounts", "account", "queue", "hooks",
-                        "retired", "loginattempts", "confirm"):
+                        "retired", "reports", "loginattempts", "system", "routeadd", "confirm"):
             self.assertIn('id="%s"' % section, body)
         self.assertNotIn("<script>", body)
         self.assertNotRegex(body, r"\son[a-z]+=")

@@ -534,11 +534,56 @@
 		table(t, [
 			{ label: 'Name', key: 'name' }, { label: 'Type', key: 'type' }, { label: 'Host', key: 'host' }, { label: 'Port', key: 'port' },
 		], tr, { empty: 'No transports configured: direct delivery.' });
+		await loadRoutes();
+	}
+
+	async function pageReports() {
+		const stats = await msapi.call('DMARCEvaluationStats');
+		table($('dmarcstats'), [
+			{ label: 'Domain', key: 'domain', render: (x) => el('button', { type: 'button', class: 'link', onclick: () => act(null, async () => {
+				table($('dmarcevals'), [
+					{ label: 'Evaluated', key: 'evaluated', render: (e) => time(e.evaluated) },
+					{ label: 'Source IP', key: 'sourceIP' },
+					{ label: 'Disposition', key: 'disposition' },
+					{ label: 'DKIM aligned', key: 'alignedDKIMPass', render: (e) => yes(e.alignedDKIMPass) },
+					{ label: 'SPF aligned', key: 'alignedSPFPass', render: (e) => yes(e.alignedSPFPass) },
+					{ label: 'Envelope from', key: 'envelopeFrom' },
+					{ label: 'Header from', key: 'headerFrom' },
+				], await msapi.call('DMARCEvaluationsDomain', x.domain, 10000));
+			}) }, x.domain) },
+			{ label: 'Evaluations', key: 'count' },
+			{ label: 'First', key: 'first', render: (x) => time(x.first) },
+			{ label: 'Last', key: 'last', render: (x) => time(x.last) },
+		], stats, { empty: 'No evaluations kept.' });
+		$('dmarcevals').replaceChildren();
+		table($('tlsresults'), [
+			{ label: 'Day', key: 'day' },
+			{ label: 'Policy domain', key: 'policyDomain' },
+			{ label: 'Recipient domain', key: 'recipientDomain' },
+			{ label: 'Policy', key: 'policyType', render: (r) => r.policyType + (r.isHost ? ' (host)' : '') },
+			{ label: 'Successes', key: 'successCount' },
+			{ label: 'Failures', key: 'failureCount' },
+		], await msapi.call('TLSRPTResults', 10000), { empty: 'No TLS results.' });
+	}
+
+	async function loadRoutes() {
+		table($('routelist'), [
+			{ label: 'ID', key: 'id' },
+			{ label: 'Level', key: 'account', render: (r) => (r.account ? 'account ' + r.account : r.domain ? 'domain ' + r.domain : 'global') },
+			{ label: 'From domains', key: 'fromDomains', render: (r) => r.fromDomains || 'any' },
+			{ label: 'To domains', key: 'toDomains', render: (r) => r.toDomains || 'any' },
+			{ label: 'Min. attempts', key: 'minAttempts' },
+			{ label: 'Transport', key: 'transport' },
+			{ label: '', nosort: true, render: (r) => el('button', { type: 'button', class: 'danger', onclick: (ev) => act(ev.target, async () => {
+				if (await confirmAction('Remove route ' + r.id + '?')) { await msapi.call('RouteRemove', r.id); loadRoutes(); }
+			}) }, 'Remove') },
+		], await msapi.call('RouteList'), { empty: 'No routes: direct delivery.' });
 	}
 
 	const pages = {
 		domains: pageDomains, domain: pageDomain, accounts: pageAccounts, account: pageAccount,
-		queue: pageQueue, hooks: pageHooks, retired: pageRetired, loginattempts: pageLoginAttempts,
+		queue: pageQueue, hooks: pageHooks, retired: pageRetired, reports: pageReports,
+		loginattempts: pageLoginAttempts,
 		tlskeys: pageTLSKeys, system: pageSystem,
 	};
 
@@ -574,6 +619,9 @@
 		(name) => { $('accountadd').reset(); location.hash = '#account/' + encodeURIComponent(name); });
 	bindForm($('holdruleadd'), (f) => msapi.call('QueueHoldRuleAdd', f.account.value.trim(), f.senderDomain.value.trim(), f.recipientDomain.value.trim()),
 		() => { $('holdruleadd').reset(); return pageQueue(); });
+	const words = (v) => v.split(/[\s,]+/).filter((x) => x);
+	bindForm($('routeadd'), (f) => msapi.call('RouteAdd', f.account.value.trim(), f.domain.value.trim(), words(f.fromDomains.value),
+		words(f.toDomains.value), Number(f.minAttempts.value), f.transport.value.trim()), () => { $('routeadd').reset(); return loadRoutes(); });
 	$('queuefilter').addEventListener('submit', (ev) => {
 		ev.preventDefault();
 		const f = ev.target, flt = {};
