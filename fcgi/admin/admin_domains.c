@@ -12,6 +12,7 @@
 #include "admin/dkimkey.h"
 #include "admin/dnsrec.h"
 #include "core/conf.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "mailauth/dkim.h"
 #include "net/dns.h"
@@ -246,15 +247,22 @@ admin_api_domain_add(struct web_call *call)
 	}
 	if (dkimkey_generate_defaults(st, dom, ms_now(), &err) < 0) {
 		admin_fail(call, "making DKIM keys", err);
-		goto out;
+		goto undo;
 	}
 	if (lp[0] != '\0' && store_account_add(st, lp, dom, &id, &err) < 0) {
 		admin_fail(call, "adding account", err);
-		goto out;
+		goto undo;
 	}
 	admin_log(call, "domain-added", dom);
 	call->result = NULL;
 	rc = 0;
+	goto out;
+undo:
+	/* All or nothing: a half-made domain (no keys, no account) goes
+	 * again. It has no accounts or addresses, so removal succeeds. */
+	if (store_domain_remove(st, dom, &err) < 0)
+		log_warn(call->req->cid, "proto=http app=admin ev=domain-add-undo-failed domain=%s "
+			"error=%s", lq(dom), lq(err));
 out:
 	free(dom);
 	return rc;
