@@ -149,6 +149,7 @@ account_rm_set(struct cli *cli, int argc, char **argv)
 		{ "quota", STORE_ACCOUNT_QUOTA },
 		{ "max-outgoing-messages-per-day", STORE_ACCOUNT_MAX_OUTGOING },
 		{ "max-first-time-recipients-per-day", STORE_ACCOUNT_MAX_FIRST_TIME },
+		{ "keep-retired-messages", STORE_ACCOUNT_KEEP_RETIRED },
 	};
 	bool rm = strcmp(argv[1], "rm") == 0;
 	const char *error;
@@ -165,7 +166,7 @@ account_rm_set(struct cli *cli, int argc, char **argv)
 		if (i == MS_NELEM(settings)) {
 			fprintf(stderr, "mailstead: account set: unknown setting %s (full-name, "
 				"login-disabled, quota, max-outgoing-messages-per-day, "
-				"max-first-time-recipients-per-day)\n", argv[3]);
+				"max-first-time-recipients-per-day, keep-retired-messages)\n", argv[3]);
 			return 2;
 		}
 	}

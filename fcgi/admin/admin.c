@@ -271,7 +271,18 @@ static const struct web_api_method methods[] = {
 		{ "members", WJ_STRING_ARRAY }),
 	M("AliasAddressesRemove", admin_api_alias_addresses_remove, { "alias", WJ_STRING },
 		{ "members", WJ_STRING_ARRAY }),
+	M("AccountWebhookSave", admin_api_account_webhook_save, { "account", WJ_STRING },
+		{ "kind", WJ_STRING }, { "url", WJ_STRING }, { "authorization", WJ_STRING },
+		{ "events", WJ_STRING_ARRAY }),
+	M("AccountKeepRetiredSave", admin_api_account_keep_retired_save, { "account", WJ_STRING },
+		{ "messageSeconds", WJ_INT }, { "webhookSeconds", WJ_INT }),
 	M("TLSPublicKeys", admin_api_tls_public_keys, { "account", WJ_STRING }),
+	M("TLSPublicKeyRemove", admin_api_tls_public_key_remove, { "fingerprint", WJ_STRING }),
+	M("Suppressions", admin_api_suppressions, { "account", WJ_STRING }),
+	M("SuppressionAdd", admin_api_suppression_add, { "account", WJ_STRING },
+		{ "address", WJ_STRING }, { "reason", WJ_STRING }),
+	M("SuppressionRemove", admin_api_suppression_remove, { "account", WJ_STRING },
+		{ "address", WJ_STRING }),
 
 	/* queue, webhooks, configuration (admin_queue.c) */
 	M("QueueList", admin_api_queue_list, { "filter", WJ_OBJECT }, { "offset", WJ_INT },

@@ -9,6 +9,8 @@
 #include "admin/admin_private.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "queue/queue.h"
+#include "queue/webhook.h"
 #include "store/store_rules.h"
 
 #define PASSWORD_MIN 8
@@ -66,7 +68,10 @@ admin_api_account(struct web_call *call)
 		" extract(epoch FROM a.keep_retired_message_period)::bigint,"
 		" a.outgoing_webhook_url, a.incoming_webhook_url,"
 		" extract(epoch FROM a.created)::bigint,"
-		" EXISTS (SELECT 1 FROM credentials c WHERE c.account_id = a.id)"
+		" EXISTS (SELECT 1 FROM credentials c WHERE c.account_id = a.id),"
+		" extract(epoch FROM a.keep_retired_webhook_period)::bigint,"
+		" array_to_string(a.outgoing_webhook_events, ','),"
+		" a.outgoing_webhook_authorization <> '', a.incoming_webhook_authorization <> ''"
 		" FROM accounts a JOIN domains d ON d.id = a.domain_id WHERE a.id = $1", 1, id);
 	if (res == NULL)
 		return -1;
@@ -91,6 +96,27 @@ admin_api_account(struct web_call *call)
 	json_object_object_add(o, "incomingWebhookURL", admin_str(PQgetvalue(res, 0, 10)));
 	json_object_object_add(o, "created", json_object_new_int64(db_get_i64(res, 0, 11)));
 	json_object_object_add(o, "hasPassword", json_object_new_boolean(db_get_bool(res, 0, 12)));
+	json_object_object_add(o, "keepRetiredWebhookSeconds",
+		json_object_new_int64(db_get_i64(res, 0, 13)));
+	arr = json_object_new_array();
+	{
+		/* Outgoing events, [] for all; Authorization values are secrets:
+		 * only whether one is set. */
+		const char *p = PQgetvalue(res, 0, 14);
+
+		while (*p != '\0') {
+			size_t n = strcspn(p, ",");
+
+			json_object_array_add(arr, json_object_new_string_len(p, (int)n));
+			p += n;
+			p += strspn(p, ",");
+		}
+	}
+	json_object_object_add(o, "outgoingWebhookEvents", arr);
+	json_object_object_add(o, "outgoingWebhookAuthorization",
+		json_object_new_boolean(db_get_bool(res, 0, 15)));
+	json_object_object_add(o, "incomingWebhookAuthorization",
+		json_object_new_boolean(db_get_bool(res, 0, 16)));
 	PQclear(res);
 
 	res = admin_query(call, "reading account",
@@ -535,5 +561,153 @@ admin_api_tls_public_keys(struct web_call *call)
 	}
 	store_tlspubkeys_free(keys, n);
 	call->result = arr;
+	return 0;
+}
+
+/* AccountWebhookSave(account, kind, url, authorization, events): kind
+ * "outgoing" or "incoming"; url "" turns them off; events (outgoing only)
+ * the events to send, [] for all. As "mailstead account webhook set". */
+int
+admin_api_account_webhook_save(struct web_call *call)
+{
+	const char *kind = web_call_str(call, 1), *err;
+	struct json_object *ev = call->params[4];
+	bool incoming = strcmp(kind, "incoming") == 0;
+	struct buf events;
+	int64_t id;
+	size_t i;
+	int rc = 0;
+
+	if (!incoming && strcmp(kind, "outgoing") != 0)
+		return web_call_error(call, "user:error",
+			"parameter 2 (kind) must be outgoing or incoming, not %s", kind);
+	if (incoming && json_object_array_length(ev) > 0)
+		return web_call_error(call, "user:error",
+			"parameter 5 (events): incoming webhooks have no events");
+	if (admin_param_account(call, 0, &id) < 0)
+		return -1;
+	buf_init(&events);
+	for (i = 0; i < json_object_array_length(ev); i++)
+		buf_printf(&events, "%s%s", i ? "," : "",
+			json_object_get_string(json_object_array_get_idx(ev, i)));
+	if (webhook_account_set(admin_store(call), id, incoming, web_call_str(call, 2),
+		    web_call_str(call, 3), incoming ? NULL : events.data, &err) < 0)
+		rc = admin_fail(call, "saving webhook", err);
+	else
+		admin_log(call, "webhook-saved", web_call_str(call, 0));
+	buf_free(&events);
+	call->result = NULL;
+	return rc;
+}
+
+/* AccountKeepRetiredSave(account, messageSeconds, webhookSeconds): how
+ * long delivery history and finished webhook calls are kept (0: not). */
+int
+admin_api_account_keep_retired_save(struct web_call *call)
+{
+	int64_t msgs = web_call_int(call, 1), hooks = web_call_int(call, 2), id;
+	const char *err;
+
+	if (msgs < 0 || msgs > 10ll * 366 * 86400 || hooks < 0 || hooks > 10ll * 366 * 86400)
+		return web_call_error(call, "user:error",
+			"parameters 2 and 3 are seconds from 0 to 10 years");
+	if (admin_param_account(call, 0, &id) < 0 ||
+	    account_set(call, id, STORE_ACCOUNT_KEEP_RETIRED, db_i64(msgs)) < 0)
+		return -1;
+	if (webhook_account_set_keep(admin_store(call), id, hooks, &err) < 0)
+		return admin_fail(call, "saving webhook period", err);
+	call->result = NULL;
+	return 0;
+}
+
+/* TLSPublicKeyRemove(fingerprint): as "mailstead tlspubkey rm". */
+int
+admin_api_tls_public_key_remove(struct web_call *call)
+{
+	const char *err;
+	int rc = store_tlspubkey_remove(admin_store(call), web_call_str(call, 0), 0, &err);
+
+	if (rc < 0)
+		return admin_fail(call, "removing TLS public key", err);
+	if (rc == 0)
+		return web_call_error(call, "user:notFound", "no TLS public key %s",
+			web_call_str(call, 0));
+	admin_log(call, "tlspubkey-removed", web_call_str(call, 0));
+	call->result = NULL;
+	return 0;
+}
+
+/* Suppressions(account) -> [{id, account, baseAddress, originalAddress,
+ * manual, reason, created}]; account "" for all. */
+int
+admin_api_suppressions(struct web_call *call)
+{
+	struct queue_suppression *v = NULL;
+	struct json_object *arr;
+	const char *err;
+	int64_t id = 0;
+	size_t n = 0, i;
+
+	if (web_call_str(call, 0)[0] != '\0' && admin_param_account(call, 0, &id) < 0)
+		return -1;
+	if (queue_suppression_list(admin_store(call), id, &v, &n, &err) < 0)
+		return web_call_server_error(call, "listing suppressions", err);
+	arr = json_object_new_array();
+	for (i = 0; i < n; i++) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "id", json_object_new_int64(v[i].id));
+		json_object_object_add(o, "account", admin_str(v[i].account));
+		json_object_object_add(o, "baseAddress", admin_str(v[i].base_address));
+		json_object_object_add(o, "originalAddress", admin_str(v[i].original_address));
+		json_object_object_add(o, "manual", json_object_new_boolean(v[i].manual));
+		json_object_object_add(o, "reason", admin_str(v[i].reason));
+		json_object_object_add(o, "created", json_object_new_int64(v[i].created));
+		json_object_array_add(arr, o);
+	}
+	queue_suppressions_free(v, n);
+	call->result = arr;
+	return 0;
+}
+
+/* SuppressionAdd(account, address, reason) -> true when added, false when
+ * its base address was listed already. */
+int
+admin_api_suppression_add(struct web_call *call)
+{
+	const char *err, *reason = web_call_str(call, 2);
+	struct mail_addr a;
+	int64_t id;
+	int rc;
+
+	if (admin_param_account(call, 0, &id) < 0 || admin_param_address(call, 1, false, &a) < 0)
+		return -1;
+	rc = queue_suppression_add(admin_store(call), id, a.localpart, a.domain, true,
+		reason[0] ? reason : "added by the admin", &err);
+	mail_addr_free(&a);
+	if (rc < 0)
+		return admin_fail(call, "adding suppression", err);
+	call->result = json_object_new_boolean(rc == 0);
+	return 0;
+}
+
+int
+admin_api_suppression_remove(struct web_call *call)
+{
+	struct mail_addr a;
+	const char *err;
+	int64_t id;
+	int rc;
+
+	if (admin_param_account(call, 0, &id) < 0 || admin_param_address(call, 1, false, &a) < 0)
+		return -1;
+	rc = queue_suppression_remove(admin_store(call), id, a.localpart, a.domain, &err);
+	mail_addr_free(&a);
+	if (rc < 0)
+		return admin_fail(call, "removing suppression", err);
+	if (rc == 0)
+		return web_call_error(call, "user:notFound", "%s is not suppressed for %s",
+			web_call_str(call, 1), web_call_str(call, 0));
+	call->result = NULL;
 	return 0;
 }

@@ -92,6 +92,8 @@ enum store_account_setting {
 	STORE_ACCOUNT_QUOTA,		/* bytes (k/m/g suffixes), 0 no limit */
 	STORE_ACCOUNT_MAX_OUTGOING,	/* max_outgoing_messages_per_day */
 	STORE_ACCOUNT_MAX_FIRST_TIME,	/* max_first_time_recipients_per_day */
+	STORE_ACCOUNT_KEEP_RETIRED,	/* keep_retired_message_period: a duration
+					 * ("7d", seconds), 0 keeps none */
 };
 /* Change one setting of an account (store_admin.c). Returns 0, or -1
  * with *error_r (bad value, no such account, database). */

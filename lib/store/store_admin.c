@@ -346,6 +346,17 @@ store_account_set(struct store *st, int64_t account_id, enum store_account_setti
 		    "UPDATE accounts SET max_outgoing_messages_per_day = $2 WHERE id = $1" :
 		    "UPDATE accounts SET max_first_time_recipients_per_day = $2 WHERE id = $1";
 		break;
+	case STORE_ACCOUNT_KEEP_RETIRED:
+		/* At most ten years, as an interval of seconds. */
+		if (ms_parse_duration(value, &n) < 0 || n > 10ull * 366 * 86400) {
+			*error_r = ms_err("keep-retired period must be a duration like 7d or 3600 "
+				"(0 keeps none, at most 10 years), not %s", value);
+			return -1;
+		}
+		arg = db_i64((int64_t)n);
+		sql = "UPDATE accounts SET keep_retired_message_period = $2::bigint * interval '1 second'"
+		    " WHERE id = $1";
+		break;
 	}
 	if (sql == NULL) {
 		*error_r = "unknown account setting";

@@ -107,6 +107,14 @@ METHODS = {
     "AliasAddressesAdd": [("alias", "l@x.example"), ("members", ["a@x.example"])],
     "AliasAddressesRemove": [("alias", "l@x.example"), ("members", ["a@x.example"])],
     "TLSPublicKeys": [("account", "")],
+    "TLSPublicKeyRemove": [("fingerprint", "x")],
+    "AccountWebhookSave": [("account", "a@x.example"), ("kind", "outgoing"), ("url", ""),
+                           ("authorization", ""), ("events", [])],
+    "AccountKeepRetiredSave": [("account", "a@x.example"), ("messageSeconds", 0),
+                               ("webhookSeconds", 0)],
+    "Suppressions": [("account", "")],
+    "SuppressionAdd": [("account", "a@x.example"), ("address", "b@y.example"), ("reason", "")],
+    "SuppressionRemove": [("account", "a@x.example"), ("address", "b@y.example")],
     "QueueList": [("filter", {}), ("offset", 0), ("limit", 10)],
     "QueueHoldSet": [("ids", [1]), ("hold", True)],
     "QueueNextAttemptSet": [("ids", [1]), ("minutes", 0)],
@@ -569,6 +577,59 @@ class TestAccounts(Base):
         self.assertIn(keys[0]["fingerprint"], SRV.cli("tlspubkey", "list", gina).stdout)
         self.assertIn(keys[0]["fingerprint"], [k["fingerprint"] for k in self.ok("TLSPublicKeys", "")])
         self.assertEqual(self.err("TLSPublicKeys", "nobody@" + d)[:2], (404, "user:notFound"))
+        self.ok("TLSPublicKeyRemove", keys[0]["fingerprint"])
+        self.assertEqual(self.ok("TLSPublicKeys", gina), [])
+        self.assertNotIn(keys[0]["fingerprint"], SRV.cli("tlspubkey", "list", gina).stdout)
+        self.assertEqual(self.err("TLSPublicKeyRemove", keys[0]["fingerprint"])[:2],
+                         (404, "user:notFound"))
+
+    def test_webhooks_retention_and_suppressions(self):
+        d = self.new_domain("hank")
+        hank = "hank@" + d
+        self.ok("AccountWebhookSave", hank, "outgoing", "https://hooks.example/out", "Basic eDp5",
+                ["delivered", "failed"])
+        self.ok("AccountWebhookSave", hank, "incoming", "https://hooks.example/in", "", [])
+        out = SRV.cli("account", "webhook", hank).stdout
+        self.assertIn("https://hooks.example/out", out)
+        self.assertIn("https://hooks.example/in", out)
+        self.assertNotIn("eDp5", out)
+        info = self.ok("Account", hank)
+        self.assertEqual((info["outgoingWebhookURL"], info["outgoingWebhookEvents"],
+                          info["outgoingWebhookAuthorization"], info["incomingWebhookURL"],
+                          info["incomingWebhookAuthorization"]),
+                         ("https://hooks.example/out", ["delivered", "failed"], True,
+                          "https://hooks.example/in", False))
+        self.assertNotIn("eDp5", json.dumps(info))
+        for args in (("sideways", "https://x.example/", "", []),
+                     ("outgoing", "ftp://x.example/", "", []),
+                     ("outgoing", "https://x.example/", "", ["exploded"]),
+                     ("incoming", "https://x.example/", "", ["delivered"])):
+            self.assertEqual(self.err("AccountWebhookSave", hank, *args)[1], "user:error", args)
+        self.ok("AccountWebhookSave", hank, "outgoing", "", "", [])
+        self.assertEqual(self.ok("Account", hank)["outgoingWebhookURL"], "")
+
+        self.ok("AccountKeepRetiredSave", hank, 7 * 86400, 3600)
+        self.assertEqual(sql("SELECT extract(epoch FROM keep_retired_message_period)::int,"
+                             " extract(epoch FROM keep_retired_webhook_period)::int FROM accounts"
+                             " WHERE name = :'a'", a=hank)[0], [str(7 * 86400), "3600"])
+        info = self.ok("Account", hank)
+        self.assertEqual((info["keepRetiredMessageSeconds"], info["keepRetiredWebhookSeconds"]),
+                         (7 * 86400, 3600))
+        self.assertEqual(self.err("AccountKeepRetiredSave", hank, -1, 0)[1], "user:error")
+        SRV.cli("account", "set", hank, "keep-retired-messages", "2d")
+        self.assertEqual(self.ok("Account", hank)["keepRetiredMessageSeconds"], 2 * 86400)
+
+        self.assertTrue(self.ok("SuppressionAdd", hank, "Bounce+tag@Remote.example", "bounced"))
+        self.assertFalse(self.ok("SuppressionAdd", hank, "bounce@remote.example", ""))
+        sup = self.ok("Suppressions", hank)
+        self.assertEqual([(x["baseAddress"], x["reason"], x["manual"]) for x in sup],
+                         [("bounce@remote.example", "bounced", True)])
+        self.assertIn("bounce@remote.example", SRV.cli("queue", "suppress", "list", hank).stdout)
+        self.assertIn(hank, [x["account"] for x in self.ok("Suppressions", "")])
+        self.ok("SuppressionRemove", hank, "bounce@remote.example")
+        self.assertEqual(self.ok("Suppressions", hank), [])
+        self.assertEqual(self.err("SuppressionRemove", hank, "bounce@remote.example")[:2],
+                         (404, "user:notFound"))
 
 
 def queue_add(frm, to, account=None):

@@ -391,7 +391,56 @@
 		], a.addresses);
 
 		const keys = el('div', { class: 'box' }, el('h3', null, 'TLS public keys'), el('div'));
-		table(keys.children[1], tlsKeyColumns(), await msapi.call('TLSPublicKeys', a.name), { empty: 'No TLS keys.' });
+		table(keys.children[1], tlsKeyColumns(reload), await msapi.call('TLSPublicKeys', a.name), { empty: 'No TLS keys.' });
+
+		const events = ['delivered', 'suppressed', 'delayed', 'failed', 'relayed', 'expanded', 'canceled', 'unrecognized'];
+		const hooks = el('div', { class: 'box' }, el('h3', null, 'Webhooks and history'),
+			(() => {
+				const f = smallForm('Outgoing delivery events', [
+					{ name: 'url', label: 'URL (empty: none)', type: 'url', value: a.outgoingWebhookURL, placeholder: 'https://' },
+					{ name: 'authorization', label: 'Authorization header' + (a.outgoingWebhookAuthorization ? ' (one is set; saving replaces it)' : ''), type: 'password', autocomplete: 'off' },
+				], 'Save', (f) => call('AccountWebhookSave', 'outgoing', f.url.value, f.authorization.value,
+					events.filter((e) => f['ev-' + e].checked)), reload,
+				el('fieldset', null, el('legend', null, 'Events (none checked: all)'),
+					events.map((e) => el('label', { class: 'check' }, el('input', { type: 'checkbox', name: 'ev-' + e, checked: a.outgoingWebhookEvents.includes(e) }), e))));
+				f.dataset.offset = '3';
+				return f;
+			})(),
+			(() => {
+				const f = smallForm('Incoming messages', [
+					{ name: 'url', label: 'URL (empty: none)', type: 'url', value: a.incomingWebhookURL, placeholder: 'https://' },
+					{ name: 'authorization', label: 'Authorization header' + (a.incomingWebhookAuthorization ? ' (one is set; saving replaces it)' : ''), type: 'password', autocomplete: 'off' },
+				], 'Save', (f) => call('AccountWebhookSave', 'incoming', f.url.value, f.authorization.value, []), reload);
+				f.dataset.offset = '3';
+				return f;
+			})(),
+			(() => { const f = smallForm('Keep history', [
+				{ name: 'msgs', label: 'Delivery history (days)', type: 'number', min: 0, step: 'any', value: a.keepRetiredMessageSeconds / 86400, required: true },
+				{ name: 'hooks', label: 'Finished webhook calls (days)', type: 'number', min: 0, step: 'any', value: a.keepRetiredWebhookSeconds / 86400, required: true },
+			], 'Save', (f) => call('AccountKeepRetiredSave', Math.round(Number(f.msgs.value) * 86400), Math.round(Number(f.hooks.value) * 86400)), reload);
+			f.dataset.offset = '2';
+			return f; })());
+
+		const sup = el('div', { class: 'box' }, el('h3', null, 'Suppression list'),
+			el('p', { class: 'hint' }, 'Deliveries to these addresses fail at once (matched by base address).'), el('div'),
+			(() => {
+				const f = smallForm('Suppress an address', [
+					{ name: 'address', label: 'Address', type: 'email', required: true, autocomplete: 'off' },
+					{ name: 'reason', label: 'Reason' },
+				], 'Add', (f) => call('SuppressionAdd', f.address.value, f.reason.value), reload);
+				f.dataset.offset = '2';
+				return f;
+			})());
+		table(sup.children[2], [
+			{ label: 'Base address', key: 'baseAddress' },
+			{ label: 'Original', key: 'originalAddress' },
+			{ label: 'Reason', key: 'reason' },
+			{ label: 'Manual', key: 'manual', render: (x) => yes(x.manual) },
+			{ label: 'Added', key: 'created', render: (x) => time(x.created) },
+			{ label: '', nosort: true, render: (x) => el('button', { type: 'button', class: 'danger', onclick: (ev) => act(ev.target, async () => {
+				if (await confirmAction('Remove ' + x.baseAddress + ' from the suppression list?')) { await call('SuppressionRemove', x.baseAddress); reload(); }
+			}) }, 'Remove') },
+		], await msapi.call('Suppressions', a.name), { empty: 'No suppressed addresses.' });
 
 		const danger = el('div', { class: 'box' }, el('h3', null, 'Remove account'),
 			el('button', { type: 'button', class: 'danger', onclick: (ev) => act(ev.target, async () => {
@@ -399,7 +448,7 @@
 					await msapi.call('AccountRemove', a.name); location.hash = '#accounts';
 				}
 			}) }, 'Remove account'));
-		$('accountdetail').replaceChildren(info, el('div', { class: 'box' }, el('h3', null, 'Settings'), pw, fullname, login, limits), addrs, keys, danger);
+		$('accountdetail').replaceChildren(info, el('div', { class: 'box' }, el('h3', null, 'Settings'), pw, fullname, login, limits), addrs, hooks, sup, keys, danger);
 	}
 
 	// Queue: pages come from the server (QueueList offset/limit).
@@ -510,7 +559,7 @@
 		], await msapi.call('LoginAttempts', 10000), { empty: 'No login attempts recorded.' });
 	}
 
-	function tlsKeyColumns() {
+	function tlsKeyColumns(reload) {
 		return [
 			{ label: 'Name', key: 'name' },
 			{ label: 'Account', key: 'account' },
@@ -519,10 +568,15 @@
 			{ label: 'IMAP preauth', key: 'noIMAPPreauth', render: (k) => yes(!k.noIMAPPreauth) },
 			{ label: 'Fingerprint', key: 'fingerprint', render: (k) => el('span', { class: 'mono' }, k.fingerprint) },
 			{ label: 'Added', key: 'created', render: (k) => time(k.created) },
+			{ label: '', nosort: true, render: (k) => el('button', { type: 'button', class: 'danger', onclick: (ev) => act(ev.target, async () => {
+				if (await confirmAction('Remove TLS key "' + k.name + '" of ' + k.account + '? Clients using it can no longer log in with it.')) {
+					await msapi.call('TLSPublicKeyRemove', k.fingerprint); reload();
+				}
+			}) }, 'Remove') },
 		];
 	}
 	async function pageTLSKeys() {
-		table($('tlskeylist'), tlsKeyColumns(), await msapi.call('TLSPublicKeys', ''), { empty: 'No TLS keys.' });
+		table($('tlskeylist'), tlsKeyColumns(pageTLSKeys), await msapi.call('TLSPublicKeys', ''), { empty: 'No TLS keys.' });
 	}
 
 	async function pageSystem() {
