@@ -3,6 +3,7 @@
  * through the store functions "mailstead account|address|alias" use. */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -710,4 +711,155 @@ admin_api_suppression_remove(struct web_call *call)
 			web_call_str(call, 1), web_call_str(call, 0));
 	call->result = NULL;
 	return 0;
+}
+
+/* ---- rulesets of an address ("mailstead ruleset"), in the JSON form of
+ * the account interface: {mailbox, smtpMailFromRegexp, msgFromRegexp,
+ * verifiedDomain, headersRegexp: {field: value}, isForward,
+ * listAllowDomain, acceptRejectsToMailbox, comment} ---- */
+
+static struct json_object *
+ruleset_json(int pos, const struct store_ruleset *rs)
+{
+	struct json_object *o = json_object_new_object(), *h = json_object_new_object();
+	size_t i;
+
+	json_object_object_add(o, "position", json_object_new_int(pos));
+	json_object_object_add(o, "mailbox", admin_str(rs->mailbox));
+	json_object_object_add(o, "smtpMailFromRegexp", admin_str(rs->smtp_mailfrom_regexp));
+	json_object_object_add(o, "msgFromRegexp", admin_str(rs->msg_from_regexp));
+	json_object_object_add(o, "verifiedDomain", admin_str(rs->verified_domain));
+	for (i = 0; i < rs->nheaders; i++)
+		json_object_object_add(h, rs->headers[i].field, admin_str(rs->headers[i].value));
+	json_object_object_add(o, "headersRegexp", h);
+	json_object_object_add(o, "isForward", json_object_new_boolean(rs->is_forward));
+	json_object_object_add(o, "listAllowDomain", admin_str(rs->list_allow_domain));
+	json_object_object_add(o, "acceptRejectsToMailbox", admin_str(rs->accept_rejects_to_mailbox));
+	json_object_object_add(o, "comment", admin_str(rs->comment));
+	return o;
+}
+
+/* Rulesets(address) -> the address's rulesets in order. */
+int
+admin_api_rulesets(struct web_call *call)
+{
+	struct store_ruleset *v = NULL;
+	struct json_object *arr;
+	struct mail_addr a;
+	const char *err;
+	size_t n = 0, i;
+	int rc;
+
+	if (admin_param_address(call, 0, true, &a) < 0)
+		return -1;
+	rc = store_ruleset_list(admin_store(call), a.localpart, a.domain, &v, &n, &err);
+	mail_addr_free(&a);
+	if (rc < 0)
+		return admin_fail(call, "listing rulesets", err);
+	arr = json_object_new_array();
+	for (i = 0; i < n; i++)
+		json_object_array_add(arr, ruleset_json((int)i + 1, &v[i]));
+	store_rulesets_free(v, n);
+	call->result = arr;
+	return 0;
+}
+
+/* RulesetAdd(address, ruleset) -> its position: checked and appended as
+ * "mailstead ruleset add" does. */
+int
+admin_api_ruleset_add(struct web_call *call)
+{
+	static const struct {
+		const char *key;
+		size_t off;
+	} strs[] = {
+		{ "mailbox", offsetof(struct store_ruleset, mailbox) },
+		{ "smtpMailFromRegexp", offsetof(struct store_ruleset, smtp_mailfrom_regexp) },
+		{ "msgFromRegexp", offsetof(struct store_ruleset, msg_from_regexp) },
+		{ "verifiedDomain", offsetof(struct store_ruleset, verified_domain) },
+		{ "listAllowDomain", offsetof(struct store_ruleset, list_allow_domain) },
+		{ "acceptRejectsToMailbox", offsetof(struct store_ruleset, accept_rejects_to_mailbox) },
+		{ "comment", offsetof(struct store_ruleset, comment) },
+	};
+	struct json_object *o = call->params[1];
+	struct store_ruleset rs;
+	struct mail_addr a;
+	const char *err;
+	size_t k;
+	int pos, rc = -1;
+
+	memset(&rs, 0, sizeof(rs));
+	json_object_object_foreach(o, key, val) {
+		for (k = 0; k < MS_NELEM(strs); k++)
+			if (strcmp(key, strs[k].key) == 0)
+				break;
+		if (k < MS_NELEM(strs) && json_object_is_type(val, json_type_string)) {
+			char **field = (char **)((char *)&rs + strs[k].off);
+
+			free(*field);
+			*field = xstrdup(json_object_get_string(val));
+		} else if (strcmp(key, "isForward") == 0 && json_object_is_type(val, json_type_boolean)) {
+			rs.is_forward = json_object_get_boolean(val);
+		} else if (strcmp(key, "headersRegexp") == 0 &&
+			   json_object_is_type(val, json_type_object)) {
+			json_object_object_foreach(val, hk, hv) {
+				struct store_header_rule *h;
+
+				if (!json_object_is_type(hv, json_type_string)) {
+					web_call_error(call, "user:badParams", "parameter 2 (ruleset): "
+						"headersRegexp values must be strings");
+					goto out;
+				}
+				rs.headers = xrealloc(rs.headers, (rs.nheaders + 1) * sizeof(*rs.headers));
+				h = &rs.headers[rs.nheaders++];
+				memset(h, 0, sizeof(*h));
+				h->field = xstrdup(hk);
+				h->value = xstrdup(json_object_get_string(hv));
+			}
+		} else if (strcmp(key, "position") != 0) {
+			web_call_error(call, "user:badParams", "parameter 2 (ruleset): unknown or "
+				"mistyped field \"%s\"", key);
+			goto out;
+		}
+	}
+	if (rs.mailbox == NULL || rs.mailbox[0] == '\0') {
+		web_call_error(call, "user:error", "parameter 2 (ruleset): a mailbox is required");
+		goto out;
+	}
+	if (admin_param_address(call, 0, true, &a) < 0)
+		goto out;
+	if (store_ruleset_add(admin_store(call), a.localpart, a.domain, &rs, &pos, &err) < 0) {
+		admin_fail(call, "adding ruleset", err);
+	} else {
+		admin_log(call, "ruleset-added", web_call_str(call, 0));
+		call->result = json_object_new_int(pos);
+		rc = 0;
+	}
+	mail_addr_free(&a);
+out:
+	store_ruleset_free(&rs);
+	return rc;
+}
+
+/* RulesetRemove(address, position) */
+int
+admin_api_ruleset_remove(struct web_call *call)
+{
+	int64_t pos = web_call_int(call, 1);
+	struct mail_addr a;
+	const char *err;
+	int rc = 0;
+
+	if (pos < 1 || pos > STORE_RULES_MAX)
+		return web_call_error(call, "user:error", "parameter 2 (position) must be 1 to %d",
+			STORE_RULES_MAX);
+	if (admin_param_address(call, 0, true, &a) < 0)
+		return -1;
+	if (store_ruleset_remove(admin_store(call), a.localpart, a.domain, (int)pos, &err) < 0)
+		rc = admin_fail(call, "removing ruleset", err);
+	else
+		admin_log(call, "ruleset-removed", web_call_str(call, 0));
+	mail_addr_free(&a);
+	call->result = NULL;
+	return rc;
 }

@@ -62,7 +62,8 @@ web_api_fn admin_api_accounts, admin_api_account, admin_api_account_add,
 	admin_api_alias_addresses_add, admin_api_alias_addresses_remove, admin_api_tls_public_keys,
 	admin_api_account_webhook_save, admin_api_account_keep_retired_save,
 	admin_api_tls_public_key_remove, admin_api_suppressions, admin_api_suppression_add,
-	admin_api_suppression_remove;
+	admin_api_suppression_remove, admin_api_rulesets, admin_api_ruleset_add,
+	admin_api_ruleset_remove;
 web_api_fn admin_api_queue_list, admin_api_queue_hold_set, admin_api_queue_next_attempt_set,
 	admin_api_queue_next_attempt_add, admin_api_queue_fail, admin_api_queue_drop,
 	admin_api_queue_requiretls_set, admin_api_queue_transport_set,

@@ -98,6 +98,9 @@ METHODS = {
     "AddressAdd": [("address", "b@x.example"), ("account", "a@x.example")],
     "AddressRemove": [("address", "b@x.example")],
     "AddressSettingSave": [("address", "b@x.example"), ("setting", "mailbox"), ("value", "X")],
+    "Rulesets": [("address", "a@x.example")],
+    "RulesetAdd": [("address", "a@x.example"), ("ruleset", {"mailbox": "X"})],
+    "RulesetRemove": [("address", "a@x.example"), ("position", 1)],
     "Aliases": [("domain", "")],
     "AliasAdd": [("alias", "l@x.example"), ("members", ["a@x.example"]), ("postPublic", True),
                  ("listMembers", True), ("allowMsgFrom", True)],
@@ -481,6 +484,35 @@ class TestAccounts(Base):
         self.assertEqual(sql1("SELECT count(*) FROM addresses ad JOIN domains d"
                               " ON d.id = ad.domain_id WHERE d.name = :'d'", d=d), "1")
         self.assertEqual(self.err("AddressRemove", "robert@" + d)[1], "user:error")
+
+    def test_rulesets(self):
+        d = self.new_domain("lars")
+        lars = "lars@" + d
+        pos = self.ok("RulesetAdd", lars, {"mailbox": "Lists/Dev", "headersRegexp": {"^list-id$": "dev"},
+                                           "comment": "dev list"})
+        self.assertEqual(pos, 1)
+        self.assertEqual(self.ok("RulesetAdd", lars, {"mailbox": "Receipts",
+                                                      "smtpMailFromRegexp": "@shop\\.example$",
+                                                      "verifiedDomain": "Shop.example"}), 2)
+        out = SRV.cli("ruleset", "list", lars).stdout
+        self.assertIn("1\tmailbox=Lists/Dev", out)
+        self.assertIn("header=^list-id$=dev", out)
+        self.assertIn("2\tmailbox=Receipts", out)
+        rs = self.ok("Rulesets", lars)
+        self.assertEqual([(r["position"], r["mailbox"]) for r in rs], [(1, "Lists/Dev"), (2, "Receipts")])
+        self.assertEqual(rs[0]["headersRegexp"], {"^list-id$": "dev"})
+        self.assertEqual(rs[1]["verifiedDomain"], "shop.example")
+        self.assertEqual(self.ok("Account", lars)["addresses"][0]["rulesets"], 2)
+        # Checked like the command line: a condition is needed, regexps must compile.
+        self.assertEqual(self.err("RulesetAdd", lars, {"mailbox": "X"})[1], "user:error")
+        self.assertEqual(self.err("RulesetAdd", lars, {"mailbox": "X", "msgFromRegexp": "("})[1],
+                         "user:error")
+        st, code, msg = self.err("RulesetAdd", lars, {"mailbox": "X", "colour": "red"})
+        self.assertEqual((st, code), (400, "user:badParams"))
+        self.assertIn("colour", msg)
+        self.ok("RulesetRemove", lars, 1)
+        self.assertEqual([r["mailbox"] for r in self.ok("Rulesets", lars)], ["Receipts"])
+        self.assertEqual(self.err("RulesetRemove", lars, 5)[1], "user:error")
 
     def test_aliases(self):
         d = self.new_domain("carol")

@@ -390,6 +390,48 @@
 			}) }, 'Remove') },
 		], a.addresses);
 
+		// Rulesets of one address at a time.
+		const rulesBox = el('div', { class: 'box' }, el('h3', null, 'Rulesets'),
+			el('p', { class: 'hint' }, 'The first ruleset whose conditions all match chooses the mailbox of incoming mail.'));
+		if (a.addresses.length) {
+			const sel = el('select', { 'aria-label': 'Address' }, a.addresses.map((x) => el('option', { value: x.address }, x.address)));
+			const list = el('div');
+			const loadRules = async () => {
+				const addr = sel.value;
+				table(list, [
+					{ label: '#', key: 'position' },
+					{ label: 'Mailbox', key: 'mailbox' },
+					{ label: 'Conditions', nosort: true, render: (r) => [
+						r.smtpMailFromRegexp && 'MAIL FROM ~ ' + r.smtpMailFromRegexp,
+						r.msgFromRegexp && 'From ~ ' + r.msgFromRegexp,
+						r.verifiedDomain && 'verified ' + r.verifiedDomain,
+						...Object.entries(r.headersRegexp).map(([k, v]) => k + ': ' + v),
+						r.isForward && 'forward'].filter((x) => x).join('; ') },
+					{ label: 'Comment', key: 'comment' },
+					{ label: '', nosort: true, render: (r) => el('button', { type: 'button', class: 'danger', onclick: (ev) => act(ev.target, async () => {
+						if (await confirmAction('Remove ruleset ' + r.position + ' of ' + addr + '?')) { await msapi.call('RulesetRemove', addr, r.position); loadRules(); }
+					}) }, 'Remove') },
+				], await msapi.call('Rulesets', addr), { empty: 'No rulesets: mail goes to the address\'s mailbox.' });
+			};
+			sel.addEventListener('change', () => loadRules().catch((e) => { $('pageerror').textContent = e.message; }));
+			const add = smallForm('Add ruleset', [
+				{ name: 'mailbox', label: 'Mailbox', required: true },
+				{ name: 'mailfrom', label: 'MAIL FROM regexp' },
+				{ name: 'msgfrom', label: 'From regexp' },
+				{ name: 'verified', label: 'Verified domain' },
+				{ name: 'hfield', label: 'Header field regexp' },
+				{ name: 'hvalue', label: 'Header value regexp' },
+				{ name: 'comment', label: 'Comment' },
+			], 'Add', (f) => {
+				const rs = { mailbox: f.mailbox.value, smtpMailFromRegexp: f.mailfrom.value, msgFromRegexp: f.msgfrom.value,
+					verifiedDomain: f.verified.value, comment: f.comment.value, headersRegexp: {} };
+				if (f.hfield.value) rs.headersRegexp[f.hfield.value] = f.hvalue.value;
+				return msapi.call('RulesetAdd', sel.value, rs);
+			}, async () => { add.reset(); await loadRules(); });
+			rulesBox.append(el('label', null, 'Address ', sel), list, add);
+			await loadRules();
+		}
+
 		const keys = el('div', { class: 'box' }, el('h3', null, 'TLS public keys'), el('div'));
 		table(keys.children[1], tlsKeyColumns(reload), await msapi.call('TLSPublicKeys', a.name), { empty: 'No TLS keys.' });
 
@@ -448,7 +490,7 @@
 					await msapi.call('AccountRemove', a.name); location.hash = '#accounts';
 				}
 			}) }, 'Remove account'));
-		$('accountdetail').replaceChildren(info, el('div', { class: 'box' }, el('h3', null, 'Settings'), pw, fullname, login, limits), addrs, hooks, sup, keys, danger);
+		$('accountdetail').replaceChildren(info, el('div', { class: 'box' }, el('h3', null, 'Settings'), pw, fullname, login, limits), addrs, rulesBox, hooks, sup, keys, danger);
 	}
 
 	// Queue: pages come from the server (QueueList offset/limit).
