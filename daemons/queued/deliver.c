@@ -700,6 +700,9 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 		else if (queue_route_lookup(q->store, v[0].account_id, v[0].sender_domain,
 			    v[0].rcpt_domain, v[0].attempts - 1, &tname, &error) < 0)
 			fail_open(&b, RS_TEMP, 0, "4.3.0", error);
+		/* Neither names one: [queue] transport, e.g. a smarthost. */
+		if (tname == NULL && open_count(&b) > 0 && q->conf->queue.transport[0] != '\0')
+			tname = xstrdup(q->conf->queue.transport);
 		if (tname != NULL && strcmp(tname, "direct") != 0 &&
 		    strcmp(tname, QUEUE_TRANSPORT_FAIL_NOW) != 0) {
 			b.transport = conf_transport_find(q->conf, tname);

@@ -90,6 +90,11 @@ struct conf {
 		uint64_t max_message_size;	/* bytes */
 		uint64_t max_recipients;
 		uint64_t max_line_length;
+		/* Testing only (set by mailstead localserve): on port 25, mail
+		 * for addresses that are not ours is delivered to this account
+		 * address instead of refused, and special localparts simulate
+		 * failures (README, localserve). "" : off. */
+		char *localserve_account;
 	} smtp;
 
 	struct {
@@ -144,6 +149,9 @@ struct conf {
 		uint64_t mtasts_port;		/* HTTPS port of MTA-STS policy hosts (443; tests) */
 		char *ehlo_hostname;		/* "" : [general] hostname */
 		uint64_t retired_cleanup;	/* seconds between removals of old history */
+		/* The [transport NAME] used when neither the message nor a
+		 * route names one (a smarthost for everything); "" : direct. */
+		char *transport;
 	} queue;
 
 	struct conf_listener_def *listeners;
