@@ -77,6 +77,9 @@ static const struct conf_key keys[] = {
 	{ "web", "socket_group", CT_STR, O(web.socket_group), "", false, 0, 0 },
 	{ "web", "threads", CT_UINT, O(web.threads), "8", false, 1, 256 },
 	{ "web", "max_body", CT_SIZE, O(web.max_body), "1m", false, 1024, (uint64_t)1 << 32 },
+	{ "web", "max_import", CT_SIZE, O(web.max_import), "256m", false, 1024, (uint64_t)1 << 40 },
+	{ "web", "mtasts_mode", CT_STR, O(web.mtasts_mode), "enforce", false, 1, 0 },
+	{ "web", "mtasts_max_age", CT_DURATION, O(web.mtasts_max_age), "1d", false, 60, 31557600 },
 	{ "web", "admin_session_idle", CT_DURATION, O(web.admin_session_idle), "12h", false, 1, 30 * 86400 },
 	{ "web", "account_session_idle", CT_DURATION, O(web.account_session_idle), "24h", false, 1, 30 * 86400 },
 	{ "web", "login_failure_delay", CT_DURATION, O(web.login_failure_delay), "1s", false, 0, 60 },
@@ -769,6 +772,9 @@ finish(struct parse_state *st, int rc, struct conf **conf_r, const char **error_
 			st->error = ms_err("%s: [smtp] localserve_account %s: want an address "
 				"localpart@domain", st->name, conf->smtp.localserve_account);
 	}
+	if (st->error == NULL && strcmp(conf->web.mtasts_mode, "enforce") != 0 &&
+	    strcmp(conf->web.mtasts_mode, "testing") != 0 && strcmp(conf->web.mtasts_mode, "none") != 0)
+		st->error = ms_err("%s: [web] mtasts_mode must be enforce, testing or none", st->name);
 	free(st->lseen);
 	st->lseen = NULL;
 	free(st->tseen);

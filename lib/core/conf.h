@@ -116,6 +116,13 @@ struct conf {
 		char *socket_group;	/* group of the sockets (the web server's) */
 		uint64_t threads;	/* FastCGI worker threads per program */
 		uint64_t max_body;	/* bytes of a request body */
+		/* Bytes of an uploaded archive (POST of the account
+		 * import), instead of max_body. */
+		uint64_t max_import;
+		/* The MTA-STS policy served on mta-sts.<domain> (RFC 8461
+		 * section 3.2): "enforce", "testing" or "none", and max_age. */
+		char *mtasts_mode;
+		uint64_t mtasts_max_age;	/* seconds */
 		uint64_t admin_session_idle;	/* seconds */
 		uint64_t account_session_idle;	/* seconds, also webmail */
 		uint64_t login_failure_delay;	/* seconds before a failed login answers */

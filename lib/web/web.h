@@ -153,6 +153,13 @@ enum web_route_flags {
 	WEB_ROUTE_PREFIX = 1,	/* path matches as a prefix */
 	WEB_ROUTE_AUTH = 2,	/* needs a session (403 otherwise); POSTs need the csrf form field */
 	WEB_ROUTE_STREAM = 4,	/* may stream its body */
+	/* With WEB_ROUTE_AUTH, a POST whose body is data (an upload), not a
+	 * form: the CSRF token comes in the x-mailstead-csrf header. */
+	WEB_ROUTE_RAW = 8,
+	/* Also answered on the well-known host names of every enabled domain
+	 * (autoconfig.<domain>, autodiscover.<domain>, mta-sts.<domain>),
+	 * where nothing else of the app is served. */
+	WEB_ROUTE_WELLKNOWN = 16,
 };
 
 typedef void web_route_fn(struct web_request *req, struct web_response *resp);
@@ -237,7 +244,15 @@ struct web_app {
 	const struct web_api_method *methods;
 	size_t nmethods;
 	web_login_fn *login;
+	/* A POST to this path below the prefix (e.g. "/import") may carry up
+	 * to [web] max_import bytes instead of max_body; NULL: none. */
+	const char *upload_path;
 };
+
+/* The body limit of a request for uri: [web] max_import for an app's
+ * upload_path, else max_body. For the front-ends, before reading. */
+uint64_t web_body_limit(const struct web_env *env, const struct web_app *const *apps,
+	size_t napps, const char *method, const char *uri);
 
 /* Login methods every app with sessions lists (WEB_API_NOAUTH):
  *   LoginPrep() -> loginToken (also set as cookie "<kind>login", 30 s)
