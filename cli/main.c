@@ -61,10 +61,11 @@ static const struct command commands[] = {
 	  "      Where DMARC aggregate and TLS reports go (LOCALPART@DOMAIN, default\n"
 	  "      dmarc-reports and tls-reports; \"\" requests none), as published by\n"
 	  "      \"dns records\".\n"
-	  "  domain set DOMAIN mtasts-mode enforce|testing|none|\"\"\n"
-	  "  domain set DOMAIN mtasts-max-age SECONDS | mtasts-mx HOST,*.HOST,...\n"
-	  "      The MTA-STS policy (RFC 8461; \"\" mode: no MTA-STS; mx default: the\n"
-	  "      host name)." },
+	  "  domain set DOMAIN mtasts-mode enforce|testing|none|default|\"\"\n"
+	  "  domain set DOMAIN mtasts-max-age SECONDS|default | mtasts-mx HOST,*.HOST,...\n"
+	  "      The MTA-STS policy (RFC 8461) served at mta-sts.DOMAIN and announced by\n"
+	  "      \"dns records\" (\"\" mode: no MTA-STS; default: [web] mtasts_mode and\n"
+	  "      mtasts_max_age; mx default: the SMTP listeners' host names)." },
 	{ "account", cmd_account,
 	  "account add ADDRESS | account list | account rm ACCOUNT |\n"
 	  "          account set ACCOUNT SETTING VALUE | account webhook ACCOUNT ...",

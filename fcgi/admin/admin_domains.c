@@ -108,7 +108,8 @@ admin_api_domain(struct web_call *call)
 	res = admin_query(call, "reading domain",
 		"SELECT d.name, d.disabled, d.reports_only, coalesce(d.client_settings_domain, ''),"
 		" d.description, d.localpart_catchall_separators, d.localpart_case_sensitive,"
-		" d.dmarc_localpart, d.tlsrpt_localpart, d.mtasts_mode, d.mtasts_max_age,"
+		" d.dmarc_localpart, d.tlsrpt_localpart, coalesce(d.mtasts_mode, 'default'),"
+		" coalesce(d.mtasts_max_age, 0),"
 		" array_to_string(d.mtasts_mx, ' '), extract(epoch FROM d.created)::bigint"
 		" FROM domains d WHERE d.name = $1", 1, dom);
 	if (res == NULL) {
@@ -149,6 +150,25 @@ admin_api_domain(struct web_call *call)
 	json_object_object_add(o, "mtastsMX", arr);
 	json_object_object_add(o, "created", json_object_new_int64(db_get_i64(res, 0, 12)));
 	PQclear(res);
+	{
+		/* The policy served at mta-sts.<domain> ("" when none). */
+		struct buf policy, id;
+		int rc;
+
+		buf_init(&policy);
+		buf_init(&id);
+		rc = dnsrec_mtasts_policy(web_env_conf(call->req->env), admin_store(call), dom, &policy,
+			&id, &err);
+		if (rc < 0) {
+			buf_free(&policy);
+			buf_free(&id);
+			web_call_server_error(call, "MTA-STS policy", err);
+			goto fail;
+		}
+		json_object_object_add(o, "mtastsPolicy", admin_str(rc > 0 ? policy.data : ""));
+		buf_free(&policy);
+		buf_free(&id);
+	}
 
 	/* Addresses of the domain with their accounts ("" localpart: the
 	 * catch-all), and the accounts whose default domain it is. */
@@ -361,9 +381,9 @@ admin_api_domain_mtasts_save(struct web_call *call)
 	size_t i;
 	int64_t age = web_call_int(call, 2);
 
-	if (age < 1 || age > 31557600)
+	if (age < 0 || age > 31557600)
 		return web_call_error(call, "user:error",
-			"parameter 3 (maxAge) must be 1 to 31557600 seconds");
+			"parameter 3 (maxAge) must be 1 to 31557600 seconds, or 0 for the default");
 	if (domain_set(call, STORE_DOMAIN_MTASTS_MODE, web_call_str(call, 1)) < 0)
 		return -1;
 	if (domain_set(call, STORE_DOMAIN_MTASTS_MAX_AGE, db_i64(age)) < 0)

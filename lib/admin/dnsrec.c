@@ -184,9 +184,11 @@ domain_dns_free(struct domain_dns *s)
 	memset(s, 0, sizeof(*s));
 }
 
-/* The domain's DNS settings (sql/015_admin.sql). 1 found, 0 not, -1. */
+/* The domain's DNS settings (sql/015_admin.sql), with the [web] defaults
+ * for MTA-STS settings it leaves NULL. 1 found, 0 not, -1. */
 static int
-domain_dns_get(struct store *st, const char *uni, struct domain_dns *s, const char **error_r)
+domain_dns_get(const struct conf *conf, struct store *st, const char *uni, struct domain_dns *s,
+	const char **error_r)
 {
 	PGconn *c = db_get(st->pool, error_r);
 	PGresult *res;
@@ -196,8 +198,10 @@ domain_dns_get(struct store *st, const char *uni, struct domain_dns *s, const ch
 	if (c == NULL)
 		return -1;
 	res = db_execv(c, error_r,
-		"SELECT dmarc_localpart, tlsrpt_localpart, mtasts_mode, mtasts_max_age,"
-		" array_to_string(mtasts_mx, ' ') FROM domains WHERE name = $1", 1, uni);
+		"SELECT dmarc_localpart, tlsrpt_localpart, coalesce(mtasts_mode, $2),"
+		" coalesce(mtasts_max_age, $3::bigint), array_to_string(mtasts_mx, ' ')"
+		" FROM domains WHERE name = $1", 3, uni, conf->web.mtasts_mode,
+		db_i64((int64_t)conf->web.mtasts_max_age));
 	db_put(st->pool, c);
 	if (res == NULL)
 		return -1;
@@ -213,24 +217,44 @@ domain_dns_get(struct store *st, const char *uni, struct domain_dns *s, const ch
 	return found;
 }
 
+/* RFC 8461 section 3.2: CRLF-separated key/value pairs; "mx" once per
+ * pattern, by default the host names of our SMTP listeners (each once),
+ * else [general] hostname. */
 static void
 policy_text(const struct conf *conf, const struct domain_dns *s, struct buf *policy,
 	struct buf *id)
 {
 	unsigned char md[SHA256_DIGEST_LENGTH];
 	const char *p = s->mtasts_mx;
+	size_t i, j, nmx = 0;
 
-	buf_printf(policy, "version: STSv1\nmode: %s\n", s->mtasts_mode);
-	if (*p == '\0')
-		buf_printf(policy, "mx: %s\n", mx_host(conf));
+	buf_printf(policy, "version: STSv1\r\nmode: %s\r\n", s->mtasts_mode);
+	if (*p == '\0') {
+		for (i = 0; i < conf->nlisteners; i++) {
+			const char *h = conf->listeners[i].hostname;
+
+			if (conf->listeners[i].smtp == 0 || h == NULL || h[0] == '\0')
+				continue;
+			for (j = 0; j < i; j++)
+				if (conf->listeners[j].smtp != 0 && conf->listeners[j].hostname != NULL &&
+				    strcmp(conf->listeners[j].hostname, h) == 0)
+					break;
+			if (j < i)
+				continue;
+			buf_printf(policy, "mx: %s\r\n", h);
+			nmx++;
+		}
+		if (nmx == 0)
+			buf_printf(policy, "mx: %s\r\n", conf->general.hostname);
+	}
 	while (*p != '\0') {
 		size_t n = strcspn(p, " ");
 
-		buf_printf(policy, "mx: %.*s\n", (int)n, p);
+		buf_printf(policy, "mx: %.*s\r\n", (int)n, p);
 		p += n;
 		p += strspn(p, " ");
 	}
-	buf_printf(policy, "max_age: %lld\n", (long long)s->mtasts_max_age);
+	buf_printf(policy, "max_age: %lld\r\n", (long long)s->mtasts_max_age);
 	/* The id changes whenever the policy does (RFC 8461 section 3.1). */
 	SHA256((const unsigned char *)policy->data, policy->len, md);
 	ms_hex_encode(id, md, 8);
@@ -247,7 +271,7 @@ dnsrec_mtasts_policy(const struct conf *conf, struct store *st, const char *doma
 
 	if (mail_domain_parse(domain, strlen(domain), true, &uni, &ascii, &err) < 0)
 		return 0;
-	found = domain_dns_get(st, uni, &s, error_r);
+	found = domain_dns_get(conf, st, uni, &s, error_r);
 	free(uni);
 	free(ascii);
 	if (found <= 0)
@@ -401,7 +425,7 @@ dnsrec_build(const struct conf *conf, struct store *st, const char *domain_in,
 		}
 		return -1;
 	}
-	found = domain_dns_get(st, uni, &s, error_r);
+	found = domain_dns_get(conf, st, uni, &s, error_r);
 	if (found <= 0) {
 		if (found == 0)
 			*error_r = ms_err("no such domain: %s", uni);

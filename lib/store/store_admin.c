@@ -142,23 +142,26 @@ store_domain_set_other(PGconn *c, int64_t domain_id, enum store_domain_setting w
 		break;
 	case STORE_DOMAIN_MTASTS_MODE:
 		if (strcmp(value, "enforce") != 0 && strcmp(value, "testing") != 0 &&
-		    strcmp(value, "none") != 0 && value[0] != '\0') {
-			*error_r = ms_err("MTA-STS mode must be enforce, testing, none or \"\" (no "
-				"MTA-STS), not %s", value);
+		    strcmp(value, "none") != 0 && strcmp(value, "default") != 0 && value[0] != '\0') {
+			*error_r = ms_err("MTA-STS mode must be enforce, testing, none, default ([web] "
+				"mtasts_mode) or \"\" (no MTA-STS), not %s", value);
 			break;
 		}
 		rc = db_cmd(c, error_r, "UPDATE domains SET mtasts_mode = $2 WHERE id = $1",
-			2, db_i64(domain_id), value);
+			2, db_i64(domain_id), strcmp(value, "default") == 0 ? NULL : value);
 		break;
 	case STORE_DOMAIN_MTASTS_MAX_AGE:
-		/* RFC 8461 section 3.2: max_age up to 31557600 (a year). */
-		if (ms_parse_u64(value, 1, 31557600, &n) < 0) {
-			*error_r = ms_err("MTA-STS max age must be 1 to 31557600 seconds, not %s",
-				value);
+		/* RFC 8461 section 3.2: max_age up to 31557600 (a year); "default"
+		 * or 0 is [web] mtasts_max_age. */
+		if (strcmp(value, "default") == 0) {
+			n = 0;
+		} else if (ms_parse_duration(value, &n) < 0 || n > 31557600) {
+			*error_r = ms_err("MTA-STS max age must be up to 31557600 seconds (or a "
+				"duration like 7d; 0 or default: [web] mtasts_max_age), not %s", value);
 			break;
 		}
-		rc = db_cmd(c, error_r, "UPDATE domains SET mtasts_max_age = $2 WHERE id = $1",
-			2, db_i64(domain_id), db_i64((int64_t)n));
+		rc = db_cmd(c, error_r, "UPDATE domains SET mtasts_max_age = nullif($2::int, 0)"
+			" WHERE id = $1", 2, db_i64(domain_id), db_i64((int64_t)n));
 		break;
 	case STORE_DOMAIN_MTASTS_MX: {
 		/* Comma- or space-separated patterns; "" for the host name. */

@@ -335,8 +335,9 @@ enum store_domain_setting {
 	STORE_DOMAIN_DESCRIPTION,	/* one line of text */
 	STORE_DOMAIN_DMARC_LOCALPART,	/* rua= address localpart, "" none */
 	STORE_DOMAIN_TLSRPT_LOCALPART,	/* TLSRPT rua localpart, "" no record */
-	STORE_DOMAIN_MTASTS_MODE,	/* enforce, testing, none; "" no MTA-STS */
-	STORE_DOMAIN_MTASTS_MAX_AGE,	/* seconds */
+	STORE_DOMAIN_MTASTS_MODE,	/* enforce, testing, none; "" no MTA-STS;
+					 * default: [web] mtasts_mode */
+	STORE_DOMAIN_MTASTS_MAX_AGE,	/* seconds; 0 or default: [web] */
 	STORE_DOMAIN_MTASTS_MX,		/* host patterns, comma-separated; "" host name */
 };
 /* Change one setting. Turning case sensitivity off is refused while an

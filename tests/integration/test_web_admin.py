@@ -5,6 +5,7 @@ method refused without a session (user:noAuth) and with a wrong parameter
 type or count (400 user:badParams naming the parameter); the page and its
 assets under a strict CSP."""
 
+import hashlib
 import json
 import os
 import re
@@ -327,12 +328,34 @@ class TestDomains(Base):
         old = [z for z in zones if z.startswith("_mta-sts.")]
         self.assertEqual(len(sts), 1)
         self.assertNotEqual(sts, old, "the policy id did not change with the policy")
-        self.assertEqual(self.ok("Domain", d)["mtastsMX"], ["mx1.%s" % d, "*.mx.%s" % d])
-        # Mode "" publishes no MTA-STS.
+        info = self.ok("Domain", d)
+        self.assertEqual(info["mtastsMX"], ["mx1.%s" % d, "*.mx.%s" % d])
+        # The policy served at mta-sts.<domain> is the one whose hash is
+        # the record's id.
+        want = "version: STSv1\r\nmode: testing\r\nmx: mx1.%s\r\nmx: *.mx.%s\r\nmax_age: 3600\r\n" % (d, d)
+        self.assertEqual(info["mtastsPolicy"], want)
+        web = WebClient(WEB.port, "/", host="mta-sts." + d)
+        r = web.request("GET", "/.well-known/mta-sts.txt")
+        self.assertEqual((r.status, r.body.decode()), (200, want))
+        self.assertEqual(sts[0], '_mta-sts.%s. IN TXT "v=STSv1; id=%s"'
+                         % (d, hashlib.sha256(want.encode()).hexdigest()[:16]))
+        # "default" and 0 fall back to [web] mtasts_mode / mtasts_max_age.
+        self.ok("DomainMTASTSSave", d, "default", 0, [])
+        self.assertEqual(sql("SELECT mtasts_mode IS NULL, mtasts_max_age IS NULL FROM domains"
+                             " WHERE name = :'d'", d=d)[0], ["t", "t"])
+        info = self.ok("Domain", d)
+        self.assertEqual((info["mtastsMode"], info["mtastsMaxAge"]), ("default", 0))
+        self.assertEqual(info["mtastsPolicy"], "version: STSv1\r\nmode: enforce\r\nmx: %s\r\n"
+                         "max_age: 86400\r\n" % harness.HOSTNAME)
+        self.assertEqual(web.request("GET", "/.well-known/mta-sts.txt").body.decode(),
+                         info["mtastsPolicy"])
+        # Mode "" publishes no MTA-STS and serves no policy.
         self.ok("DomainMTASTSSave", d, "", 86400, [])
         zones3 = [r["zone"] for r in self.ok("DomainRecords", d)["records"]]
         self.assertFalse(any("mta-sts" in z for z in zones3))
-        for args in (("bogus", 3600, []), ("enforce", 0, []), ("enforce", 3600, ["bad host!"]),
+        self.assertEqual(web.request("GET", "/.well-known/mta-sts.txt").status, 404)
+        self.assertEqual(self.ok("Domain", d)["mtastsPolicy"], "")
+        for args in (("bogus", 3600, []), ("enforce", -1, []), ("enforce", 3600, ["bad host!"]),
                      ("enforce", 3600, ["a,b"])):
             self.assertEqual(self.err("DomainMTASTSSave", d, *args)[1], "user:error", args)
         self.assertEqual(self.err("DomainDMARCAddressSave", d, "a@b")[1], "user:error")

@@ -208,11 +208,12 @@
 			], 'Save', (f) => call('DomainTLSRPTAddressSave', f.tlsrpt.value), reload),
 			(() => {
 				const f = smallForm('MTA-STS policy', [
-					{ name: 'mode', label: 'Mode', type: 'select', options: ['enforce', 'testing', 'none', ''], value: d.mtastsMode },
-					{ name: 'maxAge', label: 'Max age (seconds)', type: 'number', min: 1, max: 31557600, value: d.mtastsMaxAge, required: true },
+					{ name: 'mode', label: 'Mode (default: [web] mtasts_mode; none: no MTA-STS)', type: 'select', options: ['default', 'enforce', 'testing', 'none', ''], value: d.mtastsMode },
+					{ name: 'maxAge', label: 'Max age (seconds, 0: default)', type: 'number', min: 0, max: 31557600, value: d.mtastsMaxAge, required: true },
 					{ name: 'mx', label: 'MX hosts, one per line (empty: this server)', type: 'textarea', value: d.mtastsMX.join('\n') },
 				], 'Save', (f) => call('DomainMTASTSSave', f.mode.value, Number(f.maxAge.value),
-					f.mx.value.split(/\s+/).filter((x) => x)), reload);
+					f.mx.value.split(/\s+/).filter((x) => x)), reload,
+				d.mtastsPolicy ? el('details', null, el('summary', null, 'Policy served at mta-sts.' + d.name), el('pre', { class: 'mono' }, d.mtastsPolicy)) : null);
 				f.dataset.offset = '2';
 				return f;
 			})());
