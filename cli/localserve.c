@@ -905,12 +905,13 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 		", same certificate\n"
 		"  account:  http://%s/ (log in with the account and password above)\n"
 		"  admin:    http://%s/admin/ password %s\n"
+		"  webapi:   http://%s/webapi/v0/ (HTTP Basic auth with the account and password)\n"
 		"  status:   http://%s/status/\n"
 		"  psql:     . %s/localserve.env && psql\n"
 		"Press Ctrl-C to stop.\n\n",
 		ls.dir, ls.password.data, ls.smtp_port, ls.smtp_port, ls.submission_port,
 		ls.submissions_port, ls.dir, ls.submission_port, ls.imap_port, ls.imaps_port, http,
-		http, ls.admin_password.data, http, ls.dir);
+		http, ls.admin_password.data, http, http, ls.dir);
 	while (!ls_stop) {
 		sigsuspend(&old);
 		if (ls_child) {

@@ -279,6 +279,19 @@ bool web_call_bool(const struct web_call *call, size_t i);
 
 /* ---- sessions (web_session.c) ---- */
 
+/* HTTP Basic authentication (RFC 7617) for programs without sessions (the
+ * webapi): the Authorization header's user and password are checked by
+ * the app's login function, behind the failed-login limiter shared with
+ * the other logins, and recorded in login_attempts (auth mechanism
+ * "httpbasic", protocol app->kind; successes at most once a minute per
+ * login, client address and user agent). Returns 1 when valid: req->
+ * authenticated, account_id, account_name and login_address are set and
+ * *password_r (request arena; wipe is the caller's choice) is the
+ * password; 0 when refused (*status_r 401 or 429, *error_r the reason for
+ * the client); -1 on a server error (*status_r 500). */
+int web_basic_auth(struct web_request *req, const char **password_r, unsigned *status_r,
+	const char **error_r);
+
 /* The result of a LoginAttempts(limit) method: the login_attempts rows of
  * account_name (NULL: all), most recent first, as an array of objects
  * {first, last, count, accountName, loginAddress, remoteIP, localIP, tls,

@@ -172,6 +172,8 @@ socket_of(const struct web_app *app, const struct conf *conf)
 		return conf->web.admin_socket;
 	if (strcmp(app->name, "account") == 0)
 		return conf->web.account_socket;
+	if (strcmp(app->name, "webapi") == 0)
+		return conf->web.webapi_socket;
 	return "";
 }
 

@@ -7,6 +7,7 @@ import hashlib
 import base64
 import glob
 import imaplib
+import json
 import os
 import re
 import signal
@@ -610,6 +611,23 @@ class LocalserveTest(harness.TestCase):
         # 3 received, 3 sent and delivered back through the queue, 1 DSN.
         self.assertRegex(page, re.escape(env["ACCOUNT"]) + r"</td><td>Inbox</td><td class=\"n\">7<",
                          "status page does not show 7 messages in the account's Inbox")
+
+    def test_4_webapi(self):
+        """The webapi in localserve's web server, called with the
+        `mailstead webapi` client and the printed credentials."""
+        env = self.first_env or self.env()
+        url = "http://127.0.0.1:%d/webapi/v0/" % self.http_port
+        r = subprocess.run([CLI, "webapi", "-url", url, "-user", env["ACCOUNT"],
+                            "SuppressionList"], input=env["PASSWORD"] + "\n",
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sups = json.loads(r.stdout)["Suppressions"]
+        self.assertEqual({s["Account"] for s in sups} - {env["ACCOUNT"]}, set(), sups)
+        r = subprocess.run([CLI, "webapi", "-url", url, "-user", env["ACCOUNT"],
+                            "SuppressionList"], input="wrong-password\n",
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("HTTP status 401", r.stderr)
 
     def test_4_web_interfaces(self):
         """The account and admin programs in-process (libmicrohttpd), at the
