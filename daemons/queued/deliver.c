@@ -52,8 +52,27 @@ struct rstate {
 	struct buf addr;	/* formatted RCPT TO address */
 };
 
+/* What the batches of one job (deliver_job) share: the connection the
+ * last transaction used, kept open for the next one to the same address,
+ * as Postfix's connection cache does; and the last route lookup. */
+struct deliver_job {
+	bool open;
+	struct smtpc c;
+	char host[256];
+	char ip[64];
+	unsigned port;
+	unsigned reused;	/* transactions on kept connections, for logs */
+	/* Route lookup result for (account, sender domain, recipient
+	 * domain, attempts); every batch of a job has the same key. */
+	bool route_valid;
+	int64_t route_account;
+	char *route_sdom, *route_rdom, *route_transport;
+	int route_attempts;
+};
+
 struct batch {
 	struct queued *q;
+	struct deliver_job *job;	/* NULL: no connection reuse */
 	struct queue_item *v;
 	size_t n;
 	struct rstate *r;
@@ -276,6 +295,52 @@ mx_hosts(struct batch *b, const char *domain, struct host *hosts, bool *authenti
 
 /* ---- one connection ---- */
 
+/* The job's open connection to host/ip/port, after a successful RSET;
+ * false when there is none (a connection elsewhere is closed). */
+static bool
+job_conn_take(struct batch *b, const char *host, const char *ip, unsigned port,
+	struct smtpc *c)
+{
+	struct deliver_job *j = b->job;
+
+	if (j == NULL || !j->open)
+		return false;
+	j->open = false;
+	if (strcmp(j->host, host) != 0 || strcmp(j->ip, ip) != 0 || j->port != port) {
+		smtpc_close(&j->c);
+		return false;
+	}
+	if (smtpc_rset(&j->c) < 0) {
+		log_debug(NULL, "proto=queue ev=reuse-failed host=%s ip=%s err=%s", lq(host), lq(ip),
+			lq(j->c.error));
+		smtpc_close(&j->c);
+		return false;
+	}
+	*c = j->c;
+	j->reused++;
+	return true;
+}
+
+/* Keep c open for the job's next batch, or close it without a job. */
+static void
+job_conn_put(struct batch *b, const char *host, const char *ip, unsigned port,
+	struct smtpc *c)
+{
+	struct deliver_job *j = b->job;
+
+	if (j == NULL) {
+		smtpc_close(c);
+		return;
+	}
+	if (j->open)
+		smtpc_close(&j->c);
+	j->c = *c;
+	ms_strlcpy(j->host, host, sizeof(j->host));
+	ms_strlcpy(j->ip, ip, sizeof(j->ip));
+	j->port = port;
+	j->open = true;
+}
+
 struct sasl_arg {
 	struct sasl_client *sc;
 };
@@ -312,6 +377,7 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 	size_t *idx = NULL, nr = 0, i;
 	struct smtpc_rcpt_result *res = NULL;
 	int rc = 0;
+	bool reused = false, keep = false;
 
 	if (t != NULL && strcmp(t->type, "socks") == 0) {
 		socks = t->socks_address;
@@ -346,6 +412,12 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 	to.host = h->name;
 	to.ip = ip;
 
+	/* A connection the previous batch of this job left open (same
+	 * address, so the same TLS policy and authentication). */
+	if (job_conn_take(b, h->name, ip, port, &c)) {
+		reused = true;
+		goto have_conn;
+	}
 	if (smtpc_connect(&c, h->name, ip, port, socks, (int)q->conf->queue.connect_timeout * 1000,
 		    (int)q->conf->queue.command_timeout * 1000) < 0) {
 		log_info(NULL, "proto=queue ev=connect-failed host=%s ip=%s err=%s", lq(h->name),
@@ -428,13 +500,15 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 			}
 		}
 	}
+have_conn:
 	/* What we learned of the recipient domain's server, per account. */
 	if (h->is_mx && t == NULL) {
 		b->tls_learned = true;
 		b->starttls_seen = c.tls;
 		b->requiretls_seen = c.tls && c.ext.requiretls;
 	}
-	if (t != NULL && strncmp(t->type, "submission", 10) == 0 && t->username[0] != '\0') {
+	if (!reused && t != NULL && strncmp(t->type, "submission", 10) == 0 &&
+	    t->username[0] != '\0') {
 		const char *mech = sasl_client_choose(c.ext.auth,
 			(const char *const *)t->auth_mechanisms.v, t->auth_mechanisms.n);
 		struct sasl_arg sa;
@@ -475,6 +549,7 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 	if (nr == 0) {
 		buf_free(&mailfrom);
 		rc = 1;
+		keep = true;
 		goto out;
 	}
 	{
@@ -522,13 +597,20 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 			}
 		}
 		log_info(NULL, "proto=queue ev=transaction host=%s ip=%s tls=%s verified=%s rcpts=%zu "
-			"result=%s err=%s", lq(h->name), lq(ip), c.tls ? "yes" : "no",
-			c.tls_verified ? "yes" : "no", nr, r == 0 ? "done" : "failed", lq(c.error));
+			"result=%s err=%s reused=%s", lq(h->name), lq(ip), c.tls ? "yes" : "no",
+			c.tls_verified ? "yes" : "no", nr, r == 0 ? "done" : "failed", lq(c.error),
+			reused ? "yes" : "no");
 		rc = 1;
+		/* A refused transaction leaves the connection usable (RSET
+		 * before the next); a broken one does not. */
+		keep = !c.conn.failed && !c.conn.eof;
 	}
 	buf_free(&mailfrom);
 out:
-	smtpc_close(&c);
+	if (keep)
+		job_conn_put(b, h->name, ip, port, &c);
+	else
+		smtpc_close(&c);
 	free(rcpts);
 	free(idx);
 	free(res);
@@ -612,6 +694,34 @@ deliver_hosts(struct batch *b)
 	tlspolicy_domain_free(&dp);
 }
 
+/* The route of an earlier batch of the job with the same lookup key. */
+static bool
+job_route_cached(struct deliver_job *j, const struct queue_item *it, char **tname_r)
+{
+	if (j == NULL || !j->route_valid || j->route_account != it->account_id ||
+	    j->route_attempts != it->attempts || strcmp(j->route_sdom, it->sender_domain) != 0 ||
+	    strcmp(j->route_rdom, it->rcpt_domain) != 0)
+		return false;
+	*tname_r = j->route_transport ? xstrdup(j->route_transport) : NULL;
+	return true;
+}
+
+static void
+job_route_store(struct deliver_job *j, const struct queue_item *it, const char *tname)
+{
+	if (j == NULL)
+		return;
+	free(j->route_sdom);
+	free(j->route_rdom);
+	free(j->route_transport);
+	j->route_valid = true;
+	j->route_account = it->account_id;
+	j->route_attempts = it->attempts;
+	j->route_sdom = xstrdup(it->sender_domain);
+	j->route_rdom = xstrdup(it->rcpt_domain);
+	j->route_transport = tname ? xstrdup(tname) : NULL;
+}
+
 static int
 map_file(struct queued *q, const struct queue_item *it, void **map_r, size_t *len_r,
 	const char **error_r)
@@ -647,8 +757,8 @@ map_file(struct queued *q, const struct queue_item *it, void **map_r, size_t *le
 	return 0;
 }
 
-void
-deliver_batch(struct queued *q, struct queue_item *v, size_t n)
+static void
+deliver_batch(struct queued *q, struct queue_item *v, size_t n, struct deliver_job *job)
 {
 	struct batch b;
 	struct queue_outcome *out;
@@ -663,6 +773,7 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 
 	memset(&b, 0, sizeof(b));
 	b.q = q;
+	b.job = job;
 	b.v = v;
 	b.n = n;
 	b.start_ms = ms_now_ms();
@@ -697,9 +808,13 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 		 * attempt; "direct" or none is direct delivery. */
 		if (v[0].transport[0] != '\0')
 			tname = xstrdup(v[0].transport);
+		else if (job_route_cached(job, &v[0], &tname))
+			;
 		else if (queue_route_lookup(q->store, v[0].account_id, v[0].sender_domain,
 			    v[0].rcpt_domain, v[0].attempts - 1, &tname, &error) < 0)
 			fail_open(&b, RS_TEMP, 0, "4.3.0", error);
+		else
+			job_route_store(job, &v[0], tname);
 		if (tname != NULL && strcmp(tname, "direct") != 0 &&
 		    strcmp(tname, QUEUE_TRANSPORT_FAIL_NOW) != 0) {
 			b.transport = conf_transport_find(q->conf, tname);
@@ -820,4 +935,46 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 	free(tname);
 	if (map != NULL)
 		munmap(map, maplen);
+}
+
+void
+deliver_job(struct queued *q, struct queue_item *v, size_t n)
+{
+	struct deliver_job j;
+	int64_t start = ms_now_ms();
+	/* Batches not started within half the lease are handed back, so a
+	 * slow destination never outlives the lease of messages still
+	 * waiting in the job (another process would then claim them). */
+	int64_t budget_ms = (int64_t)q->conf->queue.lease * 1000 / 2;
+	size_t i, k;
+	const char *error;
+
+	memset(&j, 0, sizeof(j));
+	for (i = 0; i < n; i = k) {
+		for (k = i + 1; k < n && v[k].base_id == v[i].base_id; k++)
+			;
+		if (i > 0 && (*q->stop || ms_now_ms() - start > budget_ms)) {
+			int64_t *ids = xcalloc(n - i, sizeof(int64_t));
+			size_t m;
+
+			for (m = i; m < n; m++)
+				ids[m - i] = v[m].id;
+			if (queue_unclaim(q->store, ids, n - i, &error) < 0)
+				log_warn(NULL, "proto=queue ev=unclaim err=%s", lq(error));
+			else
+				log_info(NULL, "proto=queue ev=unclaim n=%zu reason=%s", n - i,
+					*q->stop ? "stopping" : "time");
+			free(ids);
+			break;
+		}
+		deliver_batch(q, v + i, k - i, &j);
+	}
+	if (j.open)
+		smtpc_close(&j.c);
+	if (n > 1)
+		log_debug(NULL, "proto=queue ev=job messages=%zu reused=%u ms=%lld", n, j.reused,
+			(long long)(ms_now_ms() - start));
+	free(j.route_sdom);
+	free(j.route_rdom);
+	free(j.route_transport);
 }

@@ -26,6 +26,11 @@
 
 /* Even without notifications, look at the queue this often. */
 #define POLL_MAX_MS 60000
+/* Up to this many messages of other submissions for the same destination
+ * go with each claim, delivered one after the other over one connection:
+ * fewer claims and connections for a big queue, while a queue of
+ * thousands still spreads over every delivery slot. */
+#define JOB_MORE 50
 
 struct job {
 	struct queued *q;
@@ -56,7 +61,7 @@ job_run(void *arg)
 	struct job *j = arg;
 	struct queued *q = j->q;
 
-	deliver_batch(q, j->v, j->n);
+	deliver_job(q, j->v, j->n);
 	queue_items_free(j->v, j->n);
 	free(j);
 	pthread_mutex_lock(&q->lock);
@@ -87,7 +92,7 @@ fill_slots(struct queued *q)
 		if (!r || daemon_stop)
 			return;
 		r = queue_claim(q->store, (int64_t)q->conf->queue.lease,
-			(int64_t)q->conf->queue.backoff_ms, &v, &n, &error);
+			(int64_t)q->conf->queue.backoff_ms, JOB_MORE, &v, &n, &error);
 		if (r < 0) {
 			log_error(NULL, "proto=queue ev=claim err=%s", lq(error));
 			return;
