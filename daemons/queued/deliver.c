@@ -81,7 +81,7 @@ struct batch {
 	const struct conf_transport *transport;	/* NULL: direct */
 	bool relayed;		/* through a smarthost */
 	bool starttls_seen, requiretls_seen, tls_learned;
-	int64_t start_ms;
+	int64_t start_ms, dur_ms;
 };
 
 static void
@@ -757,19 +757,20 @@ map_file(struct queued *q, const struct queue_item *it, void **map_r, size_t *le
 	return 0;
 }
 
-static void
-deliver_batch(struct queued *q, struct queue_item *v, size_t n, struct deliver_job *job)
+/* Attempt one batch (the recipients of one submission): every
+ * recipient's outcome in the returned batch, recorded later with the
+ * job's other batches (job_finish). suppressed[i]: v[i] is on the
+ * sending account's suppression list. */
+static struct batch *
+deliver_batch(struct queued *q, struct queue_item *v, size_t n, const bool *suppressed,
+	struct deliver_job *job)
 {
 	struct batch b;
-	struct queue_outcome *out;
-	struct buf *json;
-	struct dsn_rcpt *dsn_fail, *dsn_delay;
-	size_t i, nfail = 0, ndelay = 0;
+	size_t i;
 	char *tname = NULL;
 	void *map = NULL;
 	size_t maplen = 0;
 	const char *error;
-	int64_t dur;
 
 	memset(&b, 0, sizeof(b));
 	b.q = q;
@@ -784,17 +785,10 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n, struct deliver_j
 	}
 
 	/* Suppressed recipients fail at once, without a connection. */
-	for (i = 0; i < n; i++) {
-		int s;
-
-		if (v[i].account_id <= 0)
-			continue;
-		s = queue_suppression_lookup(q->store, v[i].account_id, v[i].rcpt_localpart,
-			v[i].rcpt_domain, NULL, &error);
-		if (s == 1)
+	for (i = 0; i < n; i++)
+		if (suppressed[i])
 			rset(&b.r[i], RS_PERM, 0, "5.7.1", "recipient address is on the suppression "
 				"list of the sending account", NULL);
-	}
 	if (map_file(q, &v[0], &map, &maplen, &error) < 0) {
 		log_error(NULL, "proto=queue ev=deliver qid=%lld err=%s", (long long)v[0].id,
 			lq(error));
@@ -840,61 +834,116 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n, struct deliver_j
 	for (i = 0; i < b.n; i++)
 		if (b.r[i].status == RS_PENDING)
 			rset(&b.r[i], RS_TEMP, 0, "4.4.0", "no delivery attempt possible", NULL);
-	dur = ms_now_ms() - b.start_ms;
+	b.dur_ms = ms_now_ms() - b.start_ms;
 
 	if (b.tls_learned && v[0].account_id > 0 &&
 	    queue_domain_tls_record(q->store, v[0].account_id, v[0].rcpt_domain, b.starttls_seen,
 		    b.requiretls_seen, &error) < 0)
 		log_warn(NULL, "proto=queue ev=domain-tls-record err=%s", lq(error));
+	free(tname);
+	if (map != NULL)
+		munmap(map, maplen);
+	b.body = NULL;
+	{
+		struct batch *bp = xcalloc(1, sizeof(*bp));
 
-	/* Outcomes: retire delivered and permanently failed messages (and
-	 * those out of attempts), keep the rest for the next attempt. */
-	out = xcalloc(n, sizeof(*out));
-	json = xcalloc(n, sizeof(*json));
-	dsn_fail = xcalloc(n, sizeof(*dsn_fail));
-	dsn_delay = xcalloc(n, sizeof(*dsn_delay));
-	for (i = 0; i < n; i++) {
-		struct rstate *r = &b.r[i];
-		int max = v[i].max_attempts > 0 ? v[i].max_attempts : (int)q->conf->queue.max_attempts;
-		bool ok = r->status == RS_OK;
-
-		if (r->status == RS_TEMP && v[i].attempts >= max)
-			r->status = RS_PERM;
-		buf_init(&json[i]);
-		queue_result_json(&json[i], b.start_ms, dur, ok, r->code, r->secode, ok ? "" : r->error);
-		out[i].id = v[i].id;
-		out[i].result_json = json[i].data;
-		out[i].retire = r->status != RS_TEMP;
-		out[i].success = ok;
-		if (r->status == RS_PERM) {
-			dsn_fail[nfail].it = &v[i];
-			dsn_fail[nfail].code = r->code;
-			dsn_fail[nfail].secode = r->secode;
-			dsn_fail[nfail].error = r->error;
-			dsn_fail[nfail++].remote_mta = r->remote[0] ? r->remote : NULL;
-		} else if (r->status == RS_TEMP && v[i].attempts == DELAYED_DSN_ATTEMPT) {
-			dsn_delay[ndelay].it = &v[i];
-			dsn_delay[ndelay].code = r->code;
-			dsn_delay[ndelay].secode = r->secode;
-			dsn_delay[ndelay].error = r->error;
-			dsn_delay[ndelay++].remote_mta = r->remote[0] ? r->remote : NULL;
-		}
-		log_info(NULL, "proto=queue ev=attempt qid=%lld attempt=%d rcpt=%s result=%s code=%d "
-			"secode=%s err=%s", (long long)v[i].id, v[i].attempts,
-			lq(ms_err("%s@%s", v[i].rcpt_localpart, v[i].rcpt_domain)),
-			ok ? "delivered" : r->status == RS_PERM ? "failed" : "retry", r->code,
-			lq(r->secode), lq(r->error));
+		*bp = b;
+		return bp;
 	}
-	if (queue_record_outcomes(q->store, out, n, &error) < 0) {
+}
+
+static void
+batch_free(struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		buf_free(&b->r[i].addr);
+	free(b->r);
+	free(b);
+}
+
+/* Outcomes of a job's attempted batches in one transaction: retire
+ * delivered and permanently failed messages (and those out of attempts),
+ * keep the rest for the next attempt; then DSNs, suppression and the
+ * events (queued as webhook calls together). */
+static void
+job_finish(struct queued *q, struct batch **bv, size_t nb)
+{
+	struct queue_outcome *out;
+	struct buf *json;
+	struct delivery_events events;
+	size_t total = 0, i, k, bi;
+	const char *error;
+
+	for (bi = 0; bi < nb; bi++)
+		total += bv[bi]->n;
+	if (total == 0)
+		return;
+	out = xcalloc(total, sizeof(*out));
+	json = xcalloc(total, sizeof(*json));
+	for (bi = 0, k = 0; bi < nb; bi++) {
+		struct batch *b = bv[bi];
+		struct queue_item *v = b->v;
+
+		for (i = 0; i < b->n; i++, k++) {
+			struct rstate *r = &b->r[i];
+			int max = v[i].max_attempts > 0 ? v[i].max_attempts :
+				(int)q->conf->queue.max_attempts;
+			bool ok = r->status == RS_OK;
+
+			if (r->status == RS_TEMP && v[i].attempts >= max)
+				r->status = RS_PERM;
+			buf_init(&json[k]);
+			queue_result_json(&json[k], b->start_ms, b->dur_ms, ok, r->code, r->secode,
+				ok ? "" : r->error);
+			out[k].id = v[i].id;
+			out[k].result_json = json[k].data;
+			out[k].retire = r->status != RS_TEMP;
+			out[k].success = ok;
+			log_info(NULL, "proto=queue ev=attempt qid=%lld attempt=%d rcpt=%s result=%s "
+				"code=%d secode=%s err=%s", (long long)v[i].id, v[i].attempts,
+				lq(ms_err("%s@%s", v[i].rcpt_localpart, v[i].rcpt_domain)),
+				ok ? "delivered" : r->status == RS_PERM ? "failed" : "retry", r->code,
+				lq(r->secode), lq(r->error));
+		}
+	}
+	if (queue_record_outcomes(q->store, out, total, &error) < 0) {
 		/* The leases stay: the messages come back after they pass. */
 		log_error(NULL, "proto=queue ev=record-outcomes err=%s", lq(error));
-	} else {
+		goto out;
+	}
+	delivery_events_begin(&events);
+	for (bi = 0; bi < nb; bi++) {
+		struct batch *b = bv[bi];
+		struct queue_item *v = b->v;
+		size_t n = b->n, nfail = 0, ndelay = 0;
+		struct dsn_rcpt *dsn_fail = xcalloc(n, sizeof(*dsn_fail));
+		struct dsn_rcpt *dsn_delay = xcalloc(n, sizeof(*dsn_delay));
+
+		for (i = 0; i < n; i++) {
+			struct rstate *r = &b->r[i];
+
+			if (r->status == RS_PERM) {
+				dsn_fail[nfail].it = &v[i];
+				dsn_fail[nfail].code = r->code;
+				dsn_fail[nfail].secode = r->secode;
+				dsn_fail[nfail].error = r->error;
+				dsn_fail[nfail++].remote_mta = r->remote[0] ? r->remote : NULL;
+			} else if (r->status == RS_TEMP && v[i].attempts == DELAYED_DSN_ATTEMPT) {
+				dsn_delay[ndelay].it = &v[i];
+				dsn_delay[ndelay].code = r->code;
+				dsn_delay[ndelay].secode = r->secode;
+				dsn_delay[ndelay].error = r->error;
+				dsn_delay[ndelay++].remote_mta = r->remote[0] ? r->remote : NULL;
+			}
+		}
 		if (nfail > 0)
 			dsn_send(q, dsn_fail, nfail, false);
 		if (ndelay > 0)
 			dsn_send(q, dsn_delay, ndelay, true);
 		for (i = 0; i < n; i++) {
-			struct rstate *r = &b.r[i];
+			struct rstate *r = &b->r[i];
 			bool suppressing = false;
 
 			/* Item 4: a permanent refusal of the recipient itself
@@ -909,7 +958,7 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n, struct deliver_j
 					log_warn(NULL, "proto=queue ev=suppress err=%s", lq(error));
 			}
 			if (r->status == RS_OK)
-				delivery_event(q, b.relayed ? DELIVERY_RELAYED : DELIVERY_DELIVERED,
+				delivery_event(q, b->relayed ? DELIVERY_RELAYED : DELIVERY_DELIVERED,
 					&v[i], r->code, r->secode, "", false, false);
 			else if (r->status == RS_PERM && r->code == 0 &&
 				 strcmp(r->secode, "5.7.1") == 0 && r->remote[0] == '\0')
@@ -922,19 +971,48 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n, struct deliver_j
 				delivery_event(q, DELIVERY_DELAYED, &v[i], r->code, r->secode, r->error,
 					v[i].attempts == DELAYED_DSN_ATTEMPT, false);
 		}
+		free(dsn_fail);
+		free(dsn_delay);
 	}
-	for (i = 0; i < n; i++) {
-		buf_free(&json[i]);
-		buf_free(&b.r[i].addr);
-	}
+	delivery_events_flush(q, &events);
+out:
+	for (k = 0; k < total; k++)
+		buf_free(&json[k]);
 	free(json);
 	free(out);
-	free(dsn_fail);
-	free(dsn_delay);
-	free(b.r);
-	free(tname);
-	if (map != NULL)
-		munmap(map, maplen);
+}
+
+/* Which of the job's recipients are suppressed, in one statement. */
+static void
+job_suppressed(struct queued *q, const struct queue_item *v, size_t n, bool *suppressed)
+{
+	int64_t *acct = xcalloc(n, sizeof(*acct));
+	const char **lp = xcalloc(n, sizeof(*lp));
+	const char **dom = xcalloc(n, sizeof(*dom));
+	bool *res = xcalloc(n, sizeof(*res));
+	size_t *idx = xcalloc(n, sizeof(*idx));
+	size_t i, m = 0;
+	const char *error;
+
+	for (i = 0; i < n; i++) {
+		suppressed[i] = false;
+		if (v[i].account_id <= 0)
+			continue;
+		acct[m] = v[i].account_id;
+		lp[m] = v[i].rcpt_localpart;
+		dom[m] = v[i].rcpt_domain;
+		idx[m++] = i;
+	}
+	/* On a database error nobody counts as suppressed, as before. */
+	if (m > 0 && queue_suppression_check(q->store, acct, lp, dom, m, res, &error) < 0)
+		log_warn(NULL, "proto=queue ev=suppression-check err=%s", lq(error));
+	for (i = 0; i < m; i++)
+		suppressed[idx[i]] = res[i];
+	free(acct);
+	free(lp);
+	free(dom);
+	free(res);
+	free(idx);
 }
 
 void
@@ -946,10 +1024,14 @@ deliver_job(struct queued *q, struct queue_item *v, size_t n)
 	 * slow destination never outlives the lease of messages still
 	 * waiting in the job (another process would then claim them). */
 	int64_t budget_ms = (int64_t)q->conf->queue.lease * 1000 / 2;
-	size_t i, k;
+	size_t i, k, nb = 0;
 	const char *error;
+	bool *suppressed = xcalloc(n, sizeof(*suppressed));
+	struct batch **bv = xcalloc(n, sizeof(*bv));
+	int64_t flushed = start;
 
 	memset(&j, 0, sizeof(j));
+	job_suppressed(q, v, n, suppressed);
 	for (i = 0; i < n; i = k) {
 		for (k = i + 1; k < n && v[k].base_id == v[i].base_id; k++)
 			;
@@ -967,10 +1049,24 @@ deliver_job(struct queued *q, struct queue_item *v, size_t n)
 			free(ids);
 			break;
 		}
-		deliver_batch(q, v + i, k - i, &j);
+		bv[nb++] = deliver_batch(q, v + i, k - i, suppressed + i, &j);
+		/* Outcomes go to the database together, but at least every
+		 * second: a crash before they are recorded means those
+		 * messages are sent again once their lease has passed. */
+		if (ms_now_ms() - flushed >= 1000) {
+			job_finish(q, bv, nb);
+			while (nb > 0)
+				batch_free(bv[--nb]);
+			flushed = ms_now_ms();
+		}
 	}
 	if (j.open)
 		smtpc_close(&j.c);
+	job_finish(q, bv, nb);
+	while (nb > 0)
+		batch_free(bv[--nb]);
+	free(bv);
+	free(suppressed);
 	if (n > 1)
 		log_debug(NULL, "proto=queue ev=job messages=%zu reused=%u ms=%lld", n, j.reused,
 			(long long)(ms_now_ms() - start));

@@ -3,6 +3,7 @@
  * place deliver.c reports outcomes through. */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/log.h"
@@ -10,6 +11,33 @@
 #include "events.h"
 #include "queue/webhook.h"
 #include "queued.h"
+
+/* The collector of this thread's job, if one is open. */
+static _Thread_local struct delivery_events *collector;
+
+void
+delivery_events_begin(struct delivery_events *e)
+{
+	memset(e, 0, sizeof(*e));
+	collector = e;
+}
+
+void
+delivery_events_flush(struct queued *q, struct delivery_events *e)
+{
+	const char *error;
+	size_t i;
+
+	collector = NULL;
+	if (e->n > 0 && webhook_outgoing_add(q->store, e->v, e->n, NULL, &error) < 0)
+		log_warn(NULL, "proto=queue ev=webhook-queue n=%zu err=%s", e->n, lq(error));
+	for (i = 0; i < e->n; i++) {
+		free((char *)e->v[i].smtp_secode);
+		free((char *)e->v[i].error);
+	}
+	free(e->v);
+	memset(e, 0, sizeof(*e));
+}
 
 const char *
 delivery_event_name(enum delivery_event_kind k)
@@ -55,6 +83,20 @@ delivery_event(struct queued *q, enum delivery_event_kind k, const struct queue_
 	ev.smtp_code = ok ? 0 : code;
 	ev.smtp_secode = ok ? NULL : secode;
 	ev.error = ok ? "" : error;
+	if (collector != NULL) {
+		/* Queued with the job's other events; the item's strings live
+		 * until then, the reply's are copied. */
+		struct delivery_events *e = collector;
+
+		if (e->n == e->cap) {
+			e->cap = e->cap ? 2 * e->cap : 64;
+			e->v = xrealloc(e->v, e->cap * sizeof(*e->v));
+		}
+		ev.smtp_secode = ev.smtp_secode ? xstrdup(ev.smtp_secode) : NULL;
+		ev.error = xstrdup(ev.error ? ev.error : "");
+		e->v[e->n++] = ev;
+		return;
+	}
 	/* Its own transaction, after the outcome committed: a crash in
 	 * between loses the call (the outcome stays right). */
 	if (webhook_outgoing_add(q->store, &ev, 1, NULL, &error_msg) < 0)

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 
 #include "queue/queue.h"
+#include "queue/webhook.h"
 
 struct queued;
 
@@ -22,6 +23,16 @@ enum delivery_event_kind {
 };
 
 const char *delivery_event_name(enum delivery_event_kind k);
+
+/* Events of one job collected by the calling thread and queued as webhook
+ * calls in one transaction by delivery_events_flush (which also ends the
+ * collection); without begin, each event is queued by itself. */
+struct delivery_events {
+	struct webhook_outgoing_event *v;
+	size_t n, cap;
+};
+void delivery_events_begin(struct delivery_events *e);
+void delivery_events_flush(struct queued *q, struct delivery_events *e);
 
 /* One event for one recipient (queue row it). code/secode/error are those
  * of the SMTP reply or failure ("" and 0 when none). dsn: a DSN was sent

@@ -308,6 +308,11 @@ int queue_suppression_add(struct store *st, int64_t account_id,
  * removed, 0 not listed, -1 error. */
 int queue_suppression_remove(struct store *st, int64_t account_id,
 	const char *localpart, const char *domain, const char **error_r);
+/* queue_suppression_lookup for n addresses in one statement: sets
+ * suppressed[i] for each. Returns 0, or -1 (*error_r; all false). */
+int queue_suppression_check(struct store *st, const int64_t *account_ids,
+	const char *const *localparts, const char *const *domains, size_t n, bool *suppressed,
+	const char **error_r);
 /* Is localpart@domain (by base address) suppressed for the account? The
  * entry goes to *s_r when non-NULL (free with queue_suppression_free).
  * Returns 1 yes, 0 no, -1 error. */
