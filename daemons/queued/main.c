@@ -1,7 +1,9 @@
 /* mailstead-queued: delivers the outgoing queue. Claims due messages
  * (queue_claim: row locks plus a lease, so several queued processes can
- * share one database), runs at most [queue] max_concurrent deliveries at
- * once, one thread each, and sleeps until the next message is due or a
+ * share one database; each claim a job of up to JOB_MORE other messages
+ * for the same destination, sent over one connection), runs at most
+ * [queue] max_concurrent jobs at once, one thread each, and sleeps until
+ * the next message is due or a
  * NOTIFY mailstead_queue (smtpd queued something, an operator released
  * or rescheduled a message) wakes it. Also removes expired history from
  * queue_retired. SIGTERM: no new deliveries; running ones finish. */
