@@ -68,6 +68,11 @@ struct deliver_job {
 	int64_t route_account;
 	char *route_sdom, *route_rdom, *route_transport;
 	int route_attempts;
+	/* The recipient domain TLS support last recorded by this job, so
+	 * each batch need not write the same row again. */
+	bool tls_recorded, tls_starttls, tls_requiretls;
+	int64_t tls_account;
+	char tls_domain[256];
 };
 
 struct batch {
@@ -722,6 +727,27 @@ job_route_store(struct deliver_job *j, const struct queue_item *it, const char *
 	j->route_transport = tname ? xstrdup(tname) : NULL;
 }
 
+/* Did this job record the same recipient domain TLS facts already? */
+static bool
+job_tls_recorded(const struct deliver_job *j, const struct batch *b)
+{
+	return j != NULL && j->tls_recorded && j->tls_account == b->v[0].account_id &&
+		j->tls_starttls == b->starttls_seen && j->tls_requiretls == b->requiretls_seen &&
+		strcmp(j->tls_domain, b->v[0].rcpt_domain) == 0;
+}
+
+static void
+job_tls_store(struct deliver_job *j, const struct batch *b)
+{
+	if (j == NULL)
+		return;
+	j->tls_recorded = ms_strlcpy(j->tls_domain, b->v[0].rcpt_domain,
+		sizeof(j->tls_domain)) < sizeof(j->tls_domain);
+	j->tls_account = b->v[0].account_id;
+	j->tls_starttls = b->starttls_seen;
+	j->tls_requiretls = b->requiretls_seen;
+}
+
 static int
 map_file(struct queued *q, const struct queue_item *it, void **map_r, size_t *len_r,
 	const char **error_r)
@@ -836,10 +862,13 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n, const bool *supp
 			rset(&b.r[i], RS_TEMP, 0, "4.4.0", "no delivery attempt possible", NULL);
 	b.dur_ms = ms_now_ms() - b.start_ms;
 
-	if (b.tls_learned && v[0].account_id > 0 &&
-	    queue_domain_tls_record(q->store, v[0].account_id, v[0].rcpt_domain, b.starttls_seen,
-		    b.requiretls_seen, &error) < 0)
-		log_warn(NULL, "proto=queue ev=domain-tls-record err=%s", lq(error));
+	if (b.tls_learned && v[0].account_id > 0 && !job_tls_recorded(job, &b)) {
+		if (queue_domain_tls_record(q->store, v[0].account_id, v[0].rcpt_domain,
+			    b.starttls_seen, b.requiretls_seen, &error) < 0)
+			log_warn(NULL, "proto=queue ev=domain-tls-record err=%s", lq(error));
+		else
+			job_tls_store(job, &b);
+	}
 	free(tname);
 	if (map != NULL)
 		munmap(map, maplen);
