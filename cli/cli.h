@@ -31,6 +31,8 @@ int cmd_ruleset(struct cli *cli, int argc, char **argv);
 int cmd_setaccountpassword(struct cli *cli, int argc, char **argv);
 /* The admin web interface's password (cmd_web.c). */
 int cmd_setadminpassword(struct cli *cli, int argc, char **argv);
+/* A webapi client (cmd_webapi.c). */
+int cmd_webapi(struct cli *cli, int argc, char **argv);
 int cmd_localserve(struct cli *cli, int argc, char **argv);
 int cmd_tlspubkey(struct cli *cli, int argc, char **argv);
 int cmd_queue(struct cli *cli, int argc, char **argv);

@@ -124,6 +124,96 @@ split_address(const char *s, struct mail_addr *a)
 	return 0;
 }
 
+/* Rows of a RETURNING statement, -1 for a failed one; clears res. */
+static int
+rows(PGresult *res)
+{
+	int n;
+
+	if (res == NULL)
+		return -1;
+	n = PQntuples(res);
+	PQclear(res);
+	return n;
+}
+
+/* account fromid-login ACCOUNT [add|rm ADDRESS]: the login addresses that
+ * make webapi sends use a unique MAIL FROM per recipient (sql/017). */
+static int
+account_fromid_login(struct cli *cli, int argc, char **argv)
+{
+	const char *error;
+	struct mail_addr a;
+	struct buf addr;
+	int64_t id;
+	PGconn *c;
+	int found, rc = 1;
+
+	if (argc != 3 && argc != 5)
+		return 2;
+	found = store_account_find(cli_store(cli), argv[2], &id, &error);
+	if (found <= 0) {
+		fprintf(stderr, "mailstead: account fromid-login: %s\n",
+			found < 0 ? error : ms_err("no account %s", argv[2]));
+		return 1;
+	}
+	if (argc == 3) {
+		struct buf q;
+
+		buf_init(&q);
+		buf_printf(&q, "SELECT address FROM fromid_login_addresses WHERE account_id = %lld"
+			" ORDER BY address", (long long)id);
+		print_rows(cli, q.data);
+		buf_free(&q);
+		return 0;
+	}
+	if (strcmp(argv[3], "add") != 0 && strcmp(argv[3], "rm") != 0)
+		return 2;
+	if (split_address(argv[4], &a) < 0)
+		return 1;
+	buf_init(&addr);
+	mail_addr_format(&addr, &a, true);
+	ms_str_lower(addr.data);
+	c = db_get(cli->pool, &error);
+	if (c == NULL) {
+		fprintf(stderr, "mailstead: account fromid-login: %s\n", error);
+		goto out;
+	}
+	if (strcmp(argv[3], "add") == 0) {
+		int n = rows(db_execv(c, &error,
+			"INSERT INTO fromid_login_addresses (address, account_id) VALUES ($1, $2)"
+			" ON CONFLICT (address) DO NOTHING RETURNING 1", 2, addr.data, db_i64(id)));
+
+		if (n == 0)
+			error = "address is already a fromid login address";
+		if (n <= 0) {
+			fprintf(stderr, "mailstead: account fromid-login: %s\n", error);
+		} else {
+			printf("logins as %s now send with a unique MAIL FROM per recipient\n",
+				addr.data);
+			rc = 0;
+		}
+	} else {
+		int n = rows(db_execv(c, &error,
+			"DELETE FROM fromid_login_addresses WHERE address = $1 AND account_id = $2"
+			" RETURNING 1", 2, addr.data, db_i64(id)));
+
+		if (n == 0)
+			error = "no such fromid login address for the account";
+		if (n <= 0) {
+			fprintf(stderr, "mailstead: account fromid-login: %s\n", error);
+		} else {
+			printf("%s is no longer a fromid login address\n", addr.data);
+			rc = 0;
+		}
+	}
+	db_put(cli->pool, c);
+out:
+	buf_free(&addr);
+	mail_addr_free(&a);
+	return rc;
+}
+
 int
 cmd_account(struct cli *cli, int argc, char **argv)
 {
@@ -138,6 +228,8 @@ cmd_account(struct cli *cli, int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "webhook") == 0)
 		return cmd_account_webhook(cli, argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "fromid-login") == 0)
+		return account_fromid_login(cli, argc, argv);
 	if (argc != 3 || strcmp(argv[1], "add") != 0)
 		return 2;
 	if (split_address(argv[2], &a) < 0)

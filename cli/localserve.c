@@ -484,10 +484,30 @@ write_config(struct ls *ls)
 		"imap = %u\n"
 		"imaps = %u\n"
 		"; Plain-text logins are fine on loopback.\n"
-		"imap_require_starttls = no\n",
+		"imap_require_starttls = no\n\n"
+		"[smtp]\n"
+		"; Testing only: on the smtp port, mail for addresses that are not ours\n"
+		"; is delivered to this account instead of refused, and recipient\n"
+		"; localparts ending in temperror, permerror, timeout or a code 400-599\n"
+		"; fail (at RCPT TO when they start with rcptto, at MAIL FROM for senders\n"
+		"; starting with mailfrom, else after DATA).\n"
+		"localserve_account = " LS_LOCALPART "@" LS_DOMAIN "\n\n"
+		"[queue]\n"
+		"; Nothing goes to the internet: outgoing mail is handed to our own smtp\n"
+		"; port, which delivers it to the account above (or fails as asked).\n"
+		"transport = localserve\n"
+		"; Retry soon (5s, then doubling) so simulated temporary failures show.\n"
+		"backoff_ms = 5000\n"
+		"command_timeout = 1m\n\n"
+		"[transport localserve]\n"
+		"type = smtp\n"
+		"host = 127.0.0.1\n"
+		"port = %u\n"
+		"; STARTTLS with our own self-signed certificate.\n"
+		"tls_verify = no\n",
 		ls->dir, ls->dir, ls->root ? "user = " LS_USER "\n" : "", ls->sqldir, ci,
 		ls->http_port, ls->dir, ls->dir, ls->dir, ls->smtp_port, ls->submission_port,
-		ls->submissions_port, ls->imap_port, ls->imaps_port);
+		ls->submissions_port, ls->imap_port, ls->imaps_port, ls->smtp_port);
 	write_file(path, b.data, 0640);
 	buf_free(&b);
 	free(path);
@@ -581,6 +601,22 @@ write_env(struct ls *ls)
 	free(path);
 }
 
+/* Keep a week of delivery and webhook history, so "mailstead queue retired
+ * list" shows what happened to sent mail (the default keeps none). */
+static void
+keep_history(struct store *st, int64_t id)
+{
+	const char *error;
+	char ids[24];
+	PGconn *c = db_get(st->pool, &error);
+
+	(void)snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	if (c == NULL || db_cmd(c, &error, "UPDATE accounts SET keep_retired_message_period = "
+		    "'7 days', keep_retired_webhook_period = '7 days' WHERE id = $1", 1, ids) < 0)
+		ms_fatal("mailstead localserve: %s", error);
+	db_put(st->pool, c);
+}
+
 static void
 setup_account(struct ls *ls, struct store *st)
 {
@@ -603,6 +639,7 @@ setup_account(struct ls *ls, struct store *st)
 		 * is delivered to this account. */
 		if (store_address_add(st, "", LS_DOMAIN, id, &error) < 0)
 			ms_fatal("mailstead localserve: %s", error);
+		keep_history(st, id);
 	}
 	buf_reset(&ls->password);
 	ms_random_token(&ls->password, 12);
@@ -859,17 +896,22 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 		"  submission: 127.0.0.1:%u (STARTTLS), 127.0.0.1:%u (TLS), self-signed certificate\n"
 		"            %s/tls/localhost.crt; e.g. swaks --server 127.0.0.1:%u --tls --auth-user\n"
 		"            " LS_LOCALPART "@" LS_DOMAIN " --auth-password PASSWORD --to someone@example.org\n"
+		"  sent mail: never leaves this machine: the queue delivers it to this account\n"
+		"            (history: mailstead queue retired list); localparts ending in\n"
+		"            temperror, permerror, timeout or a code 400-599 simulate failures,\n"
+		"            e.g. rcpttopermerror@example.org (see the README)\n"
 		"  IMAP:     127.0.0.1:%u (STARTTLS; plain-text login allowed on loopback),\n"
 		"            127.0.0.1:%u (TLS), user " LS_LOCALPART "@" LS_DOMAIN
 		", same certificate\n"
 		"  account:  http://%s/ (log in with the account and password above)\n"
 		"  admin:    http://%s/admin/ password %s\n"
+		"  webapi:   http://%s/webapi/v0/ (HTTP Basic auth with the account and password)\n"
 		"  status:   http://%s/status/\n"
 		"  psql:     . %s/localserve.env && psql\n"
 		"Press Ctrl-C to stop.\n\n",
 		ls.dir, ls.password.data, ls.smtp_port, ls.smtp_port, ls.submission_port,
 		ls.submissions_port, ls.dir, ls.submission_port, ls.imap_port, ls.imaps_port, http,
-		http, ls.admin_password.data, http, ls.dir);
+		http, ls.admin_password.data, http, http, ls.dir);
 	while (!ls_stop) {
 		sigsuspend(&old);
 		if (ls_child) {

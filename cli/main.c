@@ -68,7 +68,12 @@ static const struct command commands[] = {
 	  "  account webhook ACCOUNT clear outgoing|incoming\n"
 	  "  account webhook ACCOUNT keep-retired DURATION\n"
 	  "      Keep finished webhook calls this long (e.g. 7d; 0: not at all) for\n"
-	  "      queue webhook retired list." },
+	  "      queue webhook retired list.\n"
+	  "  account fromid-login ACCOUNT [add|rm ADDRESS]\n"
+	  "      List, add or remove fromid login addresses (e.g. user+app@example.org):\n"
+	  "      webapi logins with one of them (and the account password) send with a\n"
+	  "      unique MAIL FROM per recipient after the domain's catch-all separator,\n"
+	  "      so DSNs name the message (FromID in Send and in webhooks)." },
 	{ "address", cmd_address,
 	  "address add ADDRESS ACCOUNT | address rm ADDRESS | address set ADDRESS SETTING VALUE",
 	  "Deliver mail for ADDRESS to ACCOUNT (an account name or one of its\n"
@@ -130,6 +135,14 @@ static const struct command commands[] = {
 	  "Set the password of the admin web interface (mailstead-admin, /admin/),\n"
 	  "read from standard input (asked twice on a terminal). Ends all admin web\n"
 	  "sessions." },
+	{ "webapi", cmd_webapi, "webapi [-url URL] [-user ADDRESS] METHOD [JSON]",
+	  "Call a webapi method (POST URL/METHOD, default URL\n"
+	  "http://127.0.0.1:1080/webapi/v0/, as localserve; or $MAILSTEAD_WEBAPI_URL)\n"
+	  "with the JSON request (default {}) as ADDRESS (or $MAILSTEAD_WEBAPI_USER)\n"
+	  "and the password of $MAILSTEAD_WEBAPI_PASSWORD or standard input. Prints\n"
+	  "the answer; exits 1 unless it is HTTP 200. E.g.\n"
+	  "  mailstead webapi -user you@example.org Send \\\n"
+	  "    '{\"To\": [{\"Address\": \"jane@example.com\"}], \"Text\": \"Hi\"}'" },
 	{ "queue", cmd_queue,
 	  "queue list|add|dump|hold|unhold|drop|schedule|fail|requiretls|transport|holdrules|\n"
 	  "      retired|routes|suppress|webhook ... (help queue)",

@@ -44,3 +44,4 @@ COMMENT ON COLUMN routes.min_attempts IS 'Condition: at least this many earlier 
 COMMENT ON COLUMN routes.transport IS 'Name of a [transport NAME] section of mailstead.conf, or "direct".';
 CREATE INDEX routes_account ON routes (account_id);
 CREATE INDEX routes_domain ON routes (domain_id);
+COMMENT ON COLUMN routes.created IS 'When the route was added.';

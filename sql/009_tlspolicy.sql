@@ -66,3 +66,23 @@ CREATE VIEW tlsrpt_summary AS
 	FROM tlsrpt_results
 	ORDER BY day_utc DESC, policy_domain;
 COMMENT ON VIEW tlsrpt_summary IS 'Outgoing TLS results per day and policy domain with failure counts by result type.';
+
+COMMENT ON COLUMN mtasts_policies.domain IS 'Recipient domain (lower-case ASCII) the policy is for.';
+COMMENT ON COLUMN mtasts_policies.mode IS 'Policy mode: enforce, testing or none; empty for a failed-fetch entry without a policy.';
+COMMENT ON COLUMN mtasts_policies.max_age IS 'Seconds the policy may be cached (max_age of the policy file, at most one year).';
+COMMENT ON COLUMN mtasts_policies.mx IS 'The mx: patterns of the policy ("*.example.com" matches one label).';
+COMMENT ON COLUMN mtasts_policies.policy_text IS 'The policy file as fetched (at most 64 KiB), for TLS reports and inspection.';
+COMMENT ON COLUMN mtasts_policies.fetched IS 'When the policy was fetched; NULL for an entry recording a failed fetch.';
+COMMENT ON COLUMN mtasts_policies.last_error IS 'Why the last fetch failed; empty after a success.';
+COMMENT ON COLUMN mtasts_policies.last_use IS 'Last delivery that used the policy.';
+COMMENT ON COLUMN tlsrpt_results.id IS 'Identifier.';
+COMMENT ON COLUMN tlsrpt_results.policy_domain IS 'Domain the report goes to: the recipient domain (MTA-STS) or the TLSA base domain (DANE).';
+COMMENT ON COLUMN tlsrpt_results.day_utc IS 'UTC day of the delivery attempts counted.';
+COMMENT ON COLUMN tlsrpt_results.recipient_domain IS 'Recipient domain of the delivery attempts.';
+COMMENT ON COLUMN tlsrpt_results.is_host IS 'false: the recipient domain''s policy (MTA-STS); true: an MX host''s own policy (DANE TLSA).';
+COMMENT ON COLUMN tlsrpt_results.policy_type IS 'RFC 8460 section 4.4 policy-type: sts, tlsa or no-policy-found.';
+COMMENT ON COLUMN tlsrpt_results.policy_strings IS 'The policy for the report''s policy-string: MTA-STS policy lines or TLSA records in presentation format.';
+COMMENT ON COLUMN tlsrpt_results.policy_mx IS 'mx patterns of an MTA-STS policy (mx-host in the report).';
+COMMENT ON COLUMN tlsrpt_results.success_count IS 'Sessions with a successful TLS negotiation under the policy.';
+COMMENT ON COLUMN tlsrpt_results.failure_count IS 'Sessions that failed under the policy (details in failure_details).';
+COMMENT ON COLUMN tlsrpt_results.updated IS 'Last change of the row.';

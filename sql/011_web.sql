@@ -51,3 +51,5 @@ CREATE TABLE admin_password (
 COMMENT ON TABLE admin_password IS 'The password of the admin web interface, one row, set with "mailstead setadminpassword". Without a row no admin login succeeds.';
 COMMENT ON COLUMN admin_password.password_hash IS 'yescrypt hash in crypt(3) format.';
 COMMENT ON COLUMN admin_password.updated IS 'When the password was last set.';
+COMMENT ON COLUMN admin_password.id IS 'Always 1: a single row.';
+COMMENT ON COLUMN web_sessions.id IS 'Identifier (not the session token, which is stored only as a hash).';

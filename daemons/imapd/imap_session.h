@@ -258,6 +258,14 @@ int imap_sync(struct imap_session *s, bool allow_expunge, bool force);
 /* Leave the selected state (no EXPUNGE responses). */
 void imap_view_close(struct imap_session *s);
 
+/* imap_bodystructure.c: FETCH ENVELOPE (e may be NULL: all NIL) and
+ * BODY/BODYSTRUCTURE (ext: with the extension data) of part p. */
+struct mime_envelope;
+struct mime_part;
+void imap_buf_envelope(struct imap_session *s, struct buf *out, const struct mime_envelope *e);
+void imap_buf_body(struct imap_session *s, struct buf *out, const struct mime_part *p, bool ext,
+	unsigned depth);
+
 /* imap_view_state.c: the per-message state of the view. */
 /* Load the view's UIDs and their state (SELECT). Returns 0 or -1. */
 int imap_view_load(struct imap_session *s, struct imap_view *v, const char **error_r);

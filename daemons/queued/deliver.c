@@ -835,6 +835,9 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n, const bool *supp
 			fail_open(&b, RS_TEMP, 0, "4.3.0", error);
 		else
 			job_route_store(job, &v[0], tname);
+		/* Neither names one: [queue] transport, e.g. a smarthost. */
+		if (tname == NULL && open_count(&b) > 0 && q->conf->queue.transport[0] != '\0')
+			tname = xstrdup(q->conf->queue.transport);
 		if (tname != NULL && strcmp(tname, "direct") != 0 &&
 		    strcmp(tname, QUEUE_TRANSPORT_FAIL_NOW) != 0) {
 			b.transport = conf_transport_find(q->conf, tname);

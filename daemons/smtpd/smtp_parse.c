@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "core/util.h"
@@ -752,4 +753,41 @@ smtp_rcpt_free(struct smtp_rcpt *r)
 {
 	mail_addr_free(&r->to);
 	memset(r, 0, sizeof(*r));
+}
+
+enum smtp_localserve_fail
+smtp_localserve_fail(const char *localpart, const char *prefix, unsigned *code_r)
+{
+	size_t n = strlen(localpart), np = strlen(prefix);
+	const char *rest, *tail;
+	size_t nrest;
+
+	*code_r = 0;
+	if (n < np || strncasecmp(localpart, prefix, np) != 0)
+		return SMTP_LS_NONE;
+	/* The suffix follows the prefix: "rcpttimeout" is no "rcptto" +
+	 * "timeout" (the two would overlap). */
+	rest = localpart + np;
+	nrest = n - np;
+#define ENDS_WITH(w) (nrest >= sizeof(w) - 1 && \
+		strcasecmp(rest + nrest - (sizeof(w) - 1), (w)) == 0)
+	if (ENDS_WITH("temperror")) {
+		*code_r = 451;
+		return SMTP_LS_CODE;
+	}
+	if (ENDS_WITH("permerror")) {
+		*code_r = 550;
+		return SMTP_LS_CODE;
+	}
+	if (ENDS_WITH("timeout"))
+		return SMTP_LS_TIMEOUT;
+#undef ENDS_WITH
+	if (nrest < 3)
+		return SMTP_LS_NONE;
+	tail = rest + nrest - 3;
+	if (tail[0] < '4' || tail[0] > '5' || tail[1] < '0' || tail[1] > '9' ||
+	    tail[2] < '0' || tail[2] > '9')
+		return SMTP_LS_NONE;
+	*code_r = (unsigned)((tail[0] - '0') * 100 + (tail[1] - '0') * 10 + (tail[2] - '0'));
+	return SMTP_LS_CODE;
 }

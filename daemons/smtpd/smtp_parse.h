@@ -126,4 +126,20 @@ int smtp_parse_rcpt(const char *args, size_t n, bool utf8, struct smtp_rcpt *r,
 	const char **reply_r);
 void smtp_rcpt_free(struct smtp_rcpt *r);
 
+/* The special localparts of mailstead localserve, which simulate delivery
+ * failures (README, localserve; as the reference's localserve mode). */
+enum smtp_localserve_fail {
+	SMTP_LS_NONE,		/* an ordinary localpart */
+	SMTP_LS_CODE,		/* fail with *code_r */
+	SMTP_LS_TIMEOUT,	/* do not answer */
+};
+
+/* Does localpart start with prefix ("mailfrom", "rcptto"; "" for any) and,
+ * after it, end in "temperror" (451), "permerror" (550), "timeout", or
+ * three digits from 400 to 599 (that code)? Letters compare ASCII
+ * case-insensitively. Returns SMTP_LS_CODE with *code_r set,
+ * SMTP_LS_TIMEOUT or SMTP_LS_NONE (then *code_r is 0). */
+enum smtp_localserve_fail smtp_localserve_fail(const char *localpart, const char *prefix,
+	unsigned *code_r);
+
 #endif

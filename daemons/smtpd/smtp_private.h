@@ -39,6 +39,9 @@ struct smtp_tx {
 	char *from;		/* formatted reverse-path without "<>"; "" for <> */
 	struct tx_rcpt *rcpts;
 	size_t nrcpts, cap;
+	/* localserve: the first accepted recipient localpart that fails the
+	 * message after DATA (kept also when the recipient was a duplicate). */
+	char *localserve_data_fail;
 };
 
 struct smtp_session {
@@ -166,5 +169,26 @@ int smtp_submit_check_mailfrom(struct smtp_session *s, const struct smtp_mail *m
  * reader. */
 void smtp_submit_data(struct smtp_session *s, const char *path, const char *txid,
 	const struct smtp_data *d);
+
+/* ---- smtp_localserve.c ---- */
+
+/* Is this a port-25 session with [smtp] localserve_account set? */
+bool smtp_localserve_on(const struct smtp_session *s);
+/* A special localpart with prefix ("mailfrom", "rcptto", "" at DATA) at
+ * stage (for logs): returns 0 when localpart is ordinary, -1 after the
+ * failure reply (or after ending the session: s->quit). */
+int smtp_localserve_check(struct smtp_session *s, const char *stage, const char *prefix,
+	const char *localpart);
+/* An accepted recipient: remember its localpart when it is to fail the
+ * message at DATA. */
+void smtp_localserve_rcpt(struct smtp_session *s, const char *localpart);
+/* The DATA stage: a remembered special localpart fails the message (the
+ * reply is sent). Returns 0 or -1. */
+int smtp_localserve_data(struct smtp_session *s);
+/* Replace dest (not ours) by the lookup of the localserve account; rcpt is
+ * for logs. Returns 0 (dest's status tells whether the account exists) or
+ * -1 on a database error. */
+int smtp_localserve_redirect(struct smtp_session *s, const char *rcpt,
+	struct store_recipient *dest, const char **error_r);
 
 #endif

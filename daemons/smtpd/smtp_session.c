@@ -123,6 +123,7 @@ tx_reset(struct smtp_session *s)
 		store_recipient_free(&s->tx.rcpts[i].r);
 	}
 	free(s->tx.rcpts);
+	free(s->tx.localserve_data_fail);
 	memset(&s->tx, 0, sizeof(s->tx));
 }
 
@@ -329,6 +330,9 @@ check_mail(struct smtp_session *s, struct smtp_cmd *cmd)
 	}
 	if (s->submission)
 		return smtp_submit_check_mailfrom(s, m);
+	if (smtp_localserve_on(s) && !m->null_sender &&
+	    smtp_localserve_check(s, "mail", "mailfrom", m->from.localpart) < 0)
+		return -1;
 	return 0;
 }
 
@@ -420,6 +424,9 @@ check_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 			lq(cmd->u.rcpt.addr));
 		return -1;
 	}
+	if (smtp_localserve_on(s) &&
+	    smtp_localserve_check(s, "rcpt", "rcptto", r->to.localpart) < 0)
+		return -1;
 	/* Looked up for every RCPT (no cache): CLI changes apply at once. */
 	if (store_recipient_lookup(s->srv->store, r->to.localpart, cmd->u.rcpt.domain,
 		    dest, &error) < 0) {
@@ -432,6 +439,15 @@ check_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	 * name is not one of the mail domains. */
 	if (r->postmaster && dest->status == STORE_DEST_NOT_LOCAL &&
 	    store_recipient_postmaster(s->srv->store, dest, &error) < 0) {
+		log_error(s->cid, "proto=smtp ev=rcpt rcpt=%s result=error err=%s",
+			lq(cmd->u.rcpt.addr), lq(error));
+		smtp_reply(s, "451 4.3.0 temporary error looking up recipient, try again later");
+		return -1;
+	}
+	/* localserve: what is not ours lands in the localserve account. */
+	if (smtp_localserve_on(s) && (dest->status == STORE_DEST_NOT_LOCAL ||
+		    dest->status == STORE_DEST_UNKNOWN) &&
+	    smtp_localserve_redirect(s, cmd->u.rcpt.addr, dest, &error) < 0) {
 		log_error(s->cid, "proto=smtp ev=rcpt rcpt=%s result=error err=%s",
 			lq(cmd->u.rcpt.addr), lq(error));
 		smtp_reply(s, "451 4.3.0 temporary error looking up recipient, try again later");
@@ -509,6 +525,7 @@ proceed_rcpt(struct smtp_session *s, struct smtp_cmd *cmd)
 	struct smtp_rcpt *r = &cmd->u.rcpt.rcpt;
 	struct tx_rcpt *t;
 
+	smtp_localserve_rcpt(s, r->to.localpart);
 	if (cmd->u.rcpt.duplicate) {
 		log_info(s->cid, "proto=smtp ev=rcpt rcpt=%s result=duplicate dest=%s",
 			lq(cmd->u.rcpt.addr), lq(cmd->u.rcpt.r.status == STORE_DEST_NOT_LOCAL ?
@@ -1039,6 +1056,8 @@ proceed_data(struct smtp_session *s, struct smtp_cmd *cmd)
 			smtp_reply(s, "452 4.3.1 insufficient system storage");
 		else
 			smtp_reply(s, "451 4.3.0 temporary error storing message");
+	} else if (smtp_localserve_data(s) < 0) {
+		log_info(s->cid, "proto=smtp ev=data result=localserve-fail txid=%s", txid);
 	} else if (s->submission) {
 		smtp_submit_data(s, path, txid, &d);
 	} else if ((dr = deliver_incoming(s, path, txid, &ids, &error)) < 0) {

@@ -13,7 +13,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/buf.h"
 #include "core/log.h"
+#include "db/db.h"
 #include "core/util.h"
 #include "mail/addr.h"
 #include "mail/header.h"
@@ -169,6 +171,66 @@ rcpts_add(struct submit_rcpts *r, const char *localpart, const char *domain)
 	r->n++;
 }
 
+/* FROMID (the seeds): after a login with one of the account's
+ * fromid_login_addresses (sql/016, set in the account web interface), each
+ * queued recipient gets a random fromid; mailstead-queued then sends with
+ * MAIL FROM localpart<separator>fromid@domain, so a DSN or reply to it is
+ * matched to the message (webhooks). *ids_r (qr->n strings, NULL when no
+ * fromid is used) must be freed with free_fromids. Returns 0 or -1. */
+static int
+assign_fromids(struct smtp_session *s, struct submit_rcpts *qr, char ***ids_r,
+	const char **error_r)
+{
+	const char *login = s->username != NULL && s->username[0] != '\0' ? s->username :
+		s->tls_login_address;
+	struct db_pool *pool = s->srv->store->pool;
+	PGresult *res;
+	PGconn *c;
+	bool use;
+	size_t i;
+
+	*ids_r = NULL;
+	if (login == NULL || login[0] == '\0' || qr->n == 0)
+		return 0;
+	c = db_get(pool, error_r);
+	if (c == NULL)
+		return -1;
+	res = db_execv(c, error_r, "SELECT EXISTS (SELECT 1 FROM accounts a,"
+		" unnest(a.fromid_login_addresses) AS f(addr) WHERE a.id = $1 AND lower(f.addr) = lower($2))",
+		2, db_i64(s->account_id), login);
+	db_put(pool, c);
+	if (res == NULL)
+		return -1;
+	use = db_get_bool(res, 0, 0);
+	PQclear(res);
+	if (!use)
+		return 0;
+	*ids_r = xcalloc(qr->n, sizeof(char *));
+	for (i = 0; i < qr->n; i++) {
+		struct buf b;
+
+		/* 12 random bytes: 16 base64url characters. */
+		buf_init(&b);
+		ms_random_token(&b, 12);
+		(*ids_r)[i] = buf_steal(&b);
+		buf_free(&b);
+		qr->v[i].from_id = (*ids_r)[i];
+	}
+	return 0;
+}
+
+static void
+free_fromids(char **ids, size_t n)
+{
+	size_t i;
+
+	if (ids == NULL)
+		return;
+	for (i = 0; i < n; i++)
+		free(ids[i]);
+	free(ids);
+}
+
 /* The account's send limits (the reference's SendLimitReached) for all
  * recipients of the transaction, local ones included as the reference
  * counts them. Returns 0 within limits, 1 refused (replied), -1 error. */
@@ -312,6 +374,7 @@ smtp_submit_data(struct smtp_session *s, const char *path, const char *txid,
 	struct queue_extra extra;
 	struct smtp_forwards fw;
 	struct submit_rcpts qr;
+	char **fromids = NULL;
 	struct queue_msg_in qm;
 	char *from_lp = NULL, *from_dom = NULL;
 	const char *error;
@@ -493,6 +556,11 @@ smtp_submit_data(struct smtp_session *s, const char *path, const char *txid,
 		qm.strip_extra_headers = true;
 		qm.check_limits = true;
 		qid = xcalloc(qr.n, sizeof(*qid));
+		if (assign_fromids(s, &qr, &fromids, &error) < 0) {
+			log_error(s->cid, "proto=smtp ev=data result=error err=%s txid=%s", lq(error), txid);
+			smtp_reply(s, "451 4.3.0 temporary error queueing message, try again later");
+			goto out;
+		}
 		r = queue_add(s->srv->store, &qm, qr.v, qr.n, qid, &error);
 		if (r != 0) {
 			if (r == QUEUE_LIMIT_MESSAGES || r == QUEUE_LIMIT_FIRST_TIME) {
@@ -523,6 +591,7 @@ out:
 	free(from_lp);
 	free(from_dom);
 	free(qid);
+	free_fromids(fromids, qr.n);
 	free(qr.v);
 	smtp_forwards_free(&fw);
 	queue_extra_free(&extra);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "account/account.h"
+#include "account/account_private.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "db/db.h"
@@ -16,6 +17,78 @@
 
 #define FULLNAME_MAX 200
 #define PASSWORD_MIN 8
+
+/* ---- helpers (account_private.h) ---- */
+
+PGresult *
+acct_query(struct web_call *call, const char *what, const char *sql, int n,
+	const char *const *params)
+{
+	struct db_pool *pool = web_env_pool(call->req->env);
+	const char *error;
+	PGresult *res;
+	PGconn *c;
+
+	c = db_get(pool, &error);
+	if (c == NULL) {
+		web_call_server_error(call, what, error);
+		return NULL;
+	}
+	res = db_exec(c, sql, n, params, &error);
+	db_put(pool, c);
+	if (res == NULL)
+		web_call_server_error(call, what, error);
+	return res;
+}
+
+int
+acct_cmd(struct web_call *call, const char *what, const char *sql, int n,
+	const char *const *params)
+{
+	PGresult *res = acct_query(call, what, sql, n, params);
+
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+int
+acct_own_address(struct web_call *call, const char *address, int64_t *address_id_r)
+{
+	const char *params[2] = { db_i64(call->req->account_id), address };
+	PGresult *res;
+	int found;
+
+	res = acct_query(call, "looking up address",
+		"SELECT ad.id FROM addresses ad JOIN domains d ON d.id = ad.domain_id"
+		" WHERE ad.account_id = $1 AND ad.localpart || '@' || d.name = $2", 2, params);
+	if (res == NULL)
+		return -1;
+	found = PQntuples(res) == 1;
+	if (found)
+		*address_id_r = db_get_i64(res, 0, 0);
+	PQclear(res);
+	if (!found)
+		web_call_error(call, "user:error", "%s is not an address of this account", address);
+	return found;
+}
+
+bool
+acct_split_address(struct web_request *req, const char *addr, const char **lp_r,
+	const char **domain_r)
+{
+	const char *at = strrchr(addr, '@');
+	char *d;
+
+	if (at == NULL || at == addr || at[1] == '\0')
+		return false;
+	*lp_r = web_strndup(req, addr, (size_t)(at - addr));
+	d = web_strdup(req, at + 1);
+	ms_str_lower(d);
+	*domain_r = d;
+	return true;
+}
 
 /* ---- login ---- */
 
@@ -137,16 +210,37 @@ api_account(struct web_call *call)
 	return 0;
 }
 
-static bool
-text_ok(const char *s, size_t max)
+bool
+acct_text_ok(const char *s, size_t max)
 {
-	const unsigned char *p;
+	const unsigned char *p = (const unsigned char *)s;
 
 	if (strlen(s) > max)
 		return false;
-	for (p = (const unsigned char *)s; *p != '\0'; p++)
+	while (*p != '\0') {
+		size_t n, i;
+
 		if (*p < 0x20 || *p == 0x7f)
 			return false;
+		if (*p < 0x80) {
+			p++;
+			continue;
+		}
+		/* UTF-8 (RFC 3629 section 4), lead byte and continuation
+		 * bytes; overlong forms are refused by the lead ranges. */
+		if (*p >= 0xc2 && *p <= 0xdf)
+			n = 1;
+		else if (*p >= 0xe0 && *p <= 0xef)
+			n = 2;
+		else if (*p >= 0xf0 && *p <= 0xf4)
+			n = 3;
+		else
+			return false;
+		for (i = 1; i <= n; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+		p += n + 1;
+	}
 	return true;
 }
 
@@ -159,7 +253,7 @@ api_save_full_name(struct web_call *call)
 	PGconn *c;
 	int rc;
 
-	if (!text_ok(name, FULLNAME_MAX))
+	if (!acct_text_ok(name, FULLNAME_MAX))
 		return web_call_error(call, "user:error",
 			"full name must be at most %d characters without control characters", FULLNAME_MAX);
 	c = db_get(st->pool, &error);
@@ -243,11 +337,43 @@ page_index(struct web_request *req, struct web_response *resp)
 
 static const struct web_route routes[] = {
 	{ "GET", "/", 0, page_index },
+	{ "POST", "/import", WEB_ROUTE_AUTH | WEB_ROUTE_RAW, acct_route_import },
+	{ "GET", "/importprogress", WEB_ROUTE_AUTH | WEB_ROUTE_STREAM, acct_route_import_progress },
+	{ "POST", "/export", WEB_ROUTE_AUTH | WEB_ROUTE_STREAM, acct_route_export },
+	{ "GET", "/profile.mobileconfig", WEB_ROUTE_AUTH, acct_route_mobileconfig },
+	/* Thunderbird autoconfig, Microsoft autodiscover (both also under
+	 * the client-settings domain) and the MTA-STS policy (RFC 8461
+	 * section 3.2). */
+	{ "GET", "/mail/config-v1.1.xml", WEB_ROUTE_WELLKNOWN, acct_route_autoconfig },
+	{ "GET", "/.well-known/autoconfig/mail/config-v1.1.xml", WEB_ROUTE_WELLKNOWN,
+		acct_route_autoconfig },
+	{ "POST", "/autodiscover/autodiscover.xml", WEB_ROUTE_WELLKNOWN, acct_route_autodiscover },
+	{ "POST", "/Autodiscover/Autodiscover.xml", WEB_ROUTE_WELLKNOWN, acct_route_autodiscover },
+	{ "GET", "/.well-known/mta-sts.txt", WEB_ROUTE_WELLKNOWN, acct_route_mtasts },
 };
 
 static const struct web_param p_string_fullname[] = { { "fullName", WJ_STRING } };
 static const struct web_param p_string_password[] = { { "password", WJ_STRING } };
 static const struct web_param p_limit[] = { { "limit", WJ_INT } };
+static const struct web_param p_webhook_out[] = {
+	{ "url", WJ_STRING }, { "authorization", WJ_STRING }, { "events", WJ_STRING_ARRAY } };
+static const struct web_param p_webhook_in[] = {
+	{ "url", WJ_STRING }, { "authorization", WJ_STRING } };
+static const struct web_param p_addresses[] = { { "loginAddresses", WJ_STRING_ARRAY } };
+static const struct web_param p_keep[] = {
+	{ "keepRetiredMessagePeriod", WJ_INT }, { "keepRetiredWebhookPeriod", WJ_INT } };
+static const struct web_param p_rejects[] = { { "mailbox", WJ_STRING }, { "keep", WJ_BOOL } };
+static const struct web_param p_junk[] = { { "junkFilter", WJ_ANY } };
+static const struct web_param p_supp_add[] = {
+	{ "address", WJ_STRING }, { "manual", WJ_BOOL }, { "reason", WJ_STRING } };
+static const struct web_param p_address[] = { { "address", WJ_STRING } };
+static const struct web_param p_pubkey_add[] = {
+	{ "loginAddress", WJ_STRING }, { "name", WJ_STRING }, { "noIMAPPreauth", WJ_BOOL },
+	{ "certPEM", WJ_STRING } };
+static const struct web_param p_pubkey[] = { { "pubKey", WJ_OBJECT } };
+static const struct web_param p_fingerprint[] = { { "fingerprint", WJ_STRING } };
+static const struct web_param p_dest_save[] = { { "address", WJ_STRING }, { "destination", WJ_OBJECT } };
+static const struct web_param p_token[] = { { "importToken", WJ_STRING } };
 
 static const struct web_api_method methods[] = {
 	{ "LoginPrep", NULL, 0, WEB_API_NOAUTH, web_api_loginprep },
@@ -259,6 +385,24 @@ static const struct web_api_method methods[] = {
 	{ "SetPassword", p_string_password, 1, 0, api_set_password },
 	{ "GeneratePassword", NULL, 0, 0, api_generate_password },
 	{ "LoginAttempts", p_limit, 1, 0, api_login_attempts },
+	{ "Settings", NULL, 0, 0, acct_api_settings },
+	{ "OutgoingWebhookSave", p_webhook_out, 3, 0, acct_api_outgoing_webhook_save },
+	{ "IncomingWebhookSave", p_webhook_in, 2, 0, acct_api_incoming_webhook_save },
+	{ "FromIDLoginAddressesSave", p_addresses, 1, 0, acct_api_fromid_save },
+	{ "KeepRetiredPeriodsSave", p_keep, 2, 0, acct_api_keep_retired_save },
+	{ "RejectsSave", p_rejects, 2, 0, acct_api_rejects_save },
+	{ "JunkFilterSave", p_junk, 1, 0, acct_api_junk_filter_save },
+	{ "SuppressionList", NULL, 0, 0, acct_api_suppression_list },
+	{ "SuppressionAdd", p_supp_add, 3, 0, acct_api_suppression_add },
+	{ "SuppressionRemove", p_address, 1, 0, acct_api_suppression_remove },
+	{ "TLSPublicKeys", NULL, 0, 0, acct_api_tlspubkeys },
+	{ "TLSPublicKeyAdd", p_pubkey_add, 4, 0, acct_api_tlspubkey_add },
+	{ "TLSPublicKeyUpdate", p_pubkey, 1, 0, acct_api_tlspubkey_update },
+	{ "TLSPublicKeyRemove", p_fingerprint, 1, 0, acct_api_tlspubkey_remove },
+	{ "Destinations", NULL, 0, 0, acct_api_destinations },
+	{ "DestinationSave", p_dest_save, 2, 0, acct_api_destination_save },
+	{ "Aliases", NULL, 0, 0, acct_api_aliases },
+	{ "ImportAbort", p_token, 1, 0, acct_api_import_abort },
 };
 
 const struct web_app account_app = {
@@ -272,4 +416,5 @@ const struct web_app account_app = {
 	.methods = methods,
 	.nmethods = MS_NELEM(methods),
 	.login = account_login,
+	.upload_path = "/import",
 };

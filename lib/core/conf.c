@@ -61,6 +61,7 @@ static const struct conf_key keys[] = {
 	{ "smtp", "max_message_size", CT_SIZE, O(smtp.max_message_size), "100m", false, 1024, (uint64_t)1 << 40 },
 	{ "smtp", "max_recipients", CT_UINT, O(smtp.max_recipients), "1000", false, 1, 100000 },
 	{ "smtp", "max_line_length", CT_UINT, O(smtp.max_line_length), "4096", false, 512, 1 << 20 },
+	{ "smtp", "localserve_account", CT_STR, O(smtp.localserve_account), "", false, 0, 0 },
 
 	{ "imap", "timeout", CT_DURATION, O(imap.l.timeout), "30m", false, 60, 86400 },
 	{ "imap", "max_connections", CT_UINT, O(imap.l.max_connections), "1000", false, 1, 100000 },
@@ -73,9 +74,13 @@ static const struct conf_key keys[] = {
 	{ "web", "www", CT_STR, O(web.www), MS_PKGDATADIR "/www", false, 1, 0 },
 	{ "web", "admin_socket", CT_STR, O(web.admin_socket), "", false, 0, 0 },
 	{ "web", "account_socket", CT_STR, O(web.account_socket), "", false, 0, 0 },
+	{ "web", "webapi_socket", CT_STR, O(web.webapi_socket), "", false, 0, 0 },
 	{ "web", "socket_group", CT_STR, O(web.socket_group), "", false, 0, 0 },
 	{ "web", "threads", CT_UINT, O(web.threads), "8", false, 1, 256 },
 	{ "web", "max_body", CT_SIZE, O(web.max_body), "1m", false, 1024, (uint64_t)1 << 32 },
+	{ "web", "max_import", CT_SIZE, O(web.max_import), "256m", false, 1024, (uint64_t)1 << 40 },
+	{ "web", "mtasts_mode", CT_STR, O(web.mtasts_mode), "enforce", false, 1, 0 },
+	{ "web", "mtasts_max_age", CT_DURATION, O(web.mtasts_max_age), "1d", false, 60, 31557600 },
 	{ "web", "admin_session_idle", CT_DURATION, O(web.admin_session_idle), "12h", false, 1, 30 * 86400 },
 	{ "web", "account_session_idle", CT_DURATION, O(web.account_session_idle), "24h", false, 1, 30 * 86400 },
 	{ "web", "login_failure_delay", CT_DURATION, O(web.login_failure_delay), "1s", false, 0, 60 },
@@ -97,6 +102,7 @@ static const struct conf_key keys[] = {
 	{ "queue", "mtasts_port", CT_UINT, O(queue.mtasts_port), "443", false, 1, 65535 },
 	{ "queue", "ehlo_hostname", CT_STR, O(queue.ehlo_hostname), "", false, 0, 0 },
 	{ "queue", "retired_cleanup", CT_DURATION, O(queue.retired_cleanup), "1h", false, 1, 86400 },
+	{ "queue", "transport", CT_STR, O(queue.transport), "", false, 0, 0 },
 };
 
 #define L(f) offsetof(struct conf_listener_def, f)
@@ -753,6 +759,23 @@ finish(struct parse_state *st, int rc, struct conf **conf_r, const char **error_
 		finish_listener(st, i);
 	for (i = 0; i < conf->ntransports && st->error == NULL; i++)
 		finish_transport(st, i);
+	/* The default transport must exist now: a typo would otherwise only
+	 * show as every delivery failing with "unknown transport". */
+	if (st->error == NULL && conf->queue.transport[0] != '\0' &&
+	    strcmp(conf->queue.transport, "direct") != 0 &&
+	    conf_transport_find(conf, conf->queue.transport) == NULL)
+		st->error = ms_err("%s: [queue] transport %s: there is no [transport %s] section",
+			st->name, conf->queue.transport, conf->queue.transport);
+	if (st->error == NULL && conf->smtp.localserve_account[0] != '\0') {
+		const char *at = strrchr(conf->smtp.localserve_account, '@');
+
+		if (at == NULL || at == conf->smtp.localserve_account || at[1] == '\0')
+			st->error = ms_err("%s: [smtp] localserve_account %s: want an address "
+				"localpart@domain", st->name, conf->smtp.localserve_account);
+	}
+	if (st->error == NULL && strcmp(conf->web.mtasts_mode, "enforce") != 0 &&
+	    strcmp(conf->web.mtasts_mode, "testing") != 0 && strcmp(conf->web.mtasts_mode, "none") != 0)
+		st->error = ms_err("%s: [web] mtasts_mode must be enforce, testing or none", st->name);
 	free(st->lseen);
 	st->lseen = NULL;
 	free(st->tseen);

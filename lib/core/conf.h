@@ -90,6 +90,11 @@ struct conf {
 		uint64_t max_message_size;	/* bytes */
 		uint64_t max_recipients;
 		uint64_t max_line_length;
+		/* Testing only (set by mailstead localserve): on port 25, mail
+		 * for addresses that are not ours is delivered to this account
+		 * address instead of refused, and special localparts simulate
+		 * failures (README, localserve). "" : off. */
+		char *localserve_account;
 	} smtp;
 
 	struct {
@@ -107,10 +112,17 @@ struct conf {
 		char *www;		/* directory of www/ (static assets) */
 		/* FastCGI unix sockets of the programs; "" means standard
 		 * input (spawn-fcgi, systemd socket activation). */
-		char *admin_socket, *account_socket;
+		char *admin_socket, *account_socket, *webapi_socket;
 		char *socket_group;	/* group of the sockets (the web server's) */
 		uint64_t threads;	/* FastCGI worker threads per program */
 		uint64_t max_body;	/* bytes of a request body */
+		/* Bytes of an uploaded archive (POST of the account
+		 * import), instead of max_body. */
+		uint64_t max_import;
+		/* The MTA-STS policy served on mta-sts.<domain> (RFC 8461
+		 * section 3.2): "enforce", "testing" or "none", and max_age. */
+		char *mtasts_mode;
+		uint64_t mtasts_max_age;	/* seconds */
 		uint64_t admin_session_idle;	/* seconds */
 		uint64_t account_session_idle;	/* seconds, also webmail */
 		uint64_t login_failure_delay;	/* seconds before a failed login answers */
@@ -144,6 +156,9 @@ struct conf {
 		uint64_t mtasts_port;		/* HTTPS port of MTA-STS policy hosts (443; tests) */
 		char *ehlo_hostname;		/* "" : [general] hostname */
 		uint64_t retired_cleanup;	/* seconds between removals of old history */
+		/* The [transport NAME] used when neither the message nor a
+		 * route names one (a smarthost for everything); "" : direct. */
+		char *transport;
 	} queue;
 
 	struct conf_listener_def *listeners;

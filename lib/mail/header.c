@@ -450,13 +450,14 @@ mail_header_next(struct mail_header_iter *it, const char **name, size_t *namelen
 	return false;
 }
 
-void
+bool
 mail_header_select(struct buf *out, const char *s, size_t n, const char *const *names,
 	size_t nnames)
 {
 	struct mail_header_iter it;
 	const char *name, *val;
-	size_t namelen, vallen, i;
+	size_t namelen, vallen, i, start = out->len, vstart;
+	bool ok = true;
 
 	mail_header_iter_init(&it, s, n);
 	while (mail_header_next(&it, &name, &namelen, &val, &vallen)) {
@@ -467,9 +468,14 @@ mail_header_select(struct buf *out, const char *s, size_t n, const char *const *
 			continue;
 		buf_append(out, name, namelen);
 		buf_putc(out, ':');
-		buf_append(out, val, vallen);
+		vstart = out->len;
+		mail_header_unfold(out, val, vallen);
+		if (memchr(out->data + vstart, '\0', out->len - vstart) != NULL ||
+		    memchr(out->data + vstart, '\r', out->len - vstart) != NULL)
+			ok = false;
 		buf_puts(out, "\r\n");
 	}
+	return ok && mail_utf8_valid(out->data + start, out->len - start);
 }
 
 void

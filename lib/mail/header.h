@@ -26,10 +26,12 @@ bool mail_header_next(struct mail_header_iter *it, const char **name,
 bool mail_header_get(const char *s, size_t n, const char *name, struct buf *out);
 
 /* Append to out every field of the header section [s, s+n) whose name is
- * one of names[0..nnames) (case-insensitive), as "Name:value" CRLF with the
- * name and value as mail_header_next gives them: iterating over out gives
- * the same fields, in the same order, again. */
-void mail_header_select(struct buf *out, const char *s, size_t n, const char *const *names,
+ * one of names[0..nnames) (case-insensitive), in order, as "Name:" then
+ * the value unfolded (mail_header_unfold) then CRLF: iterating over out
+ * gives each field again, its value unfolded (unfolding it again changes
+ * nothing). Returns false when out cannot stand for the fields as text:
+ * a value with NUL or a CR left after unfolding, or not valid UTF-8. */
+bool mail_header_select(struct buf *out, const char *s, size_t n, const char *const *names,
 	size_t nnames);
 
 /* Unfold (remove CRLF before WSP) and trim leading/trailing whitespace;

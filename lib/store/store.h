@@ -393,7 +393,8 @@ struct store_msg {
 	 * ever computed (store_msgs_set_previews fills it in). */
 	char *preview;
 	/* With STORE_SCAN_FIELDS: the row's search_fields (the header
-	 * fields of store_search_fields), when it has them. */
+	 * fields of store_search_fields, values unfolded, see
+	 * mail_header_select), when it has them. */
 	bool have_fields;
 	struct buf fields;
 };
@@ -451,6 +452,11 @@ struct store_msg_filter {
 	 * subject the database cannot judge (encoded words, no envelope).
 	 * Valid UTF-8 without NUL; the caller still checks the header. */
 	const char *subject_contains;
+	/* Candidates for a search on one of the stored header fields (NULL:
+	 * none): rows whose search_fields contain it ignoring case, plus
+	 * the rows the database cannot judge (encoded words, not stored).
+	 * Valid UTF-8 without NUL; the caller still checks the field. */
+	const char *fields_contains;
 };
 void store_msg_filter_init(struct store_msg_filter *f);
 /* Whether f has any condition. */

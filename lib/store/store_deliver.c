@@ -54,6 +54,7 @@ struct msg_facts {
 	struct buf subject;
 	struct buf from_local, from_domain;
 	struct buf fields;	/* messages.search_fields */
+	bool have_fields;	/* else NULL */
 	char hash[65];		/* hex SHA-256 */
 	int64_t size;		/* prefix + file */
 };
@@ -139,8 +140,8 @@ analyze(const struct store_msg_in *msg, struct msg_facts *f, const char **error_
 		if (msg->prefix != NULL)
 			buf_append(&hdr, msg->prefix, msg->prefix_len);
 		buf_append(&hdr, data, mime_header_end(data, (size_t)stb.st_size));
-		mail_header_select(&f->fields, hdr.data, hdr.len, store_search_fields,
-			STORE_NSEARCH_FIELDS);
+		f->have_fields = mail_header_select(&f->fields, hdr.data, hdr.len,
+			store_search_fields, STORE_NSEARCH_FIELDS);
 		buf_free(&hdr);
 	}
 	mime_preview(root, data, (size_t)stb.st_size, 256, &f->preview);
@@ -260,16 +261,14 @@ insert_message(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	values[31] = msg->dmarc_result ? msg->dmarc_result : "";
 	values[32] = msg->dmarc_disposition ? msg->dmarc_disposition : "";
 	values[33] = msg->iprev_result ? msg->iprev_result : "";
-	values[34] = ctx->f->fields.data;
-	lengths[34] = (int)ctx->f->fields.len;
-	formats[34] = 1;	/* binary bytea */
+	values[34] = ctx->f->have_fields ? ctx->f->fields.data : NULL;
 	/* One statement, so the account row lock (which orders modseqs, see
 	 * store_bump_modseq) is held for one round trip plus the COMMIT:
 	 * modseq and quota on the account, then UID and counts on the
 	 * mailbox (the EXISTS makes the account go first, the lock order
 	 * used everywhere), then the message row. No row is returned when
 	 * the quota would be exceeded or the mailbox is missing. */
-	res = db_exec_prepared(c, "store_deliver_insert_v3",
+	res = db_exec_prepared(c, "store_deliver_insert_v4",
 		"WITH a AS (UPDATE accounts SET modseq = modseq + 1, disk_usage = disk_usage + $6"
 		"  WHERE id = $2 AND (quota_message_size = 0 OR disk_usage + $6 <= quota_message_size)"
 		"  RETURNING modseq),"

@@ -345,11 +345,13 @@ static int
 flags_tx(PGconn *c, void *arg, const char **error_r)
 {
 	struct flags_ctx *ctx = arg;
-	struct buf arr, kw, fl;
+	struct buf arr, kw, ids, fls, joined;
+	char **kwtexts = NULL;
 	PGresult *res;
 	int64_t modseq = 0;
 	int64_t d_unseen = 0, d_unread = 0, d_deleted = 0;
 	int i, rows, rc = -1;
+	size_t k;
 
 	/* A retried transaction starts over. */
 	store_flag_changes_free(ctx->changes, ctx->nchanges);
@@ -363,7 +365,9 @@ flags_tx(PGconn *c, void *arg, const char **error_r)
 		return -1;
 	buf_init(&arr);
 	buf_init(&kw);
-	buf_init(&fl);
+	buf_init(&ids);
+	buf_init(&fls);
+	buf_init(&joined);
 	store_pg_uid_array(&arr, ctx->uids, ctx->n);
 	res = db_execv(c, error_r,
 		"SELECT id, uid, flags, array_to_string(keywords, ' '), modseq FROM messages"
@@ -373,6 +377,9 @@ flags_tx(PGconn *c, void *arg, const char **error_r)
 		goto out;
 	rows = PQntuples(res);
 	ctx->changes = xcalloc((size_t)rows, sizeof(*ctx->changes));
+	kwtexts = xcalloc((size_t)rows + 1, sizeof(*kwtexts));
+	buf_putc(&ids, '{');
+	buf_putc(&fls, '{');
 	for (i = 0; i < rows; i++) {
 		unsigned old = (unsigned)db_get_i64(res, i, 2), nf = old;
 		uint32_t uid = (uint32_t)db_get_i64(res, i, 1);
@@ -397,17 +404,21 @@ flags_tx(PGconn *c, void *arg, const char **error_r)
 			store_free_words(words, nwords);
 			continue;
 		}
-		buf_reset(&kw);
-		db_text_array(&kw, (const char *const *)words, nwords);
-		buf_reset(&fl);
-		buf_printf(&fl, "%u", nf);
-		if (db_cmd(c, error_r,
-			    "UPDATE messages SET flags = $2, keywords = $3, modseq = $4 WHERE id = $1",
-			    4, db_i64(db_get_i64(res, i, 0)), fl.data, kw.data, db_i64(modseq)) < 0) {
-			store_free_words(words, nwords);
-			PQclear(res);
-			goto out;
+		/* One UPDATE for all rows below: id, flags and the
+		 * keywords joined by spaces (keywords are atoms). */
+		if (ctx->nchanges > 0) {
+			buf_putc(&ids, ',');
+			buf_putc(&fls, ',');
 		}
+		buf_puts(&ids, PQgetvalue(res, i, 0));
+		buf_put_u64(&fls, nf);
+		buf_reset(&joined);
+		for (k = 0; k < nwords; k++) {
+			if (k > 0)
+				buf_putc(&joined, ' ');
+			buf_puts(&joined, words[k]);
+		}
+		kwtexts[ctx->nchanges] = xstrdup(joined.data);
 		d_unseen += (int64_t)!(nf & SF_SEEN) - (int64_t)!(old & SF_SEEN);
 		d_unread += (int64_t)!(nf & (SF_SEEN | SF_DELETED)) -
 			(int64_t)!(old & (SF_SEEN | SF_DELETED));
@@ -420,7 +431,18 @@ flags_tx(PGconn *c, void *arg, const char **error_r)
 		ctx->nchanges++;
 	}
 	PQclear(res);
+	buf_putc(&ids, '}');
+	buf_putc(&fls, '}');
 	if (ctx->nchanges > 0) {
+		buf_reset(&kw);
+		db_text_array(&kw, (const char *const *)kwtexts, ctx->nchanges);
+		if (db_cmd(c, error_r,
+			    "UPDATE messages m SET flags = u.flags, modseq = $4,"
+			    " keywords = string_to_array(u.keywords, ' ')"
+			    " FROM unnest($1::bigint[], $2::int[], $3::text[]) AS u(id, flags, keywords)"
+			    " WHERE m.id = u.id",
+			    4, ids.data, fls.data, kw.data, db_i64(modseq)) < 0)
+			goto out;
 		buf_reset(&kw);
 		db_text_array(&kw, (const char *const *)ctx->keywords, ctx->nkeywords);
 		if (db_cmd(c, error_r,
@@ -438,9 +460,15 @@ flags_tx(PGconn *c, void *arg, const char **error_r)
 	}
 	rc = 0;
 out:
+	if (kwtexts != NULL)
+		for (k = 0; kwtexts[k] != NULL; k++)
+			free(kwtexts[k]);
+	free(kwtexts);
 	buf_free(&arr);
 	buf_free(&kw);
-	buf_free(&fl);
+	buf_free(&ids);
+	buf_free(&fls);
+	buf_free(&joined);
 	return rc;
 }
 

@@ -41,7 +41,8 @@ store_msg_filter_active(const struct store_msg_filter *f)
 	return f->flags_set != 0 || f->flags_clear != 0 || f->nkeywords > 0 ||
 		f->nno_keywords > 0 || f->size_gt >= 0 || f->size_lt >= 0 || f->modseq_ge >= 0 ||
 		f->received_ge != INT64_MIN || f->received_lt != INT64_MAX ||
-		f->saved_ge != INT64_MIN || f->saved_lt != INT64_MAX || f->subject_contains != NULL;
+		f->saved_ge != INT64_MIN || f->saved_lt != INT64_MAX || f->subject_contains != NULL ||
+		f->fields_contains != NULL;
 }
 
 /* An optional bound: NULL (SQL NULL, no condition) or its decimal text. */
@@ -98,7 +99,7 @@ store_msgs_scan(struct store *st, int64_t mailbox_id, uint32_t after, uint32_t l
 		" CASE WHEN $18 AND search_fields IS NULL THEN id END,"
 		" CASE WHEN $18 AND search_fields IS NULL THEN file_path END,"
 		" CASE WHEN $18 AND search_fields IS NULL THEN msg_prefix END,"
-		" length(msg_prefix)"
+		" CASE WHEN $18 AND search_fields IS NULL THEN length(msg_prefix) END"
 		" FROM messages WHERE mailbox_id = $1 AND uid > $2 AND uid <= $3"
 		" AND flags & $5::int = $5::int AND flags & $6::int = 0"
 		" AND ($7::text[] IS NULL OR keywords @> $7::text[])"
@@ -113,19 +114,25 @@ store_msgs_scan(struct store *st, int64_t mailbox_id, uint32_t after, uint32_t l
 		/* The envelope's subject is unfolded but not decoded: one with
 		 * encoded words ("=?") stays a candidate, and so does a row
 		 * without one (NULL). lower() folds at least the ASCII letters
-		 * the IMAP comparison folds, so no match is lost. */
-		" AND ($17::text IS NULL OR COALESCE("
+		 * the IMAP comparison folds, so no match is lost. Rows read
+		 * with their stored fields are judged by those instead (below;
+		 * the envelope is inside the large parsed column). */
+		" AND ($17::text IS NULL OR ($18 AND search_fields IS NOT NULL) OR COALESCE("
 		"  strpos(lower(parsed->'E'->>'s'), lower($17::text)) > 0"
 		"  OR strpos(parsed->'E'->>'s', '=?') > 0, true))"
+		/* The same for the stored fields (unfolded, not decoded). */
+		" AND ($19::text IS NULL OR search_fields IS NULL"
+		"  OR strpos(lower(search_fields), lower($19::text)) > 0"
+		"  OR strpos(search_fields, '=?') > 0)"
 		" ORDER BY uid LIMIT $16",
-		18, db_i64(mailbox_id), db_i64(after), db_i64(last),
+		19, db_i64(mailbox_id), db_i64(after), db_i64(last),
 		with_keywords ? "true" : "false", db_i64(f->flags_set), db_i64(f->flags_clear),
 		f->nkeywords > 0 ? kw.data : NULL, f->nno_keywords > 0 ? nokw.data : NULL,
 		bound(f->size_gt, -1), bound(f->size_lt, -1), bound(f->modseq_ge, -1),
 		bound(f->received_ge, INT64_MIN), bound(f->received_lt, INT64_MAX),
 		bound(f->saved_ge, INT64_MIN), bound(f->saved_lt, INT64_MAX),
 		db_i64(limit > INT_MAX ? INT_MAX : (int64_t)limit), f->subject_contains,
-		with_fields ? "true" : "false");
+		with_fields ? "true" : "false", f->fields_contains);
 	db_put(st->pool, c);
 	buf_free(&kw);
 	buf_free(&nokw);
@@ -149,7 +156,9 @@ store_msgs_scan(struct store *st, int64_t mailbox_id, uint32_t after, uint32_t l
 		if (!with_fields)
 			continue;
 		if (!PQgetisnull(res, i, 7)) {
-			m->have_fields = db_get_bytea(res, i, 7, &m->fields) == 0;
+			buf_append(&m->fields, PQgetvalue(res, i, 7),
+				(size_t)PQgetlength(res, i, 7));
+			m->have_fields = true;
 		} else {
 			m->id = db_get_i64(res, i, 8);
 			m->file_path = xstrdup(PQgetvalue(res, i, 9));

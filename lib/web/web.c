@@ -24,6 +24,16 @@
 /* ---- environment ---- */
 
 static void
+free_strv(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
 add_config_host(struct web_env *env, const char *h)
 {
 	size_t i;
@@ -107,9 +117,8 @@ web_env_free(struct web_env **envp)
 	for (i = 0; i < env->nconfig_hosts; i++)
 		free(env->config_hosts[i]);
 	free(env->config_hosts);
-	for (i = 0; i < env->nclient_hosts; i++)
-		free(env->client_hosts[i]);
-	free(env->client_hosts);
+	free_strv(env->client_hosts, env->nclient_hosts);
+	free_strv(env->wellknown_hosts, env->nwellknown_hosts);
 	pthread_mutex_destroy(&env->hosts_lock);
 	free(env->templates_dir);
 	free(env->www_dir);
@@ -142,64 +151,102 @@ load_client_hosts(struct web_env *env, const char **error_r)
 {
 	PGconn *c = db_get(env->pool, error_r);
 	PGresult *res;
-	char **v;
-	int i, n;
-	size_t k;
+	char **v, **w;
+	int i, n, nw = 0;
 
 	if (c == NULL)
 		return -1;
+	/* Column 1: client-settings domains; column 2: an enabled domain,
+	 * whose autoconfig./autodiscover./mta-sts. names get the well-known
+	 * endpoints. */
 	res = db_execv(c, error_r,
-		"SELECT DISTINCT lower(rtrim(client_settings_domain, '.')) FROM domains"
-		" WHERE client_settings_domain IS NOT NULL AND client_settings_domain <> ''", 0);
+		"SELECT lower(rtrim(client_settings_domain, '.')), CASE WHEN disabled THEN '' ELSE name END"
+		" FROM domains", 0);
 	db_put(env->pool, c);
 	if (res == NULL)
 		return -1;
 	n = PQntuples(res);
 	v = xcalloc((size_t)n + 1, sizeof(char *));
-	for (i = 0; i < n; i++)
+	w = xcalloc((size_t)n * 3 + 1, sizeof(char *));
+	for (i = 0; i < n; i++) {
+		const char *d = PQgetvalue(res, i, 1);
+
 		v[i] = xstrdup(PQgetvalue(res, i, 0));
+		if (d[0] != '\0') {
+			w[nw++] = xasprintf("autoconfig.%s", d);
+			w[nw++] = xasprintf("autodiscover.%s", d);
+			w[nw++] = xasprintf("mta-sts.%s", d);
+		}
+	}
 	PQclear(res);
-	for (k = 0; k < env->nclient_hosts; k++)
-		free(env->client_hosts[k]);
-	free(env->client_hosts);
+	free_strv(env->client_hosts, env->nclient_hosts);
 	env->client_hosts = v;
 	env->nclient_hosts = (size_t)n;
+	free_strv(env->wellknown_hosts, env->nwellknown_hosts);
+	env->wellknown_hosts = w;
+	env->nwellknown_hosts = (size_t)nw;
 	env->client_hosts_ms = ms_mono_ms();
 	return 0;
 }
 
+enum host_access { HOST_NO, HOST_YES, HOST_WELLKNOWN };
+
 /* Does the app answer requests for host? (the seeds on host-based routing:
  * the admin interface only for IP addresses, the configured host names and
- * localhost; the user-facing ones also on client-settings domains) */
-static bool
+ * localhost; the user-facing ones also on client-settings domains, and
+ * their well-known routes on autoconfig./autodiscover./mta-sts.<domain>) */
+static enum host_access
 host_allowed(struct web_env *env, const struct web_app *app, const char *host,
 	const char *cid)
 {
+	enum host_access ok = HOST_NO;
 	const char *error;
-	bool ok = false;
 	size_t i;
 
 	if (host[0] == '\0')
-		return false;
+		return HOST_NO;
 	if (web_host_is_ip(host) || strcmp(host, "localhost") == 0)
-		return true;
+		return HOST_YES;
 	for (i = 0; i < env->nconfig_hosts; i++)
 		if (strcmp(env->config_hosts[i], host) == 0)
-			return true;
+			return HOST_YES;
 	if (app->hosts != WEB_HOSTS_USER)
-		return false;
+		return HOST_NO;
 	pthread_mutex_lock(&env->hosts_lock);
 	if (env->client_hosts_ms == 0 || ms_mono_ms() - env->client_hosts_ms > CLIENT_HOSTS_TTL_MS) {
 		if (load_client_hosts(env, &error) < 0)
 			log_error(cid, "proto=http ev=client-hosts-failed error=%s", lq(error));
 	}
-	for (i = 0; i < env->nclient_hosts; i++)
-		if (strcmp(env->client_hosts[i], host) == 0) {
-			ok = true;
-			break;
-		}
+	for (i = 0; i < env->nclient_hosts && ok == HOST_NO; i++)
+		if (strcmp(env->client_hosts[i], host) == 0)
+			ok = HOST_YES;
+	for (i = 0; i < env->nwellknown_hosts && ok == HOST_NO; i++)
+		if (strcmp(env->wellknown_hosts[i], host) == 0)
+			ok = HOST_WELLKNOWN;
 	pthread_mutex_unlock(&env->hosts_lock);
 	return ok;
+}
+
+uint64_t
+web_body_limit(const struct web_env *env, const struct web_app *const *apps, size_t napps,
+	const char *method, const char *uri)
+{
+	const struct conf *conf = env->conf;
+	size_t i, plen = strcspn(uri, "?");
+
+	if (strcmp(method, "POST") != 0)
+		return conf->web.max_body;
+	for (i = 0; i < napps; i++) {
+		const char *pfx = apps[i]->prefix, *up = apps[i]->upload_path;
+		size_t n = strlen(pfx);
+
+		/* The prefix ends in "/" and upload_path starts with one. */
+		if (up != NULL && plen == n - 1 + strlen(up) && strncmp(uri, pfx, n - 1) == 0 &&
+		    strncmp(uri + n - 1, up, strlen(up)) == 0)
+			return conf->web.max_import > conf->web.max_body ? conf->web.max_import :
+				conf->web.max_body;
+	}
+	return conf->web.max_body;
 }
 
 /* ---- responses ---- */
@@ -228,6 +275,7 @@ web_status_text(unsigned status)
 	switch (status) {
 	case 200: return "OK";
 	case 204: return "No Content";
+	case 206: return "Partial Content";
 	case 301: return "Moved Permanently";
 	case 302: return "Found";
 	case 304: return "Not Modified";
@@ -568,7 +616,7 @@ method_matches(const char *route, const char *method)
 }
 
 static void
-route_dispatch(struct web_request *req, struct web_response *resp)
+route_dispatch(struct web_request *req, struct web_response *resp, bool wellknown_only)
 {
 	const struct web_app *app = req->app;
 	bool path_found = false;
@@ -580,7 +628,7 @@ route_dispatch(struct web_request *req, struct web_response *resp)
 			strncmp(req->subpath, r->path, strlen(r->path)) == 0 :
 			strcmp(req->subpath, r->path) == 0;
 
-		if (!match)
+		if (!match || (wellknown_only && (r->flags & WEB_ROUTE_WELLKNOWN) == 0))
 			continue;
 		path_found = true;
 		if (!method_matches(r->method, req->method))
@@ -590,11 +638,18 @@ route_dispatch(struct web_request *req, struct web_response *resp)
 
 			/* Form posts carry the CSRF token as field "csrf"; the
 			 * form body is a query string. */
-			if (post && web_parse_query(req, req->body.data, &(const char *){ NULL }) < 0) {
-				web_resp_text(resp, 400, "bad form body");
-				return;
+			const char *csrf = NULL;
+
+			if (post && (r->flags & WEB_ROUTE_RAW) != 0) {
+				csrf = web_header(req, "x-mailstead-csrf");
+			} else if (post) {
+				if (web_parse_query(req, req->body.data, &(const char *){ NULL }) < 0) {
+					web_resp_text(resp, 400, "bad form body");
+					return;
+				}
+				csrf = web_arg(req, "csrf");
 			}
-			if (!web_auth(req, resp, false, post, post ? web_arg(req, "csrf") : NULL))
+			if (!web_auth(req, resp, false, post, csrf))
 				return;
 		}
 		r->fn(req, resp);
@@ -604,7 +659,7 @@ route_dispatch(struct web_request *req, struct web_response *resp)
 		web_resp_text(resp, 405, "method not allowed");
 		return;
 	}
-	if ((strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
+	if (!wellknown_only && (strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0) &&
 	    (web_static(req, resp, app->name, req->subpath) ||
 	     web_static(req, resp, "common", req->subpath)))
 		return;
@@ -631,6 +686,7 @@ handle(struct web_env *env, const struct web_app *const *apps, size_t napps,
 {
 	const struct web_app *app = NULL;
 	const char *error = NULL, *cookie;
+	enum host_access access = HOST_NO;
 	size_t i, best = 0;
 
 	if (web_parse_uri(req, req->uri, &error) < 0 ||
@@ -649,14 +705,14 @@ handle(struct web_env *env, const struct web_app *const *apps, size_t napps,
 			app = apps[i];
 			best = n;
 		} else if (n > 1 && strncmp(req->path, pfx, n - 1) == 0 && req->path[n - 1] == '\0' &&
-			   host_allowed(env, apps[i], req->host, req->cid)) {
+			   host_allowed(env, apps[i], req->host, req->cid) == HOST_YES) {
 			/* "/admin" to "/admin/": without the slash the browser
 			 * would end up in the account app at "/" (the seeds). */
 			web_resp_redirect(resp, 301, pfx);
 			return;
 		}
 	}
-	if (app == NULL || !host_allowed(env, app, req->host, req->cid)) {
+	if (app == NULL || (access = host_allowed(env, app, req->host, req->cid)) == HOST_NO) {
 		web_resp_text(resp, 404, "not found");
 		return;
 	}
@@ -666,11 +722,11 @@ handle(struct web_env *env, const struct web_app *const *apps, size_t napps,
 		web_resp_text(resp, 413, "request body too large");
 		return;
 	}
-	if (strncmp(req->subpath, "/api/", 5) == 0) {
+	if (access == HOST_YES && strncmp(req->subpath, "/api/", 5) == 0) {
 		api_dispatch(req, resp, req->subpath + 5);
 		return;
 	}
-	route_dispatch(req, resp);
+	route_dispatch(req, resp, access == HOST_WELLKNOWN);
 }
 
 void

@@ -153,6 +153,13 @@ enum web_route_flags {
 	WEB_ROUTE_PREFIX = 1,	/* path matches as a prefix */
 	WEB_ROUTE_AUTH = 2,	/* needs a session (403 otherwise); POSTs need the csrf form field */
 	WEB_ROUTE_STREAM = 4,	/* may stream its body */
+	/* With WEB_ROUTE_AUTH, a POST whose body is data (an upload), not a
+	 * form: the CSRF token comes in the x-mailstead-csrf header. */
+	WEB_ROUTE_RAW = 8,
+	/* Also answered on the well-known host names of every enabled domain
+	 * (autoconfig.<domain>, autodiscover.<domain>, mta-sts.<domain>),
+	 * where nothing else of the app is served. */
+	WEB_ROUTE_WELLKNOWN = 16,
 };
 
 typedef void web_route_fn(struct web_request *req, struct web_response *resp);
@@ -236,7 +243,15 @@ struct web_app {
 	const struct web_api_method *methods;
 	size_t nmethods;
 	web_login_fn *login;
+	/* A POST to this path below the prefix (e.g. "/import") may carry up
+	 * to [web] max_import bytes instead of max_body; NULL: none. */
+	const char *upload_path;
 };
+
+/* The body limit of a request for uri: [web] max_import for an app's
+ * upload_path, else max_body. For the front-ends, before reading. */
+uint64_t web_body_limit(const struct web_env *env, const struct web_app *const *apps,
+	size_t napps, const char *method, const char *uri);
 
 /* Login methods every app with sessions lists (WEB_API_NOAUTH):
  *   LoginPrep() -> loginToken (also set as cookie "<kind>login", 30 s)
@@ -262,6 +277,19 @@ int64_t web_call_int(const struct web_call *call, size_t i);
 bool web_call_bool(const struct web_call *call, size_t i);
 
 /* ---- sessions (web_session.c) ---- */
+
+/* HTTP Basic authentication (RFC 7617) for programs without sessions (the
+ * webapi): the Authorization header's user and password are checked by
+ * the app's login function, behind the failed-login limiter shared with
+ * the other logins, and recorded in login_attempts (auth mechanism
+ * "httpbasic", protocol app->kind; successes at most once a minute per
+ * login, client address and user agent). Returns 1 when valid: req->
+ * authenticated, account_id, account_name and login_address are set and
+ * *password_r (request arena; wipe is the caller's choice) is the
+ * password; 0 when refused (*status_r 401 or 429, *error_r the reason for
+ * the client); -1 on a server error (*status_r 500). */
+int web_basic_auth(struct web_request *req, const char **password_r, unsigned *status_r,
+	const char **error_r);
 
 /* The result of a LoginAttempts(limit) method: the login_attempts rows of
  * account_name (NULL: all), most recent first, as an array of objects

@@ -98,10 +98,12 @@ static void
 read_body(struct fcgi_server *srv, FCGX_Request *fr, struct web_request *req)
 {
 	const char *cl = web_header(req, "content-length");
-	uint64_t want = 0;
+	uint64_t want = 0, max = srv->max_body;
 	char chunk[16384];
 
-	if (cl != NULL && ms_parse_u64(cl, 0, UINT64_MAX, &want) == 0 && want > srv->max_body) {
+	if (srv->env != NULL)
+		max = web_body_limit(srv->env, &srv->app, 1, req->method, req->uri);
+	if (cl != NULL && ms_parse_u64(cl, 0, UINT64_MAX, &want) == 0 && want > max) {
 		/* Not read at all: the answer is 413. */
 		req->body_too_large = true;
 		return;
@@ -111,7 +113,7 @@ read_body(struct fcgi_server *srv, FCGX_Request *fr, struct web_request *req)
 
 		if (n <= 0)
 			break;
-		if (req->body.len + (size_t)n > srv->max_body) {
+		if (req->body.len + (size_t)n > max) {
 			req->body_too_large = true;
 			buf_reset(&req->body);
 			return;
@@ -170,6 +172,8 @@ socket_of(const struct web_app *app, const struct conf *conf)
 		return conf->web.admin_socket;
 	if (strcmp(app->name, "account") == 0)
 		return conf->web.account_socket;
+	if (strcmp(app->name, "webapi") == 0)
+		return conf->web.webapi_socket;
 	return "";
 }
 

@@ -37,6 +37,7 @@ struct mreq {
 	struct web_response resp;
 	bool headers_read;
 	size_t nheaders;
+	uint64_t max_body;	/* of this request (web_body_limit) */
 	pthread_mutex_t mu;
 	pthread_cond_t cond;
 	enum mreq_state state;
@@ -268,10 +269,12 @@ access_handler(void *cls, struct MHD_Connection *con, const char *url, const cha
 			if (req->host == NULL)
 				return respond_simple(con, 400, "bad Host header\n");
 		}
+		r->max_body = web_body_limit(m->env, m->apps, m->napps, req->method,
+			req->uri != NULL ? req->uri : "/");
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
-		if (!req->body_too_large && req->body.len + *upload_data_size <= m->max_body)
+		if (!req->body_too_large && req->body.len + *upload_data_size <= r->max_body)
 			buf_append(&req->body, upload_data, *upload_data_size);
 		else {
 			req->body_too_large = true;

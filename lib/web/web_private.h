@@ -28,6 +28,9 @@ struct web_env {
 	pthread_mutex_t hosts_lock;
 	char **client_hosts;
 	size_t nclient_hosts;
+	/* autoconfig./autodiscover./mta-sts.<domain> of enabled domains. */
+	char **wellknown_hosts;
+	size_t nwellknown_hosts;
 	int64_t client_hosts_ms;
 };
 

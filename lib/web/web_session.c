@@ -536,8 +536,8 @@ web_api_loginprep(struct web_call *call)
 }
 
 static void
-record_attempt(struct web_request *req, const char *account, const char *login,
-	const char *result)
+record_attempt_mech(struct web_request *req, const char *account, const char *login,
+	const char *mech, const char *result)
 {
 	struct store_login_attempt a;
 	const char *ua = web_header(req, "user-agent"), *error;
@@ -552,10 +552,147 @@ record_attempt(struct web_request *req, const char *account, const char *login,
 	a.tls_pubkey_fingerprint = "";
 	a.protocol = req->app->kind;
 	a.user_agent = ua != NULL ? ua : "";
-	a.auth_mech = "weblogin";
+	a.auth_mech = mech;
 	a.result = result;
 	if (store_login_attempt_record(req->env->st, &a, &error) < 0)
 		log_error(req->cid, "proto=http ev=login-attempt-record-failed error=%s", lq(error));
+}
+
+static void
+record_attempt(struct web_request *req, const char *account, const char *login,
+	const char *result)
+{
+	record_attempt_mech(req, account, login, "weblogin", result);
+}
+
+/* RFC 7617 section 2: credentials = "Basic" 1*SP token68, the token the
+ * base64 of user-id ":" password (the user-id cannot contain a colon, the
+ * password can). */
+static int
+parse_basic(struct web_request *req, const char *h, const char **user_r, const char **pass_r)
+{
+	struct buf dec;
+	const char *colon;
+	size_t i;
+
+	if (h == NULL || !ms_strncaseeq(h, "Basic ", 6))
+		return -1;
+	for (h += 6; *h == ' '; h++)
+		;
+	buf_init(&dec);
+	if (ms_base64_decode(&dec, h, strlen(h)) < 0 || memchr(dec.data, '\0', dec.len) != NULL ||
+	    (colon = memchr(dec.data, ':', dec.len)) == NULL) {
+		buf_wipe(&dec);
+		buf_free(&dec);
+		return -1;
+	}
+	i = (size_t)(colon - dec.data);
+	*user_r = web_strndup(req, dec.data, i);
+	*pass_r = web_strndup(req, colon + 1, dec.len - i - 1);
+	buf_wipe(&dec);
+	buf_free(&dec);
+	return 0;
+}
+
+/* Applications call the webapi many times a minute with the same
+ * credentials: a successful HTTP Basic login is written to login_attempts
+ * (a database write) at most once a minute per app, login, address and
+ * user agent. Failures are always written. */
+#define BASIC_OK_RECORD_MS 60000
+#define BASIC_OK_SLOTS 64
+
+static struct {
+	pthread_mutex_t mu;
+	unsigned char key[BASIC_OK_SLOTS][32];
+	int64_t at[BASIC_OK_SLOTS];
+	size_t next;
+} basic_ok = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+/* Whether this successful login should be recorded now. */
+static bool
+basic_ok_due(struct web_request *req, const char *user)
+{
+	const char *ua = web_header(req, "user-agent");
+	unsigned char key[32];
+	int64_t now = ms_mono_ms();
+	struct buf k;
+	bool due = true;
+	size_t i;
+
+	buf_init(&k);
+	buf_printf(&k, "%s%c%s%c%s%c%s", req->app->kind, 0, user, 0, req->remote_ip, 0,
+		ua != NULL ? ua : "");
+	SHA256((const unsigned char *)k.data, k.len, key);
+	buf_free(&k);
+	pthread_mutex_lock(&basic_ok.mu);
+	for (i = 0; i < BASIC_OK_SLOTS; i++)
+		if (basic_ok.at[i] != 0 && memcmp(basic_ok.key[i], key, 32) == 0) {
+			if (now - basic_ok.at[i] < BASIC_OK_RECORD_MS)
+				due = false;
+			else
+				basic_ok.at[i] = now;
+			break;
+		}
+	if (i == BASIC_OK_SLOTS) {
+		memcpy(basic_ok.key[basic_ok.next], key, 32);
+		basic_ok.at[basic_ok.next] = now;
+		basic_ok.next = (basic_ok.next + 1) % BASIC_OK_SLOTS;
+	}
+	pthread_mutex_unlock(&basic_ok.mu);
+	return due;
+}
+
+int
+web_basic_auth(struct web_request *req, const char **password_r, unsigned *status_r,
+	const char **error_r)
+{
+	struct web_env *env = req->env;
+	const struct web_app *app = req->app;
+	const char *user = NULL, *pass = NULL, *account_name = NULL, *error;
+	int64_t account_id = 0;
+	int rc;
+
+	*password_r = NULL;
+	if (parse_basic(req, web_header(req, "authorization"), &user, &pass) < 0) {
+		*status_r = 401;
+		*error_r = "use HTTP basic authentication with an email address as user name";
+		return 0;
+	}
+	if (!ratelimit_allow(env->auth_failures, req->remote_ip, ms_now(), 1)) {
+		record_attempt_mech(req, NULL, user, "httpbasic", "ratelimited");
+		log_info(req->cid, "proto=http app=%s ev=login result=ratelimited login=%s ip=%s",
+			app->name, lq(user), lq(req->remote_ip));
+		*status_r = 429;
+		*error_r = "too many authentication attempts";
+		return 0;
+	}
+	rc = app->login(req, user, pass, &account_id, &account_name, &error);
+	if (rc < 0) {
+		record_attempt_mech(req, account_name, user, "httpbasic", "error");
+		log_error(req->cid, "proto=http app=%s ev=login-failed error=%s", app->name, lq(error));
+		*status_r = 500;
+		*error_r = "error verifying credentials";
+		return -1;
+	}
+	if (rc == 0) {
+		ratelimit_add(env->auth_failures, req->remote_ip, ms_now(), 1);
+		record_attempt_mech(req, account_name, user, "httpbasic", "badcreds");
+		log_info(req->cid, "proto=http app=%s ev=login result=badcreds login=%s ip=%s",
+			app->name, lq(user), lq(req->remote_ip));
+		*status_r = 401;
+		*error_r = "bad credentials: use HTTP basic authentication with an email address "
+			"and password";
+		return 0;
+	}
+	ratelimit_reset(env->auth_failures, req->remote_ip, ms_now());
+	if (basic_ok_due(req, user))
+		record_attempt_mech(req, account_name, user, "httpbasic", "ok");
+	req->authenticated = true;
+	req->account_id = account_id;
+	req->account_name = account_name != NULL ? account_name : "";
+	req->login_address = user;
+	*password_r = pass;
+	return 1;
 }
 
 int

@@ -22,6 +22,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	} \
 } while (0)
 
+/* The localserve special localparts: a code is always a 4xx/5xx. */
+static void
+check_localserve(const char *localpart)
+{
+	static const char *const prefixes[] = { "", "mailfrom", "rcptto" };
+	size_t i;
+
+	for (i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++) {
+		unsigned code = 1;
+		enum smtp_localserve_fail f = smtp_localserve_fail(localpart, prefixes[i], &code);
+
+		CHECK(f == SMTP_LS_CODE ? code >= 400 && code <= 599 : code == 0);
+		/* With a prefix the answer is never "more" than without. */
+		if (i > 0 && f != SMTP_LS_NONE)
+			CHECK(smtp_localserve_fail(localpart, "", &code) != SMTP_LS_NONE);
+	}
+}
+
 /* A refusal must come with a reply line "[45]xx x.y.z text". */
 static void
 check_reply(const char *reply)
@@ -57,6 +75,7 @@ fuzz_args(enum smtp_verb verb, const char *args, size_t n)
 			CHECK(m.from.localpart != NULL && m.from.domain != NULL);
 			CHECK(m.null_sender == (m.from.localpart[0] == '\0' &&
 				m.from.domain[0] == '\0'));
+			check_localserve(m.from.localpart);
 		} else {
 			check_reply(reply);
 		}
@@ -72,6 +91,7 @@ fuzz_args(enum smtp_verb verb, const char *args, size_t n)
 			if (smtp_parse_rcpt(args, n, utf8, &r, &reply) == 0) {
 				CHECK(r.to.localpart != NULL && r.to.domain != NULL);
 				CHECK(r.postmaster || r.to.domain[0] != '\0');
+				check_localserve(r.to.localpart);
 			} else {
 				check_reply(reply);
 			}

@@ -7,6 +7,7 @@ import hashlib
 import base64
 import glob
 import imaplib
+import json
 import os
 import re
 import signal
@@ -396,6 +397,32 @@ class LocalserveTest(harness.TestCase):
     def env(self):
         return read_env(os.path.join(self.dir, "localserve.env"))
 
+    def cli_ok(self, env, *args):
+        r = subprocess.run([CLI, "-c", env["MAILSTEAD_CONF"]] + list(args), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, "%s: %s" % (args, r.stdout))
+        return r.stdout
+
+    def table(self, env, *args):
+        """A tab-separated listing of the CLI as [{column: value}]."""
+        lines = self.cli_ok(env, *args).splitlines()
+        head = lines[0].split("\t")
+        return [dict(zip(head, ln.split("\t"))) for ln in lines[1:] if ln]
+
+    def queued(self, env):
+        return self.table(env, "queue", "list")
+
+    def retired(self, env):
+        return self.table(env, "queue", "retired", "list")
+
+    def inbox_count(self, env):
+        m = LocalTarget(self.imap_port).imap(env["ACCOUNT"], env["PASSWORD"])
+        try:
+            typ, data = m.select("INBOX", readonly=True)
+            return int(data[0])
+        finally:
+            m.logout()
+
     def test_1_first_run_prints_credentials_and_writes_files(self):
         env = self.env()
         type(self).first_env = env
@@ -465,10 +492,71 @@ class LocalserveTest(harness.TestCase):
             out = r.stdout.decode("utf-8", "replace")
             self.assertEqual(r.returncode, 0, out)
             self.assertIn("235 2.7.0", out)
-        r = subprocess.run([CLI, "-c", env["MAILSTEAD_CONF"], "queue", "list"],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60)
-        self.assertEqual(r.returncode, 0, r.stdout)
-        self.assertEqual(r.stdout.count("someone@example.net"), 2, r.stdout)
+        # Nothing leaves the machine: the queue hands both messages to
+        # localserve's own smtp port, which delivers them to the account.
+        delivered = harness.wait_for(
+            lambda: len([r for r in self.retired(env) if r["to"] == "someone@example.net"
+                         and r["success"] == "yes"]) == 2, 60, 0.3)
+        self.assertTrue(delivered, "not delivered through the queue: %r\n%s"
+                        % (self.retired(env), harness.tail(self.log, 40)))
+        self.assertEqual([r for r in self.queued(env) if r["to"] == "someone@example.net"], [])
+        self.assertEqual(self.inbox_count(env), 5)
+        m = LocalTarget(self.imap_port).imap(env["ACCOUNT"], env["PASSWORD"])
+        try:
+            m.select("INBOX", readonly=True)
+            uids = harness.uid_search(m, "TO", "someone@example.net")
+        finally:
+            m.logout()
+        self.assertEqual(len(uids), 2)
+
+    def test_2d_sent_mail_failures_are_simulated(self):
+        """Recipients with the special localparts fail at localserve's smtp
+        port as asked: permanently (DSN in the Inbox), or temporarily
+        (retried soon, as [queue] backoff_ms of localserve says)."""
+        env = self.first_env or self.env()
+        before = self.inbox_count(env)
+        perm, temp = "rcpttopermerror@example.net", "rcpttotemperror@example.net"
+        msg, _ = make_message(frm=env["ACCOUNT"], to="someone@example.net")
+        with smtplib.SMTP("127.0.0.1", self.submission_port, timeout=harness.TIMEOUT) as c:
+            ctx = ssl.create_default_context(cafile=env["TLS_CERT"])
+            ctx.check_hostname = False
+            c.starttls(context=ctx)
+            c.login(env["ACCOUNT"], env["PASSWORD"])
+            # One message for three recipients: the ordinary one still
+            # arrives, byte for byte.
+            c.sendmail(env["ACCOUNT"], ["someone@example.net", perm, temp], msg)
+        target = LocalTarget(self.imap_port)
+        self.assertTrue(harness.wait_for(
+            lambda: any(r["to"] == perm and r["success"] == "no" for r in self.retired(env)),
+            60, 0.3), "no failure for %s: %r" % (perm, self.retired(env)))
+        failed = [r for r in self.retired(env) if r["to"] == perm][0]
+        self.assertIn("550", failed["last_error"])
+        self.assertDelivered(target, msg, env["ACCOUNT"], env["PASSWORD"], mail_from=env["ACCOUNT"])
+        # The sender is told: a failure DSN naming the recipient.
+        self.assertTrue(harness.wait_for(lambda: self.inbox_count(env) == before + 2, 30, 0.3),
+                        "Inbox has %d messages, want %d" % (self.inbox_count(env), before + 2))
+        m = target.imap(env["ACCOUNT"], env["PASSWORD"])
+        try:
+            m.select("INBOX", readonly=True)
+            uids = harness.uid_search(m, "SUBJECT", "\"mail delivery failed\"")
+            self.assertEqual(len(uids), 1)
+            got = harness.fetch_by_uid(m, uids, "(BODY.PEEK[])")
+            dsn = got[uids[0]]["BODY[]"]
+        finally:
+            m.logout()
+        self.assertIn(perm.encode(), dsn)
+        self.assertIn(b"550", dsn)
+        # The temporary failure stays queued and is tried again soon.
+        self.assertTrue(harness.wait_for(
+            lambda: any(r["to"] == temp and int(r["attempts"]) >= 2 for r in self.queued(env)),
+            60, 0.3), "no second attempt for %s: %r" % (temp, self.queued(env)))
+        row = [r for r in self.queued(env) if r["to"] == temp][0]
+        self.assertIn("451", row["last_error"])
+        self.assertFalse([r for r in self.retired(env) if r["to"] == temp])
+        # Dropped before it would give a "delayed" DSN; the counts of the
+        # later tests stay fixed.
+        self.cli_ok(env, "queue", "drop", row["id"])
+        self.assertEqual(self.inbox_count(env), before + 2)
 
     def test_2c_imap_with_tls(self):
         env = self.first_env or self.env()
@@ -520,8 +608,26 @@ class LocalserveTest(harness.TestCase):
             self.assertEqual(resp.status, 200)
             page = resp.read().decode("utf-8", "replace")
         self.assertIn(env["ACCOUNT"], page)
-        self.assertRegex(page, re.escape(env["ACCOUNT"]) + r"(?s:.){0,400}?\b3\b",
-                         "status page does not show 3 messages for the account")
+        # 3 received, 3 sent and delivered back through the queue, 1 DSN.
+        self.assertRegex(page, re.escape(env["ACCOUNT"]) + r"</td><td>Inbox</td><td class=\"n\">7<",
+                         "status page does not show 7 messages in the account's Inbox")
+
+    def test_4_webapi(self):
+        """The webapi in localserve's web server, called with the
+        `mailstead webapi` client and the printed credentials."""
+        env = self.first_env or self.env()
+        url = "http://127.0.0.1:%d/webapi/v0/" % self.http_port
+        r = subprocess.run([CLI, "webapi", "-url", url, "-user", env["ACCOUNT"],
+                            "SuppressionList"], input=env["PASSWORD"] + "\n",
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        sups = json.loads(r.stdout)["Suppressions"]
+        self.assertEqual({s["Account"] for s in sups} - {env["ACCOUNT"]}, set(), sups)
+        r = subprocess.run([CLI, "webapi", "-url", url, "-user", env["ACCOUNT"],
+                            "SuppressionList"], input="wrong-password\n",
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=60)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("HTTP status 401", r.stderr)
 
     def test_4_web_interfaces(self):
         """The account and admin programs in-process (libmicrohttpd), at the
@@ -570,12 +676,7 @@ class LocalserveTest(harness.TestCase):
         target = LocalTarget(self.imap_port)
         for msg in self.sent:
             self.assertDelivered(target, msg, env["ACCOUNT"], env["PASSWORD"])
-        m = target.imap(env["ACCOUNT"], env["PASSWORD"])
-        try:
-            typ, data = m.select("INBOX", readonly=True)
-            self.assertEqual(int(data[0]), 3)
-        finally:
-            m.logout()
+        self.assertEqual(self.inbox_count(env), 7)
         self.assertTrue(imap_login_ok("extra@" + env["ACCOUNT"].split("@", 1)[1], "extra-password",
                                       port=self.imap_port))
         took = self.stop(15)

@@ -375,6 +375,33 @@ class ImapTest(harness.TestCase):
         finally:
             m.logout()
 
+    def test_store_keywords_many(self):
+        # one STORE over several messages with keywords: each message keeps
+        # its own other flags; another session sees the result at once
+        addr, pw, _ = fresh_account(3)
+        m = srv.imap(addr, pw)
+        o = srv.imap(addr, pw)
+        try:
+            m.select("INBOX")
+            o.select("INBOX")
+            (s1, u1), (s2, u2), (s3, u3) = seq_uids(m)
+            m.uid("STORE", str(u2), "+FLAGS.SILENT", "(\\Seen kold)")
+            typ, _ = m.uid("STORE", "%d:%d" % (u1, u3), "+FLAGS.SILENT", "(ka kb \\Flagged)")
+            self.assertEqual(typ, "OK")
+            m.uid("STORE", "%d,%d" % (u1, u2), "-FLAGS.SILENT", "(ka)")
+            want = {u1: {"kb", "\\flagged"}, u2: {"kb", "kold", "\\seen", "\\flagged"},
+                    u3: {"ka", "kb", "\\flagged"}}
+            for sess in (m, o):
+                f = fetch_by_uid(sess, "1:*", "(FLAGS)")
+                self.assertEqual({u: flags_of(f[u]["FLAGS"]) - {"\\recent"} for u in want}, want)
+            typ, data = o.uid("SEARCH", None, "KEYWORD", "ka")
+            self.assertEqual([int(x) for x in data[0].split()], [u3])
+            typ, data = o.uid("SEARCH", None, "UNKEYWORD", "kold", "FLAGGED")
+            self.assertEqual([int(x) for x in data[0].split()], [u1, u3])
+        finally:
+            m.logout()
+            o.logout()
+
     def test_search(self):
         addr, pw, _ = fresh_account(4)
         m = srv.imap(addr, pw)

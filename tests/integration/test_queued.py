@@ -301,5 +301,73 @@ class QueuedTest(harness.TestCase):
         self.assertEqual(SINK.delivered_to(rcpt), [])
 
 
+class DefaultTransportTest(harness.TestCase):
+    """[queue] transport: the transport for messages that name none and
+    match no route (a smarthost for everything; localserve uses it)."""
+
+    srv = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = harness.Server(
+            "qdeftr", daemons=("smtpd", "imapd", "queued"), dns_zone=ZONE,
+            queue_conf={"direct_port": str(PORT), "backoff_ms": "400", "lease": "3s",
+                        "connect_timeout": "2s", "command_timeout": "20s",
+                        "transport": "viasink"},
+            extra_sections=(("transport viasink", {"type": "smtp", "host": "127.0.0.3",
+                                                   "port": str(PORT), "starttls": "no"}),
+                            ("transport refuse", {"type": "fail", "fail_code": "554",
+                                                  "fail_message": "refused by test route"}))
+        ).start()
+        cls.srv.psql("UPDATE accounts SET keep_retired_message_period = '1 day'")
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.srv:
+            cls.srv.stop()
+
+    def enqueue(self, rcpt, *args):
+        msg, _ = message()
+        r = self.srv.cli("queue", "add", "-from", USER, "-to", rcpt, *args, "-",
+                         input=msg.decode())
+        return int(r.stdout.split("\t")[0])
+
+    def outcome(self, qid):
+        """(success, last error) once retired, or None."""
+        rows = self.srv.psql("SELECT success, results -> -1 ->> 'error' FROM queue_retired "
+                             "WHERE id = :'id'", id=qid)
+        return rows[0] if rows else None
+
+    def test_no_route_uses_queue_transport(self):
+        # nowhere.test has no DNS records: only the smarthost can deliver.
+        rcpt = u("d") + "@nowhere.test"
+        qid = self.enqueue(rcpt)
+        r = wait_for(lambda: self.outcome(qid), 30, 0.1)
+        self.assertEqual(r and r[0], "t", r)
+        self.assertEqual(len(SINK.delivered_to(rcpt)), 1)
+
+    def test_route_wins_over_queue_transport(self):
+        self.srv.cli("queue", "routes", "add", "-to", "routed.test", "refuse")
+        rcpt = u("r") + "@routed.test"
+        qid = self.enqueue(rcpt)
+        r = wait_for(lambda: self.outcome(qid), 30, 0.1)
+        self.assertEqual(r and r[0], "f", r)
+        self.assertIn("refused by test route", r[1])
+        self.assertEqual(SINK.delivered_to(rcpt), [])
+
+    def test_message_transport_wins_over_queue_transport(self):
+        # Explicitly direct: the MX lookup of nowhere.test fails, the
+        # smarthost is not used.
+        rcpt = u("x") + "@nowhere.test"
+        qid = self.enqueue(rcpt, "-transport", "direct")
+
+        def tried():
+            return self.outcome(qid) or self.srv.psql(
+                "SELECT 1 FROM queue WHERE id = :'id' AND jsonb_array_length(results) > 0",
+                id=qid)
+        self.assertTrue(wait_for(tried, 30, 0.1))
+        self.assertEqual(SINK.delivered_to(rcpt), [])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -248,3 +248,135 @@ class SmtpTest(harness.TestCase):
             code, lines = r.smtp("RCPT TO:<dörte@example.org>")
             self.assertTrue(500 <= code < 600, "UTF-8 RCPT TO without SMTPUTF8 accepted: %d %r"
                             % (code, lines))
+
+
+class SmtpLocalserveTest(harness.TestCase):
+    """[smtp] localserve_account, the testing mode mailstead localserve
+    turns on: port 25 takes mail for addresses that are not ours into that
+    account, and special localparts fail at MAIL FROM, RCPT TO or DATA."""
+
+    ls = None
+
+    @classmethod
+    def setUpClass(cls):
+        # A short inactivity timeout: the "timeout" localparts answer
+        # 451 after it.
+        cls.ls = harness.Server("smtpls", smtp_conf={"localserve_account": USER,
+                                                     "timeout": "3s"}).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.ls:
+            cls.ls.stop()
+
+    def inbox_subjects(self, subject):
+        m = self.ls.imap()
+        try:
+            m.select("INBOX", readonly=True)
+            return harness.uid_search(m, "SUBJECT", subject)
+        finally:
+            m.logout()
+
+    def test_off_by_default(self):
+        # The module's ordinary server refuses what localserve accepts.
+        with srv.smtp() as s:
+            s.mail(SENDER)
+            code, resp = s.rcpt("rcpttopermerror@elsewhere.example")
+            self.assertEqual((code, resp[:5]), (550, b"5.7.1"), resp)
+            code, resp = s.rcpt("someone@elsewhere.example")
+            self.assertEqual(code, 550, resp)
+
+    def test_mail_not_ours_goes_to_the_account(self):
+        subject = unique("ls")
+        msg, _ = make_message(subject=subject, to="someone@elsewhere.example")
+        with self.ls.smtp() as s:
+            s.mail(SENDER)
+            for rcpt in ("someone@elsewhere.example", "nobody-here@example.org"):
+                code, resp = s.rcpt(rcpt)
+                self.assertEqual(code, 250, (rcpt, resp))
+            code, resp = s.data(msg)
+            self.assertEqual(code, 250, resp)
+        self.assertDelivered(self.ls, msg)
+        # Both recipients lead to the one account: one copy.
+        self.assertEqual(len(self.inbox_subjects(subject)), 1)
+        # Our own addresses still deliver where they belong.
+        msg2, _ = make_message(to=OTHER)
+        self.ls.deliver(msg2, rcpts=(OTHER,))
+        self.assertDelivered(self.ls, msg2, OTHER, OTHER_PASSWORD)
+
+    def test_rcptto_failures(self):
+        subject = unique("lsrcpt")
+        msg, _ = make_message(subject=subject, to="someone@elsewhere.example")
+        with self.ls.raw_smtp() as r:
+            self.assertEqual(r.smtp("EHLO " + harness.CLIENT_HOSTNAME)[0], 250)
+            self.assertEqual(r.smtp("MAIL FROM:<%s>" % SENDER)[0], 250)
+            for lp, want in (("rcpttopermerror", 550), ("RcptToTempError", 451),
+                             ("rcptto.552", 552), ("rcptto421", 421)):
+                code, lines = r.smtp("RCPT TO:<%s@elsewhere.example>" % lp)
+                self.assertEqual(code, want, (lp, lines))
+                self.assertIn("special localpart", lines[0])
+                self.assertEqual(lines[0][:2], "%d." % (want // 100))
+            # Without the prefix the RCPT is fine; the prefix alone too.
+            self.assertEqual(r.smtp("RCPT TO:<rcptto@elsewhere.example>")[0], 250)
+            self.assertEqual(r.smtp("DATA")[0], 354)
+            r.send(msg + b".\r\n")
+            code, lines = r.smtp_reply()
+            self.assertEqual(code, 250, lines)
+            self.assertEqual(r.smtp("QUIT")[0], 221)
+        self.assertEqual(len(self.inbox_subjects(subject)), 1)
+
+    def test_mailfrom_failures(self):
+        with self.ls.raw_smtp() as r:
+            self.assertEqual(r.smtp("EHLO " + harness.CLIENT_HOSTNAME)[0], 250)
+            for lp, want in (("mailfrompermerror", 550), ("mailfromtemperror", 451),
+                             ("mailfrom-554", 554)):
+                code, lines = r.smtp("MAIL FROM:<%s@example.net>" % lp)
+                self.assertEqual(code, want, (lp, lines))
+            # A recipient-style localpart as sender is no failure.
+            self.assertEqual(r.smtp("MAIL FROM:<rcpttopermerror@example.net>")[0], 250)
+            self.assertEqual(r.smtp("RSET")[0], 250)
+            self.assertEqual(r.smtp("MAIL FROM:<>")[0], 250)
+
+    def test_data_failures(self):
+        for lp, want in (("permerror", 550), ("temperror", 451), ("x.452", 452)):
+            subject = unique("lsdata")
+            msg, _ = make_message(subject=subject, to="%s@elsewhere.example" % lp)
+            with self.ls.raw_smtp() as r:
+                self.assertEqual(r.smtp("EHLO " + harness.CLIENT_HOSTNAME)[0], 250)
+                self.assertEqual(r.smtp("MAIL FROM:<%s>" % SENDER)[0], 250)
+                self.assertEqual(r.smtp("RCPT TO:<someone@elsewhere.example>")[0], 250)
+                self.assertEqual(r.smtp("RCPT TO:<%s@elsewhere.example>" % lp)[0], 250)
+                self.assertEqual(r.smtp("DATA")[0], 354)
+                r.send(msg + b".\r\n")
+                code, lines = r.smtp_reply()
+                self.assertEqual(code, want, (lp, lines))
+                # The session goes on.
+                self.assertEqual(r.smtp("NOOP")[0], 250)
+            # The whole message failed: no copy for the other recipient.
+            self.assertEqual(self.inbox_subjects(subject), [], lp)
+
+    def test_timeout_answers_nothing(self):
+        with self.ls.raw_smtp() as r:
+            self.assertEqual(r.smtp("EHLO " + harness.CLIENT_HOSTNAME)[0], 250)
+            self.assertEqual(r.smtp("MAIL FROM:<%s>" % SENDER)[0], 250)
+            r.send("RCPT TO:<rcpttotimeout@elsewhere.example>\r\n")
+            self.assertTrue(r.nothing_within(1), "answered at once")
+            # After the session's inactivity timeout (3s here): 451.
+            code, lines = r.smtp_reply()
+            self.assertEqual(code, 451, lines)
+            self.assertIn("timed out", lines[0])
+            self.assertEqual(r.smtp("RCPT TO:<someone@elsewhere.example>")[0], 250)
+        # A client that gives up (at MAIL FROM this time) is noticed at
+        # once, not after the timeout; the server keeps serving.
+        with self.ls.raw_smtp() as r:
+            self.assertEqual(r.smtp("EHLO " + harness.CLIENT_HOSTNAME)[0], 250)
+            r.send("MAIL FROM:<mailfromtimeout@example.net>\r\n")
+            self.assertTrue(r.nothing_within(0.5), "answered at once")
+        log = self.ls.logpath("smtpd")
+
+        def noticed():
+            with open(log, encoding="utf-8", errors="replace") as f:
+                return "ev=localserve-stall stage=mail result=client-gone" in f.read()
+        self.assertTrue(harness.wait_for(noticed, 10, 0.1), harness.tail(log, 20))
+        with self.ls.raw_smtp() as r:
+            self.assertEqual(r.smtp("EHLO " + harness.CLIENT_HOSTNAME)[0], 250)

@@ -36,9 +36,8 @@ policy_self = "version: STSv1\nmode: enforce\nmx: *.stsself.test\nmax_age: 86400
 
 
 class Sender(harness.Server):
-    """A Server for mailstead-queued; its [queue] section comes from
-    queue_conf, which harness.Server writes itself (appending a second
-    [queue] section here made the configuration invalid)."""
+    """A Server running mailstead-queued; its [queue] keys go in queue_conf
+    (written by harness.Server)."""
 
 
 def zone(dane_ok_hash):

@@ -1,5 +1,5 @@
 """The web programs behind a real nginx for the integration tests and
-bench/web: mailstead-account and mailstead-admin on unix sockets in the
+bench/web: mailstead-account, mailstead-admin and mailstead-webapi on unix sockets in the
 server directory, and nginx (the Debian package) in front of them with the
 shipped contrib/nginx/mailstead-locations.conf (socket paths rewritten), on
 a free loopback port for HTTP and another for HTTPS (the harness's
@@ -25,6 +25,7 @@ import harness
 FCGI = {
     "account": os.path.join(harness.TOP_BUILDDIR, "fcgi", "account", "mailstead-account"),
     "admin": os.path.join(harness.TOP_BUILDDIR, "fcgi", "admin", "mailstead-admin"),
+    "webapi": os.path.join(harness.TOP_BUILDDIR, "fcgi", "webapi", "mailstead-webapi"),
 }
 LOCATIONS = os.path.join(harness.TOP_SRCDIR, "contrib", "nginx", "mailstead-locations.conf")
 
@@ -34,6 +35,7 @@ def web_conf(sockdir, **extra):
     templates and assets, plus extra keys."""
     kv = {"account_socket": os.path.join(sockdir, "account.sock"),
           "admin_socket": os.path.join(sockdir, "admin.sock"),
+          "webapi_socket": os.path.join(sockdir, "webapi.sock"),
           "templates": os.path.join(harness.TOP_SRCDIR, "templates"),
           "www": os.path.join(harness.TOP_SRCDIR, "www"),
           "threads": "8"}

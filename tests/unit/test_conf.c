@@ -599,6 +599,46 @@ test_split_hostport_bad(void **state)
 	}
 }
 
+/* [queue] transport names the default transport: it must be a [transport]
+ * section (or "direct"); [smtp] localserve_account must be an address. */
+static void
+test_queue_transport_and_localserve(void **state)
+{
+	struct conf *c = NULL;
+	const char *err = NULL;
+
+	assert_int_equal(conf_load_string("t.conf", MINIMAL, &c, &err), 0);
+	assert_string_equal(c->queue.transport, "");
+	assert_string_equal(c->smtp.localserve_account, "");
+	conf_free(&c);
+
+	assert_int_equal(conf_load_string("t.conf", MINIMAL
+		"[queue]\ntransport = relay\n"
+		"[transport relay]\ntype = smtp\nhost = 127.0.0.1\nport = 1025\n"
+		"[smtp]\nlocalserve_account = you@localhost\n", &c, &err), 0);
+	assert_string_equal(c->queue.transport, "relay");
+	assert_non_null(conf_transport_find(c, c->queue.transport));
+	assert_string_equal(c->smtp.localserve_account, "you@localhost");
+	conf_free(&c);
+
+	/* "direct" needs no section. */
+	assert_int_equal(conf_load_string("t.conf", MINIMAL "[queue]\ntransport = direct\n",
+		&c, &err), 0);
+	conf_free(&c);
+
+	expect_error(MINIMAL "[queue]\ntransport = relay\n",
+		"t.conf: [queue] transport relay: there is no [transport relay] section");
+	expect_error(MINIMAL "[queue]\ntransport = Relay\n"
+		"[transport relay]\ntype = smtp\nhost = 127.0.0.1\n",
+		"t.conf: [queue] transport Relay: there is no [transport Relay] section");
+	expect_error(MINIMAL "[smtp]\nlocalserve_account = you\n",
+		"t.conf: [smtp] localserve_account you: want an address localpart@domain");
+	expect_error(MINIMAL "[smtp]\nlocalserve_account = @localhost\n",
+		"t.conf: [smtp] localserve_account @localhost: want an address localpart@domain");
+	expect_error(MINIMAL "[smtp]\nlocalserve_account = you@\n",
+		"t.conf: [smtp] localserve_account you@: want an address localpart@domain");
+}
+
 int
 main(void)
 {
@@ -626,6 +666,7 @@ main(void)
 		cmocka_unit_test(test_conf_free_null),
 		cmocka_unit_test(test_split_hostport_ok),
 		cmocka_unit_test(test_split_hostport_bad),
+		cmocka_unit_test(test_queue_transport_and_localserve),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

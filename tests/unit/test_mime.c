@@ -627,7 +627,7 @@ test_decode_body(void **state)
 /* ---- headers ---- */
 
 /* mail_header_select keeps the chosen fields so that iterating over its
- * output gives exactly what iterating over the original gives for them. */
+ * output gives them again, each value unfolded. */
 static void
 test_header_select(void **state)
 {
@@ -643,14 +643,15 @@ test_header_select(void **state)
 	struct mail_header_iter a, b;
 	const char *n1, *v1, *n2, *v2;
 	size_t nl1, vl1, nl2, vl2, kept = 0;
-	struct buf out;
+	struct buf out, unf;
 
 	(void)state;
 	buf_init(&out);
-	mail_header_select(&out, h, strlen(h), names, 3);
-	assert_string_equal(out.data, "fRoM: a@example.com\r\n"
-		"Subject: folded\r\n\tline\r\n  two\r\n"
-		"To: first\r\n"
+	buf_init(&unf);
+	assert_true(mail_header_select(&out, h, strlen(h), names, 3));
+	assert_string_equal(out.data, "fRoM:a@example.com\r\n"
+		"Subject:folded\tline  two\r\n"
+		"To:first\r\n"
 		"To:\r\n");
 	mail_header_iter_init(&a, h, strlen(h));
 	mail_header_iter_init(&b, out.data, out.len);
@@ -662,19 +663,32 @@ test_header_select(void **state)
 		assert_true(mail_header_next(&b, &n2, &nl2, &v2, &vl2));
 		assert_int_equal(nl1, nl2);
 		assert_memory_equal(n1, n2, nl1);
-		assert_int_equal(vl1, vl2);
-		assert_memory_equal(v1, v2, vl1);
+		buf_reset(&unf);
+		mail_header_unfold(&unf, v1, vl1);
+		assert_int_equal(unf.len, vl2);
+		assert_memory_equal(unf.data, v2, vl2);
 		kept++;
 	}
 	assert_false(mail_header_next(&b, &n2, &nl2, &v2, &vl2));
 	assert_int_equal(kept, 4);
 	/* nothing chosen, or an empty header: nothing out */
 	buf_reset(&out);
-	mail_header_select(&out, h, strlen(h), names, 0);
-	mail_header_select(&out, "", 0, names, 3);
-	mail_header_select(&out, "\r\nFrom: body\r\n", 15, names, 3);
+	assert_true(mail_header_select(&out, h, strlen(h), names, 0));
+	assert_true(mail_header_select(&out, "", 0, names, 3));
+	assert_true(mail_header_select(&out, "\r\nFrom: body\r\n", 15, names, 3));
 	assert_int_equal(out.len, 0);
+	/* what text cannot hold: NUL, a CR unfolding leaves, bad UTF-8 */
+	assert_false(mail_header_select(&out, "To: a\0b\r\n", 9, names, 3));
+	buf_reset(&out);
+	assert_false(mail_header_select(&out, "To: a\rb\r\n", 9, names, 3));
+	buf_reset(&out);
+	assert_false(mail_header_select(&out, "To: \xc3(\r\n", 8, names, 3));
+	buf_reset(&out);
+	/* the same in a field not chosen does not matter */
+	assert_true(mail_header_select(&out, "X: a\0b\r\nTo: \xc3\xbc\r\n", 15, names, 3));
+	assert_string_equal(out.data, "To:\xc3\xbc\r\n");
 	buf_free(&out);
+	buf_free(&unf);
 }
 
 static void

@@ -1068,6 +1068,66 @@ test_data_random_vs_reference(void **state)
 	buf_free(&want);
 }
 
+/* ---------------------------------------------------- localserve localparts */
+
+static void
+test_localserve_fail(void **state)
+{
+	static const struct {
+		const char *lp, *prefix;
+		enum smtp_localserve_fail want;
+		unsigned code;
+	} cases[] = {
+		{ "temperror", "", SMTP_LS_CODE, 451 },
+		{ "permerror", "", SMTP_LS_CODE, 550 },
+		{ "timeout", "", SMTP_LS_TIMEOUT, 0 },
+		{ "x400", "", SMTP_LS_CODE, 400 },
+		{ "599", "", SMTP_LS_CODE, 599 },
+		{ "someone.552", "", SMTP_LS_CODE, 552 },
+		{ "userPermError", "", SMTP_LS_CODE, 550 },
+		{ "rcpttopermerror", "rcptto", SMTP_LS_CODE, 550 },
+		{ "RcptToTempError", "rcptto", SMTP_LS_CODE, 451 },
+		{ "rcptto.timeout", "rcptto", SMTP_LS_TIMEOUT, 0 },
+		{ "rcptto-x-421", "rcptto", SMTP_LS_CODE, 421 },
+		{ "mailfrom554", "mailfrom", SMTP_LS_CODE, 554 },
+		/* Ordinary addresses. */
+		{ "someone", "", SMTP_LS_NONE, 0 },
+		{ "", "", SMTP_LS_NONE, 0 },
+		{ "", "rcptto", SMTP_LS_NONE, 0 },
+		{ "42", "", SMTP_LS_NONE, 0 },
+		{ "x399", "", SMTP_LS_NONE, 0 },
+		{ "x600", "", SMTP_LS_NONE, 0 },
+		{ "x699", "", SMTP_LS_NONE, 0 },
+		{ "x4a0", "", SMTP_LS_NONE, 0 },
+		{ "x45", "", SMTP_LS_NONE, 0 },
+		{ "permerrors", "", SMTP_LS_NONE, 0 },
+		{ "timeouts", "", SMTP_LS_NONE, 0 },
+		/* The prefix must be there, and the suffix after it. */
+		{ "permerror", "rcptto", SMTP_LS_NONE, 0 },
+		{ "xrcpttopermerror", "rcptto", SMTP_LS_NONE, 0 },
+		{ "mailfrompermerror", "rcptto", SMTP_LS_NONE, 0 },
+		{ "rcptto", "rcptto", SMTP_LS_NONE, 0 },
+		{ "rcptt", "rcptto", SMTP_LS_NONE, 0 },
+		{ "rcpttimeout", "rcptto", SMTP_LS_NONE, 0 },
+		{ "mailfrom55", "mailfrom", SMTP_LS_NONE, 0 },
+		/* UTF-8 and quoted-string content is just bytes. */
+		{ "caf\xc3\xa9permerror", "", SMTP_LS_CODE, 550 },
+		{ "a b 451", "", SMTP_LS_CODE, 451 },
+		{ "\xff\xfe\xfd", "", SMTP_LS_NONE, 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < MS_NELEM(cases); i++) {
+		unsigned code = 12345;
+		enum smtp_localserve_fail f = smtp_localserve_fail(cases[i].lp, cases[i].prefix, &code);
+
+		if (f != cases[i].want || code != cases[i].code)
+			fail_msg("\"%s\" prefix \"%s\": got %d code %u, want %d code %u",
+				cases[i].lp, cases[i].prefix, (int)f, code, (int)cases[i].want,
+				cases[i].code);
+	}
+}
+
 int
 main(void)
 {
@@ -1091,6 +1151,7 @@ main(void)
 		cmocka_unit_test(test_data_received),
 		cmocka_unit_test(test_data_reject_precedence),
 		cmocka_unit_test(test_data_random_vs_reference),
+		cmocka_unit_test(test_localserve_fail),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
