@@ -3,10 +3,10 @@
  * share one database; each claim a job of up to JOB_MORE other messages
  * for the same destination, sent over one connection), runs at most
  * [queue] max_concurrent jobs at once, one thread each, and sleeps until
- * the next message is due or a
- * NOTIFY mailstead_queue (smtpd queued something, an operator released
- * or rescheduled a message) wakes it. Also removes expired history from
- * queue_retired. SIGTERM: no new deliveries; running ones finish. */
+ * the next message is due or a NOTIFY mailstead_queue (smtpd queued
+ * something, an operator released or rescheduled a message) wakes it. Also
+ * removes expired history from queue_retired. SIGTERM: no new deliveries;
+ * running jobs finish their current message and hand back the rest. */
 #include "config.h"
 
 #include <errno.h>
