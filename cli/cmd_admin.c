@@ -12,6 +12,7 @@
 #include "web/web.h"
 #include "core/util.h"
 #include "mail/addr.h"
+#include "store/store_rules.h"
 
 int
 cmd_migrate(struct cli *cli, int argc, char **argv)
@@ -88,6 +89,17 @@ cmd_domain(struct cli *cli, int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "set") == 0)
 		return cmd_domain_set(cli, argc, argv);
+	if (argc == 3 && strcmp(argv[1], "rm") == 0) {
+		dom = parse_domain(argv[2]);
+		if (store_domain_remove(cli_store(cli), dom, &error) < 0) {
+			fprintf(stderr, "mailstead: domain rm: %s\n", error);
+			free(dom);
+			return 1;
+		}
+		printf("domain %s removed\n", dom);
+		free(dom);
+		return 0;
+	}
 	if (argc != 3 || strcmp(argv[1], "add") != 0)
 		return 2;
 	dom = parse_domain(argv[2]);
@@ -121,6 +133,64 @@ split_address(const char *s, struct mail_addr *a)
 		fprintf(stderr, "mailstead: bad address %s: %s\n", s, error);
 		return -1;
 	}
+	return 0;
+}
+
+/* account rm ACCOUNT | account set ACCOUNT SETTING VALUE */
+static int
+account_rm_set(struct cli *cli, int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		enum store_account_setting what;
+	} settings[] = {
+		{ "full-name", STORE_ACCOUNT_FULL_NAME },
+		{ "login-disabled", STORE_ACCOUNT_LOGIN_DISABLED },
+		{ "quota", STORE_ACCOUNT_QUOTA },
+		{ "max-outgoing-messages-per-day", STORE_ACCOUNT_MAX_OUTGOING },
+		{ "max-first-time-recipients-per-day", STORE_ACCOUNT_MAX_FIRST_TIME },
+		{ "keep-retired-messages", STORE_ACCOUNT_KEEP_RETIRED },
+	};
+	bool rm = strcmp(argv[1], "rm") == 0;
+	const char *error;
+	int64_t id;
+	size_t i = 0;
+	int found;
+
+	if (argc != (rm ? 3 : 5))
+		return 2;
+	if (!rm) {
+		for (i = 0; i < MS_NELEM(settings); i++)
+			if (strcmp(argv[3], settings[i].name) == 0)
+				break;
+		if (i == MS_NELEM(settings)) {
+			fprintf(stderr, "mailstead: account set: unknown setting %s (full-name, "
+				"login-disabled, quota, max-outgoing-messages-per-day, "
+				"max-first-time-recipients-per-day, keep-retired-messages)\n", argv[3]);
+			return 2;
+		}
+	}
+	found = store_account_find(cli_store(cli), argv[2], &id, &error);
+	if (found <= 0) {
+		fprintf(stderr, "mailstead: account %s: %s\n", argv[1],
+			found < 0 ? error : ms_err("no account %s", argv[2]));
+		return 1;
+	}
+	if (rm) {
+		/* Sessions first, so the web programs' caches hear of it. */
+		if (web_sessions_remove_account_db(cli->pool, id, &error) < 0 ||
+		    store_account_remove(cli->store, id, &error) < 0) {
+			fprintf(stderr, "mailstead: account rm: %s\n", error);
+			return 1;
+		}
+		printf("account %s removed\n", argv[2]);
+		return 0;
+	}
+	if (store_account_set(cli->store, id, settings[i].what, argv[4], &error) < 0) {
+		fprintf(stderr, "mailstead: account set: %s\n", error);
+		return 1;
+	}
+	printf("account %s: %s set to \"%s\"\n", argv[2], settings[i].name, argv[4]);
 	return 0;
 }
 
@@ -228,6 +298,8 @@ cmd_account(struct cli *cli, int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "webhook") == 0)
 		return cmd_account_webhook(cli, argc - 1, argv + 1);
+	if (argc >= 2 && (strcmp(argv[1], "rm") == 0 || strcmp(argv[1], "set") == 0))
+		return account_rm_set(cli, argc, argv);
 	if (argc >= 2 && strcmp(argv[1], "fromid-login") == 0)
 		return account_fromid_login(cli, argc, argv);
 	if (argc != 3 || strcmp(argv[1], "add") != 0)

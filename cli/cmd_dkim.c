@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 
+#include "admin/dkimkey.h"
 #include "cli.h"
 #include "core/util.h"
 #include "mailauth/dkim.h"
@@ -174,57 +175,45 @@ dkim_cmd_gen(struct cli *cli, int argc, char **argv)
 		fprintf(stderr, "mailstead: dkim gen: invalid domain or selector\n");
 		return 1;
 	}
-	if ((key = dkim_key_generate(a, &err)) == NULL) {
-		fprintf(stderr, "mailstead: dkim gen: %s\n", err);
-		return 1;
-	}
 	buf_init(&pem);
 	buf_init(&txt);
 	buf_init(&path);
-	if (dkim_key_to_pem(key, &pem, &err) < 0 || dkim_txt_record(key, &txt, &err) < 0) {
-		fprintf(stderr, "mailstead: dkim gen: %s\n", err);
-		goto out;
-	}
+	key = NULL;
 	if (dir == NULL) {
-		/* Stored with the domain: submissions From it get signed. */
-		struct store_dkim_selector sel;
-
-		char *hcopy = NULL;
+		/* Stored with the domain: submissions From it get signed
+		 * (lib/admin/dkimkey.c, shared with the admin interface). */
+		struct dkimkey_params p;
+		char **hv = NULL, *hcopy = NULL, *h;
+		size_t nh = 0;
 		int r;
 
-		memset(&sel, 0, sizeof(sel));
-		sel.selector = (char *)selector;
-		sel.algorithm = (char *)algo;
-		sel.private_key = pem.data;
-		sel.oversign = oversign;
-		sel.sign = sign;
-		sel.expiration_seconds = (int64_t)expiration;
+		memset(&p, 0, sizeof(p));
 		if (headers != NULL) {
-			/* "from,to,subject": lower case, From always included. */
-			char *h;
-			bool from = false;
-
+			/* "from,to,subject" */
 			hcopy = xstrdup(headers);
-			ms_str_lower(hcopy);
 			for (h = hcopy; *h != '\0';) {
 				size_t n = strcspn(h, ", ");
 
 				if (n > 0) {
-					sel.headers = xrealloc(sel.headers,
-						(sel.nheaders + 2) * sizeof(char *));
-					sel.headers[sel.nheaders++] = xstrndup(h, n);
-					from = from || (n == 4 && strncmp(h, "from", 4) == 0);
+					hv = xrealloc(hv, (nh + 1) * sizeof(char *));
+					hv[nh++] = xstrndup(h, n);
 				}
 				h += n;
 				h += strspn(h, ", ");
 			}
-			if (!from && sel.nheaders > 0)
-				sel.headers[sel.nheaders++] = xstrdup("from");
 		}
-		r = store_dkim_selector_add(cli_store(cli), domain, &sel, &err);
-		for (i = 0; i < sel.nheaders; i++)
-			free(sel.headers[i]);
-		free(sel.headers);
+		p.domain = domain;
+		p.selector = selector;
+		p.algorithm = algo;
+		p.headers = (const char *const *)hv;
+		p.nheaders = nh;
+		p.expiration_seconds = (int64_t)expiration;
+		p.oversign = oversign;
+		p.sign = sign;
+		r = dkimkey_generate(cli_store(cli), &p, &txt, &err);
+		for (i = 0; i < nh; i++)
+			free(hv[i]);
+		free(hv);
 		free(hcopy);
 		if (r < 0) {
 			fprintf(stderr, "mailstead: dkim gen: %s\n", err);
@@ -237,6 +226,14 @@ dkim_cmd_gen(struct cli *cli, int argc, char **argv)
 			fprintf(stderr, "mailstead: dkim gen: key stored for %s (not used for signing:"
 				" --no-sign)\n", domain);
 		goto print;
+	}
+	if ((key = dkim_key_generate(a, &err)) == NULL) {
+		fprintf(stderr, "mailstead: dkim gen: %s\n", err);
+		goto out;
+	}
+	if (dkim_key_to_pem(key, &pem, &err) < 0 || dkim_txt_record(key, &txt, &err) < 0) {
+		fprintf(stderr, "mailstead: dkim gen: %s\n", err);
+		goto out;
 	}
 	buf_printf(&path, "%s/%s._domainkey.%s.%s.pem", dir, selector, domain, algo);
 	/* A new file only, private from the start. */

@@ -63,6 +63,13 @@ cmd_domain_set(struct cli *cli, int argc, char **argv)
 		{ "case-sensitive", STORE_DOMAIN_CASE_SENSITIVE },
 		{ "disabled", STORE_DOMAIN_DISABLED },
 		{ "reports-only", STORE_DOMAIN_REPORTS_ONLY },
+		{ "client-settings-domain", STORE_DOMAIN_CLIENT_SETTINGS },
+		{ "description", STORE_DOMAIN_DESCRIPTION },
+		{ "dmarc-localpart", STORE_DOMAIN_DMARC_LOCALPART },
+		{ "tlsrpt-localpart", STORE_DOMAIN_TLSRPT_LOCALPART },
+		{ "mtasts-mode", STORE_DOMAIN_MTASTS_MODE },
+		{ "mtasts-max-age", STORE_DOMAIN_MTASTS_MAX_AGE },
+		{ "mtasts-mx", STORE_DOMAIN_MTASTS_MX },
 	};
 	const char *error;
 	char *dom, *ascii;
@@ -77,7 +84,9 @@ cmd_domain_set(struct cli *cli, int argc, char **argv)
 			break;
 	if (i == MS_NELEM(settings)) {
 		fprintf(stderr, "mailstead: domain set: unknown setting %s (catchall-separators, "
-			"case-sensitive, disabled, reports-only)\n", argv[3]);
+			"case-sensitive, disabled, reports-only, client-settings-domain, description, "
+			"dmarc-localpart, tlsrpt-localpart, mtasts-mode, mtasts-max-age, mtasts-mx)\n",
+			argv[3]);
 		return 2;
 	}
 	if (mail_domain_parse(argv[2], strlen(argv[2]), true, &dom, &ascii, &error) < 0)

@@ -38,9 +38,13 @@ static const struct command commands[] = {
 	{ "migrate", cmd_migrate, "migrate",
 	  "Apply the database migrations (sql/NNN_name.sql) that are not applied yet.\n"
 	  "Safe to run concurrently and repeatedly." },
-	{ "domain", cmd_domain, "domain add DOMAIN | domain list | domain set DOMAIN SETTING VALUE",
+	{ "domain", cmd_domain,
+	  "domain add DOMAIN | domain list | domain rm DOMAIN | domain set DOMAIN SETTING VALUE",
 	  "Add a domain Mailstead receives mail for, or list the domains. Unicode\n"
 	  "domain names are accepted and stored in Unicode form.\n"
+	  "  domain rm DOMAIN\n"
+	  "      Remove the domain with its aliases and DKIM keys (refused while accounts\n"
+	  "      or addresses of the domain exist).\n"
 	  "  domain set DOMAIN catchall-separators CHARS\n"
 	  "      Localparts are cut at the first of these characters before lookup:\n"
 	  "      with \"+-\", user+tag@ and user-tag@ deliver to user@. \"\" for none.\n"
@@ -50,11 +54,38 @@ static const struct command commands[] = {
 	  "      A disabled domain gets 450 (try again later) for every recipient.\n"
 	  "  domain set DOMAIN reports-only yes|no\n"
 	  "      Only exact addresses (DMARC/TLS report addresses) receive mail: no\n"
-	  "      aliases, no catch-all." },
-	{ "account", cmd_account, "account add ADDRESS | account list | account webhook ACCOUNT ...",
+	  "      aliases, no catch-all.\n"
+	  "  domain set DOMAIN client-settings-domain HOST | description TEXT\n"
+	  "      Host name mail clients use for the domain (\"\" for none); a note.\n"
+	  "  domain set DOMAIN dmarc-localpart LOCALPART | tlsrpt-localpart LOCALPART\n"
+	  "      Where DMARC aggregate and TLS reports go (LOCALPART@DOMAIN, default\n"
+	  "      dmarc-reports and tls-reports; \"\" requests none), as published by\n"
+	  "      \"dns records\".\n"
+	  "  domain set DOMAIN mtasts-mode enforce|testing|none|default|\"\"\n"
+	  "  domain set DOMAIN mtasts-max-age SECONDS|default | mtasts-mx HOST,*.HOST,...\n"
+	  "      The MTA-STS policy (RFC 8461) served at mta-sts.DOMAIN and announced by\n"
+	  "      \"dns records\" (\"\" mode: no MTA-STS; default: [web] mtasts_mode and\n"
+	  "      mtasts_max_age; mx default: the SMTP listeners' host names)." },
+	{ "account", cmd_account,
+	  "account add ADDRESS | account list | account rm ACCOUNT |\n"
+	  "          account set ACCOUNT SETTING VALUE | account webhook ACCOUNT ...",
 	  "Create an account for ADDRESS (its domain must exist) with the mailboxes\n"
 	  "Inbox, Sent, Drafts, Trash, Junk and Archive; or list the accounts. Set a\n"
 	  "password with setaccountpassword.\n"
+	  "  account rm ACCOUNT\n"
+	  "      Remove the account with its addresses, messages and settings; its\n"
+	  "      addresses leave their aliases (refused when an alias would be empty).\n"
+	  "  account set ACCOUNT full-name NAME\n"
+	  "  account set ACCOUNT login-disabled MESSAGE\n"
+	  "      Refuse logins, showing MESSAGE (\"\" allows logins again).\n"
+	  "  account set ACCOUNT quota SIZE\n"
+	  "      Maximum size of all stored messages (e.g. 2g; 0 for no limit).\n"
+	  "  account set ACCOUNT max-outgoing-messages-per-day N |\n"
+	  "        max-first-time-recipients-per-day N\n"
+	  "      Send limits over any 24 hours (defaults 1000 and 200).\n"
+	  "  account set ACCOUNT keep-retired-messages DURATION\n"
+	  "      Keep the delivery history of the account's sent messages this long\n"
+	  "      (e.g. 7d; 0: none) for queue retired list.\n"
 	  "  account webhook ACCOUNT\n"
 	  "      Show the account's webhook settings (Authorization values are not shown).\n"
 	  "  account webhook ACCOUNT set outgoing|incoming URL [-authorization-stdin]\n"

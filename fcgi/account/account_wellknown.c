@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "account/account_private.h"
+#include "admin/dnsrec.h"
 #include "core/conf.h"
 #include "core/log.h"
 #include "core/util.h"
@@ -295,29 +296,12 @@ acct_route_autodiscover(struct web_request *req, struct web_response *resp)
 
 /* ---- MTA-STS policy ---- */
 
-static void
-add_mx(struct buf *x, char ***seen, size_t *n, const char *host)
-{
-	size_t i;
-
-	if (host == NULL || host[0] == '\0')
-		return;
-	for (i = 0; i < *n; i++)
-		if (strcmp((*seen)[i], host) == 0)
-			return;
-	*seen = xrealloc(*seen, (*n + 1) * sizeof(char *));
-	(*seen)[(*n)++] = (char *)host;
-	buf_printf(x, "mx: %s\r\n", host);
-}
-
 void
 acct_route_mtasts(struct web_request *req, struct web_response *resp)
 {
-	const struct conf *conf = web_env_conf(req->env);
 	struct client_conf cc;
-	char **seen = NULL;
-	size_t i, nseen = 0;
-	struct buf x;
+	struct buf policy, id;
+	const char *err;
 	int rc;
 
 	/* RFC 8461 section 3.3: the policy host is "mta-sts." followed by
@@ -332,19 +316,23 @@ acct_route_mtasts(struct web_request *req, struct web_response *resp)
 		return;
 	}
 	client_conf_free(&cc);
-	/* Section 3.2: key/value lines, CRLF; "mx" once per host name that
-	 * receives mail for the domain: our listeners with SMTP. */
-	buf_init(&x);
-	buf_printf(&x, "version: STSv1\r\nmode: %s\r\n", conf->web.mtasts_mode);
-	for (i = 0; i < conf->nlisteners; i++)
-		if (conf->listeners[i].smtp != 0)
-			add_mx(&x, &seen, &nseen, conf->listeners[i].hostname);
-	if (nseen == 0)
-		add_mx(&x, &seen, &nseen, conf->general.hostname);
-	buf_printf(&x, "max_age: %llu\r\n", (unsigned long long)conf->web.mtasts_max_age);
-	free(seen);
-	resp_body(resp, 200, "text/plain; charset=utf-8", &x);
-	buf_free(&x);
+	/* The same policy text whose hash is the id of the domain's _mta-sts
+	 * record (lib/admin/dnsrec.c): the domain's settings, else [web]
+	 * mtasts_mode and mtasts_max_age, "mx" for our SMTP listeners. */
+	buf_init(&policy);
+	buf_init(&id);
+	rc = dnsrec_mtasts_policy(web_env_conf(req->env), web_env_store(req->env), req->host + 8,
+		&policy, &id, &err);
+	if (rc < 0) {
+		log_error(req->cid, "proto=http app=account ev=mtasts-policy-failed error=%s", lq(err));
+		web_resp_text(resp, 500, "server error");
+	} else if (rc == 0) {
+		web_resp_text(resp, 404, "no MTA-STS policy for this domain");
+	} else {
+		resp_body(resp, 200, "text/plain; charset=utf-8", &policy);
+	}
+	buf_free(&policy);
+	buf_free(&id);
 }
 
 /* ---- Apple configuration profile ---- */

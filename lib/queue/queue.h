@@ -233,6 +233,16 @@ void queue_msgs_free(struct queue_msg *v, size_t n);
  * id. When account_id > 0 only that account's. */
 int queue_list(struct store *st, int64_t account_id, size_t max,
 	struct queue_msg **v_r, size_t *n_r, const char **error_r);
+/* A page of queued messages for the admin interface: those matching f,
+ * by next attempt then id, skipping offset, at most max (0: 1000);
+ * *total_r gets how many match f in all. */
+struct queue_filter {
+	int64_t account_id;	/* 0: any */
+	int hold;		/* -1: any, 0: not on hold, 1: on hold */
+	const char *transport;	/* NULL: any; "" the default */
+};
+int queue_list_page(struct store *st, const struct queue_filter *f, size_t offset, size_t max,
+	struct queue_msg **v_r, size_t *n_r, int64_t *total_r, const char **error_r);
 /* One message. Returns 1 found, 0 not found, -1 error. */
 int queue_get(struct store *st, int64_t id, struct queue_msg *m_r,
 	const char **error_r);

@@ -122,6 +122,57 @@ queue_list(struct store *st, int64_t account_id, size_t max,
 }
 
 int
+queue_list_page(struct store *st, const struct queue_filter *f, size_t offset, size_t max,
+	struct queue_msg **v_r, size_t *n_r, int64_t *total_r, const char **error_r)
+{
+	PGconn *c = db_get(st->pool, error_r);
+	PGresult *res;
+	struct queue_msg *v;
+	size_t n, i;
+
+	*total_r = 0;
+	if (c == NULL)
+		return -1;
+	/* The page, then the count of all matching rows (both on one
+	 * connection, but not one snapshot: the total is for display). */
+	res = db_execv(c, error_r,
+		MSG_COLUMNS
+		" WHERE ($1::bigint = 0 OR q.sender_account_id = $1::bigint)"
+		" AND ($2::int < 0 OR q.hold = ($2::int = 1))"
+		" AND ($3::text IS NULL OR q.transport = $3::text)"
+		" ORDER BY q.next_attempt, q.id OFFSET $4::bigint LIMIT $5::bigint",
+		5, db_i64(f->account_id), db_i64(f->hold), f->transport, db_i64((int64_t)offset),
+		db_i64((int64_t)(max ? max : 1000)));
+	if (res != NULL) {
+		PGresult *cnt = db_execv(c, error_r,
+			"SELECT count(*) FROM queue q"
+			" WHERE ($1::bigint = 0 OR q.sender_account_id = $1::bigint)"
+			" AND ($2::int < 0 OR q.hold = ($2::int = 1))"
+			" AND ($3::text IS NULL OR q.transport = $3::text)",
+			3, db_i64(f->account_id), db_i64(f->hold), f->transport);
+
+		if (cnt == NULL) {
+			PQclear(res);
+			res = NULL;
+		} else {
+			*total_r = db_get_i64(cnt, 0, 0);
+			PQclear(cnt);
+		}
+	}
+	db_put(st->pool, c);
+	if (res == NULL)
+		return -1;
+	n = (size_t)PQntuples(res);
+	v = xcalloc(n ? n : 1, sizeof(*v));
+	for (i = 0; i < n; i++)
+		msg_from_row(res, (int)i, &v[i]);
+	PQclear(res);
+	*v_r = v;
+	*n_r = n;
+	return 0;
+}
+
+int
 queue_get(struct store *st, int64_t id, struct queue_msg *m_r, const char **error_r)
 {
 	PGconn *c = db_get(st->pool, error_r);

@@ -865,8 +865,9 @@ webhook_get(struct store *st, bool retired, int64_t id, struct webhook_call *c_r
 	return 1;
 }
 
-int
-webhook_schedule(struct store *st, const int64_t *ids, size_t n, int64_t delay_s,
+/* webhook_schedule (from_now) and webhook_schedule_add. */
+static int
+schedule(struct store *st, const int64_t *ids, size_t n, int64_t delay_s, bool from_now,
 	size_t *changed_r, const char **error_r)
 {
 	struct buf arr;
@@ -882,10 +883,12 @@ webhook_schedule(struct store *st, const int64_t *ids, size_t n, int64_t delay_s
 	}
 	/* One statement: the update and the notification commit together. */
 	res = db_execv(c, error_r,
-		"WITH u AS (UPDATE webhook_queue SET next_attempt = now() + $2::bigint * interval '1 second'"
+		"WITH u AS (UPDATE webhook_queue SET next_attempt ="
+		"  CASE WHEN $5 THEN now() ELSE next_attempt END + $2::bigint * interval '1 second'"
 		"  WHERE $3 OR id = ANY($1::bigint[]) RETURNING id)"
 		" SELECT count(*), pg_notify($4, '') FROM u",
-		4, arr.data, db_i64(delay_s), n == 0 ? "true" : "false", WEBHOOK_NOTIFY_CHANNEL);
+		5, arr.data, db_i64(delay_s), n == 0 ? "true" : "false", WEBHOOK_NOTIFY_CHANNEL,
+		from_now ? "true" : "false");
 	db_put(st->pool, c);
 	buf_free(&arr);
 	if (res == NULL)
@@ -894,6 +897,20 @@ webhook_schedule(struct store *st, const int64_t *ids, size_t n, int64_t delay_s
 		*changed_r = (size_t)db_get_i64(res, 0, 0);
 	PQclear(res);
 	return 0;
+}
+
+int
+webhook_schedule(struct store *st, const int64_t *ids, size_t n, int64_t delay_s,
+	size_t *changed_r, const char **error_r)
+{
+	return schedule(st, ids, n, delay_s, true, changed_r, error_r);
+}
+
+int
+webhook_schedule_add(struct store *st, const int64_t *ids, size_t n, int64_t delta_s,
+	size_t *changed_r, const char **error_r)
+{
+	return schedule(st, ids, n, delta_s, false, changed_r, error_r);
 }
 
 int

@@ -272,6 +272,10 @@ int webhook_get(struct store *st, bool retired, int64_t id, struct webhook_call 
  * gets how many. */
 int webhook_schedule(struct store *st, const int64_t *ids, size_t n, int64_t delay_s,
 	size_t *changed_r, const char **error_r);
+/* Move the next attempt of the calls (n 0: all) by delta_s seconds (may
+ * be negative) and wake the sender. */
+int webhook_schedule_add(struct store *st, const int64_t *ids, size_t n, int64_t delta_s,
+	size_t *changed_r, const char **error_r);
 /* Cancel calls: no more attempts; retired (result "canceled by admin")
  * when the account keeps retired webhooks. */
 int webhook_cancel(struct store *st, const int64_t *ids, size_t n, size_t *canceled_r,

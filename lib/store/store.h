@@ -86,6 +86,26 @@ int store_account_find(struct store *st, const char *name_or_address,
 int store_password_set(struct store *st, int64_t account_id,
 	const char *password, const char **error_r);
 
+enum store_account_setting {
+	STORE_ACCOUNT_FULL_NAME,
+	STORE_ACCOUNT_LOGIN_DISABLED,	/* message shown at login; "" enables */
+	STORE_ACCOUNT_QUOTA,		/* bytes (k/m/g suffixes), 0 no limit */
+	STORE_ACCOUNT_MAX_OUTGOING,	/* max_outgoing_messages_per_day */
+	STORE_ACCOUNT_MAX_FIRST_TIME,	/* max_first_time_recipients_per_day */
+	STORE_ACCOUNT_KEEP_RETIRED,	/* keep_retired_message_period: a duration
+					 * ("7d", seconds), 0 keeps none */
+};
+/* Change one setting of an account (store_admin.c). Returns 0, or -1
+ * with *error_r (bad value, no such account, database). */
+int store_account_set(struct store *st, int64_t account_id, enum store_account_setting what,
+	const char *value, const char **error_r);
+/* Remove an account with its addresses, mailboxes, messages (files too),
+ * credentials, keys and history; its addresses leave the aliases they
+ * are members of (refused when one would be left without members).
+ * Web sessions go by cascade: callers in the web programs first call
+ * web_sessions_remove_account so the session caches hear of it. */
+int store_account_remove(struct store *st, int64_t account_id, const char **error_r);
+
 /* Check a login (an address or account name) and password. Returns 1 and
  * *account_id_r when valid, 0 when not (unknown user, wrong password, login
  * disabled), -1 on error. Takes about the same time for unknown users. */
@@ -304,6 +324,11 @@ int store_dkim_selectors(struct store *st, const char *domain, bool signing_only
 int store_dkim_selector_rm(struct store *st, const char *domain, const char *selector,
 	const char **error_r);
 void store_dkim_selectors_free(struct store_dkim_selector *v, size_t n);
+/* Turn signing with a selector on or off (a rotation keeps the old key
+ * published without signing). Returns 1 changed, 0 no such selector, -1
+ * error (store_admin.c). */
+int store_dkim_selector_set_sign(struct store *st, const char *domain, const char *selector,
+	bool sign, const char **error_r);
 
 /* ---- mailboxes and messages (store_mailbox.c, store_message.c) ---- */
 

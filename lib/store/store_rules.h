@@ -330,11 +330,23 @@ enum store_domain_setting {
 	STORE_DOMAIN_CASE_SENSITIVE,	/* value: "yes"/"no" */
 	STORE_DOMAIN_DISABLED,
 	STORE_DOMAIN_REPORTS_ONLY,
+	/* store_admin.c: */
+	STORE_DOMAIN_CLIENT_SETTINGS,	/* host name mail clients use, "" none */
+	STORE_DOMAIN_DESCRIPTION,	/* one line of text */
+	STORE_DOMAIN_DMARC_LOCALPART,	/* rua= address localpart, "" none */
+	STORE_DOMAIN_TLSRPT_LOCALPART,	/* TLSRPT rua localpart, "" no record */
+	STORE_DOMAIN_MTASTS_MODE,	/* enforce, testing, none; "" no MTA-STS;
+					 * default: [web] mtasts_mode */
+	STORE_DOMAIN_MTASTS_MAX_AGE,	/* seconds; 0 or default: [web] */
+	STORE_DOMAIN_MTASTS_MX,		/* host patterns, comma-separated; "" host name */
 };
 /* Change one setting. Turning case sensitivity off is refused while an
  * address or alias of the domain has upper-case letters. */
 int store_domain_set(struct store *st, const char *domain,
 	enum store_domain_setting what, const char *value, const char **error_r);
+/* Remove a domain with its aliases, DKIM keys and routes. Refused while
+ * an account belongs to it or an address in it exists (store_admin.c). */
+int store_domain_remove(struct store *st, const char *domain, const char **error_r);
 
 enum store_address_setting {
 	STORE_ADDRESS_MAILBOX,		/* value: mailbox name */

@@ -109,6 +109,8 @@ domain_set_tx(PGconn *c, void *arg, const char **error_r)
 		return -1;
 	}
 	free(di.canon.separators);
+	if (ctx->what > STORE_DOMAIN_REPORTS_ONLY)
+		return store_domain_set_other(c, di.id, ctx->what, ctx->value, error_r);
 	if (ctx->what != STORE_DOMAIN_SEPARATORS && ms_parse_bool(ctx->value, &b) < 0) {
 		*error_r = ms_err("expected yes or no, not %s", ctx->value);
 		return -1;
@@ -172,6 +174,8 @@ domain_set_tx(PGconn *c, void *arg, const char **error_r)
 	case STORE_DOMAIN_REPORTS_ONLY:
 		rc = db_cmd(c, error_r, "UPDATE domains SET reports_only = $2 WHERE id = $1",
 			2, db_i64(di.id), b ? "true" : "false");
+		break;
+	default:
 		break;
 	}
 out:

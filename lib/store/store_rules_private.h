@@ -21,6 +21,11 @@ struct store_domain_info {
 int store_rules_domain_get(PGconn *c, const char *domain, bool lock,
 	struct store_domain_info *di, const char **error_r);
 
+/* The settings of store_domain_set from STORE_DOMAIN_CLIENT_SETTINGS on,
+ * inside its transaction (store_admin.c). Returns 0 or -1. */
+int store_domain_set_other(PGconn *c, int64_t domain_id, enum store_domain_setting what,
+	const char *value, const char **error_r);
+
 /* Columns of a ruleset row as read by store_rules_ruleset_row, and the FROM
  * clause giving one row per header condition (or one with NULL key). */
 #define STORE_RULESET_COLUMNS "r.id, r.smtp_mailfrom_regexp, r.msg_from_regexp," \

@@ -179,6 +179,7 @@ enum web_json_type {
 	WJ_OBJECT,
 	WJ_ARRAY,
 	WJ_STRING_ARRAY,	/* array of strings */
+	WJ_INT_ARRAY,		/* array of WJ_INT numbers */
 	WJ_ANY,
 };
 

@@ -560,6 +560,7 @@ param_type_name(enum web_json_type t)
 	case WJ_OBJECT: return "an object";
 	case WJ_ARRAY: return "an array";
 	case WJ_STRING_ARRAY: return "an array of strings";
+	case WJ_INT_ARRAY: return "an array of integers";
 	case WJ_ANY: return "any value";
 	}
 	return "?";
@@ -580,6 +581,14 @@ param_type_ok(struct json_object *o, enum web_json_type t)
 		if (jt != json_type_int)
 			return false;
 		return json_object_get_int64(o) != INT64_MAX && json_object_get_int64(o) != INT64_MIN;
+	case WJ_INT_ARRAY:
+		if (jt != json_type_array)
+			return false;
+		n = json_object_array_length(o);
+		for (i = 0; i < n; i++)
+			if (!param_type_ok(json_object_array_get_idx(o, i), WJ_INT))
+				return false;
+		return true;
 	case WJ_BOOL:
 		return jt == json_type_boolean;
 	case WJ_OBJECT:

@@ -25,9 +25,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 	} while (0)
 
 static const struct web_param params[] = {
-	{ "a", WJ_STRING }, { "b", WJ_INT }, { "c", WJ_STRING_ARRAY },
+	{ "a", WJ_STRING }, { "b", WJ_INT }, { "c", WJ_STRING_ARRAY }, { "d", WJ_INT_ARRAY },
 };
-static const struct web_api_method method = { "Fuzz", params, 3, 0, NULL };
+static const struct web_api_method method = { "Fuzz", params, 4, 0, NULL };
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -71,6 +71,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (web_api_parse(last, strlen(last), &method, &root, &pv, &code, &msg) == 0) {
 		CHECK(json_object_get_type(pv[0]) == json_type_string);
 		CHECK(json_object_get_type(pv[1]) == json_type_int);
+		CHECK(json_object_get_type(pv[3]) == json_type_array);
+		for (i = 0; i < json_object_array_length(pv[3]); i++)
+			CHECK(json_object_get_type(json_object_array_get_idx(pv[3], i)) ==
+				json_type_int);
 		free(pv);
 		json_object_put(root);
 	} else {

@@ -291,6 +291,52 @@ test_api_parse(void **state)
 	buf_free(&deep);
 }
 
+static const struct web_param ids_params[] = { { "ids", WJ_INT_ARRAY } };
+static const struct web_api_method m_ids = { "Ids", ids_params, 1, 0, NULL };
+
+static int
+api_ids(const char *body, const char **code, struct buf *msg)
+{
+	struct json_object *root, **params;
+	int rc;
+
+	buf_reset(msg);
+	rc = web_api_parse(body, strlen(body), &m_ids, &root, &params, code, msg);
+	if (rc == 0) {
+		free(params);
+		json_object_put(root);
+	}
+	return rc;
+}
+
+/* WJ_INT_ARRAY (admin queue ids): integers only, no fractions, strings,
+ * nulls, nested arrays or values json-c would saturate. */
+static void
+test_api_parse_int_array(void **state)
+{
+	const char *code;
+	struct buf msg;
+
+	(void)state;
+	buf_init(&msg);
+	assert_int_equal(api_ids("{\"params\": [[1, 2, -3, 9223372036854775806]]}", &code, &msg), 0);
+	assert_int_equal(api_ids("{\"params\": [[]]}", &code, &msg), 0);
+	assert_int_equal(api_ids("{\"params\": [[1, 2.5]]}", &code, &msg), -1);
+	assert_string_equal(code, "user:badParams");
+	assert_non_null(strstr(msg.data, "parameter 1 (ids)"));
+	assert_non_null(strstr(msg.data, "array of integers"));
+	assert_int_equal(api_ids("{\"params\": [[\"1\"]]}", &code, &msg), -1);
+	assert_int_equal(api_ids("{\"params\": [[null]]}", &code, &msg), -1);
+	assert_int_equal(api_ids("{\"params\": [[[1]]]}", &code, &msg), -1);
+	assert_int_equal(api_ids("{\"params\": [[true]]}", &code, &msg), -1);
+	assert_int_equal(api_ids("{\"params\": [[99999999999999999999]]}", &code, &msg), -1);
+	assert_int_equal(api_ids("{\"params\": [[-99999999999999999999]]}", &code, &msg), -1);
+	assert_int_equal(api_ids("{\"params\": [1]}", &code, &msg), -1);
+	assert_int_equal(api_ids("{\"params\": [{}]}", &code, &msg), -1);
+	assert_string_equal(code, "user:badParams");
+	buf_free(&msg);
+}
+
 static void
 test_arena(void **state)
 {
@@ -319,6 +365,7 @@ main(void)
 		cmocka_unit_test(test_host),
 		cmocka_unit_test(test_cgi_params),
 		cmocka_unit_test(test_api_parse),
+		cmocka_unit_test(test_api_parse_int_array),
 		cmocka_unit_test(test_arena),
 	};
 
