@@ -135,10 +135,11 @@ class Result:
 
 
 def send(host, port, msgs, sender, to, sessions, per_session, tls=False,
-         helo="bench.example.net", timeout=60):
+         helo="bench.example.net", timeout=60, login=None):
     """Deliver msgs over `sessions` parallel SMTP connections, each sending
     up to per_session messages before QUIT and reconnecting. With tls, every
     connection does STARTTLS (no certificate verification) before MAIL.
+    login=(user, password): AUTH on every connection (submission).
     Returns a Result."""
     res = Result()
     lock = threading.Lock()
@@ -173,6 +174,8 @@ def send(host, port, msgs, sender, to, sessions, per_session, tls=False,
                         s.ehlo()
                         with lock:
                             res.tls_connections += 1
+                    if login:
+                        s.login(*login)
                     n = 0
                     while i is not None:
                         code, resp = s.mail(sender)

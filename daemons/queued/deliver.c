@@ -1,12 +1,15 @@
-/* Delivery of one claimed batch: the recipients of one submission in one
- * recipient domain, over one connection where possible.
+/* Delivery of one claimed job: batches (the recipients of one submission
+ * in one recipient domain), over one connection where possible, the
+ * connection kept open for the job's next batch to the same address.
  *
- *   suppression list -> route/transport -> hosts (MX lookup: RFC 5321
- *   5.1, null MX RFC 7505, implicit MX; or the smarthost) -> for each host
- *   and address in order: connect, EHLO, STARTTLS per the TLS policy
- *   (tlspolicy.h), AUTH for submission transports, one transaction ->
- *   per-recipient outcome -> results, retirement, DSNs, suppression,
- *   events.
+ *   suppression list (whole job) -> per batch: route/transport (shared
+ *   within the job) -> hosts (MX lookup: RFC 5321 5.1, null MX RFC 7505,
+ *   implicit MX; or the smarthost) -> for each host and address in order:
+ *   the job's kept connection (RSET), or connect, EHLO, STARTTLS per the
+ *   TLS policy (tlspolicy.h) with its fallbacks, AUTH for submission
+ *   transports; one transaction -> per-recipient outcome -> for the job's
+ *   batches together: results, retirement, suppression and webhook calls
+ *   in one transaction, then DSNs and events.
  *
  * Retry rules: a permanent (5xx) answer ends the attempt for that
  * recipient; temporary errors and connection failures move on to the next
@@ -55,8 +58,33 @@ struct rstate {
 	struct buf addr;	/* formatted RCPT TO address */
 };
 
+/* What the batches of one job (deliver_job) share: the connection the
+ * last transaction used, kept open for the next one to the same address,
+ * as Postfix's connection cache does; and the last route lookup. */
+struct deliver_job {
+	bool open;
+	struct smtpc c;
+	char host[256];
+	char ip[64];
+	unsigned port;
+	int try;		/* its enum tls_try: a TLS fallback opened it */
+	unsigned reused;	/* transactions on kept connections, for logs */
+	/* Route lookup result for (account, sender domain, recipient
+	 * domain, attempts); every batch of a job has the same key. */
+	bool route_valid;
+	int64_t route_account;
+	char *route_sdom, *route_rdom, *route_transport;
+	int route_attempts;
+	/* The recipient domain TLS support last recorded by this job, so
+	 * each batch need not write the same row again. */
+	bool tls_recorded, tls_starttls, tls_requiretls;
+	int64_t tls_account;
+	char tls_domain[256];
+};
+
 struct batch {
 	struct queued *q;
+	struct deliver_job *job;	/* NULL: no connection reuse */
 	struct queue_item *v;
 	size_t n;
 	struct rstate *r;
@@ -65,7 +93,7 @@ struct batch {
 	const struct conf_transport *transport;	/* NULL: direct */
 	bool relayed;		/* through a smarthost */
 	bool starttls_seen, requiretls_seen, tls_learned;
-	int64_t start_ms;
+	int64_t start_ms, dur_ms;
 };
 
 static void
@@ -357,6 +385,71 @@ tls_fallback(const struct batch *b, const struct tls_host_policy *hp, enum tls_t
 	return -1;
 }
 
+/* May a batch use a connection opened with try? Only when its own
+ * fallbacks (tls_fallback) lead there: a connection that fell back to
+ * plaintext for one message is no place for a DMARC report after it. */
+static bool
+tls_try_allowed(const struct batch *b, const struct tls_host_policy *hp, enum tls_try try)
+{
+	int t = TRY_POLICY;
+
+	while (t >= 0 && t != (int)try)
+		t = tls_fallback(b, hp, (enum tls_try)t);
+	return t == (int)try;
+}
+
+/* The job's open connection to host/ip/port, after a successful RSET,
+ * with the TLS try it was opened with in *try_r; false when there is
+ * none (a connection elsewhere, or one this batch may not use, is
+ * closed). */
+static bool
+job_conn_take(struct batch *b, const char *host, const char *ip, unsigned port,
+	const struct tls_host_policy *hp, struct smtpc *c, enum tls_try *try_r)
+{
+	struct deliver_job *j = b->job;
+
+	if (j == NULL || !j->open)
+		return false;
+	j->open = false;
+	if (strcmp(j->host, host) != 0 || strcmp(j->ip, ip) != 0 || j->port != port ||
+	    !tls_try_allowed(b, hp, (enum tls_try)j->try)) {
+		smtpc_close(&j->c);
+		return false;
+	}
+	if (smtpc_rset(&j->c) < 0) {
+		log_debug(NULL, "proto=queue ev=reuse-failed host=%s ip=%s err=%s", lq(host), lq(ip),
+			lq(j->c.error));
+		smtpc_close(&j->c);
+		return false;
+	}
+	*c = j->c;
+	*try_r = (enum tls_try)j->try;
+	j->reused++;
+	return true;
+}
+
+/* Keep c (opened with try) open for the job's next batch, or close it
+ * without a job. */
+static void
+job_conn_put(struct batch *b, const char *host, const char *ip, unsigned port,
+	enum tls_try try, struct smtpc *c)
+{
+	struct deliver_job *j = b->job;
+
+	if (j == NULL) {
+		smtpc_close(c);
+		return;
+	}
+	if (j->open)
+		smtpc_close(&j->c);
+	j->c = *c;
+	ms_strlcpy(j->host, host, sizeof(j->host));
+	ms_strlcpy(j->ip, ip, sizeof(j->ip));
+	j->port = port;
+	j->try = (int)try;
+	j->open = true;
+}
+
 /* The EHLO name and SOCKS proxy of the batch's transport. */
 static void
 session_names(const struct batch *b, const char **ehlo_r, const char **socks_r)
@@ -506,6 +599,7 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 	size_t *idx = NULL, nr = 0, i;
 	struct smtpc_rcpt_result *res = NULL;
 	int rc = 0;
+	bool reused = false, keep = false;
 
 	tlspolicy_for_host(q, dp, h->name, h->is_mx, it0->require_tls, &hp);
 	if (hp.skip != NULL) {
@@ -524,6 +618,13 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 		if (strncmp(t->type, "submission", 10) == 0 && hp.mode == TLS_MODE_NONE)
 			hp.mode = TLS_MODE_OPPORTUNISTIC;
 	}
+	/* A connection the previous batch of this job left open (same
+	 * address, so the same TLS policy and authentication; opened by a
+	 * TLS fallback only when this batch may fall back as far). */
+	if (job_conn_take(b, h->name, ip, port, &hp, &c, &try)) {
+		reused = true;
+		goto have_conn;
+	}
 	for (;;) {
 		int r = open_session(b, &c, h, ip, port, dp, &hp, try), next;
 
@@ -536,13 +637,15 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 			lq(ip), tls_try_name(try), tls_try_name((enum tls_try)next));
 		try = (enum tls_try)next;
 	}
+have_conn:
 	/* What we learned of the recipient domain's server, per account. */
 	if (h->is_mx && t == NULL) {
 		b->tls_learned = true;
 		b->starttls_seen = c.tls;
 		b->requiretls_seen = c.tls && c.ext.requiretls;
 	}
-	if (t != NULL && strncmp(t->type, "submission", 10) == 0 && t->username[0] != '\0') {
+	if (!reused && t != NULL && strncmp(t->type, "submission", 10) == 0 &&
+	    t->username[0] != '\0') {
 		const char *mech = sasl_client_choose(c.ext.auth,
 			(const char *const *)t->auth_mechanisms.v, t->auth_mechanisms.n);
 		struct sasl_arg sa;
@@ -583,6 +686,7 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 	if (nr == 0) {
 		buf_free(&mailfrom);
 		rc = 1;
+		keep = true;
 		goto out;
 	}
 	{
@@ -641,13 +745,20 @@ try_ip(struct batch *b, const struct host *h, const char *ip, unsigned port,
 			buf_free(&e);
 		}
 		log_info(NULL, "proto=queue ev=transaction host=%s ip=%s tls=%s verified=%s rcpts=%zu "
-			"result=%s err=%s", lq(h->name), lq(ip), c.tls ? "yes" : "no",
-			c.tls_verified ? "yes" : "no", nr, r == 0 ? "done" : "failed", lq(c.error));
+			"result=%s err=%s reused=%s", lq(h->name), lq(ip), c.tls ? "yes" : "no",
+			c.tls_verified ? "yes" : "no", nr, r == 0 ? "done" : "failed", lq(c.error),
+			reused ? "yes" : "no");
 		rc = 1;
+		/* A refused transaction leaves the connection usable (RSET
+		 * before the next); a broken one does not. */
+		keep = !c.conn.failed && !c.conn.eof;
 	}
 	buf_free(&mailfrom);
 out:
-	smtpc_close(&c);
+	if (keep)
+		job_conn_put(b, h->name, ip, port, try, &c);
+	else
+		smtpc_close(&c);
 	free(rcpts);
 	free(idx);
 	free(res);
@@ -731,6 +842,57 @@ deliver_hosts(struct batch *b)
 	tlspolicy_domain_free(&dp);
 }
 
+/* ---- what the batches of a job share ---- */
+
+/* The route of an earlier batch of the job with the same lookup key. */
+static bool
+job_route_cached(struct deliver_job *j, const struct queue_item *it, char **tname_r)
+{
+	if (j == NULL || !j->route_valid || j->route_account != it->account_id ||
+	    j->route_attempts != it->attempts || strcmp(j->route_sdom, it->sender_domain) != 0 ||
+	    strcmp(j->route_rdom, it->rcpt_domain) != 0)
+		return false;
+	*tname_r = j->route_transport ? xstrdup(j->route_transport) : NULL;
+	return true;
+}
+
+static void
+job_route_store(struct deliver_job *j, const struct queue_item *it, const char *tname)
+{
+	if (j == NULL)
+		return;
+	free(j->route_sdom);
+	free(j->route_rdom);
+	free(j->route_transport);
+	j->route_valid = true;
+	j->route_account = it->account_id;
+	j->route_attempts = it->attempts;
+	j->route_sdom = xstrdup(it->sender_domain);
+	j->route_rdom = xstrdup(it->rcpt_domain);
+	j->route_transport = tname ? xstrdup(tname) : NULL;
+}
+
+/* Did this job record the same recipient domain TLS facts already? */
+static bool
+job_tls_recorded(const struct deliver_job *j, const struct batch *b)
+{
+	return j != NULL && j->tls_recorded && j->tls_account == b->v[0].account_id &&
+		j->tls_starttls == b->starttls_seen && j->tls_requiretls == b->requiretls_seen &&
+		strcmp(j->tls_domain, b->v[0].rcpt_domain) == 0;
+}
+
+static void
+job_tls_store(struct deliver_job *j, const struct batch *b)
+{
+	if (j == NULL)
+		return;
+	j->tls_recorded = ms_strlcpy(j->tls_domain, b->v[0].rcpt_domain,
+		sizeof(j->tls_domain)) < sizeof(j->tls_domain);
+	j->tls_account = b->v[0].account_id;
+	j->tls_starttls = b->starttls_seen;
+	j->tls_requiretls = b->requiretls_seen;
+}
+
 /* ---- recording the outcome ---- */
 
 /* What each recipient's outcome reports, decided before the outcome
@@ -742,40 +904,47 @@ struct report {
 	bool suppressing;	/* it went on the list now */
 };
 
+/* The batches recorded together, their recipients numbered in order
+ * (rep and ev have one slot for each). */
 struct outcome_hook_arg {
-	struct batch *b;
+	struct batch **bv;
+	size_t nb;
 	struct report *rep;
 	struct webhook_outgoing_event *ev;
 };
 
 /* Inside the outcome transaction (queue_record_outcomes): suppression
  * entries for permanent recipient refusals (FEATURES.md section 4) and the
- * outgoing webhook calls, so that they exist exactly when the outcome
- * does. Safe to run again: db_tx may retry it. */
+ * outgoing webhook calls of every recipient of every batch, so that they
+ * exist exactly when the outcomes do. Safe to run again: db_tx may retry
+ * it. */
 static int
 outcome_hook(struct pg_conn *c, void *arg, const char **error_r)
 {
 	struct outcome_hook_arg *x = arg;
-	struct batch *b = x->b;
-	size_t i, nev = 0;
+	size_t bi, i, k = 0, nev = 0;
 
-	for (i = 0; i < b->n; i++) {
-		const struct queue_item *it = &b->v[i];
-		const struct rstate *r = &b->r[i];
-		struct report *rp = &x->rep[i];
+	for (bi = 0; bi < x->nb; bi++) {
+		const struct batch *b = x->bv[bi];
 
-		rp->suppressing = false;
-		if (rp->may_suppress) {
-			int s = queue_suppression_add_tx(c, it->account_id, it->rcpt_localpart,
-				it->rcpt_domain, false, r->error, error_r);
+		for (i = 0; i < b->n; i++, k++) {
+			const struct queue_item *it = &b->v[i];
+			const struct rstate *r = &b->r[i];
+			struct report *rp = &x->rep[k];
 
-			if (s < 0)
-				return -1;
-			rp->suppressing = s == 0;
+			rp->suppressing = false;
+			if (rp->may_suppress) {
+				int s = queue_suppression_add_tx(c, it->account_id, it->rcpt_localpart,
+					it->rcpt_domain, false, r->error, error_r);
+
+				if (s < 0)
+					return -1;
+				rp->suppressing = s == 0;
+			}
+			if (delivery_event_webhook(&x->ev[nev], rp->kind, it, r->code, r->secode,
+				    r->error, rp->suppressing))
+				nev++;
 		}
-		if (delivery_event_webhook(&x->ev[nev], rp->kind, it, r->code, r->secode, r->error,
-			    rp->suppressing))
-			nev++;
 	}
 	if (nev > 0 && webhook_outgoing_add_tx(c, x->ev, nev, NULL, error_r) < 0)
 		return -1;
@@ -817,25 +986,24 @@ map_file(struct queued *q, const struct queue_item *it, void **map_r, size_t *le
 	return 0;
 }
 
-void
-deliver_batch(struct queued *q, struct queue_item *v, size_t n)
+/* Attempt one batch (the recipients of one submission): every
+ * recipient's outcome in the returned batch, recorded later with the
+ * job's other batches (job_finish). suppressed[i]: v[i] is on the
+ * sending account's suppression list. */
+static struct batch *
+deliver_batch(struct queued *q, struct queue_item *v, size_t n, const bool *suppressed,
+	struct deliver_job *job)
 {
 	struct batch b;
-	struct queue_outcome *out;
-	struct buf *json;
-	struct dsn_rcpt *dsn_fail, *dsn_delay;
-	struct report *rep;
-	struct webhook_outgoing_event *ev;
-	struct outcome_hook_arg hook;
-	size_t i, nfail = 0, ndelay = 0;
+	size_t i;
 	char *tname = NULL;
 	void *map = NULL;
 	size_t maplen = 0;
 	const char *error;
-	int64_t dur;
 
 	memset(&b, 0, sizeof(b));
 	b.q = q;
+	b.job = job;
 	b.v = v;
 	b.n = n;
 	b.start_ms = ms_now_ms();
@@ -847,17 +1015,11 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 
 	/* Suppressed recipients fail at once, without a connection. */
 	for (i = 0; i < n; i++) {
-		int s;
-
-		if (v[i].account_id <= 0)
+		if (!suppressed[i])
 			continue;
-		s = queue_suppression_lookup(q->store, v[i].account_id, v[i].rcpt_localpart,
-			v[i].rcpt_domain, NULL, &error);
-		if (s == 1) {
-			rset(&b.r[i], RS_PERM, 0, "5.7.1", "recipient address is on the suppression "
-				"list of the sending account", NULL);
-			b.r[i].suppressed = true;
-		}
+		rset(&b.r[i], RS_PERM, 0, "5.7.1", "recipient address is on the suppression "
+			"list of the sending account", NULL);
+		b.r[i].suppressed = true;
 	}
 	if (map_file(q, &v[0], &map, &maplen, &error) < 0) {
 		log_error(NULL, "proto=queue ev=deliver qid=%lld err=%s", (long long)v[0].id,
@@ -872,9 +1034,13 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 		 * attempt; "direct" or none is direct delivery. */
 		if (v[0].transport[0] != '\0')
 			tname = xstrdup(v[0].transport);
+		else if (job_route_cached(job, &v[0], &tname))
+			;
 		else if (queue_route_lookup(q->store, v[0].account_id, v[0].sender_domain,
 			    v[0].rcpt_domain, v[0].attempts - 1, &tname, &error) < 0)
 			fail_open(&b, RS_TEMP, 0, "4.3.0", error);
+		else
+			job_route_store(job, &v[0], tname);
 		/* Neither names one: [queue] transport, e.g. a smarthost. */
 		if (tname == NULL && open_count(&b) > 0 && q->conf->queue.transport[0] != '\0')
 			tname = xstrdup(q->conf->queue.transport);
@@ -903,98 +1069,249 @@ deliver_batch(struct queued *q, struct queue_item *v, size_t n)
 	for (i = 0; i < b.n; i++)
 		if (b.r[i].status == RS_PENDING)
 			rset(&b.r[i], RS_TEMP, 0, "4.4.0", "no delivery attempt possible", NULL);
-	dur = ms_now_ms() - b.start_ms;
+	b.dur_ms = ms_now_ms() - b.start_ms;
 
-	if (b.tls_learned && v[0].account_id > 0 &&
-	    queue_domain_tls_record(q->store, v[0].account_id, v[0].rcpt_domain, b.starttls_seen,
-		    b.requiretls_seen, &error) < 0)
-		log_warn(NULL, "proto=queue ev=domain-tls-record err=%s", lq(error));
-
-	/* Outcomes: retire delivered and permanently failed messages (and
-	 * those out of attempts), keep the rest for the next attempt. */
-	out = xcalloc(n, sizeof(*out));
-	json = xcalloc(n, sizeof(*json));
-	rep = xcalloc(n, sizeof(*rep));
-	ev = xcalloc(n, sizeof(*ev));
-	dsn_fail = xcalloc(n, sizeof(*dsn_fail));
-	dsn_delay = xcalloc(n, sizeof(*dsn_delay));
-	for (i = 0; i < n; i++) {
-		struct rstate *r = &b.r[i];
-		int max = v[i].max_attempts > 0 ? v[i].max_attempts : (int)q->conf->queue.max_attempts;
-		bool ok = r->status == RS_OK;
-
-		if (r->status == RS_TEMP && v[i].attempts >= max)
-			r->status = RS_PERM;
-		buf_init(&json[i]);
-		queue_result_json(&json[i], b.start_ms, dur, ok, r->code, r->secode, ok ? "" : r->error);
-		out[i].id = v[i].id;
-		out[i].result_json = json[i].data;
-		out[i].retire = r->status != RS_TEMP;
-		out[i].success = ok;
-		if (r->status == RS_PERM) {
-			dsn_fail[nfail].it = &v[i];
-			dsn_fail[nfail].code = r->code;
-			dsn_fail[nfail].secode = r->secode;
-			dsn_fail[nfail].error = r->error;
-			dsn_fail[nfail++].remote_mta = r->remote[0] ? r->remote : NULL;
-		} else if (r->status == RS_TEMP && v[i].attempts == DELAYED_DSN_ATTEMPT) {
-			dsn_delay[ndelay].it = &v[i];
-			dsn_delay[ndelay].code = r->code;
-			dsn_delay[ndelay].secode = r->secode;
-			dsn_delay[ndelay].error = r->error;
-			dsn_delay[ndelay++].remote_mta = r->remote[0] ? r->remote : NULL;
-		}
-		if (ok) {
-			rep[i].kind = b.relayed ? DELIVERY_RELAYED : DELIVERY_DELIVERED;
-		} else if (r->status == RS_PERM && r->suppressed) {
-			rep[i].kind = DELIVERY_SUPPRESSED;
-			rep[i].dsn = !v[i].is_dmarc_report && !v[i].is_tls_report;
-		} else if (r->status == RS_PERM) {
-			rep[i].kind = DELIVERY_FAILED;
-			rep[i].dsn = true;
-			/* Item 4: a permanent refusal of the recipient itself
-			 * puts it on the sender account's suppression list. */
-			rep[i].may_suppress = r->at_rcpt && r->code >= 500 && v[i].account_id > 0;
-		} else {
-			rep[i].kind = DELIVERY_DELAYED;
-			rep[i].dsn = v[i].attempts == DELAYED_DSN_ATTEMPT;
-		}
-		log_info(NULL, "proto=queue ev=attempt qid=%lld attempt=%d rcpt=%s result=%s code=%d "
-			"secode=%s err=%s", (long long)v[i].id, v[i].attempts,
-			lq(ms_err("%s@%s", v[i].rcpt_localpart, v[i].rcpt_domain)),
-			ok ? "delivered" : r->status == RS_PERM ? "failed" : "retry", r->code,
-			lq(r->secode), lq(r->error));
+	if (b.tls_learned && v[0].account_id > 0 && !job_tls_recorded(job, &b)) {
+		if (queue_domain_tls_record(q->store, v[0].account_id, v[0].rcpt_domain,
+			    b.starttls_seen, b.requiretls_seen, &error) < 0)
+			log_warn(NULL, "proto=queue ev=domain-tls-record err=%s", lq(error));
+		else
+			job_tls_store(job, &b);
 	}
-	hook.b = &b;
+	free(tname);
+	if (map != NULL)
+		munmap(map, maplen);
+	b.body = NULL;
+	{
+		struct batch *bp = xcalloc(1, sizeof(*bp));
+
+		*bp = b;
+		return bp;
+	}
+}
+
+static void
+batch_free(struct batch *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->n; i++)
+		buf_free(&b->r[i].addr);
+	free(b->r);
+	free(b);
+}
+
+/* Outcomes of a job's attempted batches in one transaction: retire
+ * delivered and permanently failed messages (and those out of attempts),
+ * keep the rest for the next attempt; in the same transaction the
+ * suppression entries and webhook calls of all of them (outcome_hook);
+ * after it committed, the DSNs and log lines. */
+static void
+job_finish(struct queued *q, struct batch **bv, size_t nb)
+{
+	struct queue_outcome *out;
+	struct buf *json;
+	struct report *rep;
+	struct webhook_outgoing_event *ev;
+	struct outcome_hook_arg hook;
+	size_t total = 0, i, k, bi;
+	const char *error;
+
+	for (bi = 0; bi < nb; bi++)
+		total += bv[bi]->n;
+	if (total == 0)
+		return;
+	out = xcalloc(total, sizeof(*out));
+	json = xcalloc(total, sizeof(*json));
+	rep = xcalloc(total, sizeof(*rep));
+	ev = xcalloc(total, sizeof(*ev));
+	for (bi = 0, k = 0; bi < nb; bi++) {
+		struct batch *b = bv[bi];
+		struct queue_item *v = b->v;
+
+		for (i = 0; i < b->n; i++, k++) {
+			struct rstate *r = &b->r[i];
+			int max = v[i].max_attempts > 0 ? v[i].max_attempts :
+				(int)q->conf->queue.max_attempts;
+			bool ok = r->status == RS_OK;
+
+			if (r->status == RS_TEMP && v[i].attempts >= max)
+				r->status = RS_PERM;
+			buf_init(&json[k]);
+			queue_result_json(&json[k], b->start_ms, b->dur_ms, ok, r->code, r->secode,
+				ok ? "" : r->error);
+			out[k].id = v[i].id;
+			out[k].result_json = json[k].data;
+			out[k].retire = r->status != RS_TEMP;
+			out[k].success = ok;
+			if (ok) {
+				rep[k].kind = b->relayed ? DELIVERY_RELAYED : DELIVERY_DELIVERED;
+			} else if (r->status == RS_PERM && r->suppressed) {
+				rep[k].kind = DELIVERY_SUPPRESSED;
+				rep[k].dsn = !v[i].is_dmarc_report && !v[i].is_tls_report;
+			} else if (r->status == RS_PERM) {
+				rep[k].kind = DELIVERY_FAILED;
+				rep[k].dsn = true;
+				/* Item 4: a permanent refusal of the recipient
+				 * itself puts it on the sender account's
+				 * suppression list. */
+				rep[k].may_suppress = r->at_rcpt && r->code >= 500 && v[i].account_id > 0;
+			} else {
+				rep[k].kind = DELIVERY_DELAYED;
+				rep[k].dsn = v[i].attempts == DELAYED_DSN_ATTEMPT;
+			}
+			log_info(NULL, "proto=queue ev=attempt qid=%lld attempt=%d rcpt=%s result=%s "
+				"code=%d secode=%s err=%s", (long long)v[i].id, v[i].attempts,
+				lq(ms_err("%s@%s", v[i].rcpt_localpart, v[i].rcpt_domain)),
+				ok ? "delivered" : r->status == RS_PERM ? "failed" : "retry", r->code,
+				lq(r->secode), lq(r->error));
+		}
+	}
+	hook.bv = bv;
+	hook.nb = nb;
 	hook.rep = rep;
 	hook.ev = ev;
-	if (queue_record_outcomes(q->store, out, n, outcome_hook, &hook, &error) < 0) {
+	if (queue_record_outcomes(q->store, out, total, outcome_hook, &hook, &error) < 0) {
 		/* The leases stay: the messages come back after they pass,
 		 * and nothing of this attempt (suppression, webhook calls)
 		 * was recorded. */
 		log_error(NULL, "proto=queue ev=record-outcomes err=%s", lq(error));
-	} else {
+		goto out;
+	}
+	for (bi = 0, k = 0; bi < nb; bi++) {
+		struct batch *b = bv[bi];
+		struct queue_item *v = b->v;
+		size_t n = b->n, nfail = 0, ndelay = 0;
+		struct dsn_rcpt *dsn_fail = xcalloc(n, sizeof(*dsn_fail));
+		struct dsn_rcpt *dsn_delay = xcalloc(n, sizeof(*dsn_delay));
+
+		/* One DSN per submission (batch) and kind. */
+		for (i = 0; i < n; i++) {
+			struct rstate *r = &b->r[i];
+
+			if (r->status == RS_PERM) {
+				dsn_fail[nfail].it = &v[i];
+				dsn_fail[nfail].code = r->code;
+				dsn_fail[nfail].secode = r->secode;
+				dsn_fail[nfail].error = r->error;
+				dsn_fail[nfail++].remote_mta = r->remote[0] ? r->remote : NULL;
+			} else if (r->status == RS_TEMP && v[i].attempts == DELAYED_DSN_ATTEMPT) {
+				dsn_delay[ndelay].it = &v[i];
+				dsn_delay[ndelay].code = r->code;
+				dsn_delay[ndelay].secode = r->secode;
+				dsn_delay[ndelay].error = r->error;
+				dsn_delay[ndelay++].remote_mta = r->remote[0] ? r->remote : NULL;
+			}
+		}
 		if (nfail > 0)
 			dsn_send(q, dsn_fail, nfail, false);
 		if (ndelay > 0)
 			dsn_send(q, dsn_delay, ndelay, true);
-		for (i = 0; i < n; i++)
-			delivery_event_log(rep[i].kind, &v[i], b.r[i].code, b.r[i].secode,
-				b.r[i].status == RS_OK ? "" : b.r[i].error, rep[i].dsn,
-				rep[i].suppressing);
+		for (i = 0; i < n; i++, k++)
+			delivery_event_log(rep[k].kind, &v[i], b->r[i].code, b->r[i].secode,
+				b->r[i].status == RS_OK ? "" : b->r[i].error, rep[k].dsn,
+				rep[k].suppressing);
+		free(dsn_fail);
+		free(dsn_delay);
 	}
-	for (i = 0; i < n; i++) {
-		buf_free(&json[i]);
-		buf_free(&b.r[i].addr);
-	}
+out:
+	for (k = 0; k < total; k++)
+		buf_free(&json[k]);
 	free(json);
 	free(out);
 	free(rep);
 	free(ev);
-	free(dsn_fail);
-	free(dsn_delay);
-	free(b.r);
-	free(tname);
-	if (map != NULL)
-		munmap(map, maplen);
+}
+
+/* Which of the job's recipients are suppressed, in one statement. */
+static void
+job_suppressed(struct queued *q, const struct queue_item *v, size_t n, bool *suppressed)
+{
+	int64_t *acct = xcalloc(n, sizeof(*acct));
+	const char **lp = xcalloc(n, sizeof(*lp));
+	const char **dom = xcalloc(n, sizeof(*dom));
+	bool *res = xcalloc(n, sizeof(*res));
+	size_t *idx = xcalloc(n, sizeof(*idx));
+	size_t i, m = 0;
+	const char *error;
+
+	for (i = 0; i < n; i++) {
+		suppressed[i] = false;
+		if (v[i].account_id <= 0)
+			continue;
+		acct[m] = v[i].account_id;
+		lp[m] = v[i].rcpt_localpart;
+		dom[m] = v[i].rcpt_domain;
+		idx[m++] = i;
+	}
+	/* On a database error nobody counts as suppressed, as before. */
+	if (m > 0 && queue_suppression_check(q->store, acct, lp, dom, m, res, &error) < 0)
+		log_warn(NULL, "proto=queue ev=suppression-check err=%s", lq(error));
+	for (i = 0; i < m; i++)
+		suppressed[idx[i]] = res[i];
+	free(acct);
+	free(lp);
+	free(dom);
+	free(res);
+	free(idx);
+}
+
+void
+deliver_job(struct queued *q, struct queue_item *v, size_t n)
+{
+	struct deliver_job j;
+	int64_t start = ms_now_ms();
+	/* Batches not started within half the lease are handed back, so a
+	 * slow destination never outlives the lease of messages still
+	 * waiting in the job (another process would then claim them). */
+	int64_t budget_ms = (int64_t)q->conf->queue.lease * 1000 / 2;
+	size_t i, k, nb = 0;
+	const char *error;
+	bool *suppressed = xcalloc(n, sizeof(*suppressed));
+	struct batch **bv = xcalloc(n, sizeof(*bv));
+	int64_t flushed = start;
+
+	memset(&j, 0, sizeof(j));
+	job_suppressed(q, v, n, suppressed);
+	for (i = 0; i < n; i = k) {
+		for (k = i + 1; k < n && v[k].base_id == v[i].base_id; k++)
+			;
+		if (i > 0 && (*q->stop || ms_now_ms() - start > budget_ms)) {
+			int64_t *ids = xcalloc(n - i, sizeof(int64_t));
+			size_t m;
+
+			for (m = i; m < n; m++)
+				ids[m - i] = v[m].id;
+			if (queue_unclaim(q->store, ids, n - i, &error) < 0)
+				log_warn(NULL, "proto=queue ev=unclaim err=%s", lq(error));
+			else
+				log_info(NULL, "proto=queue ev=unclaim n=%zu reason=%s", n - i,
+					*q->stop ? "stopping" : "time");
+			free(ids);
+			break;
+		}
+		bv[nb++] = deliver_batch(q, v + i, k - i, suppressed + i, &j);
+		/* Outcomes go to the database together, but at least every
+		 * second: a crash before they are recorded means those
+		 * messages are sent again once their lease has passed. */
+		if (ms_now_ms() - flushed >= 1000) {
+			job_finish(q, bv, nb);
+			while (nb > 0)
+				batch_free(bv[--nb]);
+			flushed = ms_now_ms();
+		}
+	}
+	if (j.open)
+		smtpc_close(&j.c);
+	job_finish(q, bv, nb);
+	while (nb > 0)
+		batch_free(bv[--nb]);
+	free(bv);
+	free(suppressed);
+	if (n > 1)
+		log_debug(NULL, "proto=queue ev=job messages=%zu reused=%u ms=%lld", n, j.reused,
+			(long long)(ms_now_ms() - start));
+	free(j.route_sdom);
+	free(j.route_rdom);
+	free(j.route_transport);
 }

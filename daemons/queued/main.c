@@ -1,10 +1,12 @@
 /* mailstead-queued: delivers the outgoing queue. Claims due messages
  * (queue_claim: row locks plus a lease, so several queued processes can
- * share one database), runs at most [queue] max_concurrent deliveries at
- * once, one thread each, and sleeps until the next message is due or a
- * NOTIFY mailstead_queue (smtpd queued something, an operator released
- * or rescheduled a message) wakes it. Also removes expired history from
- * queue_retired. SIGTERM: no new deliveries; running ones finish. */
+ * share one database; each claim a job of up to JOB_MORE other messages
+ * for the same destination, sent over one connection), runs at most
+ * [queue] max_concurrent jobs at once, one thread each, and sleeps until
+ * the next message is due or a NOTIFY mailstead_queue (smtpd queued
+ * something, an operator released or rescheduled a message) wakes it. Also
+ * removes expired history from queue_retired. SIGTERM: no new deliveries;
+ * running jobs finish their current message and hand back the rest. */
 #include "config.h"
 
 #include <errno.h>
@@ -26,6 +28,11 @@
 
 /* Even without notifications, look at the queue this often. */
 #define POLL_MAX_MS 60000
+/* Up to this many messages of other submissions for the same destination
+ * go with each claim, delivered one after the other over one connection:
+ * fewer claims and connections for a big queue, while a queue of
+ * thousands still spreads over every delivery slot. */
+#define JOB_MORE 50
 
 struct job {
 	struct queued *q;
@@ -56,7 +63,7 @@ job_run(void *arg)
 	struct job *j = arg;
 	struct queued *q = j->q;
 
-	deliver_batch(q, j->v, j->n);
+	deliver_job(q, j->v, j->n);
 	queue_items_free(j->v, j->n);
 	free(j);
 	pthread_mutex_lock(&q->lock);
@@ -87,7 +94,7 @@ fill_slots(struct queued *q)
 		if (!r || daemon_stop)
 			return;
 		r = queue_claim(q->store, (int64_t)q->conf->queue.lease,
-			(int64_t)q->conf->queue.backoff_ms, &v, &n, &error);
+			(int64_t)q->conf->queue.backoff_ms, JOB_MORE, &v, &n, &error);
 		if (r < 0) {
 			log_error(NULL, "proto=queue ev=claim err=%s", lq(error));
 			return;

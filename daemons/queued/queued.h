@@ -34,10 +34,13 @@ struct queued {
 /* Wake the scheduler (any thread). */
 void queued_wake(struct queued *q);
 
-/* Deliver one claimed batch (same submission, recipient domain and
- * transport): route, connect, send, record outcomes, DSNs, suppression,
- * events. Frees nothing of v. */
-void deliver_batch(struct queued *q, struct queue_item *v, size_t n);
+/* Deliver what one queue_claim returned: batch by batch (each the
+ * recipients of one submission: route, connect, send, record outcomes,
+ * DSNs, suppression, events), one connection carrying consecutive
+ * transactions to the same address (RSET between them). Batches not
+ * started within half the lease, or when stopping, are handed back
+ * (queue_unclaim). Frees nothing of v. */
+void deliver_job(struct queued *q, struct queue_item *v, size_t n);
 
 /* The recipient's final outcome as a DSN needs it. */
 struct dsn_rcpt {

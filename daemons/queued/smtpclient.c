@@ -653,6 +653,21 @@ ioerr:
 	return -1;
 }
 
+int
+smtpc_rset(struct smtpc *c)
+{
+	int code;
+
+	if (c->conn.fd < 0 || c->conn.failed || c->conn.eof)
+		return -1;
+	c->error[0] = '\0';
+	c->permanent = false;
+	/* RFC 5321 4.1.1.5: RSET clears any transaction state; its 250
+	 * also shows the connection still works before it is reused. */
+	code = command(c, "rset", "RSET");
+	return code == 250 ? 0 : -1;
+}
+
 void
 smtpc_close(struct smtpc *c)
 {

@@ -138,6 +138,10 @@ struct smtpc_rcpt_result {
  * failing reply in res[i], and c->error/c->permanent say why. */
 int smtpc_deliver(struct smtpc *c, const struct smtpc_tx *tx, struct smtpc_rcpt_result *res);
 
+/* RSET before the next transaction on a connection kept open. Returns 0
+ * on 250, -1 when the connection cannot be used any more (close it). */
+int smtpc_rset(struct smtpc *c);
+
 /* QUIT (no wait longer than a second) and close. */
 void smtpc_close(struct smtpc *c);
 

@@ -324,6 +324,11 @@ int queue_suppression_add_tx(struct pg_conn *c, int64_t account_id,
  * removed, 0 not listed, -1 error. */
 int queue_suppression_remove(struct store *st, int64_t account_id,
 	const char *localpart, const char *domain, const char **error_r);
+/* queue_suppression_lookup for n addresses in one statement: sets
+ * suppressed[i] for each. Returns 0, or -1 (*error_r; all false). */
+int queue_suppression_check(struct store *st, const int64_t *account_ids,
+	const char *const *localparts, const char *const *domains, size_t n, bool *suppressed,
+	const char **error_r);
 /* Is localpart@domain (by base address) suppressed for the account? The
  * entry goes to *s_r when non-NULL (free with queue_suppression_free).
  * Returns 1 yes, 0 no, -1 error. */
@@ -358,13 +363,19 @@ void queue_items_free(struct queue_item *v, size_t n);
 
 /* Claim the first due message (not on hold, next_attempt passed, no live
  * lease) and its due siblings (same base_id, recipient domain and
- * transport), locking with FOR UPDATE SKIP LOCKED so concurrent processes
- * never get the same rows, and in the same transaction set their lease
- * (now + lease_s), count the attempt, and set next_attempt by the backoff
- * (backoff_ms * 2^(attempts before)). Returns 1 with *v_r (n >= 1, by id),
- * 0 when nothing is due, -1 on error. */
-int queue_claim(struct store *st, int64_t lease_s, int64_t backoff_ms,
+ * transport), plus up to `more` due messages of other submissions for the
+ * same destination (recipient domain, transport, sender account and
+ * domain, attempt number, REQUIRETLS setting), locking with FOR UPDATE
+ * SKIP LOCKED so concurrent processes never get the same rows, and in the
+ * same transaction set their lease (now + lease_s), count the attempt, and
+ * set next_attempt by the backoff (backoff_ms * 2^(attempts before)).
+ * Returns 1 with *v_r (n >= 1, ordered by base_id then id), 0 when
+ * nothing is due, -1 on error. */
+int queue_claim(struct store *st, int64_t lease_s, int64_t backoff_ms, size_t more,
 	struct queue_item **v_r, size_t *n_r, const char **error_r);
+/* Undo queue_claim for messages that were not attempted after all: lease
+ * released, attempt uncounted, due now. Returns 0 or -1. */
+int queue_unclaim(struct store *st, const int64_t *ids, size_t n, const char **error_r);
 /* The given messages for an immediate decision by an operator (queue
  * fail): leased for 5 minutes, without counting an attempt; messages being
  * delivered are left out. */

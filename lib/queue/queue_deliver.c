@@ -98,6 +98,7 @@ item_from_row(const PGresult *res, int row, struct queue_item *it)
 struct claim_ctx {
 	const char *ids;	/* queue_claim_ids: bigint[] literal */
 	int64_t lease_s, backoff_ms;
+	size_t more;		/* other submissions for the destination */
 	struct queue_item *v;
 	size_t n;
 };
@@ -107,9 +108,12 @@ claim_tx(PGconn *c, void *arg, const char **error_r)
 {
 	struct claim_ctx *ctx = arg;
 	PGresult *res;
-	char base[24], lease[24], backoff[24];
-	const char *dom, *transport;
+	char base[24], lease[24], backoff[24], more[24], attempts[24], acct[24];
+	char *dom = NULL, *transport = NULL, *sdom = NULL, *rtls = NULL;
+	bool has_acct;
 	size_t i;
+	int64_t *idv = NULL;
+	size_t nid = 0;
 
 	queue_items_free(ctx->v, ctx->n);
 	ctx->v = NULL;
@@ -117,7 +121,8 @@ claim_tx(PGconn *c, void *arg, const char **error_r)
 	/* The first due message nobody else holds. SKIP LOCKED: a row another
 	 * process is claiming right now is not waited for. */
 	res = db_execv(c, error_r,
-		"SELECT id, base_id, recipient_domain, transport FROM queue"
+		"SELECT id, base_id, recipient_domain, transport, sender_account_id,"
+		" sender_domain, attempts, require_tls FROM queue"
 		" WHERE NOT hold AND next_attempt <= now()"
 		" AND (lease_until IS NULL OR lease_until <= now())"
 		" ORDER BY next_attempt, id LIMIT 1 FOR UPDATE SKIP LOCKED", 0);
@@ -128,10 +133,16 @@ claim_tx(PGconn *c, void *arg, const char **error_r)
 		return 0;
 	}
 	(void)snprintf(base, sizeof(base), "%s", PQgetvalue(res, 0, 1));
-	dom = PQgetvalue(res, 0, 2);
-	transport = PQgetvalue(res, 0, 3);
+	dom = xstrdup(PQgetvalue(res, 0, 2));
+	transport = xstrdup(PQgetvalue(res, 0, 3));
+	has_acct = !PQgetisnull(res, 0, 4);
+	(void)snprintf(acct, sizeof(acct), "%s", PQgetvalue(res, 0, 4));
+	sdom = xstrdup(PQgetvalue(res, 0, 5));
+	(void)snprintf(attempts, sizeof(attempts), "%s", PQgetvalue(res, 0, 6));
+	rtls = PQgetisnull(res, 0, 7) ? NULL : xstrdup(PQgetvalue(res, 0, 7));
 	(void)snprintf(lease, sizeof(lease), "%lld", (long long)ctx->lease_s);
 	(void)snprintf(backoff, sizeof(backoff), "%lld", (long long)ctx->backoff_ms);
+	(void)snprintf(more, sizeof(more), "%zu", ctx->more);
 	/* Its siblings: the same submission for the same domain go over one
 	 * connection (one transaction with several RCPT TO). Each gets the
 	 * lease, its attempt counted and its next attempt set by the backoff
@@ -153,28 +164,64 @@ claim_tx(PGconn *c, void *arg, const char **error_r)
 			5, base, dom, transport, lease, backoff);
 
 		PQclear(res);
-		if (upd == NULL)
-			return -1;
 		res = upd;
 	}
-	if (PQntuples(res) == 0) {
+	if (res == NULL)
+		goto fail;
+	nid = (size_t)PQntuples(res);
+	idv = xcalloc(nid + ctx->more + 1, sizeof(int64_t));
+	for (i = 0; i < nid; i++)
+		idv[i] = db_get_i64(res, (int)i, 0);
+	PQclear(res);
+	/* Other submissions due for the same destination, claimed the same
+	 * way, so that one connection carries them one transaction after
+	 * the other (the caller delivers them in that order). Only those
+	 * that route and verify TLS like the first: same sender account
+	 * and domain (routes), attempt number (routes' minattempts) and
+	 * REQUIRETLS setting. */
+	if (ctx->more > 0 && nid > 0) {
+		res = db_execv(c, error_r,
+			"WITH s AS (SELECT id FROM queue"
+			"  WHERE recipient_domain = $2 AND transport = $3 AND base_id <> $1::bigint"
+			"  AND sender_account_id IS NOT DISTINCT FROM $6::bigint"
+			"  AND sender_domain = $7 AND attempts = $8::int"
+			"  AND require_tls IS NOT DISTINCT FROM $9::boolean"
+			"  AND NOT hold AND next_attempt <= now()"
+			"  AND (lease_until IS NULL OR lease_until <= now())"
+			"  ORDER BY next_attempt, id LIMIT $10::bigint FOR UPDATE SKIP LOCKED)"
+			" UPDATE queue q SET lease_until = now() + make_interval(secs => $4::bigint),"
+			"  attempts = q.attempts + 1, last_attempt = now(),"
+			"  next_attempt = now() + make_interval(secs =>"
+			"   $5::bigint / 1000.0 * power(2, least(q.attempts, 24)))"
+			" FROM s WHERE q.id = s.id RETURNING q.id",
+			10, base, dom, transport, lease, backoff, has_acct ? acct : NULL, sdom,
+			attempts, rtls, more);
+		if (res == NULL)
+			goto fail;
+		for (i = 0; i < (size_t)PQntuples(res) && i < ctx->more; i++)
+			idv[nid++] = db_get_i64(res, (int)i, 0);
 		PQclear(res);
+	}
+	free(dom);
+	free(transport);
+	free(sdom);
+	free(rtls);
+	dom = transport = sdom = rtls = NULL;
+	if (nid == 0) {
+		free(idv);
 		return 0;
 	}
 	{
 		struct buf ids;
-		int64_t *idv = xcalloc((size_t)PQntuples(res), sizeof(int64_t));
-		size_t n = (size_t)PQntuples(res);
 
-		for (i = 0; i < n; i++)
-			idv[i] = db_get_i64(res, (int)i, 0);
-		PQclear(res);
 		buf_init(&ids);
-		db_i64_array(&ids, idv, n);
+		db_i64_array(&ids, idv, nid);
 		free(idv);
+		idv = NULL;
+		/* By submission, so each one's recipients are together. */
 		res = db_execv(c, error_r,
 			"SELECT" ITEM_COLUMNS " FROM queue q LEFT JOIN accounts a ON a.id = q.sender_account_id"
-			" WHERE q.id = ANY($1::bigint[]) ORDER BY q.id", 1, ids.data);
+			" WHERE q.id = ANY($1::bigint[]) ORDER BY q.base_id, q.id", 1, ids.data);
 		buf_free(&ids);
 		if (res == NULL)
 			return -1;
@@ -185,10 +232,18 @@ claim_tx(PGconn *c, void *arg, const char **error_r)
 		item_from_row(res, (int)i, &ctx->v[i]);
 	PQclear(res);
 	return 0;
+
+fail:
+	free(idv);
+	free(dom);
+	free(transport);
+	free(sdom);
+	free(rtls);
+	return -1;
 }
 
 int
-queue_claim(struct store *st, int64_t lease_s, int64_t backoff_ms,
+queue_claim(struct store *st, int64_t lease_s, int64_t backoff_ms, size_t more,
 	struct queue_item **v_r, size_t *n_r, const char **error_r)
 {
 	struct claim_ctx ctx;
@@ -196,6 +251,7 @@ queue_claim(struct store *st, int64_t lease_s, int64_t backoff_ms,
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.lease_s = lease_s;
 	ctx.backoff_ms = backoff_ms;
+	ctx.more = more;
 	if (db_tx(st->pool, claim_tx, &ctx, error_r) != 0) {
 		queue_items_free(ctx.v, ctx.n);
 		return -1;
@@ -382,6 +438,26 @@ queue_record_outcomes(struct store *st, const struct queue_outcome *v, size_t n,
 	free(tres);
 	free(tok);
 	return rc < 0 ? -1 : 0;
+}
+
+int
+queue_unclaim(struct store *st, const int64_t *ids, size_t n, const char **error_r)
+{
+	PGconn *c = db_get(st->pool, error_r);
+	struct buf arr;
+	int rc;
+
+	if (c == NULL)
+		return -1;
+	buf_init(&arr);
+	db_i64_array(&arr, ids, n);
+	/* The claim in reverse: no attempt was made. */
+	rc = db_cmd(c, error_r,
+		"UPDATE queue SET lease_until = NULL, attempts = greatest(attempts - 1, 0),"
+		" next_attempt = now() WHERE id = ANY($1::bigint[])", 1, arr.data);
+	db_put(st->pool, c);
+	buf_free(&arr);
+	return rc;
 }
 
 int

@@ -190,3 +190,59 @@ out:
 	buf_free(&base);
 	return rc;
 }
+
+int
+queue_suppression_check(struct store *st, const int64_t *account_ids,
+	const char *const *localparts, const char *const *domains, size_t n, bool *suppressed,
+	const char **error_r)
+{
+	struct buf *bases, acct_arr, base_arr;
+	const char **bv;
+	PGconn *c;
+	PGresult *res = NULL;
+	size_t i;
+	int rc = -1, k;
+
+	for (i = 0; i < n; i++)
+		suppressed[i] = false;
+	if (n == 0)
+		return 0;
+	bases = xcalloc(n, sizeof(*bases));
+	bv = xcalloc(n, sizeof(*bv));
+	for (i = 0; i < n; i++) {
+		buf_init(&bases[i]);
+		queue_base_address(&bases[i], localparts[i], domains[i]);
+		bv[i] = bases[i].data;
+	}
+	buf_init(&acct_arr);
+	buf_init(&base_arr);
+	db_i64_array(&acct_arr, account_ids, n);
+	db_text_array(&base_arr, bv, n);
+	c = db_get(st->pool, error_r);
+	if (c != NULL) {
+		/* One statement for the whole set (ordinality is 1-based). */
+		res = db_execv(c, error_r,
+			"SELECT r.i FROM unnest($1::bigint[], $2::text[]) WITH ORDINALITY AS r(acct, base, i)"
+			" WHERE EXISTS (SELECT 1 FROM suppressions s"
+			"  WHERE s.account_id = r.acct AND s.base_address = r.base)",
+			2, acct_arr.data, base_arr.data);
+		db_put(st->pool, c);
+	}
+	if (res != NULL) {
+		for (k = 0; k < PQntuples(res); k++) {
+			int64_t j = db_get_i64(res, k, 0);
+
+			if (j >= 1 && (size_t)j <= n)
+				suppressed[j - 1] = true;
+		}
+		PQclear(res);
+		rc = 0;
+	}
+	for (i = 0; i < n; i++)
+		buf_free(&bases[i]);
+	free(bases);
+	free(bv);
+	buf_free(&acct_arr);
+	buf_free(&base_arr);
+	return rc;
+}

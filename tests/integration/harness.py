@@ -521,6 +521,11 @@ class PgCluster:
     """A private PostgreSQL cluster in base/pgdata with its socket in
     base/pgsock, listening on no TCP address."""
 
+    # postgres -c settings; no fsync for test speed (bench/queue drops
+    # those two for a durable database).
+    server_options = ["listen_addresses=", "fsync=off", "full_page_writes=off",
+                      "max_connections=200", "shared_buffers=32MB"]
+
     def __init__(self, base, owner=None):
         self.bindir = pg_bindir()
         if not self.bindir:
@@ -556,9 +561,8 @@ class PgCluster:
         if self.owner:
             os.chown(self.logfile, *self.owner)
         self.proc = subprocess.Popen(
-            [self._bin("postgres"), "-D", self.datadir, "-k", self.sockdir, "-p", str(self.port),
-             "-c", "listen_addresses=", "-c", "fsync=off", "-c", "full_page_writes=off",
-             "-c", "max_connections=200", "-c", "shared_buffers=32MB"],
+            [self._bin("postgres"), "-D", self.datadir, "-k", self.sockdir, "-p", str(self.port)]
+            + sum([["-c", o] for o in self.server_options], []),
             preexec_fn=self._pre(), cwd=self.base, env=env, stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
         ok = wait_for(lambda: self.proc.poll() is not None or self._ready(), 30, 0.1)

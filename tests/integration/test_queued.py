@@ -412,6 +412,30 @@ class QueuedTest(harness.TestCase):
         self.assertEqual((TLSSINK.connections - before[0], TLSSINK.starttls_count - before[1]),
                          (2, 1))
 
+    def test_broken_starttls_job_reuses_fallback_connection_not_for_dmarc_report(self):
+        # Three messages for brokentls.test due at once: one claim, one
+        # job. The first falls back to plaintext after the failed
+        # handshake; the second goes over that kept plaintext connection
+        # (RSET, no new connection); the third is a DMARC report, which
+        # may not fall back (RFC 7489 7.2.1), so it must not use the
+        # plaintext connection either: a new one, STARTTLS fails again,
+        # not delivered.
+        rcpts = [u("j") + "@brokentls.test" for _ in range(3)]
+        ids = [enqueue(r, args=("-holdfor", "3600"))[0] for r in rcpts[:2]]
+        ids += enqueue(rcpts[2], args=("-holdfor", "3600", "-maxattempts", "1"))
+        SRV.psql("UPDATE queue SET is_dmarc_report = true WHERE id = :'id'", id=ids[2])
+        before = (TLSSINK.connections, TLSSINK.starttls_count)
+        SRV.psql("UPDATE queue SET next_attempt = now() WHERE id IN (%d, %d, %d)" % tuple(ids))
+        SRV.psql("NOTIFY mailstead_queue")
+        r = [wait_retired(qid) for qid in ids]
+        self.assertEqual([x[0] for x in r], ["t", "t", "f"], r)
+        self.assertEqual([len(TLSSINK.delivered_to(x)) for x in rcpts], [1, 1, 0])
+        self.assertEqual(last_result(ids[2])[1], "4.7.5")
+        # First: failed handshake + plaintext; second: none; DMARC
+        # report: one more failed handshake.
+        self.assertEqual((TLSSINK.connections - before[0], TLSSINK.starttls_count - before[1]),
+                         (3, 2))
+
     def test_broken_starttls_dane_not_delivered(self):
         # DANE (authentic MX and TLSA) requires TLS: no fallback.
         rcpt = u("d") + "@danebroken.test"
