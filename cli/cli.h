@@ -2,6 +2,10 @@
 #ifndef MS_CLI_H
 #define MS_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "core/conf.h"
 #include "store/store.h"
 
@@ -16,6 +20,16 @@ struct cli {
 struct conf *cli_conf(struct cli *cli);
 /* Connect to the database and open the store (exit 1 on failure). */
 struct store *cli_store(struct cli *cli);
+
+/* Output of listings: fields separated by tabs, a tab, newline, CR or
+ * backslash in a field escaped (\t \n \r \\) so every row is one line. */
+void cli_put_field(const char *s, bool first);
+/* t (unix seconds) as RFC 3339 UTC into out; "" for t <= 0. Returns out. */
+const char *cli_fmt_time(int64_t t, char *out, size_t size);
+/* v in decimal into out. Returns out. */
+const char *cli_fmt_i64(int64_t v, char *out, size_t size);
+/* Whether arg is the option "-name" or "--name". */
+bool cli_opt_is(const char *arg, const char *name);
 
 int cmd_migrate(struct cli *cli, int argc, char **argv);
 int cmd_domain(struct cli *cli, int argc, char **argv);

@@ -20,53 +20,7 @@
 
 /* ---- output ---- */
 
-/* One field in COPY text form. */
-static void
-put_field(const char *s, bool first)
-{
-	if (!first)
-		putchar('\t');
-	for (; *s; s++) {
-		switch (*s) {
-		case '\t': fputs("\\t", stdout); break;
-		case '\n': fputs("\\n", stdout); break;
-		case '\r': fputs("\\r", stdout); break;
-		case '\\': fputs("\\\\", stdout); break;
-		default: putchar(*s); break;
-		}
-	}
-}
-
-static const char *
-fmt_time(int64_t t, char *out, size_t size)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
-	    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		out[0] = '\0';
-	return out;
-}
-
-static const char *
-fmt_i64(int64_t v, char *out, size_t size)
-{
-	(void)snprintf(out, size, "%lld", (long long)v);
-	return out;
-}
-
 /* ---- arguments ---- */
-
-/* "-name" or "--name". */
-static bool
-opt_is(const char *arg, const char *name)
-{
-	if (arg[0] != '-')
-		return false;
-	arg += arg[1] == '-' ? 2 : 1;
-	return strcmp(arg, name) == 0;
-}
 
 static int
 parse_id(const char *s, int64_t *id_r)
@@ -150,10 +104,10 @@ queue_cmd_list(struct cli *cli, int argc, char **argv)
 	int k;
 
 	for (k = 1; k < argc; k++) {
-		if (opt_is(argv[k], "account") && k + 1 < argc) {
+		if (cli_opt_is(argv[k], "account") && k + 1 < argc) {
 			if (find_account(cli, argv[++k], &account_id) < 0)
 				return 1;
-		} else if (opt_is(argv[k], "n") && k + 1 < argc &&
+		} else if (cli_opt_is(argv[k], "n") && k + 1 < argc &&
 			   ms_parse_u64(argv[k + 1], 1, 1000000000, &max) == 0) {
 			k++;
 		} else {
@@ -171,26 +125,26 @@ queue_cmd_list(struct cli *cli, int argc, char **argv)
 		const struct queue_msg *m = &v[i];
 		char b[64];
 
-		put_field(fmt_i64(m->id, b, sizeof(b)), true);
-		put_field(fmt_i64(m->base_id, b, sizeof(b)), false);
-		put_field(fmt_time(m->queued, b, sizeof(b)), false);
-		put_field(m->hold ? "yes" : "no", false);
-		put_field(m->account, false);
-		put_field(m->sender[0] ? m->sender : "<>", false);
-		put_field(m->recipient, false);
-		put_field(m->from_id, false);
-		put_field(fmt_i64(m->attempts, b, sizeof(b)), false);
-		put_field(fmt_i64(m->max_attempts, b, sizeof(b)), false);
-		put_field(fmt_time(m->next_attempt, b, sizeof(b)), false);
-		put_field(fmt_time(m->last_attempt, b, sizeof(b)), false);
-		put_field(fmt_i64(m->size, b, sizeof(b)), false);
-		put_field(m->require_tls < 0 ? "default" : m->require_tls ? "yes" : "no", false);
-		put_field(m->transport, false);
-		put_field(m->future_release_request, false);
-		put_field(m->message_id, false);
-		put_field(m->subject, false);
-		put_field(m->extra, false);
-		put_field(m->last_error, false);
+		cli_put_field(cli_fmt_i64(m->id, b, sizeof(b)), true);
+		cli_put_field(cli_fmt_i64(m->base_id, b, sizeof(b)), false);
+		cli_put_field(cli_fmt_time(m->queued, b, sizeof(b)), false);
+		cli_put_field(m->hold ? "yes" : "no", false);
+		cli_put_field(m->account, false);
+		cli_put_field(m->sender[0] ? m->sender : "<>", false);
+		cli_put_field(m->recipient, false);
+		cli_put_field(m->from_id, false);
+		cli_put_field(cli_fmt_i64(m->attempts, b, sizeof(b)), false);
+		cli_put_field(cli_fmt_i64(m->max_attempts, b, sizeof(b)), false);
+		cli_put_field(cli_fmt_time(m->next_attempt, b, sizeof(b)), false);
+		cli_put_field(cli_fmt_time(m->last_attempt, b, sizeof(b)), false);
+		cli_put_field(cli_fmt_i64(m->size, b, sizeof(b)), false);
+		cli_put_field(m->require_tls < 0 ? "default" : m->require_tls ? "yes" : "no", false);
+		cli_put_field(m->transport, false);
+		cli_put_field(m->future_release_request, false);
+		cli_put_field(m->message_id, false);
+		cli_put_field(m->subject, false);
+		cli_put_field(m->extra, false);
+		cli_put_field(m->last_error, false);
 		putchar('\n');
 	}
 	queue_msgs_free(v, n);
@@ -322,25 +276,25 @@ add_parse(int argc, char **argv, struct add_opts *o)
 			o->file = a;
 			continue;
 		}
-		if (opt_is(a, "limits")) {
+		if (cli_opt_is(a, "limits")) {
 			o->limits = true;
 			continue;
 		}
-		if (opt_is(a, "fromid")) {
+		if (cli_opt_is(a, "fromid")) {
 			o->fromid = true;
 			continue;
 		}
 		if (val == NULL)
 			return 2;
 		k++;
-		if (opt_is(a, "from")) {
+		if (cli_opt_is(a, "from")) {
 			o->from = val;
-		} else if (opt_is(a, "to")) {
+		} else if (cli_opt_is(a, "to")) {
 			o->to[o->nto++] = val;
-		} else if (opt_is(a, "account")) {
+		} else if (cli_opt_is(a, "account")) {
 			o->account = val;
-		} else if (opt_is(a, "holdfor") || opt_is(a, "holduntil")) {
-			r = opt_is(a, "holdfor") ?
+		} else if (cli_opt_is(a, "holdfor") || cli_opt_is(a, "holduntil")) {
+			r = cli_opt_is(a, "holdfor") ?
 				queue_parse_holdfor(val, ms_now(), &o->next_attempt, o->release,
 					sizeof(o->release), &error) :
 				queue_parse_holduntil(val, ms_now(), &o->next_attempt, o->release,
@@ -349,15 +303,15 @@ add_parse(int argc, char **argv, struct add_opts *o)
 				fprintf(stderr, "mailstead: queue add: %s\n", error);
 				return 1;
 			}
-		} else if (opt_is(a, "maxattempts")) {
+		} else if (cli_opt_is(a, "maxattempts")) {
 			uint64_t v;
 
 			if (ms_parse_u64(val, 1, 100, &v) < 0)
 				return 2;
 			o->max_attempts = (int)v;
-		} else if (opt_is(a, "transport")) {
+		} else if (cli_opt_is(a, "transport")) {
 			o->transport = val;
-		} else if (opt_is(a, "requiretls")) {
+		} else if (cli_opt_is(a, "requiretls")) {
 			if (strcmp(val, "yes") == 0)
 				o->tls = QUEUE_TLS_REQUIRED;
 			else if (strcmp(val, "no") == 0)
@@ -581,8 +535,8 @@ queue_cmd_add(struct cli *cli, int argc, char **argv)
 	for (i = 0; i < o.nto; i++) {
 		char b[32];
 
-		put_field(fmt_i64(ids[i], b, sizeof(b)), true);
-		put_field(o.to[i], false);
+		cli_put_field(cli_fmt_i64(ids[i], b, sizeof(b)), true);
+		cli_put_field(o.to[i], false);
 		putchar('\n');
 	}
 	rc = 0;
@@ -630,10 +584,10 @@ queue_cmd_holdrules(struct cli *cli, int argc, char **argv)
 		for (i = 0; i < n; i++) {
 			char b[32];
 
-			put_field(fmt_i64(v[i].id, b, sizeof(b)), true);
-			put_field(v[i].account, false);
-			put_field(v[i].sender_domain, false);
-			put_field(v[i].recipient_domain, false);
+			cli_put_field(cli_fmt_i64(v[i].id, b, sizeof(b)), true);
+			cli_put_field(v[i].account, false);
+			cli_put_field(v[i].sender_domain, false);
+			cli_put_field(v[i].recipient_domain, false);
 			putchar('\n');
 		}
 		queue_hold_rules_free(v, n);
@@ -650,13 +604,13 @@ queue_cmd_holdrules(struct cli *cli, int argc, char **argv)
 				rc = 2;
 				goto add_out;
 			}
-			if (opt_is(argv[k], "account")) {
+			if (cli_opt_is(argv[k], "account")) {
 				if (find_account(cli, argv[++k], &account_id) < 0)
 					goto add_out;
-			} else if (opt_is(argv[k], "senderdom") && sdom == NULL) {
+			} else if (cli_opt_is(argv[k], "senderdom") && sdom == NULL) {
 				if ((sdom = parse_domain_arg(argv[++k])) == NULL)
 					goto add_out;
-			} else if (opt_is(argv[k], "recipientdom") && rdom == NULL) {
+			} else if (cli_opt_is(argv[k], "recipientdom") && rdom == NULL) {
 				if ((rdom = parse_domain_arg(argv[++k])) == NULL)
 					goto add_out;
 			} else {
@@ -703,12 +657,12 @@ put_suppression(const struct queue_suppression *s)
 {
 	char b[64];
 
-	put_field(s->account, true);
-	put_field(s->base_address, false);
-	put_field(s->original_address, false);
-	put_field(s->manual ? "yes" : "no", false);
-	put_field(s->reason, false);
-	put_field(fmt_time(s->created, b, sizeof(b)), false);
+	cli_put_field(s->account, true);
+	cli_put_field(s->base_address, false);
+	cli_put_field(s->original_address, false);
+	cli_put_field(s->manual ? "yes" : "no", false);
+	cli_put_field(s->reason, false);
+	cli_put_field(cli_fmt_time(s->created, b, sizeof(b)), false);
 	putchar('\n');
 }
 

@@ -14,50 +14,6 @@
 #include "mail/addr.h"
 #include "queue/queue.h"
 
-static void
-field(const char *s, bool first)
-{
-	if (!first)
-		putchar('\t');
-	for (; *s; s++) {
-		switch (*s) {
-		case '\t': fputs("\\t", stdout); break;
-		case '\n': fputs("\\n", stdout); break;
-		case '\r': fputs("\\r", stdout); break;
-		case '\\': fputs("\\\\", stdout); break;
-		default: putchar(*s); break;
-		}
-	}
-}
-
-static const char *
-tstr(int64_t t, char *out, size_t size)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
-	    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		out[0] = '\0';
-	return out;
-}
-
-static const char *
-istr(int64_t v, char *out, size_t size)
-{
-	(void)snprintf(out, size, "%lld", (long long)v);
-	return out;
-}
-
-static bool
-opt(const char *arg, const char *name)
-{
-	if (arg[0] != '-')
-		return false;
-	arg += arg[1] == '-' ? 2 : 1;
-	return strcmp(arg, name) == 0;
-}
-
 static int
 ids_parse(int argc, char **argv, int64_t **ids_r)
 {
@@ -124,22 +80,22 @@ cmd_schedule(struct cli *cli, int argc, char **argv)
 	bool neg = false;
 
 	/* queue schedule -now ID... | -in DURATION ID... | -add [-]DURATION ID... */
-	if (argc >= 2 && opt(argv[1], "now")) {
+	if (argc >= 2 && cli_opt_is(argv[1], "now")) {
 		(void)snprintf(v, sizeof(v), "%lld", (long long)ms_now());
 		return set_field(cli, "schedule", QUEUE_FIELD_NEXT_ATTEMPT, v, argc - 2, argv + 2);
 	}
-	if (argc >= 3 && (opt(argv[1], "in") || opt(argv[1], "add"))) {
+	if (argc >= 3 && (cli_opt_is(argv[1], "in") || cli_opt_is(argv[1], "add"))) {
 		const char *d = argv[2];
 
 		if (d[0] == '-') {
 			neg = true;
 			d++;
 		}
-		if (ms_parse_duration(d, &secs) < 0 || (neg && opt(argv[1], "in"))) {
+		if (ms_parse_duration(d, &secs) < 0 || (neg && cli_opt_is(argv[1], "in"))) {
 			fprintf(stderr, "mailstead: queue schedule: bad duration %s\n", argv[2]);
 			return 1;
 		}
-		if (opt(argv[1], "in")) {
+		if (cli_opt_is(argv[1], "in")) {
 			(void)snprintf(v, sizeof(v), "%lld", (long long)(ms_now() + (int64_t)secs));
 			return set_field(cli, "schedule", QUEUE_FIELD_NEXT_ATTEMPT, v, argc - 3, argv + 3);
 		}
@@ -154,21 +110,21 @@ retired_row(const struct queue_retired *r)
 {
 	char b[64];
 
-	field(istr(r->id, b, sizeof(b)), true);
-	field(istr(r->base_id, b, sizeof(b)), false);
-	field(tstr(r->queued, b, sizeof(b)), false);
-	field(r->account, false);
-	field(r->sender, false);
-	field(r->recipient, false);
-	field(r->from_id, false);
-	field(istr(r->attempts, b, sizeof(b)), false);
-	field(r->success ? "yes" : "no", false);
-	field(tstr(r->last_activity, b, sizeof(b)), false);
-	field(tstr(r->keep_until, b, sizeof(b)), false);
-	field(r->transport, false);
-	field(r->message_id, false);
-	field(r->subject, false);
-	field(r->last_error, false);
+	cli_put_field(cli_fmt_i64(r->id, b, sizeof(b)), true);
+	cli_put_field(cli_fmt_i64(r->base_id, b, sizeof(b)), false);
+	cli_put_field(cli_fmt_time(r->queued, b, sizeof(b)), false);
+	cli_put_field(r->account, false);
+	cli_put_field(r->sender, false);
+	cli_put_field(r->recipient, false);
+	cli_put_field(r->from_id, false);
+	cli_put_field(cli_fmt_i64(r->attempts, b, sizeof(b)), false);
+	cli_put_field(r->success ? "yes" : "no", false);
+	cli_put_field(cli_fmt_time(r->last_activity, b, sizeof(b)), false);
+	cli_put_field(cli_fmt_time(r->keep_until, b, sizeof(b)), false);
+	cli_put_field(r->transport, false);
+	cli_put_field(r->message_id, false);
+	cli_put_field(r->subject, false);
+	cli_put_field(r->last_error, false);
 	putchar('\n');
 }
 
@@ -184,10 +140,10 @@ cmd_retired(struct cli *cli, int argc, char **argv)
 
 	if (argc >= 2 && strcmp(argv[1], "list") == 0) {
 		for (k = 2; k < argc; k++) {
-			if (opt(argv[k], "account") && k + 1 < argc) {
+			if (cli_opt_is(argv[k], "account") && k + 1 < argc) {
 				if (account_id(cli, argv[++k], &acct) < 0)
 					return 1;
-			} else if (opt(argv[k], "n") && k + 1 < argc &&
+			} else if (cli_opt_is(argv[k], "n") && k + 1 < argc &&
 				   ms_parse_u64(argv[k + 1], 1, 1000000000, &max) == 0) {
 				k++;
 			} else {
@@ -282,13 +238,13 @@ cmd_routes(struct cli *cli, int argc, char **argv)
 		printf("id\tlevel\taccount_or_domain\tfrom_domains\tto_domains\tmin_attempts\t"
 			"transport\n");
 		for (i = 0; i < n; i++) {
-			field(istr(v[i].id, b, sizeof(b)), true);
-			field(v[i].account[0] ? "account" : v[i].domain[0] ? "domain" : "global", false);
-			field(v[i].account[0] ? v[i].account : v[i].domain, false);
-			field(v[i].from_domains, false);
-			field(v[i].to_domains, false);
-			field(istr(v[i].min_attempts, b, sizeof(b)), false);
-			field(v[i].transport, false);
+			cli_put_field(cli_fmt_i64(v[i].id, b, sizeof(b)), true);
+			cli_put_field(v[i].account[0] ? "account" : v[i].domain[0] ? "domain" : "global", false);
+			cli_put_field(v[i].account[0] ? v[i].account : v[i].domain, false);
+			cli_put_field(v[i].from_domains, false);
+			cli_put_field(v[i].to_domains, false);
+			cli_put_field(cli_fmt_i64(v[i].min_attempts, b, sizeof(b)), false);
+			cli_put_field(v[i].transport, false);
 			putchar('\n');
 		}
 		queue_routes_free(v, n);
@@ -311,10 +267,10 @@ cmd_routes(struct cli *cli, int argc, char **argv)
 				transport = a;
 			} else if (k + 1 >= argc) {
 				return 2;
-			} else if (opt(a, "account")) {
+			} else if (cli_opt_is(a, "account")) {
 				if (account_id(cli, argv[++k], &acct) < 0)
 					return 1;
-			} else if (opt(a, "domain")) {
+			} else if (cli_opt_is(a, "domain")) {
 				char **d;
 				size_t nd;
 
@@ -323,13 +279,13 @@ cmd_routes(struct cli *cli, int argc, char **argv)
 				dom = d[0];
 				free(d);
 				domain = dom;
-			} else if (opt(a, "from")) {
+			} else if (cli_opt_is(a, "from")) {
 				if (domains_parse(argv[++k], &from, &nfrom) < 0)
 					return 1;
-			} else if (opt(a, "to")) {
+			} else if (cli_opt_is(a, "to")) {
 				if (domains_parse(argv[++k], &to, &nto) < 0)
 					return 1;
-			} else if (opt(a, "minattempts")) {
+			} else if (cli_opt_is(a, "minattempts")) {
 				if (ms_parse_u64(argv[++k], 0, 1000, &minatt) < 0)
 					return 2;
 			} else {

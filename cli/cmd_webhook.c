@@ -15,50 +15,6 @@
 #include "core/util.h"
 #include "queue/webhook.h"
 
-static void
-put_field(const char *s, bool first)
-{
-	if (!first)
-		putchar('\t');
-	for (; *s; s++) {
-		switch (*s) {
-		case '\t': fputs("\\t", stdout); break;
-		case '\n': fputs("\\n", stdout); break;
-		case '\r': fputs("\\r", stdout); break;
-		case '\\': fputs("\\\\", stdout); break;
-		default: putchar(*s); break;
-		}
-	}
-}
-
-static const char *
-fmt_time(int64_t t, char *out, size_t size)
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
-	    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		out[0] = '\0';
-	return out;
-}
-
-static const char *
-fmt_i64(int64_t v, char *out, size_t size)
-{
-	(void)snprintf(out, size, "%lld", (long long)v);
-	return out;
-}
-
-static bool
-opt_is(const char *arg, const char *name)
-{
-	if (arg[0] != '-')
-		return false;
-	arg += arg[1] == '-' ? 2 : 1;
-	return strcmp(arg, name) == 0;
-}
-
 static int
 find_account(struct cli *cli, const char *name, int64_t *id_r)
 {
@@ -104,10 +60,10 @@ webhook_cmd_list(struct cli *cli, bool retired, int argc, char **argv)
 	int k;
 
 	for (k = 1; k < argc; k++) {
-		if (opt_is(argv[k], "account") && k + 1 < argc) {
+		if (cli_opt_is(argv[k], "account") && k + 1 < argc) {
 			if (find_account(cli, argv[++k], &account_id) < 0)
 				return 1;
-		} else if (opt_is(argv[k], "n") && k + 1 < argc &&
+		} else if (cli_opt_is(argv[k], "n") && k + 1 < argc &&
 			   ms_parse_u64(argv[k + 1], 1, 1000000000, &max) == 0) {
 			k++;
 		} else {
@@ -129,26 +85,26 @@ webhook_cmd_list(struct cli *cli, bool retired, int argc, char **argv)
 		const struct webhook_call *w = &v[i];
 		char b[64];
 
-		put_field(fmt_i64(w->id, b, sizeof(b)), true);
-		put_field(w->account, false);
-		put_field(w->event, false);
-		put_field(fmt_i64(w->queue_msg_id, b, sizeof(b)), false);
-		put_field(w->from_id, false);
-		put_field(w->message_id, false);
-		put_field(w->subject, false);
-		put_field(w->url, false);
-		put_field(w->authorization ? "yes" : "no", false);
-		put_field(fmt_time(w->submitted, b, sizeof(b)), false);
-		put_field(fmt_i64(w->attempts, b, sizeof(b)), false);
+		cli_put_field(cli_fmt_i64(w->id, b, sizeof(b)), true);
+		cli_put_field(w->account, false);
+		cli_put_field(w->event, false);
+		cli_put_field(cli_fmt_i64(w->queue_msg_id, b, sizeof(b)), false);
+		cli_put_field(w->from_id, false);
+		cli_put_field(w->message_id, false);
+		cli_put_field(w->subject, false);
+		cli_put_field(w->url, false);
+		cli_put_field(w->authorization ? "yes" : "no", false);
+		cli_put_field(cli_fmt_time(w->submitted, b, sizeof(b)), false);
+		cli_put_field(cli_fmt_i64(w->attempts, b, sizeof(b)), false);
 		if (retired) {
-			put_field(w->success ? "yes" : "no", false);
-			put_field(fmt_i64(w->superseded_by, b, sizeof(b)), false);
-			put_field(fmt_time(w->last_activity, b, sizeof(b)), false);
-			put_field(fmt_time(w->keep_until, b, sizeof(b)), false);
+			cli_put_field(w->success ? "yes" : "no", false);
+			cli_put_field(cli_fmt_i64(w->superseded_by, b, sizeof(b)), false);
+			cli_put_field(cli_fmt_time(w->last_activity, b, sizeof(b)), false);
+			cli_put_field(cli_fmt_time(w->keep_until, b, sizeof(b)), false);
 		} else {
-			put_field(fmt_time(w->next_attempt, b, sizeof(b)), false);
+			cli_put_field(cli_fmt_time(w->next_attempt, b, sizeof(b)), false);
 		}
-		put_field(w->last_result, false);
+		cli_put_field(w->last_result, false);
 		putchar('\n');
 	}
 	webhook_calls_free(v, n);
@@ -190,15 +146,15 @@ webhook_cmd_print(struct cli *cli, bool retired, int argc, char **argv)
 	printf("subject: %s\n", w.subject);
 	printf("url: %s\n", w.url);
 	printf("authorization: %s\n", w.authorization ? "yes" : "no");
-	printf("submitted: %s\n", fmt_time(w.submitted, b, sizeof(b)));
+	printf("submitted: %s\n", cli_fmt_time(w.submitted, b, sizeof(b)));
 	printf("attempts: %d\n", w.attempts);
 	if (retired) {
 		printf("success: %s\n", w.success ? "yes" : "no");
 		printf("superseded_by: %lld\n", (long long)w.superseded_by);
-		printf("last_activity: %s\n", fmt_time(w.last_activity, b, sizeof(b)));
-		printf("keep_until: %s\n", fmt_time(w.keep_until, b, sizeof(b)));
+		printf("last_activity: %s\n", cli_fmt_time(w.last_activity, b, sizeof(b)));
+		printf("keep_until: %s\n", cli_fmt_time(w.keep_until, b, sizeof(b)));
 	} else {
-		printf("next_attempt: %s\n", fmt_time(w.next_attempt, b, sizeof(b)));
+		printf("next_attempt: %s\n", cli_fmt_time(w.next_attempt, b, sizeof(b)));
 	}
 	printf("results: %s\n\n%s\n", w.results, w.payload);
 	free(w.account);
@@ -223,16 +179,16 @@ webhook_cmd_schedule(struct cli *cli, int argc, char **argv)
 	bool all = false;
 	int k = 1, rc;
 
-	if (k < argc && opt_is(argv[k], "now")) {
+	if (k < argc && cli_opt_is(argv[k], "now")) {
 		k++;
-	} else if (k + 1 < argc && opt_is(argv[k], "in") &&
+	} else if (k + 1 < argc && cli_opt_is(argv[k], "in") &&
 		   ms_parse_duration(argv[k + 1], &secs) == 0 && secs <= 366ULL * 86400) {
 		delay = (int64_t)secs;
 		k += 2;
 	} else {
 		return 2;
 	}
-	if (k + 1 == argc && opt_is(argv[k], "all"))
+	if (k + 1 == argc && cli_opt_is(argv[k], "all"))
 		all = true;
 	else if (k >= argc)
 		return 2;
@@ -406,9 +362,9 @@ cmd_account_webhook(struct cli *cli, int argc, char **argv)
 		goto out;
 	}
 	for (k = 5; k < argc; k++) {
-		if (opt_is(argv[k], "authorization-stdin"))
+		if (cli_opt_is(argv[k], "authorization-stdin"))
 			auth_stdin = true;
-		else if (opt_is(argv[k], "events") && k + 1 < argc && !incoming)
+		else if (cli_opt_is(argv[k], "events") && k + 1 < argc && !incoming)
 			events = argv[++k];
 		else {
 			rc = 2;

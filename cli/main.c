@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "core/log.h"
@@ -352,6 +353,50 @@ cmd_help(struct cli *cli, int argc, char **argv)
 	}
 	fprintf(stderr, "mailstead: unknown command %s\n", argv[1]);
 	return 2;
+}
+
+void
+cli_put_field(const char *s, bool first)
+{
+	if (!first)
+		putchar('\t');
+	for (; *s; s++) {
+		switch (*s) {
+		case '\t': fputs("\\t", stdout); break;
+		case '\n': fputs("\\n", stdout); break;
+		case '\r': fputs("\\r", stdout); break;
+		case '\\': fputs("\\\\", stdout); break;
+		default: putchar(*s); break;
+		}
+	}
+}
+
+const char *
+cli_fmt_time(int64_t t, char *out, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (t <= 0 || gmtime_r(&tt, &tm) == NULL ||
+	    strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		out[0] = '\0';
+	return out;
+}
+
+const char *
+cli_fmt_i64(int64_t v, char *out, size_t size)
+{
+	(void)snprintf(out, size, "%lld", (long long)v);
+	return out;
+}
+
+bool
+cli_opt_is(const char *arg, const char *name)
+{
+	if (arg[0] != '-')
+		return false;
+	arg += arg[1] == '-' ? 2 : 1;
+	return strcmp(arg, name) == 0;
 }
 
 struct conf *
