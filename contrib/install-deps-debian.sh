@@ -7,7 +7,8 @@ pkgs="build-essential autoconf automake pkg-config
  libunbound-dev libidn2-dev libpsl-dev libinih-dev libcrypt-dev zlib1g-dev
  libfcgi-dev libmicrohttpd-dev libarchive-dev libcmocka-dev nginx wrk spawn-fcgi
  dns-root-data publicsuffix
- swaks python3 curl postfix python3-dkim opendkim-tools isync offlineimap3 mutt nginx"
+ swaks python3 curl postfix python3-dkim opendkim-tools isync offlineimap3 mutt nginx
+ chromium nodejs npm"
 if [ "$(id -u)" -eq 0 ]; then
 	as_root=""
 elif command -v sudo >/dev/null 2>&1; then
