@@ -8,7 +8,10 @@ pkgs="build-essential autoconf automake pkg-config
  libfcgi-dev libmicrohttpd-dev libarchive-dev libcmocka-dev nginx wrk spawn-fcgi
  dns-root-data publicsuffix
  swaks python3 curl postfix python3-dkim opendkim-tools isync offlineimap3 mutt nginx
- chromium nodejs npm"
+ chromium nodejs"
+# npm for the browser tests' playwright-core; a nodejs from elsewhere (e.g.
+# NodeSource) ships its own npm and conflicts with Debian's.
+command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 if [ "$(id -u)" -eq 0 ]; then
 	as_root=""
 elif command -v sudo >/dev/null 2>&1; then
