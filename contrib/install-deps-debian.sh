@@ -7,7 +7,11 @@ pkgs="build-essential autoconf automake pkg-config
  libunbound-dev libidn2-dev libpsl-dev libinih-dev libcrypt-dev zlib1g-dev
  libfcgi-dev libmicrohttpd-dev libarchive-dev libcmocka-dev nginx wrk spawn-fcgi
  dns-root-data publicsuffix systemd
- swaks python3 curl postfix python3-dkim opendkim-tools isync offlineimap3 mutt nginx"
+ swaks python3 curl postfix python3-dkim opendkim-tools isync offlineimap3 mutt nginx
+ chromium nodejs"
+# npm for the browser tests' playwright-core; a nodejs from elsewhere (e.g.
+# NodeSource) ships its own npm and conflicts with Debian's.
+command -v npm >/dev/null 2>&1 || pkgs="$pkgs npm"
 if [ "$(id -u)" -eq 0 ]; then
 	as_root=""
 elif command -v sudo >/dev/null 2>&1; then
