@@ -1041,6 +1041,15 @@ class TestCase(unittest.TestCase):
 _next_ip = [0]
 
 
+def clear_of_minute_boundary(need=15):
+    """The failed-login limiter counts in fixed one-minute windows: wait
+    for the next minute when fewer than need seconds of this one are left,
+    so a test's failures all land in one window."""
+    left = 60 - time.time() % 60
+    if left < need:
+        time.sleep(left + 1)
+
+
 def fresh_ip():
     """A loopback source address in a /21 of its own (never 127.0.0.0/21),
     so per-address limits of one test do not touch another."""

@@ -34,9 +34,22 @@ def make_var(name):
     """A variable of the build's Makefile (configure's choice)."""
     r = subprocess.run(["make", "-s", "--no-print-directory", "-C", harness.TOP_BUILDDIR,
                         "-f", "Makefile", "-f", "-", "print-var"],
-                       input="print-var:\n\t@echo $(%s)\n" % name, capture_output=True, text=True,
-                       check=True)
-    return r.stdout.strip()
+                       input="print-var:\n\t@echo 'var=$(%s)'\n" % name, capture_output=True,
+                       text=True, check=True, env=clean_env())
+    # Under "make check" the parent's MAKEFLAGS can still make this make
+    # print "Entering directory" lines: take only the marked line.
+    for line in r.stdout.splitlines():
+        if line.startswith("var="):
+            return line[4:].strip()
+    raise harness.HarnessError("make printed no value for %s: %r" % (name, r.stdout))
+
+
+def clean_env():
+    """The environment without the parent make's flags and jobserver."""
+    env = dict(os.environ)
+    for k in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES"):
+        env.pop(k, None)
+    return env
 
 
 def unit_keys(path):
@@ -64,7 +77,7 @@ def setUpModule():
                                 "make install installs no units")
     DEST = tempfile.mkdtemp(prefix="mailstead-units-", dir="/tmp")
     r = subprocess.run(["make", "-C", harness.TOP_BUILDDIR, "install", "DESTDIR=" + DEST],
-                       capture_output=True, text=True)
+                       capture_output=True, text=True, env=clean_env())
     if r.returncode != 0:
         shutil.rmtree(DEST, ignore_errors=True)
         raise harness.HarnessError("make install failed:\n" + r.stdout[-3000:] + r.stderr[-3000:])

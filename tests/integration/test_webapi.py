@@ -566,6 +566,7 @@ class AuthTest(Base):
         self.assertEqual(r.status, 401)
 
     def test_rate_limit(self):
+        harness.clear_of_minute_boundary()
         ip = harness.fresh_ip()
         statuses = [call("SuppressionList", {}, password="wrong%d" % i, source_ip=ip).status
                     for i in range(10)]
