@@ -5,7 +5,7 @@ set -eu
 pkgs="build-essential autoconf automake pkg-config
  libssl-dev libpq-dev postgresql libcurl4-openssl-dev libjson-c-dev
  libunbound-dev libidn2-dev libpsl-dev libinih-dev libcrypt-dev zlib1g-dev
- libfcgi-dev libmicrohttpd-dev libarchive-dev libcmocka-dev nginx wrk spawn-fcgi
+ libfcgi-dev libmicrohttpd-dev libarchive-dev libcmocka-dev nginx apache2 wrk spawn-fcgi
  dns-root-data publicsuffix systemd
  swaks python3 curl postfix python3-dkim opendkim-tools isync offlineimap3 mutt nginx
  chromium nodejs"
