@@ -67,6 +67,8 @@ int cmd_dkim(struct cli *cli, int argc, char **argv);
 int cli_read_message(const char *path, struct buf *out);
 /* DMARC evaluation of a message file (cmd_dmarc.c). */
 int cmd_dmarc(struct cli *cli, int argc, char **argv);
+/* Log levels set at run time (cmd_loglevel.c). */
+int cmd_loglevel(struct cli *cli, int argc, char **argv);
 /* DNS records to publish for a domain, and checking them (cmd_dns.c). */
 int cmd_dns(struct cli *cli, int argc, char **argv);
 

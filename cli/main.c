@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "db/loglevel.h"
 #include "core/log.h"
 #include "core/util.h"
 
@@ -313,6 +314,15 @@ static const struct command commands[] = {
 	  "ok, missing, different or error before it, with what was found. Exit status\n"
 	  "0 when MX, SPF, DKIM and DMARC are all as printed (the others are reported\n"
 	  "as optional), 1 otherwise, 2 for usage errors." },
+	{ "loglevel", cmd_loglevel, "loglevel [list | set PROGRAM LEVEL | remove PROGRAM]",
+	  "Log levels set at run time, overriding [general] loglevel of the config\n"
+	  "file: the running programs apply a change within a few seconds, without a\n"
+	  "restart. PROGRAM is smtpd, imapd, queued, admin, account, webmail, webapi,\n"
+	  "cli, or default (the level of programs without one of their own); LEVEL is\n"
+	  "debug, info, warn or error. list (the default) prints, tab-separated, each\n"
+	  "program with the level set for it (- for none) and the level in effect.\n"
+	  "remove returns a program to the default. The mailstead command itself\n"
+	  "logs warnings and errors only unless cli has a level of its own." },
 	{ "version", cmd_version, "version", "Print the version." },
 	{ "help", cmd_help, "help [COMMAND]", "Show the commands, or help for one." },
 };
@@ -428,6 +438,16 @@ cli_store(struct cli *cli)
 	cli->store = store_open(cli->pool, conf->general.datadir, 0, &error);
 	if (cli->store == NULL)
 		ms_fatal("mailstead: %s", error);
+	{
+		PGconn *c = db_get(cli->pool, &error);
+
+		/* Only a level set for "cli" itself: a default meant for the
+		 * daemons would make every command chatty. */
+		if (c != NULL) {
+			loglevel_apply_once(c, "cli");
+			db_put(cli->pool, c);
+		}
+	}
 	return cli->store;
 }
 

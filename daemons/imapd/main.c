@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "db/db.h"
+#include "db/loglevel.h"
 #include "net/conn.h"
 #include "net/tls.h"
 #include "store/store.h"
@@ -149,6 +150,9 @@ main(int argc, char **argv)
 		ms_fatal("mailstead-imapd: database: %s", error);
 	if (db_migrate_pool(pool, conf->general.sqldir, &error) < 0)
 		ms_fatal("mailstead-imapd: migrate: %s", error);
+	if (loglevel_watch_start(pool, "imapd", loglevel_conf_level(conf->general.loglevel),
+	    &error) < 0)
+		ms_fatal("mailstead-imapd: %s", error);
 	d.conf = conf;
 	d.store = store_open(pool, conf->general.datadir, STORE_OPEN_DIRS, &error);
 	if (d.store == NULL)

@@ -22,6 +22,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "db/db.h"
+#include "db/loglevel.h"
 #include "queue/webhook.h"
 #include "mailauth/tlspolicy.h"
 #include "queued.h"
@@ -160,6 +161,9 @@ main(int argc, char **argv)
 		ms_fatal("mailstead-queued: database: %s", error);
 	if (db_migrate_pool(pool, conf->general.sqldir, &error) < 0)
 		ms_fatal("mailstead-queued: migrate: %s", error);
+	if (loglevel_watch_start(pool, "queued", loglevel_conf_level(conf->general.loglevel),
+	    &error) < 0)
+		ms_fatal("mailstead-queued: %s", error);
 	q.store = store_open(pool, conf->general.datadir, STORE_OPEN_DIRS, &error);
 	if (q.store == NULL)
 		ms_fatal("mailstead-queued: store: %s", error);

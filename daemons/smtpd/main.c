@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "db/db.h"
+#include "db/loglevel.h"
 #include "net/conn.h"
 #include "net/tls.h"
 #include "smtp_session.h"
@@ -172,6 +173,9 @@ main(int argc, char **argv)
 		ms_fatal("mailstead-smtpd: database: %s", error);
 	if (db_migrate_pool(pool, conf->general.sqldir, &error) < 0)
 		ms_fatal("mailstead-smtpd: migrate: %s", error);
+	if (loglevel_watch_start(pool, "smtpd", loglevel_conf_level(conf->general.loglevel),
+	    &error) < 0)
+		ms_fatal("mailstead-smtpd: %s", error);
 	store = store_open(pool, conf->general.datadir, STORE_OPEN_DIRS, &error);
 	if (store == NULL)
 		ms_fatal("mailstead-smtpd: store: %s", error);

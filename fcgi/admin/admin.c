@@ -328,6 +328,8 @@ static const struct web_api_method methods[] = {
 	M("TLSRPTResults", admin_api_tlsrpt_results, { "limit", WJ_INT }),
 	M0("Transports", admin_api_transports),
 	M0("LogLevels", admin_api_log_levels),
+	M("LogLevelSet", admin_api_log_level_set, { "program", WJ_STRING }, { "level", WJ_STRING }),
+	M("LogLevelRemove", admin_api_log_level_remove, { "program", WJ_STRING }),
 };
 
 const struct web_app admin_app = {

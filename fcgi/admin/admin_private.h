@@ -70,7 +70,8 @@ web_api_fn admin_api_queue_list, admin_api_queue_hold_set, admin_api_queue_next_
 	admin_api_queue_hold_rule_list, admin_api_queue_hold_rule_add,
 	admin_api_queue_hold_rule_remove, admin_api_retired_list, admin_api_hook_list,
 	admin_api_hook_retired_list, admin_api_hook_next_attempt_set, admin_api_hook_cancel,
-	admin_api_transports, admin_api_log_levels, admin_api_queue_size, admin_api_hook_queue_size,
+	admin_api_transports, admin_api_log_levels, admin_api_log_level_set,
+	admin_api_log_level_remove, admin_api_queue_size, admin_api_hook_queue_size,
 	admin_api_hook_next_attempt_add, admin_api_route_list, admin_api_route_add,
 	admin_api_route_remove, admin_api_dmarc_evaluation_stats,
 	admin_api_dmarc_evaluations_domain, admin_api_tlsrpt_results;

@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include "admin/admin_private.h"
+#include "core/buf.h"
 #include "core/conf.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "db/loglevel.h"
 #include "queue/queue.h"
 #include "queue/webhook.h"
 
@@ -473,21 +475,104 @@ admin_api_transports(struct web_call *call)
 	return 0;
 }
 
-/* LogLevels() -> {configured, effective}: [general] loglevel is read at
- * start by each program; it is not changeable at run time. */
+/* LogLevels() -> {configured, levels, effective}: configured is [general]
+ * loglevel of the config file; levels the ones set at run time (program ->
+ * level, "" the default of all), which the running programs apply within
+ * a few seconds (lib/db/loglevel.c); effective what each program then
+ * logs at. */
 int
 admin_api_log_levels(struct web_call *call)
 {
-	static const char *const names[] = { "debug", "info", "warn", "error" };
 	const struct conf *conf = web_env_conf(call->req->env);
-	enum ms_log_level l = log_get_level();
-	struct json_object *o = json_object_new_object();
+	struct db_pool *pool = web_env_pool(call->req->env);
+	enum ms_log_level cl = loglevel_conf_level(conf->general.loglevel);
+	struct json_object *o, *levels, *eff;
+	struct loglevel_row *rows = NULL;
+	const char *err;
+	size_t n = 0, i;
+	PGconn *c;
+	int rc;
 
-	json_object_object_add(o, "configured", admin_str(conf->general.loglevel ?
-		conf->general.loglevel : ""));
-	json_object_object_add(o, "effective", admin_str((size_t)l < MS_NELEM(names) ?
-		names[l] : "?"));
+	c = db_get(pool, &err);
+	if (c == NULL)
+		return web_call_server_error(call, "reading log levels", err);
+	rc = loglevel_list(c, &rows, &n, &err);
+	db_put(pool, c);
+	if (rc < 0)
+		return web_call_server_error(call, "reading log levels", err);
+	o = json_object_new_object();
+	levels = json_object_new_object();
+	eff = json_object_new_object();
+	json_object_object_add(o, "configured", admin_str(log_level_name(cl)));
+	for (i = 0; i < n; i++)
+		json_object_object_add(levels, rows[i].program,
+			admin_str(log_level_name(rows[i].level)));
+	json_object_object_add(eff, "", admin_str(log_level_name(
+		loglevel_effective(rows, n, "", cl))));
+	for (i = 0; loglevel_programs[i] != NULL; i++)
+		json_object_object_add(eff, loglevel_programs[i], admin_str(log_level_name(
+			loglevel_effective(rows, n, loglevel_programs[i], cl))));
+	loglevel_rows_free(&rows, n);
+	json_object_object_add(o, "levels", levels);
+	json_object_object_add(o, "effective", eff);
 	call->result = o;
+	return 0;
+}
+
+/* LogLevelSet(program, level): program "" sets the default. */
+int
+admin_api_log_level_set(struct web_call *call)
+{
+	struct db_pool *pool = web_env_pool(call->req->env);
+	const char *program = web_call_str(call, 0), *level = web_call_str(call, 1), *err;
+	enum ms_log_level l;
+	struct buf d;
+	PGconn *c;
+	int rc;
+
+	if (loglevel_check_program(program, &err) < 0)
+		return web_call_error(call, "user:error", "parameter 1 (program): %s", err);
+	if (loglevel_check_level(level, &l, &err) < 0)
+		return web_call_error(call, "user:error", "parameter 2 (level): %s", err);
+	c = db_get(pool, &err);
+	if (c == NULL)
+		return web_call_server_error(call, "setting the log level", err);
+	rc = loglevel_set(c, program, level, &err);
+	db_put(pool, c);
+	if (rc < 0)
+		return web_call_server_error(call, "setting the log level", err);
+	buf_init(&d);
+	buf_printf(&d, "%s=%s", program[0] != '\0' ? program : "(default)", level);
+	admin_log(call, "loglevel-set", d.data);
+	buf_free(&d);
+	call->result = NULL;
+	return 0;
+}
+
+/* LogLevelRemove(program): the program falls back to the default ("" row,
+ * else the config file); removing "" leaves the config file's level. */
+int
+admin_api_log_level_remove(struct web_call *call)
+{
+	struct db_pool *pool = web_env_pool(call->req->env);
+	const char *program = web_call_str(call, 0), *err;
+	PGconn *c;
+	int rc;
+
+	if (loglevel_check_program(program, &err) < 0)
+		return web_call_error(call, "user:error", "parameter 1 (program): %s", err);
+	c = db_get(pool, &err);
+	if (c == NULL)
+		return web_call_server_error(call, "removing the log level", err);
+	rc = loglevel_remove(c, program, &err);
+	db_put(pool, c);
+	if (rc < 0)
+		return web_call_server_error(call, "removing the log level", err);
+	if (rc == 0)
+		return web_call_error(call, "user:notFound", "no log level set for %s",
+			program[0] != '\0' ? program : "the default (\"\")");
+	admin_log(call, "loglevel-removed", program[0] != '\0' ? program : "(default)");
+	call->result = NULL;
 	return 0;
 }
 

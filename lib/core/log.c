@@ -54,6 +54,12 @@ log_parse_level(const char *s, enum ms_log_level *out)
 	return -1;
 }
 
+const char *
+log_level_name(enum ms_log_level level)
+{
+	return (size_t)level < MS_NELEM(level_names) ? level_names[level] : "?";
+}
+
 void
 log_msg(enum ms_log_level level, const char *cid, const char *fmt, ...)
 {

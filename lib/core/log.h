@@ -19,6 +19,8 @@ void log_set_level(enum ms_log_level level);
 enum ms_log_level log_get_level(void);
 /* Parse "debug", "info", "warn", "error". Returns 0 or -1. */
 int log_parse_level(const char *s, enum ms_log_level *out);
+/* The name of a level ("debug" ... "error"; "?" for other values). */
+const char *log_level_name(enum ms_log_level level);
 
 /* Write one line: ts, level, prog, cid (when non-NULL), then the formatted
  * rest, which should be logfmt pairs like "ev=rcpt rcpt=%s". The line is

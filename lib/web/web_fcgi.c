@@ -23,6 +23,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "db/db.h"
+#include "db/loglevel.h"
 #include "store/store.h"
 #include "web/web.h"
 
@@ -299,6 +300,8 @@ web_fcgi_main(const struct web_app *app, int argc, char **argv)
 		ms_fatal("%s: database: %s", prog, error);
 	if (db_migrate_pool(pool, conf->general.sqldir, &error) < 0)
 		ms_fatal("%s: migrate: %s", prog, error);
+	if (loglevel_watch_start(pool, app->name, lvl, &error) < 0)
+		ms_fatal("%s: %s", prog, error);
 	st = store_open(pool, conf->general.datadir, 0, &error);
 	if (st == NULL)
 		ms_fatal("%s: %s", prog, error);

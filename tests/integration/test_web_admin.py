@@ -147,6 +147,8 @@ METHODS = {
     "TLSRPTResults": [("limit", 10)],
     "Transports": [],
     "LogLevels": [],
+    "LogLevelSet": [("program", "smtpd"), ("level", "debug")],
+    "LogLevelRemove": [("program", "smtpd")],
 }
 
 
@@ -870,6 +872,7 @@ class TestMisc(Base):
         self.assertIsInstance(self.ok("Transports"), list)
         lv = self.ok("LogLevels")
         self.assertEqual(lv["configured"], "debug")
+        self.assertEqual(lv["effective"]["admin"], "debug")
         bad = WebClient(WEB.port, "/admin/", source_ip=harness.fresh_ip())
         token = bad.result("LoginPrep")
         bad.api("Login", token, "not-the-password", csrf=False)

@@ -623,15 +623,32 @@
 	}
 
 	async function pageSystem() {
-		const [ver, lv, tr] = await Promise.all([msapi.call('Version'), msapi.call('LogLevels'), msapi.call('Transports')]);
+		const [ver, tr] = await Promise.all([msapi.call('Version'), msapi.call('Transports')]);
 		const t = el('div');
-		$('systeminfo').replaceChildren(el('p', null, ver),
-			el('p', null, 'Log level: ', lv.configured || '(default)', ' configured ([general] loglevel, read at start), ', lv.effective, ' in effect.'),
-			el('h3', null, 'Transports'), t);
+		$('systeminfo').replaceChildren(el('p', null, ver), el('h3', null, 'Transports'), t);
 		table(t, [
 			{ label: 'Name', key: 'name' }, { label: 'Type', key: 'type' }, { label: 'Host', key: 'host' }, { label: 'Port', key: 'port' },
 		], tr, { empty: 'No transports configured: direct delivery.' });
+		await loadLogLevels();
 		await loadRoutes();
+	}
+
+	// Log levels: the default ("") first, then every program.
+	async function loadLogLevels() {
+		const lv = await msapi.call('LogLevels');
+		const name = (p) => p || '(default)';
+		const rows = Object.keys(lv.effective).map((p) => ({ program: p, set: lv.levels[p] || '', effective: lv.effective[p] }));
+		table($('loglevellist'), [
+			{ label: 'Program', key: 'program', render: (r) => name(r.program) },
+			{ label: 'Set', key: 'set', render: (r) => r.set || el('span', { class: 'hint' }, r.program ? 'default' : 'config file: ' + lv.configured) },
+			{ label: 'In effect', key: 'effective' },
+			{ label: '', nosort: true, render: (r) => (r.set ? el('button', { type: 'button', class: 'danger', onclick: (ev) => act(ev.target, async () => {
+				const then = r.program ? 'the default' : 'the config file\'s level (' + lv.configured + ')';
+				if (await confirmAction('Remove the log level of ' + name(r.program) + '? It then logs at ' + then + '.')) {
+					await msapi.call('LogLevelRemove', r.program); await loadLogLevels();
+				}
+			}) }, 'Remove') : '') },
+		], rows);
 	}
 
 	async function pageReports() {
@@ -717,6 +734,7 @@
 	bindForm($('holdruleadd'), (f) => msapi.call('QueueHoldRuleAdd', f.account.value.trim(), f.senderDomain.value.trim(), f.recipientDomain.value.trim()),
 		() => { $('holdruleadd').reset(); return pageQueue(); });
 	const words = (v) => v.split(/[\s,]+/).filter((x) => x);
+	bindForm($('loglevelset'), (f) => msapi.call('LogLevelSet', f.program.value, f.level.value), () => loadLogLevels());
 	bindForm($('routeadd'), (f) => msapi.call('RouteAdd', f.account.value.trim(), f.domain.value.trim(), words(f.fromDomains.value),
 		words(f.toDomains.value), Number(f.minAttempts.value), f.transport.value.trim()), () => { $('routeadd').reset(); return loadRoutes(); });
 	$('queuefilter').addEventListener('submit', (ev) => {
