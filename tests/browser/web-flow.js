@@ -15,7 +15,8 @@
 //   PLAYWRIGHT_CORE  path of the playwright-core package (default: resolve)
 //   CHROMIUM         browser executable (default /usr/bin/chromium)
 //
-// Steps: admin login, add the domain, add the account, set its password;
+// Steps: admin login, add the domain, add the account, set its password,
+// set a log level and remove it (confirmed);
 // account login, change the password, log out, the old password is
 // refused, the new one works. Exit status 0 when every step worked; on
 // failure the step is named on stderr and a screenshot "failed-*.png" is
@@ -121,6 +122,26 @@ async function admin(browser) {
 	const err = (await pwForm.locator('.error').textContent()).trim();
 	if (err) throw new Error('set password: ' + err);
 	await shot('admin-account-password');
+
+	step = 'admin: set a log level';
+	await page.click('#nav a[href="#system"]');
+	await page.locator('#system').waitFor({ state: 'visible' });
+	const smtpdRow = page.locator('#loglevellist tr', { has: page.locator('td', { hasText: /^smtpd$/ }) });
+	await smtpdRow.waitFor();
+	await page.selectOption('#loglevelset select[name=program]', 'smtpd');
+	await page.selectOption('#loglevelset select[name=level]', 'debug');
+	await page.click('#loglevelset button[type=submit]');
+	await page.locator('#loglevelset .status', { hasText: 'Saved.' }).waitFor();
+	await smtpdRow.locator('button', { hasText: 'Remove' }).waitFor();
+	if ((await smtpdRow.locator('td').nth(2).textContent()).trim() !== 'debug') throw new Error('smtpd not shown at debug');
+	await shot('admin-system-loglevel');
+
+	step = 'admin: remove the log level (confirmed)';
+	await smtpdRow.locator('button', { hasText: 'Remove' }).click();
+	await page.locator('#confirm').waitFor({ state: 'visible' });
+	await page.click('#confirmok');
+	await smtpdRow.locator('button', { hasText: 'Remove' }).waitFor({ state: 'detached' });
+	if ((await smtpdRow.locator('td').nth(1).textContent()).trim() !== 'default') throw new Error('smtpd not back at the default');
 	check();
 	await ctx.close();
 	return name;

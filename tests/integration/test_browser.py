@@ -114,11 +114,11 @@ class TestBrowser(harness.TestCase):
         self.assertEqual(j["error"]["code"], "user:loginFailed")
 
         # A PNG per page visited: admin login, domains, domain, accounts,
-        # account, password set; account login, account, password changed,
-        # old password refused, login again.
+        # account, password set, system with a log level; account login,
+        # account, password changed, old password refused, login again.
         pngs = sorted(glob.glob(os.path.join(SHOTS, "*.png")))
-        self.assertEqual(len(pngs), 11, pngs)
-        self.assertEqual(result["screenshots"], 11)
+        self.assertEqual(len(pngs), 12, pngs)
+        self.assertEqual(result["screenshots"], 12)
         for p in pngs:
             with open(p, "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", p)
