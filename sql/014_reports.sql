@@ -103,7 +103,7 @@ COMMENT ON COLUMN tls_reports.report_id IS 'report-id: unique per reporter.';
 COMMENT ON COLUMN tls_reports.contact_info IS 'contact-info: the reporter''s contact.';
 COMMENT ON COLUMN tls_reports.date_begin IS 'date-range start-datetime.';
 COMMENT ON COLUMN tls_reports.date_end IS 'date-range end-datetime.';
-COMMENT ON COLUMN tls_reports.policy_domains IS 'The distinct policy-domain values of the report''s policies, lower-case Unicode.';
+COMMENT ON COLUMN tls_reports.policy_domains IS 'The distinct policy-domain values of the report''s policies in report order, lower-case Unicode.';
 COMMENT ON COLUMN tls_reports.success_count IS 'Sum of the policies'' total-successful-session-count.';
 COMMENT ON COLUMN tls_reports.failure_count IS 'Sum of the policies'' total-failure-session-count.';
 COMMENT ON COLUMN tls_reports.report IS 'The whole parsed report with the RFC 8460 section 4.4 field names: {"organization-name", "date-range": {"start-datetime", "end-datetime"}, "contact-info", "report-id", "policies": [{"policy": {"policy-type", "policy-string", "policy-domain", "mx-host"}, "summary": {"total-successful-session-count", "total-failure-session-count"}, "failure-details": [...]}]}.';
