@@ -72,7 +72,8 @@ struct reports_dmarc_feedback {
  * domain) is already stored (*id_r its id), -1 with *error_r for an
  * invalid report (missing org_name/report_id, bad domain or source IP,
  * end before begin, negative count, over the limits) or a database
- * error. Nothing is written unless everything is. */
+ * error. The report is checked before the database is used; nothing is
+ * written unless everything is. */
 int reports_dmarc_add(struct db_pool *pool, const struct reports_dmarc_feedback *f,
 	const char *from_domain, int64_t *id_r, const char **error_r);
 
