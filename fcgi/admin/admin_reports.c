@@ -32,8 +32,9 @@ param_range(struct web_call *call, size_t i, int64_t *start_r, int64_t *end_r)
 	*start_r = web_call_int(call, i);
 	*end_r = web_call_int(call, i + 1);
 	if (*start_r < 0 || *start_r > MAX_TIME)
-		return web_call_error(call, "user:error", "parameter %zu (start) must be a unix time "
-			"from 0 to %lld", i + 1, MAX_TIME);
+		return web_call_error(call, "user:error",
+			"parameter %zu (start) must be a unix time from 0 to %lld", i + 1,
+			MAX_TIME);
 	if (*end_r <= *start_r || *end_r > MAX_TIME)
 		return web_call_error(call, "user:error", "parameter %zu (end) must be a unix time "
 			"after start (parameter %zu) and at most %lld", i + 2, i + 1, MAX_TIME);
@@ -72,8 +73,8 @@ param_until(struct web_call *call, size_t i, int64_t *until_r)
 {
 	*until_r = web_call_int(call, i);
 	if (*until_r <= ms_now() || *until_r > MAX_TIME)
-		return web_call_error(call, "user:error", "parameter %zu (until) must be a unix time "
-			"in the future", i + 1);
+		return web_call_error(call, "user:error",
+			"parameter %zu (until) must be a unix time in the future", i + 1);
 	return 0;
 }
 
@@ -156,8 +157,8 @@ static const struct col dmarc_report_cols[] = {
 };
 
 /* Reports whose period overlaps [$1, $2), of domain $3 or all for "". */
-#define DMARC_FILTER " date_end >= to_timestamp($1::bigint) AND date_begin < to_timestamp($2::bigint)" \
-	" AND ($3 = '' OR domain = $3)"
+#define DMARC_FILTER " date_end >= to_timestamp($1::bigint)" \
+	" AND date_begin < to_timestamp($2::bigint) AND ($3 = '' OR domain = $3)"
 
 /* DMARCReports(start, end, domain, offset, limit) -> {total, reports: [{id,
  * domain, fromDomain, orgName, email, reportID, begin, end, received,
@@ -178,15 +179,15 @@ admin_api_dmarc_reports(struct web_call *call)
 	res = admin_query(call, "DMARC reports",
 		"WITH f AS (SELECT * FROM dmarc_reports WHERE" DMARC_FILTER ")"
 		" SELECT t.n, p.* FROM (SELECT count(*) AS n FROM f) AS t LEFT JOIN LATERAL"
-		" (SELECT id, domain, from_domain, org_name, email, report_id, " EPOCH("date_begin") ","
-		"  " EPOCH("date_end") ", " EPOCH("received") ", policy_published::text, record_count,"
-		"  message_count,"
+		" (SELECT id, domain, from_domain, org_name, email, report_id,"
+		"  " EPOCH("date_begin") ", " EPOCH("date_end") ", " EPOCH("received") ","
+		"  policy_published::text, record_count, message_count,"
 		"  (SELECT coalesce(sum(count), 0) FROM dmarc_report_records WHERE report = f.id"
 		"   AND dkim = 'fail'),"
 		"  (SELECT coalesce(sum(count), 0) FROM dmarc_report_records WHERE report = f.id"
 		"   AND spf = 'fail')"
-		"  FROM f ORDER BY date_end DESC, domain, id DESC OFFSET $4::bigint LIMIT $5::bigint)"
-		" AS p ON true",
+		"  FROM f ORDER BY date_end DESC, domain, id DESC"
+		"  OFFSET $4::bigint LIMIT $5::bigint) AS p ON true",
 		5, db_i64(start), db_i64(end), dom, db_i64(off), db_i64(lim));
 	free(dom);
 	if (res == NULL)
@@ -212,8 +213,9 @@ admin_api_dmarc_report_id(struct web_call *call)
 	if (admin_param_domain(call, 0, &dom) < 0)
 		return -1;
 	res = admin_query(call, "DMARC report",
-		"SELECT id, domain, from_domain, " EPOCH("received") ", report::text FROM dmarc_reports"
-		" WHERE id = $1::bigint AND domain = $2", 2, db_i64(web_call_int(call, 1)), dom);
+		"SELECT id, domain, from_domain, " EPOCH("received") ", report::text"
+		" FROM dmarc_reports WHERE id = $1::bigint AND domain = $2", 2,
+		db_i64(web_call_int(call, 1)), dom);
 	free(dom);
 	if (res == NULL)
 		return -1;
@@ -249,7 +251,8 @@ admin_api_dmarc_summaries(struct web_call *call)
 	}
 	res = admin_query(call, "DMARC summaries",
 		"WITH f AS (SELECT id, domain FROM dmarc_reports WHERE" DMARC_FILTER "),"
-		" c AS (SELECT f.domain, r.* FROM f JOIN dmarc_report_records AS r ON r.report = f.id)"
+		" c AS (SELECT f.domain, r.* FROM f"
+		"  JOIN dmarc_report_records AS r ON r.report = f.id)"
 		" SELECT d.domain, d.reports, coalesce(s.total, 0), coalesce(s.dnone, 0),"
 		"  coalesce(s.dquar, 0), coalesce(s.drej, 0), coalesce(s.dkimfail, 0),"
 		"  coalesce(s.spffail, 0), coalesce(o.ov, '{}')::text"
@@ -307,8 +310,8 @@ admin_api_tls_reports(struct web_call *call)
 		"  AND ($3 = '' OR $3 = ANY (policy_domains)))"
 		" SELECT t.n, p.* FROM (SELECT count(*) AS n FROM f) AS t LEFT JOIN LATERAL"
 		" (SELECT id, to_json(policy_domains)::text, from_domain, mail_from, host_report,"
-		"  org_name, report_id, contact_info, " EPOCH("date_begin") ", " EPOCH("date_end") ","
-		"  " EPOCH("received") ", success_count, failure_count"
+		"  org_name, report_id, contact_info, " EPOCH("date_begin") ","
+		"  " EPOCH("date_end") ", " EPOCH("received") ", success_count, failure_count"
 		"  FROM f ORDER BY date_end DESC, policy_domains[1], id DESC"
 		"  OFFSET $4::bigint LIMIT $5::bigint) AS p ON true",
 		5, db_i64(start), db_i64(end), dom, db_i64(off), db_i64(lim));
@@ -374,7 +377,8 @@ admin_api_tlsrpt_summaries(struct web_call *call)
 	res = admin_query(call, "TLS summaries",
 		"WITH p AS (SELECT p.* FROM tls_reports AS r JOIN tls_report_policies AS p"
 		"  ON p.report = r.id WHERE" TLS_FILTER " AND ($3 = '' OR p.policy_domain = $3))"
-		" SELECT s.policy_domain, s.reports, s.success, s.failure, coalesce(o.rt, '{}')::text"
+		" SELECT s.policy_domain, s.reports, s.success, s.failure,"
+		"  coalesce(o.rt, '{}')::text"
 		" FROM (SELECT policy_domain, count(DISTINCT report) AS reports,"
 		"  sum(success_count) AS success, sum(failure_count) AS failure"
 		"  FROM p GROUP BY policy_domain) AS s"
@@ -409,8 +413,10 @@ admin_api_dmarc_evaluation_stats(struct web_call *call)
 	PGresult *res;
 
 	res = admin_query(call, "DMARC evaluations",
-		"SELECT policy_domain, count(*), " EPOCH("min(evaluated)") ", " EPOCH("max(evaluated)") ","
-		" to_json(array_agg(DISTINCT disposition ORDER BY disposition))::text, bool_or(NOT optional)"
+		"SELECT policy_domain, count(*), " EPOCH("min(evaluated)") ","
+		" " EPOCH("max(evaluated)") ","
+		" to_json(array_agg(DISTINCT disposition ORDER BY disposition))::text,"
+		" bool_or(NOT optional)"
 		" FROM dmarc_evaluations GROUP BY policy_domain ORDER BY policy_domain", 0);
 	if (res == NULL)
 		return -1;
@@ -446,9 +452,11 @@ admin_api_dmarc_evaluations_domain(struct web_call *call)
 	}
 	res = admin_query(call, "DMARC evaluations",
 		"WITH f AS (SELECT * FROM dmarc_evaluations WHERE policy_domain = $1"
-		"  AND evaluated >= to_timestamp($2::bigint) AND evaluated < to_timestamp($3::bigint))"
+		"  AND evaluated >= to_timestamp($2::bigint)"
+		"  AND evaluated < to_timestamp($3::bigint))"
 		" SELECT t.n, p.* FROM (SELECT count(*) AS n FROM f) AS t LEFT JOIN LATERAL"
-		" (SELECT id, " EPOCH("evaluated") ", optional, interval_hours, to_json(addresses)::text,"
+		" (SELECT id, " EPOCH("evaluated") ", optional, interval_hours,"
+		"  to_json(addresses)::text,"
 		"  policy_published::text, host(source_ip), disposition, aligned_dkim_pass,"
 		"  aligned_spf_pass, to_json(override_reasons)::text, envelope_to, envelope_from,"
 		"  header_from, dkim_results::text, spf_results::text"
@@ -591,9 +599,11 @@ admin_api_tlsrpt_remove_results(struct web_call *call)
 		return -1;
 	res = admin_query(call, "removing TLS results",
 		rcpt ? "WITH d AS (DELETE FROM tlsrpt_results WHERE recipient_domain = $1"
-		       " AND ($2 = '' OR day_utc = $2::text::date) RETURNING 1) SELECT count(*) FROM d" :
+		       " AND ($2 = '' OR day_utc = $2::text::date) RETURNING 1)"
+		       " SELECT count(*) FROM d" :
 		       "WITH d AS (DELETE FROM tlsrpt_results WHERE policy_domain = $1"
-		       " AND ($2 = '' OR day_utc = $2::text::date) RETURNING 1) SELECT count(*) FROM d",
+		       " AND ($2 = '' OR day_utc = $2::text::date) RETURNING 1)"
+		       " SELECT count(*) FROM d",
 		2, dom, day);
 	if (res == NULL) {
 		free(dom);
@@ -622,10 +632,12 @@ suppress_add(struct web_call *call, enum reports_kind k)
 	rc = reports_suppress_add(web_env_pool(call->req->env), k, web_call_str(call, 0), until,
 		web_call_str(call, 2), &id, &err);
 	if (rc < 0)
-		return web_call_error(call, "user:error", "parameter 1 (reportingAddress): %s", err);
+		return web_call_error(call, "user:error", "parameter 1 (reportingAddress): %s",
+			err);
 	if (rc == 0)
-		return web_call_error(call, "user:error", "parameter 1 (reportingAddress): already on "
-			"the list (entry %lld); extend that entry instead", (long long)id);
+		return web_call_error(call, "user:error", "parameter 1 (reportingAddress): "
+			"already on the list (entry %lld); extend that entry instead",
+			(long long)id);
 	admin_log(call, k == REPORTS_DMARC ? "dmarc-suppress-added" : "tlsrpt-suppress-added",
 		web_call_str(call, 0));
 	call->result = json_object_new_int64(id);

@@ -137,6 +137,10 @@ dmarc_check(const struct reports_dmarc_feedback *f, const char **error_r)
 		*error_r = "report_metadata: org_name and report_id are required";
 		return -1;
 	}
+	if (strlen(f->org_name) > REPORTS_MAX_ID || strlen(f->report_id) > REPORTS_MAX_ID) {
+		*error_r = ms_err("org_name and report_id may have at most %d bytes", REPORTS_MAX_ID);
+		return -1;
+	}
 	if (check_range(f->begin, f->end, error_r) < 0)
 		return -1;
 	if (f->policy.pct < -1 || f->policy.pct > 100) {
@@ -152,7 +156,8 @@ dmarc_check(const struct reports_dmarc_feedback *f, const char **error_r)
 		const struct reports_dmarc_record *r = &f->records[i];
 
 		if (!valid_ip(r->source_ip)) {
-			*error_r = ms_err("record %zu: source_ip \"%s\" is not an IP address", i + 1,
+			*error_r = ms_err("record %zu: source_ip \"%s\" is not an IP address",
+				i + 1,
 				r->source_ip != NULL ? r->source_ip : "");
 			return -1;
 		}
@@ -407,6 +412,11 @@ tls_check(const struct reports_tls_report *r, const char **error_r)
 		*error_r = "organization-name and report-id are required";
 		return -1;
 	}
+	if (strlen(r->org_name) > REPORTS_MAX_ID || strlen(r->report_id) > REPORTS_MAX_ID) {
+		*error_r = ms_err("organization-name and report-id may have at most %d bytes",
+			REPORTS_MAX_ID);
+		return -1;
+	}
 	if (check_range(r->begin, r->end, error_r) < 0)
 		return -1;
 	if (r->npolicies == 0 || r->npolicies > REPORTS_MAX_ITEMS) {
@@ -426,11 +436,14 @@ tls_check(const struct reports_tls_report *r, const char **error_r)
 		}
 		if (p->ndetails > REPORTS_MAX_ITEMS || p->npolicy_strings > REPORTS_MAX_ITEMS ||
 		    p->nmx_hosts > REPORTS_MAX_ITEMS) {
-			*error_r = ms_err("policy %zu: more than %d entries", i + 1, REPORTS_MAX_ITEMS);
+			*error_r = ms_err("policy %zu: more than %d entries", i + 1,
+				REPORTS_MAX_ITEMS);
 			return -1;
 		}
 		for (k = 0; k < p->ndetails; k++) {
-			if (blank(p->details[k].result_type) || p->details[k].failed_session_count < 0) {
+			const struct reports_tls_failure *d = &p->details[k];
+
+			if (blank(d->result_type) || d->failed_session_count < 0) {
 				*error_r = ms_err("policy %zu failure %zu: result-type missing or "
 					"negative failed-session-count", i + 1, k + 1);
 				return -1;
@@ -478,8 +491,9 @@ tls_policy_json(const struct reports_tls_policy *p)
 }
 
 static const char tls_insert_sql[] =
-	"WITH ins AS (INSERT INTO tls_reports (from_domain, mail_from, host_report, org_name, report_id,"
-	" contact_info, date_begin, date_end, policy_domains, success_count, failure_count, report)"
+	"WITH ins AS (INSERT INTO tls_reports (from_domain, mail_from, host_report, org_name,"
+	" report_id, contact_info, date_begin, date_end, policy_domains, success_count,"
+	" failure_count, report)"
 	" SELECT $1, $2, $3::boolean, $4, $5, $6, to_timestamp($7::bigint),"
 	"  to_timestamp($8::bigint), ARRAY(SELECT d FROM unnest($9::text[])"
 	"  WITH ORDINALITY AS u(d, n) GROUP BY d ORDER BY min(n)),"
@@ -629,11 +643,13 @@ reports_suppress_add(struct db_pool *pool, enum reports_kind k, const char *addr
 	}
 	/* One statement: the insert's id, or the existing entry's. */
 	res = db_execv(c, error_r,
-		"WITH ins AS (INSERT INTO report_suppressions (kind, reporting_address, until, comment)"
+		"WITH ins AS (INSERT INTO report_suppressions (kind, reporting_address, until,"
+		" comment)"
 		" VALUES ($1, $2, to_timestamp($3::bigint), $4)"
 		" ON CONFLICT (kind, reporting_address) DO NOTHING RETURNING id)"
 		" SELECT id, true FROM ins UNION ALL"
-		" SELECT id, false FROM report_suppressions WHERE kind = $1 AND reporting_address = $2"
+		" SELECT id, false FROM report_suppressions WHERE kind = $1"
+		" AND reporting_address = $2"
 		" AND NOT EXISTS (SELECT 1 FROM ins)",
 		4, reports_kind_name(k), addr, db_i64(until), comment != NULL ? comment : "");
 	db_put(pool, c);
@@ -691,8 +707,9 @@ reports_suppress_extend(struct db_pool *pool, enum reports_kind k, int64_t id, i
 		*error_r = "the until time must be in the future";
 		return -1;
 	}
-	return change(pool, error_r, "UPDATE report_suppressions SET until = to_timestamp($3::bigint)"
-		" WHERE kind = $1 AND id = $2", 3, reports_kind_name(k), db_i64(id), db_i64(until));
+	return change(pool, error_r, "UPDATE report_suppressions"
+		" SET until = to_timestamp($3::bigint) WHERE kind = $1 AND id = $2", 3,
+		reports_kind_name(k), db_i64(id), db_i64(until));
 }
 
 int

@@ -18,6 +18,9 @@ struct db_pool;
 /* Limits of what one report may hold: a report over them is refused. */
 #define REPORTS_MAX_RECORDS 100000
 #define REPORTS_MAX_ITEMS 1000	/* auth results, reasons, policies, details per parent */
+/* Longest organization name and report id: they form the unique key that
+ * stores a report sent twice once, and index entries are bounded. */
+#define REPORTS_MAX_ID 1000
 
 /* ---- DMARC aggregate reports (RFC 7489 appendix C) ---- */
 

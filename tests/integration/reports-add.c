@@ -25,7 +25,8 @@ get(struct json_object *o, const char *key)
 {
 	struct json_object *v = NULL;
 
-	if (o == NULL || !json_object_object_get_ex(o, key, &v) || json_object_is_type(v, json_type_null))
+	if (o == NULL || !json_object_object_get_ex(o, key, &v) ||
+	    json_object_is_type(v, json_type_null))
 		return NULL;
 	return v;
 }
@@ -49,7 +50,9 @@ num(struct json_object *o, const char *key, int64_t dflt)
 static size_t
 len(struct json_object *a)
 {
-	return a != NULL && json_object_is_type(a, json_type_array) ? json_object_array_length(a) : 0;
+	if (a == NULL || !json_object_is_type(a, json_type_array))
+		return 0;
+	return json_object_array_length(a);
 }
 
 static const char **

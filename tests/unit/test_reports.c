@@ -62,6 +62,15 @@ test_dmarc_checks(void **state)
 	fb.report_id = NULL;
 	dmarc_refused("report_id");
 	good_dmarc();
+	{
+		char longid[REPORTS_MAX_ID + 2];
+
+		memset(longid, 'x', sizeof(longid) - 1);
+		longid[sizeof(longid) - 1] = '\0';
+		fb.report_id = longid;
+		dmarc_refused("at most");
+		good_dmarc();
+	}
 	fb.end = fb.begin - 1;
 	dmarc_refused("ends before");
 	good_dmarc();
@@ -138,6 +147,15 @@ test_tls_checks(void **state)
 	tr.org_name = "";
 	tls_refused("organization-name");
 	good_tls();
+	{
+		char longid[REPORTS_MAX_ID + 2];
+
+		memset(longid, 'y', sizeof(longid) - 1);
+		longid[sizeof(longid) - 1] = '\0';
+		tr.org_name = longid;
+		tls_refused("at most");
+	}
+	good_tls();
 	tr.npolicies = 0;
 	tls_refused("policies");
 	good_tls();
@@ -164,7 +182,8 @@ test_tls_checks(void **state)
 		const char *err = NULL;
 		int64_t id;
 
-		assert_int_equal(reports_tls_add(NULL, &tr, "bad domain!", NULL, false, &id, &err), -1);
+		assert_int_equal(reports_tls_add(NULL, &tr, "bad domain!", NULL, false, &id, &err),
+			-1);
 		assert_non_null(strstr(err, "From domain"));
 	}
 }
@@ -179,7 +198,8 @@ test_address_normalize(void **state)
 		{ "r@bücher.example", "r@bücher.example" },
 	};
 	static const char *const bad[] = {
-		"", "mailto:", "no-at-sign", "a@b@c", "a b@example.org", "r@[192.0.2.1]", "@example.org",
+		"", "mailto:", "no-at-sign", "a@b@c", "a b@example.org", "r@[192.0.2.1]",
+		"@example.org",
 	};
 	const char *err;
 	size_t i;
