@@ -192,6 +192,11 @@ class TestDMARCReports(Base):
         self.assertEqual(self.err("DMARCReportID", "other-" + d, rid)[:2], (404, "user:notFound"))
         self.assertEqual(self.err("DMARCReportID", d, rid + 100000)[:2], (404, "user:notFound"))
 
+        # The psql view agrees.
+        self.assertEqual(sql("SELECT reports, messages, quarantined, rejected, dkim_fail,"
+                             " spf_fail FROM dmarc_report_summary WHERE domain = :'d'", d=d),
+                         [["1", "15", "3", "2", "5", "2"]])
+
         sums = self.ok("DMARCSummaries", T0 - DAY, T0 + DAY, d)
         self.assertEqual(sums, [{
             "domain": d, "reports": 1, "total": 15, "dispositionNone": 10,
@@ -289,6 +294,10 @@ class TestTLSReports(Base):
                          ["certificate-expired", "validation-failure"])
         self.assertTrue(one["report"]["date-range"]["start-datetime"].endswith("T00:00:00Z"))
         self.assertEqual(self.err("TLSReportID", "x" + d, rid)[:2], (404, "user:notFound"))
+
+        self.assertEqual(sql("SELECT policy_type, reports, successes, failures"
+                             " FROM tls_report_summary WHERE policy_domain = :'d'", d=d),
+                         [["sts", "1", "100", "3"]])
 
         sums = self.ok("TLSRPTSummaries", T0, T0 + DAY, d)
         self.assertEqual(sums, [{"policyDomain": d, "reports": 1, "success": 100, "failure": 3,
