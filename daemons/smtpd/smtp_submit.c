@@ -314,7 +314,8 @@ dkim_sign_submission(struct smtp_session *s, const char *path, const char *from_
 		struct dkim_sign_opts o;
 		EVP_PKEY *key;
 
-		key = dkim_key_from_pem(sels[i].private_key, strlen(sels[i].private_key), &error);
+		key = dkim_key_from_pem_cached(sels[i].private_key, strlen(sels[i].private_key),
+			&error);
 		if (key == NULL) {
 			log_error(s->cid, "proto=smtp ev=dkim-sign result=error domain=%s selector=%s"
 				" err=%s txid=%s", lq(ascii), lq(sels[i].selector), lq(error), txid);

@@ -2,8 +2,8 @@
  * ("mailstead setadminpassword") and the table of JSON API methods, named
  * after the reference's webadmin. The admin answers only on IP addresses,
  * the configured host names and localhost (WEB_HOSTS_ADMIN). The methods
- * live in admin_domains.c, admin_accounts.c and admin_queue.c; the helpers
- * they share are here. */
+ * live in admin_domains.c, admin_accounts.c, admin_queue.c and
+ * admin_reports.c; the helpers they share are here. */
 #include "config.h"
 
 #include <stdarg.h>
@@ -322,14 +322,47 @@ static const struct web_api_method methods[] = {
 		{ "fromDomains", WJ_STRING_ARRAY }, { "toDomains", WJ_STRING_ARRAY },
 		{ "minAttempts", WJ_INT }, { "transport", WJ_STRING }),
 	M("RouteRemove", admin_api_route_remove, { "id", WJ_INT }),
-	M0("DMARCEvaluationStats", admin_api_dmarc_evaluation_stats),
-	M("DMARCEvaluationsDomain", admin_api_dmarc_evaluations_domain, { "domain", WJ_STRING },
-		{ "limit", WJ_INT }),
-	M("TLSRPTResults", admin_api_tlsrpt_results, { "limit", WJ_INT }),
 	M0("Transports", admin_api_transports),
 	M0("LogLevels", admin_api_log_levels),
 	M("LogLevelSet", admin_api_log_level_set, { "program", WJ_STRING }, { "level", WJ_STRING }),
 	M("LogLevelRemove", admin_api_log_level_remove, { "program", WJ_STRING }),
+
+	/* reports received, evaluations, TLS results, report suppression
+	 * (admin_reports.c); times are unix seconds */
+	M("DMARCReports", admin_api_dmarc_reports, { "start", WJ_INT }, { "end", WJ_INT },
+		{ "domain", WJ_STRING }, { "offset", WJ_INT }, { "limit", WJ_INT }),
+	M("DMARCReportID", admin_api_dmarc_report_id, { "domain", WJ_STRING },
+		{ "reportID", WJ_INT }),
+	M("DMARCSummaries", admin_api_dmarc_summaries, { "start", WJ_INT }, { "end", WJ_INT },
+		{ "domain", WJ_STRING }),
+	M("TLSReports", admin_api_tls_reports, { "start", WJ_INT }, { "end", WJ_INT },
+		{ "policyDomain", WJ_STRING }, { "offset", WJ_INT }, { "limit", WJ_INT }),
+	M("TLSReportID", admin_api_tls_report_id, { "domain", WJ_STRING },
+		{ "reportID", WJ_INT }),
+	M("TLSRPTSummaries", admin_api_tlsrpt_summaries, { "start", WJ_INT }, { "end", WJ_INT },
+		{ "policyDomain", WJ_STRING }),
+	M0("DMARCEvaluationStats", admin_api_dmarc_evaluation_stats),
+	M("DMARCEvaluationsDomain", admin_api_dmarc_evaluations_domain, { "domain", WJ_STRING },
+		{ "start", WJ_INT }, { "end", WJ_INT }, { "offset", WJ_INT }, { "limit", WJ_INT }),
+	M("DMARCRemoveEvaluations", admin_api_dmarc_remove_evaluations, { "domain", WJ_STRING }),
+	M("DMARCSuppressAdd", admin_api_dmarc_suppress_add, { "reportingAddress", WJ_STRING },
+		{ "until", WJ_INT }, { "comment", WJ_STRING }),
+	M0("DMARCSuppressList", admin_api_dmarc_suppress_list),
+	M("DMARCSuppressRemove", admin_api_dmarc_suppress_remove, { "id", WJ_INT }),
+	M("DMARCSuppressExtend", admin_api_dmarc_suppress_extend, { "id", WJ_INT },
+		{ "until", WJ_INT }),
+	M("TLSRPTResults", admin_api_tlsrpt_results, { "start", WJ_INT }, { "end", WJ_INT },
+		{ "offset", WJ_INT }, { "limit", WJ_INT }),
+	M("TLSRPTResultsDomain", admin_api_tlsrpt_results_domain, { "isRcptDom", WJ_BOOL },
+		{ "domain", WJ_STRING }),
+	M("TLSRPTRemoveResults", admin_api_tlsrpt_remove_results, { "isRcptDom", WJ_BOOL },
+		{ "domain", WJ_STRING }, { "day", WJ_STRING }),
+	M("TLSRPTSuppressAdd", admin_api_tlsrpt_suppress_add, { "reportingAddress", WJ_STRING },
+		{ "until", WJ_INT }, { "comment", WJ_STRING }),
+	M0("TLSRPTSuppressList", admin_api_tlsrpt_suppress_list),
+	M("TLSRPTSuppressRemove", admin_api_tlsrpt_suppress_remove, { "id", WJ_INT }),
+	M("TLSRPTSuppressExtend", admin_api_tlsrpt_suppress_extend, { "id", WJ_INT },
+		{ "until", WJ_INT }),
 };
 
 const struct web_app admin_app = {

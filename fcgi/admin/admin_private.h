@@ -1,7 +1,8 @@
 /* Internals of the admin web interface shared by admin.c (login, page,
  * method table), admin_domains.c (domains, DKIM, DNS), admin_accounts.c
- * (accounts, addresses, aliases, TLS keys) and admin_queue.c (queue, hold
- * rules, retired messages, webhooks). The methods are thin: checking of
+ * (accounts, addresses, aliases, TLS keys), admin_queue.c (queue, hold
+ * rules, retired messages, webhooks) and admin_reports.c (received DMARC
+ * and TLS reports, evaluations, TLS results, report suppression lists). The methods are thin: checking of
  * values and the changes themselves are in lib/store, lib/queue and
  * lib/admin, which the command line uses too. */
 #ifndef MS_FCGI_ADMIN_PRIVATE_H
@@ -73,7 +74,15 @@ web_api_fn admin_api_queue_list, admin_api_queue_hold_set, admin_api_queue_next_
 	admin_api_transports, admin_api_log_levels, admin_api_log_level_set,
 	admin_api_log_level_remove, admin_api_queue_size, admin_api_hook_queue_size,
 	admin_api_hook_next_attempt_add, admin_api_route_list, admin_api_route_add,
-	admin_api_route_remove, admin_api_dmarc_evaluation_stats,
-	admin_api_dmarc_evaluations_domain, admin_api_tlsrpt_results;
+	admin_api_route_remove;
+web_api_fn admin_api_dmarc_reports, admin_api_dmarc_report_id, admin_api_dmarc_summaries,
+	admin_api_tls_reports, admin_api_tls_report_id, admin_api_tlsrpt_summaries,
+	admin_api_dmarc_evaluation_stats, admin_api_dmarc_evaluations_domain,
+	admin_api_dmarc_remove_evaluations, admin_api_dmarc_suppress_add,
+	admin_api_dmarc_suppress_list, admin_api_dmarc_suppress_remove,
+	admin_api_dmarc_suppress_extend, admin_api_tlsrpt_results, admin_api_tlsrpt_results_domain,
+	admin_api_tlsrpt_remove_results, admin_api_tlsrpt_suppress_add,
+	admin_api_tlsrpt_suppress_list, admin_api_tlsrpt_suppress_remove,
+	admin_api_tlsrpt_suppress_extend;
 
 #endif

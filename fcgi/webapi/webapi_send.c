@@ -235,7 +235,8 @@ dkim_sign_msg(struct wa_call *c, const char *from_domain, const struct buf *msg,
 		struct dkim_sign_opts o;
 		EVP_PKEY *key;
 
-		key = dkim_key_from_pem(sels[i].private_key, strlen(sels[i].private_key), &error);
+		key = dkim_key_from_pem_cached(sels[i].private_key, strlen(sels[i].private_key),
+			&error);
 		if (key == NULL) {
 			log_error(c->req->cid, "proto=http app=webapi ev=dkim-sign result=error "
 				"domain=%s selector=%s err=%s", lq(ascii), lq(sels[i].selector),
@@ -300,7 +301,7 @@ account_facts(struct wa_call *c, const char *from_domain, char **full_name_r,
 	pc = db_get(st->pool, &error);
 	if (pc == NULL)
 		return wa_server_error(c, "reading account", error);
-	res = db_execv(pc, &error,
+	res = db_execpv(pc, &error,
 		"SELECT a.full_name,"
 		" EXISTS (SELECT 1 FROM fromid_login_addresses f WHERE f.account_id = a.id"
 		"  AND f.address = lower($2)),"

@@ -45,6 +45,11 @@ PGresult *db_exec_bin(PGconn *conn, const char *sql, int n,
 PGresult *db_exec_prepared(PGconn *conn, const char *name, const char *sql,
 	int n, const char *const *values, const int *lengths, const int *formats,
 	const char **error_r);
+/* db_execv as a prepared statement named after a hash of sql: the server
+ * parses and plans it once per connection instead of on every call. For
+ * the statements of hot paths (delivery, lookups, submission); sql must be
+ * one statement with $n parameters. */
+PGresult *db_execpv(PGconn *conn, const char **error_r, const char *sql, int n, ...);
 /* Check a result as db_exec does: returns res for success, else PQclear()s
  * it, sets *error_r and the SQLSTATE and returns NULL. */
 PGresult *db_check_result(PGconn *conn, PGresult *res, const char *sql,

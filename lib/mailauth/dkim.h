@@ -76,6 +76,10 @@ enum dkim_algo { DKIM_ALGO_RSA, DKIM_ALGO_ED25519 };
 EVP_PKEY *dkim_key_generate(enum dkim_algo algo, const char **error_r);
 int dkim_key_to_pem(EVP_PKEY *key, struct buf *out, const char **error_r);
 EVP_PKEY *dkim_key_from_pem(const char *pem, size_t len, const char **error_r);
+/* dkim_key_from_pem through a small per-process cache of decoded keys
+ * (decoding PEM costs more than an Ed25519 signature): for signing every
+ * outgoing message. Returns a reference the caller EVP_PKEY_free()s. */
+EVP_PKEY *dkim_key_from_pem_cached(const char *pem, size_t len, const char **error_r);
 int dkim_txt_record(EVP_PKEY *key, struct buf *out, const char **error_r);
 
 /* Parse a DKIM-Signature header field value (for fuzzing): 0 or -1. */

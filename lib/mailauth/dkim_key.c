@@ -2,6 +2,9 @@
  * the public key as a DNS TXT record value (RFC 6376 3.6.1, RFC 8463 4.2). */
 #include "config.h"
 
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bio.h>
@@ -115,4 +118,67 @@ dkim_txt_record(EVP_PKEY *key, struct buf *out, const char **error_r)
 		*error_r = "the key is neither RSA nor Ed25519";
 		return -1;
 	}
+}
+
+/* Decoded signing keys, by their PEM text. A changed key has a new text,
+ * so it misses; the least recently used entry makes room. */
+#define KEY_CACHE_SIZE 16
+
+struct key_cache_entry {
+	char *pem;	/* copy, cleansed when dropped */
+	size_t len;
+	EVP_PKEY *key;
+	uint64_t used;
+};
+
+static struct key_cache_entry key_cache[KEY_CACHE_SIZE];
+static uint64_t key_cache_clock;
+static pthread_mutex_t key_cache_mu = PTHREAD_MUTEX_INITIALIZER;
+
+EVP_PKEY *
+dkim_key_from_pem_cached(const char *pem, size_t len, const char **error_r)
+{
+	struct key_cache_entry *e, *victim;
+	EVP_PKEY *k;
+	size_t i;
+
+	pthread_mutex_lock(&key_cache_mu);
+	for (i = 0; i < KEY_CACHE_SIZE; i++) {
+		e = &key_cache[i];
+		if (e->key != NULL && e->len == len && memcmp(e->pem, pem, len) == 0) {
+			e->used = ++key_cache_clock;
+			k = e->key;
+			(void)EVP_PKEY_up_ref(k);
+			pthread_mutex_unlock(&key_cache_mu);
+			return k;
+		}
+	}
+	pthread_mutex_unlock(&key_cache_mu);
+
+	/* Decoded outside the lock; two threads may both decode a new key,
+	 * and the second one's copy simply replaces another entry. */
+	k = dkim_key_from_pem(pem, len, error_r);
+	if (k == NULL)
+		return NULL;
+	pthread_mutex_lock(&key_cache_mu);
+	victim = &key_cache[0];
+	for (i = 0; i < KEY_CACHE_SIZE; i++) {
+		e = &key_cache[i];
+		if (e->key == NULL || e->used < victim->used)
+			victim = e;
+	}
+	if (victim->key != NULL) {
+		EVP_PKEY_free(victim->key);
+		OPENSSL_cleanse(victim->pem, victim->len);
+		free(victim->pem);
+	}
+	victim->pem = xmalloc(len + 1);
+	memcpy(victim->pem, pem, len);
+	victim->pem[len] = '\0';
+	victim->len = len;
+	victim->key = k;
+	victim->used = ++key_cache_clock;
+	(void)EVP_PKEY_up_ref(k);
+	pthread_mutex_unlock(&key_cache_mu);
+	return k;
 }

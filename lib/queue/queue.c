@@ -53,7 +53,7 @@ limits_query(PGconn *c, int64_t account_id, const char *rcpt_array, size_t n,
 	PGresult *res;
 	int64_t max_msgs, max_first, sent, first_recent, first_new;
 
-	res = db_execv(c, error_r,
+	res = db_execpv(c, error_r,
 		"SELECT a.max_outgoing_messages_per_day, a.max_first_time_recipients_per_day,"
 		" (SELECT count(*) FROM outgoing o WHERE o.account_id = a.id"
 		"   AND o.submitted > now() - interval '24 hours'),"
@@ -320,7 +320,7 @@ take_ids(struct store *st, size_t n, int64_t *ids, const char **error_r)
 
 	if (c == NULL)
 		return -1;
-	res = db_execv(c, error_r,
+	res = db_execpv(c, error_r,
 		"SELECT nextval('queue_id_seq') FROM generate_series(1, $1)", 1,
 		db_i64((int64_t)n));
 	db_put(st->pool, c);
@@ -387,7 +387,7 @@ add_tx(PGconn *c, void *arg, const char **error_r)
 		}
 	}
 	if (ctx->any_from_id) {
-		res = db_execv(c, error_r,
+		res = db_execpv(c, error_r,
 			"SELECT from_id FROM queue WHERE from_id = ANY($1::text[]) AND from_id <> ''"
 			" UNION ALL SELECT from_id FROM queue_retired"
 			"  WHERE from_id = ANY($1::text[]) AND from_id <> '' LIMIT 1",

@@ -340,7 +340,7 @@ deliver_one(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	int rc;
 
 	/* The mailbox is looked up before anything is locked. */
-	res = db_execv(c, error_r,
+	res = db_execpv(c, error_r,
 		"SELECT id FROM mailboxes WHERE account_id = $1 AND name = $2",
 		2, db_i64(r->account_id), mbname);
 	if (res == NULL)
@@ -962,7 +962,7 @@ append_tx(PGconn *c, void *arg, const char **error_r)
 			return -1;
 		}
 	}
-	res = db_execv(c, error_r,
+	res = db_execpv(c, error_r,
 		"SELECT id, uidvalidity FROM mailboxes WHERE account_id = $1 AND name = $2",
 		2, db_i64(ctx->account_id), rcpt_mailbox(&ctx->rcpts[0]));
 	if (res == NULL)

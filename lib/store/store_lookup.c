@@ -20,7 +20,7 @@ int
 store_rules_domain_get(PGconn *c, const char *domain, bool lock,
 	struct store_domain_info *di, const char **error_r)
 {
-	PGresult *res = db_execv(c, error_r, lock ?
+	PGresult *res = db_execpv(c, error_r, lock ?
 		"SELECT id, disabled, reports_only, localpart_case_sensitive,"
 		" localpart_catchall_separators FROM domains WHERE name = $1 FOR UPDATE" :
 		"SELECT id, disabled, reports_only, localpart_case_sensitive,"
@@ -123,11 +123,20 @@ rulesets_load(PGconn *c, struct store_destination **ds, size_t n, const char **e
 	for (i = 0; i < n; i++)
 		buf_printf(&ids, "%s%lld", i ? "," : "", (long long)ds[i]->address_id);
 	buf_putc(&ids, '}');
-	res = db_execv(c, error_r,
-		"SELECT r.address_id, " STORE_RULESET_COLUMNS STORE_RULESET_FROM
-		" WHERE r.address_id = ANY($1::bigint[])"
-		" ORDER BY r.address_id, r.priority, r.id, h.key",
-		1, ids.data);
+	if (n == 1)
+		/* The usual case, as its own statement: the array form is
+		 * planned anew on every call. */
+		res = db_execpv(c, error_r,
+			"SELECT r.address_id, " STORE_RULESET_COLUMNS STORE_RULESET_FROM
+			" WHERE r.address_id = $1::bigint"
+			" ORDER BY r.address_id, r.priority, r.id, h.key",
+			1, db_i64(ds[0]->address_id));
+	else
+		res = db_execpv(c, error_r,
+			"SELECT r.address_id, " STORE_RULESET_COLUMNS STORE_RULESET_FROM
+			" WHERE r.address_id = ANY($1::bigint[])"
+			" ORDER BY r.address_id, r.priority, r.id, h.key",
+			1, ids.data);
 	buf_free(&ids);
 	if (res == NULL)
 		return -1;
@@ -177,7 +186,7 @@ members_load(PGconn *c, struct store_alias *a, const char **error_r)
 	size_t nds = 0;
 	int row, rc;
 
-	res = db_execv(c, error_r,
+	res = db_execpv(c, error_r,
 		"WITH m AS (SELECT address, created,"
 		"  left(address, length(address) - strpos(reverse(address), '@')) AS lp,"
 		"  right(address, strpos(reverse(address), '@') - 1) AS dom"
@@ -244,7 +253,7 @@ lookup(PGconn *c, const char *localpart, const char *domain, bool allow_postmast
 	}
 
 	/* The exact address... */
-	res = db_execv(c, error_r,
+	res = db_execpv(c, error_r,
 		"SELECT " DEST_COLUMNS " FROM addresses a WHERE a.domain_id = $1 AND a.localpart = $2",
 		2, db_i64(di.id), canon.data);
 	if (res == NULL)
@@ -252,7 +261,7 @@ lookup(PGconn *c, const char *localpart, const char *domain, bool allow_postmast
 	if (PQntuples(res) == 0 && !di.reports_only) {
 		/* ... or an alias of that name ... */
 		PQclear(res);
-		res = db_execv(c, error_r,
+		res = db_execpv(c, error_r,
 			"SELECT id, localpart, post_public, list_members, allow_msg_from"
 			" FROM aliases WHERE domain_id = $1 AND localpart = $2",
 			2, db_i64(di.id), canon.data);
@@ -280,7 +289,7 @@ lookup(PGconn *c, const char *localpart, const char *domain, bool allow_postmast
 		}
 		/* ... then the catch-all (not for reports-only domains). */
 		PQclear(res);
-		res = db_execv(c, error_r,
+		res = db_execpv(c, error_r,
 			"SELECT " DEST_COLUMNS " FROM addresses a WHERE a.domain_id = $1 AND a.localpart = ''",
 			1, db_i64(di.id));
 		if (res == NULL)
@@ -306,7 +315,7 @@ lookup(PGconn *c, const char *localpart, const char *domain, bool allow_postmast
 	/* RFC 5321 section 4.5.1: postmaster must be accepted. Without an
 	 * explicit address it goes to the oldest account of the domain. */
 	if (allow_postmaster && ms_strcaseeq(canon.data, "postmaster")) {
-		res = db_execv(c, error_r,
+		res = db_execpv(c, error_r,
 			"SELECT id FROM accounts WHERE domain_id = $1 ORDER BY id LIMIT 1",
 			1, db_i64(di.id));
 		if (res == NULL)
@@ -367,7 +376,7 @@ store_recipient_postmaster(struct store *st, struct store_recipient *r,
 	c = db_get(st->pool, error_r);
 	if (c == NULL)
 		return -1;
-	res = db_execv(c, error_r,
+	res = db_execpv(c, error_r,
 		"SELECT a.id, d.name FROM accounts a"
 		" JOIN domains d ON d.id = a.domain_id ORDER BY a.id LIMIT 1", 0);
 	db_put(st->pool, c);

@@ -95,7 +95,9 @@ out_flush(void *ctx)
 
 static const struct web_out_ops fcgi_ops = { out_begin, out_write, out_flush };
 
-static void
+/* Reads the request body into req->body. Returns true when stdin was read
+ * to its end (nothing of the request left unread on the connection). */
+static bool
 read_body(struct fcgi_server *srv, FCGX_Request *fr, struct web_request *req)
 {
 	const char *cl = web_header(req, "content-length");
@@ -107,23 +109,25 @@ read_body(struct fcgi_server *srv, FCGX_Request *fr, struct web_request *req)
 	if (cl != NULL && ms_parse_u64(cl, 0, UINT64_MAX, &want) == 0 && want > max) {
 		/* Not read at all: the answer is 413. */
 		req->body_too_large = true;
-		return;
+		return false;
 	}
 	for (;;) {
 		int n = FCGX_GetStr(chunk, sizeof(chunk), fr->in);
 
 		if (n <= 0)
-			break;
+			return FCGX_GetError(fr->in) == 0;
 		if (req->body.len + (size_t)n > max) {
 			req->body_too_large = true;
 			buf_reset(&req->body);
-			return;
+			return false;
 		}
 		buf_append(&req->body, chunk, (size_t)n);
 	}
 }
 
-static void
+/* Serves one request. Returns true when the request was read to its end,
+ * so the connection can be closed at once (see worker). */
+static bool
 serve_one(struct fcgi_server *srv, FCGX_Request *fr)
 {
 	struct web_request req;
@@ -131,6 +135,7 @@ serve_one(struct fcgi_server *srv, FCGX_Request *fr)
 	struct fcgi_out o = { fr };
 	const char *error;
 	size_t n = 0;
+	bool drained = false;
 
 	web_request_init(&req);
 	web_response_init(&resp, &fcgi_ops, &o);
@@ -142,11 +147,12 @@ serve_one(struct fcgi_server *srv, FCGX_Request *fr)
 		web_resp_text(&resp, 400, error);
 		web_response_finish(&resp);
 	} else {
-		read_body(srv, fr, &req);
+		drained = read_body(srv, fr, &req);
 		web_handle(srv->env, &srv->app, 1, &req, &resp);
 	}
 	web_response_free(&resp);
 	web_request_free(&req);
+	return drained;
 }
 
 static void *
@@ -160,7 +166,15 @@ worker(void *arg)
 		return NULL;
 	}
 	while (!daemon_stop && FCGX_Accept_r(&fr) >= 0) {
-		serve_one(srv, &fr);
+		/* libfcgi closes a connection with shutdown() and then waits for
+		 * the web server to close its side, reading and discarding, so
+		 * that unread input cannot turn the close into a reset that
+		 * loses the answer. When the whole request was read there is
+		 * nothing to discard: a detached request is closed at once,
+		 * and the thread is free without that extra round trip (about
+		 * a tenth of the time of a small API call, bench/web). */
+		if (serve_one(srv, &fr))
+			FCGX_Detach(&fr);
 		FCGX_Finish_r(&fr);
 	}
 	return NULL;

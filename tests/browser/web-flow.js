@@ -12,11 +12,18 @@
 //   MS_ADDRESS       address of the account to add in it
 //   MS_PW1, MS_PW2   the password the admin sets, the one the user changes to
 //   MS_SHOTS         directory for the screenshots (PNG, one per page state)
+//   MS_REPORT_DAY    YYYY-MM-DD: first day of the stored DMARC and TLS
+//                    reports (before the reports page's default period);
+//                    one DMARC evaluation is stored too
+//   MS_SUPPRESS      a reporting address to put on the DMARC suppression list
 //   PLAYWRIGHT_CORE  path of the playwright-core package (default: resolve)
 //   CHROMIUM         browser executable (default /usr/bin/chromium)
 //
-// Steps: admin login, add the domain, add the account, set its password,
-// set a log level and remove it (confirmed);
+// Steps: admin login, add the domain, add the account, set its password;
+// the reports page empty for the default period, then with the stored
+// reports, a DMARC and a TLS report in detail, the evaluations page with a
+// suppression added and the evaluations removed after confirmation; a log
+// level set on the system page and removed after confirmation;
 // account login, change the password, log out, the old password is
 // refused, the new one works. Exit status 0 when every step worked; on
 // failure the step is named on stderr and a screenshot "failed-*.png" is
@@ -40,6 +47,8 @@ const address = env('MS_ADDRESS');
 const pw1 = env('MS_PW1');
 const pw2 = env('MS_PW2');
 const shots = env('MS_SHOTS');
+const reportDay = env('MS_REPORT_DAY');
+const suppress = env('MS_SUPPRESS');
 // Every wait is bounded so a broken page fails instead of hanging.
 const TIMEOUT = 20000;
 
@@ -122,6 +131,7 @@ async function admin(browser) {
 	const err = (await pwForm.locator('.error').textContent()).trim();
 	if (err) throw new Error('set password: ' + err);
 	await shot('admin-account-password');
+	await reports();
 
 	step = 'admin: set a log level';
 	await page.click('#nav a[href="#system"]');
@@ -145,6 +155,52 @@ async function admin(browser) {
 	check();
 	await ctx.close();
 	return name;
+}
+
+async function reports() {
+	step = 'admin: reports page, nothing in the default period';
+	await page.click('#nav a[href="#reports"]');
+	await page.locator('#reports').waitFor({ state: 'visible' });
+	await page.locator('#dmarcsummaries', { hasText: 'No DMARC aggregate reports received yet' }).waitFor();
+	await page.locator('#tlssummaries', { hasText: 'No TLS reports received yet' }).waitFor();
+	await shot('admin-reports-empty');
+
+	step = 'admin: reports of an earlier period';
+	await page.fill('#reportrange input[name=start]', reportDay);
+	await page.click('#reportrange button[type=submit]');
+	await page.locator('#dmarcreports a').first().waitFor();
+	await page.locator('#tlsreports a').first().waitFor();
+	await shot('admin-reports');
+
+	step = 'admin: a DMARC report in detail';
+	await page.locator('#dmarcreports a').first().click();
+	await page.locator('#dmarcreport').waitFor({ state: 'visible' });
+	await page.locator('#dmarcreportdetail td', { hasText: '192.0.2.1' }).first().waitFor();
+	await shot('admin-dmarc-report');
+
+	step = 'admin: a TLS report in detail';
+	await page.goBack();
+	await page.locator('#tlsreports a').first().click();
+	await page.locator('#tlsreport').waitFor({ state: 'visible' });
+	await page.locator('#tlsreportdetail td', { hasText: 'certificate-expired' }).first().waitFor();
+	await shot('admin-tls-report');
+
+	step = 'admin: evaluations and suppression list';
+	await page.click('#nav a[href="#evaluations"]');
+	await page.locator('#evaluations').waitFor({ state: 'visible' });
+	await page.locator('#dmarcstats button.link').first().click();
+	await page.locator('#dmarcevals td', { hasText: '198.51.100.9' }).waitFor();
+	await page.fill('#dmarcsuppressadd input[name=address]', suppress);
+	await page.fill('#dmarcsuppressadd input[name=comment]', 'bounces');
+	await page.click('#dmarcsuppressadd button[type=submit]');
+	await page.locator('#dmarcsuppress td', { hasText: suppress }).waitFor();
+	await shot('admin-evaluations');
+
+	step = 'admin: remove evaluations after confirming';
+	await page.locator('#dmarcstats button.danger').first().click();
+	await page.locator('#confirm').waitFor({ state: 'visible' });
+	await page.click('#confirmok');
+	await page.locator('#dmarcstats', { hasText: 'No evaluations kept' }).waitFor();
 }
 
 async function accountLogin(password) {

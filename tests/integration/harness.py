@@ -845,6 +845,19 @@ class Server:
     def psql(self, query, **params):
         return self.pg.psql(query, params)
 
+    def psql_wait(self, query, want, timeout=10, **params):
+        """The rows of query once they equal want (a list of rows) or once
+        want(rows) is true (a function), polling until timeout; then the
+        last rows read. For what a daemon writes after its reply (login
+        attempts are recorded after the answer is flushed)."""
+        ok = want if callable(want) else (lambda rows: rows == want)
+        deadline = time.monotonic() + timeout
+        while True:
+            rows = self.pg.psql(query, params)
+            if ok(rows) or time.monotonic() > deadline:
+                return rows
+            time.sleep(0.05)
+
     # -- daemons
     def start_daemon(self, name, wait=True):
         logf = open(self.logpath(name), "ab")

@@ -1,7 +1,9 @@
 """The web interfaces in a real browser: headless Chromium (Debian package
 chromium) driven by playwright-core (tests/browser/web-flow.js) through
 nginx in front of mailstead-admin and mailstead-account. The admin logs in,
-adds a domain and an account in it and sets its password; the account
+adds a domain and an account in it and sets its password, looks at the
+reports pages (stored DMARC and TLS reports, an evaluation), suppresses a
+reporting address and removes the evaluations; the account
 logs in, changes its password, and logs in again with the new one. Each
 page is screenshot into <builddir>/tests/browser/screenshots.
 
@@ -14,6 +16,7 @@ import glob
 import json
 import os
 import subprocess
+import time
 
 import harness
 import webserver
@@ -29,6 +32,10 @@ DOMAIN = "browser.example"
 ADDRESS = "carol@browser.example"
 PW1 = "first-Password-71"
 PW2 = "second-Password-72"
+SUPPRESS = "dmarc-reports@bounces.example"
+# The stored reports are of a day before the reports page's default
+# period (the last 30 days), so it first shows them as not received.
+REPORT_T0 = (int(time.time()) // 86400 - 60) * 86400
 
 SRV = None
 WEB = None
@@ -57,6 +64,40 @@ def playwright_core():
     return pkg
 
 
+def store_reports():
+    """A DMARC and a TLS report through lib/reports (the reports-add test
+    tool), and one DMARC evaluation as smtpd stores it."""
+    tool = os.path.join(harness.TOP_BUILDDIR, "tests", "integration", "reports-add")
+    dmarc = {"kind": "dmarc", "fromDomain": "google.example", "report": {
+        "report_metadata": {"org_name": "google.example", "email": "noreply@google.example",
+                            "report_id": "b-1",
+                            "date_range": {"begin": REPORT_T0, "end": REPORT_T0 + 86399}},
+        "policy_published": {"domain": DOMAIN, "p": "reject", "pct": 100},
+        "record": [{"row": {"source_ip": "192.0.2.1", "count": 12,
+                            "policy_evaluated": {"disposition": "none", "dkim": "pass",
+                                                 "spf": "pass"}},
+                    "identifiers": {"header_from": DOMAIN},
+                    "auth_results": {"dkim": [{"domain": DOMAIN, "result": "pass"}],
+                                     "spf": [{"domain": DOMAIN, "result": "pass"}]}}]}}
+    tls = {"kind": "tls", "report": {
+        "organization-name": "Microsoft Corporation", "report-id": "b-2",
+        "date-range": {"start-datetime": REPORT_T0, "end-datetime": REPORT_T0 + 86399},
+        "policies": [{"policy": {"policy-type": "sts", "policy-domain": DOMAIN},
+                      "summary": {"total-successful-session-count": 20,
+                                  "total-failure-session-count": 2},
+                      "failure-details": [{"result-type": "certificate-expired",
+                                           "failed-session-count": 2}]}]}}
+    for doc in (dmarc, tls):
+        subprocess.run([tool, SRV.pg.conninfo()], input=json.dumps(doc), text=True,
+                       capture_output=True, check=True, timeout=60)
+    SRV.psql("INSERT INTO dmarc_evaluations (policy_domain, interval_hours, addresses,"
+             " policy_published, source_ip, disposition, aligned_dkim_pass, aligned_spf_pass,"
+             " envelope_to, envelope_from, header_from, dkim_results, spf_results)"
+             " VALUES ('other.example', 24, '{mailto:d@other.example}', '{}', '198.51.100.9',"
+             " 'reject', false, false, '%s', 'other.example', 'other.example', '[]', '[]')"
+             % DOMAIN)
+
+
 def setUpModule():
     global SRV, WEB
     SRV = harness.Server("browser", daemons=(), tls=True)
@@ -67,6 +108,7 @@ def setUpModule():
         SRV.write_conf()
         SRV.cli("setadminpassword", input=ADMIN_PASSWORD + "\n")
         WEB.start()
+        store_reports()
     except BaseException:
         if WEB:
             WEB.stop()
@@ -92,6 +134,8 @@ class TestBrowser(harness.TestCase):
         env = dict(os.environ, MS_BASE="http://127.0.0.1:%d" % WEB.port,
                    MS_ADMIN_PW=ADMIN_PASSWORD, MS_DOMAIN=DOMAIN, MS_ADDRESS=ADDRESS,
                    MS_PW1=PW1, MS_PW2=PW2, MS_SHOTS=SHOTS, PLAYWRIGHT_CORE=pkg,
+                   MS_REPORT_DAY=time.strftime("%Y-%m-%d", time.gmtime(REPORT_T0)),
+                   MS_SUPPRESS=SUPPRESS,
                    CHROMIUM=chromium)
         r = subprocess.run([node, SCRIPT], env=env, stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, timeout=240)
@@ -113,12 +157,20 @@ class TestBrowser(harness.TestCase):
         self.assertIn("error", j, "the old password still logs in")
         self.assertEqual(j["error"]["code"], "user:loginFailed")
 
+        # The reports pages' changes: the suppression added, the
+        # evaluations removed.
+        self.assertEqual(SRV.psql("SELECT kind, comment FROM report_suppressions"
+                                  " WHERE reporting_address = '%s'" % SUPPRESS),
+                         [["dmarc", "bounces"]])
+        self.assertEqual(SRV.psql("SELECT count(*) FROM dmarc_evaluations"), [["0"]])
+
         # A PNG per page visited: admin login, domains, domain, accounts,
-        # account, password set, system with a log level; account login,
+        # account, password set, reports empty, reports, DMARC report, TLS
+        # report, evaluations, system with a log level; account login,
         # account, password changed, old password refused, login again.
         pngs = sorted(glob.glob(os.path.join(SHOTS, "*.png")))
-        self.assertEqual(len(pngs), 12, pngs)
-        self.assertEqual(result["screenshots"], 12)
+        self.assertEqual(len(pngs), 17, pngs)
+        self.assertEqual(result["screenshots"], 17)
         for p in pngs:
             with open(p, "rb") as f:
                 self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n", p)

@@ -172,10 +172,15 @@ def spki_fingerprint(cert):
     return base64.urlsafe_b64encode(hashlib.sha256(der).digest()).decode().rstrip("=")
 
 
-def attempts(**where):
+def attempts(want=None, **where):
+    """Login attempts rows; with want (rows, or a function of them), polled
+    until they match: imapd records an attempt after sending its answer."""
     cond = " and ".join("%s = :'%s'" % (k, k) for k in where)
-    return srv.psql("select auth_mech, result, protocol from login_attempts where " + cond
-                    + " order by auth_mech, result", **where)
+    query = "select auth_mech, result, protocol from login_attempts where " + cond \
+        + " order by auth_mech, result"
+    if want is None:
+        return srv.psql(query, **where)
+    return srv.psql_wait(query, want, **where)
 
 
 MECHS = ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-1",
@@ -425,11 +430,12 @@ class AuthTest(harness.TestCase):
             self.assertTrue(t.startswith("b OK"), t)
         finally:
             c.close()
-        rows = srv.psql("select auth_mech, result, protocol, account_name, login_address,"
-                        " tls like 'version=TLS1.%' from login_attempts where remote_ip = :'ip'"
-                        " order by result", ip=ip)
-        self.assertEqual(rows, [["login", "badcreds", "imap", USER, USER, "t"],
-                                ["login", "ok", "imap", USER, USER, "t"]])
+        want = [["login", "badcreds", "imap", USER, USER, "t"],
+                ["login", "ok", "imap", USER, USER, "t"]]
+        rows = srv.psql_wait("select auth_mech, result, protocol, account_name, login_address,"
+                             " tls like 'version=TLS1.%' from login_attempts where remote_ip = :'ip'"
+                             " order by result", want, ip=ip)
+        self.assertEqual(rows, want)
 
     def test_login_disabled(self):
         ip = fresh_ip()
@@ -440,7 +446,8 @@ class AuthTest(harness.TestCase):
             self.assertIn("account on hold, call the office", t)
         finally:
             c.close()
-        self.assertEqual(attempts(remote_ip=ip), [["login", "logindisabled", "imap"]])
+        want = [["login", "logindisabled", "imap"]]
+        self.assertEqual(attempts(want, remote_ip=ip), want)
 
     def test_failed_login_rate_limit(self):
         # 10 failed logins a minute from one address, then NO [UNAVAILABLE]
@@ -490,8 +497,9 @@ class AuthTest(harness.TestCase):
             self.assertTrue(c.imap("a", "LOGIN %s %s" % (USER, PASSWORD))[1].startswith("a OK"))
         finally:
             c.close()
-        rows = srv.psql("select count from login_attempts where remote_ip = :'ip'"
-                        " and result = 'ratelimited'", ip=ip)
+        rows = srv.psql_wait("select count from login_attempts where remote_ip = :'ip'"
+                             " and result = 'ratelimited'", lambda r: sorted(r) == [["1"], ["1"]],
+                             ip=ip)
         self.assertEqual(sorted(rows), [["1"], ["1"]])
 
 
@@ -528,8 +536,10 @@ class ClientCertTest(harness.TestCase):
             self.assertTrue(t.startswith("a OK"), t)
         finally:
             c.close()
-        rows = srv.psql("select auth_mech, result, protocol from login_attempts"
-                        " where tls_pubkey_fingerprint = :'f' order by auth_mech", f=fp)
+        rows = srv.psql_wait("select auth_mech, result, protocol from login_attempts"
+                             " where tls_pubkey_fingerprint = :'f' order by auth_mech",
+                             lambda r: ["external", "ok", "imap"] in r
+                             and ["tlsclientauth", "ok", "imap"] in r, f=fp)
         self.assertIn(["external", "ok", "imap"], rows)
         self.assertIn(["tlsclientauth", "ok", "imap"], rows)
 

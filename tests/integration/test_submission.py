@@ -449,8 +449,10 @@ class AuthTest(harness.TestCase):
                         "--h-From", "<%s>" % USER, "--h-Subject", subject)
         self.assertEqual(rc, 0, out)
         self.assertEqual(len(mailbox_messages(OTHER, OTHER_PASSWORD, subject)), 1)
-        rows = srv.psql("select auth_mech, result from login_attempts"
-                        " where tls_pubkey_fingerprint = :'f' order by auth_mech", f=fp)
+        rows = srv.psql_wait("select auth_mech, result from login_attempts"
+                             " where tls_pubkey_fingerprint = :'f' order by auth_mech",
+                             lambda r: ["external", "ok"] in r and ["tlsclientauth", "ok"] in r,
+                             f=fp)
         self.assertIn(["external", "ok"], rows)
         self.assertIn(["tlsclientauth", "ok"], rows)
         # An unknown key: no EXTERNAL, no login.
@@ -526,9 +528,10 @@ class AuthTest(harness.TestCase):
             self.assertEqual(c.auth_plain(DISABLED, "wrong")[0], 535)
         finally:
             c.close()
-        rows = srv.psql("select result from login_attempts where account_name = :'a'"
-                        " order by result", a=DISABLED)
-        self.assertEqual(rows, [["badcreds"], ["logindisabled"]])
+        want = [["badcreds"], ["logindisabled"]]
+        rows = srv.psql_wait("select result from login_attempts where account_name = :'a'"
+                             " order by result", want, a=DISABLED)
+        self.assertEqual(rows, want)
 
     def test_login_attempts_recorded(self):
         ip = fresh_ip()
@@ -538,11 +541,12 @@ class AuthTest(harness.TestCase):
             self.assertEqual(c.auth_plain()[0], 235)
         finally:
             c.close()
-        rows = srv.psql("select account_name, login_address, protocol, auth_mech, result,"
-                        " local_ip, tls like 'version=TLS1.%' from login_attempts"
-                        " where remote_ip = :'ip' order by result", ip=ip)
-        self.assertEqual(rows, [[USER, USER, "submission", "plain", "badcreds", "127.0.0.1", "t"],
-                                [USER, USER, "submission", "plain", "ok", "127.0.0.1", "t"]])
+        want = [[USER, USER, "submission", "plain", "badcreds", "127.0.0.1", "t"],
+                [USER, USER, "submission", "plain", "ok", "127.0.0.1", "t"]]
+        rows = srv.psql_wait("select account_name, login_address, protocol, auth_mech, result,"
+                             " local_ip, tls like 'version=TLS1.%' from login_attempts"
+                             " where remote_ip = :'ip' order by result", want, ip=ip)
+        self.assertEqual(rows, want)
         # Passwords never reach the log.
         with open(srv.logpath("smtpd")) as f:
             logtext = f.read()
@@ -595,8 +599,8 @@ class AuthTest(harness.TestCase):
             self.assertEqual(c.auth_plain()[0], 235)
         finally:
             c.close()
-        rows = srv.psql("select count from login_attempts where remote_ip = :'ip'"
-                        " and result = 'ratelimited'", ip=ip)
+        rows = srv.psql_wait("select count from login_attempts where remote_ip = :'ip'"
+                             " and result = 'ratelimited'", [["1"]], ip=ip)
         self.assertEqual(rows, [["1"]])
 
 

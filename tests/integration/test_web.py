@@ -226,9 +226,10 @@ class TestLogin(Base):
                              "user:loginFailed")
         finally:
             SRV.cli("setaccountpassword", OTHER, input=OTHER_PASSWORD + "\n")
-        # The command line ends web sessions too.
-        r = a.api("Account")
-        self.assertEqual(error_of(r)[0], "user:badAuth")
+        # The command line ends web sessions too: the program's session
+        # cache hears of it through a NOTIFY, a moment after the command.
+        self.assertTrue(harness.wait_for(
+            lambda: error_of(a.api("Account"))[0] == "user:badAuth", 5))
 
     def test_full_name(self):
         c = self.account()

@@ -142,9 +142,30 @@ METHODS = {
     "RouteAdd": [("account", ""), ("domain", ""), ("fromDomains", []), ("toDomains", []),
                  ("minAttempts", 0), ("transport", "direct")],
     "RouteRemove": [("id", 1)],
+    "DMARCReports": [("start", 0), ("end", 5), ("domain", ""), ("offset", 0), ("limit", 10)],
+    "DMARCReportID": [("domain", "x.example"), ("reportID", 1)],
+    "DMARCSummaries": [("start", 0), ("end", 5), ("domain", "")],
+    "TLSReports": [("start", 0), ("end", 5), ("policyDomain", ""), ("offset", 0),
+                   ("limit", 10)],
+    "TLSReportID": [("domain", "x.example"), ("reportID", 1)],
+    "TLSRPTSummaries": [("start", 0), ("end", 5), ("policyDomain", "")],
     "DMARCEvaluationStats": [],
-    "DMARCEvaluationsDomain": [("domain", "x.example"), ("limit", 10)],
-    "TLSRPTResults": [("limit", 10)],
+    "DMARCEvaluationsDomain": [("domain", "x.example"), ("start", 0), ("end", 5),
+                               ("offset", 0), ("limit", 10)],
+    "DMARCRemoveEvaluations": [("domain", "x.example")],
+    "DMARCSuppressAdd": [("reportingAddress", "r@x.example"), ("until", 2000000000),
+                         ("comment", "")],
+    "DMARCSuppressList": [],
+    "DMARCSuppressRemove": [("id", 1)],
+    "DMARCSuppressExtend": [("id", 1), ("until", 2000000000)],
+    "TLSRPTResults": [("start", 0), ("end", 5), ("offset", 0), ("limit", 10)],
+    "TLSRPTResultsDomain": [("isRcptDom", False), ("domain", "x.example")],
+    "TLSRPTRemoveResults": [("isRcptDom", False), ("domain", "x.example"), ("day", "")],
+    "TLSRPTSuppressAdd": [("reportingAddress", "r@x.example"), ("until", 2000000000),
+                          ("comment", "")],
+    "TLSRPTSuppressList": [],
+    "TLSRPTSuppressRemove": [("id", 1)],
+    "TLSRPTSuppressExtend": [("id", 1), ("until", 2000000000)],
     "Transports": [],
     "LogLevels": [],
     "LogLevelSet": [("program", "smtpd"), ("level", "debug")],
@@ -839,6 +860,7 @@ class TestRoutesReports(Base):
         self.assertEqual(self.err("RouteRemove", rid)[:2], (404, "user:notFound"))
 
     def test_dmarc_evaluations_and_tls_results(self):
+        # More in test_web_reports.py.
         d = "%s.example" % unique("ev")
         sql("INSERT INTO dmarc_evaluations (policy_domain, interval_hours, addresses,"
             " policy_published, source_ip, disposition, aligned_dkim_pass, aligned_spf_pass,"
@@ -847,14 +869,15 @@ class TestRoutesReports(Base):
             " :'d', :'d', '[{\"domain\": \"x\", \"result\": \"pass\"}]', '[]')", d=d)
         stats = {x["domain"]: x for x in self.ok("DMARCEvaluationStats")}
         self.assertEqual(stats[d]["count"], 1)
-        ev = self.ok("DMARCEvaluationsDomain", d, 10)
+        ev = self.ok("DMARCEvaluationsDomain", d, 0, 2 ** 37, 0, 10)["evaluations"]
         self.assertEqual((ev[0]["sourceIP"], ev[0]["alignedDKIMPass"], ev[0]["alignedSPFPass"],
                           ev[0]["dkimResults"][0]["result"]), ("192.0.2.7", True, False, "pass"))
-        self.assertEqual(self.ok("DMARCEvaluationsDomain", "none-" + d, 10), [])
+        self.assertEqual(self.ok("DMARCEvaluationsDomain", "none-" + d, 0, 2 ** 37, 0, 10),
+                         {"total": 0, "evaluations": []})
         sql("INSERT INTO tlsrpt_results (policy_domain, day_utc, recipient_domain, is_host,"
             " policy_type, success_count, failure_count) VALUES (:'d', current_date, :'d',"
             " false, 'sts', 3, 1)", d=d)
-        res = [r for r in self.ok("TLSRPTResults", 1000) if r["policyDomain"] == d]
+        res = self.ok("TLSRPTResultsDomain", False, d)
         self.assertEqual([(r["policyType"], r["successCount"], r["failureCount"]) for r in res],
                          [("sts", 3, 1)])
 

@@ -1,7 +1,8 @@
 // Admin pages: one page per hash (#domains, #domain/NAME, #accounts,
-// #account/NAME, #queue, #hooks, #retired, #loginattempts, #tlskeys,
-// #system), built from the JSON API (api.js). No inline script or style:
-// the page runs under a strict Content-Security-Policy.
+// #account/NAME, #queue, #hooks, #retired, #reports, #dmarcreport/DOMAIN/ID,
+// #tlsreport/DOMAIN/ID, #evaluations, #loginattempts, #tlskeys, #system),
+// built from the JSON API (api.js). No inline script or style: the page
+// runs under a strict Content-Security-Policy.
 'use strict';
 
 (() => {
@@ -651,33 +652,253 @@
 		], rows);
 	}
 
+	// ---- reports received, evaluations, TLS results, suppression lists ----
+	const DAY = 86400;
+	const dayOf = (t) => new Date(t * 1000).toISOString().slice(0, 10);
+	const dayStart = (s) => Math.floor(Date.parse(s + 'T00:00:00Z') / 1000);
+	const now = () => Math.floor(Date.now() / 1000);
+	// Reports page state: period [start, end) in unix seconds, domain, pages.
+	const reportState = { start: (Math.floor(now() / DAY) - 29) * DAY, end: (Math.floor(now() / DAY) + 1) * DAY,
+		domain: '', dmarcOffset: 0, tlsOffset: 0, limit: 50 };
+	const counts = (o) => Object.entries(o || {}).map(([k, n]) => k + ': ' + n).join(', ');
+
+	// A pager for a server-paginated list: state[key] is the offset.
+	function serverPager(box, state, key, total, shown, reload) {
+		if (total <= state.limit && state[key] === 0) return;
+		const first = total ? state[key] + 1 : 0;
+		box.append(el('div', { class: 'pager' },
+			el('button', { type: 'button', disabled: state[key] === 0, onclick: () => { state[key] = Math.max(0, state[key] - state.limit); reload(); } }, '‹ Previous'),
+			`${first}–${state[key] + shown} of ${total}`,
+			el('button', { type: 'button', disabled: state[key] + shown >= total, onclick: () => { state[key] += state.limit; reload(); } }, 'Next ›')));
+	}
+
+	async function loadDMARCReports() {
+		const s = reportState;
+		const [sums, page] = await Promise.all([msapi.call('DMARCSummaries', s.start, s.end, s.domain),
+			msapi.call('DMARCReports', s.start, s.end, s.domain, s.dmarcOffset, s.limit)]);
+		const none = 'No DMARC aggregate reports received yet' + (s.domain ? ' for ' + s.domain : '') + ' in this period.';
+		if (!sums.length) {
+			$('dmarcsummaries').replaceChildren(el('p', { class: 'empty' }, none));
+			$('dmarcreports').replaceChildren();
+			return;
+		}
+		table($('dmarcsummaries'), [
+			{ label: 'Domain', key: 'domain' },
+			{ label: 'Reports', key: 'reports' },
+			{ label: 'Messages', key: 'total' },
+			{ label: 'None', key: 'dispositionNone' },
+			{ label: 'Quarantined', key: 'dispositionQuarantine' },
+			{ label: 'Rejected', key: 'dispositionReject' },
+			{ label: 'DKIM fail', key: 'dkimFail' },
+			{ label: 'SPF fail', key: 'spfFail' },
+			{ label: 'Policy overrides', key: 'policyOverrides', nosort: true, render: (x) => counts(x.policyOverrides) },
+		], sums, { empty: none });
+		const box = $('dmarcreports');
+		table(box, [
+			{ label: 'ID', key: 'id', render: (r) => el('a', { href: '#dmarcreport/' + encodeURIComponent(r.domain) + '/' + r.id }, String(r.id)) },
+			{ label: 'Domain', key: 'domain' },
+			{ label: 'Reporter', key: 'orgName' },
+			{ label: 'Begin', key: 'begin', render: (r) => time(r.begin) },
+			{ label: 'End', key: 'end', render: (r) => time(r.end) },
+			{ label: 'Policy', key: 'policyPublished', sort: (r) => r.policyPublished.p, render: (r) => 'p=' + (r.policyPublished.p || '') },
+			{ label: 'Records', key: 'records' },
+			{ label: 'Messages', key: 'messages' },
+			{ label: 'DKIM fail', key: 'dkimFail' },
+			{ label: 'SPF fail', key: 'spfFail' },
+		], page.reports, { pageSize: s.limit, empty: none });
+		serverPager(box, s, 'dmarcOffset', page.total, page.reports.length, loadDMARCReports);
+	}
+
+	async function loadTLSReports() {
+		const s = reportState;
+		const [sums, page] = await Promise.all([msapi.call('TLSRPTSummaries', s.start, s.end, s.domain),
+			msapi.call('TLSReports', s.start, s.end, s.domain, s.tlsOffset, s.limit)]);
+		const none = 'No TLS reports received yet' + (s.domain ? ' for ' + s.domain : '') + ' in this period.';
+		if (!sums.length) {
+			$('tlssummaries').replaceChildren(el('p', { class: 'empty' }, none));
+			$('tlsreports').replaceChildren();
+			return;
+		}
+		table($('tlssummaries'), [
+			{ label: 'Policy domain', key: 'policyDomain' },
+			{ label: 'Reports', key: 'reports' },
+			{ label: 'Successful sessions', key: 'success' },
+			{ label: 'Failed sessions', key: 'failure' },
+			{ label: 'Failures by type', key: 'resultTypeCounts', nosort: true, render: (x) => counts(x.resultTypeCounts) },
+		], sums, { empty: none });
+		const box = $('tlsreports');
+		table(box, [
+			{ label: 'ID', key: 'id', render: (r) => el('a', { href: '#tlsreport/' + encodeURIComponent(r.policyDomains[0]) + '/' + r.id }, String(r.id)) },
+			{ label: 'Policy domains', key: 'policyDomains', sort: (r) => r.policyDomains.join(' '), render: (r) => r.policyDomains.join(', ') + (r.hostReport ? ' (MX host)' : '') },
+			{ label: 'Reporter', key: 'orgName' },
+			{ label: 'Begin', key: 'begin', render: (r) => time(r.begin) },
+			{ label: 'End', key: 'end', render: (r) => time(r.end) },
+			{ label: 'Successful', key: 'success' },
+			{ label: 'Failed', key: 'failure' },
+		], page.reports, { pageSize: s.limit, empty: none });
+		serverPager(box, s, 'tlsOffset', page.total, page.reports.length, loadTLSReports);
+	}
+
 	async function pageReports() {
-		const stats = await msapi.call('DMARCEvaluationStats');
-		table($('dmarcstats'), [
-			{ label: 'Domain', key: 'domain', render: (x) => el('button', { type: 'button', class: 'link', onclick: () => act(null, async () => {
-				table($('dmarcevals'), [
-					{ label: 'Evaluated', key: 'evaluated', render: (e) => time(e.evaluated) },
-					{ label: 'Source IP', key: 'sourceIP' },
-					{ label: 'Disposition', key: 'disposition' },
-					{ label: 'DKIM aligned', key: 'alignedDKIMPass', render: (e) => yes(e.alignedDKIMPass) },
-					{ label: 'SPF aligned', key: 'alignedSPFPass', render: (e) => yes(e.alignedSPFPass) },
-					{ label: 'Envelope from', key: 'envelopeFrom' },
-					{ label: 'Header from', key: 'headerFrom' },
-				], await msapi.call('DMARCEvaluationsDomain', x.domain, 10000));
-			}) }, x.domain) },
-			{ label: 'Evaluations', key: 'count' },
-			{ label: 'First', key: 'first', render: (x) => time(x.first) },
-			{ label: 'Last', key: 'last', render: (x) => time(x.last) },
-		], stats, { empty: 'No evaluations kept.' });
-		$('dmarcevals').replaceChildren();
-		table($('tlsresults'), [
+		const f = $('reportrange');
+		f.start.value = dayOf(reportState.start);
+		f.end.value = dayOf(reportState.end - DAY);
+		f.domain.value = reportState.domain;
+		await Promise.all([loadDMARCReports(), loadTLSReports()]);
+	}
+
+	// A definition list of [label, value] pairs.
+	const facts = (pairs) => el('dl', { class: 'facts' }, pairs.filter(([, v]) => v !== undefined && v !== null && v !== '').map(([k, v]) => [el('dt', null, k), el('dd', null, v)]));
+	const authList = (v) => (v || []).map((a) => (a.domain || '?') + (a.selector ? ' (' + a.selector + ')' : '') + (a.scope ? ' ' + a.scope : '') + ': ' + (a.result || '')).join(', ');
+
+	async function pageDMARCReport(arg) {
+		const i = arg.lastIndexOf('/');
+		const r = await msapi.call('DMARCReportID', arg.slice(0, i), Number(arg.slice(i + 1)));
+		const md = r.report.report_metadata || {}, pp = r.report.policy_published || {};
+		$('dmarcreportname').textContent = r.id + ' about ' + r.domain;
+		const recs = el('div');
+		$('dmarcreportdetail').replaceChildren(facts([
+			['Reporter', md.org_name], ['Contact', md.email], ['Extra contact', md.extra_contact_info],
+			['Report ID', md.report_id], ['Period', time(md.date_range.begin) + ' – ' + time(md.date_range.end)],
+			['Received', time(r.received)], ['Sent from domain', r.fromDomain],
+			['Policy published', ['p', 'sp', 'adkim', 'aspf', 'pct', 'fo'].filter((k) => pp[k] !== undefined).map((k) => k + '=' + pp[k]).join('; ')],
+			['Errors', (md.error || []).join('; ')],
+		]), el('h3', null, 'Records'), recs);
+		table(recs, [
+			{ label: 'Source IP', key: 'ip', sort: (x) => x.row.source_ip, render: (x) => x.row.source_ip },
+			{ label: 'Count', key: 'count', sort: (x) => x.row.count, render: (x) => x.row.count },
+			{ label: 'Disposition', key: 'disp', sort: (x) => x.row.policy_evaluated.disposition, render: (x) => x.row.policy_evaluated.disposition || '' },
+			{ label: 'DKIM', key: 'dkim', sort: (x) => x.row.policy_evaluated.dkim, render: (x) => x.row.policy_evaluated.dkim || '' },
+			{ label: 'SPF', key: 'spf', sort: (x) => x.row.policy_evaluated.spf, render: (x) => x.row.policy_evaluated.spf || '' },
+			{ label: 'Overrides', key: 'reason', nosort: true, render: (x) => (x.row.policy_evaluated.reason || []).map((o) => o.type + (o.comment ? ' (' + o.comment + ')' : '')).join(', ') },
+			{ label: 'Header from', key: 'hf', sort: (x) => x.identifiers.header_from, render: (x) => x.identifiers.header_from || '' },
+			{ label: 'Envelope from', key: 'ef', sort: (x) => x.identifiers.envelope_from, render: (x) => x.identifiers.envelope_from || '' },
+			{ label: 'DKIM results', key: 'ad', nosort: true, render: (x) => authList(x.auth_results.dkim) },
+			{ label: 'SPF results', key: 'as', nosort: true, render: (x) => authList(x.auth_results.spf) },
+		], r.report.record || [], { empty: 'The report has no records.' });
+	}
+
+	async function pageTLSReport(arg) {
+		const i = arg.lastIndexOf('/');
+		const r = await msapi.call('TLSReportID', arg.slice(0, i), Number(arg.slice(i + 1)));
+		const rep = r.report, dr = rep['date-range'] || {};
+		$('tlsreportname').textContent = r.id + ' about ' + r.policyDomains.join(', ');
+		const out = [facts([
+			['Reporter', rep['organization-name']], ['Contact', rep['contact-info']], ['Report ID', rep['report-id']],
+			['Period', (dr['start-datetime'] || '') + ' – ' + (dr['end-datetime'] || '')], ['Received', time(r.received)],
+			['Sent from', r.mailFrom || r.fromDomain], ['About', r.hostReport ? 'our MX host (DANE)' : 'a mail domain'],
+		])];
+		for (const p of rep.policies || []) {
+			const pol = p.policy || {}, sum = p.summary || {};
+			const fd = el('div');
+			out.push(el('div', { class: 'box' }, el('h3', null, (pol['policy-type'] || '') + ' policy of ' + (pol['policy-domain'] || '')),
+				facts([['Successful sessions', String(sum['total-successful-session-count'])], ['Failed sessions', String(sum['total-failure-session-count'])],
+					['MX hosts', (pol['mx-host'] || []).join(', ')]]),
+				(pol['policy-string'] || []).length ? el('pre', { class: 'mono' }, pol['policy-string'].join('\n')) : null, fd));
+			table(fd, [
+				{ label: 'Result', key: 'result-type' },
+				{ label: 'Sessions', key: 'failed-session-count' },
+				{ label: 'Sending IP', key: 'sending-mta-ip' },
+				{ label: 'Receiving MX', key: 'receiving-mx-hostname' },
+				{ label: 'Receiving IP', key: 'receiving-ip' },
+				{ label: 'Reason', key: 'failure-reason-code' },
+				{ label: 'Information', key: 'additional-information' },
+			], p['failure-details'] || [], { empty: 'No failures.' });
+		}
+		$('tlsreportdetail').replaceChildren(...out);
+	}
+
+	const evalState = { domain: '', offset: 0, limit: 50 };
+	const resultState = { offset: 0, limit: 50 };
+	const FAR = 253402300799;
+
+	async function loadEvaluations() {
+		const box = $('dmarcevals');
+		if (!evalState.domain) { box.replaceChildren(); return; }
+		const page = await msapi.call('DMARCEvaluationsDomain', evalState.domain, 0, FAR, evalState.offset, evalState.limit);
+		const t = el('div');
+		box.replaceChildren(el('h3', null, 'Evaluations for ' + evalState.domain), t);
+		table(t, [
+			{ label: 'Evaluated', key: 'evaluated', render: (e) => time(e.evaluated) },
+			{ label: 'Source IP', key: 'sourceIP' },
+			{ label: 'Disposition', key: 'disposition' },
+			{ label: 'DKIM aligned', key: 'alignedDKIMPass', render: (e) => yes(e.alignedDKIMPass) },
+			{ label: 'SPF aligned', key: 'alignedSPFPass', render: (e) => yes(e.alignedSPFPass) },
+			{ label: 'Overrides', key: 'overrideReasons', nosort: true, render: (e) => e.overrideReasons.join(', ') },
+			{ label: 'Envelope from', key: 'envelopeFrom' },
+			{ label: 'Header from', key: 'headerFrom' },
+			{ label: 'Optional', key: 'optional', render: (e) => yes(e.optional) },
+			{ label: 'Report to', key: 'addresses', nosort: true, render: (e) => e.addresses.join(', ') },
+		], page.evaluations, { pageSize: evalState.limit, empty: 'No evaluations kept for ' + evalState.domain + '.' });
+		serverPager(t, evalState, 'offset', page.total, page.evaluations.length, loadEvaluations);
+	}
+
+	async function loadTLSResults() {
+		const page = await msapi.call('TLSRPTResults', 0, FAR, resultState.offset, resultState.limit);
+		const box = $('tlsresults');
+		table(box, [
 			{ label: 'Day', key: 'day' },
 			{ label: 'Policy domain', key: 'policyDomain' },
 			{ label: 'Recipient domain', key: 'recipientDomain' },
-			{ label: 'Policy', key: 'policyType', render: (r) => r.policyType + (r.isHost ? ' (host)' : '') },
+			{ label: 'Policy', key: 'policyType', render: (r) => r.policyType + (r.isHost ? ' (MX host)' : '') },
 			{ label: 'Successes', key: 'successCount' },
 			{ label: 'Failures', key: 'failureCount' },
-		], await msapi.call('TLSRPTResults', 10000), { empty: 'No TLS results.' });
+			{ label: 'Failure types', key: 'failureDetails', nosort: true, render: (r) => r.failureDetails.map((d) => d['result-type'] + ': ' + d['failed-session-count']).join(', ') },
+			{ label: 'Report', key: 'sendReport', render: (r) => yes(r.sendReport) },
+			{ label: '', nosort: true, render: (r) => el('button', { type: 'button', class: 'danger', onclick: (ev) => act(ev.target, async () => {
+				if (await confirmAction('Remove the TLS results of ' + r.policyDomain + ' for ' + r.day + '? They will not be reported.')) {
+					await msapi.call('TLSRPTRemoveResults', false, r.policyDomain, r.day); loadTLSResults();
+				}
+			}) }, 'Remove') },
+		], page.results, { pageSize: resultState.limit, empty: 'No TLS results kept: nothing to report yet.' });
+		serverPager(box, resultState, 'offset', page.total, page.results.length, loadTLSResults);
+	}
+
+	async function loadSuppressions(kind) {
+		const list = await msapi.call(kind + 'SuppressList');
+		const reload = () => loadSuppressions(kind);
+		table($(kind.toLowerCase() + 'suppress'), [
+			{ label: 'Address', key: 'reportingAddress' },
+			{ label: 'Until', key: 'until', render: (x) => time(x.until) + (x.active ? '' : ' (expired)') },
+			{ label: 'Comment', key: 'comment' },
+			{ label: 'Added', key: 'inserted', render: (x) => time(x.inserted) },
+			{ label: '', nosort: true, render: (x) => el('span', { class: 'actions' },
+				el('button', { type: 'button', onclick: (ev) => act(ev.target, async () => {
+					await msapi.call(kind + 'SuppressExtend', x.id, Math.max(now(), x.until) + 30 * DAY); reload();
+				}) }, '+30 days'),
+				el('button', { type: 'button', class: 'danger', onclick: (ev) => act(ev.target, async () => {
+					if (await confirmAction('Remove ' + x.reportingAddress + ' from the suppression list? It gets reports again.')) {
+						await msapi.call(kind + 'SuppressRemove', x.id); reload();
+					}
+				}) }, 'Remove')) },
+		], list, { empty: 'No addresses suppressed.' });
+	}
+
+	async function pageEvaluations() {
+		const stats = await msapi.call('DMARCEvaluationStats');
+		table($('dmarcstats'), [
+			{ label: 'Domain', key: 'domain', render: (x) => el('button', { type: 'button', class: 'link', onclick: () => act(null, async () => {
+				evalState.domain = x.domain; evalState.offset = 0; await loadEvaluations();
+			}) }, x.domain) },
+			{ label: 'Evaluations', key: 'count' },
+			{ label: 'Dispositions', key: 'dispositions', nosort: true, render: (x) => x.dispositions.join(', ') },
+			{ label: 'Report will be sent', key: 'sendReport', render: (x) => yes(x.sendReport) },
+			{ label: 'First', key: 'first', render: (x) => time(x.first) },
+			{ label: 'Last', key: 'last', render: (x) => time(x.last) },
+			{ label: '', nosort: true, render: (x) => el('button', { type: 'button', class: 'danger', onclick: (ev) => act(ev.target, async () => {
+				if (await confirmAction('Remove all ' + x.count + ' DMARC evaluations of ' + x.domain + '? No report will be sent for them.')) {
+					await msapi.call('DMARCRemoveEvaluations', x.domain);
+					if (evalState.domain === x.domain) evalState.domain = '';
+					pageEvaluations();
+				}
+			}) }, 'Remove') },
+		], stats, { empty: 'No evaluations kept: no incoming messages evaluated for DMARC reports yet.' });
+		if (evalState.domain && !stats.some((x) => x.domain === evalState.domain)) evalState.domain = '';
+		for (const k of ['DMARC', 'TLSRPT']) {
+			const f = $(k.toLowerCase() + 'suppressadd');
+			if (!f.until.value) f.until.value = dayOf(now() + 30 * DAY);
+		}
+		await Promise.all([loadEvaluations(), loadTLSResults(), loadSuppressions('DMARC'), loadSuppressions('TLSRPT')]);
 	}
 
 	async function loadRoutes() {
@@ -697,6 +918,7 @@
 	const pages = {
 		domains: pageDomains, domain: pageDomain, accounts: pageAccounts, account: pageAccount,
 		queue: pageQueue, hooks: pageHooks, retired: pageRetired, reports: pageReports,
+		dmarcreport: pageDMARCReport, tlsreport: pageTLSReport, evaluations: pageEvaluations,
 		loginattempts: pageLoginAttempts,
 		tlskeys: pageTLSKeys, system: pageSystem,
 	};
@@ -711,7 +933,8 @@
 		for (const s of document.querySelectorAll('section.page')) s.hidden = s.id !== (pages[name] ? name : 'domains');
 		for (const a of document.querySelectorAll('nav a')) {
 			if (a.getAttribute('href') === '#' + name || (name === 'domain' && a.getAttribute('href') === '#domains') ||
-			    (name === 'account' && a.getAttribute('href') === '#accounts')) a.setAttribute('aria-current', 'page');
+			    (name === 'account' && a.getAttribute('href') === '#accounts') ||
+			    ((name === 'dmarcreport' || name === 'tlsreport') && a.getAttribute('href') === '#reports')) a.setAttribute('aria-current', 'page');
 			else a.removeAttribute('aria-current');
 		}
 		try {
@@ -762,6 +985,20 @@
 				await pageHooks();
 			} catch (e) { err.textContent = e.message; }
 		});
+	}
+	$('reportrange').addEventListener('submit', (ev) => {
+		ev.preventDefault();
+		const f = ev.target, err = f.querySelector('.error');
+		err.textContent = '';
+		const start = dayStart(f.start.value), end = dayStart(f.end.value) + DAY;
+		if (!(end > start)) { err.textContent = 'The period must end on or after its first day.'; return; }
+		Object.assign(reportState, { start, end, domain: f.domain.value.trim(), dmarcOffset: 0, tlsOffset: 0 });
+		pageReports().catch((e) => { err.textContent = e.message; });
+	});
+	for (const k of ['DMARC', 'TLSRPT']) {
+		const f = $(k.toLowerCase() + 'suppressadd');
+		bindForm(f, (x) => msapi.call(k + 'SuppressAdd', x.address.value.trim(), dayStart(x.until.value) + DAY - 1, x.comment.value.trim()),
+			() => { f.address.value = ''; f.comment.value = ''; return loadSuppressions(k); });
 	}
 	window.addEventListener('hashchange', route);
 	route();
