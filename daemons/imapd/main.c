@@ -208,6 +208,7 @@ main(int argc, char **argv)
 			tls_ctx_free(&b.tls[i]);
 		free(b.tls);
 		store_close(&d.store);
+		loglevel_watch_stop();
 		db_pool_destroy(&pool);
 		imap_registry_free(&d.registry);
 		conf_free(&conf);

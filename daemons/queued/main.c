@@ -290,6 +290,7 @@ main(int argc, char **argv)
 	tlspolicy_free(&q.tlspolicy);
 	dns_free(&q.dns);
 	store_close(&q.store);
+	loglevel_watch_stop();
 	db_pool_destroy(&pool);
 	conf_free(&conf);
 	return 0;

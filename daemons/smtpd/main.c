@@ -255,6 +255,7 @@ main(int argc, char **argv)
 	free(b.tls);
 	dns_free(&dns);
 	store_close(&store);
+	loglevel_watch_stop();
 	db_pool_destroy(&pool);
 	conf_free(&conf);
 	return 0;

@@ -151,7 +151,14 @@ struct watch {
 	char *program;
 	enum ms_log_level conf_level;
 	bool failing;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;	/* signalled by loglevel_watch_stop */
+	bool stop;
 };
+
+/* The process's watcher (one per process), for loglevel_watch_stop. */
+static struct watch *the_watch;
 
 /* Read the table and set this process's level; log a change. */
 static void
@@ -197,13 +204,25 @@ static void *
 watch_main(void *arg)
 {
 	struct watch *w = arg;
-	struct timespec ts = { LOGLEVEL_POLL_MS / 1000, (LOGLEVEL_POLL_MS % 1000) * 1000000L };
+	bool stop = false;
 
-	/* Runs as long as the process; the pool outlives it by design
-	 * (processes exit without tearing their pools down). */
-	for (;;) {
-		nanosleep(&ts, NULL);
-		watch_apply(w);
+	while (!stop) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += LOGLEVEL_POLL_MS / 1000;
+		ts.tv_nsec += (LOGLEVEL_POLL_MS % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_mutex_lock(&w->mu);
+		while (!w->stop && pthread_cond_timedwait(&w->cv, &w->mu, &ts) == 0)
+			;
+		stop = w->stop;
+		pthread_mutex_unlock(&w->mu);
+		if (!stop)
+			watch_apply(w);
 	}
 	return NULL;
 }
@@ -212,31 +231,55 @@ int
 loglevel_watch_start(struct db_pool *pool, const char *program, enum ms_log_level conf_level,
 	const char **error_r)
 {
-	struct watch *w = xcalloc(1, sizeof(*w));
-	pthread_attr_t attr;
-	pthread_t t;
+	struct watch *w;
 	sigset_t all, old;
 	int rc;
 
+	if (the_watch != NULL) {
+		*error_r = ms_err("the log level thread is already running");
+		return -1;
+	}
+	w = xcalloc(1, sizeof(*w));
 	w->pool = pool;
 	w->program = xstrdup(program);
 	w->conf_level = conf_level;
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
 	watch_apply(w);
 	/* The thread takes no signals: daemons wait for them elsewhere. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	rc = pthread_create(&t, &attr, watch_main, w);
-	pthread_attr_destroy(&attr);
+	rc = pthread_create(&w->thread, NULL, watch_main, w);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (rc != 0) {
 		*error_r = ms_err("cannot start the log level thread: %s", strerror(rc));
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
 		free(w->program);
 		free(w);
 		return -1;
 	}
+	the_watch = w;
 	return 0;
+}
+
+void
+loglevel_watch_stop(void)
+{
+	struct watch *w = the_watch;
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_cond_signal(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	free(w->program);
+	free(w);
+	the_watch = NULL;
 }
 
 void

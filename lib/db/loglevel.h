@@ -53,11 +53,14 @@ int loglevel_remove(PGconn *conn, const char *program, const char **error_r);
 enum ms_log_level loglevel_conf_level(const char *conf_loglevel);
 
 /* Apply the stored level of program to this process once (at start), then
- * every LOGLEVEL_POLL_MS from a detached thread using a pooled connection.
- * conf_level is what the config file says. Returns 0, or -1 with *error_r
- * when the thread could not be started (the config level stays). */
+ * every LOGLEVEL_POLL_MS from a thread using a pooled connection (one such
+ * thread per process). conf_level is what the config file says. Returns 0,
+ * or -1 with *error_r when the thread could not be started. */
 int loglevel_watch_start(struct db_pool *pool, const char *program,
 	enum ms_log_level conf_level, const char **error_r);
+/* Stop and join that thread: before the pool is destroyed. No-op when
+ * none runs. */
+void loglevel_watch_stop(void);
 /* The config file's level: [general] loglevel parsed, info when unset
  * or unknown (conf_load has checked it already). */
 enum ms_log_level loglevel_conf_level(const char *conf_loglevel);
