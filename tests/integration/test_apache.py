@@ -27,7 +27,7 @@ import zipfile
 import harness
 import webserver
 from harness import HOSTNAME, PASSWORD, USER
-from webserver import WebClient
+from webserver import WebClient, error_code
 
 SITE = os.path.join(harness.TOP_SRCDIR, "contrib", "apache", "mailstead.conf")
 MODDIR = "/etc/apache2/mods-available"
@@ -174,31 +174,15 @@ class ApacheServer(webserver.WebServer):
 def setUpModule():
     global SRV, WEB
     SRV = harness.Server("apache", daemons=(), tls=True)
-    try:
-        SRV.start()
-        WEB = ApacheServer(SRV, apps=("account", "admin", "webapi"))
-        SRV.extra_conf = webserver.web_conf(WEB.sockdir, login_failure_delay="0s",
-                                            max_import="64m")
-        SRV.write_conf()
-        SRV.cli("setadminpassword", input=ADMIN_PASSWORD + "\n")
-        SRV.add_account(IMPORT_ACCOUNT, IMPORT_PASSWORD)
-        WEB.start()
-    except BaseException:
-        if WEB:
-            WEB.stop()
-        SRV.stop()
-        raise
+    WEB = webserver.start_stack(SRV, apps=("account", "admin", "webapi"), front=ApacheServer,
+                                admin_password=ADMIN_PASSWORD,
+                                prepare=lambda srv: srv.add_account(IMPORT_ACCOUNT,
+                                                                    IMPORT_PASSWORD),
+                                login_failure_delay="0s", max_import="64m")
 
 
 def tearDownModule():
-    if WEB:
-        WEB.stop()
-    if SRV:
-        SRV.stop()
-
-
-def error_code(r):
-    return r.json().get("error", {}).get("code")
+    webserver.stop_stack(SRV, WEB)
 
 
 def cookie_attrs(resp, name):

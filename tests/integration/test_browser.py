@@ -101,26 +101,12 @@ def store_reports():
 def setUpModule():
     global SRV, WEB
     SRV = harness.Server("browser", daemons=(), tls=True)
-    try:
-        SRV.start()
-        WEB = webserver.WebServer(SRV)
-        SRV.extra_conf = webserver.web_conf(WEB.sockdir, login_failure_delay="0s")
-        SRV.write_conf()
-        SRV.cli("setadminpassword", input=ADMIN_PASSWORD + "\n")
-        WEB.start()
-        store_reports()
-    except BaseException:
-        if WEB:
-            WEB.stop()
-        SRV.stop()
-        raise
+    WEB = webserver.start_stack(SRV, admin_password=ADMIN_PASSWORD,
+                                prepare=lambda srv: store_reports(), login_failure_delay="0s")
 
 
 def tearDownModule():
-    if WEB:
-        WEB.stop()
-    if SRV:
-        SRV.stop()
+    webserver.stop_stack(SRV, WEB)
 
 
 class TestBrowser(harness.TestCase):

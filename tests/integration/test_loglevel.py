@@ -33,25 +33,12 @@ class InfoServer(harness.Server):
 def setUpModule():
     global SRV, WEB
     SRV = InfoServer("loglevel", daemons=("smtpd",))
-    try:
-        SRV.start()
-        WEB = webserver.WebServer(SRV, apps=("admin",))
-        SRV.extra_conf = webserver.web_conf(WEB.sockdir, login_failure_delay="0s")
-        SRV.write_conf()
-        SRV.cli("setadminpassword", input=ADMIN_PASSWORD + "\n")
-        WEB.start()
-    except BaseException:
-        if WEB:
-            WEB.stop()
-        SRV.stop()
-        raise
+    WEB = webserver.start_stack(SRV, apps=("admin",), admin_password=ADMIN_PASSWORD,
+                                login_failure_delay="0s")
 
 
 def tearDownModule():
-    if WEB:
-        WEB.stop()
-    if SRV:
-        SRV.stop()
+    webserver.stop_stack(SRV, WEB)
 
 
 def log_text(name):

@@ -17,7 +17,7 @@ import unittest
 import harness
 import webserver
 from harness import OTHER, OTHER_PASSWORD, PASSWORD, USER
-from webserver import WebClient
+from webserver import WebClient, error_of
 
 SRV = None
 WEB = None
@@ -28,34 +28,13 @@ IDLE = 4  # seconds of [web] session idle time in this suite
 def setUpModule():
     global SRV, WEB
     SRV = harness.Server("web", daemons=(), tls=True)
-    try:
-        SRV.start()
-        # The [web] section names sockets inside SRV.dir, known only now;
-        # the programs read it when they start.
-        WEB = webserver.WebServer(SRV)
-        SRV.extra_conf = webserver.web_conf(
-            WEB.sockdir, account_session_idle="%ds" % IDLE, admin_session_idle="%ds" % IDLE,
-            login_failure_delay="0s")
-        SRV.write_conf()
-        SRV.cli("setadminpassword", input=ADMIN_PASSWORD + "\n")
-        WEB.start()
-    except BaseException:
-        if WEB:
-            WEB.stop()
-        SRV.stop()
-        raise
+    WEB = webserver.start_stack(SRV, admin_password=ADMIN_PASSWORD,
+                                account_session_idle="%ds" % IDLE,
+                                admin_session_idle="%ds" % IDLE, login_failure_delay="0s")
 
 
 def tearDownModule():
-    if WEB:
-        WEB.stop()
-    if SRV:
-        SRV.stop()
-
-
-def error_of(r):
-    j = r.json()
-    return j.get("error", {}).get("code"), j.get("error", {}).get("message", "")
+    webserver.stop_stack(SRV, WEB)
 
 
 def cookie_attrs(resp, name):

@@ -33,26 +33,12 @@ def setUpModule():
     global SRV, WEB
     SRV = harness.Server("webaccount", daemons=("smtpd",), tls=True, extra_ports=("imaps", "subm"),
                          listener_conf={"imaps": "{port:imaps}", "submission": "{port:subm}"})
-    try:
-        SRV.start()
-        WEB = webserver.WebServer(SRV)
-        SRV.extra_conf = webserver.web_conf(WEB.sockdir, login_failure_delay="0s",
-                                            mtasts_mode="testing", mtasts_max_age="2d",
-                                            max_import="4m")
-        SRV.write_conf()
-        WEB.start()
-    except BaseException:
-        if WEB:
-            WEB.stop()
-        SRV.stop()
-        raise
+    WEB = webserver.start_stack(SRV, login_failure_delay="0s", mtasts_mode="testing",
+                                mtasts_max_age="2d", max_import="4m")
 
 
 def tearDownModule():
-    if WEB:
-        WEB.stop()
-    if SRV:
-        SRV.stop()
+    webserver.stop_stack(SRV, WEB)
 
 
 def sse_events(body):

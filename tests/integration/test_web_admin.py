@@ -14,7 +14,7 @@ import subprocess
 import harness
 import webserver
 from harness import DOMAIN, PASSWORD, USER, unique
-from webserver import WebClient
+from webserver import WebClient, error_of
 
 SRV = None
 WEB = None
@@ -26,30 +26,11 @@ def setUpModule():
     # smtpd only to store a message for an account removal; no queued, so
     # queued messages stay put.
     SRV = harness.Server("webadmin", daemons=("smtpd",), tls=True)
-    try:
-        SRV.start()
-        WEB = webserver.WebServer(SRV)
-        SRV.extra_conf = webserver.web_conf(WEB.sockdir, login_failure_delay="0s")
-        SRV.write_conf()
-        SRV.cli("setadminpassword", input=ADMIN_PASSWORD + "\n")
-        WEB.start()
-    except BaseException:
-        if WEB:
-            WEB.stop()
-        SRV.stop()
-        raise
+    WEB = webserver.start_stack(SRV, admin_password=ADMIN_PASSWORD, login_failure_delay="0s")
 
 
 def tearDownModule():
-    if WEB:
-        WEB.stop()
-    if SRV:
-        SRV.stop()
-
-
-def error_of(r):
-    j = r.json()
-    return j.get("error", {}).get("code"), j.get("error", {}).get("message", "")
+    webserver.stop_stack(SRV, WEB)
 
 
 def sql(query, **params):

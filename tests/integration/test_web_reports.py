@@ -31,25 +31,11 @@ FAR = 253402300799
 def setUpModule():
     global SRV, WEB
     SRV = harness.Server("webreports", daemons=(), tls=True)
-    try:
-        SRV.start()
-        WEB = webserver.WebServer(SRV)
-        SRV.extra_conf = webserver.web_conf(WEB.sockdir, login_failure_delay="0s")
-        SRV.write_conf()
-        SRV.cli("setadminpassword", input=ADMIN_PASSWORD + "\n")
-        WEB.start()
-    except BaseException:
-        if WEB:
-            WEB.stop()
-        SRV.stop()
-        raise
+    WEB = webserver.start_stack(SRV, admin_password=ADMIN_PASSWORD, login_failure_delay="0s")
 
 
 def tearDownModule():
-    if WEB:
-        WEB.stop()
-    if SRV:
-        SRV.stop()
+    webserver.stop_stack(SRV, WEB)
 
 
 def sql(query, **params):

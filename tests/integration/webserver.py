@@ -196,6 +196,45 @@ def error_code(resp):
     return resp.json().get("error", {}).get("code")
 
 
+def error_of(resp):
+    """(code, message) of a JSON API error answer."""
+    e = resp.json().get("error", {})
+    return e.get("code"), e.get("message", "")
+
+
+def start_stack(srv, apps=None, front=None, admin_password=None, prepare=None, **conf):
+    """Start srv (a harness.Server not started yet), then the web programs
+    apps behind nginx (or front, a WebServer subclass) with the [web]
+    settings conf. The admin password is set when given and prepare(srv)
+    runs before the programs start. On failure everything started is
+    stopped again and the error raised. Returns the web server."""
+    web = None
+    try:
+        srv.start()
+        # The [web] section names sockets inside srv.dir, known only now;
+        # the programs read it when they start.
+        web = (front or WebServer)(srv, **({"apps": apps} if apps else {}))
+        srv.extra_conf = web_conf(web.sockdir, **conf)
+        srv.write_conf()
+        if admin_password is not None:
+            srv.cli("setadminpassword", input=admin_password + "\n")
+        if prepare is not None:
+            prepare(srv)
+        web.start()
+    except BaseException:
+        stop_stack(srv, web)
+        raise
+    return web
+
+
+def stop_stack(srv, web):
+    """Stop what start_stack started (either may be None)."""
+    if web:
+        web.stop()
+    if srv:
+        srv.stop()
+
+
 class Response:
     def __init__(self, resp, body):
         self.status = resp.status
