@@ -148,27 +148,11 @@ class ApacheServer(webserver.WebServer):
         with open(os.path.join(self.dir, "apache2.conf"), "w") as f:
             f.write("\n".join(lines) + "\n")
 
-    def stop(self):
-        if self.apache and self.apache.poll() is None:
-            self.apache.send_signal(signal.SIGTERM)
-            try:
-                self.apache.wait(15)
-            except subprocess.TimeoutExpired:
-                self.apache.kill()
-                self.apache.wait()
-        for app in list(self.procs):
-            self.stop_program(app)
+    FRONT = "apache"
+    FRONT_STOP = signal.SIGTERM
 
-    def log_tails(self, n=30):
-        out = []
-        for name in self.apps + ("apache",):
-            p = self.logpath(name)
-            if os.path.exists(p):
-                out.append("---- %s ----\n%s" % (name, harness.tail(p, n)))
-        err = os.path.join(self.dir, "logs", "error.log")
-        if os.path.exists(err):
-            out.append("---- apache error.log ----\n%s" % harness.tail(err, n))
-        return "\n".join(out)
+    def front_proc(self):
+        return self.apache
 
 
 def setUpModule():

@@ -168,26 +168,35 @@ http {
         with open(os.path.join(self.dir, "nginx.conf"), "w") as f:
             f.write(conf)
 
+    # The web server in front: its name in logs, its process, and the
+    # signal that stops it gracefully (a subclass may run another one).
+    FRONT = "nginx"
+    FRONT_STOP = signal.SIGQUIT
+
+    def front_proc(self):
+        return self.nginx
+
     def stop(self):
-        if self.nginx and self.nginx.poll() is None:
-            self.nginx.send_signal(signal.SIGQUIT)
+        proc = self.front_proc()
+        if proc and proc.poll() is None:
+            proc.send_signal(self.FRONT_STOP)
             try:
-                self.nginx.wait(10)
+                proc.wait(15)
             except subprocess.TimeoutExpired:
-                self.nginx.kill()
-                self.nginx.wait()
+                proc.kill()
+                proc.wait()
         for app in list(self.procs):
             self.stop_program(app)
 
     def log_tails(self, n=30):
         out = []
-        for name in self.apps + ("nginx",):
+        for name in self.apps + (self.FRONT,):
             p = self.logpath(name)
             if os.path.exists(p):
                 out.append("---- %s ----\n%s" % (name, harness.tail(p, n)))
         err = os.path.join(self.dir, "logs", "error.log")
         if os.path.exists(err):
-            out.append("---- nginx error.log ----\n%s" % harness.tail(err, n))
+            out.append("---- %s error.log ----\n%s" % (self.FRONT, harness.tail(err, n)))
         return "\n".join(out)
 
 
