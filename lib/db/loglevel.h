@@ -61,9 +61,6 @@ int loglevel_watch_start(struct db_pool *pool, const char *program,
 /* Stop and join that thread: before the pool is destroyed. No-op when
  * none runs. */
 void loglevel_watch_stop(void);
-/* The config file's level: [general] loglevel parsed, info when unset
- * or unknown (conf_load has checked it already). */
-enum ms_log_level loglevel_conf_level(const char *conf_loglevel);
 
 /* Apply the level stored for program itself (not the default) once, for
  * short-lived processes such as the CLI; errors (e.g. no table before the
