@@ -30,6 +30,7 @@
 #include "auth/sasl_client.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "dialed.h"
 #include "events.h"
 #include "mail/addr.h"
 #include "queue/webhook.h"
@@ -94,6 +95,9 @@ struct batch {
 	bool relayed;		/* through a smarthost */
 	bool starttls_seen, requiretls_seen, tls_learned;
 	int64_t start_ms, dur_ms;
+	/* Addresses connected to in this attempt, for queue.dialed_ips. */
+	struct dialed_ip *dialed;
+	size_t ndialed;
 };
 
 static void
@@ -512,6 +516,14 @@ open_session(struct batch *b, struct smtpc *c, const struct host *h, const char 
 		fail_open(b, RS_TEMP, 0, "4.4.1", c->error);
 		return -1;
 	}
+	if (b->ndialed < MAX_HOSTS * MAX_IPS * 2) {
+		struct dialed_ip *d;
+
+		b->dialed = xrealloc(b->dialed, (b->ndialed + 1) * sizeof(*b->dialed));
+		d = &b->dialed[b->ndialed++];
+		ms_strlcpy(d->host, h->name, sizeof(d->host));
+		ms_strlcpy(d->ip, ip, sizeof(d->ip));
+	}
 	if (implicit) {
 		memset(&tr, 0, sizeof(tr));
 		if (smtpc_tls_now(c, &tp, &tr) < 0 || (hp->mode == TLS_MODE_PKIX && !tr.verified)) {
@@ -823,6 +835,8 @@ deliver_hosts(struct batch *b)
 				temp ? " (temporary DNS error)" : ""));
 			continue;
 		}
+		/* Earlier attempts' connections decide where to start. */
+		dialed_order(it0->dialed_ips, h->name, h->ips, h->nips);
 		for (j = 0; j < h->nips && open_count(b) > 0; j++) {
 			size_t k;
 			bool any_temp = false;
@@ -1097,6 +1111,7 @@ batch_free(struct batch *b)
 
 	for (i = 0; i < b->n; i++)
 		buf_free(&b->r[i].addr);
+	free(b->dialed);
 	free(b->r);
 	free(b);
 }
@@ -1110,6 +1125,7 @@ static void
 job_finish(struct queued *q, struct batch **bv, size_t nb)
 {
 	struct queue_outcome *out;
+	char **dialed;
 	struct buf *json;
 	struct report *rep;
 	struct webhook_outgoing_event *ev;
@@ -1122,6 +1138,7 @@ job_finish(struct queued *q, struct batch **bv, size_t nb)
 	if (total == 0)
 		return;
 	out = xcalloc(total, sizeof(*out));
+	dialed = xcalloc(total, sizeof(*dialed));
 	json = xcalloc(total, sizeof(*json));
 	rep = xcalloc(total, sizeof(*rep));
 	ev = xcalloc(total, sizeof(*ev));
@@ -1144,6 +1161,9 @@ job_finish(struct queued *q, struct batch **bv, size_t nb)
 			out[k].result_json = json[k].data;
 			out[k].retire = r->status != RS_TEMP;
 			out[k].success = ok;
+			if (b->ndialed > 0)
+				out[k].dialed_ips = dialed[k] = dialed_merge(v[i].dialed_ips,
+					b->dialed, b->ndialed);
 			if (ok) {
 				rep[k].kind = b->relayed ? DELIVERY_RELAYED : DELIVERY_DELIVERED;
 			} else if (r->status == RS_PERM && r->suppressed) {
@@ -1215,8 +1235,11 @@ job_finish(struct queued *q, struct batch **bv, size_t nb)
 		free(dsn_delay);
 	}
 out:
-	for (k = 0; k < total; k++)
+	for (k = 0; k < total; k++) {
 		buf_free(&json[k]);
+		free(dialed[k]);
+	}
+	free(dialed);
 	free(json);
 	free(out);
 	free(rep);

@@ -398,6 +398,9 @@ struct queue_outcome {
 	 * else it stays queued for the next attempt. */
 	bool retire;
 	bool success;
+	/* The message's new queue.dialed_ips (JSON object: host name ->
+	 * addresses connected to, oldest first), or NULL to leave it. */
+	const char *dialed_ips;
 };
 /* Work done in the outcome transaction (libpq's PGconn as struct
  * pg_conn): the suppression entries and webhook calls that report the

@@ -320,6 +320,7 @@ struct outcome_ctx {
 	queue_outcome_hook *hook;
 	void *hook_arg;
 	struct buf retry_ids, retry_res, retire_ids, retire_res, retire_ok;
+	struct buf dialed_ids, dialed;	/* messages with new dialed_ips */
 	char **paths;
 	size_t npaths;
 };
@@ -336,6 +337,12 @@ outcome_tx(PGconn *c, void *arg, const char **error_r)
 	free(ctx->paths);
 	ctx->paths = NULL;
 	ctx->npaths = 0;
+	/* The addresses connected to, first: retired rows copy them. */
+	if (ctx->dialed_ids.len > 2 && db_cmd(c, error_r,
+		    "UPDATE queue q SET dialed_ips = r.d::jsonb"
+		    " FROM unnest($1::bigint[], $2::text[]) AS r(id, d) WHERE q.id = r.id",
+		    2, ctx->dialed_ids.data, ctx->dialed.data) < 0)
+		return -1;
 	/* Retried later: the result goes to the history, the lease goes. */
 	if (db_cmd(c, error_r,
 		    "UPDATE queue q SET results = q.results || jsonb_build_array(r.res::jsonb),"
@@ -394,7 +401,9 @@ queue_record_outcomes(struct store *st, const struct queue_outcome *v, size_t n,
 	const char **rres = xcalloc(n ? n : 1, sizeof(char *));
 	const char **tres = xcalloc(n ? n : 1, sizeof(char *));
 	const char **tok = xcalloc(n ? n : 1, sizeof(char *));
-	size_t i, nr = 0, nt = 0;
+	int64_t *dids = xcalloc(n ? n : 1, sizeof(int64_t));
+	const char **dv = xcalloc(n ? n : 1, sizeof(char *));
+	size_t i, nr = 0, nt = 0, nd = 0;
 	int rc;
 
 	memset(&ctx, 0, sizeof(ctx));
@@ -405,7 +414,13 @@ queue_record_outcomes(struct store *st, const struct queue_outcome *v, size_t n,
 	buf_init(&ctx.retire_ids);
 	buf_init(&ctx.retire_res);
 	buf_init(&ctx.retire_ok);
+	buf_init(&ctx.dialed_ids);
+	buf_init(&ctx.dialed);
 	for (i = 0; i < n; i++) {
+		if (v[i].dialed_ips != NULL) {
+			dids[nd] = v[i].id;
+			dv[nd++] = v[i].dialed_ips;
+		}
 		if (v[i].retire) {
 			tids[nt] = v[i].id;
 			tres[nt] = v[i].result_json;
@@ -420,6 +435,8 @@ queue_record_outcomes(struct store *st, const struct queue_outcome *v, size_t n,
 	db_i64_array(&ctx.retire_ids, tids, nt);
 	db_text_array(&ctx.retire_res, tres, nt);
 	db_text_array(&ctx.retire_ok, tok, nt);
+	db_i64_array(&ctx.dialed_ids, dids, nd);
+	db_text_array(&ctx.dialed, dv, nd);
 	rc = db_tx(st->pool, outcome_tx, &ctx, error_r);
 	if (rc == 0)
 		for (i = 0; i < ctx.npaths; i++)
@@ -432,6 +449,10 @@ queue_record_outcomes(struct store *st, const struct queue_outcome *v, size_t n,
 	buf_free(&ctx.retire_ids);
 	buf_free(&ctx.retire_res);
 	buf_free(&ctx.retire_ok);
+	buf_free(&ctx.dialed_ids);
+	buf_free(&ctx.dialed);
+	free(dids);
+	free(dv);
 	free(rids);
 	free(tids);
 	free(rres);

@@ -1,5 +1,5 @@
 """A scripted SMTP sink for delivery tests: a threaded server on one
-loopback address and port that records every transaction and answers by
+loopback address (IPv4, or ::1) and port that records every transaction and answers by
 rules on the recipient localpart, so tests can drive temporary and
 permanent failures at each stage:
 
@@ -52,6 +52,7 @@ class Sink:
 
         class Server(socketserver.ThreadingTCPServer):
             allow_reuse_address = True
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
             daemon_threads = True
 
         self.server = Server((host, port), Handler)

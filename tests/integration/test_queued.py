@@ -5,6 +5,7 @@ scripted sink (smtpsink.py, 127.0.0.3) and Postfix (127.0.0.2) can be
 recipient domains' mail servers side by side. The retry schedule is made
 fast with [queue] backoff_ms instead of waiting real minutes."""
 
+import json
 import os
 import re
 import signal
@@ -40,6 +41,9 @@ tempdead.test. MX 10 mx.sink.test.
 tempdead.test. MX 20 dead.fallback.test.
 brokentls.test. MX 10 mx.brokentls.test.
 mx.brokentls.test. A 127.0.0.6
+dual.test. MX 10 mx.dual.test.
+mx.dual.test. AAAA ::1
+mx.dual.test. A 127.0.0.7
 $AUTHENTIC yes
 danebroken.test. MX 10 mx.danebroken.test.
 mx.danebroken.test. A 127.0.0.6
@@ -53,7 +57,7 @@ def free_port_on(*ips):
         p = harness.free_port()
         ok = True
         for ip in ips:
-            s = socket.socket()
+            s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET)
             try:
                 s.bind((ip, p))
             except OSError:
@@ -67,7 +71,7 @@ def free_port_on(*ips):
 
 def setUpModule():
     global SRV, SINK, TLSSINK, PORT
-    PORT = free_port_on("127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.6")
+    PORT = free_port_on("127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.6", "127.0.0.7", "::1")
     SINK = smtpsink.Sink("127.0.0.3", PORT, slow=8).start()
     TLSSINK = smtpsink.Sink("127.0.0.6", PORT, starttls="broken").start()
     SRV = harness.Server("queued", daemons=("smtpd", "imapd", "queued"), dns_zone=ZONE,
@@ -245,6 +249,32 @@ class QueuedTest(harness.TestCase):
         att = SRV.psql("SELECT attempts FROM queue WHERE id = :'id' UNION ALL "
                        "SELECT attempts FROM queue_retired WHERE id = :'id'", id=qid)
         self.assertGreaterEqual(int(att[0][0]), 5)
+
+    def test_next_attempt_starts_with_other_address_family(self):
+        # mx.dual.test has ::1 (a server that greylists: 451 the first
+        # time) and 127.0.0.7 (nothing listens). Attempt 1 starts with
+        # IPv6 as resolved, gets the 451, then finds IPv4 refused; the
+        # connection to ::1 is remembered, so attempt 2 starts with IPv4
+        # (refused again) before ::1 takes the message.
+        v6 = smtpsink.Sink("::1", PORT).start()
+        try:
+            rcpt = u("once") + "@dual.test"
+            (qid,) = enqueue(rcpt)
+            r = wait_retired(qid)
+            self.assertIsNotNone(r, "not retired")
+            self.assertEqual((r[0], int(r[1])), ("t", 2))
+            self.assertEqual(len(v6.delivered_to(rcpt)), 1)
+            self.assertEqual(v6.connections, 2)
+        finally:
+            v6.stop()
+        dialed = SRV.psql("SELECT dialed_ips::text FROM queue_retired WHERE id = :'id'", id=qid)
+        self.assertEqual(json.loads(dialed[0][0]), {"mx.dual.test": ["::1", "::1"]})
+        # The refused IPv4 address was dialed in both attempts: first
+        # (after the IPv6 connection) in the second one.
+        with open(SRV.logpath("queued")) as f:
+            refused = [line for line in f if "ev=connect-failed host=mx.dual.test" in line
+                       and "ip=127.0.0.7" in line]
+        self.assertEqual(len(refused), 2, refused)
 
     def test_hold_and_future_release(self):
         rcpt = u("h") + "@sink.test"
