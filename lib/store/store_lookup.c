@@ -226,9 +226,12 @@ members_load(PGconn *c, struct store_alias *a, const char **error_r)
 	return rc;
 }
 
-/* The lookup on one connection. */
+/* The lookup on one connection. for_delivery: the recipient of a
+ * delivery, so postmaster is accepted (RFC 5321 4.5.1) and the rulesets
+ * are loaded; false for a From check, which needs only whose address it
+ * is. */
 static int
-lookup(PGconn *c, const char *localpart, const char *domain, bool allow_postmaster,
+lookup(PGconn *c, const char *localpart, const char *domain, bool for_delivery,
 	struct store_recipient *r, const char **error_r)
 {
 	struct store_domain_info di;
@@ -303,7 +306,7 @@ lookup(PGconn *c, const char *localpart, const char *domain, bool allow_postmast
 		} else {
 			struct store_destination *d = &r->dest;
 
-			if (rulesets_load(c, &d, 1, error_r) < 0)
+			if (for_delivery && rulesets_load(c, &d, 1, error_r) < 0)
 				goto out;
 			r->status = STORE_DEST_OK;
 		}
@@ -314,7 +317,7 @@ lookup(PGconn *c, const char *localpart, const char *domain, bool allow_postmast
 
 	/* RFC 5321 section 4.5.1: postmaster must be accepted. Without an
 	 * explicit address it goes to the oldest account of the domain. */
-	if (allow_postmaster && ms_strcaseeq(canon.data, "postmaster")) {
+	if (for_delivery && ms_strcaseeq(canon.data, "postmaster")) {
 		res = db_execpv(c, error_r,
 			"SELECT id FROM accounts WHERE domain_id = $1 ORDER BY id LIMIT 1",
 			1, db_i64(di.id));
