@@ -142,13 +142,23 @@ def proc_ids(pid):
     return out
 
 
+_ports_given = set()
+
+
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A port free on 127.0.0.1 now, never one this process was given
+    before: the kernel may hand out a just-closed port again, and a
+    server's listeners (or two servers of a test) must not share one."""
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 def port_open(port, host="127.0.0.1"):
