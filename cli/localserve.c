@@ -22,6 +22,7 @@
 #include "core/daemon.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "db/loglevel.h"
 #include "web/web.h"
 
 #define LS_USER "mailstead"
@@ -887,6 +888,11 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 	web = websrv_start(cli, http, ls.templatesdir, &error);
 	if (web == NULL)
 		log_error(NULL, "ev=web-start-failed error=%s", lq(error));
+	/* The web programs run in this process: it logs at the most verbose
+	 * level set for any of them (the daemons watch their own). */
+	if (loglevel_watch_start(cli->pool, "admin,account,webapi",
+		    loglevel_conf_level(cli->conf->general.loglevel), &error) < 0)
+		log_error(NULL, "ev=loglevel-watch-failed error=%s", lq(error));
 
 	printf("\n"
 		"Mailstead localserve is running (data in %s)\n"
@@ -922,6 +928,7 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 	printf("stopping\n");
 	ls_cleanup = NULL;
 	stop_daemons(&ls);
+	loglevel_watch_stop();
 	websrv_stop(&web);
 	store_close(&cli->store);
 	db_pool_destroy(&cli->pool);

@@ -106,6 +106,31 @@ loglevel_effective(const struct loglevel_row *rows, size_t n, const char *progra
 	return l;
 }
 
+enum ms_log_level
+loglevel_effective_any(const struct loglevel_row *rows, size_t n, const char *programs,
+	enum ms_log_level conf_level)
+{
+	enum ms_log_level best = MS_LOG_ERROR, l;
+	char name[32];
+	const char *p = programs;
+
+	for (;;) {
+		size_t len = strcspn(p, ",");
+
+		if (len < sizeof(name)) {
+			memcpy(name, p, len);
+			name[len] = '\0';
+			l = loglevel_effective(rows, n, name, conf_level);
+			if (l < best)
+				best = l;
+		}
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	return best;
+}
+
 int
 loglevel_set(PGconn *conn, const char *program, const char *level, const char **error_r)
 {
@@ -186,7 +211,7 @@ watch_apply(struct watch *w)
 		return;
 	}
 	w->failing = false;
-	l = loglevel_effective(rows, n, w->program, w->conf_level);
+	l = loglevel_effective_any(rows, n, w->program, w->conf_level);
 	loglevel_rows_free(&rows, n);
 	if (l == old)
 		return;

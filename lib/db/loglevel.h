@@ -52,10 +52,17 @@ int loglevel_remove(PGconn *conn, const char *program, const char **error_r);
  * or unknown (conf_load has checked it already). */
 enum ms_log_level loglevel_conf_level(const char *conf_loglevel);
 
+/* For a process hosting several programs (programs: names separated by
+ * commas, as "admin,account,webapi" in mailstead localserve): the most
+ * verbose of their effective levels, since the process has one level. */
+enum ms_log_level loglevel_effective_any(const struct loglevel_row *rows, size_t n,
+	const char *programs, enum ms_log_level conf_level);
+
 /* Apply the stored level of program to this process once (at start), then
  * every LOGLEVEL_POLL_MS from a thread using a pooled connection (one such
- * thread per process). conf_level is what the config file says. Returns 0,
- * or -1 with *error_r when the thread could not be started. */
+ * thread per process). program may name several, separated by commas (see
+ * loglevel_effective_any). conf_level is what the config file says.
+ * Returns 0, or -1 with *error_r when the thread could not be started. */
 int loglevel_watch_start(struct db_pool *pool, const char *program,
 	enum ms_log_level conf_level, const char **error_r);
 /* Stop and join that thread: before the pool is destroyed. No-op when

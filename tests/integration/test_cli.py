@@ -656,6 +656,29 @@ class LocalserveTest(harness.TestCase):
         a.host = "www.example.org"
         self.assertEqual(a.request("GET", "/admin/").status, 404)
 
+    def test_4_log_level_of_web_programs(self):
+        """The web programs run inside localserve: a level set for one of
+        them reaches that process within seconds, and its removal too."""
+        env = self.first_env or self.env()
+        conf = env["MAILSTEAD_CONF"]
+
+        def cli(*args):
+            r = subprocess.run([CLI, "-c", conf] + list(args), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, "%s: %s" % (args, r.stdout))
+
+        def changed(frm, to):
+            pat = re.compile(r"prog=mailstead-localserve .*ev=loglevel-changed from=%s to=%s"
+                             % (frm, to))
+            return lambda: pat.search(self.output() or "")
+
+        cli("loglevel", "set", "webapi", "debug")
+        try:
+            self.assertTrue(harness.wait_for(changed("info", "debug"), 20), harness.tail(self.log, 20))
+        finally:
+            cli("loglevel", "remove", "webapi")
+        self.assertTrue(harness.wait_for(changed("debug", "info"), 20), harness.tail(self.log, 20))
+
     def test_5_sigterm_stops_everything_then_resume(self):
         env = self.first_env or self.env()
         took = self.stop(15)

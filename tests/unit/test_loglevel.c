@@ -74,6 +74,17 @@ test_effective(void **state)
 	assert_int_equal(loglevel_effective(rows, 3, "", MS_LOG_INFO), MS_LOG_WARN);
 	assert_int_equal(loglevel_effective(rows + 1, 2, "queued", MS_LOG_DEBUG), MS_LOG_DEBUG);
 	assert_int_equal(loglevel_effective(rows + 1, 2, "smtpd", MS_LOG_DEBUG), MS_LOG_ERROR);
+	/* Several programs in one process: the most verbose level wins. */
+	assert_int_equal(loglevel_effective_any(rows, 3, "smtpd", MS_LOG_INFO), MS_LOG_ERROR);
+	assert_int_equal(loglevel_effective_any(rows, 3, "smtpd,imapd", MS_LOG_INFO), MS_LOG_DEBUG);
+	assert_int_equal(loglevel_effective_any(rows, 3, "smtpd,queued", MS_LOG_INFO), MS_LOG_WARN);
+	assert_int_equal(loglevel_effective_any(rows + 2, 1, "admin,account,webapi", MS_LOG_INFO),
+		MS_LOG_INFO);
+	assert_int_equal(loglevel_effective_any(rows + 2, 1, "admin,smtpd", MS_LOG_DEBUG),
+		MS_LOG_DEBUG);
+	/* A name too long to be a program counts for nothing. */
+	assert_int_equal(loglevel_effective_any(rows + 2, 1,
+		"smtpd,an-overlong-name-that-is-no-program-at-all", MS_LOG_INFO), MS_LOG_ERROR);
 }
 
 int
