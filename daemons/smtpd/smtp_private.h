@@ -11,6 +11,7 @@
 
 #include "auth/sasl.h"
 #include "core/buf.h"
+#include "store/store_rules.h"
 #include "smtp_data.h"
 #include "smtp_parse.h"
 #include "smtp_session.h"
@@ -117,13 +118,6 @@ void smtp_refuse(struct smtp_session *s, const char *line);
 void smtp_build_prefix(struct smtp_session *s, const char *txid, bool with_return_path,
 	const struct buf *auth_headers, struct buf *p);
 
-/* External alias members to forward to: parallel arrays, malloc'd. */
-struct smtp_forwards {
-	char **localparts;
-	char **domains;		/* lower case */
-	size_t n;
-};
-void smtp_forwards_free(struct smtp_forwards *f);
 
 /* Deliver the received file at path to the transaction's local recipients
  * (status OK) through the delivery plan (aliases, rulesets); prefix holds
@@ -137,7 +131,7 @@ struct smtp_analysis;
 int smtp_deliver_local(struct smtp_session *s, const char *path, const char *txid,
 	const struct buf *prefix, bool refuse_any_not_allowed,
 	const struct smtp_analysis *an, struct buf *ids,
-	struct smtp_forwards *forwards_r, const char **error_r);
+	struct store_forwards *forwards_r, const char **error_r);
 
 /* ---- smtp_auth.c ---- */
 

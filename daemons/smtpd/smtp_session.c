@@ -712,47 +712,6 @@ smtp_build_prefix(struct smtp_session *s, const char *txid, bool with_return_pat
 	buf_puts(p, "\r\n");
 }
 
-void
-smtp_forwards_free(struct smtp_forwards *f)
-{
-	size_t i;
-
-	for (i = 0; i < f->n; i++) {
-		free(f->localparts[i]);
-		free(f->domains[i]);
-	}
-	free(f->localparts);
-	free(f->domains);
-	memset(f, 0, sizeof(*f));
-}
-
-/* Add an external alias member "lp@domain" (as stored) to f once. */
-static void
-forwards_add(struct smtp_forwards *f, const char *address)
-{
-	const char *at = strrchr(address, '@');
-	char *lp, *dom;
-	size_t i;
-
-	if (at == NULL || at == address || at[1] == '\0')
-		return;
-	lp = xstrndup(address, (size_t)(at - address));
-	dom = xstrdup(at + 1);
-	ms_str_lower(dom);
-	for (i = 0; i < f->n; i++) {
-		if (strcmp(f->localparts[i], lp) == 0 && strcmp(f->domains[i], dom) == 0) {
-			free(lp);
-			free(dom);
-			return;
-		}
-	}
-	f->localparts = xrealloc(f->localparts, (f->n + 1) * sizeof(char *));
-	f->domains = xrealloc(f->domains, (f->n + 1) * sizeof(char *));
-	f->localparts[f->n] = lp;
-	f->domains[f->n] = dom;
-	f->n++;
-}
-
 /* The DMARC policy for one copy (RFC 7489 6.6.4, and the reference's
  * ruleset modifiers): a copy whose ruleset marks the message as forwarded
  * (IsForward) or from an allowed mailing list (ListAllowDomain, verified
@@ -852,7 +811,7 @@ int
 smtp_deliver_local(struct smtp_session *s, const char *path, const char *txid,
 	const struct buf *prefix, bool refuse_any_not_allowed,
 	const struct smtp_analysis *an, struct buf *ids,
-	struct smtp_forwards *forwards_r, const char **error_r)
+	struct store_forwards *forwards_r, const char **error_r)
 {
 	struct store_tx_recipient *tr = xcalloc(s->tx.nrcpts + 1, sizeof(*tr));
 	size_t *idx = xcalloc(s->tx.nrcpts + 1, sizeof(*idx));
@@ -919,7 +878,7 @@ smtp_deliver_local(struct smtp_session *s, const char *path, const char *txid,
 	}
 	for (i = 0; i < plan.nforwards; i++) {
 		if (forwards_r != NULL) {
-			forwards_add(forwards_r, plan.forwards[i].address);
+			store_forwards_add(forwards_r, plan.forwards[i].address);
 			log_info(s->cid, "proto=smtp ev=alias-forward rcpt=%s member=%s "
 				"result=queued txid=%s", lq(s->tx.rcpts[idx[plan.forwards[i].rcpt]].addr),
 				lq(plan.forwards[i].address), txid);

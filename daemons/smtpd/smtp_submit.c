@@ -373,7 +373,7 @@ smtp_submit_data(struct smtp_session *s, const char *path, const char *txid,
 {
 	struct buf hdr, v, msgid, subject, rcv, extra_prefix, prefix, ids, qids, req;
 	struct queue_extra extra;
-	struct smtp_forwards fw;
+	struct store_forwards fw;
 	struct submit_rcpts qr;
 	char **fromids = NULL;
 	struct queue_msg_in qm;
@@ -594,7 +594,7 @@ out:
 	free(qid);
 	free_fromids(fromids, qr.n);
 	free(qr.v);
-	smtp_forwards_free(&fw);
+	store_forwards_free(&fw);
 	queue_extra_free(&extra);
 	buf_free(&hdr);
 	buf_free(&v);

@@ -219,7 +219,7 @@ webapi_login(struct web_request *req, const char *username, const char *password
 	PGresult *res;
 	PGconn *c;
 	bool failed;
-	int ok, found;
+	int ok;
 
 	*account_name_r = NULL;
 	auth_key(username, password, key);
@@ -227,58 +227,45 @@ webapi_login(struct web_request *req, const char *username, const char *password
 		now_hash = current_hash(st, id, error_r, &failed);
 		if (failed) {
 			free(chash);
-			return -1;
+			ok = -1;
+			goto out;
 		}
 		ok = now_hash != NULL && strcmp(now_hash, chash) == 0;
 		free(now_hash);
 		free(chash);
 		if (ok) {
-			explicit_bzero(key, sizeof(key));
 			*account_id_r = id;
 			*account_name_r = cname;
-			return 1;
+			goto out;
 		}
 		auth_cache_drop(key);
 	}
 	c = db_get(st->pool, error_r);
-	if (c == NULL)
-		return -1;
+	if (c == NULL) {
+		ok = -1;
+		goto out;
+	}
 	res = db_execv(c, error_r,
 		"SELECT a.name FROM fromid_login_addresses f JOIN accounts a ON a.id = f.account_id"
 		" WHERE f.address = lower($1)", 1, username);
 	db_put(st->pool, c);
-	if (res == NULL)
-		return -1;
+	if (res == NULL) {
+		ok = -1;
+		goto out;
+	}
 	if (PQntuples(res) == 1)
 		login = web_strdup(req, PQgetvalue(res, 0, 0));
 	PQclear(res);
-	ok = store_login(st, login, password, &id, error_r);
-	if (ok < 0)
-		return -1;
-	if (!ok) {
-		found = store_account_find(st, login, &id, error_r);
-		if (found < 0)
-			return -1;
-		if (!found)
-			return 0;
-	}
-	c = db_get(st->pool, error_r);
-	if (c == NULL)
-		return -1;
-	res = db_execv(c, error_r, "SELECT name FROM accounts WHERE id = $1", 1, db_i64(id));
-	db_put(st->pool, c);
-	if (res == NULL)
-		return -1;
-	if (PQntuples(res) == 1)
-		*account_name_r = web_strdup(req, PQgetvalue(res, 0, 0));
-	PQclear(res);
-	if (ok) {
+	ok = web_account_login(req, login, password, &id, account_name_r, error_r);
+	if (ok > 0) {
 		*account_id_r = id;
 		now_hash = current_hash(st, id, error_r, &failed);
 		if (now_hash != NULL && *account_name_r != NULL)
 			auth_cache_put(key, id, *account_name_r, now_hash);
 		free(now_hash);
 	}
+out:
+	/* The key is derived from the password. */
 	explicit_bzero(key, sizeof(key));
 	return ok;
 }

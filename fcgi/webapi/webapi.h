@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "store/store_rules.h"
 #include "web/web.h"
 
 extern const struct web_app webapi_app;
@@ -165,8 +166,7 @@ struct wa_local {
 	size_t n, nlocal;
 	size_t ncopies;			/* copies stored */
 	/* External members of local aliases, for the queue. */
-	char **fwd_localparts, **fwd_domains;
-	size_t nforwards;
+	struct store_forwards fwd;
 };
 void wa_local_free(struct wa_local *l);
 /* Look up the n recipients: ours (is_local), or elsewhere. Unknown,

@@ -25,12 +25,7 @@ wa_local_free(struct wa_local *l)
 		store_recipient_free(&l->r[i]);
 	free(l->r);
 	free(l->is_local);
-	for (i = 0; i < l->nforwards; i++) {
-		free(l->fwd_localparts[i]);
-		free(l->fwd_domains[i]);
-	}
-	free(l->fwd_localparts);
-	free(l->fwd_domains);
+	store_forwards_free(&l->fwd);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -70,31 +65,6 @@ wa_local_lookup(struct wa_call *c, const struct queue_rcpt *rcpts, size_t n, str
 		}
 	}
 	return 0;
-}
-
-static void
-forward_add(struct wa_local *l, const char *address)
-{
-	const char *at = strrchr(address, '@');
-	char *lp, *dom;
-	size_t i;
-
-	if (at == NULL || at == address || at[1] == '\0')
-		return;
-	lp = xstrndup(address, (size_t)(at - address));
-	dom = xstrdup(at + 1);
-	ms_str_lower(dom);
-	for (i = 0; i < l->nforwards; i++)
-		if (strcmp(l->fwd_localparts[i], lp) == 0 && strcmp(l->fwd_domains[i], dom) == 0) {
-			free(lp);
-			free(dom);
-			return;
-		}
-	l->fwd_localparts = xrealloc(l->fwd_localparts, (l->nforwards + 1) * sizeof(char *));
-	l->fwd_domains = xrealloc(l->fwd_domains, (l->nforwards + 1) * sizeof(char *));
-	l->fwd_localparts[l->nforwards] = lp;
-	l->fwd_domains[l->nforwards] = dom;
-	l->nforwards++;
 }
 
 int
@@ -146,7 +116,7 @@ wa_local_deliver(struct wa_call *c, const struct wa_local_msg *m, const struct q
 		goto out;
 	}
 	for (i = 0; i < plan.nforwards; i++)
-		forward_add(l, plan.forwards[i].address);
+		store_forwards_add(&l->fwd, plan.forwards[i].address);
 	if (plan.ncopies > 0) {
 		rc = xcalloc(plan.ncopies, sizeof(*rc));
 		for (i = 0; i < plan.ncopies; i++) {

@@ -726,7 +726,7 @@ wa_send(struct wa_call *c)
 			goto out;
 	}
 	/* The queue: remote recipients, and external alias members. */
-	qrcpts = xcalloc(nrcpt + local.nforwards + 1, sizeof(*qrcpts));
+	qrcpts = xcalloc(nrcpt + local.fwd.n + 1, sizeof(*qrcpts));
 	qidx = xcalloc(nrcpt + 1, sizeof(*qidx));
 	for (i = 0; i < nrcpt; i++) {
 		qidx[i] = -1;
@@ -735,9 +735,9 @@ wa_send(struct wa_call *c)
 			qrcpts[nq++] = rcpts[i];
 		}
 	}
-	for (i = 0; i < local.nforwards; i++) {
-		qrcpts[nq].localpart = local.fwd_localparts[i];
-		qrcpts[nq].domain = local.fwd_domains[i];
+	for (i = 0; i < local.fwd.n; i++) {
+		qrcpts[nq].localpart = local.fwd.localparts[i];
+		qrcpts[nq].domain = local.fwd.domains[i];
 		qrcpts[nq].from_id = NULL;
 		nq++;
 	}

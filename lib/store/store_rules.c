@@ -945,3 +945,43 @@ store_plan_free(struct store_plan *p)
 	free(p->verdicts);
 	memset(p, 0, sizeof(*p));
 }
+
+void
+store_forwards_add(struct store_forwards *f, const char *address)
+{
+	const char *at = strrchr(address, '@');
+	char *lp, *dom;
+	size_t i;
+
+	if (at == NULL || at == address || at[1] == '\0')
+		return;
+	lp = xstrndup(address, (size_t)(at - address));
+	dom = xstrdup(at + 1);
+	ms_str_lower(dom);
+	for (i = 0; i < f->n; i++) {
+		if (strcmp(f->localparts[i], lp) == 0 && strcmp(f->domains[i], dom) == 0) {
+			free(lp);
+			free(dom);
+			return;
+		}
+	}
+	f->localparts = xrealloc(f->localparts, (f->n + 1) * sizeof(char *));
+	f->domains = xrealloc(f->domains, (f->n + 1) * sizeof(char *));
+	f->localparts[f->n] = lp;
+	f->domains[f->n] = dom;
+	f->n++;
+}
+
+void
+store_forwards_free(struct store_forwards *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->n; i++) {
+		free(f->localparts[i]);
+		free(f->domains[i]);
+	}
+	free(f->localparts);
+	free(f->domains);
+	memset(f, 0, sizeof(*f));
+}

@@ -288,6 +288,16 @@ void store_plan_deliveries(const struct store_tx_recipient *rcpts, size_t n,
 	const struct store_msg_facts *facts, struct store_plan *plan);
 void store_plan_free(struct store_plan *plan);
 
+/* The external alias members of plans, to queue: "lp@domain" addresses
+ * as stored, split, the domain lower case, each once. */
+struct store_forwards {
+	char **localparts;
+	char **domains;
+	size_t n;
+};
+void store_forwards_add(struct store_forwards *f, const char *address);
+void store_forwards_free(struct store_forwards *f);
+
 /* ---- database lookups (store_lookup.c) ---- */
 
 /* Resolve localpart@domain (domain lower-case Unicode, localpart as given)

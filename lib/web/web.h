@@ -232,6 +232,11 @@ enum web_session_kind {
  * in login_attempts), else NULL. */
 typedef int web_login_fn(struct web_request *req, const char *username, const char *password,
 	int64_t *account_id_r, const char **account_name_r, const char **error_r);
+/* A web_login_fn for account logins (the account pages, the webapi):
+ * the password of the account with login address username, the name
+ * also for a refused login of an existing account. */
+int web_account_login(struct web_request *req, const char *username, const char *password,
+	int64_t *account_id_r, const char **account_name_r, const char **error_r);
 
 struct web_app {
 	const char *name;	/* "account": logs, templates and www/<name>/ */

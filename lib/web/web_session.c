@@ -917,3 +917,41 @@ web_login_attempts_result(struct web_call *call, const char *account_name, int64
 	call->result = arr;
 	return 0;
 }
+
+int
+web_account_login(struct web_request *req, const char *username, const char *password,
+	int64_t *account_id_r, const char **account_name_r, const char **error_r)
+{
+	struct store *st = web_env_store(req->env);
+	int64_t id = 0;
+	PGresult *res;
+	PGconn *c;
+	int ok, found;
+
+	*account_name_r = NULL;
+	ok = store_login(st, username, password, &id, error_r);
+	if (ok < 0)
+		return -1;
+	/* The account's name, also for refused logins, so the account owner
+	 * sees attempts on it (LoginAttempts). */
+	if (!ok) {
+		found = store_account_find(st, username, &id, error_r);
+		if (found < 0)
+			return -1;
+		if (!found)
+			return 0;
+	}
+	c = db_get(st->pool, error_r);
+	if (c == NULL)
+		return -1;
+	res = db_execv(c, error_r, "SELECT name FROM accounts WHERE id = $1", 1, db_i64(id));
+	db_put(st->pool, c);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 1)
+		*account_name_r = web_strdup(req, PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (ok)
+		*account_id_r = id;
+	return ok;
+}

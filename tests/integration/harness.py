@@ -161,6 +161,24 @@ def free_port():
             return port
 
 
+def free_port_on(*ips):
+    """A port free on all the given loopback addresses (IPv4, or ::1)."""
+    for _ in range(50):
+        p = free_port()
+        ok = True
+        for ip in ips:
+            s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET)
+            try:
+                s.bind((ip, p))
+            except OSError:
+                ok = False
+            finally:
+                s.close()
+        if ok:
+            return p
+    raise RuntimeError("no free port on %s" % ", ".join(ips))
+
+
 def port_open(port, host="127.0.0.1"):
     try:
         with socket.create_connection((host, port), timeout=1):

@@ -9,7 +9,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -51,27 +50,10 @@ _25._tcp.mx.danebroken.test. TLSA 3 1 1 0000000000000000000000000000000000000000
 """
 
 
-def free_port_on(*ips):
-    """A port free on all the given loopback addresses."""
-    for _ in range(50):
-        p = harness.free_port()
-        ok = True
-        for ip in ips:
-            s = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET)
-            try:
-                s.bind((ip, p))
-            except OSError:
-                ok = False
-            finally:
-                s.close()
-        if ok:
-            return p
-    raise RuntimeError("no free port")
-
-
 def setUpModule():
     global SRV, SINK, TLSSINK, PORT
-    PORT = free_port_on("127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.6", "127.0.0.7", "::1")
+    PORT = harness.free_port_on("127.0.0.2", "127.0.0.3", "127.0.0.5", "127.0.0.6", "127.0.0.7",
+                                "::1")
     SINK = smtpsink.Sink("127.0.0.3", PORT, slow=8).start()
     TLSSINK = smtpsink.Sink("127.0.0.6", PORT, starttls="broken").start()
     SRV = harness.Server("queued", daemons=("smtpd", "imapd", "queued"), dns_zone=ZONE,

@@ -54,23 +54,6 @@ ZONE = "\n".join([
 ] + ["%s MX 10 mx.sink.test." % d for d in SINK_DOMAINS]) + "\n"
 
 
-def free_port_on(*ips):
-    for _ in range(50):
-        p = harness.free_port()
-        ok = True
-        for ip in ips:
-            s = socket.socket()
-            try:
-                s.bind((ip, p))
-            except OSError:
-                ok = False
-            finally:
-                s.close()
-        if ok:
-            return p
-    raise RuntimeError("no free port")
-
-
 class Socks5:
     """A SOCKS5 proxy (RFC 1928), no authentication, CONNECT to IPv4 and
     IPv6 addresses only; it records each CONNECT target."""
@@ -178,7 +161,7 @@ class PostfixOn(postfix.Postfix):
 
 def setUpModule():
     global SND, RCV, SINK, SOCKS, PORT, pfdir
-    PORT = free_port_on("127.0.0.2", "127.0.0.3")
+    PORT = harness.free_port_on("127.0.0.2", "127.0.0.3")
     SINK = smtpsink.Sink("127.0.0.3", PORT, slow=6).start()
     SOCKS = Socks5()
     RCV = harness.Server("qprcv", tls=True, daemons=("smtpd", "imapd"),

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -48,24 +47,6 @@ pf.test. MX 10 mx.pf.test.
 mx.pf.test. A 127.0.0.1
 """
 PORT = None  # direct delivery port: the sink on 127.0.0.3, Postfix on 127.0.0.1
-
-
-def free_port_on(*ips):
-    """A port free on all the given loopback addresses."""
-    for _ in range(50):
-        p = harness.free_port()
-        ok = True
-        for ip in ips:
-            s = socket.socket()
-            try:
-                s.bind((ip, p))
-            except OSError:
-                ok = False
-            finally:
-                s.close()
-        if ok:
-            return p
-    raise RuntimeError("no free port")
 
 
 class Receiver:
@@ -107,7 +88,7 @@ class Receiver:
 
 def setUpModule():
     global SRV, WEB, SINK, RECEIVER, PORT
-    port = PORT = free_port_on("127.0.0.1", "127.0.0.3")
+    port = PORT = harness.free_port_on("127.0.0.1", "127.0.0.3")
     SINK = smtpsink.Sink("127.0.0.3", port).start()
     RECEIVER = Receiver()
     SRV = harness.Server("webapi", daemons=("smtpd", "imapd", "queued"), dns_zone=ZONE,
