@@ -100,8 +100,7 @@ compose_put_name_addr(struct buf *out, const struct mail_compose_addr *a, bool s
 
 static void
 compose_put_addr_field(struct buf *out, const char *name, const struct mail_compose_addr *v,
-	size_t n,
-	bool smtputf8)
+	size_t n, bool smtputf8)
 {
 	size_t i;
 

@@ -70,8 +70,7 @@ submit_local_lookup(struct sctx *c, const struct queue_rcpt *rcpts, size_t n,
 
 int
 submit_local_deliver(struct sctx *c, const struct submit_local_msg *m,
-	const struct queue_rcpt *rcpts,
-	size_t n, struct submit_local *l)
+	const struct queue_rcpt *rcpts, size_t n, struct submit_local *l)
 {
 	struct store *st = c->st;
 	struct store_tx_recipient *tr = xcalloc(n + 1, sizeof(*tr));
