@@ -1,0 +1,101 @@
+/* The webmail: its page, the method table and the routes. The methods are
+ * in the files named in webmail_private.h, which also describes the JSON
+ * values they take and give. */
+#include "config.h"
+
+#include "core/log.h"
+#include "core/util.h"
+#include "db/db.h"
+#include "store/store.h"
+#include "webmail/webmail.h"
+#include "webmail/webmail_private.h"
+
+/* ---- helpers (webmail_private.h) ---- */
+
+PGresult *
+wm_query(struct web_call *call, const char *what, const char *sql, int n,
+	const char *const *params)
+{
+	struct db_pool *pool = web_env_pool(call->req->env);
+	const char *error;
+	PGresult *res;
+	PGconn *c;
+
+	c = db_get(pool, &error);
+	if (c == NULL) {
+		web_call_server_error(call, what, error);
+		return NULL;
+	}
+	res = db_exec(c, sql, n, params, &error);
+	db_put(pool, c);
+	if (res == NULL)
+		web_call_server_error(call, what, error);
+	return res;
+}
+
+int
+wm_cmd(struct web_call *call, const char *what, const char *sql, int n,
+	const char *const *params)
+{
+	PGresult *res = wm_query(call, what, sql, n, params);
+
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
+/* ---- page ---- */
+
+static void
+page_index(struct web_request *req, struct web_response *resp)
+{
+	const char *vars[] = { "title", "Webmail", "version", PACKAGE_VERSION };
+	struct buf html;
+	const char *error;
+
+	buf_init(&html);
+	if (web_template(req->env, "webmail.html", vars, MS_NELEM(vars), &html, &error) < 0) {
+		log_error(req->cid, "proto=http app=webmail ev=template-failed error=%s", lq(error));
+		web_resp_text(resp, 500, "page template missing (see the server log)");
+	} else {
+		web_resp_html(resp, 200, &html);
+	}
+	buf_free(&html);
+}
+
+static const struct web_route routes[] = {
+	{ "GET", "/", 0, page_index },
+	/* ---- routes of webmail_view.c ---- */
+	/* ---- routes of webmail_msg.c ---- */
+};
+
+/* M("Name", fn, { "param", WJ_TYPE }, ...) and M0("Name", fn) for methods
+ * without parameters. */
+#define P(...) ((const struct web_param[]){ __VA_ARGS__ })
+#define M(name, fn, ...) { name, P(__VA_ARGS__), \
+	sizeof(P(__VA_ARGS__)) / sizeof(struct web_param), 0, fn }
+#define M0(name, fn) { name, NULL, 0, 0, fn }
+
+static const struct web_api_method methods[] = {
+	{ "LoginPrep", NULL, 0, WEB_API_NOAUTH, web_api_loginprep },
+	{ "Login", web_login_params, 3, WEB_API_NOAUTH, web_api_login },
+	{ "Logout", NULL, 0, 0, web_api_logout },
+	{ "Version", NULL, 0, WEB_API_NOAUTH, web_api_version },
+	/* ---- methods of webmail_view.c ---- */
+	/* ---- methods of webmail_change.c ---- */
+	/* ---- methods of webmail_submit.c ---- */
+};
+
+const struct web_app webmail_app = {
+	.name = "webmail",
+	.kind = "webmail",
+	.prefix = "/webmail/",
+	.hosts = WEB_HOSTS_USER,
+	.session = WEB_SESSION_ACCOUNT,
+	.routes = routes,
+	.nroutes = MS_NELEM(routes),
+	.methods = methods,
+	.nmethods = MS_NELEM(methods),
+	.login = web_account_login,
+};
