@@ -128,10 +128,7 @@ admin_param_ids(struct web_call *call, size_t i, int64_t **ids_r, size_t *n_r)
 PGresult *
 admin_query(struct web_call *call, const char *what, const char *sql, int n, ...)
 {
-	struct db_pool *pool = web_env_pool(call->req->env);
-	const char *params[8], *err;
-	PGresult *res;
-	PGconn *c;
+	const char *params[8];
 	va_list ap;
 	int i;
 
@@ -141,16 +138,7 @@ admin_query(struct web_call *call, const char *what, const char *sql, int n, ...
 	for (i = 0; i < n; i++)
 		params[i] = va_arg(ap, const char *);
 	va_end(ap);
-	c = db_get(pool, &err);
-	if (c == NULL) {
-		web_call_server_error(call, what, err);
-		return NULL;
-	}
-	res = db_exec(c, sql, n, params, &err);
-	db_put(pool, c);
-	if (res == NULL)
-		web_call_server_error(call, what, err);
-	return res;
+	return web_call_query(call, what, sql, n, params);
 }
 
 struct json_object *

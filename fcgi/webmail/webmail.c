@@ -10,41 +10,6 @@
 #include "webmail/webmail.h"
 #include "webmail/webmail_private.h"
 
-/* ---- helpers (webmail_private.h) ---- */
-
-PGresult *
-wm_query(struct web_call *call, const char *what, const char *sql, int n,
-	const char *const *params)
-{
-	struct db_pool *pool = web_env_pool(call->req->env);
-	const char *error;
-	PGresult *res;
-	PGconn *c;
-
-	c = db_get(pool, &error);
-	if (c == NULL) {
-		web_call_server_error(call, what, error);
-		return NULL;
-	}
-	res = db_exec(c, sql, n, params, &error);
-	db_put(pool, c);
-	if (res == NULL)
-		web_call_server_error(call, what, error);
-	return res;
-}
-
-int
-wm_cmd(struct web_call *call, const char *what, const char *sql, int n,
-	const char *const *params)
-{
-	PGresult *res = wm_query(call, what, sql, n, params);
-
-	if (res == NULL)
-		return -1;
-	PQclear(res);
-	return 0;
-}
-
 /* ---- page ---- */
 
 static void

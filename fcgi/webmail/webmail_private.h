@@ -127,13 +127,21 @@
 
 #include "web/web.h"
 
-/* Run sql with n text parameters on a pooled connection. Returns the
- * result (caller PQclear()s) or NULL after web_call_server_error(what). */
-PGresult *wm_query(struct web_call *call, const char *what, const char *sql, int n,
-	const char *const *params);
+/* Run sql with n text parameters (web_call_query): the result (caller
+ * PQclear()s) or NULL after the call's "server:error". */
+static inline PGresult *
+wm_query(struct web_call *call, const char *what, const char *sql, int n,
+	const char *const *params)
+{
+	return web_call_query(call, what, sql, n, params);
+}
 /* The same for a statement whose result is not needed: 0 or -1. */
-int wm_cmd(struct web_call *call, const char *what, const char *sql, int n,
-	const char *const *params);
+static inline int
+wm_cmd(struct web_call *call, const char *what, const char *sql, int n,
+	const char *const *params)
+{
+	return web_call_cmd(call, what, sql, n, params);
+}
 
 /* ---- webmail_view.c ---- */
 
