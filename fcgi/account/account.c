@@ -243,27 +243,8 @@ api_login_attempts(struct web_call *call)
 	return web_login_attempts_result(call, call->req->account_name, web_call_int(call, 0));
 }
 
-/* ---- page ---- */
-
-static void
-page_index(struct web_request *req, struct web_response *resp)
-{
-	const char *vars[] = { "title", "Account", "version", PACKAGE_VERSION };
-	struct buf html;
-	const char *error;
-
-	buf_init(&html);
-	if (web_template(req->env, "account.html", vars, MS_NELEM(vars), &html, &error) < 0) {
-		log_error(req->cid, "proto=http app=account ev=template-failed error=%s", lq(error));
-		web_resp_text(resp, 500, "page template missing (see the server log)");
-	} else {
-		web_resp_html(resp, 200, &html);
-	}
-	buf_free(&html);
-}
-
 static const struct web_route routes[] = {
-	{ "GET", "/", 0, page_index },
+	{ "GET", "/", 0, web_route_page },
 	{ "POST", "/import", WEB_ROUTE_AUTH | WEB_ROUTE_RAW, acct_route_import },
 	{ "GET", "/importprogress", WEB_ROUTE_AUTH | WEB_ROUTE_STREAM, acct_route_import_progress },
 	{ "POST", "/export", WEB_ROUTE_AUTH | WEB_ROUTE_STREAM, acct_route_export },

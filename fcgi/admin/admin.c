@@ -164,25 +164,8 @@ api_login_attempts(struct web_call *call)
 	return web_login_attempts_result(call, NULL, web_call_int(call, 0));
 }
 
-static void
-page_index(struct web_request *req, struct web_response *resp)
-{
-	const char *vars[] = { "title", "Admin", "version", PACKAGE_VERSION };
-	struct buf html;
-	const char *error;
-
-	buf_init(&html);
-	if (web_template(req->env, "admin.html", vars, MS_NELEM(vars), &html, &error) < 0) {
-		log_error(req->cid, "proto=http app=admin ev=template-failed error=%s", lq(error));
-		web_resp_text(resp, 500, "page template missing (see the server log)");
-	} else {
-		web_resp_html(resp, 200, &html);
-	}
-	buf_free(&html);
-}
-
 static const struct web_route routes[] = {
-	{ "GET", "/", 0, page_index },
+	{ "GET", "/", 0, web_route_page },
 };
 
 /* ---- the method table ---- */

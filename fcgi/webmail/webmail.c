@@ -3,34 +3,12 @@
  * values they take and give. */
 #include "config.h"
 
-#include "core/log.h"
 #include "core/util.h"
-#include "db/db.h"
-#include "store/store.h"
 #include "webmail/webmail.h"
 #include "webmail/webmail_private.h"
 
-/* ---- page ---- */
-
-static void
-page_index(struct web_request *req, struct web_response *resp)
-{
-	const char *vars[] = { "title", "Webmail", "version", PACKAGE_VERSION };
-	struct buf html;
-	const char *error;
-
-	buf_init(&html);
-	if (web_template(req->env, "webmail.html", vars, MS_NELEM(vars), &html, &error) < 0) {
-		log_error(req->cid, "proto=http app=webmail ev=template-failed error=%s", lq(error));
-		web_resp_text(resp, 500, "page template missing (see the server log)");
-	} else {
-		web_resp_html(resp, 200, &html);
-	}
-	buf_free(&html);
-}
-
 static const struct web_route routes[] = {
-	{ "GET", "/", 0, page_index },
+	{ "GET", "/", 0, web_route_page },
 	/* ---- routes of webmail_view.c ---- */
 	/* ---- routes of webmail_msg.c ---- */
 };

@@ -332,6 +332,9 @@ int web_admin_password_check(struct db_pool *pool, const char *password, const c
  * non-empty. Unknown names render empty. Returns 0 or -1 (missing file). */
 int web_template(struct web_env *env, const char *name, const char *const *vars,
 	size_t nvars, struct buf *out, const char **error_r);
+/* A route answering with the app's page: templates/<app name>.html with
+ * {{title}} (the app's name capitalized) and {{version}}. */
+void web_route_page(struct web_request *req, struct web_response *resp);
 /* Append s HTML-escaped (& < > " '). */
 void web_html_escape(struct buf *out, const char *s);
 
