@@ -12,6 +12,7 @@ CREATE TABLE webmail_settings (
 	show_headers text[] NOT NULL DEFAULT '{}'
 );
 COMMENT ON TABLE webmail_settings IS 'Webmail settings of an account (SettingsSave). No row: the defaults.';
+COMMENT ON COLUMN webmail_settings.account_id IS 'Account the settings are of.';
 COMMENT ON COLUMN webmail_settings.signature IS 'Text added below new messages and replies.';
 COMMENT ON COLUMN webmail_settings.quoting IS 'Where a reply starts: default (bottom, or top for a reply to a top-posted message), bottom or top.';
 COMMENT ON COLUMN webmail_settings.show_address_security IS 'Show for each recipient whether mail to it goes over verified TLS (RecipientSecurity).';
@@ -26,6 +27,8 @@ CREATE TABLE webmail_from_address_settings (
 	PRIMARY KEY (account_id, from_address)
 );
 COMMENT ON TABLE webmail_from_address_settings IS 'How the webmail shows messages from an address (FromAddressSettingsSave): as text, as HTML, or as HTML with remote resources loaded.';
+COMMENT ON COLUMN webmail_from_address_settings.account_id IS 'Account the setting is of.';
+COMMENT ON COLUMN webmail_from_address_settings.view_mode IS 'text: the text part; html: the sanitized HTML part without remote resources; htmlexternal: HTML with remote resources loaded.';
 COMMENT ON COLUMN webmail_from_address_settings.from_address IS 'Message From address, lp@domain with the domain in lower case.';
 
 CREATE TABLE webmail_ruleset_never (
@@ -40,4 +43,10 @@ CREATE TABLE webmail_ruleset_never (
 );
 CREATE INDEX webmail_ruleset_never_account ON webmail_ruleset_never (account_id);
 COMMENT ON TABLE webmail_ruleset_never IS 'Moves after which the webmail no longer suggests a ruleset (RulesetMessageNever, RulesetMailboxNever): for a mailing list (list_id) or a sender (msgfrom_address) to an address (rcptto_address), or for a mailbox (mailbox_id).';
+COMMENT ON COLUMN webmail_ruleset_never.id IS 'Identifier.';
+COMMENT ON COLUMN webmail_ruleset_never.account_id IS 'Account that answered "never".';
+COMMENT ON COLUMN webmail_ruleset_never.rcptto_address IS 'For a list or sender: the address of the account the messages came to; empty for a mailbox.';
+COMMENT ON COLUMN webmail_ruleset_never.list_id IS 'List-Id of the mailing list, or empty.';
+COMMENT ON COLUMN webmail_ruleset_never.msgfrom_address IS 'Message From address of the sender, or empty.';
+COMMENT ON COLUMN webmail_ruleset_never.mailbox_id IS 'Mailbox for which moves to or from it are never turned into a suggestion, or NULL.';
 COMMENT ON COLUMN webmail_ruleset_never.to_inbox IS 'For a list or sender: the refused suggestion was a move back to the Inbox. For a mailbox: moves to (true) or from (false) it.';
