@@ -1,0 +1,691 @@
+/* Webmail: sending and drafts (webmail_private.h, webmail_submit.c
+ * section). MessageSubmit hands the message to lib/submit's submit_send,
+ * so it is checked, composed, signed, delivered and queued exactly as the
+ * webapi's Send; a reply then sets \Answered and a forward $Forwarded on
+ * the original message, as the reference does. MessageCompose stores a
+ * draft in the Drafts mailbox. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "core/conf.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "db/db.h"
+#include "mail/addr.h"
+#include "mail/compose.h"
+#include "mail/header.h"
+#include "store/store.h"
+#include "submit/submit.h"
+#include "webmail/webmail_private.h"
+
+#define WM_MAX_ADDRS 1000
+#define WM_MAX_FILES 100
+
+/* The message of MessageSubmit/MessageCompose, its strings owned by the
+ * request's JSON. */
+struct wm_msg {
+	struct submit_addr from;
+	struct submit_addr *to, *cc, *bcc, reply_to;
+	size_t nto, ncc, nbcc, nreply_to;
+	const char *subject, *text;
+	struct mail_compose_file *files;
+	size_t nfiles;
+	bool is_forward;
+	int64_t response_id, draft_id, future_release;
+	int require_tls;	/* -1 null, 0 false, 1 true */
+	struct mail_addr *parsed;	/* for freeing: every address */
+	size_t nparsed;
+	char **strs;		/* formatted addresses */
+	size_t nstrs;
+};
+
+static void
+wm_msg_free(struct wm_msg *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->nfiles; i++)
+		buf_free(&m->files[i].data);
+	free(m->files);
+	free(m->to);
+	free(m->cc);
+	free(m->bcc);
+	for (i = 0; i < m->nstrs; i++)
+		free(m->strs[i]);
+	free(m->strs);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Member name of o: a string (or absent/null: ""). -1 with user:error for
+ * any other type. */
+static int
+get_str(struct web_call *call, struct json_object *o, const char *name, const char **s_r)
+{
+	struct json_object *v;
+
+	*s_r = "";
+	if (!json_object_object_get_ex(o, name, &v) || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return web_call_error(call, "user:error", "%s must be a string", name);
+	*s_r = json_object_get_string(v);
+	if (strlen(*s_r) != (size_t)json_object_get_string_len(v))
+		return web_call_error(call, "user:error", "%s contains a NUL byte", name);
+	return 0;
+}
+
+static int
+get_int(struct web_call *call, struct json_object *o, const char *name, int64_t *v_r)
+{
+	struct json_object *v;
+
+	*v_r = 0;
+	if (!json_object_object_get_ex(o, name, &v) || v == NULL)
+		return 0;
+	if (!json_object_is_type(v, json_type_int))
+		return web_call_error(call, "user:error", "%s must be an integer", name);
+	*v_r = json_object_get_int64(v);
+	return 0;
+}
+
+static char *
+keep(struct wm_msg *m, char *s)
+{
+	m->strs = xrealloc(m->strs, (m->nstrs + 1) * sizeof(*m->strs));
+	m->strs[m->nstrs++] = s;
+	return s;
+}
+
+/* One address as the compose form has it: "lp@domain" or "Name
+ * <lp@domain>" (RFC 5322 3.4 mailbox), exactly one, no group. */
+static int
+parse_addr(struct web_call *call, struct wm_msg *m, const char *field, const char *s,
+	struct submit_addr *out)
+{
+	struct mail_hdr_addrs l;
+	struct buf a;
+	int r;
+
+	r = mail_hdr_addrs_parse(s, strlen(s), &l);
+	if (r < 0 || l.n != 1 || l.v[0].group != NULL || l.v[0].domain[0] == '\0' ||
+	    l.v[0].localpart[0] == '\0') {
+		mail_hdr_addrs_free(&l);
+		return web_call_error(call, "user:error", "bad address in %s: \"%s\"", field,
+			mail_compose_has_ctl(s) ? "?" : s);
+	}
+	buf_init(&a);
+	buf_printf(&a, "%s@%s", l.v[0].localpart, l.v[0].domain);
+	out->address = keep(m, buf_detach(&a));
+	out->name = keep(m, xstrdup(l.v[0].name != NULL ? l.v[0].name : ""));
+	mail_hdr_addrs_free(&l);
+	return 0;
+}
+
+static int
+parse_addr_list(struct web_call *call, struct wm_msg *m, struct json_object *o,
+	const char *field, struct submit_addr **v_r, size_t *n_r)
+{
+	struct json_object *arr;
+	size_t i, n;
+
+	*v_r = NULL;
+	*n_r = 0;
+	if (!json_object_object_get_ex(o, field, &arr) || arr == NULL)
+		return 0;
+	if (!json_object_is_type(arr, json_type_array))
+		return web_call_error(call, "user:error", "%s must be a list of addresses", field);
+	n = json_object_array_length(arr);
+	if (n > WM_MAX_ADDRS)
+		return web_call_error(call, "user:error", "too many addresses in %s", field);
+	*v_r = xcalloc(n + 1, sizeof(**v_r));
+	for (i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(arr, i);
+
+		if (!json_object_is_type(e, json_type_string))
+			return web_call_error(call, "user:error", "%s must be a list of strings",
+				field);
+		if (parse_addr(call, m, field, json_object_get_string(e), &(*v_r)[i]) < 0)
+			return -1;
+		*n_r = i + 1;
+	}
+	return 0;
+}
+
+/* The "m" parameter of MessageSubmit and MessageCompose. */
+static int
+parse_msg(struct web_call *call, struct json_object *o, struct wm_msg *m)
+{
+	struct json_object *arr, *v;
+	const char *from, *reply_to;
+	size_t i, n;
+
+	memset(m, 0, sizeof(*m));
+	m->require_tls = -1;
+	if (get_str(call, o, "from", &from) < 0 || get_str(call, o, "replyTo", &reply_to) < 0 ||
+	    get_str(call, o, "subject", &m->subject) < 0 ||
+	    get_str(call, o, "textBody", &m->text) < 0 ||
+	    get_int(call, o, "responseMessageID", &m->response_id) < 0 ||
+	    get_int(call, o, "draftMessageID", &m->draft_id) < 0 ||
+	    get_int(call, o, "futureRelease", &m->future_release) < 0)
+		return -1;
+	if (from[0] == '\0')
+		return web_call_error(call, "user:error", "missing from address");
+	if (parse_addr(call, m, "from", from, &m->from) < 0)
+		return -1;
+	if (reply_to[0] != '\0') {
+		if (parse_addr(call, m, "replyTo", reply_to, &m->reply_to) < 0)
+			return -1;
+		m->nreply_to = 1;
+	}
+	if (parse_addr_list(call, m, o, "to", &m->to, &m->nto) < 0 ||
+	    parse_addr_list(call, m, o, "cc", &m->cc, &m->ncc) < 0 ||
+	    parse_addr_list(call, m, o, "bcc", &m->bcc, &m->nbcc) < 0)
+		return -1;
+	if (json_object_object_get_ex(o, "isForward", &v) && v != NULL) {
+		if (!json_object_is_type(v, json_type_boolean))
+			return web_call_error(call, "user:error", "isForward must be a boolean");
+		m->is_forward = json_object_get_boolean(v);
+	}
+	if (json_object_object_get_ex(o, "requireTLS", &v) && v != NULL) {
+		if (!json_object_is_type(v, json_type_boolean))
+			return web_call_error(call, "user:error", "requireTLS must be true, false "
+				"or null");
+		m->require_tls = json_object_get_boolean(v) ? 1 : 0;
+	}
+	if (json_object_object_get_ex(o, "forwardAttachments", &v) && v != NULL) {
+		struct json_object *paths;
+
+		if (!json_object_is_type(v, json_type_object))
+			return web_call_error(call, "user:error", "forwardAttachments must be an "
+				"object");
+		if (json_object_object_get_ex(v, "paths", &paths) && paths != NULL &&
+		    (!json_object_is_type(paths, json_type_array) ||
+		     json_object_array_length(paths) > 0))
+			return web_call_error(call, "user:error", "forwarding attachments of a "
+				"message is not supported yet");
+	}
+	if (!json_object_object_get_ex(o, "attachments", &arr) || arr == NULL)
+		return 0;
+	if (!json_object_is_type(arr, json_type_array))
+		return web_call_error(call, "user:error", "attachments must be a list");
+	n = json_object_array_length(arr);
+	if (n > WM_MAX_FILES)
+		return web_call_error(call, "user:error", "too many attachments (at most %d)",
+			WM_MAX_FILES);
+	m->files = xcalloc(n + 1, sizeof(*m->files));
+	for (i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(arr, i);
+		struct mail_compose_file *f = &m->files[i];
+		const char *data;
+
+		buf_init(&f->data);
+		m->nfiles = i + 1;
+		if (!json_object_is_type(e, json_type_object))
+			return web_call_error(call, "user:error", "attachment %zu is not an object", i);
+		if (get_str(call, e, "filename", &f->name) < 0 ||
+		    get_str(call, e, "contentType", &f->content_type) < 0 ||
+		    get_str(call, e, "data", &data) < 0)
+			return -1;
+		f->content_id = "";
+		if (ms_base64_decode(&f->data, data, strlen(data)) < 0)
+			return web_call_error(call, "user:error", "attachment %zu: data is not "
+				"base64", i);
+	}
+	return 0;
+}
+
+/* Mailbox and UID of the account's message id; 1 found, 0 not, -1 error. */
+static int
+message_loc(struct web_call *call, int64_t id, int64_t *mailbox_id_r, uint32_t *uid_r)
+{
+	const char *p[2];
+	PGresult *res;
+	char a[32], b[32];
+	int found;
+
+	snprintf(a, sizeof(a), "%lld", (long long)call->req->account_id);
+	snprintf(b, sizeof(b), "%lld", (long long)id);
+	p[0] = a;
+	p[1] = b;
+	res = wm_query(call, "finding message", "SELECT mailbox_id, uid FROM messages"
+		" WHERE account_id = $1 AND id = $2", 2, p);
+	if (res == NULL)
+		return -1;
+	found = PQntuples(res) == 1;
+	if (found) {
+		*mailbox_id_r = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+		*uid_r = (uint32_t)strtoul(PQgetvalue(res, 0, 1), NULL, 10);
+	}
+	PQclear(res);
+	return found;
+}
+
+/* Add flags/keyword to (op ADD) the account's message; 0 or -1. */
+static int
+flags_add(struct web_call *call, int64_t id, unsigned flags, const char *keyword)
+{
+	struct store_flag_change *ch = NULL;
+	size_t nch = 0;
+	int64_t mb;
+	uint32_t uid;
+	const char *error;
+	int r;
+
+	r = message_loc(call, id, &mb, &uid);
+	if (r <= 0)
+		return r < 0 ? -1 : web_call_error(call, "user:notFound", "no such message");
+	if (store_flags_change(web_env_store(call->req->env), call->req->account_id, mb, &uid, 1,
+		    STORE_FLAGS_ADD, flags, keyword != NULL ? &keyword : NULL, keyword != NULL,
+		    -1, &ch, &nch, NULL, NULL, &error) < 0)
+		return web_call_server_error(call, "changing flags", error);
+	store_flag_changes_free(ch, nch);
+	return 0;
+}
+
+/* Remove the account's message for good (a draft once sent/replaced). */
+static int
+message_remove(struct web_call *call, int64_t id)
+{
+	uint32_t *exp = NULL;
+	size_t nexp = 0;
+	int64_t mb;
+	uint32_t uid;
+	const char *error;
+	int r;
+
+	if (flags_add(call, id, SF_DELETED, NULL) < 0)
+		return -1;
+	r = message_loc(call, id, &mb, &uid);
+	if (r <= 0)
+		return r;
+	if (store_expunge(web_env_store(call->req->env), call->req->account_id, mb, &uid, 1, &exp,
+		    &nexp, &error) < 0)
+		return web_call_server_error(call, "removing draft", error);
+	free(exp);
+	return 0;
+}
+
+/* Message-ID of the account's message (with <>), "" if none; NULL after
+ * an error. The caller frees. */
+static char *
+message_msgid(struct web_call *call, int64_t id)
+{
+	const char *p[2];
+	PGresult *res;
+	char a[32], b[32];
+	char *s = NULL;
+
+	snprintf(a, sizeof(a), "%lld", (long long)call->req->account_id);
+	snprintf(b, sizeof(b), "%lld", (long long)id);
+	p[0] = a;
+	p[1] = b;
+	res = wm_query(call, "reading message", "SELECT message_id FROM messages"
+		" WHERE account_id = $1 AND id = $2", 2, p);
+	if (res == NULL)
+		return NULL;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		web_call_error(call, "user:notFound", "no such message %lld", (long long)id);
+		return NULL;
+	}
+	if (PQgetvalue(res, 0, 0)[0] != '\0') {
+		struct buf b2;
+
+		buf_init(&b2);
+		buf_printf(&b2, "<%s>", PQgetvalue(res, 0, 0));
+		s = buf_detach(&b2);
+	} else {
+		s = xstrdup("");
+	}
+	PQclear(res);
+	return s;
+}
+
+/* The submit_err of submit_send as the webmail's codes: "server" stays a
+ * server error (logged already), everything else is the user's. */
+static int
+map_err(struct web_call *call, const struct submit_err *e)
+{
+	if (strcmp(e->code, "server") == 0)
+		return web_call_error(call, "server:error", "%s", e->msg.data);
+	return web_call_error(call, "user:error", "%s", e->msg.data);
+}
+
+int
+wm_message_submit(struct web_call *call)
+{
+	struct json_object *o = call->params[0];
+	struct submit_result res;
+	struct submit_err err;
+	struct submit_msg sm;
+	struct wm_msg m;
+	char *irt = NULL;
+	const char *refs[1];
+	int rc = -1;
+
+	submit_err_init(&err);
+	memset(&res, 0, sizeof(res));
+	if (parse_msg(call, o, &m) < 0)
+		goto out;
+	memset(&sm, 0, sizeof(sm));
+	sm.account_id = call->req->account_id;
+	sm.account_name = call->req->account_name;
+	sm.login_address = call->req->login_address;
+	sm.remote_ip = call->req->remote_ip;
+	sm.app = "webmail";
+	sm.from = &m.from;
+	sm.nfrom = 1;
+	sm.to = m.to;
+	sm.nto = m.nto;
+	sm.cc = m.cc;
+	sm.ncc = m.ncc;
+	sm.bcc = m.bcc;
+	sm.nbcc = m.nbcc;
+	sm.reply_to = &m.reply_to;
+	sm.nreply_to = m.nreply_to;
+	sm.subject = m.subject;
+	sm.text = m.text[0] != '\0' ? m.text : "\n";
+	sm.html = "";
+	sm.attached_files = m.files;
+	sm.nattached = m.nfiles;
+	sm.require_tls = m.require_tls < 0 ? SUBMIT_TLS_DEFAULT : m.require_tls ?
+		SUBMIT_TLS_REQUIRED : SUBMIT_TLS_NOT_REQUIRED;
+	if (m.future_release > 0) {
+		sm.has_future_release = true;
+		sm.future_release = m.future_release;
+	}
+	sm.save_sent = true;
+	if (m.response_id > 0) {
+		/* RFC 5322 3.6.4: In-Reply-To and References name the
+		 * original. */
+		irt = message_msgid(call, m.response_id);
+		if (irt == NULL)
+			goto out;
+		if (irt[0] != '\0') {
+			refs[0] = irt;
+			sm.references = refs;
+			sm.nreferences = 1;
+		}
+	}
+	if (submit_send(web_env_store(call->req->env), web_env_conf(call->req->env),
+		    call->req->cid, &sm, &res, &err) < 0) {
+		map_err(call, &err);
+		goto out;
+	}
+	if (m.response_id > 0 &&
+	    flags_add(call, m.response_id, m.is_forward ? 0 : SF_ANSWERED,
+		    m.is_forward ? "$forwarded" : NULL) < 0)
+		goto out;
+	if (m.draft_id > 0 && message_remove(call, m.draft_id) < 0)
+		goto out;
+	call->result = NULL;
+	rc = 0;
+out:
+	free(irt);
+	submit_result_free(&res);
+	submit_err_free(&err);
+	wm_msg_free(&m);
+	return rc;
+}
+
+/* The account's mailbox with special use (e.g. "drafts"), NULL if none
+ * (caller frees); *error_r set on a database error. */
+static char *
+special_mailbox(struct web_call *call, const char *use, const char **error_r)
+{
+	struct store_mailbox *mbs;
+	char *name = NULL;
+	size_t n, i;
+
+	*error_r = NULL;
+	if (store_mailbox_list(web_env_store(call->req->env), call->req->account_id, &mbs, &n,
+		    error_r) < 0)
+		return NULL;
+	for (i = 0; i < n; i++)
+		if (mbs[i].special_use != NULL && ms_strcaseeq(mbs[i].special_use, use)) {
+			name = xstrdup(mbs[i].name);
+			break;
+		}
+	store_mailboxes_free(mbs, n);
+	return name;
+}
+
+int
+wm_message_compose(struct web_call *call)
+{
+	struct json_object *o = call->params[0];
+	int64_t draft_id = json_object_get_int64(call->params[1]);
+	struct mail_compose_addr from, *to = NULL, *cc = NULL, rt;
+	struct mail_compose_msg cm;
+	struct store_append_result ar;
+	struct store_append_msg am;
+	struct store *st = web_env_store(call->req->env);
+	struct wm_msg m;
+	struct buf msg, msgid;
+	const char *error, *p[3];
+	char *mb = NULL, *path = NULL, a[32], b[32], c[32];
+	int64_t replace_mb = 0;
+	uint32_t replace_uid = 0;
+	PGresult *res;
+	size_t i;
+	int fd, r, rc = -1;
+
+	buf_init(&msg);
+	buf_init(&msgid);
+	memset(&ar, 0, sizeof(ar));
+	if (parse_msg(call, o, &m) < 0)
+		goto out;
+	if (mail_compose_has_ctl(m.subject)) {
+		web_call_error(call, "user:error", "control characters in subject");
+		goto out;
+	}
+	mb = special_mailbox(call, "drafts", &error);
+	if (mb == NULL) {
+		if (error != NULL)
+			web_call_server_error(call, "finding Drafts mailbox", error);
+		else
+			web_call_error(call, "user:error", "no Drafts mailbox");
+		goto out;
+	}
+	if (draft_id > 0) {
+		r = message_loc(call, draft_id, &replace_mb, &replace_uid);
+		if (r < 0)
+			goto out;
+		if (r == 0) {
+			web_call_error(call, "user:notFound", "no such draft message");
+			goto out;
+		}
+	}
+	from.name = m.from.name;
+	from.addr = m.from.address;
+	to = xcalloc(m.nto + 1, sizeof(*to));
+	for (i = 0; i < m.nto; i++) {
+		to[i].name = m.to[i].name;
+		to[i].addr = m.to[i].address;
+	}
+	cc = xcalloc(m.ncc + 1, sizeof(*cc));
+	for (i = 0; i < m.ncc; i++) {
+		cc[i].name = m.cc[i].name;
+		cc[i].addr = m.cc[i].address;
+	}
+	rt.name = m.reply_to.name;
+	rt.addr = m.reply_to.address;
+	buf_putc(&msgid, '<');
+	ms_random_token(&msgid, 16);
+	buf_printf(&msgid, "@%s>", web_env_conf(call->req->env)->general.hostname);
+	memset(&cm, 0, sizeof(cm));
+	cm.from = from;
+	cm.to = to;
+	cm.nto = m.nto;
+	cm.cc = cc;
+	cm.ncc = m.ncc;
+	cm.reply_to = &rt;
+	cm.nreply_to = m.nreply_to;
+	cm.subject = m.subject;
+	cm.date = time(NULL);
+	cm.message_id = msgid.data;
+	cm.text = m.text[0] != '\0' ? m.text : "\n";
+	cm.html = "";
+	cm.attached_files = m.files;
+	cm.nattached = m.nfiles;
+	cm.smtputf8 = true;
+	mail_compose(&msg, &cm);
+	/* Bcc is kept in the draft, as in the reference. */
+	if (m.nbcc > 0) {
+		struct buf h;
+
+		buf_init(&h);
+		buf_puts(&h, "Bcc: ");
+		for (i = 0; i < m.nbcc; i++)
+			buf_printf(&h, "%s<%s>", i > 0 ? ",\r\n\t" : "", m.bcc[i].address);
+		buf_puts(&h, "\r\n");
+		buf_append(&h, msg.data, msg.len);
+		buf_free(&msg);
+		msg = h;
+	}
+	fd = store_tmpfile(st, &path, &error);
+	if (fd < 0) {
+		web_call_server_error(call, "creating temporary file", error);
+		goto out;
+	}
+	if (ms_write_all(fd, msg.data, msg.len) < 0 || fsync(fd) < 0) {
+		close(fd);
+		web_call_server_error(call, "writing draft", "write or fsync failed");
+		goto out;
+	}
+	close(fd);
+	memset(&am, 0, sizeof(am));
+	am.path = path;
+	am.flags = SF_DRAFT | SF_SEEN;
+	r = store_append(st, call->req->account_id, mb, &am, 1, replace_mb, replace_uid, &ar,
+		&error);
+	if (r == STORE_OVER_QUOTA) {
+		web_call_error(call, "user:error", "over quota, draft not saved");
+		goto out;
+	}
+	if (r == STORE_GONE) {
+		web_call_error(call, "user:notFound", "draft to replace no longer exists");
+		goto out;
+	}
+	if (r != 0) {
+		web_call_server_error(call, "saving draft", error);
+		goto out;
+	}
+	snprintf(a, sizeof(a), "%lld", (long long)call->req->account_id);
+	snprintf(b, sizeof(b), "%lld", (long long)ar.mailbox_id);
+	snprintf(c, sizeof(c), "%u", am.uid);
+	p[0] = a;
+	p[1] = b;
+	p[2] = c;
+	res = wm_query(call, "reading draft id", "SELECT id FROM messages WHERE account_id = $1"
+		" AND mailbox_id = $2 AND uid = $3", 3, p);
+	if (res == NULL)
+		goto out;
+	call->result = json_object_new_int64(PQntuples(res) == 1 ?
+		strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0);
+	PQclear(res);
+	rc = 0;
+out:
+	if (path != NULL) {
+		(void)unlink(path);
+		free(path);
+	}
+	free(mb);
+	free(to);
+	free(cc);
+	buf_free(&msg);
+	buf_free(&msgid);
+	wm_msg_free(&m);
+	return rc;
+}
+
+int
+wm_message_find_message_id(struct web_call *call)
+{
+	const char *s = web_call_str(call, 0), *p[2];
+	size_t n = strlen(s);
+	struct buf id;
+	PGresult *res;
+	char a[32];
+
+	/* Stored without <>, lower case (sql/001 messages.message_id). */
+	if (n >= 2 && s[0] == '<' && s[n - 1] == '>') {
+		s++;
+		n -= 2;
+	}
+	if (n == 0 || n > 1000) {
+		call->result = json_object_new_int64(0);
+		return 0;
+	}
+	buf_init(&id);
+	buf_append(&id, s, n);
+	snprintf(a, sizeof(a), "%lld", (long long)call->req->account_id);
+	p[0] = a;
+	p[1] = id.data;
+	res = wm_query(call, "finding message", "SELECT id FROM messages WHERE account_id = $1"
+		" AND message_id = lower($2) ORDER BY id DESC LIMIT 1", 2, p);
+	buf_free(&id);
+	if (res == NULL)
+		return -1;
+	call->result = json_object_new_int64(PQntuples(res) == 1 ?
+		strtoll(PQgetvalue(res, 0, 0), NULL, 10) : 0);
+	PQclear(res);
+	return 0;
+}
+
+int
+wm_decode_mime_words(struct web_call *call)
+{
+	const char *s = web_call_str(call, 0);
+	struct buf out;
+
+	buf_init(&out);
+	mail_header_decode_words(&out, s, strlen(s));
+	call->result = json_object_new_string_len(out.data != NULL ? out.data : "",
+		(int)out.len);
+	buf_free(&out);
+	return 0;
+}
+
+int
+wm_from_address_settings_save(struct web_call *call)
+{
+	struct json_object *o = call->params[0];
+	const char *addr, *mode, *p[3];
+	struct mail_addr pa;
+	struct buf f;
+	char a[32];
+	int r;
+
+	if (get_str(call, o, "fromAddress", &addr) < 0 || get_str(call, o, "viewMode", &mode) < 0)
+		return -1;
+	if (strcmp(mode, "text") != 0 && strcmp(mode, "html") != 0 &&
+	    strcmp(mode, "htmlexternal") != 0)
+		return web_call_error(call, "user:error", "viewMode must be text, html or "
+			"htmlexternal");
+	if (mail_addr_parse_mailbox(addr, strlen(addr), true, &pa, &p[0]) < 0)
+		return web_call_error(call, "user:error", "bad fromAddress: %s", p[0]);
+	/* lp@domain with the domain in lower case (sql/018). */
+	buf_init(&f);
+	buf_printf(&f, "%s@%s", pa.localpart, pa.domain);
+	mail_addr_free(&pa);
+	snprintf(a, sizeof(a), "%lld", (long long)call->req->account_id);
+	p[0] = a;
+	p[1] = f.data;
+	p[2] = mode;
+	r = wm_cmd(call, "saving from-address setting",
+		"INSERT INTO webmail_from_address_settings (account_id, from_address, view_mode)"
+		" VALUES ($1, $2, $3) ON CONFLICT (account_id, from_address)"
+		" DO UPDATE SET view_mode = EXCLUDED.view_mode", 3, p);
+	buf_free(&f);
+	if (r < 0)
+		return -1;
+	call->result = NULL;
+	return 0;
+}
