@@ -103,28 +103,70 @@ keep(struct wm_msg *m, char *s)
 }
 
 /* One address as the compose form has it: "lp@domain" or "Name
- * <lp@domain>" (RFC 5322 3.4 mailbox), exactly one, no group. */
+ * <lp@domain>" (RFC 5322 3.4 name-addr, the display name a phrase or a
+ * quoted-string). The address itself must be an RFC 5321 Mailbox
+ * (SMTPUTF8 allowed); nothing may follow the ">". */
 static int
 parse_addr(struct web_call *call, struct wm_msg *m, const char *field, const char *s,
 	struct submit_addr *out)
 {
-	struct mail_hdr_addrs l;
-	struct buf a;
-	int r;
+	const char *lt = strrchr(s, '<'), *start = s, *end = s + strlen(s), *error;
+	struct buf name, addr;
+	struct mail_addr pa;
+	int rc = -1;
 
-	r = mail_hdr_addrs_parse(s, strlen(s), &l);
-	if (r < 0 || l.n != 1 || l.v[0].group != NULL || l.v[0].domain[0] == '\0' ||
-	    l.v[0].localpart[0] == '\0') {
-		mail_hdr_addrs_free(&l);
-		return web_call_error(call, "user:error", "bad address in %s: \"%s\"", field,
-			mail_compose_has_ctl(s) ? "?" : s);
+	buf_init(&name);
+	buf_init(&addr);
+	if (mail_compose_has_ctl(s) || strlen(s) > 1000) {
+		web_call_error(call, "user:error", "bad address in %s: control characters or "
+			"too long", field);
+		goto out;
 	}
-	buf_init(&a);
-	buf_printf(&a, "%s@%s", l.v[0].localpart, l.v[0].domain);
-	out->address = keep(m, buf_detach(&a));
-	out->name = keep(m, xstrdup(l.v[0].name != NULL ? l.v[0].name : ""));
-	mail_hdr_addrs_free(&l);
-	return 0;
+	while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	if (lt != NULL) {
+		const char *ns = s, *ne = lt;
+
+		if (end == start || end[-1] != '>' || end - 1 < lt) {
+			web_call_error(call, "user:error", "bad address in %s: \"%s\": want Name "
+				"<lp@domain>", field, s);
+			goto out;
+		}
+		buf_append(&addr, lt + 1, (size_t)(end - 1 - (lt + 1)));
+		while (ns < ne && (*ns == ' ' || *ns == '\t'))
+			ns++;
+		while (ne > ns && (ne[-1] == ' ' || ne[-1] == '\t'))
+			ne--;
+		if (ne - ns >= 2 && *ns == '"' && ne[-1] == '"') {
+			/* quoted-string: quoted-pairs unescaped. */
+			for (ns++, ne--; ns < ne; ns++) {
+				if (*ns == '\\' && ns + 1 < ne)
+					ns++;
+				buf_putc(&name, *ns);
+			}
+		} else {
+			buf_append(&name, ns, (size_t)(ne - ns));
+		}
+	} else {
+		while (start < end && (*start == ' ' || *start == '\t'))
+			start++;
+		buf_append(&addr, start, (size_t)(end - start));
+	}
+	buf_putc(&name, '\0');
+	buf_putc(&addr, '\0');
+	if (mail_addr_parse_mailbox(addr.data, strlen(addr.data), true, &pa, &error) < 0) {
+		web_call_error(call, "user:error", "bad address in %s: \"%s\": %s", field, s,
+			error);
+		goto out;
+	}
+	mail_addr_free(&pa);
+	out->address = keep(m, buf_steal(&addr));
+	out->name = keep(m, buf_steal(&name));
+	rc = 0;
+out:
+	buf_free(&name);
+	buf_free(&addr);
+	return rc;
 }
 
 static int
@@ -339,7 +381,7 @@ message_msgid(struct web_call *call, int64_t id)
 
 		buf_init(&b2);
 		buf_printf(&b2, "<%s>", PQgetvalue(res, 0, 0));
-		s = buf_detach(&b2);
+		s = buf_steal(&b2);
 	} else {
 		s = xstrdup("");
 	}
