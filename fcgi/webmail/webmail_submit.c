@@ -102,71 +102,25 @@ keep(struct wm_msg *m, char *s)
 	return s;
 }
 
-/* One address as the compose form has it: "lp@domain" or "Name
- * <lp@domain>" (RFC 5322 3.4 name-addr, the display name a phrase or a
- * quoted-string). The address itself must be an RFC 5321 Mailbox
- * (SMTPUTF8 allowed); nothing may follow the ">". */
+/* One address as the compose form has it (mail_compose_parse_name_addr). */
 static int
 parse_addr(struct web_call *call, struct wm_msg *m, const char *field, const char *s,
 	struct submit_addr *out)
 {
-	const char *lt = strrchr(s, '<'), *start = s, *end = s + strlen(s), *error;
 	struct buf name, addr;
-	struct mail_addr pa;
-	int rc = -1;
+	const char *error;
 
 	buf_init(&name);
 	buf_init(&addr);
-	if (mail_compose_has_ctl(s) || strlen(s) > 1000) {
-		web_call_error(call, "user:error", "bad address in %s: control characters or "
-			"too long", field);
-		goto out;
+	if (mail_compose_parse_name_addr(s, &name, &addr, &error) < 0) {
+		buf_free(&name);
+		buf_free(&addr);
+		return web_call_error(call, "user:error", "bad address in %s: \"%s\": %s", field,
+			mail_compose_has_ctl(s) ? "?" : s, error);
 	}
-	while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
-		end--;
-	if (lt != NULL) {
-		const char *ns = s, *ne = lt;
-
-		if (end == start || end[-1] != '>' || end - 1 < lt) {
-			web_call_error(call, "user:error", "bad address in %s: \"%s\": want Name "
-				"<lp@domain>", field, s);
-			goto out;
-		}
-		buf_append(&addr, lt + 1, (size_t)(end - 1 - (lt + 1)));
-		while (ns < ne && (*ns == ' ' || *ns == '\t'))
-			ns++;
-		while (ne > ns && (ne[-1] == ' ' || ne[-1] == '\t'))
-			ne--;
-		if (ne - ns >= 2 && *ns == '"' && ne[-1] == '"') {
-			/* quoted-string: quoted-pairs unescaped. */
-			for (ns++, ne--; ns < ne; ns++) {
-				if (*ns == '\\' && ns + 1 < ne)
-					ns++;
-				buf_putc(&name, *ns);
-			}
-		} else {
-			buf_append(&name, ns, (size_t)(ne - ns));
-		}
-	} else {
-		while (start < end && (*start == ' ' || *start == '\t'))
-			start++;
-		buf_append(&addr, start, (size_t)(end - start));
-	}
-	buf_putc(&name, '\0');
-	buf_putc(&addr, '\0');
-	if (mail_addr_parse_mailbox(addr.data, strlen(addr.data), true, &pa, &error) < 0) {
-		web_call_error(call, "user:error", "bad address in %s: \"%s\": %s", field, s,
-			error);
-		goto out;
-	}
-	mail_addr_free(&pa);
 	out->address = keep(m, buf_steal(&addr));
 	out->name = keep(m, buf_steal(&name));
-	rc = 0;
-out:
-	buf_free(&name);
-	buf_free(&addr);
-	return rc;
+	return 0;
 }
 
 static int

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "core/util.h"
+#include "mail/addr.h"
 #include "mail/compose.h"
 
 
@@ -20,6 +21,64 @@ mail_compose_has_ctl(const char *s)
 		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
 			return true;
 	return false;
+}
+
+/* RFC 5322 3.4: name-addr = [display-name] angle-addr, display-name a
+ * phrase or quoted-string (quoted-pairs unescaped); or a bare addr-spec.
+ * The address must be an RFC 5321 Mailbox (mail_addr_parse_mailbox). */
+int
+mail_compose_parse_name_addr(const char *s, struct buf *name, struct buf *addr,
+	const char **error_r)
+{
+	size_t len = strlen(s);
+	const char *lt = strrchr(s, '<'), *start = s, *end = s + len;
+	struct mail_addr pa;
+
+	buf_reset(name);
+	buf_reset(addr);
+	if (mail_compose_has_ctl(s) || len > 1000) {
+		*error_r = "control characters or too long";
+		return -1;
+	}
+	while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+		end--;
+	while (start < end && (*start == ' ' || *start == '\t'))
+		start++;
+	if (lt != NULL) {
+		const char *ns = start, *ne = lt;
+
+		if (end - 1 <= lt || end[-1] != '>' || memchr(lt, '>', (size_t)(end - 1 - lt))) {
+			*error_r = "want Name <lp@domain>";
+			return -1;
+		}
+		buf_append(addr, lt + 1, (size_t)(end - 1 - (lt + 1)));
+		while (ne > ns && (ne[-1] == ' ' || ne[-1] == '\t'))
+			ne--;
+		if (ne - ns >= 2 && *ns == '"' && ne[-1] == '"') {
+			for (ns++, ne--; ns < ne; ns++) {
+				if (*ns == '\\' && ns + 1 < ne)
+					ns++;
+				buf_putc(name, *ns);
+			}
+		} else {
+			if (memchr(ns, '<', (size_t)(ne - ns)) != NULL ||
+			    memchr(ns, '"', (size_t)(ne - ns)) != NULL) {
+				*error_r = "bad display name (quote it)";
+				return -1;
+			}
+			buf_append(name, ns, (size_t)(ne - ns));
+		}
+	} else {
+		buf_append(addr, start, (size_t)(end - start));
+	}
+	buf_putc(name, '\0');
+	name->len--;
+	buf_putc(addr, '\0');
+	addr->len--;
+	if (mail_addr_parse_mailbox(addr->data, addr->len, true, &pa, error_r) < 0)
+		return -1;
+	mail_addr_free(&pa);
+	return 0;
 }
 
 static bool

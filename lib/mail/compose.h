@@ -62,4 +62,12 @@ const char *mail_compose_sniff_type(const char *p, size_t n);
  * values with CR or LF would let a caller inject header fields. */
 bool mail_compose_has_ctl(const char *s);
 
+/* Parse an address as people type it: "lp@domain" or "Name <lp@domain>"
+ * (display name plain or a quoted-string). Returns 0 with the display
+ * name ("" for none) and the address in the buffers (NUL-terminated), or
+ * -1 with *error_r (static). The address is an RFC 5321 Mailbox with
+ * SMTPUTF8 allowed; control characters anywhere are refused. */
+int mail_compose_parse_name_addr(const char *s, struct buf *name, struct buf *addr,
+	const char **error_r);
+
 #endif

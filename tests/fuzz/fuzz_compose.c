@@ -1,7 +1,8 @@
 /* Fuzz target for message composition (lib/mail/compose.c). The input is
  * split at 0x01 bytes into display name, subject, text, HTML, a header
  * value and file name and contents; strings with control characters are
- * dropped as submit_send refuses them. The message must have CRLF line
+ * dropped as submit_send refuses them. The same input is also parsed as
+ * a typed address (mail_compose_parse_name_addr). The message must have CRLF line
  * ends only, no header line over 998 characters, and parse as MIME. */
 #include "config.h"
 
@@ -39,6 +40,27 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size == 0)
 		return 0;
+	/* The whole input after the first byte, up to a NUL, as a typed
+	 * address: accepted ones have a mailbox and no control characters. */
+	{
+		struct buf in, name, addr;
+		const char *error = NULL;
+
+		buf_init(&in);
+		buf_init(&name);
+		buf_init(&addr);
+		buf_append(&in, data + 1, strnlen((const char *)data + 1, size - 1));
+		buf_putc(&in, '\0');
+		if (mail_compose_parse_name_addr(in.data, &name, &addr, &error) == 0) {
+			CHECK(strchr(addr.data, '@') != NULL);
+			CHECK(!mail_compose_has_ctl(name.data) && !mail_compose_has_ctl(addr.data));
+		} else {
+			CHECK(error != NULL);
+		}
+		buf_free(&in);
+		buf_free(&name);
+		buf_free(&addr);
+	}
 	for (i = 0; i < 7; i++)
 		buf_init(&parts[i]);
 	for (i = 1; i < size; i++) {

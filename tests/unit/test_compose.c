@@ -225,6 +225,50 @@ test_awkward(void **state)
 	buf_free(&subj);
 }
 
+/* Addresses as typed in the compose form: good forms, and malformed
+ * ones refused with an error (never a crash or a half result). */
+static void
+test_parse_name_addr(void **state)
+{
+	static const char *const bad[] = {
+		"", " ", "not an address", "a@b@c", "<>", "<a@b", "a@b>", "Name <a@b> x",
+		"Name <a@b><c@d>", "\"unterminated <a@b>", "Na\"me <a@b>", "a@", "@b",
+		"Name <>", "a\r\n@b.example", "x <a@b.example\n>", "<<a@b.example>>",
+		"a b@c.example",
+	};
+	struct buf name, addr;
+	const char *error;
+	size_t i;
+
+	(void)state;
+	buf_init(&name);
+	buf_init(&addr);
+	assert_int_equal(mail_compose_parse_name_addr(" a@b.example ", &name, &addr, &error), 0);
+	assert_string_equal(name.data, "");
+	assert_string_equal(addr.data, "a@b.example");
+	assert_int_equal(mail_compose_parse_name_addr("Jo Doe <jo@b.example>", &name, &addr,
+		&error), 0);
+	assert_string_equal(name.data, "Jo Doe");
+	assert_string_equal(addr.data, "jo@b.example");
+	assert_int_equal(mail_compose_parse_name_addr("\"Doe, \\\"Jo\\\"\" <jo@b.example>", &name,
+		&addr, &error), 0);
+	assert_string_equal(name.data, "Doe, \"Jo\"");
+	assert_int_equal(mail_compose_parse_name_addr("Zo\xc3\xab <zo\xc3\xab@b.example>", &name,
+		&addr, &error), 0);
+	assert_string_equal(name.data, "Zo\xc3\xab");
+	assert_int_equal(mail_compose_parse_name_addr("<x@b.example>", &name, &addr, &error), 0);
+	assert_string_equal(name.data, "");
+	assert_string_equal(addr.data, "x@b.example");
+	for (i = 0; i < MS_NELEM(bad); i++) {
+		error = NULL;
+		if (mail_compose_parse_name_addr(bad[i], &name, &addr, &error) != -1)
+			fail_msg("accepted \"%s\"", bad[i]);
+		assert_non_null(error);
+	}
+	buf_free(&name);
+	buf_free(&addr);
+}
+
 int
 main(void)
 {
@@ -233,6 +277,7 @@ main(void)
 		cmocka_unit_test(test_compose),
 		cmocka_unit_test(test_sniff),
 		cmocka_unit_test(test_awkward),
+		cmocka_unit_test(test_parse_name_addr),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
