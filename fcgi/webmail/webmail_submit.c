@@ -20,6 +20,7 @@
 #include "mail/addr.h"
 #include "mail/compose.h"
 #include "mail/header.h"
+#include "mail/mime.h"
 #include "store/store.h"
 #include "submit/submit.h"
 #include "webmail/webmail_private.h"
@@ -307,40 +308,91 @@ message_remove(struct web_call *call, int64_t id)
 	return 0;
 }
 
-/* Message-ID of the account's message (with <>), "" if none; NULL after
- * an error. The caller frees. */
-static char *
-message_msgid(struct web_call *call, int64_t id)
+/* RFC 5322 3.6.4 for a reply or forward of the account's message id:
+ * References are the original's References (msg-ids, the last 20) and
+ * its Message-ID; the last one becomes In-Reply-To. The strings go into
+ * m's list (freed with it); *refs_r is malloc'd. Returns 0 or -1. */
+static int
+original_refs(struct web_call *call, struct wm_msg *m, int64_t id, const char ***refs_r,
+	size_t *n_r)
 {
-	const char *p[2];
+	struct store *st = web_env_store(call->req->env);
+	struct buf msg, refs, mid;
+	const char *p[2], *error, **v = NULL;
 	PGresult *res;
-	char a[32], b[32];
-	char *s = NULL;
+	char a[32], b[32], *path;
+	size_t n = 0, hend, i;
+	int rc = -1;
 
+	*refs_r = NULL;
+	*n_r = 0;
 	snprintf(a, sizeof(a), "%lld", (long long)call->req->account_id);
 	snprintf(b, sizeof(b), "%lld", (long long)id);
 	p[0] = a;
 	p[1] = b;
-	res = wm_query(call, "reading message", "SELECT message_id FROM messages"
+	res = wm_query(call, "reading message", "SELECT file_path FROM messages"
 		" WHERE account_id = $1 AND id = $2", 2, p);
 	if (res == NULL)
-		return NULL;
+		return -1;
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		web_call_error(call, "user:notFound", "no such message %lld", (long long)id);
-		return NULL;
+		return web_call_error(call, "user:notFound", "no such message %lld", (long long)id);
 	}
-	if (PQgetvalue(res, 0, 0)[0] != '\0') {
-		struct buf b2;
-
-		buf_init(&b2);
-		buf_printf(&b2, "<%s>", PQgetvalue(res, 0, 0));
-		s = buf_steal(&b2);
-	} else {
-		s = xstrdup("");
-	}
+	path = xstrdup(PQgetvalue(res, 0, 0));
 	PQclear(res);
-	return s;
+	buf_init(&msg);
+	buf_init(&refs);
+	buf_init(&mid);
+	if (store_msg_read(st, id, path, &msg, &error) < 0) {
+		web_call_server_error(call, "reading original message", error);
+		goto out;
+	}
+	hend = mime_header_end(msg.data, msg.len);
+	(void)mail_header_get(msg.data, hend, "References", &refs);
+	(void)mail_header_get(msg.data, hend, "Message-ID", &mid);
+	buf_putc(&refs, ' ');
+	buf_append(&refs, mid.data, mid.len);
+	buf_putc(&refs, '\0');
+	/* Every "<...>" without spaces or control characters, 500 at most. */
+	v = xcalloc(22, sizeof(*v));
+	for (i = 0; i < refs.len; i++) {
+		char *lt = refs.data[i] == '<' ? refs.data + i : NULL, *gt;
+
+		if (lt == NULL)
+			continue;
+		gt = strchr(lt, '>');
+		if (gt == NULL)
+			break;
+		if ((size_t)(gt - lt) < 500 && memchr(lt, ' ', (size_t)(gt - lt)) == NULL &&
+		    memchr(lt, '\t', (size_t)(gt - lt)) == NULL) {
+			char *r = xmalloc((size_t)(gt - lt) + 2);
+
+			memcpy(r, lt, (size_t)(gt - lt) + 1);
+			r[gt - lt + 1] = '\0';
+			if (mail_compose_has_ctl(r)) {
+				free(r);
+			} else {
+				if (n == 21) {
+					/* Keep the last 21: drop the oldest. */
+					memmove(v, v + 1, 20 * sizeof(*v));
+					n = 20;
+				}
+				v[n++] = keep(m, r);
+			}
+		}
+		i = (size_t)(gt - refs.data);
+	}
+	*refs_r = v;
+	*n_r = n;
+	v = NULL;
+	rc = 0;
+out:
+	free(v);
+	free(path);
+	buf_free(&msg);
+	buf_free(&refs);
+	buf_free(&mid);
+	return rc;
 }
 
 /* The submit_err of submit_send as the webmail's codes: "server" stays a
@@ -361,8 +413,7 @@ wm_message_submit(struct web_call *call)
 	struct submit_err err;
 	struct submit_msg sm;
 	struct wm_msg m;
-	char *irt = NULL;
-	const char *refs[1];
+	const char **refs = NULL;
 	int rc = -1;
 
 	submit_err_init(&err);
@@ -400,14 +451,9 @@ wm_message_submit(struct web_call *call)
 	if (m.response_id > 0) {
 		/* RFC 5322 3.6.4: In-Reply-To and References name the
 		 * original. */
-		irt = message_msgid(call, m.response_id);
-		if (irt == NULL)
+		if (original_refs(call, &m, m.response_id, &refs, &sm.nreferences) < 0)
 			goto out;
-		if (irt[0] != '\0') {
-			refs[0] = irt;
-			sm.references = refs;
-			sm.nreferences = 1;
-		}
+		sm.references = refs;
 	}
 	if (submit_send(web_env_store(call->req->env), web_env_conf(call->req->env),
 		    call->req->cid, &sm, &res, &err) < 0) {
@@ -423,7 +469,7 @@ wm_message_submit(struct web_call *call)
 	call->result = NULL;
 	rc = 0;
 out:
-	free(irt);
+	free(refs);
 	submit_result_free(&res);
 	submit_err_free(&err);
 	wm_msg_free(&m);

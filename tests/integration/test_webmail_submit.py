@@ -6,11 +6,12 @@ $Forwarded on the original, drafts saved and replaced in Drafts and removed
 once sent, the small helper methods, and bad input answered user:error
 with nothing sent."""
 
+import re
 import unittest
 
 import harness
 import webserver
-from harness import OTHER, PASSWORD, USER
+from harness import OTHER, OTHER_PASSWORD, PASSWORD, USER
 from webserver import WebClient
 
 SRV = None
@@ -116,10 +117,22 @@ class WebmailSubmitTest(harness.TestCase):
                                                 responseMessageID=orig))
         self.assertEqual(int(flags()[0]) & SF_ANSWERED, SF_ANSWERED)
         self.assertNotIn("$forwarded", flags()[1])
-        # The reply names the original (In-Reply-To).
-        mid = SRV.psql("SELECT message_id FROM messages WHERE id = :'id'", id=orig)[0][0]
+        # The reply names the original (In-Reply-To, References).
+        mid = re.search(rb"\nMessage-Id: (<[^>]+>)", message_file(orig), re.I).group(1)
         reply = [i for i in mailbox_ids(OTHER, "Inbox") if i not in before][0]
-        self.assertIn(("In-Reply-To: <%s>" % mid).encode(), message_file(reply))
+        data = message_file(reply)
+        self.assertIn(b"In-Reply-To: " + mid + b"\r\n", data)
+        self.assertIn(b"References: " + mid + b"\r\n", data)
+        # A reply to the reply carries the whole chain.
+        rmid = re.search(rb"\nMessage-Id: (<[^>]+>)", data, re.I).group(1)
+        before = mailbox_ids(USER, "Inbox")
+        other = WebClient(WEB.port, "/webmail/", source_ip=harness.fresh_ip())
+        other.login(OTHER_PASSWORD, OTHER)
+        other.result("MessageSubmit", self.msg(**{"from": OTHER, "to": [USER],
+                                                  "responseMessageID": reply}))
+        back = [i for i in mailbox_ids(USER, "Inbox") if i not in before][0]
+        self.assertIn(b"References: " + mid + b"\r\n\t" + rmid + b"\r\nIn-Reply-To: " + rmid,
+                      message_file(back))
         self.c.result("MessageSubmit", self.msg(to=[OTHER], subject="Fwd: original",
                                                 isForward=True, responseMessageID=orig))
         self.assertIn("$forwarded", flags()[1])
