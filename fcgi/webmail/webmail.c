@@ -33,6 +33,7 @@ static const struct web_api_method methods[] = {
 	M("MessageFindMessageID", wm_message_find_message_id, { "messageID", WJ_STRING }),
 	M("DecodeMIMEWords", wm_decode_mime_words, { "text", WJ_STRING }),
 	M("FromAddressSettingsSave", wm_from_address_settings_save, { "settings", WJ_OBJECT }),
+	M("CompleteRecipient", wm_complete_recipient, { "search", WJ_STRING }),
 };
 
 const struct web_app webmail_app = {

@@ -154,6 +154,7 @@ int wm_message_compose(struct web_call *call);
 int wm_message_find_message_id(struct web_call *call);
 int wm_decode_mime_words(struct web_call *call);
 int wm_from_address_settings_save(struct web_call *call);
+int wm_complete_recipient(struct web_call *call);
 
 /* ---- webmail_msg.c ---- */
 

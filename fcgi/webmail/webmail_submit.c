@@ -731,3 +731,71 @@ wm_from_address_settings_save(struct web_call *call)
 	call->result = NULL;
 	return 0;
 }
+
+/* CompleteRecipient: addresses in the From, To, Cc and Bcc of the
+ * account's messages (received from, sent to: the Sent copies) and its
+ * own, whose address or display name starts with search (case-
+ * insensitive), most recently seen first, at most 20; complete is false
+ * when there were more. */
+int
+wm_complete_recipient(struct web_call *call)
+{
+	const char *search = web_call_str(call, 0), *p[2];
+	struct json_object *list;
+	PGresult *res;
+	char a[32];
+	int i, n;
+
+	if (strlen(search) > 500)
+		return web_call_error(call, "user:error", "search too long");
+	snprintf(a, sizeof(a), "%lld", (long long)call->req->account_id);
+	p[0] = a;
+	p[1] = search;
+	res = wm_query(call, "completing recipient",
+		"WITH seen AS ("
+		" SELECT e->>1 || '@' || (e->>2) AS addr, e->>0 AS name, m.id AS last"
+		" FROM messages m, jsonb_array_elements("
+		"  coalesce(m.parsed->'E'->'f', '[]') || coalesce(m.parsed->'E'->'t', '[]') ||"
+		"  coalesce(m.parsed->'E'->'c', '[]') || coalesce(m.parsed->'E'->'b', '[]')) e"
+		" WHERE m.account_id = $1 AND jsonb_typeof(e) = 'array'"
+		"  AND coalesce(e->>1, '') <> '' AND coalesce(e->>2, '') <> ''"
+		" UNION ALL"
+		" SELECT ad.localpart || '@' || d.name, ad.full_name, 0"
+		" FROM addresses ad JOIN domains d ON d.id = ad.domain_id WHERE ad.account_id = $1),"
+		" matched AS ("
+		" SELECT DISTINCT ON (lower(addr)) addr, name, last FROM seen"
+		" WHERE left(lower(addr), length($2)) = lower($2)"
+		"  OR left(lower(name), length($2)) = lower($2)"
+		" ORDER BY lower(addr), last DESC)"
+		" SELECT addr, name FROM matched ORDER BY last DESC, addr LIMIT 21", 2, p);
+	if (res == NULL)
+		return -1;
+	n = PQntuples(res);
+	list = json_object_new_array();
+	for (i = 0; i < n && i < 20; i++) {
+		const char *addr = PQgetvalue(res, i, 0), *name = PQgetvalue(res, i, 1);
+		struct buf f;
+		const char *q;
+
+		buf_init(&f);
+		if (name[0] != '\0' && !mail_compose_has_ctl(name)) {
+			/* RFC 5322 quoted-string, so the result parses again. */
+			buf_putc(&f, '"');
+			for (q = name; *q != '\0'; q++) {
+				if (*q == '"' || *q == '\\')
+					buf_putc(&f, '\\');
+				buf_putc(&f, *q);
+			}
+			buf_printf(&f, "\" <%s>", addr);
+		} else {
+			buf_puts(&f, addr);
+		}
+		json_object_array_add(list, json_object_new_string(f.data));
+		buf_free(&f);
+	}
+	PQclear(res);
+	call->result = json_object_new_object();
+	json_object_object_add(call->result, "addresses", list);
+	json_object_object_add(call->result, "complete", json_object_new_boolean(n <= 20));
+	return 0;
+}

@@ -198,6 +198,28 @@ class WebmailSubmitTest(harness.TestCase):
         self.assertEqual(queue_count(), n)
         self.assertEqual(len(mailbox_ids(OTHER, "Inbox")), inbox)
 
+    def test_complete_recipient(self):
+        self.c.result("MessageSubmit", self.msg(to=["Zed Quux <zq.complete@remote.example>"],
+                                                subject="for completion"))
+        res = self.c.result("CompleteRecipient", "ZQ.COMP")
+        self.assertEqual(res["addresses"], ['"Zed Quux" <zq.complete@remote.example>'])
+        self.assertTrue(res["complete"])
+        # By display name too, and the account's own addresses.
+        self.assertIn('"Zed Quux" <zq.complete@remote.example>',
+                      self.c.result("CompleteRecipient", "zed")["addresses"])
+        self.assertTrue(any(USER in a for a in self.c.result("CompleteRecipient",
+                                                              USER[:3])["addresses"]))
+        self.assertEqual(self.c.result("CompleteRecipient", "no-such-prefix-xyz"),
+                         {"addresses": [], "complete": True})
+        # At most 20, then complete is false.
+        for i in range(21):
+            self.c.result("MessageCompose", self.msg(to=["many%02d@remote.example" % i]), 0)
+        res = self.c.result("CompleteRecipient", "many")
+        self.assertEqual(len(res["addresses"]), 20)
+        self.assertFalse(res["complete"])
+        # LIKE characters are not patterns.
+        self.assertEqual(self.c.result("CompleteRecipient", "%")["addresses"], [])
+
     def test_decode_mime_words(self):
         self.assertEqual(self.c.result("DecodeMIMEWords", "=?utf-8?q?caf=C3=A9?= ok"), "café ok")
         self.assertEqual(self.c.result("DecodeMIMEWords", "=?iso-8859-1?b?6Q==?="), "é")
