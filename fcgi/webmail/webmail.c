@@ -34,6 +34,7 @@ static const struct web_api_method methods[] = {
 	M("DecodeMIMEWords", wm_decode_mime_words, { "text", WJ_STRING }),
 	M("FromAddressSettingsSave", wm_from_address_settings_save, { "settings", WJ_OBJECT }),
 	M("CompleteRecipient", wm_complete_recipient, { "search", WJ_STRING }),
+	M("RecipientSecurity", wm_recipient_security, { "address", WJ_STRING }),
 };
 
 const struct web_app webmail_app = {

@@ -155,6 +155,7 @@ int wm_message_find_message_id(struct web_call *call);
 int wm_decode_mime_words(struct web_call *call);
 int wm_from_address_settings_save(struct web_call *call);
 int wm_complete_recipient(struct web_call *call);
+int wm_recipient_security(struct web_call *call);
 
 /* ---- webmail_msg.c ---- */
 

@@ -21,6 +21,8 @@
 #include "mail/compose.h"
 #include "mail/header.h"
 #include "mail/mime.h"
+#include "mailauth/mtasts.h"
+#include "net/dns.h"
 #include "store/store.h"
 #include "submit/submit.h"
 #include "webmail/webmail_private.h"
@@ -797,5 +799,130 @@ wm_complete_recipient(struct web_call *call)
 	call->result = json_object_new_object();
 	json_object_object_add(call->result, "addresses", list);
 	json_object_object_add(call->result, "complete", json_object_new_boolean(n <= 20));
+	return 0;
+}
+
+static const char *
+yes_no(int v)
+{
+	return v < 0 ? "unknown" : v ? "yes" : "no";
+}
+
+/* RecipientSecurity: what protects mail to address, as the compose form
+ * shows it. dnssec: the MX answer is DNSSEC-signed; dane: and every MX
+ * host has TLSA records (RFC 7672), signed; mtaSTS: an enforce-mode
+ * policy (RFC 8461); startTLS and requireTLS: what the domain's server
+ * announced at this account's last delivery there (recipient_domain_tls).
+ * "unknown" when it cannot be told now (DNS error, never delivered). */
+int
+wm_recipient_security(struct web_call *call)
+{
+	struct conf *conf = web_env_conf(call->req->env);
+	const char *s = web_call_str(call, 0), *error, *p[2];
+	int dnssec = -1, dane = -1, mtasts = -1, starttls = -1, requiretls = -1;
+	struct mtasts_fetch_options fo;
+	struct mtasts_outcome mo;
+	struct dns_options dopt;
+	struct dns_answer mx;
+	struct mail_addr pa;
+	struct dns *d;
+	PGresult *res;
+	char a[32];
+	size_t i;
+
+	if (mail_addr_parse_mailbox(s, strlen(s), true, &pa, &error) < 0)
+		return web_call_error(call, "user:error", "bad address: %s", error);
+	snprintf(a, sizeof(a), "%lld", (long long)call->req->account_id);
+	p[0] = a;
+	p[1] = pa.domain;
+	res = wm_query(call, "reading recipient domain TLS", "SELECT starttls, requiretls"
+		" FROM recipient_domain_tls WHERE account_id = $1 AND domain = $2", 2, p);
+	if (res == NULL) {
+		mail_addr_free(&pa);
+		return -1;
+	}
+	if (PQntuples(res) == 1) {
+		starttls = PQgetvalue(res, 0, 0)[0] == 't';
+		requiretls = PQgetvalue(res, 0, 1)[0] == 't';
+	}
+	PQclear(res);
+
+	memset(&dopt, 0, sizeof(dopt));
+	dopt.zone_file = conf->dns.zone_file;
+	dopt.trust_anchor = conf->dns.trust_anchor[0] ? conf->dns.trust_anchor : NULL;
+	dopt.timeout_ms = (int)(conf->dns.timeout * 1000);
+	d = dns_new(&dopt, &error);
+	if (d == NULL) {
+		mail_addr_free(&pa);
+		return web_call_server_error(call, "DNS resolver", error);
+	}
+	memset(&mx, 0, sizeof(mx));
+	switch (dns_lookup(d, pa.domain_ascii, DNS_MX, &mx)) {
+	case DNS_OK:
+	case DNS_NODATA:
+	case DNS_NXDOMAIN:
+		dnssec = mx.authentic;
+		break;
+	default:
+		break;
+	}
+	if (dnssec == 0) {
+		dane = 0;
+	} else if (dnssec == 1) {
+		/* Without MX the domain itself is the host (RFC 5321 5.1). */
+		size_t nhosts = mx.status == DNS_OK ? mx.n : 1;
+
+		dane = 1;
+		for (i = 0; i < nhosts && dane == 1; i++) {
+			const char *host = mx.status == DNS_OK ? mx.rr[i].text : pa.domain_ascii;
+			struct dns_answer t;
+			struct buf name;
+
+			if (host[0] == '\0') {
+				dane = 0;	/* null MX: no mail at all */
+				break;
+			}
+			buf_init(&name);
+			buf_printf(&name, "_25._tcp.%s", host);
+			memset(&t, 0, sizeof(t));
+			switch (dns_lookup(d, name.data, DNS_TLSA, &t)) {
+			case DNS_OK:
+				if (!t.authentic)
+					dane = 0;
+				break;
+			case DNS_NODATA:
+			case DNS_NXDOMAIN:
+				dane = 0;
+				break;
+			default:
+				dane = -1;
+				break;
+			}
+			dns_answer_free(&t);
+			buf_free(&name);
+		}
+	}
+	dns_answer_free(&mx);
+	memset(&fo, 0, sizeof(fo));
+	fo.ca_file = conf->queue.tls_ca_file;
+	fo.port = (unsigned)conf->queue.mtasts_port;
+	fo.timeout_ms = 10000;
+	fo.dns = d;
+	memset(&mo, 0, sizeof(mo));
+	if (mtasts_get(web_env_pool(call->req->env), d, &fo, pa.domain_ascii, &mo, &error) == 0)
+		mtasts = mo.have_policy && mo.policy.mode == MTASTS_MODE_ENFORCE;
+	else
+		log_info(call->req->cid, "proto=http app=webmail ev=recipient-security domain=%s "
+			"mtasts=unknown err=%s", lq(pa.domain_ascii), lq(error));
+	mtasts_outcome_free(&mo);
+	dns_free(&d);
+	mail_addr_free(&pa);
+	call->result = json_object_new_object();
+	json_object_object_add(call->result, "startTLS", json_object_new_string(yes_no(starttls)));
+	json_object_object_add(call->result, "mtaSTS", json_object_new_string(yes_no(mtasts)));
+	json_object_object_add(call->result, "dnssec", json_object_new_string(yes_no(dnssec)));
+	json_object_object_add(call->result, "dane", json_object_new_string(yes_no(dane)));
+	json_object_object_add(call->result, "requireTLS",
+		json_object_new_string(yes_no(requiretls)));
 	return 0;
 }

@@ -18,11 +18,22 @@ SRV = None
 WEB = None
 SF_ANSWERED = 1 << 1
 SF_DRAFT = 1 << 4
+ZONE = """
+$AUTHENTIC no
+plain.test. MX 10 mx.plain.test.
+mx.plain.test. A 127.0.0.9
+$AUTHENTIC yes
+signed.test. MX 10 mx.signed.test.
+mx.signed.test. A 127.0.0.9
+_25._tcp.mx.signed.test. TLSA 3 1 1 %s
+signedonly.test. MX 10 mx.signedonly.test.
+mx.signedonly.test. A 127.0.0.9
+""" % ("ab" * 32)
 
 
 def setUpModule():
     global SRV, WEB
-    SRV = harness.Server("wmsubmit", daemons=())
+    SRV = harness.Server("wmsubmit", daemons=(), dns_zone=ZONE)
     WEB = webserver.start_stack(SRV, apps=("webmail",), login_failure_delay="0s")
 
 
@@ -219,6 +230,21 @@ class WebmailSubmitTest(harness.TestCase):
         self.assertFalse(res["complete"])
         # LIKE characters are not patterns.
         self.assertEqual(self.c.result("CompleteRecipient", "%")["addresses"], [])
+
+    def test_recipient_security(self):
+        SRV.psql("INSERT INTO recipient_domain_tls (account_id, domain, starttls, requiretls)"
+                 " SELECT id, 'plain.test', true, false FROM accounts WHERE name = :'a'", a=USER)
+        self.assertEqual(self.c.result("RecipientSecurity", "x@plain.test"),
+                         {"startTLS": "yes", "mtaSTS": "no", "dnssec": "no", "dane": "no",
+                          "requireTLS": "no"})
+        res = self.c.result("RecipientSecurity", "x@signed.test")
+        self.assertEqual((res["dnssec"], res["dane"], res["startTLS"], res["requireTLS"]),
+                         ("yes", "yes", "unknown", "unknown"))
+        res = self.c.result("RecipientSecurity", "x@signedonly.test")
+        self.assertEqual((res["dnssec"], res["dane"]), ("yes", "no"))
+        for bad in ("", "no-at-sign", "a@b@c", "x\r\n@plain.test"):
+            code, _ = self.error("RecipientSecurity", bad)
+            self.assertEqual(code, "user:error", bad)
 
     def test_decode_mime_words(self):
         self.assertEqual(self.c.result("DecodeMIMEWords", "=?utf-8?q?caf=C3=A9?= ok"), "café ok")
