@@ -42,8 +42,7 @@ struct wm_msg {
 	bool is_forward;
 	int64_t response_id, draft_id, future_release;
 	int require_tls;	/* -1 null, 0 false, 1 true */
-	struct mail_addr *parsed;	/* for freeing: every address */
-	size_t nparsed;
+	struct json_object *fwd;	/* forwardAttachments, NULL for none */
 	char **strs;		/* formatted addresses */
 	size_t nstrs;
 };
@@ -156,6 +155,109 @@ parse_addr_list(struct web_call *call, struct wm_msg *m, struct json_object *o,
 	return 0;
 }
 
+/* forwardAttachments {messageID, paths [[int]]}: parts of the account's
+ * message, each path indexes from the root through multipart children
+ * (an attached message's parts after it), added to m's files decoded,
+ * with their file names and content types. */
+static int
+forward_files(struct web_call *call, struct wm_msg *m)
+{
+	struct json_object *paths, *idv;
+	struct mime_part *root = NULL;
+	struct buf msg;
+	const char *p[2], *error;
+	PGresult *res;
+	char a[32], b[32], *path;
+	size_t i, n, k;
+	int64_t id;
+	int rc = -1;
+
+	if (m->fwd == NULL || !json_object_object_get_ex(m->fwd, "paths", &paths) ||
+	    paths == NULL)
+		return 0;
+	if (!json_object_is_type(paths, json_type_array))
+		return web_call_error(call, "user:error", "forwardAttachments.paths must be a list");
+	n = json_object_array_length(paths);
+	if (n == 0)
+		return 0;
+	if (n + m->nfiles > WM_MAX_FILES)
+		return web_call_error(call, "user:error", "too many attachments");
+	if (!json_object_object_get_ex(m->fwd, "messageID", &idv) ||
+	    !json_object_is_type(idv, json_type_int))
+		return web_call_error(call, "user:error", "forwardAttachments.messageID must be an "
+			"integer");
+	id = json_object_get_int64(idv);
+	snprintf(a, sizeof(a), "%lld", (long long)call->req->account_id);
+	snprintf(b, sizeof(b), "%lld", (long long)id);
+	p[0] = a;
+	p[1] = b;
+	res = wm_query(call, "reading message", "SELECT file_path FROM messages"
+		" WHERE account_id = $1 AND id = $2", 2, p);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return web_call_error(call, "user:notFound", "no such message %lld", (long long)id);
+	}
+	path = xstrdup(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	buf_init(&msg);
+	if (store_msg_read(web_env_store(call->req->env), id, path, &msg, &error) < 0) {
+		web_call_server_error(call, "reading message to forward", error);
+		goto out;
+	}
+	root = mime_parse(msg.data, msg.len);
+	m->files = xrealloc(m->files, (m->nfiles + n + 1) * sizeof(*m->files));
+	for (i = 0; i < n; i++) {
+		struct json_object *pa = json_object_array_get_idx(paths, i);
+		const struct mime_part *pt = root;
+		struct mail_compose_file *f = &m->files[m->nfiles];
+		const char *name = "";
+		struct buf ct;
+
+		if (!json_object_is_type(pa, json_type_array) || json_object_array_length(pa) == 0 ||
+		    json_object_array_length(pa) > 32) {
+			web_call_error(call, "user:error", "a forwardAttachments path must be a list "
+				"of integers");
+			goto out;
+		}
+		for (k = 0; k < json_object_array_length(pa); k++) {
+			struct json_object *x = json_object_array_get_idx(pa, k);
+			int64_t ix = json_object_is_type(x, json_type_int) ? json_object_get_int64(x) : -1;
+
+			if (pt->message != NULL && pt->nparts == 0)
+				pt = pt->message;
+			if (ix < 0 || (size_t)ix >= pt->nparts) {
+				web_call_error(call, "user:error", "no part at forwardAttachments path %zu",
+					i);
+				goto out;
+			}
+			pt = &pt->parts[ix];
+		}
+		for (k = 0; k < pt->ndisp_params; k++)
+			if (strcmp(pt->disp_params[k].name, "filename") == 0)
+				name = pt->disp_params[k].value;
+		for (k = 0; name[0] == '\0' && k < pt->nparams; k++)
+			if (strcmp(pt->params[k].name, "name") == 0)
+				name = pt->params[k].value;
+		buf_init(&ct);
+		buf_printf(&ct, "%s/%s", pt->type, pt->subtype);
+		memset(f, 0, sizeof(*f));
+		buf_init(&f->data);
+		f->name = mail_compose_has_ctl(name) ? "" : keep(m, xstrdup(name));
+		f->content_type = keep(m, buf_steal(&ct));
+		f->content_id = "";
+		m->nfiles++;
+		(void)mime_decode_body(pt, msg.data, msg.len, &f->data);
+	}
+	rc = 0;
+out:
+	mime_free(&root);
+	buf_free(&msg);
+	free(path);
+	return rc;
+}
+
 /* The "m" parameter of MessageSubmit and MessageCompose. */
 static int
 parse_msg(struct web_call *call, struct json_object *o, struct wm_msg *m)
@@ -198,19 +300,13 @@ parse_msg(struct web_call *call, struct json_object *o, struct wm_msg *m)
 		m->require_tls = json_object_get_boolean(v) ? 1 : 0;
 	}
 	if (json_object_object_get_ex(o, "forwardAttachments", &v) && v != NULL) {
-		struct json_object *paths;
-
 		if (!json_object_is_type(v, json_type_object))
 			return web_call_error(call, "user:error", "forwardAttachments must be an "
 				"object");
-		if (json_object_object_get_ex(v, "paths", &paths) && paths != NULL &&
-		    (!json_object_is_type(paths, json_type_array) ||
-		     json_object_array_length(paths) > 0))
-			return web_call_error(call, "user:error", "forwarding attachments of a "
-				"message is not supported yet");
+		m->fwd = v;
 	}
 	if (!json_object_object_get_ex(o, "attachments", &arr) || arr == NULL)
-		return 0;
+		return forward_files(call, m);
 	if (!json_object_is_type(arr, json_type_array))
 		return web_call_error(call, "user:error", "attachments must be a list");
 	n = json_object_array_length(arr);
@@ -236,7 +332,7 @@ parse_msg(struct web_call *call, struct json_object *o, struct wm_msg *m)
 			return web_call_error(call, "user:error", "attachment %zu: data is not "
 				"base64", i);
 	}
-	return 0;
+	return forward_files(call, m);
 }
 
 /* Mailbox and UID of the account's message id; 1 found, 0 not, -1 error. */

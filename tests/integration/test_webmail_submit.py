@@ -153,6 +153,31 @@ class WebmailSubmitTest(harness.TestCase):
         self.assertEqual(code, "user:notFound")
         self.assertEqual(len(mailbox_ids(OTHER, "Inbox")), n)
 
+    def test_forward_attachments(self):
+        before = mailbox_ids(USER, "Inbox")
+        self.c.result("MessageSubmit", self.msg(
+            to=[USER], subject="with file",
+            attachments=[{"filename": "report.csv", "contentType": "text/csv",
+                          "data": "YSxiCjEsMgo="}]))
+        orig = [i for i in mailbox_ids(USER, "Inbox") if i not in before][0]
+        before = mailbox_ids(OTHER, "Inbox")
+        self.c.result("MessageSubmit", self.msg(
+            to=[OTHER], subject="Fwd: with file", isForward=True, responseMessageID=orig,
+            forwardAttachments={"messageID": orig, "paths": [[1]]}))
+        fwd = [i for i in mailbox_ids(OTHER, "Inbox") if i not in before][0]
+        data = message_file(fwd)
+        self.assertIn(b"report.csv", data)
+        self.assertIn(b"text/csv", data)
+        self.assertIn(b"YSxiCjEsMgo=", data)
+        for bad in ({"messageID": orig, "paths": [[7]]}, {"messageID": orig, "paths": [[]]},
+                    {"messageID": orig, "paths": [["x"]]}, {"messageID": orig, "paths": "x"},
+                    {"messageID": "x", "paths": [[1]]}):
+            code, _ = self.error("MessageSubmit", self.msg(to=[OTHER], forwardAttachments=bad))
+            self.assertEqual(code, "user:error", bad)
+        code, _ = self.error("MessageSubmit", self.msg(
+            to=[OTHER], forwardAttachments={"messageID": 99999999, "paths": [[1]]}))
+        self.assertEqual(code, "user:notFound")
+
     def test_drafts_save_replace_and_send(self):
         d1 = self.c.result("MessageCompose", self.msg(to=[OTHER], subject="draft one"), 0)
         self.assertIn(d1, mailbox_ids(USER, "Drafts"))
