@@ -104,6 +104,20 @@ keep(struct wm_msg *m, char *s)
 	return s;
 }
 
+/* A media type "type/subtype[; params]", printable ASCII. */
+static bool
+content_type_ok(const char *s)
+{
+	const char *slash = strchr(s, '/'), *p;
+
+	if (slash == NULL || slash == s || slash[1] == '\0' || strlen(s) > 200)
+		return false;
+	for (p = s; *p != '\0'; p++)
+		if (*p < 32 || *p > 126)
+			return false;
+	return true;
+}
+
 /* One address as the compose form has it (mail_compose_parse_name_addr). */
 static int
 parse_addr(struct web_call *call, struct wm_msg *m, const char *field, const char *s,
@@ -328,6 +342,12 @@ parse_msg(struct web_call *call, struct json_object *o, struct wm_msg *m)
 		    get_str(call, e, "data", &data) < 0)
 			return -1;
 		f->content_id = "";
+		/* Both become header fields (MessageCompose does not go
+		 * through submit_send's checks). */
+		if (mail_compose_has_ctl(f->name) || strlen(f->name) > 255 ||
+		    (f->content_type[0] != '\0' && !content_type_ok(f->content_type)))
+			return web_call_error(call, "user:error", "attachment %zu: bad filename or "
+				"contentType", i);
 		if (ms_base64_decode(&f->data, data, strlen(data)) < 0)
 			return web_call_error(call, "user:error", "attachment %zu: data is not "
 				"base64", i);

@@ -201,6 +201,18 @@ class WebmailSubmitTest(harness.TestCase):
         self.assertNotIn(d2, mailbox_ids(USER, "Drafts"))
         code, _ = self.error("MessageCompose", self.msg(to=[OTHER]), 99999999)
         self.assertEqual(code, "user:notFound")
+        # Drafts refuse header injection too.
+        n = len(mailbox_ids(USER, "Drafts"))
+        for m in (self.msg(subject="a\r\nBcc: x@remote.example"),
+                  self.msg(attachments=[{"filename": "a\r\nX-Evil: 1", "data": ""}]),
+                  self.msg(attachments=[{"filename": "a", "contentType": "text/plain\r\nX: 1",
+                                         "data": ""}]),
+                  self.msg(attachments=[{"filename": "a", "contentType": "nonsense",
+                                         "data": ""}]),
+                  self.msg(to=["Evil\r\n <x@remote.example>"])):
+            code, _ = self.error("MessageCompose", m, 0)
+            self.assertEqual(code, "user:error", m)
+        self.assertEqual(len(mailbox_ids(USER, "Drafts")), n)
 
     def test_bad_input(self):
         n = queue_count()
