@@ -136,6 +136,9 @@ parse_addr(struct web_call *call, struct wm_msg *m, const char *field, const cha
 	}
 	out->address = keep(m, buf_steal(&addr));
 	out->name = keep(m, buf_steal(&name));
+	/* buf_steal leaves the buffers initialized (allocated). */
+	buf_free(&name);
+	buf_free(&addr);
 	return 0;
 }
 
@@ -260,6 +263,7 @@ forward_files(struct web_call *call, struct wm_msg *m)
 		buf_init(&f->data);
 		f->name = mail_compose_has_ctl(name) ? "" : keep(m, xstrdup(name));
 		f->content_type = keep(m, buf_steal(&ct));
+		buf_free(&ct);
 		f->content_id = "";
 		m->nfiles++;
 		(void)mime_decode_body(pt, msg.data, msg.len, &f->data);
