@@ -147,6 +147,14 @@ wm_cmd(struct web_call *call, const char *what, const char *sql, int n,
 
 /* ---- webmail_change.c ---- */
 
+/* Methods (see above). */
+web_api_fn wm_message_move, wm_message_delete, wm_flags_add, wm_flags_clear,
+	wm_mailboxes_mark_read, wm_mailbox_create, wm_mailbox_delete, wm_mailbox_empty,
+	wm_mailbox_rename, wm_mailbox_set_special_use, wm_thread_collapse, wm_thread_mute,
+	wm_settings_save, wm_ruleset_message_never, wm_ruleset_mailbox_never;
+/* An IMAP keyword we accept (RFC 9051 atom, at most 128 bytes). */
+bool wm_keyword_ok(const char *s);
+
 /* ---- webmail_submit.c ---- */
 
 /* ---- webmail_msg.c ---- */

@@ -1,0 +1,661 @@
+/* Webmail methods that change the account's mail: moving, removing and
+ * flagging messages, managing mailboxes, thread mute and collapse, the
+ * settings, and the answers to ruleset suggestions (webmail_private.h has
+ * the shapes). Every change of messages and mailboxes goes through
+ * lib/store, so modseqs, UIDs, counts, tombstones and the change NOTIFY
+ * that IMAP IDLE and the webmail's events depend on stay right. */
+#include "config.h"
+
+#include <json-c/json.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "db/db.h"
+#include "store/store.h"
+#include "webmail/webmail_private.h"
+
+/* Most ids one call takes (a page of the list is at most 200; selecting
+ * "all" of a big mailbox goes through MailboxesMarkRead/MailboxEmpty). */
+#define WM_MAX_IDS 10000
+
+/* Messages of a call, ordered by mailbox and UID. */
+struct wm_msgs {
+	int64_t *id, *mailbox_id;
+	uint32_t *uid;
+	unsigned *flags;
+	size_t n;
+};
+
+static void
+wm_msgs_free(struct wm_msgs *m)
+{
+	free(m->id);
+	free(m->mailbox_id);
+	free(m->uid);
+	free(m->flags);
+	memset(m, 0, sizeof(*m));
+}
+
+/* The int array params[i] as a PostgreSQL bigint[] literal, checking each
+ * id is positive. Returns the number of ids or -1 after an error. */
+static long
+ids_param(struct web_call *call, size_t i, const char *what, struct buf *out, int64_t **v_r)
+{
+	struct json_object *arr = call->params[i];
+	size_t k, n = json_object_array_length(arr);
+	int64_t *v;
+
+	if (n == 0) {
+		web_call_error(call, "user:error", "no %s given", what);
+		return -1;
+	}
+	if (n > WM_MAX_IDS) {
+		web_call_error(call, "user:error", "at most %d %s at once", WM_MAX_IDS, what);
+		return -1;
+	}
+	v = xcalloc(n, sizeof(*v));
+	for (k = 0; k < n; k++) {
+		v[k] = json_object_get_int64(json_object_array_get_idx(arr, k));
+		if (v[k] <= 0) {
+			free(v);
+			web_call_error(call, "user:badParams", "bad id in %s", what);
+			return -1;
+		}
+	}
+	db_i64_array(out, v, n);
+	if (v_r != NULL)
+		*v_r = v;
+	else
+		free(v);
+	return (long)n;
+}
+
+/* Load the messages whose ids are in params[i], all of the session's
+ * account: "user:notFound" when any is not. */
+static int
+msgs_load(struct web_call *call, size_t i, struct wm_msgs *m)
+{
+	struct buf ids;
+	PGresult *res;
+	long n;
+	int k, rows;
+
+	memset(m, 0, sizeof(*m));
+	buf_init(&ids);
+	n = ids_param(call, i, "messages", &ids, NULL);
+	if (n < 0) {
+		buf_free(&ids);
+		return -1;
+	}
+	res = wm_query(call, "looking up messages",
+		"SELECT id, mailbox_id, uid, flags, (SELECT count(DISTINCT x) FROM unnest($2::bigint[]) x)"
+		" FROM messages WHERE account_id = $1 AND id = ANY($2::bigint[])"
+		" ORDER BY mailbox_id, uid",
+		2, (const char *[]){ db_i64(call->req->account_id), ids.data });
+	buf_free(&ids);
+	if (res == NULL)
+		return -1;
+	rows = PQntuples(res);
+	if (rows == 0 || rows != db_get_i64(res, 0, 4)) {
+		PQclear(res);
+		return web_call_error(call, "user:notFound", "message not found");
+	}
+	m->n = (size_t)rows;
+	m->id = xcalloc(m->n, sizeof(*m->id));
+	m->mailbox_id = xcalloc(m->n, sizeof(*m->mailbox_id));
+	m->uid = xcalloc(m->n, sizeof(*m->uid));
+	m->flags = xcalloc(m->n, sizeof(*m->flags));
+	for (k = 0; k < rows; k++) {
+		m->id[k] = db_get_i64(res, k, 0);
+		m->mailbox_id[k] = db_get_i64(res, k, 1);
+		m->uid[k] = (uint32_t)db_get_i64(res, k, 2);
+		m->flags[k] = (unsigned)db_get_i64(res, k, 3);
+	}
+	PQclear(res);
+	return 0;
+}
+
+/* Name and special use ("" none) of a mailbox of the account, in the
+ * request's arena. Returns 0, or -1 after "user:notFound" or a server
+ * error. */
+static int
+mailbox_load(struct web_call *call, int64_t mailbox_id, const char **name_r, const char **use_r)
+{
+	PGresult *res;
+
+	if (mailbox_id <= 0)
+		return web_call_error(call, "user:notFound", "mailbox not found");
+	res = wm_query(call, "looking up mailbox",
+		"SELECT name, COALESCE(special_use, '') FROM mailboxes WHERE account_id = $1 AND id = $2",
+		2, (const char *[]){ db_i64(call->req->account_id), db_i64(mailbox_id) });
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return web_call_error(call, "user:notFound", "mailbox not found");
+	}
+	*name_r = web_strdup(call->req, PQgetvalue(res, 0, 0));
+	if (use_r != NULL)
+		*use_r = web_strdup(call->req, PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return 0;
+}
+
+static int
+done(struct web_call *call)
+{
+	call->result = NULL;
+	return 0;
+}
+
+/* ---- messages ---- */
+
+int
+wm_message_move(struct web_call *call)
+{
+	struct store *st = web_env_store(call->req->env);
+	int64_t dst = web_call_int(call, 1);
+	const char *dst_name, *error;
+	struct wm_msgs m;
+	size_t i, j;
+	int rc;
+
+	if (mailbox_load(call, dst, &dst_name, NULL) < 0 || msgs_load(call, 0, &m) < 0)
+		return -1;
+	/* One store_copy (one transaction) per source mailbox; messages
+	 * already in the destination stay where they are. */
+	for (i = 0; i < m.n; i = j) {
+		struct store_copy_result r;
+
+		for (j = i; j < m.n && m.mailbox_id[j] == m.mailbox_id[i]; j++)
+			;
+		if (m.mailbox_id[i] == dst)
+			continue;
+		memset(&r, 0, sizeof(r));
+		rc = store_copy(st, call->req->account_id, m.mailbox_id[i], m.uid + i, j - i,
+			dst_name, true, &r, &error);
+		store_copy_result_free(&r);
+		if (rc == STORE_NO_MAILBOX) {
+			wm_msgs_free(&m);
+			return web_call_error(call, "user:notFound", "mailbox not found");
+		}
+		if (rc != 0) {
+			wm_msgs_free(&m);
+			return web_call_server_error(call, "moving messages", error);
+		}
+	}
+	log_info(call->req->cid, "proto=http app=webmail ev=messages-moved account=%s n=%zu"
+		" mailbox=%lld", lq(call->req->account_name), m.n, (long long)dst);
+	wm_msgs_free(&m);
+	return done(call);
+}
+
+int
+wm_message_delete(struct web_call *call)
+{
+	struct store *st = web_env_store(call->req->env);
+	const char *error;
+	struct wm_msgs m;
+	size_t i, j, nexp;
+	uint32_t *exp;
+
+	if (msgs_load(call, 0, &m) < 0)
+		return -1;
+	for (i = 0; i < m.n; i = j) {
+		for (j = i; j < m.n && m.mailbox_id[j] == m.mailbox_id[i]; j++)
+			;
+		if (store_remove(st, call->req->account_id, m.mailbox_id[i], m.uid + i, j - i,
+			    &exp, &nexp, &error) < 0) {
+			wm_msgs_free(&m);
+			return web_call_server_error(call, "removing messages", error);
+		}
+		free(exp);
+	}
+	log_info(call->req->cid, "proto=http app=webmail ev=messages-removed account=%s n=%zu",
+		lq(call->req->account_name), m.n);
+	wm_msgs_free(&m);
+	return done(call);
+}
+
+bool
+wm_keyword_ok(const char *s)
+{
+	const unsigned char *p;
+
+	if (s[0] == '\0' || strlen(s) > 128)
+		return false;
+	for (p = (const unsigned char *)s; *p != '\0'; p++)
+		if (*p <= 0x20 || *p >= 0x7f || strchr("(){%*\"\\]", *p) != NULL)
+			return false;
+	return true;
+}
+
+static int
+flags_change(struct web_call *call, enum store_flag_op op)
+{
+	struct store *st = web_env_store(call->req->env);
+	struct json_object *arr = call->params[1];
+	size_t i, j, n = json_object_array_length(arr), nkw = 0, nch;
+	const char **kw = web_alloc(call->req, (n + 1) * sizeof(*kw));
+	struct store_flag_change *ch;
+	unsigned flags = 0;
+	const char *error;
+	struct wm_msgs m;
+
+	if (n == 0)
+		return web_call_error(call, "user:error", "no flags given");
+	for (i = 0; i < n; i++) {
+		const char *f = json_object_get_string(json_object_array_get_idx(arr, i));
+		unsigned bit = store_flag_parse(f, strlen(f));
+
+		if (bit != 0) {
+			flags |= bit;
+		} else if (f[0] == '\\' || !wm_keyword_ok(f)) {
+			return web_call_error(call, "user:error", "invalid flag or keyword");
+		} else {
+			char *l = web_strdup(call->req, f);
+
+			ms_str_lower(l);
+			kw[nkw++] = l;
+		}
+	}
+	if (msgs_load(call, 0, &m) < 0)
+		return -1;
+	for (i = 0; i < m.n; i = j) {
+		for (j = i; j < m.n && m.mailbox_id[j] == m.mailbox_id[i]; j++)
+			;
+		if (store_flags_change(st, call->req->account_id, m.mailbox_id[i], m.uid + i, j - i,
+			    op, flags, kw, nkw, -1, &ch, &nch, NULL, NULL, &error) < 0) {
+			wm_msgs_free(&m);
+			return web_call_server_error(call, "changing flags", error);
+		}
+		store_flag_changes_free(ch, nch);
+	}
+	wm_msgs_free(&m);
+	return done(call);
+}
+
+int
+wm_flags_add(struct web_call *call)
+{
+	return flags_change(call, STORE_FLAGS_ADD);
+}
+
+int
+wm_flags_clear(struct web_call *call)
+{
+	return flags_change(call, STORE_FLAGS_REMOVE);
+}
+
+/* Set \Seen on the unseen messages of one mailbox of the account, or of
+ * the threads of the messages (bigint[] literal thread_of). */
+static int
+mark_seen(struct web_call *call, int64_t mailbox_id, const char *thread_of)
+{
+	struct store *st = web_env_store(call->req->env);
+	struct store_flag_change *ch;
+	uint32_t *uids;
+	const char *error;
+	PGresult *res;
+	size_t nch;
+	int i, j, rows;
+
+	if (thread_of == NULL)
+		res = wm_query(call, "looking up unread messages",
+			"SELECT mailbox_id, uid FROM messages WHERE account_id = $1 AND mailbox_id = $2"
+			" AND flags & 1 = 0 ORDER BY mailbox_id, uid",
+			2, (const char *[]){ db_i64(call->req->account_id), db_i64(mailbox_id) });
+	else
+		res = wm_query(call, "looking up unread messages",
+			"SELECT mailbox_id, uid FROM messages WHERE account_id = $1 AND flags & 1 = 0"
+			" AND COALESCE(thread_id, id) IN (SELECT COALESCE(thread_id, id) FROM messages"
+			"  WHERE account_id = $1 AND id = ANY($2::bigint[]))"
+			" ORDER BY mailbox_id, uid",
+			2, (const char *[]){ db_i64(call->req->account_id), thread_of });
+	if (res == NULL)
+		return -1;
+	rows = PQntuples(res);
+	uids = xcalloc((size_t)rows + 1, sizeof(*uids));
+	for (i = 0; i < rows; i++)
+		uids[i] = (uint32_t)db_get_i64(res, i, 1);
+	for (i = 0; i < rows; i = j) {
+		int64_t mb = db_get_i64(res, i, 0);
+
+		for (j = i; j < rows && db_get_i64(res, j, 0) == mb; j++)
+			;
+		if (store_flags_change(st, call->req->account_id, mb, uids + i, (size_t)(j - i),
+			    STORE_FLAGS_ADD, SF_SEEN, NULL, 0, -1, &ch, &nch, NULL, NULL,
+			    &error) < 0) {
+			PQclear(res);
+			free(uids);
+			return web_call_server_error(call, "marking read", error);
+		}
+		store_flag_changes_free(ch, nch);
+	}
+	PQclear(res);
+	free(uids);
+	return 0;
+}
+
+int
+wm_mailboxes_mark_read(struct web_call *call)
+{
+	struct buf ids;
+	int64_t *v = NULL;
+	const char *name;
+	long n, i;
+
+	buf_init(&ids);
+	n = ids_param(call, 0, "mailboxes", &ids, &v);
+	buf_free(&ids);
+	if (n < 0)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (mailbox_load(call, v[i], &name, NULL) < 0) {
+			free(v);
+			return -1;
+		}
+	for (i = 0; i < n; i++)
+		if (mark_seen(call, v[i], NULL) < 0) {
+			free(v);
+			return -1;
+		}
+	free(v);
+	return done(call);
+}
+
+/* ---- mailboxes ---- */
+
+/* A mailbox name from the user: valid and not Inbox below another
+ * spelling. Returns the name or NULL after an error. */
+static const char *
+name_param(struct web_call *call, size_t i)
+{
+	const char *name = web_call_str(call, i);
+
+	if (!store_mailbox_name_ok(name)) {
+		web_call_error(call, "user:error", "invalid mailbox name");
+		return NULL;
+	}
+	return name;
+}
+
+int
+wm_mailbox_create(struct web_call *call)
+{
+	struct store *st = web_env_store(call->req->env);
+	const char *name = name_param(call, 0), *error;
+	int64_t id;
+	int rc;
+
+	if (name == NULL)
+		return -1;
+	rc = store_mailbox_create(st, call->req->account_id, name, NULL, &id, &error);
+	if (rc == STORE_MAILBOX_EXISTS)
+		return web_call_error(call, "user:error", "mailbox already exists");
+	if (rc != 0)
+		return web_call_server_error(call, "creating mailbox", error);
+	log_info(call->req->cid, "proto=http app=webmail ev=mailbox-created account=%s mailbox=%s",
+		lq(call->req->account_name), lq(name));
+	return done(call);
+}
+
+int
+wm_mailbox_delete(struct web_call *call)
+{
+	struct store *st = web_env_store(call->req->env);
+	const char *name, *error;
+	size_t nmsgs = 0;
+	int rc;
+
+	if (mailbox_load(call, web_call_int(call, 0), &name, NULL) < 0)
+		return -1;
+	rc = store_mailbox_delete(st, call->req->account_id, name, &nmsgs, &error);
+	switch (rc) {
+	case 0:
+		break;
+	case STORE_MAILBOX_NOT_FOUND:
+		return web_call_error(call, "user:notFound", "mailbox not found");
+	case STORE_MAILBOX_HAS_CHILDREN:
+		return web_call_error(call, "user:error", "mailbox has child mailboxes, remove them first");
+	case STORE_MAILBOX_IS_INBOX:
+		return web_call_error(call, "user:error", "the Inbox cannot be removed");
+	default:
+		return web_call_server_error(call, "removing mailbox", error);
+	}
+	log_info(call->req->cid, "proto=http app=webmail ev=mailbox-removed account=%s mailbox=%s"
+		" messages=%zu", lq(call->req->account_name), lq(name), nmsgs);
+	return done(call);
+}
+
+int
+wm_mailbox_empty(struct web_call *call)
+{
+	struct store *st = web_env_store(call->req->env);
+	int64_t id = web_call_int(call, 0);
+	const char *name, *error;
+	uint32_t *exp;
+	size_t nexp;
+
+	if (mailbox_load(call, id, &name, NULL) < 0)
+		return -1;
+	if (store_remove(st, call->req->account_id, id, NULL, 0, &exp, &nexp, &error) < 0)
+		return web_call_server_error(call, "emptying mailbox", error);
+	free(exp);
+	log_info(call->req->cid, "proto=http app=webmail ev=mailbox-emptied account=%s mailbox=%s"
+		" messages=%zu", lq(call->req->account_name), lq(name), nexp);
+	return done(call);
+}
+
+int
+wm_mailbox_rename(struct web_call *call)
+{
+	struct store *st = web_env_store(call->req->env);
+	const char *name, *to, *error;
+	int rc;
+
+	if (mailbox_load(call, web_call_int(call, 0), &name, NULL) < 0)
+		return -1;
+	to = name_param(call, 1);
+	if (to == NULL)
+		return -1;
+	/* IMAP's rename of Inbox moves its messages instead; the webmail
+	 * keeps the Inbox where it is, and no other mailbox becomes it. */
+	if (strcmp(name, "Inbox") == 0)
+		return web_call_error(call, "user:error", "the Inbox cannot be renamed");
+	if (ms_strcaseeq(to, "inbox"))
+		return web_call_error(call, "user:error", "the new name cannot be the Inbox");
+	if (strcmp(name, to) == 0)
+		return done(call);
+	rc = store_mailbox_rename(st, call->req->account_id, name, to, &error);
+	switch (rc) {
+	case 0:
+		break;
+	case STORE_MAILBOX_NOT_FOUND:
+		return web_call_error(call, "user:notFound", "mailbox not found");
+	case STORE_MAILBOX_EXISTS:
+		return web_call_error(call, "user:error", "a mailbox with the new name exists");
+	default:
+		return web_call_server_error(call, "renaming mailbox", error);
+	}
+	log_info(call->req->cid, "proto=http app=webmail ev=mailbox-renamed account=%s from=%s to=%s",
+		lq(call->req->account_name), lq(name), lq(to));
+	return done(call);
+}
+
+int
+wm_mailbox_set_special_use(struct web_call *call)
+{
+	struct store *st = web_env_store(call->req->env);
+	const char *use = web_call_str(call, 1), *name, *error;
+	int rc;
+
+	if (use[0] != '\0' && !store_special_use_ok(use))
+		return web_call_error(call, "user:error",
+			"special use must be \"\", archive, drafts, junk, sent or trash");
+	if (mailbox_load(call, web_call_int(call, 0), &name, NULL) < 0)
+		return -1;
+	rc = store_mailbox_set_special_use(st, call->req->account_id, web_call_int(call, 0), use,
+		&error);
+	if (rc == STORE_MAILBOX_NOT_FOUND)
+		return web_call_error(call, "user:notFound", "mailbox not found");
+	if (rc != 0)
+		return web_call_server_error(call, "setting special use", error);
+	return done(call);
+}
+
+/* ---- threads ---- */
+
+static int
+threads_set(struct web_call *call, bool mute)
+{
+	struct store *st = web_env_store(call->req->env);
+	bool on = web_call_bool(call, 1);
+	struct wm_msgs m;
+	struct buf ids;
+	const char *error;
+	int rc;
+
+	if (msgs_load(call, 0, &m) < 0)
+		return -1;
+	/* Muting also collapses the thread and marks it read (as the
+	 * reference does); unmuting leaves both as they are. */
+	rc = store_threads_set(st, call->req->account_id, m.id, m.n,
+		mute ? on : -1, mute ? (on ? 1 : -1) : on, &error);
+	if (rc < 0) {
+		wm_msgs_free(&m);
+		return web_call_server_error(call, "changing threads", error);
+	}
+	if (mute && on) {
+		buf_init(&ids);
+		db_i64_array(&ids, m.id, m.n);
+		rc = mark_seen(call, 0, ids.data);
+		buf_free(&ids);
+	}
+	wm_msgs_free(&m);
+	return rc < 0 ? -1 : done(call);
+}
+
+int
+wm_thread_collapse(struct web_call *call)
+{
+	return threads_set(call, false);
+}
+
+int
+wm_thread_mute(struct web_call *call)
+{
+	return threads_set(call, true);
+}
+
+/* ---- settings ---- */
+
+/* Member key of o with type t, or NULL after "user:badParams". */
+static struct json_object *
+member(struct web_call *call, struct json_object *o, const char *key, json_type t)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, t)) {
+		web_call_error(call, "user:badParams", "settings: %s missing or of the wrong type", key);
+		return NULL;
+	}
+	return v;
+}
+
+int
+wm_settings_save(struct web_call *call)
+{
+	struct json_object *o = call->params[0], *sig, *quoting, *sas, *html, *nss, *hdrs;
+	const char *q;
+	struct buf arr;
+	const char **names;
+	size_t i, n;
+	int rc;
+
+	if ((sig = member(call, o, "signature", json_type_string)) == NULL ||
+	    (quoting = member(call, o, "quoting", json_type_string)) == NULL ||
+	    (sas = member(call, o, "showAddressSecurity", json_type_boolean)) == NULL ||
+	    (html = member(call, o, "showHTML", json_type_boolean)) == NULL ||
+	    (nss = member(call, o, "noShowShortcuts", json_type_boolean)) == NULL ||
+	    (hdrs = member(call, o, "showHeaders", json_type_array)) == NULL)
+		return -1;
+	q = json_object_get_string(quoting);
+	if (strcmp(q, "default") != 0 && strcmp(q, "bottom") != 0 && strcmp(q, "top") != 0)
+		return web_call_error(call, "user:error", "quoting must be default, bottom or top");
+	if (json_object_get_string_len(sig) > 64 * 1024 ||
+	    strlen(json_object_get_string(sig)) != (size_t)json_object_get_string_len(sig))
+		return web_call_error(call, "user:error", "signature too long or with NUL");
+	n = json_object_array_length(hdrs);
+	if (n > 100)
+		return web_call_error(call, "user:error", "at most 100 header fields");
+	names = web_alloc(call->req, (n + 1) * sizeof(*names));
+	for (i = 0; i < n; i++) {
+		struct json_object *h = json_object_array_get_idx(hdrs, i);
+		const unsigned char *p;
+
+		if (!json_object_is_type(h, json_type_string))
+			return web_call_error(call, "user:badParams", "showHeaders must be strings");
+		names[i] = json_object_get_string(h);
+		/* RFC 5322 field name: printable US-ASCII but ":". */
+		if (names[i][0] == '\0' || strlen(names[i]) > 100)
+			return web_call_error(call, "user:error", "invalid header field name");
+		for (p = (const unsigned char *)names[i]; *p != '\0'; p++)
+			if (*p <= 0x20 || *p >= 0x7f || *p == ':')
+				return web_call_error(call, "user:error", "invalid header field name");
+	}
+	buf_init(&arr);
+	db_text_array(&arr, names, n);
+	rc = wm_cmd(call, "saving settings",
+		"INSERT INTO webmail_settings (account_id, signature, quoting, show_address_security,"
+		" show_html, no_show_shortcuts, show_headers) VALUES ($1, $2, $3, $4, $5, $6, $7)"
+		" ON CONFLICT (account_id) DO UPDATE SET signature = $2, quoting = $3,"
+		" show_address_security = $4, show_html = $5, no_show_shortcuts = $6, show_headers = $7",
+		7, (const char *[]){ db_i64(call->req->account_id), json_object_get_string(sig), q,
+			json_object_get_boolean(sas) ? "true" : "false",
+			json_object_get_boolean(html) ? "true" : "false",
+			json_object_get_boolean(nss) ? "true" : "false", arr.data });
+	buf_free(&arr);
+	return rc < 0 ? -1 : done(call);
+}
+
+/* ---- answers to ruleset suggestions ---- */
+
+int
+wm_ruleset_message_never(struct web_call *call)
+{
+	const char *rcptto = web_call_str(call, 0), *list_id = web_call_str(call, 1),
+		*msgfrom = web_call_str(call, 2);
+	bool to_inbox = web_call_bool(call, 3);
+	int rc;
+
+	if ((list_id[0] == '\0') == (msgfrom[0] == '\0'))
+		return web_call_error(call, "user:error", "give either a list id or a from address");
+	if (strlen(rcptto) > 1000 || strlen(list_id) > 1000 || strlen(msgfrom) > 1000)
+		return web_call_error(call, "user:error", "value too long");
+	rc = wm_cmd(call, "saving answer",
+		"INSERT INTO webmail_ruleset_never (account_id, rcptto_address, list_id, msgfrom_address,"
+		" to_inbox) VALUES ($1, $2, $3, $4, $5)",
+		5, (const char *[]){ db_i64(call->req->account_id), rcptto, list_id, msgfrom,
+			to_inbox ? "true" : "false" });
+	return rc < 0 ? -1 : done(call);
+}
+
+int
+wm_ruleset_mailbox_never(struct web_call *call)
+{
+	int64_t id = web_call_int(call, 0);
+	const char *name;
+	int rc;
+
+	if (mailbox_load(call, id, &name, NULL) < 0)
+		return -1;
+	rc = wm_cmd(call, "saving answer",
+		"INSERT INTO webmail_ruleset_never (account_id, mailbox_id, to_inbox) VALUES ($1, $2, $3)",
+		3, (const char *[]){ db_i64(call->req->account_id), db_i64(id),
+			web_call_bool(call, 1) ? "true" : "false" });
+	return rc < 0 ? -1 : done(call);
+}
