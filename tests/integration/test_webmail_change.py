@@ -327,6 +327,43 @@ class ThreadSettingsTest(Base):
         row = SRV.psql("SELECT thread_muted FROM messages WHERE id = :'i'", i=a)
         self.assertEqual(row[0], ["f"])
 
+    def test_muted_thread_replies_arrive_read(self):
+        c = self.client()
+        p, midp = deliver()
+        r1, mid1 = deliver(extra_headers=("In-Reply-To: %s" % midp, "References: %s" % midp))
+        rows = SRV.psql("SELECT thread_id FROM messages WHERE id IN (:'a', :'b') ORDER BY id",
+                        a=p, b=r1)
+        self.assertEqual(rows, [[str(p)], [str(p)]])
+        im = self.imap()
+        _, f = imap_find(im, "INBOX", mid1)
+        self.assertNotIn("\\seen", f)
+        self.assertIsNone(c.result("ThreadMute", [p], True))
+        for mid in (midp, mid1):
+            _, f = imap_find(im, "INBOX", mid)
+            self.assertIn("\\seen", f)
+        typ, data = im.status("INBOX", "(UNSEEN)")
+        unseen = data[0]
+        # A reply to the reply, naming only the grandparent in References
+        # with the parent in In-Reply-To: in the thread, muted, read.
+        r2, mid2 = deliver(extra_headers=("In-Reply-To: %s" % mid1,
+                                          "References: %s %s" % (midp, mid1)))
+        _, f = imap_find(im, "INBOX", mid2)
+        self.assertIn("\\seen", f)
+        row = SRV.psql("SELECT thread_id, thread_muted, thread_collapsed,"
+                       " array_to_string(thread_parent_ids, ',') FROM messages WHERE id = :'i'", i=r2)
+        self.assertEqual(row[0], [str(p), "t", "t", "%d,%d" % (r1, p)])
+        typ, data = im.status("INBOX", "(UNSEEN)")
+        self.assertEqual(data[0], unseen)
+        # Unmuted: the next reply arrives unread again; an unrelated
+        # message starts a thread of its own.
+        self.assertIsNone(c.result("ThreadMute", [r2], False))
+        r3, mid3 = deliver(extra_headers=("In-Reply-To: %s" % mid2,))
+        _, f = imap_find(im, "INBOX", mid3)
+        self.assertNotIn("\\seen", f)
+        q, midq = deliver(extra_headers=("In-Reply-To: <unknown@example.net>",))
+        self.assertEqual(SRV.psql("SELECT thread_id FROM messages WHERE id = :'i'", i=q)[0],
+                         [str(q)])
+
     def test_settings(self):
         c = self.client()
         s = {"signature": "-- \nme", "quoting": "top", "showAddressSecurity": True,

@@ -1,0 +1,49 @@
+/* Fuzz target for store_thread_refs (lib/store/store_deliver.c): the input
+ * is In-Reply-To, a NUL byte, then References. Every id returned must be
+ * non-empty, at most STORE_THREAD_MAX_ID bytes, lower case, without "<"
+ * or ">", and unique. */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/store.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define CHECK(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "fuzz_store_refs: check failed: %s (line %d)\n", #cond, __LINE__); \
+		abort(); \
+	} \
+} while (0)
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *s = (const char *)data, *nul = memchr(s, '\0', size);
+	size_t irtlen = nul != NULL ? (size_t)(nul - s) : size;
+	const char *r = nul != NULL ? nul + 1 : NULL;
+	size_t rlen = nul != NULL ? size - irtlen - 1 : 0;
+	char **v;
+	size_t n, i, j;
+
+	n = store_thread_refs(s, irtlen, r, rlen, STORE_THREAD_MAX_REFS, &v);
+	CHECK(n <= STORE_THREAD_MAX_REFS);
+	CHECK((n == 0) == (v == NULL));
+	for (i = 0; i < n; i++) {
+		size_t len = strlen(v[i]);
+
+		CHECK(len > 0 && len <= STORE_THREAD_MAX_ID);
+		CHECK(strpbrk(v[i], "<>") == NULL);
+		for (j = 0; j < len; j++)
+			CHECK(!isupper((unsigned char)v[i][j]));
+		for (j = 0; j < i; j++)
+			CHECK(strcmp(v[i], v[j]) != 0);
+	}
+	store_names_free(v, n);
+	return 0;
+}
