@@ -9,12 +9,17 @@
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "db/db.h"
+#include "mail/addr.h"
+#include "mail/header.h"
+#include "mail/mime.h"
 #include "store/store.h"
+#include "store/store_rules.h"
 #include "webmail/webmail_private.h"
 
 /* Most ids one call takes (a page of the list is at most 200; selecting
@@ -658,4 +663,535 @@ wm_ruleset_mailbox_never(struct web_call *call)
 		3, (const char *[]){ db_i64(call->req->account_id), db_i64(id),
 			web_call_bool(call, 1) ? "true" : "false" });
 	return rc < 0 ? -1 : done(call);
+}
+
+/* ---- rulesets: suggestions after a move, adding and removing ---- */
+
+/* The address rcptTo ("lp@domain" as the account's destinations list it)
+ * of the session's account: its localpart and domain (request arena) and
+ * the delivery mailbox. Returns 0, or -1 after "user:notFound" (not an
+ * explicit address of the account) or a server error. */
+static int
+own_address(struct web_call *call, const char *rcptto, const char **lp_r, const char **dom_r,
+	const char **mailbox_r)
+{
+	PGresult *res;
+
+	res = wm_query(call, "looking up address",
+		"SELECT ad.localpart, d.name, ad.mailbox FROM addresses ad"
+		" JOIN domains d ON d.id = ad.domain_id"
+		" WHERE ad.account_id = $1 AND ad.localpart || '@' || d.name = $2",
+		2, (const char *[]){ db_i64(call->req->account_id), rcptto });
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return web_call_error(call, "user:notFound",
+			"address not found in account (a catch-all address must be configured"
+			" explicitly to get rulesets)");
+	}
+	if (lp_r != NULL)
+		*lp_r = web_strdup(call->req, PQgetvalue(res, 0, 0));
+	if (dom_r != NULL)
+		*dom_r = web_strdup(call->req, PQgetvalue(res, 0, 1));
+	if (mailbox_r != NULL)
+		*mailbox_r = web_strdup(call->req, PQgetvalue(res, 0, 2));
+	PQclear(res);
+	return 0;
+}
+
+/* A string member of the ruleset object; absent or null is "". */
+static int
+rs_member(struct web_call *call, struct json_object *o, const char *key, char **out)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v) || v == NULL) {
+		*out = xstrdup("");
+		return 0;
+	}
+	if (!json_object_is_type(v, json_type_string))
+		return web_call_error(call, "user:badParams", "ruleset: %s must be a string", key);
+	*out = xstrdup(json_object_get_string(v));
+	return 0;
+}
+
+/* Normalize a domain member in place ("" stays ""). */
+static int
+rs_domain(struct web_call *call, char **d, const char *what)
+{
+	char *uni, *ascii;
+	const char *error;
+
+	if ((*d)[0] == '\0')
+		return 0;
+	if (mail_domain_parse(*d, strlen(*d), true, &uni, &ascii, &error) < 0)
+		return web_call_error(call, "user:error", "ruleset: bad %s: %s", what, error);
+	free(*d);
+	free(ascii);
+	*d = uni;
+	return 0;
+}
+
+/* Normalize a mailbox member in place ("" allowed when optional). */
+static int
+rs_mailbox(struct web_call *call, char **mb, const char *what, bool optional)
+{
+	const char *error;
+	struct buf b;
+
+	if ((*mb)[0] == '\0') {
+		if (optional)
+			return 0;
+		return web_call_error(call, "user:error", "ruleset: %s is required", what);
+	}
+	buf_init(&b);
+	if (store_mailbox_name_norm(*mb, &b, &error) < 0) {
+		buf_free(&b);
+		return web_call_error(call, "user:error", "ruleset: %s: %s", what, error);
+	}
+	free(*mb);
+	*mb = buf_steal(&b);
+	buf_free(&b);
+	return 0;
+}
+
+/* The ruleset object (the account API's destination rulesets shape) as a
+ * store_ruleset, checked as the account's DestinationSave checks it.
+ * Returns 0 (free rs with store_ruleset_free) or -1 after an error. */
+static int
+ruleset_param(struct web_call *call, struct json_object *o, struct store_ruleset *rs)
+{
+	struct json_object *h = NULL, *fwd = NULL;
+	const char *error;
+
+	memset(rs, 0, sizeof(*rs));
+	if (rs_member(call, o, "smtpMailFromRegexp", &rs->smtp_mailfrom_regexp) < 0 ||
+	    rs_member(call, o, "msgFromRegexp", &rs->msg_from_regexp) < 0 ||
+	    rs_member(call, o, "verifiedDomain", &rs->verified_domain) < 0 ||
+	    rs_member(call, o, "listAllowDomain", &rs->list_allow_domain) < 0 ||
+	    rs_member(call, o, "acceptRejectsToMailbox", &rs->accept_rejects_to_mailbox) < 0 ||
+	    rs_member(call, o, "mailbox", &rs->mailbox) < 0 ||
+	    rs_member(call, o, "comment", &rs->comment) < 0)
+		return -1;
+	if (strlen(rs->comment) > 1000)
+		return web_call_error(call, "user:error", "ruleset: comment too long");
+	if (json_object_object_get_ex(o, "isForward", &fwd) && fwd != NULL &&
+	    !json_object_is_type(fwd, json_type_boolean))
+		return web_call_error(call, "user:badParams", "ruleset: isForward must be a boolean");
+	rs->is_forward = fwd != NULL && json_object_get_boolean(fwd);
+	if (json_object_object_get_ex(o, "headersRegexp", &h) && h != NULL &&
+	    !json_object_is_type(h, json_type_object))
+		return web_call_error(call, "user:badParams",
+			"ruleset: headersRegexp must be an object of field and value regexps");
+	if (rs_mailbox(call, &rs->mailbox, "mailbox", false) < 0 ||
+	    rs_mailbox(call, &rs->accept_rejects_to_mailbox, "accept-rejects mailbox", true) < 0 ||
+	    rs_domain(call, &rs->verified_domain, "verified domain") < 0 ||
+	    rs_domain(call, &rs->list_allow_domain, "list-allow domain") < 0)
+		return -1;
+	if (h != NULL) {
+		size_t n = (size_t)json_object_object_length(h);
+
+		if (n > STORE_RULES_HEADERS_MAX)
+			return web_call_error(call, "user:error", "ruleset: at most %d header conditions",
+				STORE_RULES_HEADERS_MAX);
+		rs->headers = xcalloc(n + 1, sizeof(*rs->headers));
+		json_object_object_foreach(h, key, val) {
+			if (!json_object_is_type(val, json_type_string))
+				return web_call_error(call, "user:badParams",
+					"ruleset: header value regexp must be a string");
+			rs->headers[rs->nheaders].field = xstrdup(key);
+			rs->headers[rs->nheaders].value = xstrdup(json_object_get_string(val));
+			rs->nheaders++;
+		}
+	}
+	if (store_ruleset_compile(rs, &error) < 0)
+		return web_call_error(call, "user:error", "ruleset: %s", error);
+	return 0;
+}
+
+/* Same conditions and result (the comment does not count). */
+static bool
+ruleset_equal(const struct store_ruleset *a, const struct store_ruleset *b)
+{
+	size_t i, j;
+
+	if (strcmp(a->smtp_mailfrom_regexp, b->smtp_mailfrom_regexp) != 0 ||
+	    strcmp(a->msg_from_regexp, b->msg_from_regexp) != 0 ||
+	    strcmp(a->verified_domain, b->verified_domain) != 0 ||
+	    a->is_forward != b->is_forward ||
+	    strcmp(a->list_allow_domain, b->list_allow_domain) != 0 ||
+	    strcmp(a->accept_rejects_to_mailbox, b->accept_rejects_to_mailbox) != 0 ||
+	    strcmp(a->mailbox, b->mailbox) != 0 || a->nheaders != b->nheaders)
+		return false;
+	for (i = 0; i < a->nheaders; i++) {
+		for (j = 0; j < b->nheaders; j++)
+			if (strcmp(a->headers[i].field, b->headers[j].field) == 0 &&
+			    strcmp(a->headers[i].value, b->headers[j].value) == 0)
+				break;
+		if (j == b->nheaders)
+			return false;
+	}
+	return true;
+}
+
+int
+wm_ruleset_add(struct web_call *call)
+{
+	struct store *st = web_env_store(call->req->env);
+	const char *rcptto = web_call_str(call, 0), *lp, *dom, *error;
+	struct store_ruleset rs;
+	int pos, rc;
+
+	if (own_address(call, rcptto, &lp, &dom, NULL) < 0)
+		return -1;
+	rc = ruleset_param(call, call->params[1], &rs);
+	if (rc == 0 && store_ruleset_add(st, lp, dom, &rs, &pos, &error) < 0)
+		rc = web_call_error(call, "user:error", "adding ruleset: %s", error);
+	store_ruleset_free(&rs);
+	if (rc < 0)
+		return -1;
+	log_info(call->req->cid, "proto=http app=webmail ev=ruleset-added account=%s address=%s"
+		" position=%d", lq(call->req->account_name), lq(rcptto), pos);
+	return done(call);
+}
+
+int
+wm_ruleset_remove(struct web_call *call)
+{
+	struct store *st = web_env_store(call->req->env);
+	const char *rcptto = web_call_str(call, 0), *lp, *dom, *error;
+	struct store_ruleset rs, *have = NULL;
+	size_t i, nhave = 0, nequal = 0;
+	int pos = 0, rc;
+
+	if (own_address(call, rcptto, &lp, &dom, NULL) < 0)
+		return -1;
+	rc = ruleset_param(call, call->params[1], &rs);
+	if (rc == 0 && store_ruleset_list(st, lp, dom, &have, &nhave, &error) < 0)
+		rc = web_call_server_error(call, "listing rulesets", error);
+	for (i = 0; rc == 0 && i < nhave; i++)
+		if (ruleset_equal(&rs, &have[i])) {
+			nequal++;
+			pos = (int)i + 1;
+		}
+	if (rc == 0 && nequal != 1)
+		rc = web_call_error(call, nequal == 0 ? "user:notFound" : "user:error",
+			"the ruleset matches %zu rulesets of the address, expected 1", nequal);
+	if (rc == 0 && store_ruleset_remove(st, lp, dom, pos, &error) < 0)
+		rc = web_call_server_error(call, "removing ruleset", error);
+	store_ruleset_free(&rs);
+	store_rulesets_free(have, nhave);
+	if (rc < 0)
+		return -1;
+	log_info(call->req->cid, "proto=http app=webmail ev=ruleset-removed account=%s address=%s"
+		" position=%d", lq(call->req->account_name), lq(rcptto), pos);
+	return done(call);
+}
+
+/* Append s to out with the characters special in the rules' regular
+ * expressions (POSIX extended) escaped. */
+static void
+re_quote(struct buf *out, const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (strchr("\\.+*?()|[]{}^$", *s) != NULL)
+			buf_putc(out, '\\');
+		buf_putc(out, *s);
+	}
+}
+
+/* The list id of a List-Id value (RFC 2919: the last "<...>" at its
+ * end), lower case into out, when it is a domain name. */
+static bool
+parse_list_id(const char *v, struct buf *out)
+{
+	size_t n = strlen(v);
+	const char *lt;
+	char *uni, *ascii;
+	const char *error;
+	bool ok;
+
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		n--;
+	if (n == 0 || v[n - 1] != '>')
+		return false;
+	n--;
+	for (lt = v + n; lt > v && lt[-1] != '<'; lt--)
+		;
+	if (lt == v)
+		return false;
+	ok = mail_domain_parse(lt, (size_t)(v + n - lt), false, &uni, &ascii, &error) == 0;
+	if (ok) {
+		buf_append(out, lt, (size_t)(v + n - lt));
+		ms_str_lower(out->data);
+		free(uni);
+		free(ascii);
+	}
+	return ok;
+}
+
+/* Whether a "never" answer of the account matches (sql with $1 the
+ * account and the params after it). Returns 1, 0 or -1. */
+static int
+never_exists(struct web_call *call, const char *sql, int n, const char *const *params)
+{
+	PGresult *res = wm_query(call, "looking up earlier answers", sql, n, params);
+	int rc;
+
+	if (res == NULL)
+		return -1;
+	rc = PQntuples(res) > 0;
+	PQclear(res);
+	return rc;
+}
+
+int
+wm_ruleset_suggest_move(struct web_call *call)
+{
+	struct store *st = web_env_store(call->req->env);
+	int64_t msg_id = web_call_int(call, 0), src = web_call_int(call, 1), dst = web_call_int(call, 2);
+	const char *src_name, *dst_name, *defmb = "Inbox", *error, *acct = db_i64(call->req->account_id);
+	struct buf raw, hdr, listid, msgfrom, re;
+	struct store_ruleset *have = NULL, nrs;
+	struct json_object *o, *rso;
+	struct mail_header_iter it;
+	const char *name, *value, *file, *lp = NULL, *dom = NULL;
+	size_t namelen, valuelen, nhave = 0, nlist = 0, i;
+	bool is_remove, exists = false;
+	struct buf rcptto_b;
+	const char *rcptto;
+	PGresult *res;
+	int rc = -1;
+
+	if (mailbox_load(call, src, &src_name, NULL) < 0 || mailbox_load(call, dst, &dst_name, NULL) < 0)
+		return -1;
+	res = wm_query(call, "looking up message",
+		"SELECT rcptto_localpart, rcptto_domain, msgfrom_localpart, msgfrom_domain, file_path,"
+		" array_to_string(dkim_domains || CASE WHEN mailfrom_validated THEN mailfrom_domain"
+		"  ELSE NULL END, ' ')"
+		" FROM messages WHERE account_id = $1 AND id = $2",
+		2, (const char *[]){ acct, db_i64(msg_id) });
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 0) {
+		PQclear(res);
+		return web_call_error(call, "user:notFound", "message not found");
+	}
+	call->result = NULL;
+	if (PQgetvalue(res, 0, 0)[0] == '\0' && PQgetvalue(res, 0, 1)[0] == '\0') {
+		PQclear(res);
+		return 0;
+	}
+	buf_init(&rcptto_b);
+	buf_printf(&rcptto_b, "%s@%s", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+	rcptto = web_strdup(call->req, rcptto_b.data);
+	buf_free(&rcptto_b);
+	buf_init(&raw);
+	buf_init(&hdr);
+	buf_init(&listid);
+	buf_init(&msgfrom);
+	buf_init(&re);
+	memset(&nrs, 0, sizeof(nrs));
+	if (PQgetvalue(res, 0, 2)[0] != '\0' || PQgetvalue(res, 0, 3)[0] != '\0')
+		buf_printf(&msgfrom, "%s@%s", PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+	file = web_strdup(call->req, PQgetvalue(res, 0, 4));
+	{
+		/* Domains that verified the message, shortest first: a
+		 * signature of the whole domain rather than one host's SPF. */
+		char *doms = web_strdup(call->req, PQgetvalue(res, 0, 5));
+
+		PQclear(res);
+		res = NULL;
+		/* The address's delivery mailbox when it is an explicit
+		 * address of the account (else the Inbox). */
+		{
+			PGresult *r2 = wm_query(call, "looking up address",
+				"SELECT ad.localpart, d.name, ad.mailbox FROM addresses ad"
+				" JOIN domains d ON d.id = ad.domain_id"
+				" WHERE ad.account_id = $1 AND ad.localpart || '@' || d.name = $2",
+				2, (const char *[]){ acct, rcptto });
+
+			if (r2 == NULL)
+				goto out;
+			if (PQntuples(r2) == 1) {
+				lp = web_strdup(call->req, PQgetvalue(r2, 0, 0));
+				dom = web_strdup(call->req, PQgetvalue(r2, 0, 1));
+				if (PQgetvalue(r2, 0, 2)[0] != '\0')
+					defmb = web_strdup(call->req, PQgetvalue(r2, 0, 2));
+			}
+			PQclear(r2);
+		}
+		/* Only moves into or out of the delivery mailbox. */
+		if (strcmp(src_name, defmb) != 0 && strcmp(dst_name, defmb) != 0) {
+			rc = 0;
+			goto out;
+		}
+		if ((rc = never_exists(call, "SELECT 1 FROM webmail_ruleset_never WHERE account_id = $1"
+			    " AND ((mailbox_id = $2 AND NOT to_inbox) OR (mailbox_id = $3 AND to_inbox))",
+			    3, (const char *[]){ acct, db_i64(src), db_i64(dst) })) != 0) {
+			rc = rc < 0 ? -1 : 0;
+			goto out;
+		}
+		if (store_msg_read(st, msg_id, file, &raw, &error) < 0) {
+			web_call_server_error(call, "reading message", error);
+			goto out;
+		}
+		buf_append(&hdr, raw.data, mime_header_end(raw.data, raw.len));
+		mail_header_iter_init(&it, hdr.data, hdr.len);
+		while (mail_header_next(&it, &name, &namelen, &value, &valuelen))
+			if (namelen == 7 && ms_strncaseeq(name, "list-id", 7)) {
+				struct buf v;
+
+				nlist++;
+				buf_init(&v);
+				mail_header_unfold(&v, value, valuelen);
+				buf_reset(&listid);
+				if (!parse_list_id(v.data, &listid))
+					buf_reset(&listid);
+				buf_free(&v);
+			}
+		if (nlist > 0) {
+			char *d, *next, *best = NULL;
+
+			if (nlist != 1 || listid.len == 0) {
+				rc = 0;
+				goto out;
+			}
+			if ((rc = never_exists(call, "SELECT 1 FROM webmail_ruleset_never WHERE account_id = $1"
+				    " AND rcptto_address = $2 AND list_id = $3 AND to_inbox = $4",
+				    4, (const char *[]){ acct, rcptto, listid.data,
+					strcmp(dst_name, "Inbox") == 0 ? "true" : "false" })) != 0) {
+				rc = rc < 0 ? -1 : 0;
+				goto out;
+			}
+			/* Only with a verified domain of the list (else anyone
+			 * could add the list's header to get its treatment). */
+			for (d = doms; d != NULL; d = next) {
+				size_t dl;
+
+				next = strchr(d, ' ');
+				if (next != NULL)
+					*next++ = '\0';
+				dl = strlen(d);
+				if (dl == 0)
+					continue;
+				if ((strcmp(listid.data, d) == 0 || (listid.len > dl + 1 &&
+				    listid.data[listid.len - dl - 1] == '.' &&
+				    strcmp(listid.data + listid.len - dl, d) == 0)) &&
+				    (best == NULL || dl < strlen(best)))
+					best = d;
+			}
+			if (best == NULL) {
+				rc = 0;
+				goto out;
+			}
+			nrs.headers = xcalloc(1, sizeof(*nrs.headers));
+			nrs.headers[0].field = xstrdup("^list-id$");
+			re_quote(&re, "<");
+			re_quote(&re, listid.data);
+			re_quote(&re, ">");
+			buf_putc(&re, '$');
+			nrs.headers[0].value = xstrdup(re.data);
+			nrs.nheaders = 1;
+			nrs.list_allow_domain = xstrdup(best);
+			nrs.smtp_mailfrom_regexp = xstrdup("");
+			nrs.msg_from_regexp = xstrdup("");
+		} else {
+			if (msgfrom.len == 0) {
+				rc = 0;
+				goto out;
+			}
+			if ((rc = never_exists(call, "SELECT 1 FROM webmail_ruleset_never WHERE account_id = $1"
+				    " AND rcptto_address = $2 AND msgfrom_address = $3 AND to_inbox = $4",
+				    4, (const char *[]){ acct, rcptto, msgfrom.data,
+					strcmp(dst_name, "Inbox") == 0 ? "true" : "false" })) != 0) {
+				rc = rc < 0 ? -1 : 0;
+				goto out;
+			}
+			buf_putc(&re, '^');
+			re_quote(&re, msgfrom.data);
+			buf_putc(&re, '$');
+			nrs.msg_from_regexp = xstrdup(re.data);
+			nrs.smtp_mailfrom_regexp = xstrdup("");
+			nrs.list_allow_domain = xstrdup("");
+		}
+	}
+	nrs.verified_domain = xstrdup("");
+	nrs.accept_rejects_to_mailbox = xstrdup("");
+	nrs.mailbox = xstrdup(dst_name);
+	/* Suggest adding a ruleset that is not there, or removing one that
+	 * is (a move back into the delivery mailbox). */
+	if (lp != NULL && store_ruleset_list(st, lp, dom, &have, &nhave, &error) < 0) {
+		web_call_server_error(call, "listing rulesets", error);
+		goto out;
+	}
+	is_remove = strcmp(dst_name, defmb) == 0;
+	if (is_remove) {
+		free(nrs.mailbox);
+		nrs.mailbox = xstrdup(src_name);
+	}
+	/* A ruleset with the same message From, header and list-allow
+	 * conditions counts, whatever its mailbox (as the reference). */
+	for (i = 0; i < nhave && !exists; i++) {
+		struct store_ruleset x = nrs;
+
+		x.msg_from_regexp = have[i].msg_from_regexp;
+		x.headers = have[i].headers;
+		x.nheaders = have[i].nheaders;
+		x.list_allow_domain = have[i].list_allow_domain;
+		exists = ruleset_equal(&x, &nrs);
+	}
+	if (is_remove != exists) {
+		rc = 0;
+		goto out;
+	}
+	{
+		time_t now = time(NULL);
+		struct tm tm;
+		char date[16];
+
+		gmtime_r(&now, &tm);
+		if (strftime(date, sizeof(date), "%Y-%m-%d", &tm) == 0)
+			date[0] = '\0';
+		buf_reset(&re);
+		buf_printf(&re, "by webmail on %s", date);
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "listID", json_object_new_string(listid.data));
+	json_object_object_add(o, "msgFrom", json_object_new_string(nlist > 0 ? "" : msgfrom.data));
+	json_object_object_add(o, "rcptTo", json_object_new_string(rcptto));
+	json_object_object_add(o, "toMailbox", json_object_new_string(dst_name));
+	rso = json_object_new_object();
+	json_object_object_add(rso, "smtpMailFromRegexp", json_object_new_string(""));
+	json_object_object_add(rso, "msgFromRegexp", json_object_new_string(nrs.msg_from_regexp));
+	json_object_object_add(rso, "verifiedDomain", json_object_new_string(""));
+	{
+		struct json_object *h = json_object_new_object();
+
+		for (i = 0; i < nrs.nheaders; i++)
+			json_object_object_add(h, nrs.headers[i].field,
+				json_object_new_string(nrs.headers[i].value));
+		json_object_object_add(rso, "headersRegexp", h);
+	}
+	json_object_object_add(rso, "isForward", json_object_new_boolean(false));
+	json_object_object_add(rso, "listAllowDomain", json_object_new_string(nrs.list_allow_domain));
+	json_object_object_add(rso, "acceptRejectsToMailbox", json_object_new_string(""));
+	json_object_object_add(rso, "mailbox", json_object_new_string(nrs.mailbox));
+	json_object_object_add(rso, "comment", json_object_new_string(re.data));
+	json_object_object_add(o, "ruleset", rso);
+	json_object_object_add(o, "alreadyExists", json_object_new_boolean(exists));
+	call->result = o;
+	rc = 0;
+out:
+	if (res != NULL)
+		PQclear(res);
+	store_rulesets_free(have, nhave);
+	store_ruleset_free(&nrs);
+	buf_free(&raw);
+	buf_free(&hdr);
+	buf_free(&listid);
+	buf_free(&msgfrom);
+	buf_free(&re);
+	return rc;
 }

@@ -388,7 +388,7 @@ class ThreadSettingsTest(Base):
     def test_ruleset_never(self):
         c = self.client()
         self.assertIsNone(c.result("RulesetMessageNever", USER, "list.example.net", "", False))
-        self.assertIsNone(c.result("RulesetMailboxNever", mailbox_id("Archive"), True))
+        self.assertIsNone(c.result("RulesetMailboxNever", mailbox_id("Sent"), True))
         self.assertEqual(self.error(c, "RulesetMessageNever", USER, "", "", False), "user:error")
         self.assertEqual(self.error(c, "RulesetMailboxNever", mailbox_id("Inbox", OTHER), True),
                          "user:notFound")
@@ -396,6 +396,84 @@ class ThreadSettingsTest(Base):
                         " ORDER BY id")
         self.assertIn(["list.example.net", "f", "f"], rows)
         self.assertIn(["", "t", "t"], rows)
+
+
+class RulesetTest(Base):
+    def test_suggest_add_remove(self):
+        # A move gives messages new ids: the page asks for a suggestion
+        # with the id it is about to move.
+        c = self.client()
+        inbox, archive = mailbox_id("Inbox"), mailbox_id("Archive")
+        frm = "news-%s@example.net" % unique("x").split("-")[1]
+        a, mida = deliver_from(frm)
+        s = c.result("RulesetSuggestMove", a, inbox, archive)
+        self.assertIsNotNone(s)
+        self.assertEqual((s["rcptTo"], s["msgFrom"], s["listID"], s["toMailbox"], s["alreadyExists"]),
+                         (USER, frm, "", "Archive", False))
+        rs = s["ruleset"]
+        self.assertEqual(rs["mailbox"], "Archive")
+        self.assertEqual(rs["msgFromRegexp"], "^%s$" % frm.replace(".", "\\."))
+        self.assertTrue(rs["comment"].startswith("by webmail on "))
+        self.assertIsNone(c.result("MessageMove", [a], archive))
+        # Moves between other mailboxes get no suggestion.
+        a2 = latest(archive)
+        self.assertIsNone(c.result("RulesetSuggestMove", a2, archive, mailbox_id("Trash")))
+
+        self.assertIsNone(c.result("RulesetAdd", USER, rs))
+        b, midb = deliver_from(frm)
+        im = self.imap()
+        self.assertIsNone(imap_find(im, "INBOX", midb))
+        self.assertIsNotNone(imap_find(im, "Archive", midb))
+        # The rule exists now: moving back to the Inbox suggests removing
+        # it; moving to the Archive suggests nothing.
+        s = c.result("RulesetSuggestMove", b, archive, inbox)
+        self.assertTrue(s["alreadyExists"])
+        self.assertEqual(s["ruleset"]["mailbox"], "Archive")
+        self.assertIsNone(c.result("MessageMove", [b], inbox))
+        b2 = latest(inbox)
+        self.assertIsNone(c.result("RulesetSuggestMove", b2, inbox, archive))
+        self.assertIsNone(c.result("RulesetRemove", USER, s["ruleset"]))
+        self.assertEqual(self.error(c, "RulesetRemove", USER, s["ruleset"]), "user:notFound")
+        d, midd = deliver_from(frm)
+        self.assertIsNotNone(imap_find(im, "INBOX", midd))
+        self.assertIsNotNone(c.result("RulesetSuggestMove", d, inbox, archive))
+
+        # "Never" for this sender: no more suggestions.
+        self.assertIsNone(c.result("RulesetMessageNever", USER, "", frm, False))
+        self.assertIsNone(c.result("RulesetSuggestMove", d, inbox, archive))
+
+    def test_refused(self):
+        c = self.client()
+        good = {"msgFromRegexp": "^x@example\\.net$", "mailbox": "Archive"}
+        self.assertEqual(self.error(c, "RulesetAdd", OTHER, good), "user:notFound")
+        self.assertEqual(self.error(c, "RulesetAdd", USER, {"mailbox": "Archive"}), "user:error")
+        self.assertEqual(self.error(c, "RulesetAdd", USER, dict(good, msgFromRegexp="(")),
+                         "user:error")
+        self.assertEqual(self.error(c, "RulesetAdd", USER, dict(good, mailbox="a//b")), "user:error")
+        self.assertEqual(self.error(c, "RulesetAdd", USER, dict(good, isForward="yes")),
+                         "user:badParams")
+        self.assertEqual(self.error(c, "RulesetAdd", USER, dict(good, headersRegexp=[])),
+                         "user:badParams")
+        self.assertEqual(SRV.psql("SELECT count(*) FROM rulesets WHERE msg_from_regexp = :'r'",
+                                  r=good["msgFromRegexp"])[0][0], "0")
+        a, _ = deliver()
+        o = self.client(OTHER, OTHER_PASSWORD)
+        self.assertEqual(self.error(o, "RulesetSuggestMove", a, mailbox_id("Inbox", OTHER),
+                                    mailbox_id("Archive", OTHER)), "user:notFound")
+
+
+def latest(mailbox):
+    """Id of the message with the highest UID in the mailbox."""
+    return int(SRV.psql("SELECT id FROM messages WHERE mailbox_id = :'m' ORDER BY uid DESC LIMIT 1",
+                        m=mailbox)[0][0])
+
+
+def deliver_from(frm):
+    msg, mid = harness.make_message(frm=frm)
+    code, _ = SRV.deliver(msg, mail_from=frm)
+    assert code == 250, code
+    rows = SRV.psql("SELECT id FROM messages WHERE message_id = :'m'", m=mid.strip("<>").lower())
+    return int(rows[0][0]), mid
 
 
 if __name__ == "__main__":
