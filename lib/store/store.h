@@ -236,19 +236,9 @@ struct store_rcpt {
 int store_deliver(struct store *st, const struct store_msg_in *msg,
 	struct store_rcpt *rcpts, size_t n, const char **error_r);
 
-/* Threading of new messages (store_deliver, store_append): a message is
- * in the thread of the nearest message of the account it refers to, and
- * arrives \Seen when that thread is muted. The references, nearest first:
- * the first "<id>" of In-Reply-To, then those of References from the
- * last; lower case without brackets, no empty, duplicate or over-long
- * (STORE_THREAD_MAX_ID bytes) ones, at most max (References is read up
- * to STORE_THREAD_MAX_SCAN ids). Either field may be NULL. Returns the
- * count, with *ids_r malloc'd (store_names_free), NULL when none. */
-#define STORE_THREAD_MAX_REFS 50
-#define STORE_THREAD_MAX_SCAN 1000
-#define STORE_THREAD_MAX_ID 998
-size_t store_thread_refs(const char *in_reply_to, size_t irtlen, const char *references,
-	size_t reflen, size_t max, char ***ids_r);
+/* New messages (store_deliver, store_append) join the thread of the
+ * nearest message of the account they refer to (mail_msgid_refs), and
+ * arrive \Seen when that thread is muted. */
 
 /* ---- IMAP APPEND and REPLACE (store_deliver.c) ---- */
 

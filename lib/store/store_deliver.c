@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "mail/header.h"
+#include "mail/msgid_refs.h"
 #include "mail/mime.h"
 #include "store/store.h"
 #include "store/store_private.h"
@@ -54,7 +55,7 @@ struct msg_facts {
 	struct buf subject;
 	struct buf from_local, from_domain;
 	struct buf fields;	/* messages.search_fields */
-	struct buf refs;	/* text[] literal of store_thread_refs, "" none */
+	struct buf refs;	/* text[] literal of mail_msgid_refs, "" none */
 	bool have_fields;	/* else NULL */
 	char hash[65];		/* hex SHA-256 */
 	int64_t size;		/* prefix + file */
@@ -99,84 +100,6 @@ base_subject(struct buf *out, const char *s)
 	buf_puts(out, s);
 	while (out->len > 0 && (out->data[out->len - 1] == ' ' || out->data[out->len - 1] == '\t'))
 		buf_truncate(out, out->len - 1);
-}
-
-/* Append the message ids "<...>" of s[0..n) to v (lower case, without the
- * brackets), skipping empty, over-long and duplicate ones, up to max. */
-static size_t
-refs_scan(const char *s, size_t n, bool first_only, char **v, size_t nv, size_t max)
-{
-	size_t i = 0, j, k;
-
-	while (i < n && nv < max) {
-		char *id;
-
-		if (s[i] != '<') {
-			i++;
-			continue;
-		}
-		for (j = i + 1; j < n && s[j] != '>' && s[j] != '<'; j++)
-			;
-		if (j >= n)
-			break;
-		if (s[j] == '<') {
-			i = j;
-			continue;
-		}
-		if (j - i - 1 == 0 || j - i - 1 > STORE_THREAD_MAX_ID) {
-			i = j + 1;
-			continue;
-		}
-		id = xstrndup(s + i + 1, j - i - 1);
-		ms_str_lower(id);
-		for (k = 0; k < nv && strcmp(v[k], id) != 0; k++)
-			;
-		if (k < nv || memchr(s + i + 1, '\0', j - i - 1) != NULL)
-			free(id);
-		else
-			v[nv++] = id;
-		if (first_only)
-			break;
-		i = j + 1;
-	}
-	return nv;
-}
-
-size_t
-store_thread_refs(const char *in_reply_to, size_t irtlen, const char *references, size_t reflen,
-	size_t max, char ***ids_r)
-{
-	char **v, **r;
-	size_t n, nr, i;
-
-	*ids_r = NULL;
-	if (max == 0)
-		return 0;
-	v = xcalloc(max, sizeof(*v));
-	n = in_reply_to != NULL ? refs_scan(in_reply_to, irtlen, true, v, 0, max) : 0;
-	/* References lists the oldest first; the nearest ancestors are at
-	 * its end. Keep the last ones when there are more than fit. */
-	r = xcalloc(STORE_THREAD_MAX_SCAN, sizeof(*r));
-	nr = references != NULL ? refs_scan(references, reflen, false, r, 0, STORE_THREAD_MAX_SCAN) : 0;
-	for (i = nr; i > 0 && n < max; i--) {
-		size_t k;
-
-		for (k = 0; k < n && strcmp(v[k], r[i - 1]) != 0; k++)
-			;
-		if (k == n) {
-			v[n++] = r[i - 1];
-			r[i - 1] = NULL;
-		}
-	}
-	for (i = 0; i < nr; i++)
-		free(r[i]);
-	free(r);
-	if (n == 0) {
-		free(v);
-		return 0;
-	}
-	*ids_r = v;
-	return n;
 }
 
 /* The thread of a new message to the account: the nearest referenced
@@ -260,11 +183,11 @@ analyze(const struct store_msg_in *msg, struct msg_facts *f, const char **error_
 			buf_init(&refs);
 			(void)mail_header_get(hdr.data, hdr.len, "in-reply-to", &irt);
 			(void)mail_header_get(hdr.data, hdr.len, "references", &refs);
-			nids = store_thread_refs(irt.data, irt.len, refs.data, refs.len,
-				STORE_THREAD_MAX_REFS, &ids);
+			nids = mail_msgid_refs(irt.data, irt.len, refs.data, refs.len,
+				MAIL_MSGID_REFS_MAX_REFS, &ids);
 			if (nids > 0)
 				db_text_array(&f->refs, (const char *const *)ids, nids);
-			store_names_free(ids, nids);
+			mail_msgid_refs_free(ids, nids);
 			buf_free(&irt);
 			buf_free(&refs);
 		}

@@ -1,6 +1,6 @@
-/* Fuzz target for store_thread_refs (lib/store/store_deliver.c): the input
+/* Fuzz target for mail_msgid_refs (lib/mail/msgid_refs.c): the input
  * is In-Reply-To, a NUL byte, then References. Every id returned must be
- * non-empty, at most STORE_THREAD_MAX_ID bytes, lower case, without "<"
+ * non-empty, at most MAIL_MSGID_REFS_MAX_ID bytes, lower case, without "<"
  * or ">", and unique. */
 #include "config.h"
 
@@ -10,13 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "store/store.h"
+#include "mail/msgid_refs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(cond) do { \
 	if (!(cond)) { \
-		fprintf(stderr, "fuzz_store_refs: check failed: %s (line %d)\n", #cond, __LINE__); \
+		fprintf(stderr, "fuzz_msgid_refs: check failed: %s (line %d)\n", #cond, __LINE__); \
 		abort(); \
 	} \
 } while (0)
@@ -31,19 +31,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char **v;
 	size_t n, i, j;
 
-	n = store_thread_refs(s, irtlen, r, rlen, STORE_THREAD_MAX_REFS, &v);
-	CHECK(n <= STORE_THREAD_MAX_REFS);
+	n = mail_msgid_refs(s, irtlen, r, rlen, MAIL_MSGID_REFS_MAX_REFS, &v);
+	CHECK(n <= MAIL_MSGID_REFS_MAX_REFS);
 	CHECK((n == 0) == (v == NULL));
 	for (i = 0; i < n; i++) {
 		size_t len = strlen(v[i]);
 
-		CHECK(len > 0 && len <= STORE_THREAD_MAX_ID);
+		CHECK(len > 0 && len <= MAIL_MSGID_REFS_MAX_ID);
 		CHECK(strpbrk(v[i], "<>") == NULL);
 		for (j = 0; j < len; j++)
 			CHECK(!isupper((unsigned char)v[i][j]));
 		for (j = 0; j < i; j++)
 			CHECK(strcmp(v[i], v[j]) != 0);
 	}
-	store_names_free(v, n);
+	mail_msgid_refs_free(v, n);
 	return 0;
 }

@@ -1,4 +1,4 @@
-/* Unit tests for store_thread_refs (lib/store/store_deliver.c): the
+/* Unit tests for mail_msgid_refs (lib/mail/msgid_refs.c): the
  * message ids a new message refers to, for threading, from In-Reply-To
  * and References, including malformed fields. */
 #include "config.h"
@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
-#include "store/store.h"
+#include "mail/msgid_refs.h"
 
 /* The ids joined by " ", "" for none. */
 static char *
@@ -24,7 +24,7 @@ refs(const char *irt, const char *references, size_t max)
 	size_t i, n;
 	struct buf out;
 
-	n = store_thread_refs(irt, irt ? strlen(irt) : 0, references,
+	n = mail_msgid_refs(irt, irt ? strlen(irt) : 0, references,
 		references ? strlen(references) : 0, max, &v);
 	buf_init(&out);
 	buf_puts(&out, "");
@@ -32,7 +32,7 @@ refs(const char *irt, const char *references, size_t max)
 		buf_printf(&out, "%s%s", i ? " " : "", v[i]);
 	if (n == 0)
 		assert_null(v);
-	store_names_free(v, n);
+	mail_msgid_refs_free(v, n);
 	return buf_steal(&out);
 }
 
