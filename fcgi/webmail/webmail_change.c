@@ -946,26 +946,27 @@ never_exists(struct web_call *call, const char *sql, int n, const char *const *p
 	return rc;
 }
 
-int
-wm_ruleset_suggest_move(struct web_call *call)
-{
-	struct store *st = web_env_store(call->req->env);
-	int64_t msg_id = web_call_int(call, 0), src = web_call_int(call, 1), dst = web_call_int(call, 2);
-	const char *src_name, *dst_name, *defmb = "Inbox", *error, *acct = db_i64(call->req->account_id);
-	struct buf raw, hdr, listid, msgfrom, re;
-	struct store_ruleset *have = NULL, nrs;
-	struct json_object *o, *rso;
-	struct mail_header_iter it;
-	const char *name, *value, *file, *lp = NULL, *dom = NULL;
-	size_t namelen, valuelen, nhave = 0, nlist = 0, i;
-	bool is_remove, exists = false;
-	struct buf rcptto_b;
-	const char *rcptto;
-	PGresult *res;
-	int rc = -1;
+/* What a suggestion is made of (strings in the request arena). */
+struct suggest {
+	const char *rcptto;	/* "lp@domain" the message came to */
+	const char *msgfrom;	/* "lp@domain" of From, "" none */
+	const char *file;
+	char *doms;		/* verified domains (DKIM, SPF), space-separated */
+	const char *lp, *dom;	/* the explicit address of the account, or NULL */
+	const char *defmb;	/* its delivery mailbox (Inbox without one) */
+	struct buf listid;	/* of the only List-Id field, "" none */
+	size_t nlistid;		/* List-Id fields */
+};
 
-	if (mailbox_load(call, src, &src_name, NULL) < 0 || mailbox_load(call, dst, &dst_name, NULL) < 0)
-		return -1;
+/* Load the message's facts. Returns 1, 0 (not delivered to an address:
+ * no suggestion) or -1 after an error. */
+static int
+suggest_load(struct web_call *call, int64_t msg_id, struct suggest *sg)
+{
+	const char *acct = db_i64(call->req->account_id);
+	PGresult *res;
+	struct buf b;
+
 	res = wm_query(call, "looking up message",
 		"SELECT rcptto_localpart, rcptto_domain, msgfrom_localpart, msgfrom_domain, file_path,"
 		" array_to_string(dkim_domains || CASE WHEN mailfrom_validated THEN mailfrom_domain"
@@ -978,161 +979,234 @@ wm_ruleset_suggest_move(struct web_call *call)
 		PQclear(res);
 		return web_call_error(call, "user:notFound", "message not found");
 	}
-	call->result = NULL;
 	if (PQgetvalue(res, 0, 0)[0] == '\0' && PQgetvalue(res, 0, 1)[0] == '\0') {
 		PQclear(res);
 		return 0;
 	}
-	buf_init(&rcptto_b);
-	buf_printf(&rcptto_b, "%s@%s", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
-	rcptto = web_strdup(call->req, rcptto_b.data);
-	buf_free(&rcptto_b);
-	buf_init(&raw);
-	buf_init(&hdr);
-	buf_init(&listid);
-	buf_init(&msgfrom);
-	buf_init(&re);
-	memset(&nrs, 0, sizeof(nrs));
+	buf_init(&b);
+	buf_printf(&b, "%s@%s", PQgetvalue(res, 0, 0), PQgetvalue(res, 0, 1));
+	sg->rcptto = web_strdup(call->req, b.data);
+	buf_reset(&b);
 	if (PQgetvalue(res, 0, 2)[0] != '\0' || PQgetvalue(res, 0, 3)[0] != '\0')
-		buf_printf(&msgfrom, "%s@%s", PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
-	file = web_strdup(call->req, PQgetvalue(res, 0, 4));
-	{
-		/* Domains that verified the message, shortest first: a
-		 * signature of the whole domain rather than one host's SPF. */
-		char *doms = web_strdup(call->req, PQgetvalue(res, 0, 5));
+		buf_printf(&b, "%s@%s", PQgetvalue(res, 0, 2), PQgetvalue(res, 0, 3));
+	sg->msgfrom = web_strdup(call->req, b.data != NULL ? b.data : "");
+	buf_free(&b);
+	sg->file = web_strdup(call->req, PQgetvalue(res, 0, 4));
+	sg->doms = web_strdup(call->req, PQgetvalue(res, 0, 5));
+	PQclear(res);
 
-		PQclear(res);
-		res = NULL;
-		/* The address's delivery mailbox when it is an explicit
-		 * address of the account (else the Inbox). */
-		{
-			PGresult *r2 = wm_query(call, "looking up address",
-				"SELECT ad.localpart, d.name, ad.mailbox FROM addresses ad"
-				" JOIN domains d ON d.id = ad.domain_id"
-				" WHERE ad.account_id = $1 AND ad.localpart || '@' || d.name = $2",
-				2, (const char *[]){ acct, rcptto });
-
-			if (r2 == NULL)
-				goto out;
-			if (PQntuples(r2) == 1) {
-				lp = web_strdup(call->req, PQgetvalue(r2, 0, 0));
-				dom = web_strdup(call->req, PQgetvalue(r2, 0, 1));
-				if (PQgetvalue(r2, 0, 2)[0] != '\0')
-					defmb = web_strdup(call->req, PQgetvalue(r2, 0, 2));
-			}
-			PQclear(r2);
-		}
-		/* Only moves into or out of the delivery mailbox. */
-		if (strcmp(src_name, defmb) != 0 && strcmp(dst_name, defmb) != 0) {
-			rc = 0;
-			goto out;
-		}
-		if ((rc = never_exists(call, "SELECT 1 FROM webmail_ruleset_never WHERE account_id = $1"
-			    " AND ((mailbox_id = $2 AND NOT to_inbox) OR (mailbox_id = $3 AND to_inbox))",
-			    3, (const char *[]){ acct, db_i64(src), db_i64(dst) })) != 0) {
-			rc = rc < 0 ? -1 : 0;
-			goto out;
-		}
-		if (store_msg_read(st, msg_id, file, &raw, &error) < 0) {
-			web_call_server_error(call, "reading message", error);
-			goto out;
-		}
-		buf_append(&hdr, raw.data, mime_header_end(raw.data, raw.len));
-		mail_header_iter_init(&it, hdr.data, hdr.len);
-		while (mail_header_next(&it, &name, &namelen, &value, &valuelen))
-			if (namelen == 7 && ms_strncaseeq(name, "list-id", 7)) {
-				struct buf v;
-
-				nlist++;
-				buf_init(&v);
-				mail_header_unfold(&v, value, valuelen);
-				buf_reset(&listid);
-				if (!parse_list_id(v.data, &listid))
-					buf_reset(&listid);
-				buf_free(&v);
-			}
-		if (nlist > 0) {
-			char *d, *next, *best = NULL;
-
-			if (nlist != 1 || listid.len == 0) {
-				rc = 0;
-				goto out;
-			}
-			if ((rc = never_exists(call, "SELECT 1 FROM webmail_ruleset_never WHERE account_id = $1"
-				    " AND rcptto_address = $2 AND list_id = $3 AND to_inbox = $4",
-				    4, (const char *[]){ acct, rcptto, listid.data,
-					strcmp(dst_name, "Inbox") == 0 ? "true" : "false" })) != 0) {
-				rc = rc < 0 ? -1 : 0;
-				goto out;
-			}
-			/* Only with a verified domain of the list (else anyone
-			 * could add the list's header to get its treatment). */
-			for (d = doms; d != NULL; d = next) {
-				size_t dl;
-
-				next = strchr(d, ' ');
-				if (next != NULL)
-					*next++ = '\0';
-				dl = strlen(d);
-				if (dl == 0)
-					continue;
-				if ((strcmp(listid.data, d) == 0 || (listid.len > dl + 1 &&
-				    listid.data[listid.len - dl - 1] == '.' &&
-				    strcmp(listid.data + listid.len - dl, d) == 0)) &&
-				    (best == NULL || dl < strlen(best)))
-					best = d;
-			}
-			if (best == NULL) {
-				rc = 0;
-				goto out;
-			}
-			nrs.headers = xcalloc(1, sizeof(*nrs.headers));
-			nrs.headers[0].field = xstrdup("^list-id$");
-			re_quote(&re, "<");
-			re_quote(&re, listid.data);
-			re_quote(&re, ">");
-			buf_putc(&re, '$');
-			nrs.headers[0].value = xstrdup(re.data);
-			nrs.nheaders = 1;
-			nrs.list_allow_domain = xstrdup(best);
-			nrs.smtp_mailfrom_regexp = xstrdup("");
-			nrs.msg_from_regexp = xstrdup("");
-		} else {
-			if (msgfrom.len == 0) {
-				rc = 0;
-				goto out;
-			}
-			if ((rc = never_exists(call, "SELECT 1 FROM webmail_ruleset_never WHERE account_id = $1"
-				    " AND rcptto_address = $2 AND msgfrom_address = $3 AND to_inbox = $4",
-				    4, (const char *[]){ acct, rcptto, msgfrom.data,
-					strcmp(dst_name, "Inbox") == 0 ? "true" : "false" })) != 0) {
-				rc = rc < 0 ? -1 : 0;
-				goto out;
-			}
-			buf_putc(&re, '^');
-			re_quote(&re, msgfrom.data);
-			buf_putc(&re, '$');
-			nrs.msg_from_regexp = xstrdup(re.data);
-			nrs.smtp_mailfrom_regexp = xstrdup("");
-			nrs.list_allow_domain = xstrdup("");
-		}
+	sg->defmb = "Inbox";
+	res = wm_query(call, "looking up address",
+		"SELECT ad.localpart, d.name, ad.mailbox FROM addresses ad"
+		" JOIN domains d ON d.id = ad.domain_id"
+		" WHERE ad.account_id = $1 AND ad.localpart || '@' || d.name = $2",
+		2, (const char *[]){ acct, sg->rcptto });
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 1) {
+		sg->lp = web_strdup(call->req, PQgetvalue(res, 0, 0));
+		sg->dom = web_strdup(call->req, PQgetvalue(res, 0, 1));
+		if (PQgetvalue(res, 0, 2)[0] != '\0')
+			sg->defmb = web_strdup(call->req, PQgetvalue(res, 0, 2));
 	}
-	nrs.verified_domain = xstrdup("");
-	nrs.accept_rejects_to_mailbox = xstrdup("");
-	nrs.mailbox = xstrdup(dst_name);
-	/* Suggest adding a ruleset that is not there, or removing one that
-	 * is (a move back into the delivery mailbox). */
-	if (lp != NULL && store_ruleset_list(st, lp, dom, &have, &nhave, &error) < 0) {
+	PQclear(res);
+	return 1;
+}
+
+/* Count the message's List-Id fields, keeping the list id of the last. */
+static int
+suggest_list_id(struct web_call *call, int64_t msg_id, struct suggest *sg)
+{
+	struct store *st = web_env_store(call->req->env);
+	struct mail_header_iter it;
+	const char *name, *value, *error;
+	size_t namelen, valuelen;
+	struct buf raw;
+
+	buf_init(&raw);
+	if (store_msg_read(st, msg_id, sg->file, &raw, &error) < 0) {
+		buf_free(&raw);
+		return web_call_server_error(call, "reading message", error);
+	}
+	mail_header_iter_init(&it, raw.data, mime_header_end(raw.data, raw.len));
+	while (mail_header_next(&it, &name, &namelen, &value, &valuelen)) {
+		struct buf v;
+
+		if (namelen != 7 || !ms_strncaseeq(name, "list-id", 7))
+			continue;
+		sg->nlistid++;
+		buf_init(&v);
+		mail_header_unfold(&v, value, valuelen);
+		buf_reset(&sg->listid);
+		if (!parse_list_id(v.data, &sg->listid))
+			buf_reset(&sg->listid);
+		buf_free(&v);
+	}
+	buf_free(&raw);
+	return 0;
+}
+
+/* The shortest verified domain that is the list id's domain or a parent
+ * of it (a signature of the whole domain rather than one host's SPF),
+ * or NULL. Only then is a list ruleset suggested: anyone could add the
+ * list's header to get its treatment. */
+static const char *
+suggest_list_domain(struct suggest *sg)
+{
+	const char *id = sg->listid.data, *best = NULL;
+	size_t idlen = sg->listid.len;
+	char *d, *next;
+
+	for (d = sg->doms; d != NULL; d = next) {
+		size_t dl;
+
+		next = strchr(d, ' ');
+		if (next != NULL)
+			*next++ = '\0';
+		dl = strlen(d);
+		if (dl == 0 || (best != NULL && dl >= strlen(best)))
+			continue;
+		if (strcmp(id, d) == 0 ||
+		    (idlen > dl + 1 && id[idlen - dl - 1] == '.' && strcmp(id + idlen - dl, d) == 0))
+			best = d;
+	}
+	return best;
+}
+
+static struct json_object *
+ruleset_json(const struct store_ruleset *rs)
+{
+	struct json_object *o = json_object_new_object(), *h = json_object_new_object();
+	size_t i;
+
+	json_object_object_add(o, "smtpMailFromRegexp", json_object_new_string(rs->smtp_mailfrom_regexp));
+	json_object_object_add(o, "msgFromRegexp", json_object_new_string(rs->msg_from_regexp));
+	json_object_object_add(o, "verifiedDomain", json_object_new_string(rs->verified_domain));
+	for (i = 0; i < rs->nheaders; i++)
+		json_object_object_add(h, rs->headers[i].field,
+			json_object_new_string(rs->headers[i].value));
+	json_object_object_add(o, "headersRegexp", h);
+	json_object_object_add(o, "isForward", json_object_new_boolean(rs->is_forward));
+	json_object_object_add(o, "listAllowDomain", json_object_new_string(rs->list_allow_domain));
+	json_object_object_add(o, "acceptRejectsToMailbox",
+		json_object_new_string(rs->accept_rejects_to_mailbox));
+	json_object_object_add(o, "mailbox", json_object_new_string(rs->mailbox));
+	json_object_object_add(o, "comment", json_object_new_string(rs->comment));
+	return o;
+}
+
+/* The suggested ruleset for a move of the message to mailbox dst_name:
+ * for a mailing list (verified) or the From address. Returns 1 with nrs
+ * filled, 0 for no suggestion, -1 after an error. */
+static int
+suggest_ruleset(struct web_call *call, struct suggest *sg, const char *dst_name,
+	struct store_ruleset *nrs)
+{
+	const char *acct = db_i64(call->req->account_id);
+	const char *to_inbox = strcmp(dst_name, "Inbox") == 0 ? "true" : "false";
+	const char *dom;
+	struct buf re;
+	int rc;
+
+	if (sg->nlistid > 0) {
+		if (sg->nlistid != 1 || sg->listid.len == 0)
+			return 0;
+		rc = never_exists(call, "SELECT 1 FROM webmail_ruleset_never WHERE account_id = $1"
+			" AND rcptto_address = $2 AND list_id = $3 AND to_inbox = $4",
+			4, (const char *[]){ acct, sg->rcptto, sg->listid.data, to_inbox });
+		if (rc != 0 || (dom = suggest_list_domain(sg)) == NULL)
+			return rc < 0 ? -1 : 0;
+		buf_init(&re);
+		re_quote(&re, "<");
+		re_quote(&re, sg->listid.data);
+		re_quote(&re, ">");
+		buf_putc(&re, '$');
+		nrs->headers = xcalloc(1, sizeof(*nrs->headers));
+		nrs->headers[0].field = xstrdup("^list-id$");
+		nrs->headers[0].value = buf_steal(&re);
+		nrs->nheaders = 1;
+		nrs->list_allow_domain = xstrdup(dom);
+		nrs->msg_from_regexp = xstrdup("");
+	} else {
+		if (sg->msgfrom[0] == '\0')
+			return 0;
+		rc = never_exists(call, "SELECT 1 FROM webmail_ruleset_never WHERE account_id = $1"
+			" AND rcptto_address = $2 AND msgfrom_address = $3 AND to_inbox = $4",
+			4, (const char *[]){ acct, sg->rcptto, sg->msgfrom, to_inbox });
+		if (rc != 0)
+			return rc < 0 ? -1 : 0;
+		buf_init(&re);
+		buf_putc(&re, '^');
+		re_quote(&re, sg->msgfrom);
+		buf_putc(&re, '$');
+		nrs->msg_from_regexp = buf_steal(&re);
+		nrs->list_allow_domain = xstrdup("");
+	}
+	buf_free(&re);
+	nrs->smtp_mailfrom_regexp = xstrdup("");
+	nrs->verified_domain = xstrdup("");
+	nrs->accept_rejects_to_mailbox = xstrdup("");
+	nrs->mailbox = xstrdup(dst_name);
+	{
+		time_t now = time(NULL);
+		struct tm tm;
+		char date[16];
+
+		gmtime_r(&now, &tm);
+		if (strftime(date, sizeof(date), "%Y-%m-%d", &tm) == 0)
+			date[0] = '\0';
+		buf_init(&re);
+		buf_printf(&re, "by webmail on %s", date);
+		nrs->comment = buf_steal(&re);
+		buf_free(&re);
+	}
+	return 1;
+}
+
+int
+wm_ruleset_suggest_move(struct web_call *call)
+{
+	struct store *st = web_env_store(call->req->env);
+	int64_t msg_id = web_call_int(call, 0), src = web_call_int(call, 1), dst = web_call_int(call, 2);
+	const char *src_name, *dst_name, *error;
+	struct store_ruleset *have = NULL, nrs;
+	struct json_object *o;
+	struct suggest sg;
+	size_t nhave = 0, i;
+	bool is_remove, exists = false;
+	int rc;
+
+	if (mailbox_load(call, src, &src_name, NULL) < 0 || mailbox_load(call, dst, &dst_name, NULL) < 0)
+		return -1;
+	call->result = NULL;
+	memset(&sg, 0, sizeof(sg));
+	memset(&nrs, 0, sizeof(nrs));
+	buf_init(&sg.listid);
+	rc = suggest_load(call, msg_id, &sg);
+	if (rc <= 0)
+		goto out;
+	/* Only moves into or out of the address's delivery mailbox, unless
+	 * the user said "never" for one of the mailboxes. */
+	rc = 0;
+	if (strcmp(src_name, sg.defmb) != 0 && strcmp(dst_name, sg.defmb) != 0)
+		goto out;
+	rc = never_exists(call, "SELECT 1 FROM webmail_ruleset_never WHERE account_id = $1"
+		" AND ((mailbox_id = $2 AND NOT to_inbox) OR (mailbox_id = $3 AND to_inbox))",
+		3, (const char *[]){ db_i64(call->req->account_id), db_i64(src), db_i64(dst) });
+	if (rc != 0)
+		goto out;
+	if ((rc = suggest_list_id(call, msg_id, &sg)) < 0 ||
+	    (rc = suggest_ruleset(call, &sg, dst_name, &nrs)) <= 0)
+		goto out;
+	/* Suggest adding a ruleset that is not there, or, for a move back
+	 * into the delivery mailbox, removing one that is. A ruleset with
+	 * the same From, header and list-allow conditions counts, whatever
+	 * its mailbox (as the reference). */
+	rc = -1;
+	if (sg.lp != NULL && store_ruleset_list(st, sg.lp, sg.dom, &have, &nhave, &error) < 0) {
 		web_call_server_error(call, "listing rulesets", error);
 		goto out;
 	}
-	is_remove = strcmp(dst_name, defmb) == 0;
-	if (is_remove) {
-		free(nrs.mailbox);
-		nrs.mailbox = xstrdup(src_name);
-	}
-	/* A ruleset with the same message From, header and list-allow
-	 * conditions counts, whatever its mailbox (as the reference). */
 	for (i = 0; i < nhave && !exists; i++) {
 		struct store_ruleset x = nrs;
 
@@ -1142,56 +1216,25 @@ wm_ruleset_suggest_move(struct web_call *call)
 		x.list_allow_domain = have[i].list_allow_domain;
 		exists = ruleset_equal(&x, &nrs);
 	}
-	if (is_remove != exists) {
-		rc = 0;
+	is_remove = strcmp(dst_name, sg.defmb) == 0;
+	rc = 0;
+	if (is_remove != exists)
 		goto out;
-	}
-	{
-		time_t now = time(NULL);
-		struct tm tm;
-		char date[16];
-
-		gmtime_r(&now, &tm);
-		if (strftime(date, sizeof(date), "%Y-%m-%d", &tm) == 0)
-			date[0] = '\0';
-		buf_reset(&re);
-		buf_printf(&re, "by webmail on %s", date);
+	if (is_remove) {
+		free(nrs.mailbox);
+		nrs.mailbox = xstrdup(src_name);
 	}
 	o = json_object_new_object();
-	json_object_object_add(o, "listID", json_object_new_string(listid.data));
-	json_object_object_add(o, "msgFrom", json_object_new_string(nlist > 0 ? "" : msgfrom.data));
-	json_object_object_add(o, "rcptTo", json_object_new_string(rcptto));
+	json_object_object_add(o, "listID", json_object_new_string(sg.nlistid > 0 ? sg.listid.data : ""));
+	json_object_object_add(o, "msgFrom", json_object_new_string(sg.nlistid > 0 ? "" : sg.msgfrom));
+	json_object_object_add(o, "rcptTo", json_object_new_string(sg.rcptto));
 	json_object_object_add(o, "toMailbox", json_object_new_string(dst_name));
-	rso = json_object_new_object();
-	json_object_object_add(rso, "smtpMailFromRegexp", json_object_new_string(""));
-	json_object_object_add(rso, "msgFromRegexp", json_object_new_string(nrs.msg_from_regexp));
-	json_object_object_add(rso, "verifiedDomain", json_object_new_string(""));
-	{
-		struct json_object *h = json_object_new_object();
-
-		for (i = 0; i < nrs.nheaders; i++)
-			json_object_object_add(h, nrs.headers[i].field,
-				json_object_new_string(nrs.headers[i].value));
-		json_object_object_add(rso, "headersRegexp", h);
-	}
-	json_object_object_add(rso, "isForward", json_object_new_boolean(false));
-	json_object_object_add(rso, "listAllowDomain", json_object_new_string(nrs.list_allow_domain));
-	json_object_object_add(rso, "acceptRejectsToMailbox", json_object_new_string(""));
-	json_object_object_add(rso, "mailbox", json_object_new_string(nrs.mailbox));
-	json_object_object_add(rso, "comment", json_object_new_string(re.data));
-	json_object_object_add(o, "ruleset", rso);
+	json_object_object_add(o, "ruleset", ruleset_json(&nrs));
 	json_object_object_add(o, "alreadyExists", json_object_new_boolean(exists));
 	call->result = o;
-	rc = 0;
 out:
-	if (res != NULL)
-		PQclear(res);
 	store_rulesets_free(have, nhave);
 	store_ruleset_free(&nrs);
-	buf_free(&raw);
-	buf_free(&hdr);
-	buf_free(&listid);
-	buf_free(&msgfrom);
-	buf_free(&re);
-	return rc;
+	buf_free(&sg.listid);
+	return rc < 0 ? -1 : 0;
 }
