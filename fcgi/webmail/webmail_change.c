@@ -18,6 +18,7 @@
 #include "mail/addr.h"
 #include "mail/header.h"
 #include "mail/mime.h"
+#include "mail/msgid_refs.h"
 #include "store/store.h"
 #include "store/store_rules.h"
 #include "webmail/webmail_private.h"
@@ -901,36 +902,6 @@ re_quote(struct buf *out, const char *s)
 	}
 }
 
-/* The list id of a List-Id value (RFC 2919: the last "<...>" at its
- * end), lower case into out, when it is a domain name. */
-static bool
-parse_list_id(const char *v, struct buf *out)
-{
-	size_t n = strlen(v);
-	const char *lt;
-	char *uni, *ascii;
-	const char *error;
-	bool ok;
-
-	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
-		n--;
-	if (n == 0 || v[n - 1] != '>')
-		return false;
-	n--;
-	for (lt = v + n; lt > v && lt[-1] != '<'; lt--)
-		;
-	if (lt == v)
-		return false;
-	ok = mail_domain_parse(lt, (size_t)(v + n - lt), false, &uni, &ascii, &error) == 0;
-	if (ok) {
-		buf_append(out, lt, (size_t)(v + n - lt));
-		ms_str_lower(out->data);
-		free(uni);
-		free(ascii);
-	}
-	return ok;
-}
-
 /* Whether a "never" answer of the account matches (sql with $1 the
  * account and the params after it). Returns 1, 0 or -1. */
 static int
@@ -1038,7 +1009,7 @@ suggest_list_id(struct web_call *call, int64_t msg_id, struct suggest *sg)
 		buf_init(&v);
 		mail_header_unfold(&v, value, valuelen);
 		buf_reset(&sg->listid);
-		if (!parse_list_id(v.data, &sg->listid))
+		if (!mail_list_id_parse(v.data, v.len, &sg->listid))
 			buf_reset(&sg->listid);
 		buf_free(&v);
 	}

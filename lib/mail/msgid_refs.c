@@ -1,12 +1,15 @@
-/* The message ids a message refers to (In-Reply-To, References), nearest
- * first, for threading new messages (lib/store/store_deliver.c). */
+/* Ids in header fields: the message ids a message refers to (In-Reply-To,
+ * References), nearest first, for threading new messages
+ * (lib/store/store_deliver.c), and the list id of List-Id (RFC 2919). */
 #include "config.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "core/util.h"
+#include "mail/addr.h"
 #include "mail/msgid_refs.h"
 
 /* Append the message ids "<...>" of s[0..n) to v (lower case, without the
@@ -95,4 +98,31 @@ mail_msgid_refs_free(char **ids, size_t n)
 	for (i = 0; i < n; i++)
 		free(ids[i]);
 	free(ids);
+}
+
+bool
+mail_list_id_parse(const char *v, size_t n, struct buf *out)
+{
+	const char *lt;
+	char *uni, *ascii;
+	const char *error;
+	size_t len;
+
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r' || v[n - 1] == '\n'))
+		n--;
+	if (n == 0 || v[n - 1] != '>')
+		return false;
+	n--;
+	for (lt = v + n; lt > v && lt[-1] != '<'; lt--)
+		;
+	if (lt == v)
+		return false;
+	len = (size_t)(v + n - lt);
+	if (len == 0 || memchr(lt, '\0', len) != NULL ||
+	    mail_domain_parse(lt, len, false, &uni, &ascii, &error) < 0)
+		return false;
+	buf_puts(out, ascii);
+	free(uni);
+	free(ascii);
+	return true;
 }

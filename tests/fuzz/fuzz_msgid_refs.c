@@ -1,7 +1,7 @@
 /* Fuzz target for mail_msgid_refs (lib/mail/msgid_refs.c): the input
  * is In-Reply-To, a NUL byte, then References. Every id returned must be
  * non-empty, at most MAIL_MSGID_REFS_MAX_ID bytes, lower case, without "<"
- * or ">", and unique. */
+ * or ">", and unique. The whole input is also read as a List-Id value. */
 #include "config.h"
 
 #include <ctype.h>
@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "mail/msgid_refs.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -45,5 +46,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(strcmp(v[i], v[j]) != 0);
 	}
 	mail_msgid_refs_free(v, n);
+	{
+		/* The list id: a lower-case name without brackets or space. */
+		struct buf out;
+
+		buf_init(&out);
+		if (mail_list_id_parse(s, size, &out)) {
+			CHECK(out.len > 0 && strlen(out.data) == out.len);
+			CHECK(strpbrk(out.data, "<> \t") == NULL);
+			for (j = 0; j < out.len; j++)
+				CHECK(!isupper((unsigned char)out.data[j]));
+		} else {
+			CHECK(out.len == 0);
+		}
+		buf_free(&out);
+	}
 	return 0;
 }

@@ -19,7 +19,9 @@ WEB = None
 
 def setUpModule():
     global SRV, WEB
-    SRV = harness.Server("webmailchange", daemons=("smtpd", "imapd"))
+    # SPF passes for lists.example: its list messages are verified.
+    SRV = harness.Server("webmailchange", daemons=("smtpd", "imapd"),
+                         dns_zone='lists.example. IN TXT "v=spf1 ip4:127.0.0.0/8 -all"\n')
     WEB = webserver.start_stack(SRV, apps=("webmail",), login_failure_delay="0s")
 
 
@@ -442,6 +444,34 @@ class RulesetTest(Base):
         self.assertIsNone(c.result("RulesetMessageNever", USER, "", frm, False))
         self.assertIsNone(c.result("RulesetSuggestMove", d, inbox, archive))
 
+    def test_suggest_list(self):
+        c = self.client()
+        inbox, archive = mailbox_id("Inbox"), mailbox_id("Archive")
+        lid = "%s.lists.example" % unique("go").split("-")[1]
+        hdr = ("List-Id: Go News <%s>" % lid,)
+        a, _ = deliver_from("news@lists.example", extra_headers=hdr)
+        s = c.result("RulesetSuggestMove", a, inbox, archive)
+        self.assertEqual((s["listID"], s["msgFrom"], s["alreadyExists"]), (lid, "", False))
+        rs = s["ruleset"]
+        self.assertEqual(rs["headersRegexp"], {"^list-id$": "<%s>$" % lid.replace(".", "\\.")})
+        self.assertEqual(rs["listAllowDomain"], "lists.example")
+        self.assertEqual(rs["msgFromRegexp"], "")
+        self.assertIsNone(c.result("RulesetAdd", USER, rs))
+        b, midb = deliver_from("news@lists.example", extra_headers=hdr)
+        self.assertIsNotNone(imap_find(self.imap(), "Archive", midb))
+        # The same List-Id from a sender whose domain is not verified, or
+        # two List-Id fields: no list suggestion.
+        d, _ = deliver_from("x@example.net", extra_headers=("List-Id: <%s>" % unique("l"),))
+        self.assertIsNone(c.result("RulesetSuggestMove", d, inbox, archive))
+        e, _ = deliver_from("news@lists.example", extra_headers=hdr + ("List-Id: <other.lists.example>",))
+        self.assertIsNone(c.result("RulesetSuggestMove", e, inbox, archive))
+        # "Never" for the list.
+        self.assertIsNone(c.result("RulesetRemove", USER, rs))
+        f, _ = deliver_from("news@lists.example", extra_headers=hdr)
+        self.assertIsNotNone(c.result("RulesetSuggestMove", f, inbox, archive))
+        self.assertIsNone(c.result("RulesetMessageNever", USER, lid, "", False))
+        self.assertIsNone(c.result("RulesetSuggestMove", f, inbox, archive))
+
     def test_refused(self):
         c = self.client()
         good = {"msgFromRegexp": "^x@example\\.net$", "mailbox": "Archive"}
@@ -468,8 +498,8 @@ def latest(mailbox):
                         m=mailbox)[0][0])
 
 
-def deliver_from(frm):
-    msg, mid = harness.make_message(frm=frm)
+def deliver_from(frm, extra_headers=()):
+    msg, mid = harness.make_message(frm=frm, extra_headers=extra_headers)
     code, _ = SRV.deliver(msg, mail_from=frm)
     assert code == 250, code
     rows = SRV.psql("SELECT id FROM messages WHERE message_id = :'m'", m=mid.strip("<>").lower())

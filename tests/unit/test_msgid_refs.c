@@ -1,6 +1,6 @@
-/* Unit tests for mail_msgid_refs (lib/mail/msgid_refs.c): the
- * message ids a new message refers to, for threading, from In-Reply-To
- * and References, including malformed fields. */
+/* Unit tests for lib/mail/msgid_refs.c: the message ids a new message
+ * refers to, for threading, from In-Reply-To and References, and the list
+ * id of List-Id, including malformed fields. */
 #include "config.h"
 
 #include <setjmp.h>
@@ -76,12 +76,52 @@ test_malformed(void **state)
 	free(big);
 }
 
+static void
+test_list_id(void **state)
+{
+	static const struct {
+		const char *in, *want;	/* want NULL: none */
+	} cases[] = {
+		{ "Go News <go.lists.example>", "go.lists.example" },
+		{ "<Go.Lists.EXAMPLE>  \t", "go.lists.example" },
+		{ "\"a <b>\" <c.example>", "c.example" },
+		{ "<lists.example", NULL },
+		{ "lists.example", NULL },
+		{ "<>", NULL },
+		{ "", NULL },
+		{ "<a..b>", NULL },
+		{ "<a b.example>", NULL },
+		{ "<-x.example>", NULL },
+		{ ">", NULL },
+	};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct buf out;
+		bool ok;
+
+		buf_init(&out);
+		buf_puts(&out, "x:");
+		ok = mail_list_id_parse(cases[i].in, strlen(cases[i].in), &out);
+		if (cases[i].want == NULL) {
+			assert_false(ok);
+			assert_string_equal(out.data, "x:");
+		} else {
+			assert_true(ok);
+			assert_string_equal(out.data + 2, cases[i].want);
+		}
+		buf_free(&out);
+	}
+}
+
 int
 main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_list_id),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
