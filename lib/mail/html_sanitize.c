@@ -582,11 +582,19 @@ write_start(struct san *z, const struct el_def *d, const struct tag *t)
 		char name[16];
 		bool dup = false;
 
+		bool odd = false;
+
 		if (a->name_len >= sizeof(name))
 			continue;
-		for (k = 0; k < a->name_len; k++)
+		/* a name with a NUL or other odd byte is no name we know */
+		for (k = 0; k < a->name_len; k++) {
 			name[k] = (char)ascii_lower((unsigned char)a->name[k]);
+			if (!is_alnum((unsigned char)name[k]) && name[k] != '-')
+				odd = true;
+		}
 		name[a->name_len] = '\0';
+		if (odd)
+			continue;
 		/* First of a name wins, as in the browser. */
 		for (k = 0; k < i; k++)
 			if ((seen >> k & 1) && attr_is(&t->attrs[k], name))
