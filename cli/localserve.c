@@ -890,7 +890,7 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 		log_error(NULL, "ev=web-start-failed error=%s", lq(error));
 	/* The web programs run in this process: it logs at the most verbose
 	 * level set for any of them (the daemons watch their own). */
-	if (loglevel_watch_start(cli->pool, "admin,account,webapi",
+	if (loglevel_watch_start(cli->pool, "admin,account,webmail,webapi",
 		    loglevel_conf_level(cli->conf->general.loglevel), &error) < 0)
 		log_error(NULL, "ev=loglevel-watch-failed error=%s", lq(error));
 
@@ -911,13 +911,14 @@ cmd_localserve(struct cli *cli, int argc, char **argv)
 		", same certificate\n"
 		"  account:  http://%s/ (log in with the account and password above)\n"
 		"  admin:    http://%s/admin/ password %s\n"
+		"  webmail:  http://%s/webmail/ (log in with the account and password above)\n"
 		"  webapi:   http://%s/webapi/v0/ (HTTP Basic auth with the account and password)\n"
 		"  status:   http://%s/status/\n"
 		"  psql:     . %s/localserve.env && psql\n"
 		"Press Ctrl-C to stop.\n\n",
 		ls.dir, ls.password.data, ls.smtp_port, ls.smtp_port, ls.submission_port,
 		ls.submissions_port, ls.dir, ls.submission_port, ls.imap_port, ls.imaps_port, http,
-		http, ls.admin_password.data, http, http, ls.dir);
+		http, ls.admin_password.data, http, http, http, ls.dir);
 	while (!ls_stop) {
 		sigsuspend(&old);
 		if (ls_child) {

@@ -1,6 +1,6 @@
 /* The localserve web server: libmicrohttpd (lib/web/web_mhd.c) hosting the
  * web programs at their production paths, account at "/", admin at
- * "/admin/" and the webapi at "/webapi/", plus a localserve-only status
+ * "/admin/", the webmail at "/webmail/" and the webapi at "/webapi/", plus a localserve-only status
  * page at "/status/" listing accounts, mailboxes and message counts. */
 #include "config.h"
 
@@ -10,6 +10,7 @@
 #include "account/account.h"
 #include "admin/admin.h"
 #include "webapi/webapi.h"
+#include "webmail/webmail.h"
 #include "cli.h"
 #include "core/conf.h"
 #include "core/log.h"
@@ -114,7 +115,8 @@ static const struct web_app status_app = {
 	.nroutes = MS_NELEM(status_routes),
 };
 
-static const struct web_app *const apps[] = { &account_app, &admin_app, &webapi_app, &status_app };
+static const struct web_app *const apps[] = { &account_app, &admin_app, &webmail_app, &webapi_app,
+	&status_app };
 
 struct websrv *
 websrv_start(struct cli *cli, const char *hostport, const char *templates_dir,

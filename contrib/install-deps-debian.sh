@@ -1,5 +1,8 @@
 #!/bin/sh
 # Install what Mailstead needs to build, run and test on Debian 12.
+# Recommends are not installed, so what a test tool only recommends is
+# listed (swaks: libnet-ssleay-perl for --tls, libdigest-hmac-perl for
+# CRAM-MD5).
 # Runs apt-get as root (directly, or through sudo when not root).
 set -eu
 pkgs="build-essential autoconf automake pkg-config
@@ -7,7 +10,7 @@ pkgs="build-essential autoconf automake pkg-config
  libunbound-dev libidn2-dev libpsl-dev libinih-dev libcrypt-dev zlib1g-dev
  libfcgi-dev libmicrohttpd-dev libarchive-dev libcmocka-dev nginx apache2 wrk spawn-fcgi
  dns-root-data publicsuffix systemd
- swaks python3 curl postfix python3-dkim opendkim-tools isync offlineimap3 mutt nginx
+ swaks libnet-ssleay-perl libdigest-hmac-perl python3 curl postfix python3-dkim opendkim-tools isync offlineimap3 mutt nginx
  chromium nodejs"
 # npm for the browser tests' playwright-core; a nodejs from elsewhere (e.g.
 # NodeSource) ships its own npm and conflicts with Debian's.

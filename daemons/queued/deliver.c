@@ -34,6 +34,7 @@
 #include "events.h"
 #include "mail/addr.h"
 #include "queue/webhook.h"
+#include "leases.h"
 #include "queued.h"
 #include "smtpclient.h"
 #include "tlspolicy.h"
@@ -1187,6 +1188,15 @@ job_finish(struct queued *q, struct batch **bv, size_t nb)
 				lq(r->secode), lq(r->error));
 		}
 	}
+	/* No renewal from here on: the outcome releases the leases. */
+	{
+		int64_t *ids = xcalloc(total, sizeof(*ids));
+
+		for (k = 0; k < total; k++)
+			ids[k] = out[k].id;
+		leases_remove(q->leases, ids, total);
+		free(ids);
+	}
 	hook.bv = bv;
 	hook.nb = nb;
 	hook.rep = rep;
@@ -1305,6 +1315,7 @@ deliver_job(struct queued *q, struct queue_item *v, size_t n)
 
 			for (m = i; m < n; m++)
 				ids[m - i] = v[m].id;
+			leases_remove(q->leases, ids, n - i);
 			if (queue_unclaim(q->store, ids, n - i, &error) < 0)
 				log_warn(NULL, "proto=queue ev=unclaim err=%s", lq(error));
 			else

@@ -25,6 +25,7 @@
 #include "db/loglevel.h"
 #include "queue/webhook.h"
 #include "mailauth/tlspolicy.h"
+#include "leases.h"
 #include "queued.h"
 
 /* Even without notifications, look at the queue this often. */
@@ -65,6 +66,16 @@ job_run(void *arg)
 	struct queued *q = j->q;
 
 	deliver_job(q, j->v, j->n);
+	{
+		/* Whatever the job left registered (an error path). */
+		int64_t *ids = xcalloc(j->n, sizeof(*ids));
+		size_t i;
+
+		for (i = 0; i < j->n; i++)
+			ids[i] = j->v[i].id;
+		leases_remove(q->leases, ids, j->n);
+		free(ids);
+	}
 	queue_items_free(j->v, j->n);
 	free(j);
 	pthread_mutex_lock(&q->lock);
@@ -108,6 +119,15 @@ fill_slots(struct queued *q)
 		j->q = q;
 		j->v = v;
 		j->n = n;
+		{
+			int64_t *ids = xcalloc(n, sizeof(*ids));
+			size_t i;
+
+			for (i = 0; i < n; i++)
+				ids[i] = v[i].id;
+			leases_add(q->leases, ids, n);
+			free(ids);
+		}
 		pthread_mutex_lock(&q->lock);
 		q->active++;
 		pthread_mutex_unlock(&q->lock);
@@ -153,10 +173,10 @@ main(int argc, char **argv)
 	pthread_mutex_init(&q.lock, NULL);
 	pthread_cond_init(&q.cond, NULL);
 	/* Connections: one per running delivery (and its DSNs) plus the
-	 * scheduler's and the webhook sender's. */
+	 * scheduler's, the webhook sender's and the lease keeper's. */
 	pool = db_pool_create(conf->database.conninfo,
-		(unsigned)(conf->database.pool_size > conf->queue.max_concurrent + 3 ?
-		conf->database.pool_size : conf->queue.max_concurrent + 3), &error);
+		(unsigned)(conf->database.pool_size > conf->queue.max_concurrent + 4 ?
+		conf->database.pool_size : conf->queue.max_concurrent + 4), &error);
 	if (pool == NULL)
 		ms_fatal("mailstead-queued: database: %s", error);
 	if (db_migrate_pool(pool, conf->general.sqldir, &error) < 0)
@@ -196,6 +216,9 @@ main(int argc, char **argv)
 		if (q.tlspolicy == NULL)
 			ms_fatal("mailstead-queued: TLS policy: %s", error);
 	}
+	q.leases = leases_start(&q, &error);
+	if (q.leases == NULL)
+		ms_fatal("mailstead-queued: %s", error);
 	listener = db_listener_start(conf->database.conninfo, &error);
 	if (listener == NULL)
 		ms_fatal("mailstead-queued: listener: %s", error);
@@ -282,6 +305,8 @@ main(int argc, char **argv)
 		usleep(100 * 1000);
 	}
 	log_info(NULL, "proto=queue ev=stop");
+	if (q.active == 0)
+		leases_stop(&q.leases);
 	/* Waits for webhook calls in flight (bounded by their timeout). */
 	webhook_sender_stop(&webhooks);
 	db_listener_stop(&listener);

@@ -29,6 +29,8 @@ struct queued {
 	pthread_cond_t cond;
 	bool wake;
 	unsigned active;	/* deliveries running */
+	/* Messages being attempted, their leases kept alive (leases.h). */
+	struct leases *leases;
 };
 
 /* Wake the scheduler (any thread). */

@@ -20,39 +20,6 @@
 
 /* ---- helpers (account_private.h) ---- */
 
-PGresult *
-acct_query(struct web_call *call, const char *what, const char *sql, int n,
-	const char *const *params)
-{
-	struct db_pool *pool = web_env_pool(call->req->env);
-	const char *error;
-	PGresult *res;
-	PGconn *c;
-
-	c = db_get(pool, &error);
-	if (c == NULL) {
-		web_call_server_error(call, what, error);
-		return NULL;
-	}
-	res = db_exec(c, sql, n, params, &error);
-	db_put(pool, c);
-	if (res == NULL)
-		web_call_server_error(call, what, error);
-	return res;
-}
-
-int
-acct_cmd(struct web_call *call, const char *what, const char *sql, int n,
-	const char *const *params)
-{
-	PGresult *res = acct_query(call, what, sql, n, params);
-
-	if (res == NULL)
-		return -1;
-	PQclear(res);
-	return 0;
-}
-
 int
 acct_own_address(struct web_call *call, const char *address, int64_t *address_id_r)
 {
@@ -60,7 +27,7 @@ acct_own_address(struct web_call *call, const char *address, int64_t *address_id
 	PGresult *res;
 	int found;
 
-	res = acct_query(call, "looking up address",
+	res = web_call_query(call, "looking up address",
 		"SELECT ad.id FROM addresses ad JOIN domains d ON d.id = ad.domain_id"
 		" WHERE ad.account_id = $1 AND ad.localpart || '@' || d.name = $2", 2, params);
 	if (res == NULL)
@@ -276,27 +243,8 @@ api_login_attempts(struct web_call *call)
 	return web_login_attempts_result(call, call->req->account_name, web_call_int(call, 0));
 }
 
-/* ---- page ---- */
-
-static void
-page_index(struct web_request *req, struct web_response *resp)
-{
-	const char *vars[] = { "title", "Account", "version", PACKAGE_VERSION };
-	struct buf html;
-	const char *error;
-
-	buf_init(&html);
-	if (web_template(req->env, "account.html", vars, MS_NELEM(vars), &html, &error) < 0) {
-		log_error(req->cid, "proto=http app=account ev=template-failed error=%s", lq(error));
-		web_resp_text(resp, 500, "page template missing (see the server log)");
-	} else {
-		web_resp_html(resp, 200, &html);
-	}
-	buf_free(&html);
-}
-
 static const struct web_route routes[] = {
-	{ "GET", "/", 0, page_index },
+	{ "GET", "/", 0, web_route_page },
 	{ "POST", "/import", WEB_ROUTE_AUTH | WEB_ROUTE_RAW, acct_route_import },
 	{ "GET", "/importprogress", WEB_ROUTE_AUTH | WEB_ROUTE_STREAM, acct_route_import_progress },
 	{ "POST", "/export", WEB_ROUTE_AUTH | WEB_ROUTE_STREAM, acct_route_export },

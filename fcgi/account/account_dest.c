@@ -35,7 +35,7 @@ acct_api_destinations(struct web_call *call)
 
 	/* One query: each address with its rulesets as a JSON array in
 	 * priority order. */
-	res = acct_query(call, "listing addresses",
+	res = web_call_query(call, "listing addresses",
 		"SELECT ad.localpart || '@' || d.name, ad.mailbox, ad.full_name,"
 		" coalesce(ad.smtp_error, ''),"
 		" (SELECT coalesce(json_agg(json_build_object("
@@ -343,7 +343,7 @@ acct_api_aliases(struct web_call *call)
 
 	/* The aliases with a member address of this account; all members
 	 * only where the alias lists them (ListMembers). */
-	res = acct_query(call, "listing aliases",
+	res = web_call_query(call, "listing aliases",
 		"SELECT al.localpart || '@' || d.name, al.post_public, al.list_members,"
 		" al.allow_msg_from, array_to_json(array_agg(DISTINCT m.address ORDER BY m.address)),"
 		" CASE WHEN al.list_members THEN (SELECT array_to_json(array_agg(m2.address"

@@ -10,14 +10,6 @@
 
 #include "web/web.h"
 
-/* Run sql with n text parameters on a pooled connection. Returns the
- * result (caller PQclear()s) or NULL after web_call_server_error(what). */
-PGresult *acct_query(struct web_call *call, const char *what, const char *sql, int n,
-	const char *const *params);
-/* The same for a statement whose result is not needed: 0 or -1. */
-int acct_cmd(struct web_call *call, const char *what, const char *sql, int n,
-	const char *const *params);
-
 /* Parse "localpart@domain" ("@domain" for the catch-all) of the account's
  * own addresses: 1 with the address row id, 0 not an address of the
  * account (call error set), -1 error (set). */

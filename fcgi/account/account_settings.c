@@ -43,7 +43,7 @@ acct_api_settings(struct web_call *call)
 	struct json_object *o, *ow, *iw;
 	PGresult *res;
 
-	res = acct_query(call, "loading settings",
+	res = web_call_query(call, "loading settings",
 		"SELECT outgoing_webhook_url, outgoing_webhook_authorization,"
 		" array_to_json(outgoing_webhook_events), incoming_webhook_url,"
 		" incoming_webhook_authorization, array_to_json(fromid_login_addresses),"
@@ -174,7 +174,7 @@ acct_api_fromid_save(struct web_call *call)
 	/* Each must be an address of the account on a domain with a
 	 * catch-all separator: the fromid goes after that separator
 	 * (MAIL FROM localpart+fromid@domain). One query for all. */
-	res = acct_query(call, "checking login addresses",
+	res = web_call_query(call, "checking login addresses",
 		"SELECT x.a, ad.id IS NOT NULL, coalesce(d.localpart_catchall_separators, '')"
 		" FROM unnest($2::text[]) AS x(a)"
 		" LEFT JOIN domains d ON d.name = lower(split_part(x.a, '@', 2))"
@@ -195,7 +195,7 @@ acct_api_fromid_save(struct web_call *call)
 	}
 	PQclear(res);
 	if (rc == 0)
-		rc = acct_cmd(call, "saving login addresses",
+		rc = web_call_cmd(call, "saving login addresses",
 			"UPDATE accounts SET fromid_login_addresses = ARRAY(SELECT DISTINCT unnest($2::text[])"
 			" ORDER BY 1) WHERE id = $1", 2, params);
 	buf_free(&arr);
@@ -216,7 +216,7 @@ acct_api_keep_retired_save(struct web_call *call)
 	params[0] = db_i64(call->req->account_id);
 	params[1] = db_i64(msg);
 	params[2] = db_i64(hook);
-	return acct_cmd(call, "saving retired periods",
+	return web_call_cmd(call, "saving retired periods",
 		"UPDATE accounts SET keep_retired_message_period = $2::bigint * interval '1 second',"
 		" keep_retired_webhook_period = $3::bigint * interval '1 second' WHERE id = $1",
 		3, params);
@@ -243,7 +243,7 @@ acct_api_rejects_save(struct web_call *call)
 	params[0] = db_i64(call->req->account_id);
 	params[1] = norm.data;
 	params[2] = web_call_bool(call, 1) ? "true" : "false";
-	rc = acct_cmd(call, "saving rejects settings",
+	rc = web_call_cmd(call, "saving rejects settings",
 		"UPDATE accounts SET rejects_mailbox = $2, keep_rejects = $3 WHERE id = $1", 3, params);
 	buf_free(&norm);
 	return rc;
@@ -278,7 +278,7 @@ acct_api_junk_filter_save(struct web_call *call)
 
 	if (jf == NULL) {
 		params[0] = db_i64(call->req->account_id);
-		return acct_cmd(call, "saving junk filter",
+		return web_call_cmd(call, "saving junk filter",
 			"UPDATE accounts SET junk_filter = NULL WHERE id = $1", 1, params);
 	}
 	if (!json_object_is_type(jf, json_type_object))
@@ -322,7 +322,7 @@ acct_api_junk_filter_save(struct web_call *call)
 	}
 	params[0] = db_i64(call->req->account_id);
 	params[1] = json_object_to_json_string_ext(out, JSON_C_TO_STRING_PLAIN);
-	rc = acct_cmd(call, "saving junk filter",
+	rc = web_call_cmd(call, "saving junk filter",
 		"UPDATE accounts SET junk_filter = $2::jsonb WHERE id = $1", 2, params);
 	json_object_put(out);
 	return rc;

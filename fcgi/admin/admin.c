@@ -128,10 +128,7 @@ admin_param_ids(struct web_call *call, size_t i, int64_t **ids_r, size_t *n_r)
 PGresult *
 admin_query(struct web_call *call, const char *what, const char *sql, int n, ...)
 {
-	struct db_pool *pool = web_env_pool(call->req->env);
-	const char *params[8], *err;
-	PGresult *res;
-	PGconn *c;
+	const char *params[8];
 	va_list ap;
 	int i;
 
@@ -141,16 +138,7 @@ admin_query(struct web_call *call, const char *what, const char *sql, int n, ...
 	for (i = 0; i < n; i++)
 		params[i] = va_arg(ap, const char *);
 	va_end(ap);
-	c = db_get(pool, &err);
-	if (c == NULL) {
-		web_call_server_error(call, what, err);
-		return NULL;
-	}
-	res = db_exec(c, sql, n, params, &err);
-	db_put(pool, c);
-	if (res == NULL)
-		web_call_server_error(call, what, err);
-	return res;
+	return web_call_query(call, what, sql, n, params);
 }
 
 struct json_object *
@@ -176,25 +164,8 @@ api_login_attempts(struct web_call *call)
 	return web_login_attempts_result(call, NULL, web_call_int(call, 0));
 }
 
-static void
-page_index(struct web_request *req, struct web_response *resp)
-{
-	const char *vars[] = { "title", "Admin", "version", PACKAGE_VERSION };
-	struct buf html;
-	const char *error;
-
-	buf_init(&html);
-	if (web_template(req->env, "admin.html", vars, MS_NELEM(vars), &html, &error) < 0) {
-		log_error(req->cid, "proto=http app=admin ev=template-failed error=%s", lq(error));
-		web_resp_text(resp, 500, "page template missing (see the server log)");
-	} else {
-		web_resp_html(resp, 200, &html);
-	}
-	buf_free(&html);
-}
-
 static const struct web_route routes[] = {
-	{ "GET", "/", 0, page_index },
+	{ "GET", "/", 0, web_route_page },
 };
 
 /* ---- the method table ---- */

@@ -75,6 +75,7 @@ static const struct conf_key keys[] = {
 	{ "web", "admin_socket", CT_STR, O(web.admin_socket), "", false, 0, 0 },
 	{ "web", "account_socket", CT_STR, O(web.account_socket), "", false, 0, 0 },
 	{ "web", "webapi_socket", CT_STR, O(web.webapi_socket), "", false, 0, 0 },
+	{ "web", "webmail_socket", CT_STR, O(web.webmail_socket), "", false, 0, 0 },
 	{ "web", "socket_group", CT_STR, O(web.socket_group), "", false, 0, 0 },
 	{ "web", "threads", CT_UINT, O(web.threads), "8", false, 1, 256 },
 	{ "web", "max_body", CT_SIZE, O(web.max_body), "1m", false, 1024, (uint64_t)1 << 32 },

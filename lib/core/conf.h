@@ -112,7 +112,7 @@ struct conf {
 		char *www;		/* directory of www/ (static assets) */
 		/* FastCGI unix sockets of the programs; "" means standard
 		 * input (spawn-fcgi, systemd socket activation). */
-		char *admin_socket, *account_socket, *webapi_socket;
+		char *admin_socket, *account_socket, *webapi_socket, *webmail_socket;
 		char *socket_group;	/* group of the sockets (the web server's) */
 		uint64_t threads;	/* FastCGI worker threads per program */
 		uint64_t max_body;	/* bytes of a request body */

@@ -417,6 +417,11 @@ int queue_record_outcomes(struct store *st, const struct queue_outcome *v, size_
 /* Give claimed messages back without an outcome (shutdown before the
  * attempt started). */
 int queue_release_lease(struct store *st, const int64_t *ids, size_t n, const char **error_r);
+/* Extend the leases of messages still being attempted to now + lease_s
+ * (only rows that still hold a lease: an outcome already recorded has
+ * released it). Returns the number of rows extended, or -1. */
+int queue_lease_renew(struct store *st, const int64_t *ids, size_t n, int64_t lease_s,
+	const char **error_r);
 
 /* Remember whether the recipient domain's server offered STARTTLS and
  * REQUIRETLS, per sending account (no-op for account_id 0). */

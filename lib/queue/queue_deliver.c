@@ -499,6 +499,32 @@ queue_release_lease(struct store *st, const int64_t *ids, size_t n, const char *
 	return rc;
 }
 
+int
+queue_lease_renew(struct store *st, const int64_t *ids, size_t n, int64_t lease_s,
+	const char **error_r)
+{
+	PGconn *c = db_get(st->pool, error_r);
+	struct buf arr;
+	PGresult *res;
+	int rc = -1;
+
+	if (c == NULL)
+		return -1;
+	buf_init(&arr);
+	db_i64_array(&arr, ids, n);
+	res = db_execv(c, error_r,
+		"UPDATE queue SET lease_until = now() + make_interval(secs => $2::bigint)"
+		" WHERE id = ANY($1::bigint[]) AND lease_until IS NOT NULL", 2, arr.data,
+		db_i64(lease_s));
+	db_put(st->pool, c);
+	if (res != NULL) {
+		rc = (int)strtol(PQcmdTuples(res), NULL, 10);
+		PQclear(res);
+	}
+	buf_free(&arr);
+	return rc;
+}
+
 /* ---- routes ---- */
 
 int

@@ -522,6 +522,39 @@ web_call_server_error(struct web_call *call, const char *what, const char *error
 	return web_call_error(call, "server:error", "%s failed (see the server log)", what);
 }
 
+PGresult *
+web_call_query(struct web_call *call, const char *what, const char *sql, int n,
+	const char *const *params)
+{
+	struct db_pool *pool = web_env_pool(call->req->env);
+	const char *error;
+	PGresult *res;
+	PGconn *c;
+
+	c = db_get(pool, &error);
+	if (c == NULL) {
+		web_call_server_error(call, what, error);
+		return NULL;
+	}
+	res = db_exec(c, sql, n, params, &error);
+	db_put(pool, c);
+	if (res == NULL)
+		web_call_server_error(call, what, error);
+	return res;
+}
+
+int
+web_call_cmd(struct web_call *call, const char *what, const char *sql, int n,
+	const char *const *params)
+{
+	PGresult *res = web_call_query(call, what, sql, n, params);
+
+	if (res == NULL)
+		return -1;
+	PQclear(res);
+	return 0;
+}
+
 const char *
 web_call_str(const struct web_call *call, size_t i)
 {

@@ -278,6 +278,14 @@ int web_call_error(struct web_call *call, const char *code, const char *fmt, ...
 	__attribute__((format(printf, 3, 4)));
 /* Log error (not shown to the user) and set "server:error"; returns -1. */
 int web_call_server_error(struct web_call *call, const char *what, const char *error);
+/* Run sql with n text parameters on a connection of the env's pool.
+ * Returns the result (the caller PQclear()s) or NULL after
+ * web_call_server_error(what). */
+struct pg_result *web_call_query(struct web_call *call, const char *what, const char *sql,
+	int n, const char *const *params);
+/* The same for a statement whose result is not needed: 0 or -1. */
+int web_call_cmd(struct web_call *call, const char *what, const char *sql, int n,
+	const char *const *params);
 const char *web_call_str(const struct web_call *call, size_t i);
 int64_t web_call_int(const struct web_call *call, size_t i);
 bool web_call_bool(const struct web_call *call, size_t i);
@@ -324,6 +332,9 @@ int web_admin_password_check(struct db_pool *pool, const char *password, const c
  * non-empty. Unknown names render empty. Returns 0 or -1 (missing file). */
 int web_template(struct web_env *env, const char *name, const char *const *vars,
 	size_t nvars, struct buf *out, const char **error_r);
+/* A route answering with the app's page: templates/<app name>.html with
+ * {{title}} (the app's name capitalized) and {{version}}. */
+void web_route_page(struct web_request *req, struct web_response *resp);
 /* Append s HTML-escaped (& < > " '). */
 void web_html_escape(struct buf *out, const char *s);
 

@@ -189,6 +189,8 @@ socket_of(const struct web_app *app, const struct conf *conf)
 		return conf->web.account_socket;
 	if (strcmp(app->name, "webapi") == 0)
 		return conf->web.webapi_socket;
+	if (strcmp(app->name, "webmail") == 0)
+		return conf->web.webmail_socket;
 	return "";
 }
 

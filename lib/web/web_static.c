@@ -419,6 +419,28 @@ render(struct buf *out, const char *tpl, size_t len, const char *const *vars, si
 	}
 }
 
+void
+web_route_page(struct web_request *req, struct web_response *resp)
+{
+	const char *app = req->app->name;
+	char *title = web_strdup(req, app), *file = xasprintf("%s.html", app);
+	const char *vars[] = { "title", title, "version", PACKAGE_VERSION };
+	struct buf html;
+	const char *error;
+
+	if (title[0] >= 'a' && title[0] <= 'z')
+		title[0] = (char)(title[0] - 'a' + 'A');
+	buf_init(&html);
+	if (web_template(req->env, file, vars, MS_NELEM(vars), &html, &error) < 0) {
+		log_error(req->cid, "proto=http app=%s ev=template-failed error=%s", app, lq(error));
+		web_resp_text(resp, 500, "page template missing (see the server log)");
+	} else {
+		web_resp_html(resp, 200, &html);
+	}
+	buf_free(&html);
+	free(file);
+}
+
 int
 web_template(struct web_env *env, const char *name, const char *const *vars, size_t nvars,
 	struct buf *out, const char **error_r)

@@ -158,7 +158,7 @@ class ApacheServer(webserver.WebServer):
 def setUpModule():
     global SRV, WEB
     SRV = harness.Server("apache", daemons=(), tls=True)
-    WEB = webserver.start_stack(SRV, apps=("account", "admin", "webapi"), front=ApacheServer,
+    WEB = webserver.start_stack(SRV, apps=("account", "admin", "webmail", "webapi"), front=ApacheServer,
                                 admin_password=ADMIN_PASSWORD,
                                 prepare=lambda srv: srv.add_account(IMPORT_ACCOUNT,
                                                                     IMPORT_PASSWORD),
@@ -227,6 +227,25 @@ class TestVhosts(Base):
         r = c.request("GET", "/webapi")
         self.assertEqual(r.status, 301)
         self.assertTrue(r.header("Location").endswith("/webapi/"), r.header("Location"))
+        r = c.request("GET", "/webmail")
+        self.assertEqual(r.status, 301)
+        self.assertTrue(r.header("Location").endswith("/webmail/"), r.header("Location"))
+
+
+class TestWebmail(Base):
+    def test_login_secure_cookie(self):
+        c = self.client("/webmail/")
+        r = c.request("GET", "/webmail/")
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"Mailstead webmail", r.body)
+        self.assertIn("script-src 'self'", r.header("Content-Security-Policy"))
+        r = c.login(PASSWORD, USER)
+        attrs = cookie_attrs(r, "webmailsession")
+        self.assertIsNotNone(attrs, r.all("Set-Cookie"))
+        # Over TLS through Apache (HTTPS=on from mod_ssl): Secure.
+        for a in ("secure", "httponly", "samesite=strict", "path=/webmail/"):
+            self.assertIn(a, attrs)
+        self.assertIsNone(c.result("Logout"))
 
 
 class TestAccount(Base):

@@ -630,8 +630,9 @@ class LocalserveTest(harness.TestCase):
         self.assertIn("HTTP status 401", r.stderr)
 
     def test_4_web_interfaces(self):
-        """The account and admin programs in-process (libmicrohttpd), at the
-        production paths, with the printed credentials."""
+        """The account, admin and webmail programs in-process
+        (libmicrohttpd), at the production paths, with the printed
+        credentials."""
         import webserver
         env = self.first_env or self.env()
         self.assertIn("ADMIN_PASSWORD", env)
@@ -649,6 +650,12 @@ class LocalserveTest(harness.TestCase):
         self.assertEqual(r.status, 400)
         r = c.request("GET", "/%2e%2e/mailstead.conf")
         self.assertEqual(r.status, 400)
+        m = webserver.WebClient(self.http_port, "/webmail/")
+        r = m.request("GET", "/webmail/")
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"Mailstead webmail", r.body)
+        m.login(env["PASSWORD"], env["ACCOUNT"])
+        self.assertIsNone(m.result("Logout"))
         a = webserver.WebClient(self.http_port, "/admin/")
         self.assertEqual(a.request("GET", "/admin").status, 301)
         a.login(env["ADMIN_PASSWORD"])

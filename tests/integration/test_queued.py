@@ -232,6 +232,19 @@ class QueuedTest(harness.TestCase):
                        "SELECT attempts FROM queue_retired WHERE id = :'id'", id=qid)
         self.assertGreaterEqual(int(att[0][0]), 5)
 
+    def test_lease_renewed_during_a_slow_attempt(self):
+        """The sink holds its answer to the message 8 s, the lease is 3 s:
+        queued keeps renewing the lease while it waits, so the message is
+        not claimed again and sent a second time."""
+        rcpt = u("slow") + "@sink.test"
+        (qid,) = enqueue(rcpt)
+        r = wait_retired(qid, timeout=60)
+        self.assertIsNotNone(r, "not retired")
+        self.assertEqual(r[0], "t")
+        self.assertEqual(int(r[1]), 1, "one attempt")
+        self.assertEqual(len(SINK.delivered_to(rcpt)), 1, "sent more than once")
+        self.assertEqual(SINK.rcpt_attempts.get(rcpt, 0), 1, "a second attempt was started")
+
     def test_next_attempt_starts_with_other_address_family(self):
         # mx.dual.test has ::1 (a server that greylists: 451 the first
         # time) and 127.0.0.7 (nothing listens). Attempt 1 starts with

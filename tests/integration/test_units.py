@@ -20,8 +20,8 @@ import unittest
 import harness
 import webserver
 
-SERVICES = ("smtpd", "imapd", "queued", "account", "admin", "webapi")
-SOCKETS = ("account", "admin", "webapi")
+SERVICES = ("smtpd", "imapd", "queued", "account", "admin", "webapi", "webmail")
+SOCKETS = ("account", "admin", "webapi", "webmail")
 DAEMONS = ("smtpd", "imapd", "queued")
 
 SRV = None
@@ -224,6 +224,8 @@ class TestExecStart(harness.TestCase):
                       (b"HTTP_HOST", b"localhost"), (b"CONTENT_LENGTH", b"14")],
             "webapi": [(b"REQUEST_METHOD", b"GET"), (b"REQUEST_URI", b"/webapi/v0/"),
                        (b"HTTP_HOST", b"localhost")],
+            "webmail": [(b"REQUEST_METHOD", b"GET"), (b"REQUEST_URI", b"/webmail/"),
+                        (b"HTTP_HOST", b"localhost")],
         }
         for name in SOCKETS:
             # What systemd does for the .socket unit + StandardInput=socket.
@@ -248,6 +250,9 @@ class TestExecStart(harness.TestCase):
                 if name == "admin":
                     self.assertTrue(out.startswith(b"Status: 200"), out[:200])
                     self.assertIn(b'"result":"mailstead ', out)
+                if name == "webmail":
+                    self.assertTrue(out.startswith(b"Status: 200"), out[:200])
+                    self.assertIn(b"Mailstead webmail", out)
             finally:
                 if proc.poll() is None:
                     self.stop(proc, name)

@@ -1,5 +1,5 @@
 """The web programs behind a real nginx for the integration tests and
-bench/web: mailstead-account, mailstead-admin and mailstead-webapi on unix sockets in the
+bench/web: mailstead-account, -admin, -webapi and -webmail on unix sockets in the
 server directory, and nginx (the Debian package) in front of them with the
 shipped contrib/nginx/mailstead-locations.conf (socket paths rewritten), on
 a free loopback port for HTTP and another for HTTPS (the harness's
@@ -26,6 +26,7 @@ FCGI = {
     "account": os.path.join(harness.TOP_BUILDDIR, "fcgi", "account", "mailstead-account"),
     "admin": os.path.join(harness.TOP_BUILDDIR, "fcgi", "admin", "mailstead-admin"),
     "webapi": os.path.join(harness.TOP_BUILDDIR, "fcgi", "webapi", "mailstead-webapi"),
+    "webmail": os.path.join(harness.TOP_BUILDDIR, "fcgi", "webmail", "mailstead-webmail"),
 }
 LOCATIONS = os.path.join(harness.TOP_SRCDIR, "contrib", "nginx", "mailstead-locations.conf")
 
@@ -36,6 +37,7 @@ def web_conf(sockdir, **extra):
     kv = {"account_socket": os.path.join(sockdir, "account.sock"),
           "admin_socket": os.path.join(sockdir, "admin.sock"),
           "webapi_socket": os.path.join(sockdir, "webapi.sock"),
+          "webmail_socket": os.path.join(sockdir, "webmail.sock"),
           "templates": os.path.join(harness.TOP_SRCDIR, "templates"),
           "www": os.path.join(harness.TOP_SRCDIR, "www"),
           "threads": "8"}
