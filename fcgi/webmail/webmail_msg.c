@@ -496,7 +496,7 @@ zip_parts(struct zip_state *z, const struct mime_part *p, struct buf *path)
 		z->names[z->nnames++] = xstrdup(name.data);
 		mime_decode_body(p, z->m->data.data, z->m->data.len, &body);
 		e = archive_entry_new();
-		archive_entry_set_pathname(e, name.data);
+		archive_entry_set_pathname_utf8(e, name.data);
 		archive_entry_set_filetype(e, AE_IFREG);
 		archive_entry_set_perm(e, 0644);
 		archive_entry_set_size(e, (la_int64_t)body.len);
@@ -530,6 +530,8 @@ route_zip(struct web_request *req, struct web_response *resp, const struct msg *
 		return;
 	z.a = archive_write_new();
 	archive_write_set_format_zip(z.a);
+	/* names are UTF-8 whatever the locale; the zip says so (flag bit 11) */
+	archive_write_set_format_option(z.a, "zip", "hdrcharset", "UTF-8");
 	archive_write_set_bytes_in_last_block(z.a, 1);
 	if (archive_write_open(z.a, resp, NULL, zip_write_cb, NULL) != ARCHIVE_OK)
 		z.rc = -1;
