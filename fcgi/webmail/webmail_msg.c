@@ -24,6 +24,7 @@
  * SameSite=Strict session cookie with a request for the part. */
 #define MSG_INLINE_MAX (10 * 1024 * 1024)
 
+
 #define CSP_PLAIN "default-src 'none'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'; sandbox"
 #define CSP_HTML "default-src 'none'; style-src 'unsafe-inline'; img-src data:; " \
 	"frame-ancestors 'self'; base-uri 'none'; form-action 'none'; " \
@@ -203,6 +204,7 @@ answer(struct web_response *resp, const char *ctype, const char *csp, const stru
 struct cid_ctx {
 	const struct msg *m;
 	size_t inlined;
+	unsigned lookups;	/* each walks the tree: bounded for huge messages */
 };
 
 static const struct mime_part *
@@ -249,6 +251,8 @@ cid_inline(void *ctx, const char *cid, size_t n, struct buf *out)
 	size_t i;
 	int rc = -1;
 
+	if (++c->lookups > 1000)
+		return -1;
 	/* RFC 2392: the cid URL is the Content-ID percent-encoded */
 	buf_init(&id);
 	for (i = 0; i < n; i++) {
@@ -291,7 +295,7 @@ route_html(struct web_response *resp, const struct msg *m, bool external)
 {
 	const struct mime_part *p = find_body(m->root, "html");
 	struct html_sanitize_opts o = { 0 };
-	struct cid_ctx cc = { m, 0 };
+	struct cid_ctx cc = { m, 0, 0 };
 	struct buf html, out;
 
 	if (p == NULL) {
