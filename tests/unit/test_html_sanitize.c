@@ -309,6 +309,37 @@ test_cid(void **state)
 }
 
 static void
+test_css(void **state)
+{
+	struct html_sanitize_opts o = { 0 };
+	struct buf b;
+	size_t blocked = 0;
+
+	(void)state;
+	buf_init(&b);
+	assert_true(html_sanitize_css("a{color:red}/* x */b{x:url( 'http://h/i.png' )}", 47, &o, &b,
+		&blocked));
+	assert_string_equal(b.data, "a{color:red} b{x:none}");
+	assert_int_equal(blocked, 1);
+	buf_reset(&b);
+	/* an unterminated comment ends the sheet */
+	assert_true(html_sanitize_css("a{color:red}/* b{}", 18, &o, &b, &blocked));
+	assert_string_equal(b.data, "a{color:red}");
+	buf_reset(&b);
+	/* dropped whole, out untouched */
+	assert_false(html_sanitize_css("a{b:c}\\", 8, &o, &b, &blocked));
+	assert_false(html_sanitize_css("a{x:image-set('i.png' 1x)}", 26, &o, &b, &blocked));
+	assert_false(html_sanitize_css("@IMPORT 'x.css';", 16, &o, &b, &blocked));
+	assert_false(html_sanitize_css("a{b:c}</style>", 14, &o, &b, &blocked));
+	assert_int_equal(b.len, 0);
+	/* kept with remote allowed; a quote in the URL cannot end url("") */
+	o.allow_remote = true;
+	assert_true(html_sanitize_css("a{b:url(http://h/a\"b)}", 22, &o, &b, &blocked));
+	assert_string_equal(b.data, "a{b:url(\"http://h/a%22b\")}");
+	buf_free(&b);
+}
+
+static void
 test_malformed(void **state)
 {
 	(void)state;
@@ -398,6 +429,7 @@ main(void)
 		cmocka_unit_test(test_xss_exact),
 		cmocka_unit_test(test_remote),
 		cmocka_unit_test(test_cid),
+		cmocka_unit_test(test_css),
 		cmocka_unit_test(test_malformed),
 		cmocka_unit_test(test_deep_and_huge),
 		cmocka_unit_test(test_fixed_point),
