@@ -164,4 +164,8 @@ bool wm_keyword_ok(const char *s);
 
 /* ---- webmail_msg.c ---- */
 
+/* GET /msg/<id>/(raw|text|html|htmlexternal|view/<path>|download/<path>|
+ * attachments.zip) of the session's account (404 for other messages). */
+void webmail_route_msg(struct web_request *req, struct web_response *resp);
+
 #endif
