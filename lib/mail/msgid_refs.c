@@ -12,7 +12,14 @@
 #include "mail/addr.h"
 #include "mail/msgid_refs.h"
 
-/* Append the message ids "<...>" of s[0..n) to v (lower case, without the
+/* RFC 5322 section 3.6.4:
+ *   in-reply-to = "In-Reply-To:" 1*msg-id CRLF
+ *   references  = "References:" 1*msg-id CRLF
+ *   msg-id      = [CFWS] "<" id-left "@" id-right ">" [CFWS]
+ * Real messages also carry phrases and comments around the ids (RFC 822
+ * allowed them in In-Reply-To), so every "<...>" counts as an id.
+ *
+ * Append the message ids "<...>" of s[0..n) to v (lower case, without the
  * brackets), skipping empty, over-long and duplicate ones, up to max. */
 static size_t
 refs_scan(const char *s, size_t n, bool first_only, char **v, size_t nv, size_t max)
@@ -100,6 +107,11 @@ mail_msgid_refs_free(char **ids, size_t n)
 	free(ids);
 }
 
+/* RFC 2919 section 3:
+ *   list-id-header = "List-ID:" [phrase] CFWS "<" list-id ">" CRLF
+ *   list-id = list-label "." list-id-namespace
+ * The namespace is a domain name (or "localhost"); we take the last "<"
+ * before the closing ">" and accept what parses as a domain name. */
 bool
 mail_list_id_parse(const char *v, size_t n, struct buf *out)
 {
