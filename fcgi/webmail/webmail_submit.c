@@ -442,7 +442,7 @@ original_refs(struct web_call *call, struct wm_msg *m, int64_t id, const char **
 	struct buf msg, refs, mid;
 	const char *p[2], *error, **v = NULL;
 	PGresult *res;
-	char a[32], b[32], *path;
+	char a[32], b[32], *path, **v2 = NULL;
 	size_t n = 0, hend, i;
 	int rc = -1;
 
@@ -472,38 +472,13 @@ original_refs(struct web_call *call, struct wm_msg *m, int64_t id, const char **
 	hend = mime_header_end(msg.data, msg.len);
 	(void)mail_header_get(msg.data, hend, "References", &refs);
 	(void)mail_header_get(msg.data, hend, "Message-ID", &mid);
-	buf_putc(&refs, ' ');
-	buf_append(&refs, mid.data, mid.len);
 	buf_putc(&refs, '\0');
-	/* Every "<...>" without spaces or control characters, 500 at most. */
-	v = xcalloc(22, sizeof(*v));
-	for (i = 0; i < refs.len; i++) {
-		char *lt = refs.data[i] == '<' ? refs.data + i : NULL, *gt;
-
-		if (lt == NULL)
-			continue;
-		gt = strchr(lt, '>');
-		if (gt == NULL)
-			break;
-		if ((size_t)(gt - lt) < 500 && memchr(lt, ' ', (size_t)(gt - lt)) == NULL &&
-		    memchr(lt, '\t', (size_t)(gt - lt)) == NULL) {
-			char *r = xmalloc((size_t)(gt - lt) + 2);
-
-			memcpy(r, lt, (size_t)(gt - lt) + 1);
-			r[gt - lt + 1] = '\0';
-			if (mail_compose_has_ctl(r)) {
-				free(r);
-			} else {
-				if (n == 21) {
-					/* Keep the last 21: drop the oldest. */
-					memmove(v, v + 1, 20 * sizeof(*v));
-					n = 20;
-				}
-				v[n++] = keep(m, r);
-			}
-		}
-		i = (size_t)(gt - refs.data);
-	}
+	buf_putc(&mid, '\0');
+	n = mail_compose_reply_refs(refs.data, mid.data, 21, &v2);
+	v = xcalloc(n + 1, sizeof(*v));
+	for (i = 0; i < n; i++)
+		v[i] = keep(m, v2[i]);
+	free(v2);
 	*refs_r = v;
 	*n_r = n;
 	v = NULL;

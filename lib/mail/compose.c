@@ -81,6 +81,68 @@ mail_compose_parse_name_addr(const char *s, struct buf *name, struct buf *addr,
 	return 0;
 }
 
+/* RFC 5322 3.6.4: a reply's References are the original's References
+ * (or its In-Reply-To) followed by its Message-ID. Every "<...>" of at
+ * most MAIL_COMPOSE_MAX_REF bytes without white space or control
+ * characters is kept as written (ids are compared as is elsewhere). */
+size_t
+mail_compose_reply_refs(const char *references, const char *message_id, size_t max,
+	char ***refs_r)
+{
+	const char *srcs[2] = { references, message_id };
+	char **v = NULL;
+	size_t n = 0, s;
+
+	*refs_r = NULL;
+	if (max == 0)
+		return 0;
+	v = xcalloc(max + 1, sizeof(*v));
+	for (s = 0; s < 2; s++) {
+		const char *p = srcs[s] != NULL ? srcs[s] : "";
+
+		while ((p = strchr(p, '<')) != NULL) {
+			const char *gt = strchr(p, '>'), *q;
+			bool ok;
+
+			if (gt == NULL)
+				break;
+			ok = (size_t)(gt - p) + 1 <= MAIL_COMPOSE_MAX_REF && gt - p > 1;
+			for (q = p + 1; ok && q < gt; q++)
+				if ((unsigned char)*q <= 0x20 || *q == 0x7f || *q == '<')
+					ok = false;
+			if (ok) {
+				if (n == max) {
+					/* Keep the newest: drop the oldest. */
+					free(v[0]);
+					memmove(v, v + 1, (max - 1) * sizeof(*v));
+					n--;
+				}
+				v[n] = xmalloc((size_t)(gt - p) + 2);
+				memcpy(v[n], p, (size_t)(gt - p) + 1);
+				v[n][gt - p + 1] = '\0';
+				n++;
+			}
+			p = ok ? gt + 1 : p + 1;
+		}
+	}
+	if (n == 0) {
+		free(v);
+		return 0;
+	}
+	*refs_r = v;
+	return n;
+}
+
+void
+mail_compose_refs_free(char **refs, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(refs[i]);
+	free(refs);
+}
+
 static bool
 compose_is_ascii(const char *s)
 {

@@ -70,4 +70,14 @@ bool mail_compose_has_ctl(const char *s);
 int mail_compose_parse_name_addr(const char *s, struct buf *name, struct buf *addr,
 	const char **error_r);
 
+/* The References of a reply (RFC 5322 3.6.4): the "<id>"s of the
+ * original's References value, then its Message-ID value (either may be
+ * NULL), as written, malformed or over-long (MAIL_COMPOSE_MAX_REF) ones
+ * skipped, at most max (the newest). Returns the count with *refs_r
+ * malloc'd (mail_compose_refs_free), or 0 with NULL. */
+#define MAIL_COMPOSE_MAX_REF 500
+size_t mail_compose_reply_refs(const char *references, const char *message_id, size_t max,
+	char ***refs_r);
+void mail_compose_refs_free(char **refs, size_t n);
+
 #endif

@@ -2,7 +2,8 @@
  * split at 0x01 bytes into display name, subject, text, HTML, a header
  * value and file name and contents; strings with control characters are
  * dropped as submit_send refuses them. The same input is also parsed as
- * a typed address (mail_compose_parse_name_addr). The message must have CRLF line
+ * a typed address (mail_compose_parse_name_addr) and as References
+ * (mail_compose_reply_refs). The message must have CRLF line
  * ends only, no header line over 998 characters, and parse as MIME. */
 #include "config.h"
 
@@ -56,6 +57,16 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			CHECK(!mail_compose_has_ctl(name.data) && !mail_compose_has_ctl(addr.data));
 		} else {
 			CHECK(error != NULL);
+		}
+		{
+			char **refs;
+			size_t nr = mail_compose_reply_refs(in.data, in.data, 7, &refs), r;
+
+			CHECK(nr <= 7);
+			for (r = 0; r < nr; r++)
+				CHECK(refs[r][0] == '<' && strlen(refs[r]) <= MAIL_COMPOSE_MAX_REF &&
+				    strchr(refs[r], ' ') == NULL && !mail_compose_has_ctl(refs[r]));
+			mail_compose_refs_free(refs, nr);
 		}
 		buf_free(&in);
 		buf_free(&name);

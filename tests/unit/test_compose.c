@@ -269,6 +269,41 @@ test_parse_name_addr(void **state)
 	buf_free(&addr);
 }
 
+/* Reply references: kept as written, malformed ones skipped, the newest
+ * max kept, the Message-ID last. */
+static void
+test_reply_refs(void **state)
+{
+	char **v;
+	size_t n;
+
+	(void)state;
+	n = mail_compose_reply_refs("<a@x> junk <B@Y>\r\n\t<bad id@x> <> <c@x", "<Mid@x>", 10, &v);
+	assert_int_equal(n, 3);
+	assert_string_equal(v[0], "<a@x>");
+	assert_string_equal(v[1], "<B@Y>");
+	assert_string_equal(v[2], "<Mid@x>");
+	mail_compose_refs_free(v, n);
+	n = mail_compose_reply_refs("<1@x> <2@x> <3@x>", "<4@x>", 2, &v);
+	assert_int_equal(n, 2);
+	assert_string_equal(v[0], "<3@x>");
+	assert_string_equal(v[1], "<4@x>");
+	mail_compose_refs_free(v, n);
+	assert_int_equal(mail_compose_reply_refs(NULL, NULL, 5, &v), 0);
+	assert_null(v);
+	assert_int_equal(mail_compose_reply_refs("<<<>>>", "no brackets", 5, &v), 0);
+	assert_int_equal(mail_compose_reply_refs("<a\x01b@x>", "<a\x7f@x>", 5, &v), 0);
+	{
+		char big[600];
+
+		memset(big, 'a', sizeof(big));
+		big[0] = '<';
+		big[sizeof(big) - 2] = '>';
+		big[sizeof(big) - 1] = '\0';
+		assert_int_equal(mail_compose_reply_refs(big, "", 5, &v), 0);
+	}
+}
+
 int
 main(void)
 {
@@ -278,6 +313,7 @@ main(void)
 		cmocka_unit_test(test_sniff),
 		cmocka_unit_test(test_awkward),
 		cmocka_unit_test(test_parse_name_addr),
+		cmocka_unit_test(test_reply_refs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
