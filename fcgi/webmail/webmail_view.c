@@ -451,7 +451,7 @@ wm_api_request(struct web_call *call)
 		snprintf(pbuf[np], sizeof(pbuf[np]), "%lld", (long long)mailbox_id);
 		p[np] = pbuf[np];
 		np++;
-		buf_printf(&where, "m.mailbox_id = $%d", np);
+		buf_printf(&where, "m.account_id = $1 AND m.mailbox_id = $%d", np);
 	} else {
 		buf_puts(&where, "m.account_id = $1 AND m.mailbox_id NOT IN (SELECT id FROM mailboxes"
 			" WHERE account_id = $1 AND special_use IN ('junk', 'trash'))");
@@ -1179,8 +1179,8 @@ wm_route_events(struct web_request *req, struct web_response *resp)
 	resp->status = 200;
 	web_resp_header(resp, "Content-Type", "text/event-stream");
 	web_resp_header(resp, "Cache-Control", "no-store");
-	if (!web_resp_has_header(resp, "X-Accel-Buffering"))
-		web_resp_header(resp, "X-Accel-Buffering", "no");
+	/* X-Accel-Buffering: no comes from lib/web's FastCGI front-end, as
+	 * for every streamed body. */
 	if (web_resp_stream_begin(resp) < 0 || send_json(resp, "start", o) < 0)
 		goto done;
 	last_ping = last_check = ms_mono_ms();
