@@ -7,7 +7,18 @@
  * open (lib/web has a fixed pool of [web] threads). So that streams cannot
  * starve the pool, at most half of the workers (rounded down) stream at
  * once (more: 503) and an account has at most WM_STREAMS_PER_ACCOUNT
- * streams (more: 429). The page then works without live updates. */
+ * streams (more: 429). The page then works without live updates. A
+ * stream notices a closed page within WM_CLIENT_CHECK_S seconds (a
+ * comment line written) and a removed session (Logout, password change)
+ * within WM_SESSION_CHECK_S, and frees its worker.
+ *
+ * A "changes" event carries at most 5000 added or changed messages (a
+ * larger change, e.g. all of a big mailbox marked read, is cut there; the
+ * page sees the mailbox counts and re-requests its list). Removed
+ * messages are named from the tombstones (expunged) by a map of (mailbox,
+ * uid) -> id the stream keeps of the account's messages (24 bytes each);
+ * messages gone with a deleted mailbox leave no tombstones and are not
+ * listed (the mailbox is gone from "mailboxes"). */
 #include "config.h"
 
 #include <errno.h>
@@ -32,7 +43,8 @@
 #define WM_MAX_TOKENS 1000
 #define WM_STREAMS_PER_ACCOUNT 4
 #define WM_PING_S 30
-#define WM_CHECK_S 10		/* session and client checks of a stream */
+#define WM_SESSION_CHECK_S 10	/* a stream checks its session */
+#define WM_CLIENT_CHECK_S 2	/* a stream checks its client is still there */
 #define WM_MAX_PAGE 200
 #define WM_MAX_SEARCH 1000	/* bytes of a search */
 #define WM_MAX_WORDS 20
@@ -768,6 +780,7 @@ static pthread_mutex_t streams_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t streams_cond = PTHREAD_COND_INITIALIZER;
 static struct wm_stream *streams;
 static size_t nstreams;
+static pthread_mutex_t subscribe_mu = PTHREAD_MUTEX_INITIALIZER;
 static bool subscribed;
 
 /* Listener thread: "<account_id> <mailbox_id> <modseq>", NULL after a
@@ -902,7 +915,7 @@ stream_changes(struct stream_state *ss, const char **error_r)
 	/* Rows changed since: per mailbox on messages_mailbox_modseq. */
 	r = sq(ss, "SELECT " WM_ITEM_COLUMNS ", m.createseq > $2 FROM messages m"
 		" WHERE m.mailbox_id IN (SELECT id FROM mailboxes WHERE account_id = $1)"
-		" AND m.modseq > $2 ORDER BY m.id LIMIT 1000", 2, p, error_r);
+		" AND m.modseq > $2 ORDER BY m.id LIMIT 5000", 2, p, error_r);
 	if (r == NULL)
 		return NULL;
 	added = json_object_new_array();
@@ -1055,29 +1068,33 @@ wm_route_events(struct web_request *req, struct web_response *resp)
 	struct json_object *o;
 	const char *error = NULL;
 	size_t max, per = 0;
-	int64_t last_ping, last_check;
+	int64_t last_ping, last_session, last_client;
 
 	if (!token_take(req, web_arg(req, "token"))) {
 		web_resp_text(resp, 403, "missing, used or expired token");
 		return;
 	}
 	max = web_env_conf(req->env)->web.threads / 2;
-	pthread_mutex_lock(&streams_mu);
-	for (s = streams; s != NULL; s = s->next)
-		if (s->account_id == req->account_id)
-			per++;
-	if (nstreams >= max || per >= WM_STREAMS_PER_ACCOUNT) {
-		pthread_mutex_unlock(&streams_mu);
-		web_resp_header(resp, "Retry-After", "60");
-		web_resp_text(resp, nstreams >= max ? 503 : 429,
-			nstreams >= max ? "too many event streams" :
-			"too many event streams for this account");
-		return;
-	}
+	/* Subscribed once per process, not under streams_mu: the listener
+	 * thread takes that in store_notify. */
+	pthread_mutex_lock(&subscribe_mu);
 	if (!subscribed) {
 		db_listener_subscribe(web_env_listener(req->env), STORE_NOTIFY_CHANNEL, store_notify,
 			NULL);
 		subscribed = true;
+	}
+	pthread_mutex_unlock(&subscribe_mu);
+	pthread_mutex_lock(&streams_mu);
+	for (s = streams; s != NULL; s = s->next)
+		if (s->account_id == req->account_id)
+			per++;
+	if (per >= WM_STREAMS_PER_ACCOUNT || nstreams >= max) {
+		pthread_mutex_unlock(&streams_mu);
+		web_resp_header(resp, "Retry-After", "60");
+		web_resp_text(resp, per >= WM_STREAMS_PER_ACCOUNT ? 429 : 503,
+			per >= WM_STREAMS_PER_ACCOUNT ? "too many event streams for this account" :
+			"too many event streams");
+		return;
 	}
 	me.next = streams;
 	streams = &me;
@@ -1101,7 +1118,7 @@ wm_route_events(struct web_request *req, struct web_response *resp)
 	 * for every streamed body. */
 	if (web_resp_stream_begin(resp) < 0 || send_json(resp, "start", o) < 0)
 		goto done;
-	last_ping = last_check = ms_mono_ms();
+	last_ping = last_session = last_client = ms_mono_ms();
 	for (;;) {
 		bool pending;
 		int64_t now;
@@ -1137,11 +1154,16 @@ wm_route_events(struct web_request *req, struct web_response *resp)
 				break;
 			last_ping = now;
 		}
-		if (now - last_check >= WM_CHECK_S * 1000) {
-			last_check = now;
+		if (now - last_session >= WM_SESSION_CHECK_S * 1000) {
+			last_session = now;
 			if (!session_alive(&ss))
 				break;
-			/* A comment finds out whether the client is still there. */
+		}
+		if (now - last_client >= WM_CLIENT_CHECK_S * 1000) {
+			/* A comment finds out whether the client is still there:
+			 * nginx closes the FastCGI connection when it is not, and
+			 * the write fails. */
+			last_client = now;
 			if (web_resp_write(resp, ":\n\n", 3) < 0 || web_resp_flush(resp) < 0)
 				break;
 		}

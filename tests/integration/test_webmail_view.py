@@ -21,7 +21,8 @@ WEB = None
 def setUpModule():
     global SRV, WEB
     SRV = harness.Server("webmailview", daemons=("smtpd", "imapd"))
-    WEB = webserver.start_stack(SRV, apps=("webmail",), login_failure_delay="0s")
+    # 12 workers: at most 6 event streams at once, 4 per account.
+    WEB = webserver.start_stack(SRV, apps=("webmail",), login_failure_delay="0s", threads="12")
 
 
 def tearDownModule():
@@ -88,7 +89,7 @@ class EventStream:
         while time.monotonic() < deadline:
             self.conn.sock.settimeout(max(0.1, deadline - time.monotonic()))
             try:
-                line = self.resp.fp.readline()
+                line = self.resp.readline()
             except socket.timeout:
                 break
             if not line:
@@ -357,6 +358,57 @@ class EventsTest(harness.TestCase):
             self.assertEqual(es.resp.status, 403)
         finally:
             es.close()
+
+
+    def test_logout_ends_stream(self):
+        c = client()
+        es = EventStream(c, c.result("Token"))
+        try:
+            self.assertEqual(es.event()[0], "start")
+            self.assertIsNone(c.result("Logout"))
+            # The stream ends (read until the end; event() raises then).
+            with self.assertRaisesRegex(AssertionError, "stream ended"):
+                while True:
+                    es.event(timeout=30)
+        finally:
+            es.close()
+
+
+
+class StreamLimitsTest(harness.TestCase):
+    """After EventsTest (names sort so), whose streams are then gone or
+    going."""
+
+    def test_stream_limits(self):
+        # Streams hold a FastCGI worker each: an account gets 4, all
+        # together at most half the workers; the API keeps answering.
+        c = client(OTHER, OTHER_PASSWORD)
+        held = []
+        try:
+            for i in range(4):
+                es = EventStream(c, c.result("Token"))
+                held.append(es)
+                self.assertEqual(es.resp.status, 200)
+                self.assertEqual(es.event()[0], "start")
+            es = EventStream(c, c.result("Token"))
+            held.append(es)
+            self.assertEqual(es.resp.status, 429)
+            u = client()
+            statuses = []
+            for i in range(6):
+                es = EventStream(u, u.result("Token"))
+                held.append(es)
+                statuses.append(es.resp.status)
+                if es.resp.status != 200:
+                    break
+            # Streams of other tests may still be winding down, so fewer
+            # than 2 may be left, never more.
+            self.assertEqual(statuses[-1], 503, statuses)
+            self.assertLessEqual(statuses.count(200), 2, statuses)
+            self.assertEqual(u.result("SSETypes")[0].split(":")[0], "start")
+        finally:
+            for es in held:
+                es.close()
 
 
 if __name__ == "__main__":
