@@ -317,6 +317,57 @@ member(struct web_call *call, struct json_object *o, const char *name, enum json
 	return v;
 }
 
+/* Lower-case ASCII and the Latin-1 letters (U+00C0..U+00DE but U+00D7,
+ * in UTF-8) in place: the folding of the words and texts search_check
+ * compares. */
+static void
+search_fold(char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c >= 'A' && c <= 'Z')
+			s[i] = (char)(c + 32);
+		else if (c == 0xc3 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+			(unsigned char)s[i + 1] <= 0x9e && (unsigned char)s[i + 1] != 0x97) {
+			s[i + 1] = (char)((unsigned char)s[i + 1] + 0x20);
+			i++;
+		}
+	}
+}
+
+/* Whether every word (folded by search_fold) occurs in one of the texts:
+ * the stored header fields decoded, the subject and the preview, compared
+ * with ASCII letters folded. For the rows the database cannot judge. */
+static bool
+search_check(const char *fields, const char *subject, const char *preview,
+	char *const *words, size_t nwords)
+{
+	struct buf hay;
+	size_t i;
+	bool ok = true;
+
+	buf_init(&hay);
+	if (fields != NULL)
+		mail_header_decode_words(&hay, fields, strlen(fields));
+	buf_putc(&hay, '\n');
+	buf_puts(&hay, subject != NULL ? subject : "");
+	buf_putc(&hay, '\n');
+	buf_puts(&hay, preview != NULL ? preview : "");
+	search_fold(hay.data, hay.len);
+	for (i = 0; i < nwords && ok; i++)
+		ok = strstr(hay.data, words[i]) != NULL;
+	buf_free(&hay);
+	return ok;
+}
+
+/* SQL: all words of the text[] parameter $%d occur, as stored. */
+#define WM_DEFINITE "NOT EXISTS (SELECT 1 FROM unnest($%d::text[]) w WHERE strpos(" \
+	"lower(coalesce(m.search_fields, '') || ' ' || coalesce(m.parsed->'E'->>'s', '') ||" \
+	" ' ' || coalesce(m.preview, '')), lower(w)) = 0)"
+
 int
 wm_api_request(struct web_call *call)
 {
@@ -327,7 +378,10 @@ wm_api_request(struct web_call *call)
 	struct buf where, sql, words;
 	const char *p[8];
 	char pbuf[8][24];
-	int np = 0, i, n;
+	char *lwords[WM_MAX_WORDS];
+	size_t nwords = 0;
+	int np = 0, i, n, wordsparam = 0, rc = -1;
+	int64_t total = 0, naccepted = 0, batch;
 	PGresult *r;
 
 	if ((v = member(call, q, "mailboxID", json_type_int)) == NULL)
@@ -417,54 +471,135 @@ wm_api_request(struct web_call *call)
 			db_text_array(&words, wv, nw);
 			p[np] = words.data;
 			np++;
-			buf_printf(&where, " AND NOT EXISTS (SELECT 1 FROM unnest($%d::text[]) w"
-				" WHERE strpos(lower(coalesce(m.search_fields, '') || ' ' ||"
-				" coalesce(m.parsed->'E'->>'s', '') || ' ' || coalesce(m.preview, '')),"
-				" lower(w)) = 0)", np);
+			wordsparam = np;
+			/* Candidates: every word in the stored fields, subject or
+			 * preview as stored ("definite"), or fields with encoded
+			 * words, which the database cannot judge and
+			 * search_check decides on decoded. */
+			buf_printf(&where, " AND (" WM_DEFINITE " OR strpos(m.search_fields, '=?') > 0)",
+				np);
+			for (i = 0; i < (int)nw; i++) {
+				nwords = (size_t)i + 1;
+				lwords[i] = xstrdup(wv[i]);
+				search_fold(lwords[i], strlen(lwords[i]));
+			}
 		}
 		free(copy);
 	}
-	/* total */
-	buf_printf(&sql, "SELECT count(*) FROM messages m WHERE %s", where.data);
+	/* total: the definite matches counted by the database, the others
+	 * checked here. */
+	if (wordsparam > 0)
+		buf_printf(&sql, "SELECT " WM_DEFINITE ", m.search_fields, m.parsed->'E'->>'s',"
+			" m.preview FROM messages m WHERE %s AND NOT " WM_DEFINITE " UNION ALL"
+			" SELECT true, NULL, count(*)::text, NULL FROM messages m WHERE %s AND "
+			WM_DEFINITE, wordsparam, where.data, wordsparam, where.data, wordsparam);
+	else
+		buf_printf(&sql, "SELECT true, NULL, count(*)::text, NULL FROM messages m WHERE %s",
+			where.data);
 	r = wm_query(call, "request count", sql.data, np, p);
 	if (r == NULL)
 		goto fail;
-	res = json_object_new_object();
-	json_object_object_add(res, "total", json_object_new_int64(db_get_i64(r, 0, 0)));
+	n = PQntuples(r);
+	for (i = 0; i < n; i++) {
+		if (db_get_bool(r, i, 0)) {
+			total += db_get_i64(r, i, 2);
+		} else {
+			struct buf subj;
+			const char *raw = PQgetvalue(r, i, 2);
+
+			buf_init(&subj);
+			mail_header_decode_words(&subj, raw, strlen(raw));
+			if (search_check(PQgetvalue(r, i, 1), subj.data, PQgetvalue(r, i, 3),
+				lwords, nwords))
+				total++;
+			buf_free(&subj);
+		}
+	}
 	PQclear(r);
 	if (anchor > 0) {
 		/* Keyset: after the anchor in (received, id) descending. */
 		snprintf(pbuf[np], sizeof(pbuf[np]), "%lld", (long long)anchor);
 		p[np] = pbuf[np];
-		np++;
-		buf_printf(&where, " AND (m.received, m.id) < (SELECT a.received, a.id FROM messages a"
-			" WHERE a.id = $%d AND a.account_id = $1)", np);
 	}
-	buf_reset(&sql);
-	buf_printf(&sql, "SELECT " WM_ITEM_COLUMNS " FROM messages m WHERE %s"
-		" ORDER BY m.received DESC, m.id DESC LIMIT %lld", where.data, (long long)count + 1);
-	r = wm_query(call, "request", sql.data, np, p);
-	if (r == NULL) {
-		json_object_put(res);
-		goto fail;
+	np++;
+	buf_printf(&where, " AND ($%d::bigint IS NULL OR (m.received, m.id) < (SELECT a.received,"
+		" a.id FROM messages a WHERE a.id = $%d AND a.account_id = $1))", np, np);
+	{
+		/* Column WM_ITEM_NCOLUMNS: the row needs search_check. */
+		struct buf t;
+
+		buf_init(&t);
+		if (wordsparam > 0)
+			buf_printf(&t, "NOT " WM_DEFINITE, wordsparam);
+		else
+			buf_puts(&t, "false");
+		buf_reset(&sql);
+		buf_printf(&sql, "SELECT " WM_ITEM_COLUMNS ", %s, m.search_fields FROM messages m"
+			" WHERE %s ORDER BY m.received DESC, m.id DESC LIMIT $%d", t.data, where.data,
+			np + 1);
+		buf_free(&t);
 	}
 	msgs = json_object_new_array();
-	n = PQntuples(r);
-	for (i = 0; i < n && i < count; i++)
-		json_object_array_add(msgs, wm_item_json(r, i, 0));
+	/* Batches until count + 1 messages passed (the last tells hasMore);
+	 * larger ones when messages need checking here. */
+	batch = count + 1;
+	for (;;) {
+		char lim[24];
+
+		snprintf(lim, sizeof(lim), "%lld", (long long)batch);
+		p[np] = lim;
+		if (anchor <= 0)
+			p[np - 1] = NULL;
+		r = wm_query(call, "request", sql.data, np + 1, p);
+		if (r == NULL) {
+			json_object_put(msgs);
+			goto fail;
+		}
+		n = PQntuples(r);
+		for (i = 0; i < n && naccepted <= count; i++) {
+			struct json_object *item = wm_item_json(r, i, 0);
+
+			if (db_get_bool(r, i, WM_ITEM_NCOLUMNS)) {
+				struct json_object *sj, *pj;
+
+				json_object_object_get_ex(item, "subject", &sj);
+				json_object_object_get_ex(item, "preview", &pj);
+				if (!search_check(PQgetvalue(r, i, WM_ITEM_NCOLUMNS + 1),
+					json_object_get_string(sj), json_object_get_string(pj), lwords,
+					nwords)) {
+					json_object_put(item);
+					continue;
+				}
+			}
+			if (naccepted++ < count)
+				json_object_array_add(msgs, item);
+			else
+				json_object_put(item);
+		}
+		if (n > 0) {
+			anchor = db_get_i64(r, n - 1, 0);
+			snprintf(pbuf[np - 1], sizeof(pbuf[np - 1]), "%lld", (long long)anchor);
+			p[np - 1] = pbuf[np - 1];
+		}
+		PQclear(r);
+		if (naccepted > count || n < batch)
+			break;
+		if (batch < 5000)
+			batch *= 2;
+	}
+	res = json_object_new_object();
 	json_object_object_add(res, "messages", msgs);
-	json_object_object_add(res, "hasMore", json_object_new_boolean(n > count));
-	PQclear(r);
+	json_object_object_add(res, "hasMore", json_object_new_boolean(naccepted > count));
+	json_object_object_add(res, "total", json_object_new_int64(total));
 	call->result = res;
-	buf_free(&where);
-	buf_free(&sql);
-	buf_free(&words);
-	return 0;
+	rc = 0;
 fail:
 	buf_free(&where);
 	buf_free(&sql);
 	buf_free(&words);
-	return -1;
+	for (i = 0; i < (int)nwords; i++)
+		free(lwords[i]);
+	return rc;
 }
 
 /* ---- ParsedMessage ---- */

@@ -128,11 +128,14 @@ class ViewTest(harness.TestCase):
         cls.tag = harness.unique("pg")
         for w in WORDS:
             deliver("%s number %s" % (cls.tag, w))
+        msg, _ = harness.make_message(subject="%s from juergen" % cls.tag)
+        msg = msg.replace(b"From: Sender <", b"From: =?iso-8859-1?q?J=FCrgen_Schmidt?= <", 1)
+        SRV.deliver(msg)
         deliver("=?utf-8?q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?= %s" % cls.tag,
                 body=MULTIPART,
                 extra=("MIME-Version: 1.0", 'Content-Type: multipart/mixed; boundary="b1"'))
         SRV.psql_wait("SELECT count(*) FROM messages WHERE parsed->'E'->>'s' LIKE :'t'",
-                      lambda rows: int(rows[0][0]) == 8, t="%" + cls.tag + "%")
+                      lambda rows: int(rows[0][0]) == 9, t="%" + cls.tag + "%")
 
     def all_mine(self, c):
         out = []
@@ -147,14 +150,14 @@ class ViewTest(harness.TestCase):
     def test_request_pagination(self):
         c = client()
         first = c.result("Request", query(search=self.tag), page(0, 3))
-        self.assertEqual(first["total"], 8)
+        self.assertEqual(first["total"], 9)
         self.assertEqual(len(first["messages"]), 3)
         self.assertTrue(first["hasMore"])
         msgs, total = self.all_mine(c)
-        self.assertEqual(total, 8)
+        self.assertEqual(total, 9)
         ids = [m["id"] for m in msgs]
-        self.assertEqual(len(ids), 8)
-        self.assertEqual(len(set(ids)), 8)
+        self.assertEqual(len(ids), 9)
+        self.assertEqual(len(set(ids)), 9)
         # Newest first: received descending, then id descending.
         keys = [(m["received"], m["id"]) for m in msgs]
         self.assertEqual(keys, sorted(keys, reverse=True))
@@ -170,15 +173,25 @@ class ViewTest(harness.TestCase):
         self.assertEqual(r["messages"][0]["subject"], "%s number delta" % self.tag)
         # Addresses and text count too.
         r = c.result("Request", query(search="%s sender@example.net" % self.tag), page())
-        self.assertEqual(r["total"], 8)
+        self.assertEqual(r["total"], 9)
         r = c.result("Request", query(search="%s attached" % self.tag), page())
         self.assertEqual(r["total"], 1)
+        # Encoded words count decoded: in the subject (any case of ASCII
+        # letters) and in display names.
+        r = c.result("Request", query(search="%s köln GRÜSSE" % self.tag), page())
+        self.assertEqual((r["total"], len(r["messages"])), (0, 0))
+        r = c.result("Request", query(search="%s KÖLN grüße" % self.tag.upper()), page())
+        self.assertEqual(r["total"], 1)
+        self.assertEqual(r["messages"][0]["subject"], "Grüße aus Köln %s" % self.tag)
+        r = c.result("Request", query(search="Jürgen " + self.tag), page())
+        self.assertEqual(r["total"], 1)
+        self.assertEqual(r["messages"][0]["from"][0]["name"], "Jürgen Schmidt")
         r = c.result("Request", query(search=self.tag + " nosuchwordanywhere"), page())
         self.assertEqual(r["total"], 0)
         self.assertEqual(r["messages"], [])
         inbox = r = c.result("Request", query(search=self.tag), page(0, 1))["messages"][0]["mailboxID"]
         r = c.result("Request", query(mailbox_id=inbox, search=self.tag), page())
-        self.assertEqual(r["total"], 8)
+        self.assertEqual(r["total"], 9)
 
     def test_unread_and_flagged_filters(self):
         c = client()
