@@ -162,6 +162,18 @@ struct json_object *wm_mailboxes_json(struct store *st, int64_t account_id,
  * -0700", day name optional, seconds optional), 0 when missing or bad. */
 int64_t wm_date_parse(const char *s);
 
+/* Notes on the shapes as webmail_view.c gives them:
+ * - Part.parts of a message/rfc822 (or message/global) part is its
+ *   attached message as the one child (path [..., i, 0] is that message's
+ *   root); the attached message's text and attachments are not in
+ *   ParsedMessage.text/attachments.
+ * - An attachment is a leaf part with Content-Disposition attachment, or
+ *   below the root with a file name or of a type other than text/... .
+ * - Request's search: each word (split at spaces and tabs, at most 20)
+ *   must occur, ignoring case, in the From/To/Cc/Bcc/Subject fields
+ *   (display names decoded), the subject or the preview (the start of
+ *   the text, not the whole body). Deleted (\Deleted) messages are not
+ *   listed. */
 int wm_api_token(struct web_call *call);
 int wm_api_request(struct web_call *call);
 int wm_api_message_item(struct web_call *call);

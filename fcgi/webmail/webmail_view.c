@@ -625,8 +625,11 @@ struct parse_walk {
 	struct json_object *attachments;
 };
 
+/* Part JSON of p at path[0..depth). Inside an attached message (inner)
+ * nothing is collected into w: its text and attachments are its own. */
 static struct json_object *
-part_json(struct parse_walk *w, const struct mime_part *p, int64_t *path, size_t depth)
+part_json(struct parse_walk *w, const struct mime_part *p, int64_t *path, size_t depth,
+	bool inner)
 {
 	struct json_object *o = json_object_new_object(), *kids = json_object_new_array();
 	const char *cs = part_param(p->params, p->nparams, "charset");
@@ -661,7 +664,9 @@ part_json(struct parse_walk *w, const struct mime_part *p, int64_t *path, size_t
 	json_object_object_add(o, "filename", json_object_new_string(name.data));
 	json_object_object_add(o, "size", json_object_new_int64((int64_t)size));
 	json_object_object_add(o, "contentID", json_object_new_string(cid.data));
-	if (part_is_attachment(p, depth == 0)) {
+	if (inner) {
+		/* nothing collected */
+	} else if (part_is_attachment(p, depth == 0)) {
 		struct json_object *a = json_object_new_object();
 
 		json_object_object_add(a, "path", path_json(path, depth));
@@ -678,7 +683,12 @@ part_json(struct parse_walk *w, const struct mime_part *p, int64_t *path, size_t
 	if (depth < WM_MAX_DEPTH) {
 		for (i = 0; i < p->nparts; i++) {
 			path[depth] = (int64_t)i;
-			json_object_array_add(kids, part_json(w, &p->parts[i], path, depth + 1));
+			json_object_array_add(kids, part_json(w, &p->parts[i], path, depth + 1,
+				inner));
+		}
+		if (p->message != NULL) {
+			path[depth] = 0;
+			json_object_array_add(kids, part_json(w, p->message, path, depth + 1, true));
 		}
 	}
 	json_object_object_add(o, "parts", kids);
@@ -750,7 +760,7 @@ wm_api_parsed_message(struct web_call *call)
 	w.attachments = json_object_new_array();
 	res = json_object_new_object();
 	json_object_object_add(res, "item", item);
-	json_object_object_add(res, "part", part_json(&w, root, path, 0));
+	json_object_object_add(res, "part", part_json(&w, root, path, 0, false));
 
 	headers = json_object_new_object();
 	hend = mime_header_end(msg.data, msg.len);

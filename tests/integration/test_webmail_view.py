@@ -254,6 +254,30 @@ class ViewTest(harness.TestCase):
                          ["=?utf-8?q?Gr=C3=BC=C3=9Fe_aus_K=C3=B6ln?= %s" % self.tag])
         self.assertIn("message-id", pm["headers"])
 
+    def test_attached_message(self):
+        tag = harness.unique("fwd")
+        body = (b"--b2\r\n"
+                b"Content-Type: text/plain\r\n\r\n"
+                b"See the forwarded message.\r\n"
+                b"--b2\r\n"
+                b"Content-Type: message/rfc822\r\n\r\n"
+                b"Subject: inner\r\nFrom: x@example.com\r\n\r\n"
+                b"Inner text.\r\n"
+                b"--b2--\r\n")
+        deliver(tag, body=body, extra=("MIME-Version: 1.0",
+                                       'Content-Type: multipart/mixed; boundary="b2"'))
+        c = client()
+        r = c.result("Request", query(search=tag), page())
+        self.assertEqual(r["total"], 1)
+        self.assertEqual(r["messages"][0]["attachments"], 1)
+        pm = c.result("ParsedMessage", r["messages"][0]["id"])
+        self.assertEqual(pm["text"].strip(), "See the forwarded message.")
+        att = pm["part"]["parts"][1]
+        self.assertEqual((att["contentType"], att["path"]), ("message/rfc822", [1]))
+        self.assertEqual([(p["contentType"], p["path"]) for p in att["parts"]],
+                         [("text/plain", [1, 0])])
+        self.assertEqual([a["path"] for a in pm["attachments"]], [[1]])
+
     def test_other_accounts_message_not_found(self):
         tag = harness.unique("oth")
         deliver(tag, to=OTHER)
