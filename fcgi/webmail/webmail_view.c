@@ -317,6 +317,45 @@ member(struct web_call *call, struct json_object *o, const char *name, enum json
 	return v;
 }
 
+/* Whether s is UTF-8 (RFC 3629: shortest forms, no surrogates, at most
+ * U+10FFFF) without control characters, as the database takes it. */
+static bool
+search_valid(const char *s)
+{
+	const unsigned char *u = (const unsigned char *)s;
+
+	while (*u != '\0') {
+		unsigned char c = *u;
+		uint32_t cp;
+		size_t n, i;
+
+		if (c < 0x20 && c != '\t')
+			return false;
+		if (c < 0x80) {
+			u++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			n = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			n = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			n = 3, cp = c & 0x07;
+		else
+			return false;
+		for (i = 1; i <= n; i++) {
+			if ((u[i] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (u[i] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		u += n + 1;
+	}
+	return true;
+}
+
 /* Lower-case ASCII and the Latin-1 letters (U+00C0..U+00DE but U+00D7,
  * in UTF-8) in place: the folding of the words and texts search_check
  * compares. */
@@ -408,6 +447,8 @@ wm_api_request(struct web_call *call)
 		return web_call_error(call, "user:error", "ids cannot be negative");
 	if (strlen(search) > WM_MAX_SEARCH)
 		return web_call_error(call, "user:error", "search too long");
+	if (!search_valid(search))
+		return web_call_error(call, "user:error", "search with control characters or not UTF-8");
 
 	buf_init(&where);
 	buf_init(&sql);
@@ -517,6 +558,21 @@ wm_api_request(struct web_call *call)
 	}
 	PQclear(r);
 	if (anchor > 0) {
+		const char *ap[2] = { pbuf[0], NULL };
+		char ab[24];
+
+		snprintf(ab, sizeof(ab), "%lld", (long long)anchor);
+		ap[1] = ab;
+		r = wm_query(call, "anchor", "SELECT 1 FROM messages WHERE account_id = $1 AND id = $2",
+			2, ap);
+		if (r == NULL)
+			goto fail;
+		n = PQntuples(r);
+		PQclear(r);
+		if (n != 1) {
+			web_call_error(call, "user:notFound", "no such anchor message");
+			goto fail;
+		}
 		/* Keyset: after the anchor in (received, id) descending. */
 		snprintf(pbuf[np], sizeof(pbuf[np]), "%lld", (long long)anchor);
 		p[np] = pbuf[np];

@@ -293,6 +293,8 @@ class ViewTest(harness.TestCase):
         self.assertEqual(error_code(c.api("Request", query(mailbox_id=int(mb)), page())),
                          "user:notFound")
         self.assertEqual(c.result("Request", query(search=tag), page())["total"], 0)
+        self.assertEqual(error_code(c.api("Request", query(), page(other_id, 10))),
+                         "user:notFound")
         # The owner sees it.
         o = client(OTHER, OTHER_PASSWORD)
         self.assertEqual(o.result("MessageItem", other_id)["subject"], tag)
@@ -310,6 +312,7 @@ class ViewTest(harness.TestCase):
             ("Request", [{"mailboxID": 0}, page()]),
             ("Request", [query(search="x" * 5000), page()]),
             ("Request", [query(search=" ".join("w%d" % i for i in range(50))), page()]),
+            ("Request", [query(search="a\x01b"), page()]),
         ]
         for method, params in bad:
             r = c.api(method, *params)
