@@ -1085,7 +1085,8 @@ stream_init(struct stream_state *ss, const char **error_r)
 	for (i = 0; i < n; i++)
 		keys_add(ss, db_get_i64(r, i, 0), db_get_i64(r, i, 1), db_get_i64(r, i, 2));
 	PQclear(r);
-	qsort(ss->keys, ss->nkeys, sizeof(*ss->keys), msgkey_cmp);
+	if (ss->nkeys > 0)
+		qsort(ss->keys, ss->nkeys, sizeof(*ss->keys), msgkey_cmp);
 	return 0;
 }
 
@@ -1151,7 +1152,8 @@ stream_changes(struct stream_state *ss, const char **error_r)
 		for (i = 0; i < n; i++) {
 			struct msgkey k = { db_get_i64(r, i, 0), db_get_i64(r, i, 1), 0 }, *f;
 
-			f = bsearch(&k, ss->keys, ss->nkeys, sizeof(k), msgkey_cmp);
+			f = ss->nkeys == 0 ? NULL :
+				bsearch(&k, ss->keys, ss->nkeys, sizeof(k), msgkey_cmp);
 			if (f != NULL && f->id != 0) {
 				json_object_array_add(removed, json_object_new_int64(f->id));
 				f->id = 0;
