@@ -41,6 +41,7 @@
 
 #define WM_TOKEN_TTL_MS 60000
 #define WM_MAX_TOKENS 1000
+#define WM_TOKENS_PER_ACCOUNT 20
 #define WM_STREAMS_PER_ACCOUNT 4
 #define WM_PING_S 30
 #define WM_SESSION_CHECK_S 10	/* a stream checks its session */
@@ -926,6 +927,22 @@ wm_api_token(struct web_call *call)
 	ms_random_token(&t, 18);
 	pthread_mutex_lock(&tokens_mu);
 	tokens_expire(now);
+	{
+		/* An account's oldest token goes when it has too many, so
+		 * one account cannot use up the table. */
+		size_t i, mine = 0, oldest = 0;
+
+		for (i = 0; i < ntokens; i++) {
+			if (tokens[i].account_id != call->req->account_id)
+				continue;
+			if (mine++ == 0 || tokens[i].expires_ms < tokens[oldest].expires_ms)
+				oldest = i;
+		}
+		if (mine >= WM_TOKENS_PER_ACCOUNT) {
+			explicit_bzero(&tokens[oldest], sizeof(tokens[oldest]));
+			tokens[oldest] = tokens[--ntokens];
+		}
+	}
 	if (ntokens == WM_MAX_TOKENS || t.len >= sizeof(tokens[0].tok)) {
 		pthread_mutex_unlock(&tokens_mu);
 		buf_wipe(&t);

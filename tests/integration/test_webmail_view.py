@@ -390,6 +390,18 @@ class EventsTest(harness.TestCase):
             self.assertEqual(bad.resp.status, 403)
         finally:
             bad.close()
+        # Many tokens: the oldest of an account go, the newest work.
+        tokens = [c.result("Token") for i in range(30)]
+        es = EventStream(c, tokens[0])
+        try:
+            self.assertEqual(es.resp.status, 403)
+        finally:
+            es.close()
+        es = EventStream(c, tokens[-1])
+        try:
+            self.assertEqual(es.resp.status, 200)
+        finally:
+            es.close()
         # Another session's token is refused too (and used up).
         other = client(OTHER, OTHER_PASSWORD)
         t2 = other.result("Token")
@@ -433,7 +445,10 @@ class StreamLimitsTest(harness.TestCase):
             es = EventStream(c, c.result("Token"))
             held.append(es)
             self.assertEqual(es.resp.status, 429)
-            u = client()
+            # A fresh account, whose per-account limit is not near.
+            third = "third-%s@%s" % (harness.unique("t"), harness.DOMAIN)
+            SRV.add_account(third, "third-password-3")
+            u = client(third, "third-password-3")
             statuses = []
             for i in range(6):
                 es = EventStream(u, u.result("Token"))
@@ -442,7 +457,8 @@ class StreamLimitsTest(harness.TestCase):
                 if es.resp.status != 200:
                     break
             # Streams of other tests may still be winding down, so fewer
-            # than 2 may be left, never more.
+            # than 2 may be left, never more; the last answer is 503 (all
+            # streams), not 429 (this account's).
             self.assertEqual(statuses[-1], 503, statuses)
             self.assertLessEqual(statuses.count(200), 2, statuses)
             self.assertEqual(u.result("SSETypes")[0].split(":")[0], "start")
