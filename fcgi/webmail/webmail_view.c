@@ -297,8 +297,9 @@ wm_api_ssetypes(struct web_call *call)
 
 	json_object_array_add(a, json_object_new_string(
 		"start: the account, its addresses, mailboxes and settings, first"));
-	json_object_array_add(a, json_object_new_string(
-		"changes: mailboxes with current counts, messages added, removed and with new flags"));
+	json_object_array_add(
+	        a, json_object_new_string("changes: mailboxes with current counts, messages added, "
+	                                  "removed and with new flags"));
 	json_object_array_add(a, json_object_new_string("ping: every 30 seconds, nothing else"));
 	call->result = a;
 	return 0;
@@ -449,7 +450,8 @@ wm_api_request(struct web_call *call)
 	if (strlen(search) > WM_MAX_SEARCH)
 		return web_call_error(call, "user:error", "search too long");
 	if (!search_valid(search))
-		return web_call_error(call, "user:error", "search with control characters or not UTF-8");
+		return web_call_error(
+		        call, "user:error", "search with control characters or not UTF-8");
 
 	buf_init(&where);
 	buf_init(&sql);
@@ -464,8 +466,8 @@ wm_api_request(struct web_call *call)
 
 		snprintf(mb, sizeof(mb), "%lld", (long long)mailbox_id);
 		mp[1] = mb;
-		mr = wm_query(call, "mailbox", "SELECT 1 FROM mailboxes WHERE account_id = $1 AND id = $2",
-			2, mp);
+		mr = wm_query(call, "mailbox",
+		        "SELECT 1 FROM mailboxes WHERE account_id = $1 AND id = $2", 2, mp);
 		if (mr == NULL)
 			goto fail;
 		n = PQntuples(mr);
@@ -479,8 +481,9 @@ wm_api_request(struct web_call *call)
 		np++;
 		buf_printf(&where, "m.account_id = $1 AND m.mailbox_id = $%d", np);
 	} else {
-		buf_puts(&where, "m.account_id = $1 AND m.mailbox_id NOT IN (SELECT id FROM mailboxes"
-			" WHERE account_id = $1 AND special_use IN ('junk', 'trash'))");
+		buf_puts(&where,
+		        "m.account_id = $1 AND m.mailbox_id NOT IN (SELECT id FROM mailboxes"
+		        " WHERE account_id = $1 AND special_use IN ('junk', 'trash'))");
 	}
 	if (unread)
 		buf_printf(&where, " AND m.flags & %d = 0", SF_SEEN);
@@ -518,8 +521,8 @@ wm_api_request(struct web_call *call)
 			 * preview as stored ("definite"), or fields with encoded
 			 * words, which the database cannot judge and
 			 * search_check decides on decoded. */
-			buf_printf(&where, " AND (" WM_DEFINITE " OR strpos(m.search_fields, '=?') > 0)",
-				np);
+			buf_printf(&where,
+			        " AND (" WM_DEFINITE " OR strpos(m.search_fields, '=?') > 0)", np);
 			for (i = 0; i < (int)nw; i++) {
 				nwords = (size_t)i + 1;
 				lwords[i] = xstrdup(wv[i]);
@@ -564,8 +567,8 @@ wm_api_request(struct web_call *call)
 
 		snprintf(ab, sizeof(ab), "%lld", (long long)anchor);
 		ap[1] = ab;
-		r = wm_query(call, "anchor", "SELECT 1 FROM messages WHERE account_id = $1 AND id = $2",
-			2, ap);
+		r = wm_query(call, "anchor",
+		        "SELECT 1 FROM messages WHERE account_id = $1 AND id = $2", 2, ap);
 		if (r == NULL)
 			goto fail;
 		n = PQntuples(r);
@@ -591,9 +594,10 @@ wm_api_request(struct web_call *call)
 		else
 			buf_puts(&t, "false");
 		buf_reset(&sql);
-		buf_printf(&sql, "SELECT " WM_ITEM_COLUMNS ", %s, m.search_fields FROM messages m"
-			" WHERE %s ORDER BY m.received DESC, m.id DESC LIMIT $%d", t.data, where.data,
-			np + 1);
+		buf_printf(&sql,
+		        "SELECT " WM_ITEM_COLUMNS ", %s, m.search_fields FROM messages m"
+		        " WHERE %s ORDER BY m.received DESC, m.id DESC LIMIT $%d",
+		        t.data, where.data, np + 1);
 		buf_free(&t);
 	}
 	msgs = json_object_new_array();
@@ -622,8 +626,8 @@ wm_api_request(struct web_call *call)
 				json_object_object_get_ex(item, "subject", &sj);
 				json_object_object_get_ex(item, "preview", &pj);
 				if (!search_check(PQgetvalue(r, i, WM_ITEM_NCOLUMNS + 1),
-					json_object_get_string(sj), json_object_get_string(pj), lwords,
-					nwords)) {
+				            json_object_get_string(sj), json_object_get_string(pj),
+				            lwords, nwords)) {
 					json_object_put(item);
 					continue;
 				}
@@ -715,9 +719,11 @@ part_json(struct parse_walk *w, const struct mime_part *p, int64_t *path, size_t
 	json_object_object_add(o, "path", path_json(path, depth));
 	json_object_object_add(o, "contentType", json_object_new_string(ct.data));
 	json_object_object_add(o, "charset", jstr(cs));
-	json_object_object_add(o, "disposition", jstr(p->disposition != NULL &&
-		(strcmp(p->disposition, "inline") == 0 || strcmp(p->disposition, "attachment") == 0) ?
-		p->disposition : ""));
+	json_object_object_add(o, "disposition",
+	        jstr(p->disposition != NULL && (strcmp(p->disposition, "inline") == 0 ||
+	                                               strcmp(p->disposition, "attachment") == 0)
+	                        ? p->disposition
+	                        : ""));
 	json_object_object_add(o, "filename", json_object_new_string(name.data));
 	json_object_object_add(o, "size", json_object_new_int64((int64_t)size));
 	json_object_object_add(o, "contentID", json_object_new_string(cid.data));
@@ -745,7 +751,8 @@ part_json(struct parse_walk *w, const struct mime_part *p, int64_t *path, size_t
 		}
 		if (p->message != NULL) {
 			path[depth] = 0;
-			json_object_array_add(kids, part_json(w, p->message, path, depth + 1, true));
+			json_object_array_add(
+			        kids, part_json(w, p->message, path, depth + 1, true));
 		}
 	}
 	json_object_object_add(o, "parts", kids);
@@ -766,7 +773,8 @@ list_unsubscribe(const char *v, struct buf *out)
 
 		if (gt == NULL)
 			return;
-		if (strncasecmp(lt + 1, "https://", 8) == 0 || strncasecmp(lt + 1, "http://", 7) == 0) {
+		if (strncasecmp(lt + 1, "https://", 8) == 0 ||
+		        strncasecmp(lt + 1, "http://", 7) == 0) {
 			buf_append(out, lt + 1, (size_t)(gt - lt - 1));
 			return;
 		}
@@ -829,7 +837,8 @@ wm_api_parsed_message(struct web_call *call)
 		struct buf uv;
 
 		for (i = 0; i < namelen; i++)
-			lname[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+			lname[i] =
+			        (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
 		lname[namelen] = '\0';
 		buf_init(&uv);
 		mail_header_unfold(&uv, value, valuelen);
@@ -1234,7 +1243,8 @@ stream_start(struct stream_state *ss, const struct web_request *req, const char 
 	json_object_object_add(s, "quoting", jstr(n ? PQgetvalue(r, 0, 1) : "default"));
 	json_object_object_add(s, "showAddressSecurity",
 		json_object_new_boolean(n ? db_get_bool(r, 0, 2) : false));
-	json_object_object_add(s, "showHTML", json_object_new_boolean(n ? db_get_bool(r, 0, 3) : false));
+	json_object_object_add(
+	        s, "showHTML", json_object_new_boolean(n ? db_get_bool(r, 0, 3) : false));
 	json_object_object_add(s, "noShowShortcuts",
 		json_object_new_boolean(n ? db_get_bool(r, 0, 4) : false));
 	a = n ? json_tokener_parse(PQgetvalue(r, 0, 5)) : NULL;
@@ -1299,8 +1309,8 @@ wm_route_events(struct web_request *req, struct web_response *resp)
 	 * thread takes that in store_notify. */
 	pthread_mutex_lock(&subscribe_mu);
 	if (!subscribed) {
-		db_listener_subscribe(web_env_listener(req->env), STORE_NOTIFY_CHANNEL, store_notify,
-			NULL);
+		db_listener_subscribe(
+		        web_env_listener(req->env), STORE_NOTIFY_CHANNEL, store_notify, NULL);
 		subscribed = true;
 	}
 	pthread_mutex_unlock(&subscribe_mu);
