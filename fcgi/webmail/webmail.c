@@ -10,6 +10,7 @@
 static const struct web_route routes[] = {
 	{ "GET", "/", 0, web_route_page },
 	/* ---- routes of webmail_view.c ---- */
+	{ "GET", "/events", WEB_ROUTE_AUTH | WEB_ROUTE_STREAM, wm_route_events },
 	/* ---- routes of webmail_msg.c ---- */
 	{ "GET", "/msg/", WEB_ROUTE_PREFIX | WEB_ROUTE_AUTH | WEB_ROUTE_STREAM, webmail_route_msg },
 };
@@ -27,6 +28,11 @@ static const struct web_api_method methods[] = {
 	{ "Logout", NULL, 0, 0, web_api_logout },
 	{ "Version", NULL, 0, WEB_API_NOAUTH, web_api_version },
 	/* ---- methods of webmail_view.c ---- */
+	M0("Token", wm_api_token),
+	M("Request", wm_api_request, { "query", WJ_OBJECT }, { "page", WJ_OBJECT }),
+	M("MessageItem", wm_api_message_item, { "messageID", WJ_INT }),
+	M("ParsedMessage", wm_api_parsed_message, { "messageID", WJ_INT }),
+	M0("SSETypes", wm_api_ssetypes),
 	/* ---- methods of webmail_change.c ---- */
 	M("MessageMove", wm_message_move, { "messageIDs", WJ_INT_ARRAY }, { "mailboxID", WJ_INT }),
 	M("MessageDelete", wm_message_delete, { "messageIDs", WJ_INT_ARRAY }),

@@ -149,6 +149,42 @@ wm_cmd(struct web_call *call, const char *what, const char *sql, int n,
 
 /* ---- webmail_view.c ---- */
 
+/* MessageItem JSON from a messages row: select WM_ITEM_COLUMNS (the
+ * table aliased "m") and pass the result, the row and the column of the
+ * first of them. */
+#define WM_ITEM_COLUMNS "m.id, m.mailbox_id, m.uid, coalesce(m.thread_id, 0), m.flags," \
+	" array_to_json(m.keywords), m.size, extract(epoch from m.received)::bigint," \
+	" m.parsed, coalesce(m.preview, ''), m.is_mailing_list, m.thread_muted," \
+	" m.thread_collapsed"
+#define WM_ITEM_NCOLUMNS 13
+struct json_object *wm_item_json(const PGresult *r, int row, int col);
+/* [Mailbox] of the account (webmail_private.h shape), NULL on error. */
+struct store;
+struct json_object *wm_mailboxes_json(struct store *st, int64_t account_id,
+	const char **error_r);
+/* Unix seconds of an RFC 5322 date-time ("Mon, 2 Jan 2006 15:04:05
+ * -0700", day name optional, seconds optional), 0 when missing or bad. */
+int64_t wm_date_parse(const char *s);
+
+/* Notes on the shapes as webmail_view.c gives them:
+ * - Part.parts of a message/rfc822 (or message/global) part is its
+ *   attached message as the one child (path [..., i, 0] is that message's
+ *   root); the attached message's text and attachments are not in
+ *   ParsedMessage.text/attachments.
+ * - An attachment is a leaf part with Content-Disposition attachment, or
+ *   below the root with a file name or of a type other than text/... .
+ * - Request's search: each word (split at spaces and tabs, at most 20)
+ *   must occur, ignoring case, in the From/To/Cc/Bcc/Subject fields
+ *   (display names decoded), the subject or the preview (the start of
+ *   the text, not the whole body). Deleted (\Deleted) messages are not
+ *   listed. */
+int wm_api_token(struct web_call *call);
+int wm_api_request(struct web_call *call);
+int wm_api_message_item(struct web_call *call);
+int wm_api_parsed_message(struct web_call *call);
+int wm_api_ssetypes(struct web_call *call);
+void wm_route_events(struct web_request *req, struct web_response *resp);
+
 /* ---- webmail_change.c ---- */
 
 /* Methods (see above). */

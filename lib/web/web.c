@@ -144,6 +144,12 @@ web_env_pool(const struct web_env *env)
 	return env->pool;
 }
 
+struct db_listener *
+web_env_listener(const struct web_env *env)
+{
+	return env->listener;
+}
+
 /* ---- host-based access ---- */
 
 static int

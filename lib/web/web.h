@@ -19,6 +19,7 @@
 #include "core/buf.h"
 
 struct conf;
+struct db_listener;
 struct db_pool;
 struct store;
 struct web_env;
@@ -356,6 +357,9 @@ void web_env_free(struct web_env **env);
 struct conf *web_env_conf(const struct web_env *env);
 struct store *web_env_store(const struct web_env *env);
 struct db_pool *web_env_pool(const struct web_env *env);
+/* The env's LISTEN/NOTIFY listener (db.h), for apps that follow other
+ * channels too (the webmail's /events on the store's channel). */
+struct db_listener *web_env_listener(const struct web_env *env);
 
 /* Answer req with the app whose prefix matches (longest first); the front-
  * end has filled the request. Always produces a response (buffered, or
