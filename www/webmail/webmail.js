@@ -101,6 +101,7 @@
 	}
 
 	function selectMailbox(id) {
+		if (id !== st.mailboxID) clearMessage();
 		st.mailboxID = id;
 		renderMailboxes();
 		loadList();
@@ -563,8 +564,8 @@
 		const own = ownAddresses();
 		f.elements.from.replaceChildren(...own.map((a) => h('option', { value: a }, st.fullName ? st.fullName + ' <' + a + '>' : a)));
 		f.elements.from.value = st.loginAddress && own.includes(st.loginAddress) ? st.loginAddress : own[0] || '';
-		const sig = st.settings && st.settings.signature ? '\n\n-- \n' + st.settings.signature : '';
-		let body = sig, title = 'New message';
+		const sig = st.settings && st.settings.signature ? '-- \n' + st.settings.signature : '';
+		let body = sig ? '\n\n' + sig : '', title = 'New message', cursor = 0;
 		if (kind !== 'new') {
 			const m = pm.item;
 			// Answer from the address the message was sent to, when ours.
@@ -574,7 +575,7 @@
 			if (kind === 'forward') {
 				title = 'Forward';
 				f.elements.subject.value = reSubject('Fwd', m.subject);
-				body = sig + '\n\n---------- Forwarded message ----------\nFrom: ' + addrList(m.from) + '\nDate: ' + fullDate(m.date || m.received) +
+				body = (sig ? '\n\n' + sig : '') + '\n\n---------- Forwarded message ----------\nFrom: ' + addrList(m.from) + '\nDate: ' + fullDate(m.date || m.received) +
 					'\nSubject: ' + (m.subject || '') + '\nTo: ' + addrList(m.to) + '\n\n' + (pm.text || '');
 				draft.isForward = true;
 				draft.responseMessageID = m.id;
@@ -599,7 +600,12 @@
 				draft.responseMessageID = m.id;
 				draft.inReplyTo = m.messageID;
 				const top = st.settings && st.settings.quoting === 'top';
-				body = top ? '\n' + sig + '\n\n' + quoted + '\n' : quoted + '\n\n' + sig.replace(/^\n+/, '');
+				if (top) {
+					body = '\n' + (sig ? '\n' + sig + '\n' : '') + '\n' + quoted + '\n';
+				} else {
+					body = quoted + '\n\n' + (sig ? '\n' + sig : '');
+					cursor = quoted.length + 2;
+				}
 			}
 		}
 		$('composetitle').textContent = title;
@@ -607,11 +613,7 @@
 		$('composedialog').showModal();
 		const first = kind === 'new' || kind === 'forward' ? f.elements.to : f.elements.body;
 		first.focus();
-		if (first === f.elements.body) {
-			const top = st.settings && st.settings.quoting === 'top';
-			const pos = top ? 0 : f.elements.body.value.length - (sig.replace(/^\n+/, '').length);
-			f.elements.body.setSelectionRange(pos, pos);
-		}
+		if (first === f.elements.body) f.elements.body.setSelectionRange(cursor, cursor);
 	}
 
 	function readFile(file) {
@@ -781,7 +783,9 @@
 	document.addEventListener('keydown', (ev) => {
 		if (ev.ctrlKey || ev.metaKey || ev.altKey || !st.started) return;
 		const t = ev.target;
-		if (t && (t.isContentEditable || ['INPUT', 'TEXTAREA', 'SELECT'].includes(t.tagName))) {
+		const typing = t && (t.isContentEditable || ['TEXTAREA', 'SELECT'].includes(t.tagName) ||
+			(t.tagName === 'INPUT' && !['checkbox', 'radio', 'button', 'submit'].includes(t.type)));
+		if (typing) {
 			if (ev.key === 'Escape' && t.id === 'search') t.blur();
 			return;
 		}
