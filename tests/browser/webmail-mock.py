@@ -22,7 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TOP = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; frame-src 'self'")
+       "connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 PORT, ADDRESS, PASSWORD, SUBJECT1 = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 
 lock = threading.Condition()
@@ -109,7 +109,8 @@ def api(method, p):
             raise UserError("user:notFound", "no such message")
         return {"item": m["item"], "part": {"path": [], "contentType": "text/plain", "charset": "utf-8",
                 "disposition": "", "filename": "", "size": len(m["text"]), "contentID": "", "parts": []},
-                "headers": {}, "text": m["text"], "hasHTML": False, "attachments": [],
+                "headers": {}, "text": m["text"], "hasHTML": bool(m.get("html")),
+                "attachments": m.get("attachments", []),
                 "listUnsubscribe": "", "viewMode": "text"}
     if method in ("FlagsAdd", "FlagsClear"):
         out = []
@@ -226,9 +227,20 @@ class H(BaseHTTPRequestHandler):
             with open(os.path.join(TOP, files[path][0]), "rb") as f:
                 body = f.read().replace(b"{{title}}", b"webmail")
             return self.send(200, files[path][1], body)
-        m = re.match(r"/webmail/msg/(\d+)/(raw|text)$", path)
+        m = re.match(r"/webmail/msg/(\d+)/(raw|text|html|htmlexternal|download/.*)$", path)
         if m and self.session() and int(m.group(1)) in messages:
-            return self.send(200, "text/plain; charset=utf-8", messages[int(m.group(1))]["text"].encode())
+            msg = messages[int(m.group(1))]
+            if m.group(2).startswith("html"):
+                self.send_response(200)
+                body = msg.get("html", "").encode()
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "
+                                 "frame-ancestors 'self'; sandbox")
+                self.end_headers()
+                self.wfile.write(body)
+                return None
+            return self.send(200, "text/plain; charset=utf-8", msg["text"].encode())
         if path == "/webmail/events":
             t = re.search(r"token=(\w+)", self.path)
             with lock:
@@ -301,6 +313,12 @@ for name, use in (("Archive", "archive"), ("Drafts", "drafts"), ("Junk", "junk")
 for k in range(3):
     add_message(inbox, "Old Friend <friend@example.net>", [ADDRESS], "Earlier message %d" % k,
                 "Some older text %d.\n" % k, seen=True)
+news = add_message(inbox, "News <news@example.net>", [ADDRESS], "HTML newsletter", "Text version.\n", seen=True)
+messages[news["id"]]["html"] = "<h1 style='color:#a33'>Newsletter</h1><p>The <b>HTML</b> version.</p>"
+messages[news["id"]]["attachments"] = [{"path": [1], "filename": "report.pdf", "contentType": "application/pdf",
+                                        "size": 12345}, {"path": [2], "filename": "a.txt", "contentType": "text/plain",
+                                                         "size": 10}]
+news["attachments"] = 2
 time.sleep(1.1)
 add_message(inbox, "Sender <sender@example.net>", [ADDRESS], SUBJECT1,
             "Hello webmail,\n\nfirst line of %s.\n" % SUBJECT1)

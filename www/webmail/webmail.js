@@ -150,7 +150,7 @@
 		h('span', { className: 'date', title: fullDate(m.received) }, when(m.date || m.received)),
 		h('span', { className: 'subject' },
 			hasFlag(m, '\\Flagged') ? h('span', { className: 'flagmark', ariaLabel: 'flagged' }, '\u2691 ') : null,
-			m.attachments ? h('span', { className: 'clip', ariaLabel: 'has attachments' }, '\u{1F4CE} ') : null,
+			m.attachments ? h('span', { className: 'clip', title: m.attachments + ' attachment' + (m.attachments === 1 ? '' : 's') }, '+' + m.attachments) : null,
 			m.subject || '(no subject)'),
 		h('span', { className: 'preview' }, m.preview || ''));
 		li.setAttribute('aria-selected', m.id === st.selected ? 'true' : 'false');
@@ -340,8 +340,9 @@
 		try { await fn(); } catch (e) { msgError(e); }
 	}
 
-	// Remove a message from the list and open the next one (or none).
-	function dropFromList(id) {
+	// Remove a message from the list; when it is the open one, open the
+	// next (after our own delete or move) or show none (changed elsewhere).
+	function dropFromList(id, openNext = true) {
 		const i = st.messages.findIndex((x) => x.id === id);
 		if (i < 0) return;
 		st.messages.splice(i, 1);
@@ -351,7 +352,7 @@
 		listStatus();
 		if (st.selected === id) {
 			const next = st.messages[i] || st.messages[i - 1];
-			if (next) openMessage(next.id); else clearMessage();
+			if (next && openNext) openMessage(next.id); else clearMessage();
 		}
 	}
 	function clearMessage() {
@@ -832,13 +833,17 @@
 			renderMailboxes();
 			if (st.parsed) toolbarState();
 		}
-		for (const id of c.removed || []) dropFromList(id);
+		const added = c.added || [];
+		for (const id of c.removed || []) {
+			// A move shows as removed and added: keep it open when it stays in view.
+			const again = added.find((m) => m.id === id);
+			if (!(again && inView(again))) dropFromList(id, false);
+		}
 		for (const f of c.flags || []) {
 			const m = st.messages.find((x) => x.id === f.id);
 			if (m) { m.flags = f.flags; updateRow(m); }
 			if (st.parsed && st.parsed.item.id === f.id) { st.parsed.item.flags = f.flags; toolbarState(); }
 		}
-		const added = c.added || [];
 		if (added.length && st.search) { loadList(); return; }
 		let n = 0;
 		for (const m of added) {
