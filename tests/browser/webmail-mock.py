@@ -190,6 +190,16 @@ def api(method, p):
                 out.append({"id": m["item"]["id"], "flags": m["item"]["flags"]})
         change(flags=out)
         return None
+    if method == "RulesetSuggestMove":
+        to = next((m for m in mailboxes if m["id"] == p[2]), None)
+        if not to or to["specialUse"] or p[1] != mailboxes[0]["id"] or p[0] not in messages:
+            return None
+        frm = messages[p[0]]["item"]["from"][0]["address"]
+        return {"listID": "", "msgFrom": frm, "rcptTo": ADDRESS, "toMailbox": to["name"],
+                "ruleset": {"msgFromRegexp": "^" + re.escape(frm) + "$", "mailbox": to["name"]},
+                "alreadyExists": False}
+    if method in ("RulesetAdd", "RulesetRemove", "RulesetMessageNever", "RulesetMailboxNever"):
+        return None
     if method == "FromAddressSettingsSave":
         return None
     raise UserError("user:notFound", "no such API method")

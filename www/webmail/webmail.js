@@ -363,14 +363,54 @@
 		setView('list');
 	}
 
+	// Messages we move or delete, while the call runs: the change event
+	// can arrive before the answer, and is then ours (open the next).
+	const removing = new Set();
+	async function removeCall(id, method, ...params) {
+		removing.add(id);
+		try { await msapi.call(method, ...params); } finally { removing.delete(id); }
+	}
+
 	async function moveTo(m, mailboxID) {
 		if (m.mailboxID === mailboxID) return;
-		await msapi.call('MessageMove', [m.id], mailboxID);
+		await removeCall(m.id, 'MessageMove', [m.id], mailboxID);
 		if (st.mailboxID === 0 && (mbByID(mailboxID) || {}).specialUse !== 'junk' && (mbByID(mailboxID) || {}).specialUse !== 'trash') {
 			m.mailboxID = mailboxID;
 		} else {
 			dropFromList(m.id);
 		}
+	}
+
+	// After moving by hand: the server may suggest a ruleset that moves such
+	// messages on delivery (as the reference asks "always move these?").
+	async function suggestRuleset(m, fromID, toID) {
+		const bar = $('suggest');
+		bar.hidden = true;
+		let sg;
+		try { sg = await msapi.call('RulesetSuggestMove', m.id, fromID, toID); } catch (e) { return; }
+		if (!sg || sg.alreadyExists || !sg.ruleset) return;
+		const what = sg.listID ? 'messages of list ' + sg.listID : 'messages from ' + sg.msgFrom;
+		const status = h('span', { className: 'status' });
+		const done = (text) => { bar.replaceChildren(h('span', {}, text)); setTimeout(() => { bar.hidden = true; }, 4000); };
+		const run = (fn, text) => async () => {
+			try { await fn(); done(text); } catch (e) { status.textContent = 'Error: ' + e.message; }
+		};
+		const yes = h('button', { type: 'button', id: 'suggestyes' }, 'Yes, always');
+		const no = h('button', { type: 'button' }, 'Not now');
+		const never = h('button', { type: 'button' }, sg.listID ? 'Never for this list' : 'Never for this sender');
+		const neverMb = h('button', { type: 'button' }, 'Never for ' + sg.toMailbox);
+		yes.addEventListener('click', run(() => msapi.call('RulesetAdd', sg.rcptTo, sg.ruleset), 'Ruleset added: ' + what + ' go to ' + sg.toMailbox + '.'));
+		no.addEventListener('click', () => { bar.hidden = true; });
+		never.addEventListener('click', run(() => msapi.call('RulesetMessageNever', sg.rcptTo, sg.listID || '', sg.msgFrom || '', toID === (inbox() || {}).id), 'Will not ask again for these messages.'));
+		neverMb.addEventListener('click', run(() => msapi.call('RulesetMailboxNever', toID, true), 'Will not ask again for moves to ' + sg.toMailbox + '.'));
+		bar.replaceChildren(h('span', {}, 'Always move ' + what + ' (to ' + sg.rcptTo + ') to ' + sg.toMailbox + '?'), ' ', yes, ' ', no, ' ', never, ' ', neverMb, ' ', status);
+		bar.hidden = false;
+	}
+
+	async function moveByHand(m, mailboxID) {
+		const from = m.mailboxID;
+		await moveTo(m, mailboxID);
+		suggestRuleset(m, from, mailboxID);
 	}
 
 	async function deleteMessage() {
@@ -379,7 +419,7 @@
 		const trash = mbByUse('trash');
 		if (!trash || m.mailboxID === trash.id) {
 			if (!window.confirm('Delete "' + (m.subject || '(no subject)') + '" for good? This cannot be undone.')) return;
-			await msapi.call('MessageDelete', [m.id]);
+			await removeCall(m.id, 'MessageDelete', [m.id]);
 			dropFromList(m.id);
 			return;
 		}
@@ -428,7 +468,7 @@
 		if (!m) return;
 		const a = mbByUse('archive');
 		if (!a) throw new Error('No mailbox has the special use "archive"; set one under Manage mailbox.');
-		await moveTo(m, a.id);
+		await moveByHand(m, a.id);
 	}
 
 	$('reply').addEventListener('click', () => act(() => compose('reply')));
@@ -442,7 +482,7 @@
 	$('archive').addEventListener('click', () => act(archive));
 	$('moveto').addEventListener('change', (ev) => {
 		const id = Number(ev.target.value), m = current();
-		if (id && m) act(() => moveTo(m, id));
+		if (id && m) act(() => moveByHand(m, id));
 	});
 	$('backtolist').addEventListener('click', () => setView('list'));
 	$('showmailboxes').addEventListener('click', () => setView('mailboxes'));
@@ -581,8 +621,10 @@
 				draft.isForward = true;
 				draft.responseMessageID = m.id;
 				if (pm.attachments && pm.attachments.length) {
-					draft.forwardAttachments = { messageID: m.id, paths: pm.attachments.map((a) => a.path) };
-					$('fwdattachments').replaceChildren(...pm.attachments.map((a) => h('li', {}, 'Forwarded: ' + (a.filename || a.contentType))));
+					draft.forwardAttachments = { messageID: m.id, paths: [] };
+					$('fwdattachments').replaceChildren(...pm.attachments.map((a) => h('li', {}, h('label', { className: 'check' },
+						h('input', { type: 'checkbox', checked: true, dataset: { path: JSON.stringify(a.path) } }),
+						'Forward attachment ' + (a.filename || a.contentType)))));
 				}
 			} else {
 				title = kind === 'reply' ? 'Reply' : 'Reply all';
@@ -633,6 +675,9 @@
 		const to = splitAddrs(f.elements.to.value), cc = splitAddrs(f.elements.cc.value), bcc = splitAddrs(f.elements.bcc.value);
 		const attachments = [];
 		for (const file of f.elements.files.files) attachments.push(await readFile(file));
+		if (draft.forwardAttachments) {
+			draft.forwardAttachments.paths = [...$('fwdattachments').querySelectorAll('input:checked')].map((c) => JSON.parse(c.dataset.path));
+		}
 		return {
 			from: f.elements.from.value, to, cc, bcc, replyTo: '',
 			subject: f.elements.subject.value, textBody: f.elements.body.value,
@@ -837,7 +882,7 @@
 		for (const id of c.removed || []) {
 			// A move shows as removed and added: keep it open when it stays in view.
 			const again = added.find((m) => m.id === id);
-			if (!(again && inView(again))) dropFromList(id, false);
+			if (!(again && inView(again))) dropFromList(id, removing.has(id));
 		}
 		for (const f of c.flags || []) {
 			const m = st.messages.find((x) => x.id === f.id);
