@@ -6,7 +6,9 @@ the page with the real Content-Security-Policy and answers the JSON API and
 Not a test of the server; tests/browser/webmail-flow.js can run against it
 (MS_BASE=http://127.0.0.1:PORT MS_STEPS=all ...).
 
-    webmail-mock.py PORT ADDRESS PASSWORD SUBJECT1
+    webmail-mock.py PORT ADDRESS PASSWORD SUBJECT1 [EXTRA]
+
+EXTRA: that many more old messages in Archive (for "load more").
 """
 
 import base64
@@ -141,6 +143,9 @@ def api(method, p):
         m = p[0]
         if not m["to"] + m["cc"] + m["bcc"]:
             raise UserError("user:error", "no recipients")
+        for a in m["attachments"]:
+            sys.stderr.write("mock: attachment %s %s %d bytes\n" % (a["filename"], a["contentType"],
+                                                                 len(base64.b64decode(a["data"]))))
         sent = add_message(by_use("sent"), m["from"], m["to"], m["subject"], m["textBody"], m["cc"], seen=True)
         added = [sent]
         if any(addr(t)["address"] == ADDRESS for t in m["to"] + m["cc"] + m["bcc"]):
@@ -329,6 +334,8 @@ messages[news["id"]]["attachments"] = [{"path": [1], "filename": "report.pdf", "
                                         "size": 12345}, {"path": [2], "filename": "a.txt", "contentType": "text/plain",
                                                          "size": 10}]
 news["attachments"] = 2
+for k in range(int(sys.argv[5]) if len(sys.argv) > 5 else 0):
+    add_message(by_use("archive"), "Archiver <old@example.net>", [ADDRESS], "Archived %d" % k, "Old.\n", seen=True)
 time.sleep(1.1)
 add_message(inbox, "Sender <sender@example.net>", [ADDRESS], SUBJECT1,
             "Hello webmail,\n\nfirst line of %s.\n" % SUBJECT1)

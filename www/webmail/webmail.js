@@ -196,6 +196,7 @@
 		});
 		const row = $('msg-' + id);
 		if (row) row.scrollIntoView({ block: 'nearest' });
+		$('messages').setAttribute('aria-activedescendant', 'msg-' + id);
 		msgError(null);
 		setView('message');
 		$('msgview').replaceChildren(h('p', { className: 'hint' }, 'Loading...'));
