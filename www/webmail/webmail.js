@@ -28,7 +28,7 @@
 	const st = {
 		account: '', loginAddress: '', fullName: '', addresses: [],
 		mailboxes: [], settings: null,
-		mailboxID: 0, search: '', unread: false,
+		mailboxID: 0, everywhere: false, search: '', unread: false,
 		messages: [], hasMore: false, total: 0, loading: false,
 		selected: 0, parsed: null,
 		es: null, started: false,
@@ -91,7 +91,7 @@
 			ul.append(h('li', {}, btn));
 		}
 		const cur = mbByID(st.mailboxID);
-		$('listtitle').textContent = cur ? cur.name : 'All mailboxes';
+		$('listtitle').textContent = cur && !st.everywhere ? cur.name : 'All mailboxes';
 		const unreadTotal = st.mailboxes.filter((m) => m.specialUse !== 'junk' && m.specialUse !== 'trash').reduce((n, m) => n + m.unread, 0);
 		document.title = (unreadTotal ? '(' + unreadTotal + ') ' : '') + (cur ? cur.name + ' - ' : '') + 'Mailstead webmail';
 		const sel = $('moveto');
@@ -101,15 +101,20 @@
 	}
 
 	function selectMailbox(id) {
-		if (id !== st.mailboxID) clearMessage();
+		if (id !== st.mailboxID || st.everywhere) clearMessage();
 		st.mailboxID = id;
+		st.everywhere = false;
+		$('everywhere').checked = false;
 		renderMailboxes();
 		loadList();
 	}
 
 	// ---- message list ----
 
-	function query() { return { mailboxID: st.mailboxID, search: st.search, unread: st.unread, flagged: false }; }
+	// The mailbox the list shows: 0 for all (but Junk and Trash) when
+	// searching everywhere.
+	function listMailbox() { return st.everywhere ? 0 : st.mailboxID; }
+	function query() { return { mailboxID: listMailbox(), search: st.search, unread: st.unread, flagged: false }; }
 
 	let listGen = 0;
 	async function loadList(more) {
@@ -140,7 +145,7 @@
 
 	function messageRow(m) {
 		const unread = !hasFlag(m, '\\Seen');
-		const from = st.mailboxID && ['sent', 'drafts'].includes((mbByID(st.mailboxID) || {}).specialUse) ?
+		const from = listMailbox() && ['sent', 'drafts'].includes((mbByID(st.mailboxID) || {}).specialUse) ?
 			'To: ' + (m.to || []).map(addrShort).join(', ') : (m.from || []).map(addrShort).join(', ');
 		const li = h('li', {
 			role: 'option', id: 'msg-' + m.id, tabIndex: -1, dataset: { id: m.id },
@@ -152,7 +157,9 @@
 			hasFlag(m, '\\Flagged') ? h('span', { className: 'flagmark', ariaLabel: 'flagged' }, '\u2691 ') : null,
 			m.attachments ? h('span', { className: 'clip', title: m.attachments + ' attachment' + (m.attachments === 1 ? '' : 's') }, '+' + m.attachments) : null,
 			m.subject || '(no subject)'),
-		h('span', { className: 'preview' }, m.preview || ''));
+		h('span', { className: 'preview' },
+			listMailbox() ? null : h('span', { className: 'mbbadge' }, (mbByID(m.mailboxID) || { name: '?' }).name),
+			m.preview || ''));
 		li.setAttribute('aria-selected', m.id === st.selected ? 'true' : 'false');
 		li.setAttribute('aria-label', (unread ? 'unread, ' : '') + (from || '') + ', ' + (m.subject || '(no subject)'));
 		li.addEventListener('click', () => openMessage(m.id));
@@ -173,7 +180,7 @@
 	function inView(m) {
 		if (st.search) return false; // the server decides: reload
 		if (st.unread && hasFlag(m, '\\Seen')) return false;
-		if (st.mailboxID) return m.mailboxID === st.mailboxID;
+		if (listMailbox()) return m.mailboxID === st.mailboxID;
 		const mb = mbByID(m.mailboxID);
 		return !mb || (mb.specialUse !== 'junk' && mb.specialUse !== 'trash');
 	}
@@ -375,7 +382,7 @@
 	async function moveTo(m, mailboxID) {
 		if (m.mailboxID === mailboxID) return;
 		await removeCall(m.id, 'MessageMove', [m.id], mailboxID);
-		if (st.mailboxID === 0 && (mbByID(mailboxID) || {}).specialUse !== 'junk' && (mbByID(mailboxID) || {}).specialUse !== 'trash') {
+		if (listMailbox() === 0 && (mbByID(mailboxID) || {}).specialUse !== 'junk' && (mbByID(mailboxID) || {}).specialUse !== 'trash') {
 			m.mailboxID = mailboxID;
 		} else {
 			dropFromList(m.id);
@@ -506,6 +513,7 @@
 		}, 400);
 	});
 	$('unreadonly').addEventListener('change', (ev) => { st.unread = ev.target.checked; loadList(); });
+	$('everywhere').addEventListener('change', (ev) => { st.everywhere = ev.target.checked; clearMessage(); renderMailboxes(); loadList(); });
 
 	// ---- mailbox management ----
 
