@@ -11,6 +11,7 @@ static const struct web_route routes[] = {
 	{ "GET", "/", 0, web_route_page },
 	/* ---- routes of webmail_view.c ---- */
 	/* ---- routes of webmail_msg.c ---- */
+	{ "GET", "/msg/", WEB_ROUTE_PREFIX | WEB_ROUTE_AUTH | WEB_ROUTE_STREAM, webmail_route_msg },
 };
 
 /* M("Name", fn, { "param", WJ_TYPE }, ...) and M0("Name", fn) for methods

@@ -151,4 +151,8 @@ wm_cmd(struct web_call *call, const char *what, const char *sql, int n,
 
 /* ---- webmail_msg.c ---- */
 
+/* GET /msg/<id>/(raw|text|html|htmlexternal|view/<path>|download/<path>|
+ * attachments.zip) of the session's account (404 for other messages). */
+void webmail_route_msg(struct web_request *req, struct web_response *resp);
+
 #endif
