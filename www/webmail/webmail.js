@@ -270,7 +270,8 @@
 		if (pm.attachments && pm.attachments.length) {
 			const ul = h('ul', { className: 'attachments', ariaLabel: 'Attachments' });
 			for (const a of pm.attachments) {
-				const p = a.path.join('.');
+				// Route paths start at the message: "0" is the root, "0.1" its second part.
+				const p = ['0', ...a.path].join('.');
 				ul.append(h('li', {},
 					h('a', { href: 'msg/' + m.id + '/download/' + p, download: a.filename || ('attachment-' + p) },
 						a.filename || '(unnamed ' + a.contentType + ')'),
