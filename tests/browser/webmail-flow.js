@@ -98,6 +98,13 @@ async function flow() {
 	await row(subject1).waitFor();
 	if (!(await row(subject1).evaluate((el) => el.classList.contains('unread')))) throw new Error('new message not shown unread');
 	await page.locator('#mailboxes button.mailbox.selected .count', { hasText: /^[1-9]/ }).waitFor();
+	step = 'three panes across the window';
+	const panes = await page.evaluate(() => ['mailboxpane', 'listpane', 'msgpane'].map((id) => {
+		const r = document.getElementById(id).getBoundingClientRect();
+		return [r.left, r.width];
+	}));
+	if (panes[0][0] > 1 || panes[2][0] + panes[2][1] < 1270 || !(panes[0][0] < panes[1][0] && panes[1][0] < panes[2][0]))
+		throw new Error('panes not side by side across the window: ' + JSON.stringify(panes));
 	await shot('inbox');
 
 	step = 'open the message';

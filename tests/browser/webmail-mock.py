@@ -146,6 +146,7 @@ def api(method, p):
         for a in m["attachments"]:
             sys.stderr.write("mock: attachment %s %s %d bytes\n" % (a["filename"], a["contentType"],
                                                                  len(base64.b64decode(a["data"]))))
+        sys.stderr.write("mock: submit requireTLS=%r futureRelease=%r\n" % (m["requireTLS"], m["futureRelease"]))
         sent = add_message(by_use("sent"), m["from"], m["to"], m["subject"], m["textBody"], m["cc"], seen=True)
         added = [sent]
         if any(addr(t)["address"] == ADDRESS for t in m["to"] + m["cc"] + m["bcc"]):
@@ -205,6 +206,8 @@ def api(method, p):
                 "alreadyExists": False}
     if method in ("RulesetAdd", "RulesetRemove", "RulesetMessageNever", "RulesetMailboxNever"):
         return None
+    if method == "RecipientSecurity":
+        return {"startTLS": "yes", "mtaSTS": "no", "dnssec": "unknown", "dane": "no", "requireTLS": "unknown"}
     if method == "FromAddressSettingsSave":
         return None
     raise UserError("user:notFound", "no such API method")

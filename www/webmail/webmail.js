@@ -611,6 +611,8 @@
 		formError(f, null);
 		formStatus(f, '');
 		$('fwdattachments').replaceChildren();
+		$('rcptsecurity').replaceChildren();
+		$('rcptsecurity').hidden = true;
 		draft = { draftID: 0, responseMessageID: 0, isForward: false, forwardAttachments: null };
 		const own = ownAddresses();
 		f.elements.from.replaceChildren(...own.map((a) => h('option', { value: a }, st.fullName ? st.fullName + ' <' + a + '>' : a)));
@@ -664,6 +666,7 @@
 		$('composetitle').textContent = title;
 		f.elements.body.value = body;
 		$('composedialog').showModal();
+		showRecipientSecurity();
 		const first = kind === 'new' || kind === 'forward' ? f.elements.to : f.elements.body;
 		first.focus();
 		if (first === f.elements.body) f.elements.body.setSelectionRange(cursor, cursor);
@@ -693,8 +696,40 @@
 			subject: f.elements.subject.value, textBody: f.elements.body.value,
 			attachments, forwardAttachments: draft.forwardAttachments || { messageID: 0, paths: [] },
 			isForward: draft.isForward, responseMessageID: draft.responseMessageID,
-			requireTLS: null, futureRelease: 0, draftMessageID: draft.draftID,
+			requireTLS: f.elements.requireTLS.value === '' ? null : f.elements.requireTLS.value === 'yes',
+			futureRelease: futureRelease(f), draftMessageID: draft.draftID,
 		};
+	}
+
+	function futureRelease(f) {
+		const v = f.elements.futureRelease.value;
+		if (!v) return 0;
+		const t = Math.floor(new Date(v).getTime() / 1000);
+		if (!(t > Date.now() / 1000)) { f.elements.futureRelease.classList.add('invalid'); throw new Error('"Send later" must be in the future.'); }
+		return t;
+	}
+
+	// With the setting on: what is known about delivering securely to
+	// each recipient's domain.
+	const securityCache = new Map();
+	async function showRecipientSecurity() {
+		const f = $('composeform'), ul = $('rcptsecurity');
+		if (!st.settings || !st.settings.showAddressSecurity) { ul.hidden = true; return; }
+		const addrs = ['to', 'cc', 'bcc'].flatMap((n) => splitAddrs(f.elements[n].value))
+			.map((a) => { const m = /<([^>]+)>/.exec(a); return (m ? m[1] : a).trim(); }).filter((a) => a.includes('@'));
+		const rows = [];
+		for (const a of [...new Set(addrs)]) {
+			let r = securityCache.get(a);
+			if (!r) {
+				try { r = await msapi.call('RecipientSecurity', a); securityCache.set(a, r); } catch (e) { r = null; }
+			}
+			if (!r) continue;
+			const items = [['startTLS', 'STARTTLS'], ['mtaSTS', 'MTA-STS'], ['dnssec', 'DNSSEC'], ['dane', 'DANE'], ['requireTLS', 'REQUIRETLS']]
+				.map(([k, label]) => h('span', { className: 'sec sec-' + r[k], title: label + ': ' + r[k] }, label + (r[k] === 'yes' ? ' \u2713' : r[k] === 'no' ? ' \u2717' : ' ?')));
+			rows.push(h('li', {}, a + ': ', ...items));
+		}
+		ul.replaceChildren(...rows);
+		ul.hidden = rows.length === 0;
 	}
 
 	let composeBusy = false;
@@ -703,6 +738,7 @@
 		if (composeBusy) return;
 		formError(f, null);
 		formStatus(f, '');
+		f.querySelectorAll('.invalid').forEach((el) => el.classList.remove('invalid'));
 		composeBusy = true;
 		f.querySelectorAll('button').forEach((b) => { b.disabled = b.id !== 'composecancel'; });
 		try {
@@ -710,11 +746,11 @@
 			if (send) {
 				if (m.to.length + m.cc.length + m.bcc.length === 0) { f.elements.to.classList.add('invalid'); throw new Error('Add at least one recipient.'); }
 				if (!m.subject.trim() && !window.confirm('Send without a subject?')) return;
-				formStatus(f, 'Sending...');
+				formStatus(f, m.futureRelease ? 'Scheduling...' : 'Sending...');
 				await msapi.call('MessageSubmit', m);
 				draft = null;
 				$('composedialog').close();
-				flash('Message sent.');
+				flash(m.futureRelease ? 'Message scheduled for ' + fullDate(m.futureRelease) + '.' : 'Message sent.');
 			} else {
 				formStatus(f, 'Saving...');
 				draft.draftID = await msapi.call('MessageCompose', m, draft.draftID);
@@ -742,6 +778,7 @@
 	}
 	for (const name of ['to', 'cc', 'bcc']) {
 		$('composeform').elements[name].addEventListener('input', (ev) => { ev.target.classList.remove('invalid'); complete(ev.target); });
+		$('composeform').elements[name].addEventListener('change', () => showRecipientSecurity());
 	}
 
 	// Autocomplete of the last address being typed, through a datalist
