@@ -10,6 +10,9 @@
 //   MS_PASSWORD      its password
 //   MS_SUBJECT1      subject of the message delivered by SMTP beforehand
 //   MS_SUBJECT2      subject of the message to compose and send
+//   MS_SUBJECT3      subject of a delivered message with a text and an
+//                    HTML version ("Text version of" / heading "HTML
+//                    version of" and the subject)
 //   MS_STEPS         "login": only the login page and logging in;
 //                    "all": the whole flow below
 //   MS_SHOTS         directory for the screenshots (PNG, one per view)
@@ -17,7 +20,8 @@
 //   CHROMIUM         browser executable (default /usr/bin/chromium)
 //
 // Steps: the login page, logging in; the Inbox lists the delivered message
-// (unread); opening it shows its text and marks it read; "c" opens the
+// (unread); opening it shows its text and marks it read; a message with
+// HTML shows its text, then the HTML in a sandboxed iframe; "c" opens the
 // compose form, a message to ourselves is sent and shows up in the list
 // through the event stream (no reload); the delivered message is deleted
 // (to Trash), then deleted for good from Trash after confirming; a narrow
@@ -41,6 +45,7 @@ const address = env('MS_ADDRESS');
 const password = env('MS_PASSWORD');
 const subject1 = env('MS_SUBJECT1');
 const subject2 = env('MS_SUBJECT2');
+const subject3 = env('MS_SUBJECT3');
 const steps = env('MS_STEPS');
 const shots = env('MS_SHOTS');
 // Every wait is bounded so a broken page fails instead of hanging.
@@ -117,6 +122,17 @@ async function flow() {
 	await page.locator('#messages li.msgrow.selected:not(.unread)', { hasText: subject1 }).waitFor();
 	await page.locator('#markunread', { hasText: 'Mark unread' }).waitFor();
 	await shot('message');
+
+	step = 'a message with HTML: text first, then the HTML in a sandboxed frame';
+	await row(subject3).click();
+	await page.locator('#msgview .msgtext', { hasText: 'Text version of ' + subject3 }).waitFor();
+	await page.click('#showhtml');
+	const frame = page.locator('#msgview iframe.msghtml');
+	await frame.waitFor();
+	if ((await frame.getAttribute('sandbox')) !== '') throw new Error('message HTML frame not sandboxed');
+	await page.frameLocator('#msgview iframe.msghtml').locator('h1', { hasText: 'HTML version of ' + subject3 }).waitFor();
+	await shot('html');
+	check();
 
 	step = 'compose with the keyboard shortcut';
 	await page.locator('#messages').focus();

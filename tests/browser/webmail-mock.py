@@ -4,7 +4,7 @@
 the page with the real Content-Security-Policy and answers the JSON API and
 /events of fcgi/webmail/webmail_private.h from memory, for one account.
 Not a test of the server; tests/browser/webmail-flow.js can run against it
-(MS_BASE=http://127.0.0.1:PORT MS_STEPS=all ...).
+(MS_BASE=http://127.0.0.1:PORT MS_STEPS=all MS_SUBJECT3="HTML newsletter" ...).
 
     webmail-mock.py PORT ADDRESS PASSWORD SUBJECT1 [EXTRA]
 
@@ -331,8 +331,9 @@ for name, use in (("Archive", "archive"), ("Drafts", "drafts"), ("Junk", "junk")
 for k in range(3):
     add_message(inbox, "Old Friend <friend@example.net>", [ADDRESS], "Earlier message %d" % k,
                 "Some older text %d.\n" % k, seen=True)
-news = add_message(inbox, "News <news@example.net>", [ADDRESS], "HTML newsletter", "Text version.\n", seen=True)
-messages[news["id"]]["html"] = "<h1 style='color:#a33'>Newsletter</h1><p>The <b>HTML</b> version.</p>"
+news = add_message(inbox, "News <news@example.net>", [ADDRESS], "HTML newsletter",
+                   "Text version of HTML newsletter.\n", seen=True)
+messages[news["id"]]["html"] = "<h1 style='color:#a33'>HTML version of HTML newsletter</h1><p>With <b>markup</b>.</p>"
 messages[news["id"]]["attachments"] = [{"path": [1], "filename": "report.pdf", "contentType": "application/pdf",
                                         "size": 12345}, {"path": [2], "filename": "a.txt", "contentType": "text/plain",
                                                          "size": 10}]

@@ -2,7 +2,8 @@
 chromium) driven by playwright-core (tests/browser/webmail-flow.js) through
 nginx in front of mailstead-webmail, with smtpd and queued running. A
 message is delivered by SMTP first; the user logs in, sees it in the
-Inbox, opens it (its text shown, marked read), composes and sends a
+Inbox, opens it (its text shown, marked read), shows the HTML version of
+another in its sandboxed frame, composes and sends a
 message to the same account and sees it arrive in the list through the
 event stream (no reload), deletes a message (to Trash, then for good from
 Trash after confirming) and looks at the page on a narrow screen. Each view
@@ -92,9 +93,18 @@ class TestBrowserWebmail(harness.TestCase):
         msg, _ = harness.make_message(subject=subj1, body="Hello webmail,\r\n\r\nfirst line of %s.\r\n" % subj1)
         code, resp = SRV.deliver(msg)
         self.assertEqual(code, 250, resp)
+        subj3 = harness.unique("Newsletter")
+        body = ("--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nText version of %s.\r\n"
+                "--b1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<h1>HTML version of %s</h1>"
+                "<p>With <b>markup</b>.</p>\r\n--b1--\r\n") % (subj3, subj3)
+        msg, _ = harness.make_message(subject=subj3, body=body, extra_headers=(
+            "MIME-Version: 1.0", 'Content-Type: multipart/alternative; boundary="b1"'))
+        code, resp = SRV.deliver(msg)
+        self.assertEqual(code, 250, resp)
         subj2 = harness.unique("Sent from the webmail")
         env = dict(os.environ, MS_BASE="http://127.0.0.1:%d" % WEB.port, MS_ADDRESS=USER,
                    MS_PASSWORD=PASSWORD, MS_SUBJECT1=subj1, MS_SUBJECT2=subj2,
+                   MS_SUBJECT3=subj3,
                    MS_STEPS=steps, MS_SHOTS=SHOTS, PLAYWRIGHT_CORE=pkg, CHROMIUM=chromium)
         r = subprocess.run([node, SCRIPT], env=env, stdin=subprocess.DEVNULL,
                            capture_output=True, text=True, timeout=240)
@@ -120,9 +130,10 @@ class TestBrowserWebmail(harness.TestCase):
                 self.run_flow("login")
             self.skipTest("webmail server methods not implemented yet: " + ", ".join(missing))
         subj1, subj2, result = self.run_flow("all")
-        # Screenshots: login, inbox, message, compose, arrived, deleted
-        # (to Trash), trash, deleted for good, narrow list, narrow message.
-        self.assertEqual(result["screenshots"], 10)
+        # Screenshots: login, inbox, message, HTML message, compose,
+        # arrived, deleted (to Trash), trash, deleted for good, narrow list,
+        # narrow message.
+        self.assertEqual(result["screenshots"], 11)
         # What the browser did took effect on the server: the sent message
         # is in the Inbox, the delivered one is gone from every mailbox.
         inbox = imap_subjects("Inbox")
