@@ -151,7 +151,10 @@ def api(method, p):
         added = [sent]
         if any(addr(t)["address"] == ADDRESS for t in m["to"] + m["cc"] + m["bcc"]):
             added.append(add_message(mailboxes[0], m["from"], m["to"], m["subject"], m["textBody"], m["cc"]))
-        change(added=added)
+        gone = [m["draftMessageID"]] if m.get("draftMessageID") in messages else []
+        for i in gone:
+            del messages[i]
+        change(added=added, removed=gone)
         return None
     if method == "MessageCompose":
         d = add_message(by_use("drafts"), p[0]["from"], p[0]["to"], p[0]["subject"], p[0]["textBody"], seen=True)
@@ -204,7 +207,7 @@ def api(method, p):
         return {"listID": "", "msgFrom": frm, "rcptTo": ADDRESS, "toMailbox": to["name"],
                 "ruleset": {"msgFromRegexp": "^" + re.escape(frm) + "$", "mailbox": to["name"]},
                 "alreadyExists": False}
-    if method in ("RulesetAdd", "RulesetRemove", "RulesetMessageNever", "RulesetMailboxNever"):
+    if method in ("ThreadMute", "ThreadCollapse", "RulesetAdd", "RulesetRemove", "RulesetMessageNever", "RulesetMailboxNever"):
         return None
     if method == "RecipientSecurity":
         return {"startTLS": "yes", "mtaSTS": "no", "dnssec": "unknown", "dane": "no", "requireTLS": "unknown"}

@@ -241,6 +241,9 @@
 		$('notjunk').hidden = mb.specialUse !== 'junk';
 		$('archive').hidden = !mbByUse('archive') || mb.specialUse === 'archive';
 		$('delete').textContent = mb.specialUse === 'trash' || !mbByUse('trash') ? 'Delete for good' : 'Delete';
+		$('editdraft').hidden = mb.specialUse !== 'drafts';
+		$('mute').textContent = m.threadMuted ? 'Unmute thread' : 'Mute thread';
+		$('mute').setAttribute('aria-pressed', m.threadMuted ? 'true' : 'false');
 		$('moveto').value = '';
 	}
 
@@ -480,6 +483,20 @@
 		await moveByHand(m, a.id);
 	}
 
+	async function toggleMute() {
+		const m = current();
+		if (!m) return;
+		const mute = !m.threadMuted;
+		await msapi.call('ThreadMute', [m.id], mute);
+		for (const x of st.messages) {
+			if (x.threadID === m.threadID) { x.threadMuted = mute; x.threadCollapsed = mute || x.threadCollapsed; }
+		}
+		m.threadMuted = mute;
+		toolbarState();
+	}
+
+	$('editdraft').addEventListener('click', () => act(() => compose('draft')));
+	$('mute').addEventListener('click', () => act(toggleMute));
 	$('reply').addEventListener('click', () => act(() => compose('reply')));
 	$('replyall').addEventListener('click', () => act(() => compose('replyall')));
 	$('forward').addEventListener('click', () => act(() => compose('forward')));
@@ -619,7 +636,18 @@
 		f.elements.from.value = st.loginAddress && own.includes(st.loginAddress) ? st.loginAddress : own[0] || '';
 		const sig = st.settings && st.settings.signature ? '-- \n' + st.settings.signature : '';
 		let body = sig ? '\n\n' + sig : '', title = 'New message', cursor = 0;
-		if (kind !== 'new') {
+		if (kind === 'draft') {
+			const m = pm.item;
+			title = 'Edit draft';
+			if (own.includes(((m.from || [])[0] || {}).address)) f.elements.from.value = m.from[0].address;
+			f.elements.to.value = addrList(m.to);
+			f.elements.cc.value = addrList(m.cc);
+			f.elements.bcc.value = addrList(m.bcc);
+			f.elements.subject.value = m.subject || '';
+			body = pm.text || '';
+			draft.draftID = m.id;
+			if (m.inReplyTo) draft.inReplyTo = m.inReplyTo;
+		} else if (kind !== 'new') {
 			const m = pm.item;
 			// Answer from the address the message was sent to, when ours.
 			const to = (m.to || []).concat(m.cc || []).find((a) => own.some((o) => o.toLowerCase() === a.address.toLowerCase()));
@@ -667,7 +695,7 @@
 		f.elements.body.value = body;
 		$('composedialog').showModal();
 		showRecipientSecurity();
-		const first = kind === 'new' || kind === 'forward' ? f.elements.to : f.elements.body;
+		const first = kind === 'new' || kind === 'forward' || (kind === 'draft' && !f.elements.to.value) ? f.elements.to : f.elements.body;
 		first.focus();
 		if (first === f.elements.body) f.elements.body.setSelectionRange(cursor, cursor);
 	}
