@@ -32,6 +32,7 @@ ids = itertools.count(1)
 sessions = {}   # cookie -> csrf
 tokens = set()
 changes = []    # change dicts, appended under lock
+drops = [0]     # GET /webmail/mock/drop ends the event streams (reconnecting)
 mailboxes = []
 messages = {}   # id -> {item, text}
 settings = {"signature": "", "quoting": "default", "showAddressSecurity": False, "showHTML": False,
@@ -262,6 +263,11 @@ class H(BaseHTTPRequestHandler):
                 self.wfile.write(body)
                 return None
             return self.send(200, "text/plain; charset=utf-8", msg["text"].encode())
+        if path == "/webmail/mock/drop":
+            with lock:
+                drops[0] += 1
+                lock.notify_all()
+            return self.send(200, "text/plain", b"dropped")
         if path == "/webmail/events":
             t = re.search(r"token=(\w+)", self.path)
             with lock:
@@ -272,6 +278,7 @@ class H(BaseHTTPRequestHandler):
                 start = {"account": ADDRESS.split("@")[0], "loginAddress": ADDRESS, "fullName": "Mock User",
                          "addresses": [ADDRESS], "mailboxes": mailboxes, "settings": settings}
                 seen = len(changes)
+                drop = drops[0]
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.send_header("Cache-Control", "no-cache")
@@ -281,7 +288,10 @@ class H(BaseHTTPRequestHandler):
                 self.wfile.flush()
                 while True:
                     with lock:
-                        lock.wait_for(lambda: len(changes) > seen, timeout=30)
+                        lock.wait_for(lambda: len(changes) > seen or drops[0] != drop, timeout=30)
+                        if drops[0] != drop:
+                            self.close_connection = True
+                            return None
                         new, seen = changes[seen:], len(changes)
                     for c in new:
                         self.wfile.write(b"event: changes\ndata: " + json.dumps(c).encode() + b"\n\n")
