@@ -143,6 +143,9 @@ async function flow() {
 	await page.fill('#composeform input[name=to]', address);
 	await page.fill('#composeform input[name=subject]', subject2);
 	await page.fill('#composeform textarea[name=body]', 'Written in the browser test.\n');
+	// Enter in a field does not send half a message.
+	await page.press('#composeform input[name=subject]', 'Enter');
+	if (!(await page.locator('#composedialog').isVisible())) throw new Error('Enter in the subject field closed the compose form');
 	await shot('compose');
 
 	step = 'send; the message arrives through the event stream';

@@ -794,7 +794,12 @@
 	}
 
 	$('composebtn').addEventListener('click', () => compose('new'));
-	$('composeform').addEventListener('submit', (ev) => { ev.preventDefault(); composeDo(true); });
+	// Enter in a field must not send: only the button and Ctrl+Enter do.
+	$('composeform').addEventListener('submit', (ev) => ev.preventDefault());
+	$('composesend').addEventListener('click', () => composeDo(true));
+	$('composeform').addEventListener('keydown', (ev) => {
+		if (ev.key === 'Enter' && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); composeDo(true); }
+	});
 	$('composesave').addEventListener('click', () => composeDo(false));
 	$('composecancel').addEventListener('click', () => closeCompose());
 	$('composedialog').addEventListener('cancel', (ev) => { ev.preventDefault(); closeCompose(); });
