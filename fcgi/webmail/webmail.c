@@ -28,6 +28,29 @@ static const struct web_api_method methods[] = {
 	{ "Version", NULL, 0, WEB_API_NOAUTH, web_api_version },
 	/* ---- methods of webmail_view.c ---- */
 	/* ---- methods of webmail_change.c ---- */
+	M("MessageMove", wm_message_move, { "messageIDs", WJ_INT_ARRAY }, { "mailboxID", WJ_INT }),
+	M("MessageDelete", wm_message_delete, { "messageIDs", WJ_INT_ARRAY }),
+	M("FlagsAdd", wm_flags_add, { "messageIDs", WJ_INT_ARRAY }, { "flags", WJ_STRING_ARRAY }),
+	M("FlagsClear", wm_flags_clear, { "messageIDs", WJ_INT_ARRAY }, { "flags", WJ_STRING_ARRAY }),
+	M("MailboxesMarkRead", wm_mailboxes_mark_read, { "mailboxIDs", WJ_INT_ARRAY }),
+	M("MailboxCreate", wm_mailbox_create, { "name", WJ_STRING }),
+	M("MailboxDelete", wm_mailbox_delete, { "mailboxID", WJ_INT }),
+	M("MailboxEmpty", wm_mailbox_empty, { "mailboxID", WJ_INT }),
+	M("MailboxRename", wm_mailbox_rename, { "mailboxID", WJ_INT }, { "newName", WJ_STRING }),
+	M("MailboxSetSpecialUse", wm_mailbox_set_special_use, { "mailboxID", WJ_INT },
+		{ "specialUse", WJ_STRING }),
+	M("ThreadCollapse", wm_thread_collapse, { "messageIDs", WJ_INT_ARRAY },
+		{ "collapse", WJ_BOOL }),
+	M("ThreadMute", wm_thread_mute, { "messageIDs", WJ_INT_ARRAY }, { "mute", WJ_BOOL }),
+	M("SettingsSave", wm_settings_save, { "settings", WJ_OBJECT }),
+	M("RulesetSuggestMove", wm_ruleset_suggest_move, { "messageID", WJ_INT },
+		{ "fromMailboxID", WJ_INT }, { "toMailboxID", WJ_INT }),
+	M("RulesetAdd", wm_ruleset_add, { "rcptTo", WJ_STRING }, { "ruleset", WJ_OBJECT }),
+	M("RulesetRemove", wm_ruleset_remove, { "rcptTo", WJ_STRING }, { "ruleset", WJ_OBJECT }),
+	M("RulesetMessageNever", wm_ruleset_message_never, { "rcptTo", WJ_STRING },
+		{ "listID", WJ_STRING }, { "msgFrom", WJ_STRING }, { "toInbox", WJ_BOOL }),
+	M("RulesetMailboxNever", wm_ruleset_mailbox_never, { "mailboxID", WJ_INT },
+		{ "toMailbox", WJ_BOOL }),
 	/* ---- methods of webmail_submit.c ---- */
 };
 

@@ -89,7 +89,11 @@
  *     {listID, msgFrom, rcptTo, toMailbox, ruleset object or null (the
  *     suggested ruleset as the account API's destination rulesets),
  *     alreadyExists bool} or null when no suggestion (webmail asks "always
- *     move these?" after a move, as the reference does)
+ *     move these?" after a move, as the reference does). A move gives
+ *     messages new ids (new rows, as IMAP MOVE), so the page asks with
+ *     the id before calling MessageMove and shows the question after.
+ *     alreadyExists true: the ruleset exists and the move went back into
+ *     the address's mailbox, so the question is "remove this ruleset?"
  *   RulesetAdd(rcptTo, ruleset object) -> null
  *   RulesetRemove(rcptTo, ruleset object) -> null
  *   RulesetMessageNever(rcptTo, listID, msgFrom, toInbox bool) -> null
@@ -146,6 +150,15 @@ wm_cmd(struct web_call *call, const char *what, const char *sql, int n,
 /* ---- webmail_view.c ---- */
 
 /* ---- webmail_change.c ---- */
+
+/* Methods (see above). */
+web_api_fn wm_message_move, wm_message_delete, wm_flags_add, wm_flags_clear,
+	wm_mailboxes_mark_read, wm_mailbox_create, wm_mailbox_delete, wm_mailbox_empty,
+	wm_mailbox_rename, wm_mailbox_set_special_use, wm_thread_collapse, wm_thread_mute,
+	wm_settings_save, wm_ruleset_suggest_move, wm_ruleset_add, wm_ruleset_remove,
+	wm_ruleset_message_never, wm_ruleset_mailbox_never;
+/* An IMAP keyword we accept (RFC 9051 atom, at most 128 bytes). */
+bool wm_keyword_ok(const char *s);
 
 /* ---- webmail_submit.c ---- */
 

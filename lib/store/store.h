@@ -236,6 +236,10 @@ struct store_rcpt {
 int store_deliver(struct store *st, const struct store_msg_in *msg,
 	struct store_rcpt *rcpts, size_t n, const char **error_r);
 
+/* New messages (store_deliver, store_append) join the thread of the
+ * nearest message of the account they refer to (mail_msgid_refs), and
+ * arrive \Seen when that thread is muted. */
+
 /* ---- IMAP APPEND and REPLACE (store_deliver.c) ---- */
 
 /* store_append's result when the message to replace no longer exists:
@@ -553,6 +557,31 @@ int store_flags_change(struct store *st, int64_t account_id, int64_t mailbox_id,
 int store_expunge(struct store *st, int64_t account_id, int64_t mailbox_id,
 	const uint32_t *uids, size_t n, uint32_t **expunged_r, size_t *nexpunged_r,
 	const char **error_r);
+
+/* ---- webmail changes (store_change.c) ---- */
+
+/* Remove messages for good, whatever their flags (webmail delete, empty
+ * mailbox): like store_expunge without the \Deleted condition, in one
+ * transaction (tombstones, counts, NOTIFY), files removed after commit.
+ * uids NULL: every message of the mailbox. */
+int store_remove(struct store *st, int64_t account_id, int64_t mailbox_id,
+	const uint32_t *uids, size_t n, uint32_t **expunged_r, size_t *nexpunged_r,
+	const char **error_r);
+/* Whether use is one of the RFC 6154 uses we keep: archive, drafts, junk,
+ * sent, trash. */
+bool store_special_use_ok(const char *use);
+/* Give the mailbox special use use (NULL or "": none); the mailbox of the
+ * account that had it loses it. Returns 0, STORE_MAILBOX_NOT_FOUND (not a
+ * mailbox of the account) or -1. */
+int store_mailbox_set_special_use(struct store *st, int64_t account_id, int64_t mailbox_id,
+	const char *use, const char **error_r);
+/* Set thread_muted (mute 0/1) and/or thread_collapsed (collapse 0/1; -1
+ * leaves either as is) on every message of the threads of the given
+ * messages of the account (a message without thread_id is its own
+ * thread). Changed messages get a new modseq; NOTIFY per mailbox. Ids of
+ * other accounts are ignored. */
+int store_threads_set(struct store *st, int64_t account_id, const int64_t *message_ids, size_t n,
+	int mute, int collapse, const char **error_r);
 
 /* ---- copy and move (store_copy.c) ---- */
 

@@ -20,6 +20,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "mail/header.h"
+#include "mail/msgid_refs.h"
 #include "mail/mime.h"
 #include "store/store.h"
 #include "store/store_private.h"
@@ -54,6 +55,7 @@ struct msg_facts {
 	struct buf subject;
 	struct buf from_local, from_domain;
 	struct buf fields;	/* messages.search_fields */
+	struct buf refs;	/* text[] literal of mail_msgid_refs, "" none */
 	bool have_fields;	/* else NULL */
 	char hash[65];		/* hex SHA-256 */
 	int64_t size;		/* prefix + file */
@@ -100,6 +102,35 @@ base_subject(struct buf *out, const char *s)
 		buf_truncate(out, out->len - 1);
 }
 
+/* The thread of a new message to the account: the nearest referenced
+ * message of the account gives thread id, ancestors and the mute and
+ * collapse state. Sets the outputs only when a parent is found. */
+static int
+thread_lookup(PGconn *c, int64_t account_id, const char *refs, struct buf *thread_id,
+	struct buf *parents, bool *muted_r, bool *collapsed_r, const char **error_r)
+{
+	PGresult *res;
+
+	if (refs[0] == '\0')
+		return 0;
+	res = db_execpv(c, error_r,
+		"SELECT COALESCE(thread_id, id), ARRAY[id] || thread_parent_ids,"
+		" thread_muted, thread_collapsed FROM messages"
+		" WHERE account_id = $1 AND message_id = ANY($2::text[])"
+		" ORDER BY array_position($2::text[], message_id), id DESC LIMIT 1",
+		2, db_i64(account_id), refs);
+	if (res == NULL)
+		return -1;
+	if (PQntuples(res) == 1) {
+		buf_puts(thread_id, PQgetvalue(res, 0, 0));
+		buf_puts(parents, PQgetvalue(res, 0, 1));
+		*muted_r = db_get_bool(res, 0, 2);
+		*collapsed_r = db_get_bool(res, 0, 3);
+	}
+	PQclear(res);
+	return 0;
+}
+
 static int
 analyze(const struct store_msg_in *msg, struct msg_facts *f, const char **error_r)
 {
@@ -142,6 +173,24 @@ analyze(const struct store_msg_in *msg, struct msg_facts *f, const char **error_
 		buf_append(&hdr, data, mime_header_end(data, (size_t)stb.st_size));
 		f->have_fields = mail_header_select(&f->fields, hdr.data, hdr.len,
 			store_search_fields, STORE_NSEARCH_FIELDS);
+		{
+			/* The messages this one refers to, for threading. */
+			struct buf irt, refs;
+			char **ids = NULL;
+			size_t nids;
+
+			buf_init(&irt);
+			buf_init(&refs);
+			(void)mail_header_get(hdr.data, hdr.len, "in-reply-to", &irt);
+			(void)mail_header_get(hdr.data, hdr.len, "references", &refs);
+			nids = mail_msgid_refs(irt.data, irt.len, refs.data, refs.len,
+				MAIL_MSGID_REFS_MAX_REFS, &ids);
+			if (nids > 0)
+				db_text_array(&f->refs, (const char *const *)ids, nids);
+			mail_msgid_refs_free(ids, nids);
+			buf_free(&irt);
+			buf_free(&refs);
+		}
 		buf_free(&hdr);
 	}
 	mime_preview(root, data, (size_t)stb.st_size, 256, &f->preview);
@@ -202,9 +251,10 @@ insert_message(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	const char *relpath, const char **error_r)
 {
 	const struct store_msg_in *msg = ctx->msg;
-	struct buf kw, flags, dkim, valid;
+	struct buf kw, flags, dkim, valid, thread, parents;
 	PGresult *res;
 	unsigned f = (msg->flags & SF_ALL) | (r->is_reject ? SF_SEEN : 0);
+	bool muted = false, collapsed = false;
 	int rc;
 	const char *values[48];
 	int lengths[48], formats[48];
@@ -214,6 +264,17 @@ insert_message(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	buf_init(&flags);
 	buf_init(&dkim);
 	buf_init(&valid);
+	buf_init(&thread);
+	buf_init(&parents);
+	/* A reply in a muted thread arrives read (as the reference does). */
+	if (thread_lookup(c, r->account_id, ctx->f->refs.data, &thread, &parents, &muted,
+		    &collapsed, error_r) < 0) {
+		buf_free(&thread);
+		buf_free(&parents);
+		return -1;
+	}
+	if (muted)
+		f |= SF_SEEN;
 	buf_printf(&flags, "%u", f);
 	db_text_array(&kw, msg->keywords, msg->nkeywords);
 	db_text_array(&dkim, msg->dkim_domains, msg->ndkim_domains);
@@ -262,13 +323,17 @@ insert_message(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 	values[32] = msg->dmarc_disposition ? msg->dmarc_disposition : "";
 	values[33] = msg->iprev_result ? msg->iprev_result : "";
 	values[34] = ctx->f->have_fields ? ctx->f->fields.data : NULL;
+	values[35] = thread.len > 0 ? thread.data : NULL;
+	values[36] = parents.len > 0 ? parents.data : "{}";
+	values[37] = muted ? "true" : "false";
+	values[38] = collapsed ? "true" : "false";
 	/* One statement, so the account row lock (which orders modseqs, see
 	 * store_bump_modseq) is held for one round trip plus the COMMIT:
 	 * modseq and quota on the account, then UID and counts on the
 	 * mailbox (the EXISTS makes the account go first, the lock order
 	 * used everywhere), then the message row. No row is returned when
 	 * the quota would be exceeded or the mailbox is missing. */
-	res = db_exec_prepared(c, "store_deliver_insert_v4",
+	res = db_exec_prepared(c, "store_deliver_insert_v5",
 		"WITH a AS (UPDATE accounts SET modseq = modseq + 1, disk_usage = disk_usage + $6"
 		"  WHERE id = $2 AND (quota_message_size = 0 OR disk_usage + $6 <= quota_message_size)"
 		"  RETURNING modseq),"
@@ -285,7 +350,8 @@ insert_message(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 		" received_tls_version, received_tls_cipher_suite, received_require_tls,"
 		" is_reject, ehlo_validated, mailfrom_validated, msgfrom_validated,"
 		" ehlo_validation, mailfrom_validation, msgfrom_validation, dkim_domains,"
-		" spf_result, dmarc_result, dmarc_disposition, iprev_result, search_fields)"
+		" spf_result, dmarc_result, dmarc_disposition, iprev_result, search_fields,"
+		" thread_id, thread_parent_ids, thread_muted, thread_collapsed)"
 		" SELECT $1, $2, m.id, m.uid, a.modseq, a.modseq, $4, $5, $6, to_timestamp($7), $8, $9,"
 		" $10::jsonb, $11, $12::inet, $13, $14,"
 		" CASE WHEN strpos($14, '@') = 0 THEN $14 ELSE left($14, length($14) - strpos(reverse($14), '@')) END,"
@@ -293,9 +359,11 @@ insert_message(PGconn *c, struct deliver_ctx *ctx, struct store_rcpt *r,
 		" $15, $16, $17, lower($18), $19, $20, decode($21, 'hex'), m.id, $22, $23, $24,"
 		" $28, ($29::int[])[1] <> 0, ($29::int[])[2] <> 0, ($29::int[])[3] <> 0,"
 		" ($29::int[])[4], ($29::int[])[5], ($29::int[])[6], $30::text[],"
-		" $31, $32, $33, $34, $35"
+		" $31, $32, $33, $34, $35, COALESCE($36::bigint, $1), $37::bigint[], $38, $39"
 		" FROM a, m RETURNING uid, modseq, mailbox_id",
-		35, values, lengths, formats, error_r);
+		39, values, lengths, formats, error_r);
+	buf_free(&thread);
+	buf_free(&parents);
 	buf_free(&flags);
 	buf_free(&dkim);
 	buf_free(&valid);
@@ -864,6 +932,7 @@ store_deliver(struct store *st, const struct store_msg_in *msg,
 	buf_init(&f.from_local);
 	buf_init(&f.from_domain);
 	buf_init(&f.fields);
+	buf_init(&f.refs);
 	memset(&ctx, 0, sizeof(ctx));
 	ctx.st = st;
 	ctx.msg = msg;
@@ -910,6 +979,7 @@ out:
 	buf_free(&f.from_local);
 	buf_free(&f.from_domain);
 	buf_free(&f.fields);
+	buf_free(&f.refs);
 	return rc;
 }
 
@@ -1029,6 +1099,7 @@ store_append(struct store *st, int64_t account_id, const char *mailbox,
 		buf_init(&facts[i].from_local);
 		buf_init(&facts[i].from_domain);
 		buf_init(&facts[i].fields);
+		buf_init(&facts[i].refs);
 	}
 	for (i = 0; i < n; i++) {
 		ins[i].path = msgs[i].path;
@@ -1119,6 +1190,7 @@ out:
 		buf_free(&facts[i].from_local);
 		buf_free(&facts[i].from_domain);
 		buf_free(&facts[i].fields);
+		buf_free(&facts[i].refs);
 	}
 	store_free_words(ctx.del_paths, ctx.ndel);
 	free(paths);
