@@ -88,6 +88,20 @@
 			if (m.id === st.mailboxID) btn.setAttribute('aria-current', 'true');
 			btn.title = m.name + (m.specialUse ? ' (' + m.specialUse + ')' : '') + ': ' + m.total + ' messages, ' + m.unread + ' unread';
 			btn.addEventListener('click', () => { selectMailbox(m.id); setView('list'); });
+			// Messages dragged from the list move here.
+			btn.addEventListener('dragover', (ev) => {
+				if (!ev.dataTransfer.types.includes('application/x-mailstead-message')) return;
+				ev.preventDefault();
+				btn.classList.add('droptarget');
+			});
+			btn.addEventListener('dragleave', () => btn.classList.remove('droptarget'));
+			btn.addEventListener('drop', (ev) => {
+				ev.preventDefault();
+				btn.classList.remove('droptarget');
+				const id = Number(ev.dataTransfer.getData('application/x-mailstead-message'));
+				const msg = st.messages.find((x) => x.id === id);
+				if (msg) act(() => moveByHand(msg, m.id));
+			});
 			ul.append(h('li', {}, btn));
 		}
 		const cur = mbByID(st.mailboxID);
@@ -163,6 +177,11 @@
 		li.setAttribute('aria-selected', m.id === st.selected ? 'true' : 'false');
 		li.setAttribute('aria-label', (unread ? 'unread, ' : '') + (from || '') + ', ' + (m.subject || '(no subject)'));
 		li.addEventListener('click', () => openMessage(m.id));
+		li.draggable = true;
+		li.addEventListener('dragstart', (ev) => {
+			ev.dataTransfer.setData('application/x-mailstead-message', String(m.id));
+			ev.dataTransfer.effectAllowed = 'move';
+		});
 		return li;
 	}
 
