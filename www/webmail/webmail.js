@@ -713,6 +713,7 @@
 		$('composetitle').textContent = title;
 		f.elements.body.value = body;
 		$('composedialog').showModal();
+		draft.saved = composeSnapshot();
 		showRecipientSecurity();
 		const first = kind === 'new' || kind === 'forward' || (kind === 'draft' && !f.elements.to.value) ? f.elements.to : f.elements.body;
 		first.focus();
@@ -801,6 +802,7 @@
 			} else {
 				formStatus(f, 'Saving...');
 				draft.draftID = await msapi.call('MessageCompose', m, draft.draftID);
+				draft.saved = composeSnapshot();
 				formStatus(f, 'Draft saved.');
 			}
 		} catch (e) {
@@ -822,10 +824,14 @@
 	$('composesave').addEventListener('click', () => composeDo(false));
 	$('composecancel').addEventListener('click', () => closeCompose());
 	$('composedialog').addEventListener('cancel', (ev) => { ev.preventDefault(); closeCompose(); });
-	function closeCompose() {
+	// What the form holds, to ask before throwing away changes.
+	function composeSnapshot() {
 		const f = $('composeform');
-		const dirty = f.elements.body.value.trim() && !draft.draftID;
-		if (dirty && !window.confirm('Discard this message?')) return;
+		return JSON.stringify(['from', 'to', 'cc', 'bcc', 'subject', 'body'].map((n) => f.elements[n].value).concat([f.elements.files.files.length]));
+	}
+	function closeCompose() {
+		const dirty = draft && composeSnapshot() !== draft.saved;
+		if (dirty && !window.confirm(draft.draftID ? 'Discard the changes since the draft was saved?' : 'Discard this message?')) return;
 		$('composedialog').close();
 	}
 	for (const name of ['to', 'cc', 'bcc']) {
