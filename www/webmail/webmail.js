@@ -30,7 +30,7 @@
 		mailboxes: [], settings: null,
 		mailboxID: 0, everywhere: false, search: '', unread: false,
 		messages: [], hasMore: false, total: 0, loading: false,
-		selected: 0, parsed: null,
+		selected: 0, parsed: null, checked: new Set(),
 		es: null, started: false,
 	};
 	const PAGE = 50;
@@ -100,7 +100,9 @@
 				btn.classList.remove('droptarget');
 				const id = Number(ev.dataTransfer.getData('application/x-mailstead-message'));
 				const msg = st.messages.find((x) => x.id === id);
-				if (msg) act(() => moveByHand(msg, m.id));
+				if (!msg) return;
+				// Dragging a checked message moves all checked ones.
+				act(() => moveByHand(st.checked.has(id) ? targets() : [msg], m.id));
 			});
 			ul.append(h('li', {}, btn));
 		}
@@ -139,6 +141,7 @@
 		try {
 			const r = await msapi.call('Request', query(), { anchorMessageID: anchor, count: PAGE });
 			if (gen !== listGen) return;
+			if (!more && st.checked.size) { st.checked.clear(); clearMessage(); }
 			st.messages = more ? st.messages.concat(r.messages || []) : (r.messages || []);
 			st.hasMore = r.hasMore;
 			st.total = r.total;
@@ -163,7 +166,7 @@
 			'To: ' + (m.to || []).map(addrShort).join(', ') : (m.from || []).map(addrShort).join(', ');
 		const li = h('li', {
 			role: 'option', id: 'msg-' + m.id, tabIndex: -1, dataset: { id: m.id },
-			className: 'msgrow' + (unread ? ' unread' : '') + (hasFlag(m, '\\Flagged') ? ' flagged' : '') + (m.id === st.selected ? ' selected' : ''),
+			className: 'msgrow' + (unread ? ' unread' : '') + (hasFlag(m, '\\Flagged') ? ' flagged' : '') + (m.id === st.selected ? ' selected' : '') + (st.checked.has(m.id) ? ' checked' : ''),
 		},
 		h('span', { className: 'from' }, from || '(no sender)'),
 		h('span', { className: 'date', title: fullDate(m.received) }, when(m.date || m.received)),
@@ -176,13 +179,66 @@
 			m.preview || ''));
 		li.setAttribute('aria-selected', m.id === st.selected ? 'true' : 'false');
 		li.setAttribute('aria-label', (unread ? 'unread, ' : '') + (from || '') + ', ' + (m.subject || '(no subject)'));
-		li.addEventListener('click', () => openMessage(m.id));
+		li.addEventListener('click', (ev) => {
+			if (ev.ctrlKey || ev.metaKey) check(m.id, 'toggle');
+			else if (ev.shiftKey) check(m.id, 'range');
+			else { uncheckAll(); openMessage(m.id); }
+		});
 		li.draggable = true;
 		li.addEventListener('dragstart', (ev) => {
 			ev.dataTransfer.setData('application/x-mailstead-message', String(m.id));
 			ev.dataTransfer.effectAllowed = 'move';
 		});
 		return li;
+	}
+
+	// Several messages: ctrl/cmd-click adds or removes one, shift-click a
+	// range from the open (or last checked) one; actions then apply to all.
+	let lastChecked = 0;
+	function check(id, how) {
+		if (st.checked.size === 0 && st.selected) st.checked.add(st.selected);
+		if (how === 'range') {
+			const ids = st.messages.map((m) => m.id);
+			const a = ids.indexOf(lastChecked || st.selected), b = ids.indexOf(id);
+			if (a < 0) st.checked.add(id);
+			else for (let i = Math.min(a, b); i <= Math.max(a, b); i++) st.checked.add(ids[i]);
+		} else if (st.checked.has(id)) st.checked.delete(id);
+		else st.checked.add(id);
+		lastChecked = id;
+		document.querySelectorAll('#messages .msgrow').forEach((li) => li.classList.toggle('checked', st.checked.has(Number(li.dataset.id))));
+		if (st.checked.size === 0) { clearMessage(); return; }
+		multiState();
+	}
+	function uncheckAll(keepView) {
+		if (!st.checked.size) return;
+		st.checked.clear();
+		lastChecked = 0;
+		document.querySelectorAll('#messages .msgrow.checked').forEach((li) => li.classList.remove('checked'));
+		if (!st.parsed && !keepView) clearMessage();
+	}
+	// After an action on several messages: none checked, none open.
+	function endMulti() {
+		uncheckAll(true);
+		clearMessage();
+	}
+	// The message pane for several checked messages.
+	function multiState() {
+		const ms = targets();
+		openGen++;
+		st.parsed = null;
+		st.selected = 0;
+		$('msgtoolbar').hidden = false;
+		for (const id of ['reply', 'replyall', 'forward', 'editdraft', 'mute']) $(id).hidden = true;
+		const mb = mbByID(st.mailboxID) || {};
+		$('markunread').textContent = ms.some((m) => !hasFlag(m, '\\Seen')) ? 'Mark read' : 'Mark unread';
+		$('flag').textContent = ms.some((m) => !hasFlag(m, '\\Flagged')) ? 'Flag' : 'Unflag';
+		$('junk').hidden = mb.specialUse === 'junk';
+		$('notjunk').hidden = mb.specialUse !== 'junk';
+		$('archive').hidden = !mbByUse('archive') || mb.specialUse === 'archive';
+		$('delete').textContent = 'Delete';
+		$('moveto').value = '';
+		$('msgview').replaceChildren(h('p', {}, ms.length + (ms.length === 1 ? ' message' : ' messages') + ' selected.'),
+			h('p', { className: 'hint' }, 'Ctrl-click (Cmd-click) adds or removes a message, shift-click a range; the actions above apply to all of them.'));
 	}
 
 	function renderList() {
@@ -213,6 +269,7 @@
 
 	let openGen = 0;
 	async function openMessage(id) {
+		uncheckAll(true);
 		const gen = ++openGen;
 		st.selected = id;
 		document.querySelectorAll('#messages .msgrow').forEach((li) => {
@@ -252,6 +309,7 @@
 		const pm = st.parsed;
 		$('msgtoolbar').hidden = !pm;
 		if (!pm) return;
+		for (const id of ['reply', 'replyall', 'forward', 'mute']) $(id).hidden = false;
 		const m = pm.item, mb = mbByID(m.mailboxID) || {};
 		$('markunread').textContent = hasFlag(m, '\\Seen') ? 'Mark unread' : 'Mark read';
 		$('flag').textContent = hasFlag(m, '\\Flagged') ? 'Unflag' : 'Flag';
@@ -380,6 +438,7 @@
 		st.total = Math.max(0, st.total - 1);
 		const row = $('msg-' + id);
 		if (row) row.remove();
+		st.checked.delete(id);
 		listStatus();
 		if (st.selected === id) {
 			const next = st.messages[i] || st.messages[i - 1];
@@ -397,19 +456,28 @@
 	// Messages we move or delete, while the call runs: the change event
 	// can arrive before the answer, and is then ours (open the next).
 	const removing = new Set();
-	async function removeCall(id, method, ...params) {
-		removing.add(id);
-		try { await msapi.call(method, ...params); } finally { removing.delete(id); }
+
+	// The messages actions apply to: those checked (ctrl/shift-click) or
+	// the open one.
+	function targets() {
+		if (st.checked.size) return st.messages.filter((m) => st.checked.has(m.id));
+		const m = current();
+		return m ? [m] : [];
 	}
 
-	async function moveTo(m, mailboxID) {
-		if (m.mailboxID === mailboxID) return;
-		await removeCall(m.id, 'MessageMove', [m.id], mailboxID);
-		if (listMailbox() === 0 && (mbByID(mailboxID) || {}).specialUse !== 'junk' && (mbByID(mailboxID) || {}).specialUse !== 'trash') {
-			m.mailboxID = mailboxID;
-		} else {
-			dropFromList(m.id);
+	async function moveTo(ms, mailboxID) {
+		ms = ms.filter((m) => m.mailboxID !== mailboxID);
+		if (!ms.length) return;
+		const ids = ms.map((m) => m.id);
+		ids.forEach((id) => removing.add(id));
+		try { await msapi.call('MessageMove', ids, mailboxID); } finally { ids.forEach((id) => removing.delete(id)); }
+		const use = (mbByID(mailboxID) || {}).specialUse;
+		const one = ms.length === 1 && !st.checked.size;
+		for (const m of ms) {
+			if (listMailbox() === 0 && use !== 'junk' && use !== 'trash') m.mailboxID = mailboxID;
+			else dropFromList(m.id, one);
 		}
+		if (!one) endMulti();
 	}
 
 	// After moving by hand: the server may suggest a ruleset that moves such
@@ -438,68 +506,65 @@
 		bar.hidden = false;
 	}
 
-	async function moveByHand(m, mailboxID) {
-		const from = m.mailboxID;
-		await moveTo(m, mailboxID);
-		suggestRuleset(m, from, mailboxID);
+	async function moveByHand(ms, mailboxID) {
+		const m = ms[0], from = m ? m.mailboxID : 0;
+		await moveTo(ms, mailboxID);
+		if (ms.length === 1) suggestRuleset(m, from, mailboxID);
 	}
 
 	async function deleteMessage() {
-		const m = current();
-		if (!m) return;
+		const ms = targets();
+		if (!ms.length) return;
+		const one = ms.length === 1 && !st.checked.size;
 		const trash = mbByUse('trash');
-		if (!trash || m.mailboxID === trash.id) {
-			if (!window.confirm('Delete "' + (m.subject || '(no subject)') + '" for good? This cannot be undone.')) return;
-			await removeCall(m.id, 'MessageDelete', [m.id]);
-			dropFromList(m.id);
-			return;
+		// In Trash (or without one) messages go for good, after asking.
+		const forGood = ms.filter((m) => !trash || m.mailboxID === trash.id);
+		if (forGood.length) {
+			const what = forGood.length === 1 ? '"' + (forGood[0].subject || '(no subject)') + '"' : forGood.length + ' messages';
+			if (!window.confirm('Delete ' + what + ' for good? This cannot be undone.')) return;
+			const ids = forGood.map((m) => m.id);
+			ids.forEach((id) => removing.add(id));
+			try { await msapi.call('MessageDelete', ids); } finally { ids.forEach((id) => removing.delete(id)); }
+			ids.forEach((id) => dropFromList(id, one));
 		}
-		await moveTo(m, trash.id);
+		const rest = ms.filter((m) => !forGood.includes(m));
+		if (rest.length) await moveTo(rest, trash.id);
+		else if (!one) endMulti();
 	}
 
-	async function toggleSeen() {
-		const m = current();
-		if (!m) return;
-		if (hasFlag(m, '\\Seen')) {
-			await msapi.call('FlagsClear', [m.id], ['\\Seen']);
-			setLocalFlags(m.id, m.flags.filter((f) => f !== '\\Seen'));
-		} else {
-			await msapi.call('FlagsAdd', [m.id], ['\\Seen']);
-			setLocalFlags(m.id, m.flags.concat(['\\Seen']));
-		}
+	// Set (when not all messages have it) or clear a flag.
+	async function toggleFlag(flag) {
+		const ms = targets();
+		if (!ms.length) return;
+		const ids = ms.map((m) => m.id);
+		const add = ms.some((m) => !hasFlag(m, flag));
+		await msapi.call(add ? 'FlagsAdd' : 'FlagsClear', ids, [flag]);
+		for (const m of ms) setLocalFlags(m.id, add ? (hasFlag(m, flag) ? m.flags : m.flags.concat([flag])) : m.flags.filter((f) => f !== flag));
+		if (st.checked.size) multiState();
 	}
-
-	async function toggleFlagged() {
-		const m = current();
-		if (!m) return;
-		if (hasFlag(m, '\\Flagged')) {
-			await msapi.call('FlagsClear', [m.id], ['\\Flagged']);
-			setLocalFlags(m.id, m.flags.filter((f) => f !== '\\Flagged'));
-		} else {
-			await msapi.call('FlagsAdd', [m.id], ['\\Flagged']);
-			setLocalFlags(m.id, m.flags.concat(['\\Flagged']));
-		}
-	}
+	const toggleSeen = () => toggleFlag('\\Seen');
+	const toggleFlagged = () => toggleFlag('\\Flagged');
 
 	// As the reference: junk goes to the Junk mailbox with $Junk (and
 	// without $NotJunk), which trains the filter; not junk goes to the
 	// Inbox with $NotJunk.
 	async function markJunk(junk) {
-		const m = current();
-		if (!m) return;
+		const ms = targets();
+		if (!ms.length) return;
+		const ids = ms.map((m) => m.id);
 		const target = junk ? mbByUse('junk') : inbox();
 		if (!target) throw new Error(junk ? 'No mailbox has the special use "junk"; set one under Manage mailbox.' : 'No Inbox.');
-		await msapi.call('FlagsAdd', [m.id], [junk ? '$Junk' : '$NotJunk']);
-		await msapi.call('FlagsClear', [m.id], [junk ? '$NotJunk' : '$Junk']);
-		await moveTo(m, target.id);
+		await msapi.call('FlagsAdd', ids, [junk ? '$Junk' : '$NotJunk']);
+		await msapi.call('FlagsClear', ids, [junk ? '$NotJunk' : '$Junk']);
+		await moveTo(ms, target.id);
 	}
 
 	async function archive() {
-		const m = current();
-		if (!m) return;
+		const ms = targets();
+		if (!ms.length) return;
 		const a = mbByUse('archive');
 		if (!a) throw new Error('No mailbox has the special use "archive"; set one under Manage mailbox.');
-		await moveByHand(m, a.id);
+		await moveByHand(ms, a.id);
 	}
 
 	async function toggleMute() {
@@ -526,8 +591,8 @@
 	$('notjunk').addEventListener('click', () => act(() => markJunk(false)));
 	$('archive').addEventListener('click', () => act(archive));
 	$('moveto').addEventListener('change', (ev) => {
-		const id = Number(ev.target.value), m = current();
-		if (id && m) act(() => moveByHand(m, id));
+		const id = Number(ev.target.value), ms = targets();
+		if (id && ms.length) act(() => moveByHand(ms, id));
 	});
 	$('backtolist').addEventListener('click', () => setView('list'));
 	$('showmailboxes').addEventListener('click', () => setView('mailboxes'));
