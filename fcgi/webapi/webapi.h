@@ -6,9 +6,9 @@
  * ours). Applications need only an HTTP and a JSON library.
  *
  * webapi.c: dispatch, authentication, the documentation page, the
- * suppression and message methods; webapi_send.c: Send (compose, DKIM,
- * queue); webapi_req.c: request parsing and checking, and composing the
- * MIME message (no database, unit-tested and fuzzed). */
+ * suppression and message methods; webapi_send.c: Send (the request to
+ * lib/submit's submit_send); webapi_req.c: request parsing and checking
+ * (no database, unit-tested and fuzzed). */
 #ifndef MS_FCGI_WEBAPI_H
 #define MS_FCGI_WEBAPI_H
 
@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "core/buf.h"
+#include "mail/compose.h"
 #include "store/store_rules.h"
 #include "web/web.h"
 
@@ -78,55 +79,6 @@ int wa_parse_time(const char *s, int64_t *t_r);
  * values with CR or LF would let a caller inject header fields. */
 bool wa_has_ctl(const char *s);
 
-/* ---- composing (webapi_req.c) ---- */
-
-struct wa_addr {
-	const char *name;	/* display name, may be "" */
-	const char *addr;	/* formatted address (mail_addr_format) */
-};
-
-struct wa_file {
-	const char *name;	/* file name, may be "" */
-	const char *content_type;	/* "" to detect */
-	const char *content_id;	/* "" for none; <> added when missing */
-	struct buf data;	/* decoded contents */
-};
-
-struct wa_msg {
-	struct wa_addr from;
-	const struct wa_addr *to, *cc, *reply_to;
-	size_t nto, ncc, nreply_to;
-	const char *subject;
-	time_t date;
-	const char *message_id;	/* with <> */
-	const char *const *references;
-	size_t nreferences;
-	const char *const (*headers)[2];
-	size_t nheaders;
-	const char *text, *html;	/* "" for none; "\n" line ends */
-	const struct wa_file *inline_files, *attached_files;
-	size_t ninline, nattached;
-	bool smtputf8;	/* raw UTF-8 allowed in header fields */
-};
-
-/* Compose the message (RFC 5322, MIME RFC 2045-2049) into out with CRLF
- * line ends: header fields, then multipart/mixed (attached files) around
- * multipart/related (inline files) around multipart/alternative (text
- * and HTML), each level only when needed; text in quoted-printable unless
- * it is short-lined ASCII, files in base64. Non-ASCII in display names
- * and unstructured fields becomes RFC 2047 encoded-words unless
- * smtputf8. Values are not checked here (the caller refused control
- * characters). */
-void wa_compose(struct buf *out, const struct wa_msg *m);
-
-/* Append s as quoted-printable (RFC 2045 section 6.7), "\n" or "\r\n"
- * line ends becoming hard CRLF line breaks, lines at most 76 characters. */
-void wa_qp_encode(struct buf *out, const char *s, size_t n);
-
-/* A content type for data when the caller gave none, by its first bytes
- * (PNG, JPEG, GIF, PDF, ZIP, text), else "application/octet-stream". */
-const char *wa_sniff_type(const char *p, size_t n);
-
 #endif
 
 /* ---- calls (webapi.c, webapi_send.c) ---- */
@@ -155,36 +107,3 @@ int wa_server_error(struct wa_call *c, const char *what, const char *error);
 extern const struct wa_field wa_send_fields[];
 extern const size_t wa_send_nfields;
 int wa_send(struct wa_call *c);
-
-/* Local recipients of Send (webapi_local.c). */
-struct queue_rcpt;
-struct store_recipient;
-
-struct wa_local {
-	struct store_recipient *r;	/* one per recipient */
-	bool *is_local;			/* delivered here, not queued */
-	size_t n, nlocal;
-	size_t ncopies;			/* copies stored */
-	/* External members of local aliases, for the queue. */
-	struct store_forwards fwd;
-};
-void wa_local_free(struct wa_local *l);
-/* Look up the n recipients: ours (is_local), or elsewhere. Unknown,
- * disabled or refusing local addresses are the caller's error (-1 with
- * the call's error set). */
-int wa_local_lookup(struct wa_call *c, const struct queue_rcpt *rcpts, size_t n,
-	struct wa_local *l);
-
-struct wa_local_msg {
-	const char *path;		/* the composed message, fsync'd */
-	const struct buf *msg;		/* its bytes */
-	const struct buf *prefix;	/* Received, DKIM-Signature */
-	const struct buf *local_prefix;	/* Return-Path and prefix */
-	const char *mailfrom;		/* sender address */
-	const char *from_localpart, *from_domain;
-};
-/* Store the copies for the local recipients through the delivery plan;
- * external alias members are added to l's forwards. Returns 0 (durable)
- * or -1 with the call's error set and nothing stored. */
-int wa_local_deliver(struct wa_call *c, const struct wa_local_msg *m,
-	const struct queue_rcpt *rcpts, size_t n, struct wa_local *l);

@@ -52,6 +52,13 @@ static const struct web_api_method methods[] = {
 	M("RulesetMailboxNever", wm_ruleset_mailbox_never, { "mailboxID", WJ_INT },
 		{ "toMailbox", WJ_BOOL }),
 	/* ---- methods of webmail_submit.c ---- */
+	M("MessageSubmit", wm_message_submit, { "m", WJ_OBJECT }),
+	M("MessageCompose", wm_message_compose, { "m", WJ_OBJECT }, { "draftMessageID", WJ_INT }),
+	M("MessageFindMessageID", wm_message_find_message_id, { "messageID", WJ_STRING }),
+	M("DecodeMIMEWords", wm_decode_mime_words, { "text", WJ_STRING }),
+	M("FromAddressSettingsSave", wm_from_address_settings_save, { "settings", WJ_OBJECT }),
+	M("CompleteRecipient", wm_complete_recipient, { "search", WJ_STRING }),
+	M("RecipientSecurity", wm_recipient_security, { "address", WJ_STRING }),
 };
 
 const struct web_app webmail_app = {

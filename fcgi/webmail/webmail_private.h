@@ -162,6 +162,14 @@ bool wm_keyword_ok(const char *s);
 
 /* ---- webmail_submit.c ---- */
 
+int wm_message_submit(struct web_call *call);
+int wm_message_compose(struct web_call *call);
+int wm_message_find_message_id(struct web_call *call);
+int wm_decode_mime_words(struct web_call *call);
+int wm_from_address_settings_save(struct web_call *call);
+int wm_complete_recipient(struct web_call *call);
+int wm_recipient_security(struct web_call *call);
+
 /* ---- webmail_msg.c ---- */
 
 /* GET /msg/<id>/(raw|text|html|htmlexternal|view/<path>|download/<path>|

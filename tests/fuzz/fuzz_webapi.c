@@ -1,5 +1,5 @@
 /* Fuzz target for the webapi's request checking and message composition
- * (fcgi/webapi/webapi_req.c). The first byte picks the content type, the
+ * (fcgi/webapi/webapi_req.c) and of lib/mail/compose.c. The first byte picks the content type, the
  * rest is the body, checked against Send's request fields. An accepted
  * request's strings without control characters (what Send lets through)
  * are composed into a message, which must have CRLF line ends only and
@@ -44,10 +44,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static const char *const types[] = { "application/json",
 		"application/x-www-form-urlencoded", NULL, "multipart/form-data", "text/plain" };
 	struct json_object *root = NULL, *arr;
-	struct wa_addr to[4];
+	struct mail_compose_addr to[4];
 	const char *hdrs[4][2];
-	struct wa_file files[2];
-	struct wa_msg m;
+	struct mail_compose_file files[2];
+	struct mail_compose_msg m;
 	struct buf err, out;
 	size_t i, n, nh = 0, nf = 0;
 	int64_t t;
@@ -120,7 +120,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	m.nattached = nf;
 	m.smtputf8 = data[0] & 0x80;
 	buf_init(&out);
-	wa_compose(&out, &m);
+	mail_compose(&out, &m);
 	for (i = 0; i < out.len; i++) {
 		if (out.data[i] == '\n')
 			CHECK(i > 0 && out.data[i - 1] == '\r');

@@ -1,4 +1,4 @@
-/* Webapi Send to our own addresses: like submission (daemons/smtpd/
+/* Sending to our own addresses (lib/submit): like submission (daemons/smtpd/
  * smtp_submit.c), local recipients get their copies at once through the
  * delivery plan (aliases, rulesets, posting rules), and only the others,
  * plus external alias members, go to the outgoing queue. mailstead-queued
@@ -14,10 +14,10 @@
 #include "queue/queue.h"
 #include "store/store.h"
 #include "store/store_rules.h"
-#include "webapi/webapi.h"
+#include "submit/submit_private.h"
 
 void
-wa_local_free(struct wa_local *l)
+submit_local_free(struct submit_local *l)
 {
 	size_t i;
 
@@ -30,9 +30,10 @@ wa_local_free(struct wa_local *l)
 }
 
 int
-wa_local_lookup(struct wa_call *c, const struct queue_rcpt *rcpts, size_t n, struct wa_local *l)
+submit_local_lookup(struct sctx *c, const struct queue_rcpt *rcpts, size_t n,
+	struct submit_local *l)
 {
-	struct store *st = web_env_store(c->req->env);
+	struct store *st = c->st;
 	const char *error;
 	size_t i;
 
@@ -44,7 +45,7 @@ wa_local_lookup(struct wa_call *c, const struct queue_rcpt *rcpts, size_t n, str
 
 		l->n = i + 1;
 		if (store_recipient_lookup(st, rcpts[i].localpart, rcpts[i].domain, r, &error) < 0)
-			return wa_server_error(c, "looking up recipient", error);
+			return submit_server_error(c, "looking up recipient", error);
 		switch (r->status) {
 		case STORE_DEST_OK:
 			l->is_local[i] = true;
@@ -53,14 +54,14 @@ wa_local_lookup(struct wa_call *c, const struct queue_rcpt *rcpts, size_t n, str
 		case STORE_DEST_NOT_LOCAL:
 			break;
 		case STORE_DEST_UNKNOWN:
-			return wa_error(c, "badAddress", "no such local recipient %s@%s",
+			return submit_set_error(c, "badAddress", "no such local recipient %s@%s",
 				rcpts[i].localpart, rcpts[i].domain);
 		case STORE_DEST_DISABLED:
-			return wa_error(c, "user", "domain of recipient %s@%s temporarily disabled, "
+			return submit_set_error(c, "user", "domain of recipient %s@%s temporarily disabled, "
 				"try again later", rcpts[i].localpart, rcpts[i].domain);
 		default:
 			/* An address configured to refuse mail (smtp_error). */
-			return wa_error(c, "user", "recipient %s@%s does not accept mail",
+			return submit_set_error(c, "user", "recipient %s@%s does not accept mail",
 				rcpts[i].localpart, rcpts[i].domain);
 		}
 	}
@@ -68,10 +69,10 @@ wa_local_lookup(struct wa_call *c, const struct queue_rcpt *rcpts, size_t n, str
 }
 
 int
-wa_local_deliver(struct wa_call *c, const struct wa_local_msg *m, const struct queue_rcpt *rcpts,
-	size_t n, struct wa_local *l)
+submit_local_deliver(struct sctx *c, const struct submit_local_msg *m,
+	const struct queue_rcpt *rcpts, size_t n, struct submit_local *l)
 {
-	struct store *st = web_env_store(c->req->env);
+	struct store *st = c->st;
 	struct store_tx_recipient *tr = xcalloc(n + 1, sizeof(*tr));
 	struct store_rcpt *rc = NULL;
 	struct store_msg_facts facts;
@@ -112,7 +113,7 @@ wa_local_deliver(struct wa_call *c, const struct wa_local_msg *m, const struct q
 	/* As submission: an alias refusing the sender refuses the message,
 	 * so the user learns at once rather than by a bounce. */
 	if (plan.nrefused > 0) {
-		wa_error(c, "user", "not allowed to send to destination (alias posting rules)");
+		submit_set_error(c, "user", "not allowed to send to destination (alias posting rules)");
 		goto out;
 	}
 	for (i = 0; i < plan.nforwards; i++)
@@ -129,22 +130,22 @@ wa_local_deliver(struct wa_call *c, const struct wa_local_msg *m, const struct q
 		in.path = m->path;
 		in.prefix = m->local_prefix->data;
 		in.prefix_len = m->local_prefix->len;
-		in.remote_ip = c->req->remote_ip;
+		in.remote_ip = c->m->remote_ip;
 		in.mailfrom = m->mailfrom;
 		r = store_deliver(st, &in, rc, plan.ncopies, &error);
 		if (r == STORE_OVER_QUOTA) {
-			wa_error(c, "user", "mailbox of a local recipient is full (over quota); "
+			submit_set_error(c, "user", "mailbox of a local recipient is full (over quota); "
 				"nothing was sent");
 			goto out;
 		}
 		if (r != 0) {
-			wa_server_error(c, "delivering to local recipients", error);
+			submit_server_error(c, "delivering to local recipients", error);
 			goto out;
 		}
 		l->ncopies = plan.ncopies;
 		for (i = 0; i < plan.ncopies; i++)
-			log_info(c->req->cid, "proto=http app=webapi ev=local-delivery account=%lld "
-				"mailbox=%s msgid=%lld", (long long)rc[i].account_id, lq(rc[i].mailbox),
+			log_info(c->cid, "proto=http app=%s ev=local-delivery account=%lld "
+				"mailbox=%s msgid=%lld", c->m->app, (long long)rc[i].account_id, lq(rc[i].mailbox),
 				(long long)rc[i].message_id);
 	}
 	rc_ = 0;
