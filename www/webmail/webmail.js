@@ -1065,7 +1065,7 @@
 			const old = st.messages.findIndex((x) => x.id === m.id);
 			if (old >= 0) {
 				// A move within the view: the message's new values.
-				if (inView(m)) { st.messages[old] = m; updateRow(m); } else dropFromList(m.id);
+				if (inView(m)) { st.messages[old] = m; updateRow(m); } else dropFromList(m.id, removing.has(m.id));
 				continue;
 			}
 			if (!inView(m)) continue;
