@@ -338,10 +338,12 @@ web_resp_text(struct web_response *resp, unsigned status, const char *text)
 	web_resp_header(resp, "Cache-Control", "no-store");
 }
 
-/* Scripts and styles only from our own files, nothing inline, no frames;
- * message HTML (webmail) gets its own, stricter policy. */
+/* Scripts and styles only from our own files, nothing inline, never
+ * framed by others; frames only of our own URLs (the webmail shows message
+ * HTML in a sandboxed iframe of /webmail/msg/<id>/html, which gets its own,
+ * stricter policy). */
 #define WEB_CSP "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " \
-	"connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+	"connect-src 'self'; frame-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 void
 web_resp_html(struct web_response *resp, unsigned status, const struct buf *html)

@@ -38,6 +38,10 @@ class WebmailMountTest(harness.TestCase):
         csp = r.header("Content-Security-Policy") or ""
         self.assertIn("default-src", csp)
         self.assertNotIn("unsafe-inline", csp.split("script-src", 1)[-1].split(";", 1)[0])
+        # Message HTML is shown in a sandboxed iframe of /webmail/msg/...:
+        # frames of our own URLs only, and nobody frames the page.
+        self.assertIn("frame-src 'self'", csp)
+        self.assertIn("frame-ancestors 'none'", csp)
         for path, ctype in (("/webmail/webmail.js", "javascript"), ("/webmail/api.js", "javascript"),
                             ("/webmail/style.css", "text/css"), ("/webmail/favicon.svg", "image/svg")):
             r = c.request("GET", path)
