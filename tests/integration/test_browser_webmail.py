@@ -9,10 +9,7 @@ event stream (no reload), deletes a message (to Trash, then for good from
 Trash after confirming) and looks at the page on a narrow screen. Each view
 is screenshot into <builddir>/tests/browser/webmail-screenshots.
 
-The page needs the webmail's server methods (webmail_private.h). While they
-land one by one on main, the flow is skipped with the names of the
-methods the server does not have yet (only the login runs once Token
-exists); with all of them the whole flow runs. playwright-core is installed as test_browser.py does;
+playwright-core is installed as test_browser.py does;
 missing chromium, node or npm is a failure, not a skip."""
 
 import glob
@@ -30,9 +27,6 @@ from webserver import WebClient
 SCRIPT = os.path.join(harness.TOP_SRCDIR, "tests", "browser", "webmail-flow.js")
 SHOTS = os.path.join(harness.TOP_BUILDDIR, "tests", "browser", "webmail-screenshots")
 # What the flow after the login calls, directly or through the page.
-FLOW_METHODS = ("Token", "Request", "ParsedMessage", "FlagsAdd", "MessageSubmit",
-                "MessageMove", "MessageDelete", "CompleteRecipient")
-
 SRV = None
 WEB = None
 
@@ -45,20 +39,6 @@ def setUpModule():
 
 def tearDownModule():
     webserver.stop_stack(SRV, WEB)
-
-
-def missing_methods():
-    """The FLOW_METHODS the webmail program does not know."""
-    c = WebClient(WEB.port, "/webmail/", source_ip=harness.fresh_ip())
-    c.login(PASSWORD, USER)
-    missing = []
-    for m in FLOW_METHODS:
-        j = c.api(m).json()
-        err = j.get("error") or {}
-        if err.get("code") == "user:notFound" and "no such API method" in err.get("message", ""):
-            missing.append(m)
-    c.result("Logout")
-    return missing
 
 
 def imap_subjects(mailbox):
@@ -122,13 +102,6 @@ class TestBrowserWebmail(harness.TestCase):
         return subj1, subj2, result
 
     def test_webmail_flow(self):
-        missing = missing_methods()
-        if missing:
-            # The page asks for a Token first; without it there is not even
-            # a login form. With it the login part runs.
-            if "Token" not in missing:
-                self.run_flow("login")
-            self.skipTest("webmail server methods not implemented yet: " + ", ".join(missing))
         subj1, subj2, result = self.run_flow("all")
         # Screenshots: login, inbox, message, HTML message, compose,
         # arrived, deleted (to Trash), trash, deleted for good, narrow list,
